@@ -1,0 +1,27 @@
+# Build options: every knob of the build is here, with its default.
+option(LLMRT_BUILD_TESTS "Build the test executables" ON)
+option(LLMRT_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+set(LLMRT_CUDA "AUTO" CACHE STRING "Build the CUDA kernels: AUTO (when nvcc is found), ON (required) or OFF")
+set_property(CACHE LLMRT_CUDA PROPERTY STRINGS AUTO ON OFF)
+
+find_program(LLMRT_CCACHE ccache)
+if(LLMRT_CCACHE)
+  set(CMAKE_C_COMPILER_LAUNCHER "${LLMRT_CCACHE}")
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${LLMRT_CCACHE}")
+  set(CMAKE_CUDA_COMPILER_LAUNCHER "${LLMRT_CCACHE}")
+endif()
+
+# Warnings and sanitizers for every llmrt target (not for third-party code).
+add_library(llmrt_build_flags INTERFACE)
+target_compile_options(llmrt_build_flags INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
+if(LLMRT_SANITIZE)
+  target_compile_options(llmrt_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX,C>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined>)
+  target_link_options(llmrt_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# Where built plugins land, so the runtime finds them in the build tree as it does when installed.
+set(LLMRT_BUILD_PLUGIN_DIR "${CMAKE_BINARY_DIR}/lib/llmrt/plugins")
+include(GNUInstallDirs)
+set(LLMRT_INSTALL_PLUGIN_DIR "${CMAKE_INSTALL_LIBDIR}/llmrt/plugins")

@@ -1,0 +1,188 @@
+// The typed config: one struct per section of the TOML file. Each module receives its own
+// section's struct, never the whole file. Every key is documented in docs/config.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace llmrt {
+
+// Where a value came from, for error messages: "configs/x.toml:12:5" and "cluster.node[1].gpus.model".
+// `file` is "--set" for a command-line override; line/column are 0 when unknown.
+struct SourcePos {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key_path;
+
+  // "file:line:column: key.path" (or without line:column when unknown)
+  std::string describe() const;
+};
+
+// A value with the place it was written, for checks made after reading (catalog, topology, plugins).
+template <typename T>
+struct Located {
+  T value{};
+  SourcePos pos;
+};
+
+// ---------------------------------------------------------------------------------- [cluster]
+enum class LinkKind { kNvlink, kPcie };
+enum class NetworkKind { kEthernet, kInfiniband };
+
+struct LinkSpec {
+  LinkKind kind = LinkKind::kPcie;
+  Located<std::vector<int>> gpus;        // local device indices joined by this link ("0-7", "0,2", [0, 1])
+  std::optional<double> bandwidth_gbps;  // per direction, Gbit/s; from the catalog when absent
+  std::optional<double> latency_us;
+  SourcePos pos;                         // the link's table
+};
+
+struct NodeSpec {
+  std::string name;                      // the host name mpirun sees
+  // Either GPUs ...
+  Located<std::string> gpu_model;        // empty for a CPU node
+  int gpu_count = 0;
+  // ... or CPU ranks.
+  int cpu_ranks = 0;
+  int cpu_threads_per_rank = 1;
+  std::vector<LinkSpec> links;
+  SourcePos pos;
+
+  bool is_cpu() const { return cpu_ranks > 0; }
+  int device_count() const { return is_cpu() ? cpu_ranks : gpu_count; }
+};
+
+struct NetworkSpec {
+  NetworkKind kind = NetworkKind::kEthernet;
+  double bandwidth_gbps = 10.0;  // per node, per direction, Gbit/s
+  double latency_us = 50.0;
+};
+
+// Peak dense throughput in TFLOP/s per precision; 0 where unsupported.
+struct PeakTflops {
+  double fp32 = 0, tf32 = 0, fp16 = 0, bf16 = 0;
+};
+
+// A card the built-in catalog lacks, or an override of a catalog entry.
+struct DeviceModelSpec {
+  std::string name;
+  double memory_gib = 0;
+  PeakTflops peak_tflops;
+  double memory_bandwidth_gbps = 0;  // Gbit/s
+  double tdp_w = 0;
+  double nvlink_bandwidth_gbps = 0;  // per direction per device, Gbit/s; 0 = no NVLink
+  SourcePos pos;
+};
+
+struct ClusterSpec {
+  std::string name = "cluster";
+  double power_overhead_w_per_node = 300;
+  double price_per_kwh = 0;  // currency units per kWh; 0 = no cost estimate
+  std::vector<NodeSpec> nodes;
+  NetworkSpec network;
+  std::vector<DeviceModelSpec> device_models;
+  SourcePos pos;
+};
+
+// ---------------------------------------------------------------------------------- [model]
+// A component's own keys (a layer's d_model, an optimizer's lr): passed to its plugin, which
+// declares and checks them. Values keep their TOML type and where they were written.
+using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<double>,
+                                std::vector<std::int64_t>, std::vector<std::string>>;
+struct ComponentSpec {
+  Located<std::string> component;  // the registered component name, e.g. "gpt.block"
+  std::map<std::string, Located<ParamValue>> params;
+  SourcePos pos;
+};
+
+struct LayerSpec : ComponentSpec {
+  int repeat = 1;
+};
+
+struct ModelSpec {
+  std::string name = "gpt";
+  Located<std::int64_t> seq_len;
+  Located<std::int64_t> vocab_size;
+  std::vector<std::string> plugin_paths;  // resolved relative to the file that names them
+  std::vector<LayerSpec> layers;
+  SourcePos pos;
+};
+
+// ---------------------------------------------------------------------------------- [parallel]
+// A parallel degree fixed by the user, or "auto" (nullopt) for the planner to choose.
+using AutoInt = std::optional<int>;
+
+struct ParallelSpec {
+  Located<AutoInt> pp, tp, dp;
+  std::string schedule = "1f1b";
+  int virtual_stages = 1;
+  int microbatch_size = 1;
+  Located<std::optional<std::vector<int>>> stage_layers;  // nullopt = "auto"
+};
+
+// ---------------------------------------------------------------------------------- [train]
+enum class Precision { kFp32, kBf16, kFp16 };
+
+struct TrainSpec {
+  std::int64_t steps = 1000;
+  Located<std::int64_t> global_batch;  // sequences per optimizer step
+  Precision precision = Precision::kFp32;
+  double grad_clip = 1.0;              // global-norm clip; 0 disables
+  std::uint64_t seed = 1337;
+  double timeout_s = 300;
+  ComponentSpec optimizer;
+  ComponentSpec lr_schedule;
+};
+
+// ---------------------------------------------------------------------------------- [data]
+struct DataSpec {
+  std::string train;  // llm.c token shards (glob); "" = random tokens
+  std::string val;
+  std::int64_t val_every = 0;
+};
+
+// ---------------------------------------------------------------------------------- [checkpoint]
+struct CheckpointSpec {
+  std::string dir;          // "" = no checkpoints
+  std::int64_t every = 0;   // steps between checkpoints; 0 = none
+  int keep = 3;
+  std::string resume = "auto";  // auto | never | a checkpoint path
+};
+
+// ---------------------------------------------------------------------------------- [metrics]
+struct MetricsSpec {
+  std::string run_dir = "runs/default";
+  std::string prometheus = "127.0.0.1:9464";  // "" turns the endpoint off
+  std::int64_t log_every = 10;
+  bool tensorboard = true;
+};
+
+// ---------------------------------------------------------------------------------- [sweep]
+struct SweepSpec {
+  std::vector<int> pp, tp, dp;
+  std::vector<std::string> schedule;
+  std::vector<int> microbatch_size;
+  std::vector<int> virtual_stages;
+  int measure_top_k = 3;
+  std::int64_t measure_steps = 5;
+};
+
+// The whole file, read and checked section by section.
+struct Spec {
+  std::string config_path;  // the file named on the command line
+  ClusterSpec cluster;
+  ModelSpec model;
+  ParallelSpec parallel;
+  TrainSpec train;
+  DataSpec data;
+  CheckpointSpec checkpoint;
+  MetricsSpec metrics;
+  SweepSpec sweep;
+};
+
+}  // namespace llmrt
