@@ -11,3 +11,5 @@ find_path(LLMRT_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu/openbla
 if(LLMRT_BUILD_TESTS)
   find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)  # libboost-test-dev
 endif()
+# llmrt uses MPI's C API only; keep Open MPI's deprecated C++ bindings out of every target.
+add_compile_definitions(OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)

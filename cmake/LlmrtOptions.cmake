@@ -3,6 +3,8 @@ option(LLMRT_BUILD_TESTS "Build the test executables" ON)
 option(LLMRT_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 set(LLMRT_CUDA "AUTO" CACHE STRING "Build the CUDA kernels: AUTO (when nvcc is found), ON (required) or OFF")
 set_property(CACHE LLMRT_CUDA PROPERTY STRINGS AUTO ON OFF)
+# For development only: folders to leave out while they are being written (e.g. "plugin;kernels").
+set(LLMRT_SKIP_PARTS "" CACHE STRING "Source folders to leave out of the build")
 
 find_program(LLMRT_CCACHE ccache)
 if(LLMRT_CCACHE)

@@ -1,3 +1,101 @@
-// llmrt's entry point: parse → plan → connect → load → train. Placeholder until the CLI lands.
+// llmrt's entry point: parse the command line, run one command, turn its status into an exit code.
+// The commands themselves read as the product: parse → plan → connect → load → train.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
 #include <cstdio>
-int main() { std::puts("llmrt " LLMRT_VERSION); return 0; }
+#include <iostream>
+
+#include "cli/cli_options.h"
+#include "cli/commands.h"
+#include "comm/mpi_session.h"
+
+namespace {
+
+using llmrt::CliOptions;
+
+void add_config_command(CLI::App& app, const std::string& name, const std::string& help, CliOptions& options) {
+  CLI::App* command = app.add_subcommand(name, help);
+  command->add_option("config", options.config_path, "the topology and job TOML file")->required();
+  command->callback([&options, name] { options.command = name; });
+}
+
+void add_commands(CLI::App& app, CliOptions& options) {
+  add_config_command(app, "run", "train (under mpirun/srun; one rank without a launcher)", options);
+  add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
+  add_config_command(app, "check", "validate config, topology, plugins and the schedule; print a summary", options);
+  add_config_command(app, "sweep", "predicted table for the [sweep] grid; --measure runs the top layouts", options);
+
+  CLI::App* plugins = app.add_subcommand("plugins", "components found, with versions and paths");
+  plugins->require_subcommand(1);
+  plugins->add_subcommand("list", "list every component found")->callback([&options] { options.command = "plugins list"; });
+  CLI::App* info = plugins->add_subcommand("info", "one component: kind, version, path, build id");
+  info->add_option("name", options.plugin_name, "component name, e.g. 1f1b")->required();
+  info->callback([&options] { options.command = "plugins info"; });
+
+  CLI::App* data = app.add_subcommand("data", "training data");
+  data->require_subcommand(1);
+  data->add_subcommand("prepare", "tokenise a text file into llm.c token shards")
+      ->callback([&options] { options.command = "data prepare"; })
+      ->allow_extras();
+  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints");
+  ckpt->require_subcommand(1);
+  ckpt->add_subcommand("inspect", "look into a checkpoint")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
+  ckpt->add_subcommand("export", "write one consolidated safetensors file")
+      ->callback([&options] { options.command = "ckpt export"; })
+      ->allow_extras();
+}
+
+void configure_app(CLI::App& app, CliOptions& options) {
+  app.set_version_flag("--version", "llmrt " LLMRT_VERSION);
+  app.add_option("--set", options.overrides, "override a config key, typed like a TOML value: --set train.steps=10")
+      ->type_name("KEY.PATH=VALUE")
+      ->take_all();
+  app.add_flag("--allow-insecure-plugins", options.allow_insecure_plugins,
+               "load plugin files or folders that others can write to");
+  app.fallthrough();
+  add_commands(app, options);
+}
+
+// `llmrt CONFIG` is `llmrt run CONFIG`: insert the word when the first positional is no command.
+std::vector<std::string> with_default_command(int argc, char** argv) {
+  static const std::vector<std::string> kCommands = {"run", "plan", "check", "sweep", "plugins", "data", "ckpt"};
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--set") { ++i; continue; }  // its value
+    if (arg.rfind("-", 0) == 0) continue;
+    if (std::find(kCommands.begin(), kCommands.end(), arg) == kCommands.end()) {
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "run");
+    }
+    break;
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CliOptions options;
+  CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
+               "  llmrt [run] CONFIG | plan CONFIG | check CONFIG | sweep CONFIG | plugins list|info NAME",
+               "llmrt");
+  configure_app(app, options);
+  std::vector<std::string> args = with_default_command(argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes its vector in reverse order
+  try {
+    app.parse(args);
+  } catch (const CLI::Success& success) {
+    return app.exit(success);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return 2;  // usage error: nothing was started
+  }
+  if (options.command.empty()) {
+    std::cerr << app.help() << "\nllmrt: name a command or a config file\n";
+    return 2;
+  }
+  llmrt::MpiSession mpi;
+  const int exit_code = llmrt::run_command(options, mpi);
+  return mpi.agree_exit_code(exit_code);
+}

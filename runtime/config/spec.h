@@ -42,11 +42,16 @@ struct LinkSpec {
   SourcePos pos;                         // the link's table
 };
 
+// `count` GPUs of one model; a node lists one group or several (a box with mixed cards).
+struct GpuGroupSpec {
+  Located<std::string> model;
+  int count = 0;
+};
+
 struct NodeSpec {
   std::string name;                      // the host name mpirun sees
-  // Either GPUs ...
-  Located<std::string> gpu_model;        // empty for a CPU node
-  int gpu_count = 0;
+  // Either GPUs (local indices follow the groups' order) ...
+  std::vector<GpuGroupSpec> gpus;
   // ... or CPU ranks.
   int cpu_ranks = 0;
   int cpu_threads_per_rank = 1;
@@ -54,7 +59,12 @@ struct NodeSpec {
   SourcePos pos;
 
   bool is_cpu() const { return cpu_ranks > 0; }
-  int device_count() const { return is_cpu() ? cpu_ranks : gpu_count; }
+  int gpu_count() const {
+    int count = 0;
+    for (const GpuGroupSpec& group : gpus) count += group.count;
+    return count;
+  }
+  int device_count() const { return is_cpu() ? cpu_ranks : gpu_count(); }
 };
 
 struct NetworkSpec {
@@ -76,6 +86,7 @@ struct DeviceModelSpec {
   double memory_bandwidth_gbps = 0;  // Gbit/s
   double tdp_w = 0;
   double nvlink_bandwidth_gbps = 0;  // per direction per device, Gbit/s; 0 = no NVLink
+  double pcie_bandwidth_gbps = 256;  // per direction, Gbit/s (PCIe 4.0 x16)
   SourcePos pos;
 };
 

@@ -17,4 +17,8 @@ function(llmrt_add_test name)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
     SKIP_RETURN_CODE 77)
+  # The sanitizer build (scripts/test.sh) builds only the bad-input tests: target llmrt_badinput_tests.
+  if("badinput" IN_LIST ARG_LABELS)
+    set_property(GLOBAL APPEND PROPERTY LLMRT_BADINPUT_TESTS ${name})
+  endif()
 endfunction()

@@ -1,0 +1,17 @@
+// What the command line asked for, parsed by CLI11 in main.cpp and handed to each command.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace llmrt {
+
+struct CliOptions {
+  std::string command;                 // run | plan | check | sweep | plugins list | ...
+  std::string config_path;
+  std::vector<std::string> overrides;  // --set key.path=value, in order
+  bool allow_insecure_plugins = false;
+  std::string plugin_name;             // plugins info NAME
+};
+
+}  // namespace llmrt

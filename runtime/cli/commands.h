@@ -1,0 +1,16 @@
+// The commands behind the CLI. Each returns a Status; run_command prints it and picks the exit code.
+#pragma once
+
+#include "cli/cli_options.h"
+#include "comm/mpi_session.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+// Runs options.command and returns the process exit code (0, or the error's kind).
+int run_command(const CliOptions& options, const MpiSession& mpi);
+
+// `llmrt check CONFIG`: validate and describe the config; output goes to rank 0's stdout.
+Status check_command(const CliOptions& options, const MpiSession& mpi);
+
+}  // namespace llmrt

@@ -1,0 +1,121 @@
+#include "config/config_document.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/schema.h"
+#include "util/strings.h"
+
+namespace llmrt {
+namespace fs = std::filesystem;
+
+SourcePos position_of(const toml::node& node, std::string key_path) {
+  SourcePos pos;
+  pos.key_path = std::move(key_path);
+  const toml::source_region& source = node.source();
+  if (source.path) pos.file = *source.path;
+  if (pos.file.rfind("--set", 0) == 0) {
+    pos.file = "--set";  // an override has no useful line or column
+  } else {
+    pos.line = static_cast<int>(source.begin.line);
+    pos.column = static_cast<int>(source.begin.column);
+  }
+  return pos;
+}
+
+namespace {
+
+// Tables merge key by key; anything else in `overlay` replaces what `base` had.
+void merge_into(toml::table& base, toml::table&& overlay) {
+  for (auto&& [key, node] : overlay) {
+    toml::node* existing = base.get(key);
+    if (existing && existing->is_table() && node.is_table()) {
+      merge_into(*existing->as_table(), std::move(*node.as_table()));
+    } else {
+      base.insert_or_assign(key, std::move(node));
+    }
+  }
+}
+
+Result<toml::table> parse_toml_file(const fs::path& file, const std::string& shown_path) {
+  std::ifstream stream(file, std::ios::binary);
+  if (!stream) return input_error("{}: cannot open the config file: {}", shown_path, std::strerror(errno));
+  std::stringstream text;
+  text << stream.rdbuf();
+  try {
+    return toml::parse(text.str(), shown_path);
+  } catch (const toml::parse_error& error) {
+    const auto& begin = error.source().begin;
+    return input_error("{}:{}:{}: malformed TOML: {}", shown_path, begin.line, begin.column, error.description());
+  }
+}
+
+// How a file is named in messages: as the user wrote it, relative to the including file.
+std::string shown_path_of(const fs::path& path) {
+  std::error_code ignored;
+  fs::path relative = fs::relative(path, fs::current_path(), ignored);
+  if (!relative.empty() && relative.native().rfind("..", 0) != 0) return relative.string();
+  return path.string();
+}
+
+Result<toml::table> load_with_includes(const fs::path& file, std::vector<fs::path>& include_stack);
+
+Result<toml::table> merge_includes(toml::table& including, const fs::path& file, std::vector<fs::path>& include_stack) {
+  toml::node* include_node = including.get("include");
+  toml::table merged;
+  if (!include_node) return merged;
+  const std::string shown = shown_path_of(file);
+  const toml::array* includes = include_node->as_array();
+  if (!includes) {
+    return input_error("{}: expected an array of file names, e.g. include = [\"cluster.toml\"]",
+                       position_of(*include_node, "include").describe());
+  }
+  for (std::size_t i = 0; i < includes->size(); ++i) {
+    const toml::node& entry = *includes->get(i);
+    const SourcePos pos = position_of(entry, fmt::format("include[{}]", i));
+    const auto* name = entry.as_string();
+    if (!name) return input_error("{}: expected a file name string", pos.describe());
+    const fs::path target = fs::weakly_canonical(file.parent_path() / name->get());
+    if (std::find(include_stack.begin(), include_stack.end(), target) != include_stack.end()) {
+      std::vector<std::string> cycle;
+      for (const auto& p : include_stack) cycle.push_back(shown_path_of(p));
+      cycle.push_back(shown_path_of(target));
+      return input_error("{}: include cycle: {}", pos.describe(), join(cycle, " -> "));
+    }
+    if (!fs::exists(target)) {
+      return input_error("{}: included file '{}' does not exist (looked for {})", pos.describe(), name->get(),
+                         target.string());
+    }
+    auto included = load_with_includes(target, include_stack);
+    if (!included) return included.error();
+    merge_into(merged, std::move(*included));
+  }
+  including.erase("include");
+  return merged;
+}
+
+Result<toml::table> load_with_includes(const fs::path& file, std::vector<fs::path>& include_stack) {
+  auto parsed = parse_toml_file(file, shown_path_of(file));
+  if (!parsed) return parsed.error();
+  include_stack.push_back(file);
+  auto merged = merge_includes(*parsed, file, include_stack);
+  include_stack.pop_back();
+  if (!merged) return merged.error();
+  merge_into(*merged, std::move(*parsed));
+  return std::move(*merged);
+}
+
+}  // namespace
+
+Result<ConfigDocument> load_config_document(const std::string& path) {
+  if (!fs::exists(path)) return input_error("{}: the config file does not exist", path);
+  std::vector<fs::path> include_stack;
+  auto root = load_with_includes(fs::weakly_canonical(path), include_stack);
+  if (!root) return root.error();
+  return ConfigDocument{path, std::move(*root)};
+}
+
+}  // namespace llmrt

@@ -1,0 +1,119 @@
+// The job sections: [parallel], [train], [data], [checkpoint], [metrics], [sweep].
+#include "config/read_spec.h"
+
+namespace llmrt {
+namespace {
+
+// An integer > 0 or "auto".
+Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
+  Located<AutoInt> degree{std::nullopt, table.pos_of(key)};
+  const toml::node* node = table.node(key);
+  if (!node) return degree;
+  if (const auto* text = node->as_string()) {
+    if (text->get() != "auto") table.fail(key, fmt::format("expected a positive integer or \"auto\", found \"{}\"", text->get()));
+    return degree;
+  }
+  if (const auto* value = node->as_integer()) {
+    if (value->get() <= 0) table.fail(key, fmt::format("expected a positive integer or \"auto\", found {}", value->get()));
+    else degree.value = static_cast<int>(value->get());
+    return degree;
+  }
+  table.fail(key, fmt::format("expected a positive integer or \"auto\", found {}", describe_found(*node)));
+  return degree;
+}
+
+std::vector<int> read_positive_list(TableReader& table, std::string_view key) {
+  std::vector<int> values;
+  for (std::int64_t value : table.integers(key).value_or(std::vector<std::int64_t>{})) {
+    if (value <= 0) {
+      table.fail(key, fmt::format("expected positive integers, found {}", value));
+      break;
+    }
+    values.push_back(static_cast<int>(value));
+  }
+  return values;
+}
+
+}  // namespace
+
+ParallelSpec read_parallel(TableReader parallel) {
+  ParallelSpec spec;
+  spec.pp = read_degree(parallel, "pp");
+  spec.tp = read_degree(parallel, "tp");
+  spec.dp = read_degree(parallel, "dp");
+  spec.schedule = parallel.string_or("schedule", "1f1b");
+  spec.virtual_stages = static_cast<int>(parallel.positive_or("virtual_stages", 1));
+  spec.microbatch_size = static_cast<int>(parallel.positive_or("microbatch_size", 1));
+  spec.stage_layers.pos = parallel.pos_of("stage_layers");
+  const toml::node* stage_layers = parallel.node("stage_layers");
+  if (stage_layers && stage_layers->is_string()) {
+    if (stage_layers->as_string()->get() != "auto") {
+      parallel.fail("stage_layers", fmt::format("expected \"auto\" or an array of layer counts, found {}",
+                                                describe_found(*stage_layers)));
+    }
+  } else if (stage_layers) {
+    spec.stage_layers.value = read_positive_list(parallel, "stage_layers");
+  }
+  return spec;
+}
+
+TrainSpec read_train(TableReader train) {
+  TrainSpec spec;
+  spec.steps = train.positive_or("steps", 1000);
+  spec.global_batch = {train.positive_or("global_batch", 8), train.pos_of("global_batch")};
+  const int precision = train.choice_or("precision", {"fp32", "bf16", "fp16"}, 0);
+  spec.precision = precision == 0 ? Precision::kFp32 : precision == 1 ? Precision::kBf16 : Precision::kFp16;
+  spec.grad_clip = train.nonnegative_number_or("grad_clip", 1.0);
+  spec.seed = static_cast<std::uint64_t>(train.nonnegative_or("seed", 1337));
+  spec.timeout_s = train.positive_number_or("timeout_s", 300);
+  spec.optimizer = read_component(train.table("optimizer"), "adamw", {});
+  spec.lr_schedule = read_component(train.table("lr_schedule"), "constant", {});
+  return spec;
+}
+
+DataSpec read_data(TableReader data) {
+  DataSpec spec;
+  spec.train = data.string_or("train", "");
+  spec.val = data.string_or("val", "");
+  spec.val_every = data.nonnegative_or("val_every", 0);
+  return spec;
+}
+
+CheckpointSpec read_checkpoint(TableReader checkpoint) {
+  CheckpointSpec spec;
+  spec.dir = checkpoint.string_or("dir", "");
+  spec.every = checkpoint.nonnegative_or("every", 0);
+  spec.keep = static_cast<int>(checkpoint.positive_or("keep", 3));
+  spec.resume = checkpoint.string_or("resume", "auto");
+  if (spec.every > 0 && spec.dir.empty()) {
+    checkpoint.fail("dir", fmt::format("checkpoint.every = {} needs a checkpoint.dir to write to", spec.every));
+  }
+  return spec;
+}
+
+MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
+  MetricsSpec spec;
+  spec.run_dir = metrics.string_or("run_dir", "runs/" + model_name);
+  spec.prometheus = metrics.string_or("prometheus", "127.0.0.1:9464");
+  if (!spec.prometheus.empty() && spec.prometheus.rfind(':') == std::string::npos) {
+    metrics.fail("prometheus", fmt::format("expected \"host:port\" or \"\", found \"{}\"", spec.prometheus));
+  }
+  spec.log_every = metrics.positive_or("log_every", 10);
+  spec.tensorboard = metrics.boolean("tensorboard").value_or(true);
+  return spec;
+}
+
+SweepSpec read_sweep(TableReader sweep) {
+  SweepSpec spec;
+  spec.pp = read_positive_list(sweep, "pp");
+  spec.tp = read_positive_list(sweep, "tp");
+  spec.dp = read_positive_list(sweep, "dp");
+  spec.schedule = sweep.strings("schedule").value_or(std::vector<std::string>{});
+  spec.microbatch_size = read_positive_list(sweep, "microbatch_size");
+  spec.virtual_stages = read_positive_list(sweep, "virtual_stages");
+  spec.measure_top_k = static_cast<int>(sweep.positive_or("measure_top_k", 3));
+  spec.measure_steps = sweep.positive_or("measure_steps", 5);
+  return spec;
+}
+
+}  // namespace llmrt

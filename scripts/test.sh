@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The README's second command: install what is missing, build, and run every test.
+# The bad-input tests run a second time in an AddressSanitizer + UBSan build (build-asan/),
+# then the whole suite runs in the Release build; the last line is ctest's summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+jobs=$(nproc)
+
+BUILD_DIR=build-asan BUILD_TYPE=Debug BUILD_TARGET=llmrt_badinput_tests scripts/build.sh -DLLMRT_SANITIZE=ON -DLLMRT_CUDA=OFF
+# Open MPI's own allocations are not ours to report; keep the sanitizers on llmrt's code.
+ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L badinput -j "$jobs" --output-on-failure
+
+scripts/build.sh
+ctest --test-dir build -j "$jobs" --output-on-failure

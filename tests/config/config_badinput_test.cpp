@@ -1,0 +1,172 @@
+// Bad configs through the real llmrt binary: one message naming file:line:column and the key
+// path, exit code 2, no crash. Each case writes the bad file, so positions are known here.
+#define BOOST_TEST_MODULE config_badinput
+#include <boost/test/unit_test.hpp>
+
+#include "support/process.h"
+
+using llmrt::test::ProcessResult;
+using llmrt::test::TempDir;
+using llmrt::test::run_llmrt;
+
+namespace {
+
+// A valid config whose lines the cases below replace. Line numbers are 1-based.
+const char* kValid = R"([cluster]
+name = "t"
+[[cluster.node]]
+name = "n0"
+gpus = { model = "A100-80GB-SXM", count = 4 }
+links = [ { kind = "nvlink", gpus = "0-3" } ]
+[model]
+seq_len = 128
+vocab_size = 512
+[[model.layer]]
+component = "gpt.block"
+d_model = 64
+heads = 4
+[train]
+steps = 10
+)";
+
+std::string with_line(int line, const std::string& replacement) {
+  std::string text = kValid;
+  std::size_t start = 0;
+  for (int i = 1; i < line; ++i) start = text.find('\n', start) + 1;
+  const std::size_t end = text.find('\n', start);
+  return text.replace(start, end - start, replacement);
+}
+
+// Runs `llmrt check` and requires exit 2, one line on stderr containing every `expected` piece.
+void expect_input_error(const std::vector<std::string>& args, const std::vector<std::string>& expected,
+                        const std::vector<std::string>& env = {}) {
+  const ProcessResult result = run_llmrt(args, env);
+  BOOST_TEST_INFO("stderr: " << result.err << "\nstdout: " << result.out);
+  BOOST_TEST(result.exit_code == 2);
+  for (const std::string& piece : expected) BOOST_TEST(result.err.find(piece) != std::string::npos, "missing: " << piece);
+  BOOST_TEST(result.err.find("llmrt: ") == 0u);
+  BOOST_TEST(std::count(result.err.begin(), result.err.end(), '\n') == 1);  // one message
+  BOOST_TEST(result.out.empty());  // nothing half-printed
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_valid_base_passes) {
+  TempDir dir("bad_base");
+  const ProcessResult result = run_llmrt({"check", dir.write("ok.toml", kValid)});
+  BOOST_TEST_INFO(result.err);
+  BOOST_TEST(result.exit_code == 0);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_toml) {
+  TempDir dir("bad_malformed");
+  const std::string path = dir.write("bad.toml", with_line(8, "seq_len = = 128"));
+  expect_input_error({"check", path}, {path + ":8:", "malformed TOML"});
+}
+
+BOOST_AUTO_TEST_CASE(wrong_value_type) {
+  TempDir dir("bad_type");
+  const std::string path = dir.write("bad.toml", with_line(15, "steps = \"ten\""));
+  expect_input_error({"check", path}, {path + ":15:9: train.steps: expected an integer, found the string \"ten\""});
+}
+
+BOOST_AUTO_TEST_CASE(missing_required_key) {
+  TempDir dir("bad_missing");
+  const std::string path = dir.write("bad.toml", with_line(9, "# no vocab_size"));
+  expect_input_error({"check", path}, {path + ":7:", "model.vocab_size: missing required key 'vocab_size'"});
+}
+
+BOOST_AUTO_TEST_CASE(zero_count) {
+  TempDir dir("bad_zero");
+  const std::string path = dir.write("bad.toml", with_line(5, "gpus = { model = \"A100-80GB-SXM\", count = 0 }"));
+  expect_input_error({"check", path}, {path + ":5:", "cluster.node[0].gpus.count: expected a positive integer, found 0"});
+}
+
+BOOST_AUTO_TEST_CASE(negative_count) {
+  TempDir dir("bad_negative");
+  const std::string path = dir.write("bad.toml", with_line(8, "seq_len = -128"));
+  expect_input_error({"check", path}, {path + ":8:11: model.seq_len: expected a positive integer, found -128"});
+}
+
+BOOST_AUTO_TEST_CASE(unknown_gpu_model_lists_the_known_ones) {
+  TempDir dir("bad_model");
+  const std::string path = dir.write("bad.toml", with_line(5, "gpus = { model = \"A100-80G-SXM\", count = 4 }"));
+  expect_input_error({"check", path}, {path + ":5:", "cluster.node[0].gpus.model", "A100-80G-SXM", "A100-80GB-SXM",
+                                       "H100-SXM", "RTX-3090", "V100-16GB"});
+}
+
+BOOST_AUTO_TEST_CASE(link_names_a_gpu_the_node_lacks) {
+  TempDir dir("bad_link");
+  const std::string path = dir.write("bad.toml", with_line(6, "links = [ { kind = \"nvlink\", gpus = \"0-4\" } ]"));
+  expect_input_error({"check", path}, {path + ":6:", "cluster.node[0].links[0].gpus", "4"});
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_suggests_the_close_one) {
+  TempDir dir("bad_unknown");
+  const std::string path = dir.write("bad.toml", with_line(15, "stepz = 10"));
+  expect_input_error({"check", path}, {path + ":15:9: train.stepz: unknown key 'stepz'; did you mean 'steps'?"});
+}
+
+BOOST_AUTO_TEST_CASE(include_cycle) {
+  TempDir dir("bad_cycle");
+  dir.write("a.toml", "include = [\"b.toml\"]\n");
+  dir.write("b.toml", "include = [\"a.toml\"]\n");
+  const std::string path = dir.write("main.toml", std::string("include = [\"a.toml\"]\n") + kValid);
+  expect_input_error({"check", path}, {"b.toml:1:12: include[0]: include cycle:", "a.toml -> ", "b.toml -> "});
+}
+
+BOOST_AUTO_TEST_CASE(missing_include) {
+  TempDir dir("bad_include");
+  const std::string path = dir.write("main.toml", std::string("include = [\"cluster/none.toml\"]\n") + kValid);
+  expect_input_error({"check", path}, {path + ":1:12: include[0]: included file 'cluster/none.toml' does not exist"});
+}
+
+BOOST_AUTO_TEST_CASE(set_on_a_key_that_does_not_exist) {
+  TempDir dir("bad_set");
+  const std::string path = dir.write("ok.toml", kValid);
+  expect_input_error({"--set", "train.warmup=3", "check", path}, {"--set train.warmup=3: unknown key 'warmup'"});
+  expect_input_error({"check", path, "--set", "parallel.ppp=2"}, {"--set parallel.ppp=2", "did you mean 'pp'?"});
+}
+
+BOOST_AUTO_TEST_CASE(set_with_a_value_of_the_wrong_type) {
+  TempDir dir("bad_set_type");
+  const std::string path = dir.write("ok.toml", kValid);
+  expect_input_error({"check", path, "--set", "train.steps=\"many\""}, {"--set: train.steps: expected an integer"});
+}
+
+BOOST_AUTO_TEST_CASE(missing_config_file) {
+  expect_input_error({"check", "/nonexistent/job.toml"}, {"/nonexistent/job.toml: the config file does not exist"});
+}
+
+BOOST_AUTO_TEST_CASE(fixed_degrees_that_do_not_fit_the_devices) {
+  TempDir dir("bad_degrees");
+  const std::string path = dir.write("bad.toml", std::string(kValid) + "[parallel]\npp = 2\ntp = 1\ndp = 1\n");
+  expect_input_error({"check", path}, {path + ":17:6: parallel.pp", "does not equal the topology's 4 devices"});
+}
+
+BOOST_AUTO_TEST_CASE(world_size_under_mpirun_differs_from_the_topology) {
+  TempDir dir("bad_world");
+  const std::string path = dir.write("cpu.toml", R"([cluster]
+[[cluster.node]]
+name = "localhost"
+cpus = { ranks = 2 }
+[model]
+seq_len = 16
+vocab_size = 32
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 8
+)");
+  std::vector<std::string> argv = {"mpirun", "--oversubscribe", "-np", "3", LLMRT_CLI_BINARY, "check", path};
+  const ProcessResult result = llmrt::test::run_process(argv, llmrt::test::mpirun_env());
+  BOOST_TEST_INFO("stderr: " << result.err);
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.err.find("mpirun started 3 ranks but the topology has 2 devices") != std::string::npos);
+  BOOST_TEST(result.out.find("OK") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unbuilt_command_says_so) {
+  const ProcessResult result = run_llmrt({"plan", "configs/local-cpu.toml"});
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(result.err.find("'plan' is not built yet") != std::string::npos);
+}
