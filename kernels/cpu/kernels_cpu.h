@@ -1,0 +1,17 @@
+// Fast fp32 CPU kernels: OpenBLAS sgemm for matmuls, OpenMP loops the compiler vectorises for
+// the rest. Same signatures and contracts as the ref/ twin (kernel_signatures.inc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace llmrt::kernels::cpu {
+#include "ref/kernel_signatures.inc"
+
+// Threads this rank's kernels use: sets OpenBLAS's pool and the OpenMP team size of every
+// kernel here. BLAS is never called inside an OpenMP region, so the two pools take turns
+// and the rank never runs more than n busy threads. n < 1 is treated as 1.
+void set_cpu_threads(int n);
+// The current setting; before any set_cpu_threads, OpenMP's default (OMP_NUM_THREADS or cores).
+int cpu_threads();
+}  // namespace llmrt::kernels::cpu
