@@ -2,9 +2,12 @@
 // file describes. Under mpirun it also holds MPI's world size against the topology.
 #include <iostream>
 
+#include "cli/check_schedule.h"
 #include "cli/commands.h"
 #include "cli/model_summary.h"
 #include "config/read_spec.h"
+#include "plugin/plugin_agreement.h"
+#include "plugin/plugin_search.h"
 #include "topology/device_catalog.h"
 #include "topology/topology.h"
 #include "topology/topology_report.h"
@@ -59,11 +62,18 @@ Status check_command(const CliOptions& options, const MpiSession& mpi) {
   if (!model) return model.error();
   LLMRT_RETURN_IF_ERROR(check_parallel_degrees(spec->parallel, topology->world_size()));
   LLMRT_RETURN_IF_ERROR(check_world_size(mpi, *topology, options.config_path));
+  auto registry = load_plugins(plugin_search_options(options, spec->model));
+  if (!registry) return registry.error();
+  if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
+  auto schedule = check_pipeline_schedule(*registry, spec->parallel, spec->train, topology->world_size());
+  if (!schedule) return schedule.error();
 
   if (mpi.rank() != 0) return Status::success();
   std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(*topology, spec->cluster) << "\n"
             << format_model_summary(spec->model, *model) << "\n"
-            << format_parallel(spec->parallel);
+            << format_parallel(spec->parallel) << *schedule
+            << fmt::format("plugins: {} components from {} files\n", registry->components().size(),
+                           registry->plugins().size());
   if (mpi.launched()) {
     std::cout << fmt::format("MPI: {} ranks under {}, matching the topology\n", mpi.world_size(), mpi.launcher());
   }

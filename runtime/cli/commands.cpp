@@ -3,6 +3,8 @@
 #include <iostream>
 #include <map>
 
+#include "plugin/plugins_command.h"
+
 namespace llmrt {
 namespace {
 
@@ -11,8 +13,6 @@ const std::map<std::string, std::string> kNotBuiltYet = {
     {"run", "training (issue: compute, single-rank training)"},
     {"plan", "the planner (issue: planner)"},
     {"sweep", "layout sweeps (issue: planner)"},
-    {"plugins list", "the plugin loader (issue: plugin ABI)"},
-    {"plugins info", "the plugin loader (issue: plugin ABI)"},
     {"data prepare", "the data pipeline"},
     {"ckpt inspect", "checkpoints"},
     {"ckpt export", "checkpoints"},
@@ -20,6 +20,10 @@ const std::map<std::string, std::string> kNotBuiltYet = {
 
 Status dispatch(const CliOptions& options, const MpiSession& mpi) {
   if (options.command == "check") return check_command(options, mpi);
+  if (options.command == "plugins list") return list_plugins(plugin_search_options(options, ModelSpec{}), std::cout);
+  if (options.command == "plugins info") {
+    return describe_plugin(plugin_search_options(options, ModelSpec{}), options.plugin_name, std::cout);
+  }
   auto missing = kNotBuiltYet.find(options.command);
   if (missing != kNotBuiltYet.end()) {
     return input_error("'{}' is not built yet: it needs {}", options.command, missing->second);
@@ -28,6 +32,13 @@ Status dispatch(const CliOptions& options, const MpiSession& mpi) {
 }
 
 }  // namespace
+
+PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model) {
+  PluginSearchOptions search;
+  search.config_paths = model.plugin_paths;
+  search.allow_insecure = options.allow_insecure_plugins;
+  return search;
+}
 
 int run_command(const CliOptions& options, const MpiSession& mpi) {
   const Status status = dispatch(options, mpi);

@@ -3,6 +3,8 @@
 
 #include "cli/cli_options.h"
 #include "comm/mpi_session.h"
+#include "config/spec.h"
+#include "plugin/plugin_search.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -12,5 +14,8 @@ int run_command(const CliOptions& options, const MpiSession& mpi);
 
 // `llmrt check CONFIG`: validate and describe the config; output goes to rank 0's stdout.
 Status check_command(const CliOptions& options, const MpiSession& mpi);
+
+// Where plugins are searched for this command line and model (built-in, plugin_paths, env).
+PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model);
 
 }  // namespace llmrt

@@ -1,0 +1,168 @@
+/* llmrt plugin C ABI, part 2: the function tables of the four component kinds (layer,
+ * optimizer, learning-rate schedule, pipeline schedule). Pure C99; rules in plugin.h. */
+#ifndef LLMRT_PLUGIN_COMPONENTS_H_
+#define LLMRT_PLUGIN_COMPONENTS_H_
+
+#include "llmrt/action.h"
+#include "llmrt/plugin_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------ layer */
+typedef enum llmrt_init_kind {
+  LLMRT_INIT_ZEROS = 1,
+  LLMRT_INIT_ONES = 2,
+  LLMRT_INIT_NORMAL = 3,  /* mean 0, standard deviation init_scale */
+  LLMRT_INIT_UNIFORM = 4  /* in [-init_scale, init_scale] */
+} llmrt_init_kind;
+
+#define LLMRT_NO_SHARD (-1)
+
+/* A parameter the layer needs. The host allocates it in the stage's flat buffer, initialises,
+ * checkpoints and reshards it. Shapes are global; with tp_size > 1 the layer receives the
+ * slice of shard_dim that belongs to its tp_rank. */
+typedef struct llmrt_param_spec {
+  size_t struct_size;
+  const char* name; /* "w1"; unique within the layer; lives as long as the layer instance */
+  int32_t dtype;    /* llmrt_dtype */
+  int32_t rank;
+  int64_t shape[LLMRT_MAX_RANK];
+  int32_t init;     /* llmrt_init_kind */
+  int32_t shard_dim; /* dimension split across the tensor-parallel group, or LLMRT_NO_SHARD */
+  double init_scale;
+  /* NULL, or a name that parameters of several layers share to be one tensor (GPT's output
+   * projection tied to the token embedding: both say "wte"). The host gives them one buffer on
+   * one stage, and keeps copies in step across pipeline stages. Shapes must agree. */
+  const char* tie_name;
+} llmrt_param_spec;
+
+/* What the planner needs to place and time a layer, for one microbatch of (batch, seq). */
+typedef struct llmrt_cost_hints {
+  size_t struct_size;
+  double forward_flops;
+  double backward_input_flops;
+  double backward_weight_flops;
+  double activation_bytes; /* kept from forward to backward (inputs and saved state) */
+  double parameter_bytes;
+} llmrt_cost_hints;
+
+/* The layer's view of its place in the parallel layout, given at create. */
+typedef struct llmrt_layer_context {
+  size_t struct_size;
+  int32_t tp_rank;
+  int32_t tp_size;
+  int32_t compute_dtype; /* llmrt_dtype of activations: f32, bf16 or f16 */
+  int32_t layer_index;   /* position in the model, 0-based */
+} llmrt_layer_context;
+
+/* backward_input also accumulates the weight gradients; backward_weight may then be NULL. */
+#define LLMRT_LAYER_FUSED_BACKWARD 1u
+
+/* Inputs are a list (token ids as i32, or activations, or activations plus targets for a head);
+ * outputs are activations, or a scalar loss. Saved state is per microbatch and owned by the
+ * host: the layer says how many bytes it wants for (batch, seq) and gets that buffer in forward
+ * and again in the backward passes of the same microbatch. Gradient outputs are accumulated
+ * into (+=) for parameters and written (=) for inputs. */
+typedef struct llmrt_layer_vtable {
+  size_t struct_size;
+  uint32_t flags; /* LLMRT_LAYER_* */
+  uint32_t reserved;
+  /* required */
+  llmrt_status* (*create)(const llmrt_host_api* host, const llmrt_config* config,
+                          const llmrt_layer_context* context, void** instance);
+  void (*destroy)(void* instance);
+  /* in: shapes and dtypes (data NULL); writes up to out_capacity shapes, sets *out_count (a
+   * call with out_capacity 0 asks for the count) */
+  llmrt_status* (*infer_shapes)(void* instance, const llmrt_tensor* in, size_t in_count,
+                                llmrt_tensor* out, size_t out_capacity, size_t* out_count);
+  /* same count-then-fill protocol */
+  llmrt_status* (*param_specs)(void* instance, llmrt_param_spec* out, size_t capacity, size_t* count);
+  llmrt_status* (*forward)(void* instance, const llmrt_call_ctx* ctx, const llmrt_tensor* in,
+                           size_t in_count, const llmrt_tensor* params, size_t param_count,
+                           llmrt_tensor* out, size_t out_count, void* saved, size_t saved_bytes);
+  llmrt_status* (*backward_input)(void* instance, const llmrt_call_ctx* ctx,
+                                  const llmrt_tensor* grad_out, size_t grad_out_count,
+                                  const llmrt_tensor* in, size_t in_count,
+                                  const llmrt_tensor* params, size_t param_count,
+                                  void* saved, size_t saved_bytes,
+                                  llmrt_tensor* grad_in, size_t grad_in_count,
+                                  llmrt_tensor* grad_params, size_t grad_param_count);
+  /* required unless flags has LLMRT_LAYER_FUSED_BACKWARD */
+  llmrt_status* (*backward_weight)(void* instance, const llmrt_call_ctx* ctx,
+                                   const llmrt_tensor* grad_out, size_t grad_out_count,
+                                   const llmrt_tensor* in, size_t in_count,
+                                   const llmrt_tensor* params, size_t param_count,
+                                   void* saved, size_t saved_bytes,
+                                   llmrt_tensor* grad_params, size_t grad_param_count);
+  /* optional: NULL means all zeros / no saved state */
+  llmrt_status* (*cost_hints)(void* instance, int64_t batch, int64_t seq, llmrt_cost_hints* out);
+  llmrt_status* (*saved_bytes)(void* instance, int64_t batch, int64_t seq, size_t* bytes);
+} llmrt_layer_vtable;
+
+/* ------------------------------------------------------------------------------ optimizer */
+/* A per-parameter state buffer (e.g. Adam's m and v): as many elements as the parameters,
+ * allocated, initialised to init_value and checkpointed by the host. */
+typedef struct llmrt_state_spec {
+  size_t struct_size;
+  const char* name; /* "m"; lives as long as the optimizer instance */
+  int32_t dtype;    /* llmrt_dtype */
+  int32_t reserved;
+  double init_value;
+} llmrt_state_spec;
+
+typedef struct llmrt_optimizer_vtable {
+  size_t struct_size;
+  /* required */
+  llmrt_status* (*create)(const llmrt_host_api* host, const llmrt_config* config, void** instance);
+  void (*destroy)(void* instance);
+  /* params, grads: flat 1-D tensors of n elements; states[i]: flat, n elements, the i-th state
+   * spec. step counts from 1. Updates params and states in place. */
+  llmrt_status* (*step)(void* instance, const llmrt_call_ctx* ctx, llmrt_tensor* params,
+                        const llmrt_tensor* grads, llmrt_tensor* states, size_t state_count,
+                        double lr, int64_t step);
+  /* optional: NULL means no state; count-then-fill */
+  llmrt_status* (*state_specs)(void* instance, llmrt_state_spec* out, size_t capacity, size_t* count);
+} llmrt_optimizer_vtable;
+
+/* ------------------------------------------------------------------------------ lr schedule */
+typedef struct llmrt_lr_schedule_vtable {
+  size_t struct_size;
+  /* required */
+  llmrt_status* (*create)(const llmrt_host_api* host, const llmrt_config* config, void** instance);
+  void (*destroy)(void* instance);
+  /* the learning rate for optimizer step `step` (from 1) of `total_steps` */
+  llmrt_status* (*lr_at)(void* instance, int64_t step, int64_t total_steps, double base_lr, double* lr);
+  /* optional: NULL means stateless; the host checkpoints the bytes */
+  llmrt_status* (*state_bytes)(void* instance, size_t* bytes);
+  llmrt_status* (*save_state)(void* instance, void* buffer, size_t bytes);
+  llmrt_status* (*load_state)(void* instance, const void* buffer, size_t bytes);
+} llmrt_lr_schedule_vtable;
+
+/* ------------------------------------------------------------------------------ pipeline schedule */
+typedef struct llmrt_schedule_shape {
+  size_t struct_size;
+  int32_t stages;         /* pipeline ranks */
+  int32_t microbatches;   /* per optimizer step */
+  int32_t virtual_stages; /* model chunks per rank (1 unless interleaved) */
+  int32_t reserved;
+} llmrt_schedule_shape;
+
+/* Data only: the schedule says what each rank does; the runtime verifies and runs it. */
+typedef struct llmrt_pipeline_schedule_vtable {
+  size_t struct_size;
+  /* required: rank's actions; writes up to capacity and sets *count to the full length (a call
+   * with capacity 0 asks for the length) */
+  llmrt_status* (*actions)(const llmrt_config* config, const llmrt_schedule_shape* shape,
+                           int32_t rank, llmrt_action* out, size_t capacity, size_t* count);
+  /* optional: NULL means every shape works; otherwise an LLMRT_INVALID_ARGUMENT status whose
+   * message is the reason ("interleaving needs microbatches divisible by stages") */
+  llmrt_status* (*check_shape)(const llmrt_config* config, const llmrt_schedule_shape* shape);
+} llmrt_pipeline_schedule_vtable;
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* LLMRT_PLUGIN_COMPONENTS_H_ */

@@ -1,0 +1,150 @@
+// Thin wrappers over the component function tables, so the runtime never handles a raw
+// llmrt_status or a count-then-fill protocol itself.
+#include "plugin/plugin_calls.h"
+
+#include <utility>
+
+#include "plugin/component_checks.h"
+#include "plugin/host_api.h"
+
+namespace llmrt {
+namespace {
+
+// A zeroed ABI struct with its struct_size set, as every output slot is handed to a plugin.
+template <typename T>
+T sized() {
+  T value{};
+  value.struct_size = sizeof(T);
+  return value;
+}
+
+}  // namespace
+
+Status check_component_call(llmrt_status* status, const Component& component, std::string_view what) {
+  if (status == nullptr) return Status::success();
+  const ErrorKind kind = plugin_status_code(status) == LLMRT_INVALID_ARGUMENT ? ErrorKind::kInput : ErrorKind::kRuntime;
+  return take_plugin_status(status, fmt::format("{} '{}' ({}): {}", kind_name(component.kind), component.name,
+                                                component.plugin->path, what), kind);
+}
+
+ComponentInstance::ComponentInstance(ComponentInstance&& other) noexcept
+    : component_(other.component_), instance_(std::exchange(other.instance_, nullptr)) {}
+
+ComponentInstance& ComponentInstance::operator=(ComponentInstance&& other) noexcept {
+  if (this != &other) {
+    reset();
+    component_ = other.component_;
+    instance_ = std::exchange(other.instance_, nullptr);
+  }
+  return *this;
+}
+
+ComponentInstance::~ComponentInstance() { reset(); }
+
+void ComponentInstance::reset() {
+  if (instance_ == nullptr) return;
+  switch (component_->kind) {
+    case LLMRT_KIND_LAYER: component_->layer().destroy(instance_); break;
+    case LLMRT_KIND_OPTIMIZER: component_->optimizer().destroy(instance_); break;
+    case LLMRT_KIND_LR_SCHEDULE: component_->lr_schedule().destroy(instance_); break;
+    default: break;
+  }
+  instance_ = nullptr;
+}
+
+Result<ComponentInstance> create_layer(const Component& component, const ResolvedConfig& config,
+                                       const llmrt_layer_context& context) {
+  void* instance = nullptr;
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      component.layer().create(plugin_host_api(), config.get(), &context, &instance), component, "create"));
+  return ComponentInstance(component, instance);
+}
+
+Result<ComponentInstance> create_optimizer(const Component& component, const ResolvedConfig& config) {
+  void* instance = nullptr;
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      component.optimizer().create(plugin_host_api(), config.get(), &instance), component, "create"));
+  return ComponentInstance(component, instance);
+}
+
+Result<ComponentInstance> create_lr_schedule(const Component& component, const ResolvedConfig& config) {
+  void* instance = nullptr;
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      component.lr_schedule().create(plugin_host_api(), config.get(), &instance), component, "create"));
+  return ComponentInstance(component, instance);
+}
+
+Result<std::vector<llmrt_tensor>> layer_infer_shapes(const ComponentInstance& layer,
+                                                     const std::vector<llmrt_tensor>& in) {
+  const Component& component = layer.component();
+  const auto& table = component.layer();
+  std::size_t count = 0;
+  LLMRT_RETURN_IF_ERROR(check_component_call(table.infer_shapes(layer.get(), in.data(), in.size(), nullptr, 0, &count),
+                                             component, "infer_shapes"));
+  std::vector<llmrt_tensor> out(count, sized<llmrt_tensor>());
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      table.infer_shapes(layer.get(), in.data(), in.size(), out.data(), out.size(), &count), component, "infer_shapes"));
+  out.resize(std::min(count, out.size()));
+  return out;
+}
+
+Result<std::vector<llmrt_param_spec>> layer_param_specs(const ComponentInstance& layer) {
+  const Component& component = layer.component();
+  std::size_t count = 0;
+  LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().param_specs(layer.get(), nullptr, 0, &count),
+                                             component, "param_specs"));
+  std::vector<llmrt_param_spec> specs(count, sized<llmrt_param_spec>());
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      component.layer().param_specs(layer.get(), specs.data(), specs.size(), &count), component, "param_specs"));
+  specs.resize(std::min(count, specs.size()));
+  return specs;
+}
+
+Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInstance& optimizer) {
+  const Component& component = optimizer.component();
+  const auto& table = component.optimizer();
+  if (!vtable_has(&table, LLMRT_STRUCT_SIZE(llmrt_optimizer_vtable, state_specs)) || table.state_specs == nullptr) {
+    return std::vector<llmrt_state_spec>{};
+  }
+  std::size_t count = 0;
+  LLMRT_RETURN_IF_ERROR(check_component_call(table.state_specs(optimizer.get(), nullptr, 0, &count), component,
+                                             "state_specs"));
+  std::vector<llmrt_state_spec> specs(count, sized<llmrt_state_spec>());
+  LLMRT_RETURN_IF_ERROR(check_component_call(table.state_specs(optimizer.get(), specs.data(), specs.size(), &count),
+                                             component, "state_specs"));
+  specs.resize(std::min(count, specs.size()));
+  return specs;
+}
+
+llmrt_schedule_shape schedule_shape(int stages, int microbatches, int virtual_stages) {
+  return llmrt_schedule_shape{sizeof(llmrt_schedule_shape), stages, microbatches, virtual_stages, 0};
+}
+
+Status check_schedule_shape(const Component& schedule, const ResolvedConfig& config, const llmrt_schedule_shape& shape) {
+  const auto& table = schedule.pipeline_schedule();
+  if (!vtable_has(&table, LLMRT_STRUCT_SIZE(llmrt_pipeline_schedule_vtable, check_shape)) ||
+      table.check_shape == nullptr) {
+    return Status::success();
+  }
+  llmrt_status* status = table.check_shape(config.get(), &shape);
+  if (status == nullptr) return Status::success();
+  // A rejected shape is the user's choice of pp/microbatches, whatever code the plugin used.
+  return take_plugin_status(status, fmt::format("pipeline schedule '{}' cannot run {} stages x {} microbatches x {} "
+                                                "virtual stages", schedule.name, shape.stages, shape.microbatches,
+                                                shape.virtual_stages), ErrorKind::kInput);
+}
+
+Result<std::vector<llmrt_action>> schedule_actions(const Component& schedule, const ResolvedConfig& config,
+                                                   const llmrt_schedule_shape& shape, int rank) {
+  const auto& table = schedule.pipeline_schedule();
+  std::size_t count = 0;
+  LLMRT_RETURN_IF_ERROR(check_component_call(table.actions(config.get(), &shape, rank, nullptr, 0, &count), schedule,
+                                             "actions"));
+  std::vector<llmrt_action> actions(count);
+  LLMRT_RETURN_IF_ERROR(check_component_call(table.actions(config.get(), &shape, rank, actions.data(), actions.size(),
+                                                           &count), schedule, "actions"));
+  actions.resize(std::min(count, actions.size()));
+  return actions;
+}
+
+}  // namespace llmrt
