@@ -53,21 +53,20 @@ Result<toml::table> parse_toml_file(const fs::path& file, const std::string& sho
   }
 }
 
-// How a file is named in messages: as the user wrote it, relative to the including file.
-std::string shown_path_of(const fs::path& path) {
-  std::error_code ignored;
-  fs::path relative = fs::relative(path, fs::current_path(), ignored);
-  if (!relative.empty() && relative.native().rfind("..", 0) != 0) return relative.string();
-  return path.string();
-}
+// A file being read: its canonical path (for cycles) and how messages name it — as the user
+// wrote it, an include joined to the including file's shown folder.
+struct ConfigFile {
+  fs::path canonical;
+  std::string shown;
+};
 
-Result<toml::table> load_with_includes(const fs::path& file, std::vector<fs::path>& include_stack);
+Result<toml::table> load_with_includes(const ConfigFile& file, std::vector<ConfigFile>& include_stack);
 
-Result<toml::table> merge_includes(toml::table& including, const fs::path& file, std::vector<fs::path>& include_stack) {
+Result<toml::table> merge_includes(toml::table& including, const ConfigFile& file,
+                                   std::vector<ConfigFile>& include_stack) {
   toml::node* include_node = including.get("include");
   toml::table merged;
   if (!include_node) return merged;
-  const std::string shown = shown_path_of(file);
   const toml::array* includes = include_node->as_array();
   if (!includes) {
     return input_error("{}: expected an array of file names, e.g. include = [\"cluster.toml\"]",
@@ -78,16 +77,18 @@ Result<toml::table> merge_includes(toml::table& including, const fs::path& file,
     const SourcePos pos = position_of(entry, fmt::format("include[{}]", i));
     const auto* name = entry.as_string();
     if (!name) return input_error("{}: expected a file name string", pos.describe());
-    const fs::path target = fs::weakly_canonical(file.parent_path() / name->get());
-    if (std::find(include_stack.begin(), include_stack.end(), target) != include_stack.end()) {
+    const ConfigFile target{fs::weakly_canonical(file.canonical.parent_path() / name->get()),
+                            (fs::path(file.shown).parent_path() / name->get()).lexically_normal().string()};
+    auto same_file = [&](const ConfigFile& open) { return open.canonical == target.canonical; };
+    if (std::any_of(include_stack.begin(), include_stack.end(), same_file)) {
       std::vector<std::string> cycle;
-      for (const auto& p : include_stack) cycle.push_back(shown_path_of(p));
-      cycle.push_back(shown_path_of(target));
+      for (const auto& open : include_stack) cycle.push_back(open.shown);
+      cycle.push_back(target.shown);
       return input_error("{}: include cycle: {}", pos.describe(), join(cycle, " -> "));
     }
-    if (!fs::exists(target)) {
+    if (!fs::exists(target.canonical)) {
       return input_error("{}: included file '{}' does not exist (looked for {})", pos.describe(), name->get(),
-                         target.string());
+                         target.shown);
     }
     auto included = load_with_includes(target, include_stack);
     if (!included) return included.error();
@@ -97,8 +98,8 @@ Result<toml::table> merge_includes(toml::table& including, const fs::path& file,
   return merged;
 }
 
-Result<toml::table> load_with_includes(const fs::path& file, std::vector<fs::path>& include_stack) {
-  auto parsed = parse_toml_file(file, shown_path_of(file));
+Result<toml::table> load_with_includes(const ConfigFile& file, std::vector<ConfigFile>& include_stack) {
+  auto parsed = parse_toml_file(file.canonical, file.shown);
   if (!parsed) return parsed.error();
   include_stack.push_back(file);
   auto merged = merge_includes(*parsed, file, include_stack);
@@ -112,8 +113,8 @@ Result<toml::table> load_with_includes(const fs::path& file, std::vector<fs::pat
 
 Result<ConfigDocument> load_config_document(const std::string& path) {
   if (!fs::exists(path)) return input_error("{}: the config file does not exist", path);
-  std::vector<fs::path> include_stack;
-  auto root = load_with_includes(fs::weakly_canonical(path), include_stack);
+  std::vector<ConfigFile> include_stack;
+  auto root = load_with_includes(ConfigFile{fs::weakly_canonical(path), path}, include_stack);
   if (!root) return root.error();
   return ConfigDocument{path, std::move(*root)};
 }

@@ -1,5 +1,6 @@
 // `--set key.path=value` overrides and the unknown-key check, both driven by the schema.
 #include <charconv>
+#include <sstream>
 
 #include "config/config_document.h"
 #include "config/schema.h"
@@ -64,9 +65,9 @@ Result<toml::table> parse_override_value(std::string_view key_path, std::string_
   const bool takes_string = info && (info->type == KeyType::kString || info->type == KeyType::kIntOrAuto ||
                                      info->type == KeyType::kIntArrayOrAuto || info->type == KeyType::kDeviceList);
   if (takes_string || (!info && is_component_param(key_path))) {
-    toml::table table;
-    table.insert("value", std::string(value));
-    return table;
+    std::ostringstream quoted;  // TOML's own quoting, so the value parses back as that string
+    quoted << toml::value<std::string>(std::string(value));
+    return toml::parse(fmt::format("value = {}", quoted.str()), source);
   }
   return input_error("--set {}={}: '{}' is not a TOML value (strings need quotes, arrays brackets)", key_path, value,
                      value);
