@@ -12,6 +12,7 @@ struct CliOptions {
   std::vector<std::string> overrides;  // --set key.path=value, in order
   bool allow_insecure_plugins = false;
   std::string plugin_name;             // plugins info NAME
+  std::string data_input, data_output; // data prepare IN OUT
 };
 
 }  // namespace llmrt

@@ -3,6 +3,9 @@
 #include <iostream>
 #include <map>
 
+#include <fmt/format.h>
+
+#include "data/token_shards.h"
 #include "plugin/plugins_command.h"
 
 namespace llmrt {
@@ -10,16 +13,16 @@ namespace {
 
 // Commands whose issue has not landed yet say so instead of pretending.
 const std::map<std::string, std::string> kNotBuiltYet = {
-    {"run", "training (issue: compute, single-rank training)"},
     {"plan", "the planner (issue: planner)"},
     {"sweep", "layout sweeps (issue: planner)"},
-    {"data prepare", "the data pipeline"},
     {"ckpt inspect", "checkpoints"},
     {"ckpt export", "checkpoints"},
 };
 
 Status dispatch(const CliOptions& options, const MpiSession& mpi) {
   if (options.command == "check") return check_command(options, mpi);
+  if (options.command == "run") return train_command(options, mpi);
+  if (options.command == "data prepare") return data_prepare_command(options);
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options, ModelSpec{}), std::cout);
   if (options.command == "plugins info") {
     return describe_plugin(plugin_search_options(options, ModelSpec{}), options.plugin_name, std::cout);
@@ -32,6 +35,14 @@ Status dispatch(const CliOptions& options, const MpiSession& mpi) {
 }
 
 }  // namespace
+
+Status data_prepare_command(const CliOptions& options) {
+  auto written = prepare_byte_shards(options.data_input, options.data_output);
+  if (!written) return written.error();
+  std::cout << fmt::format("wrote {} (90%) and {} (10%): byte-level tokens, vocab_size 256\n", (*written)[0],
+                           (*written)[1]);
+  return Status::success();
+}
 
 PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model) {
   PluginSearchOptions search;

@@ -15,6 +15,12 @@ int run_command(const CliOptions& options, const MpiSession& mpi);
 // `llmrt check CONFIG`: validate and describe the config; output goes to rank 0's stdout.
 Status check_command(const CliOptions& options, const MpiSession& mpi);
 
+// `llmrt [run] CONFIG`: train.
+Status train_command(const CliOptions& options, const MpiSession& mpi);
+
+// `llmrt data prepare IN OUT`: byte-level token shards OUT_train.bin and OUT_val.bin.
+Status data_prepare_command(const CliOptions& options);
+
 // Where plugins are searched for this command line and model (built-in, plugin_paths, env).
 PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model);
 

@@ -35,9 +35,10 @@ void add_commands(CLI::App& app, CliOptions& options) {
 
   CLI::App* data = app.add_subcommand("data", "training data");
   data->require_subcommand(1);
-  data->add_subcommand("prepare", "tokenise a text file into llm.c token shards")
-      ->callback([&options] { options.command = "data prepare"; })
-      ->allow_extras();
+  CLI::App* prepare = data->add_subcommand("prepare", "tokenise a text file into llm.c token shards (bytes)");
+  prepare->add_option("input", options.data_input, "a text file")->required();
+  prepare->add_option("output", options.data_output, "prefix of OUT_train.bin and OUT_val.bin")->required();
+  prepare->callback([&options] { options.command = "data prepare"; });
   CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints");
   ckpt->require_subcommand(1);
   ckpt->add_subcommand("inspect", "look into a checkpoint")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();

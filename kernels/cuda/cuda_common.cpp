@@ -1,0 +1,37 @@
+// Out-of-line parts of the RAII owners and the error path; plain C++ against the CUDA runtime.
+#include "cuda/cuda_common.h"
+
+#include <string>
+
+namespace llmrt::kernels::cuda {
+
+void throw_cuda_error(const char* what, const char* detail, const char* file, int line) {
+  throw CudaError(std::string(file) + ":" + std::to_string(line) + ": " + what + " failed: " + detail);
+}
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error so later queries start clean
+    return 0;
+  }
+  return n;
+}
+
+CudaStream::CudaStream() {
+  LLMRT_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
+}
+
+CudaStream::~CudaStream() {
+  if (s_) cudaStreamDestroy(s_);
+}
+
+GemmContext::GemmContext(std::size_t workspace_bytes) : workspace_(workspace_bytes) {
+  LLMRT_CUBLAS_CHECK(cublasLtCreate(&handle_));
+}
+
+GemmContext::~GemmContext() {
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+}  // namespace llmrt::kernels::cuda

@@ -1,0 +1,103 @@
+#include "exec/model_layers.h"
+
+#include <fmt/format.h>
+
+namespace llmrt {
+namespace {
+
+bool declares(const Component& component, const std::string& key) {
+  for (const ConfigKeyDecl& declared : component.keys) {
+    if (declared.name == key) return true;
+  }
+  return false;
+}
+
+void fill_if_missing(ComponentSpec& spec, const Component& component, const std::string& key, std::int64_t value) {
+  if (!declares(component, key) || spec.params.count(key) != 0) return;
+  spec.params.emplace(key, Located<ParamValue>{ParamValue(value), spec.pos});
+}
+
+}  // namespace
+
+std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model) {
+  std::vector<LayerPlanEntry> entries;
+  for (std::size_t spec_index = 0; spec_index < model.layers.size(); ++spec_index) {
+    for (int copy = 0; copy < model.layers[spec_index].repeat; ++copy) {
+      entries.push_back({static_cast<int>(spec_index), copy});
+    }
+  }
+  return entries;
+}
+
+ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component) {
+  ComponentSpec spec = model.layers[static_cast<std::size_t>(spec_index)];
+  fill_if_missing(spec, component, "vocab_size", model.vocab_size.value);
+  fill_if_missing(spec, component, "seq_len", model.seq_len.value);
+  for (int earlier = spec_index - 1; earlier >= 0 && spec.params.count("d_model") == 0; --earlier) {
+    auto it = model.layers[static_cast<std::size_t>(earlier)].params.find("d_model");
+    if (it != model.layers[static_cast<std::size_t>(earlier)].params.end() &&
+        std::holds_alternative<std::int64_t>(it->second.value)) {
+      fill_if_missing(spec, component, "d_model", std::get<std::int64_t>(it->second.value));
+    }
+  }
+  std::int64_t same_component = 0;
+  for (const LayerSpec& layer : model.layers) {
+    if (layer.component.value == spec.component.value) same_component += layer.repeat;
+  }
+  fill_if_missing(spec, component, "n_layer_for_init", same_component);
+  return spec;
+}
+
+Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
+                                             const llmrt_layer_context& context) {
+  const std::vector<LayerPlanEntry> entries = expand_layers(model);
+  std::vector<LayerSlot> slots;
+  for (int index = first; index < last; ++index) {
+    const LayerPlanEntry& entry = entries.at(static_cast<std::size_t>(index));
+    const LayerSpec& layer = model.layers[static_cast<std::size_t>(entry.spec_index)];
+    auto component = registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe());
+    if (!component) return component.error();
+    auto config = resolve_component_config(**component, with_model_keys(model, entry.spec_index, **component));
+    if (!config) return config.error();
+    llmrt_layer_context layer_context = context;
+    layer_context.layer_index = index;
+    auto instance = create_layer(**component, *config, layer_context);
+    if (!instance) return instance.error().with_context(layer.pos.describe());
+    auto params = layer_param_specs(*instance);
+    if (!params) return params.error();
+    slots.push_back(LayerSlot{index, fmt::format("{}[{}]", layer.component.value, index), *component,
+                              std::move(*config), std::move(*instance), std::move(*params)});
+  }
+  return slots;
+}
+
+Status check_model_components(const ModelSpec& model, const Registry& registry) {
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  for (std::size_t spec_index = 0; spec_index < model.layers.size(); ++spec_index) {
+    // One instance per [[model.layer]] entry is enough: its copies share the config.
+    int first = 0;
+    for (std::size_t earlier = 0; earlier < spec_index; ++earlier) first += model.layers[earlier].repeat;
+    auto slots = create_layers(model, registry, first, first + 1, context);
+    if (!slots) return slots.error();
+  }
+  return Status::success();
+}
+
+Result<double> component_number(const Component& component, const ComponentSpec& spec, const std::string& key) {
+  auto written = spec.params.find(key);
+  if (written != spec.params.end()) {
+    if (const auto* number = std::get_if<double>(&written->second.value)) return *number;
+    if (const auto* integer = std::get_if<std::int64_t>(&written->second.value)) return static_cast<double>(*integer);
+  }
+  for (const ConfigKeyDecl& declared : component.keys) {
+    if (declared.name != key || !declared.default_value) continue;
+    auto value = parse_default_value(declared);
+    if (!value) return value.error();
+    if (const auto* number = std::get_if<double>(&*value)) return *number;
+    if (const auto* integer = std::get_if<std::int64_t>(&*value)) return static_cast<double>(*integer);
+  }
+  return input_error("{}: component '{}' declares no number '{}' (every optimizer declares its base lr)",
+                     spec.pos.describe(), component.name, key);
+}
+
+}  // namespace llmrt

@@ -1,0 +1,49 @@
+// The model's layers as plugin instances: [[model.layer]] entries expanded by `repeat`, each
+// looked up in the registry, configured and created, with its parameter specs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/spec.h"
+#include "plugin/component_config.h"
+#include "plugin/plugin_calls.h"
+#include "plugin/registry.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+// One layer of the model, created for this rank's place in the layout.
+struct LayerSlot {
+  int index = 0;             // position in the model, 0-based, after expanding repeat
+  std::string label;         // "gpt.block[3]": component name and index, for messages and checkpoints
+  const Component* component = nullptr;
+  ResolvedConfig config;
+  ComponentInstance instance;
+  std::vector<llmrt_param_spec> params;  // names point into the instance
+};
+
+// The expanded layer list: which entry of [[model.layer]] each model layer comes from.
+struct LayerPlanEntry {
+  int spec_index = 0;  // into ModelSpec::layers
+  int repeat_index = 0;
+};
+std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model);
+
+// Keys the runtime fills when a component declares them and the config leaves them out:
+// vocab_size and seq_len from [model], d_model from the nearest earlier layer that sets it,
+// n_layer_for_init as the number of layers of the same component.
+ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component);
+
+// Creates layers [first, last) of the model (all of them for a single rank).
+Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
+                                             const llmrt_layer_context& context);
+
+// Every layer's component exists, has the right kind, and accepts its config (for `check`).
+Status check_model_components(const ModelSpec& model, const Registry& registry);
+
+// The numeric value of a component key: the config's, else the declared default (e.g. the
+// optimizer's base `lr`). An input error when the component declares no such number.
+Result<double> component_number(const Component& component, const ComponentSpec& spec, const std::string& key);
+
+}  // namespace llmrt

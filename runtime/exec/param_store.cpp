@@ -1,0 +1,171 @@
+#include "exec/param_store.h"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace llmrt {
+namespace {
+
+std::uint64_t fnv1a(std::string_view text, std::uint64_t seed) {
+  std::uint64_t hash = 1469598103934665603ull ^ seed;
+  for (char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::size_t element_count(const std::vector<std::int64_t>& shape) {
+  std::size_t count = 1;
+  for (std::int64_t extent : shape) count *= static_cast<std::size_t>(extent);
+  return count;
+}
+
+llmrt_tensor make_tensor(void* data, const std::vector<std::int64_t>& shape, llmrt_dtype dtype) {
+  llmrt_tensor tensor{};
+  tensor.struct_size = sizeof(tensor);
+  tensor.dtype = dtype;
+  tensor.rank = static_cast<std::int32_t>(shape.size());
+  std::int64_t stride = 1;
+  for (int d = tensor.rank - 1; d >= 0; --d) {
+    tensor.shape[d] = shape[static_cast<std::size_t>(d)];
+    tensor.strides[d] = stride;
+    stride *= shape[static_cast<std::size_t>(d)];
+  }
+  tensor.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
+  tensor.data = data;
+  return tensor;
+}
+
+Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec& spec, int tp_size) {
+  ParamEntry entry;
+  entry.name = spec.tie_name ? std::string(spec.tie_name) : fmt::format("{}.{}", slot.label, spec.name);
+  entry.global_shape.assign(spec.shape, spec.shape + spec.rank);
+  entry.local_shape = entry.global_shape;
+  entry.shard_dim = spec.shard_dim;
+  entry.init = static_cast<llmrt_init_kind>(spec.init);
+  entry.init_scale = spec.init_scale;
+  if (spec.dtype != LLMRT_DTYPE_F32) {
+    return runtime_error("{}: parameter {} is not fp32; the CPU parameter store holds fp32 only", slot.label,
+                         spec.name);
+  }
+  if (spec.shard_dim != LLMRT_NO_SHARD) {
+    if (spec.shard_dim < 0 || spec.shard_dim >= spec.rank) {
+      return runtime_error("{}: parameter {} shards dimension {} of a rank-{} tensor", slot.label, spec.name,
+                           spec.shard_dim, spec.rank);
+    }
+    std::int64_t& extent = entry.local_shape[static_cast<std::size_t>(spec.shard_dim)];
+    if (extent % tp_size != 0) {
+      return input_error("{}: parameter {} dimension {} = {} does not split into tp = {} equal parts", slot.label,
+                         spec.name, spec.shard_dim, extent, tp_size);
+    }
+    extent /= tp_size;
+  }
+  entry.count = element_count(entry.local_shape);
+  return entry;
+}
+
+}  // namespace
+
+llmrt_tensor cpu_tensor(float* data, const std::vector<std::int64_t>& shape) {
+  return make_tensor(data, shape, LLMRT_DTYPE_F32);
+}
+
+llmrt_tensor cpu_tensor_i32(std::int32_t* data, const std::vector<std::int64_t>& shape) {
+  return make_tensor(data, shape, LLMRT_DTYPE_I32);
+}
+
+std::vector<float> slice_along(const std::vector<float>& global, const std::vector<std::int64_t>& shape, int dim,
+                               int tp_rank, int tp_size) {
+  if (dim == LLMRT_NO_SHARD || tp_size == 1) return global;
+  std::size_t outer = 1, inner = 1;
+  for (int d = 0; d < dim; ++d) outer *= static_cast<std::size_t>(shape[static_cast<std::size_t>(d)]);
+  for (std::size_t d = static_cast<std::size_t>(dim) + 1; d < shape.size(); ++d) inner *= static_cast<std::size_t>(shape[d]);
+  const std::size_t extent = static_cast<std::size_t>(shape[static_cast<std::size_t>(dim)]);
+  const std::size_t part = extent / static_cast<std::size_t>(tp_size);
+  std::vector<float> local;
+  local.reserve(outer * part * inner);
+  for (std::size_t o = 0; o < outer; ++o) {
+    const float* block = global.data() + (o * extent + static_cast<std::size_t>(tp_rank) * part) * inner;
+    local.insert(local.end(), block, block + part * inner);
+  }
+  return local;
+}
+
+Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size) {
+  ParamStore store;
+  store.tp_rank_ = tp_rank;
+  store.tp_size_ = tp_size;
+  std::size_t total = 0;
+  for (const LayerSlot& slot : slots) {
+    std::vector<std::size_t> indices;
+    for (const llmrt_param_spec& spec : slot.params) {
+      auto entry = entry_from_spec(slot, spec, tp_size);
+      if (!entry) return entry.error();
+      auto existing = std::find_if(store.entries_.begin(), store.entries_.end(),
+                                   [&](const ParamEntry& e) { return e.name == entry->name; });
+      if (existing != store.entries_.end()) {
+        if (!spec.tie_name || existing->global_shape != entry->global_shape) {
+          return runtime_error("{}: parameter '{}' is declared twice with different shapes or without a tie",
+                               slot.label, entry->name);
+        }
+        indices.push_back(static_cast<std::size_t>(existing - store.entries_.begin()));
+        continue;
+      }
+      entry->offset = total;
+      total += entry->count;
+      indices.push_back(store.entries_.size());
+      store.entries_.push_back(std::move(*entry));
+    }
+    store.slot_entries_.push_back(std::move(indices));
+  }
+  store.params_.assign(total, 0.0f);
+  store.grads_.assign(total, 0.0f);
+  return store;
+}
+
+void ParamStore::initialize(std::uint64_t seed) {
+  for (const ParamEntry& entry : entries_) {
+    const std::size_t global_count = element_count(entry.global_shape);
+    std::vector<float> global(global_count, entry.init == LLMRT_INIT_ONES ? 1.0f : 0.0f);
+    std::mt19937_64 generator(fnv1a(entry.name, seed));
+    if (entry.init == LLMRT_INIT_NORMAL) {
+      std::normal_distribution<double> normal(0.0, entry.init_scale);
+      for (float& value : global) value = static_cast<float>(normal(generator));
+    } else if (entry.init == LLMRT_INIT_UNIFORM) {
+      std::uniform_real_distribution<double> uniform(-entry.init_scale, entry.init_scale);
+      for (float& value : global) value = static_cast<float>(uniform(generator));
+    }
+    const std::vector<float> local = slice_along(global, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
+    std::copy(local.begin(), local.end(), params_.begin() + static_cast<std::ptrdiff_t>(entry.offset));
+  }
+}
+
+void ParamStore::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+
+std::vector<llmrt_tensor> ParamStore::param_tensors(std::size_t slot) {
+  std::vector<llmrt_tensor> tensors;
+  for (std::size_t index : slot_entries_.at(slot)) {
+    const ParamEntry& entry = entries_[index];
+    tensors.push_back(cpu_tensor(params_.data() + entry.offset, entry.local_shape));
+  }
+  return tensors;
+}
+
+std::vector<llmrt_tensor> ParamStore::grad_tensors(std::size_t slot) {
+  std::vector<llmrt_tensor> tensors;
+  for (std::size_t index : slot_entries_.at(slot)) {
+    const ParamEntry& entry = entries_[index];
+    tensors.push_back(cpu_tensor(grads_.data() + entry.offset, entry.local_shape));
+  }
+  return tensors;
+}
+
+const ParamEntry* ParamStore::find(const std::string& name) const {
+  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const ParamEntry& e) { return e.name == name; });
+  return it == entries_.end() ? nullptr : &*it;
+}
+
+}  // namespace llmrt

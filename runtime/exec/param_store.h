@@ -1,0 +1,66 @@
+// The host-owned parameters of one stage: every layer's parameters and gradients in two flat
+// fp32 buffers, tied parameters sharing one slot, initialised the same on any layout.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <llmrt/plugin.h>
+
+#include "exec/model_layers.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+struct ParamEntry {
+  std::string name;                   // checkpoint name: "gpt.block[3].qkv_w", or the tie name ("wte")
+  std::vector<std::int64_t> global_shape;
+  std::vector<std::int64_t> local_shape;  // this tensor-parallel rank's slice
+  int shard_dim = LLMRT_NO_SHARD;
+  llmrt_init_kind init = LLMRT_INIT_ZEROS;
+  double init_scale = 0;
+  std::size_t offset = 0;             // into the flat buffers, in elements
+  std::size_t count = 0;
+};
+
+class ParamStore {
+ public:
+  // Lays out the slots' parameters (in layer order, ties merged) for tp rank `tp_rank` of `tp_size`.
+  static Result<ParamStore> build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size);
+
+  // Fills every parameter from its initialiser. Each parameter's values come from a generator
+  // seeded by (seed, its name), drawn for the global tensor and then sliced, so every layout
+  // and every stage holding a tied copy starts from the same numbers.
+  void initialize(std::uint64_t seed);
+
+  std::span<float> params() { return params_; }
+  std::span<float> grads() { return grads_; }
+  std::span<const float> params() const { return params_; }
+  std::span<const float> grads() const { return grads_; }
+  void zero_grads();
+
+  const std::vector<ParamEntry>& entries() const { return entries_; }
+  // The tensors a layer receives, in its param_specs order.
+  std::vector<llmrt_tensor> param_tensors(std::size_t slot);
+  std::vector<llmrt_tensor> grad_tensors(std::size_t slot);
+  // The entry that holds `name`, or nullptr.
+  const ParamEntry* find(const std::string& name) const;
+
+ private:
+  std::vector<float> params_, grads_;
+  std::vector<ParamEntry> entries_;
+  std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
+  int tp_rank_ = 0, tp_size_ = 1;
+};
+
+// A contiguous fp32 CPU tensor view.
+llmrt_tensor cpu_tensor(float* data, const std::vector<std::int64_t>& shape);
+llmrt_tensor cpu_tensor_i32(std::int32_t* data, const std::vector<std::int64_t>& shape);
+
+// The tp_rank-th of tp_size equal slices of `global` (row-major, `shape`) along `dim`.
+std::vector<float> slice_along(const std::vector<float>& global, const std::vector<std::int64_t>& shape, int dim,
+                               int tp_rank, int tp_size);
+
+}  // namespace llmrt

@@ -1,0 +1,177 @@
+#include "exec/stage.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace llmrt {
+namespace {
+
+std::size_t elements_of(const std::vector<std::int64_t>& shape) {
+  std::size_t count = 1;
+  for (std::int64_t extent : shape) count *= static_cast<std::size_t>(extent);
+  return count;
+}
+
+std::vector<std::int64_t> shape_of(const llmrt_tensor& tensor) {
+  return std::vector<std::int64_t>(tensor.shape, tensor.shape + tensor.rank);
+}
+
+llmrt_tensor shape_only(const std::vector<std::int64_t>& shape, llmrt_dtype dtype) {
+  llmrt_tensor tensor = dtype == LLMRT_DTYPE_I32 ? cpu_tensor_i32(nullptr, shape) : cpu_tensor(nullptr, shape);
+  return tensor;
+}
+
+}  // namespace
+
+Stage::Stage(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement)
+    : layers_(std::move(slots)), params_(std::move(params)), placement_(placement) {}
+
+Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement,
+                           std::int64_t batch, std::int64_t seq) {
+  Stage stage(std::move(slots), std::move(params), placement);
+  LLMRT_RETURN_IF_ERROR(stage.infer_layer_shapes(batch, seq));
+  return stage;
+}
+
+// Walks the layers with shapes only: each layer's output is the next one's input.
+Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
+  token_shape_ = {batch, seq};
+  std::vector<std::int64_t> activation = placement_.input_shape;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<llmrt_tensor> in;
+    const bool takes_tokens = placement_.first && i == 0;
+    if (takes_tokens) in.push_back(shape_only(token_shape_, LLMRT_DTYPE_I32));
+    else in.push_back(shape_only(activation, LLMRT_DTYPE_F32));
+    if (placement_.last && i + 1 == layers_.size()) in.push_back(shape_only(token_shape_, LLMRT_DTYPE_I32));
+    auto out = layer_infer_shapes(layers_[i].instance, in);
+    if (!out) return out.error().with_context(layers_[i].label);
+    if (out->size() != 1) {
+      return runtime_error("{}: a layer must produce exactly one output, this one gives {}", layers_[i].label,
+                           out->size());
+    }
+    LayerShapes shapes;
+    shapes.input = takes_tokens ? std::vector<std::int64_t>() : activation;
+    shapes.output = shape_of(out->front());
+    const auto& table = layers_[i].component->layer();
+    if (table.saved_bytes) {
+      LLMRT_RETURN_IF_ERROR(check_component_call(table.saved_bytes(layers_[i].instance.get(), batch, seq,
+                                                                   &shapes.saved_bytes),
+                                                 *layers_[i].component, "saved_bytes"));
+    }
+    activation = shapes.output;
+    shapes_.push_back(std::move(shapes));
+  }
+  return Status::success();
+}
+
+llmrt_call_ctx Stage::call_context(int microbatch) const {
+  llmrt_call_ctx ctx{};
+  ctx.struct_size = sizeof(ctx);
+  ctx.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
+  ctx.tp_comm = placement_.tp_comm;
+  ctx.tp_rank = placement_.tp_rank;
+  ctx.tp_size = placement_.tp_size;
+  ctx.microbatch = microbatch;
+  return ctx;
+}
+
+Stage::MicrobatchState& Stage::state_of(int microbatch, const char* pass) {
+  auto it = live_.find(microbatch);
+  assert(it != live_.end() && pass);  // the verifier proved every pass follows its forward
+  return it->second;
+}
+
+// The tensors layer `layer` takes: tokens or the activation, plus targets on the last layer.
+std::vector<llmrt_tensor> Stage::layer_inputs(std::size_t layer, MicrobatchState& state) {
+  std::vector<llmrt_tensor> in;
+  if (placement_.first && layer == 0) in.push_back(cpu_tensor_i32(state.tokens.data(), token_shape_));
+  else in.push_back(cpu_tensor(state.inputs[layer].data(), shapes_[layer].input));
+  if (placement_.last && layer + 1 == layers_.size()) in.push_back(cpu_tensor_i32(state.targets.data(), token_shape_));
+  return in;
+}
+
+Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std::span<const float> activation,
+                      std::span<const std::int32_t> targets) {
+  MicrobatchState& state = live_[microbatch];
+  state.inputs.assign(layers_.size(), {});
+  state.saved.assign(layers_.size(), {});
+  state.grad_outputs.assign(layers_.size(), {});
+  if (placement_.first) state.tokens.assign(tokens.begin(), tokens.end());
+  else state.inputs[0].assign(activation.begin(), activation.end());
+  if (placement_.last) state.targets.assign(targets.begin(), targets.end());
+  const llmrt_call_ctx ctx = call_context(microbatch);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    std::vector<llmrt_tensor> in = layer_inputs(i, state);
+    std::vector<llmrt_tensor> params = params_.param_tensors(i);
+    std::vector<float> output(elements_of(shapes_[i].output));
+    llmrt_tensor out = cpu_tensor(output.data(), shapes_[i].output);
+    state.saved[i].resize(shapes_[i].saved_bytes);
+    const auto& table = layers_[i].component->layer();
+    LLMRT_RETURN_IF_ERROR(check_component_call(
+        table.forward(layers_[i].instance.get(), &ctx, in.data(), in.size(), params.data(), params.size(), &out, 1,
+                      state.saved[i].data(), state.saved[i].size()),
+        *layers_[i].component, fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
+    if (i + 1 < layers_.size()) state.inputs[i + 1] = std::move(output);
+    else state.output = std::move(output);
+  }
+  return Status::success();
+}
+
+Status Stage::backward_input(int microbatch, std::span<const float> grad_output) {
+  MicrobatchState& state = state_of(microbatch, "backward_input");
+  const llmrt_call_ctx ctx = call_context(microbatch);
+  state.grad_outputs.back().assign(grad_output.begin(), grad_output.end());
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    std::vector<llmrt_tensor> in = layer_inputs(i, state);
+    std::vector<llmrt_tensor> params = params_.param_tensors(i);
+    std::vector<llmrt_tensor> grad_params = params_.grad_tensors(i);
+    llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
+    const bool takes_tokens = placement_.first && i == 0;
+    std::vector<float> grad_in(takes_tokens ? 0 : elements_of(shapes_[i].input));
+    llmrt_tensor grad_in_tensor = cpu_tensor(grad_in.data(), shapes_[i].input);
+    const auto& table = layers_[i].component->layer();
+    LLMRT_RETURN_IF_ERROR(check_component_call(
+        table.backward_input(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
+                             params.size(), state.saved[i].data(), state.saved[i].size(), &grad_in_tensor,
+                             takes_tokens ? 0 : 1, grad_params.data(), grad_params.size()),
+        *layers_[i].component, fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
+    if (i > 0) state.grad_outputs[i - 1] = std::move(grad_in);
+    else state.input_grad = std::move(grad_in);
+  }
+  return Status::success();
+}
+
+Status Stage::backward_weight(int microbatch) {
+  MicrobatchState& state = state_of(microbatch, "backward_weight");
+  const llmrt_call_ctx ctx = call_context(microbatch);
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    const auto& table = layers_[i].component->layer();
+    if (!table.backward_weight) continue;  // a fused layer did its weights in backward_input
+    std::vector<llmrt_tensor> in = layer_inputs(i, state);
+    std::vector<llmrt_tensor> params = params_.param_tensors(i);
+    std::vector<llmrt_tensor> grad_params = params_.grad_tensors(i);
+    llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
+    LLMRT_RETURN_IF_ERROR(check_component_call(
+        table.backward_weight(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
+                              params.size(), state.saved[i].data(), state.saved[i].size(), grad_params.data(),
+                              grad_params.size()),
+        *layers_[i].component, fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
+  }
+  live_.erase(microbatch);
+  return Status::success();
+}
+
+float Stage::loss(int microbatch) const { return live_.at(microbatch).output.at(0); }
+
+std::span<const float> Stage::output(int microbatch) const { return live_.at(microbatch).output; }
+
+std::span<const float> Stage::input_grad(int microbatch) const { return live_.at(microbatch).input_grad; }
+
+std::size_t Stage::output_elements() const { return elements_of(shapes_.back().output); }
+
+std::size_t Stage::input_elements() const { return elements_of(shapes_.front().input); }
+
+}  // namespace llmrt

@@ -1,0 +1,82 @@
+// One pipeline stage's compute: its layers, its parameters, and per-microbatch activations.
+// The executor drives it action by action (FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT); a
+// microbatch's activations are freed as soon as its weight gradients are done.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "exec/model_layers.h"
+#include "exec/param_store.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+// Where the stage sits in the model: the first stage reads token ids, the last one the
+// targets and produces the loss.
+struct StagePlacement {
+  bool first = true;
+  bool last = true;
+  int tp_rank = 0;
+  int tp_size = 1;
+  llmrt_comm* tp_comm = nullptr;
+  std::vector<std::int64_t> input_shape;  // a non-first stage's input activation, e.g. (B, T, C)
+};
+
+class Stage {
+ public:
+  // batch, seq: one microbatch's (B, T). Infers every layer's shapes to size the buffers.
+  static Result<Stage> build(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement,
+                             std::int64_t batch, std::int64_t seq);
+
+  // First stage: tokens (B, T) i32. Other stages: the previous stage's output activation.
+  // Last stage: targets (B, T) i32 as well.
+  Status forward(int microbatch, std::span<const std::int32_t> tokens, std::span<const float> activation,
+                 std::span<const std::int32_t> targets);
+  // Last stage: grad_output = {dloss}, the loss scale (1/microbatches). Others: the gradient
+  // w.r.t. this stage's output, received from the next stage.
+  Status backward_input(int microbatch, std::span<const float> grad_output);
+  Status backward_weight(int microbatch);  // frees the microbatch
+
+  float loss(int microbatch) const;                          // last stage, after forward
+  std::span<const float> output(int microbatch) const;       // non-last stage, after forward
+  std::span<const float> input_grad(int microbatch) const;   // non-first stage, after backward_input
+  std::size_t output_elements() const;                       // what a send of the output carries
+  std::size_t input_elements() const;                        // what the activation receive carries
+
+  ParamStore& params() { return params_; }
+  const ParamStore& params() const { return params_; }
+  const std::vector<LayerSlot>& layers() const { return layers_; }
+  std::size_t live_microbatches() const { return live_.size(); }
+
+ private:
+  struct LayerShapes {
+    std::vector<std::int64_t> input, output;  // the activation in and out
+    std::size_t saved_bytes = 0;
+  };
+  struct MicrobatchState {
+    std::vector<std::int32_t> tokens, targets;
+    std::vector<std::vector<float>> inputs;        // [layer] its activation input (empty for token input)
+    std::vector<std::vector<std::byte>> saved;     // [layer]
+    std::vector<std::vector<float>> grad_outputs;  // [layer] gradient w.r.t. its output
+    std::vector<float> output;                     // the last layer's output (loss or activation)
+    std::vector<float> input_grad;                 // gradient w.r.t. the stage input
+  };
+
+  Stage(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement);
+  Status infer_layer_shapes(std::int64_t batch, std::int64_t seq);
+  std::vector<llmrt_tensor> layer_inputs(std::size_t layer, MicrobatchState& state);
+  llmrt_call_ctx call_context(int microbatch) const;
+  MicrobatchState& state_of(int microbatch, const char* pass);
+
+  std::vector<LayerSlot> layers_;
+  ParamStore params_;
+  StagePlacement placement_;
+  std::vector<LayerShapes> shapes_;
+  std::vector<std::int64_t> token_shape_;
+  std::map<int, MicrobatchState> live_;
+};
+
+}  // namespace llmrt

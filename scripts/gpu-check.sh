@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The one command for a lent GPU machine: the CUDA kernel tests, then GPT-2 124M training-step
+# throughput of llmrt's kernels beside PyTorch's. Two halves, because that machine has CUDA,
+# PyTorch, CMake and ninja but none of our Debian packages and no network:
+#
+#   HERE:   scripts/gpu-check.sh prepare   # build the CUDA targets, make the kit, stage what travels,
+#                                          # and print (dry run) what will be carried and its size
+#   THERE:  bash scripts/gpu-check.sh run  # with carry [".gpukit", "build-cuda/gpu-carry"]
+#
+# `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU), then, if staged,
+# bench_gpt_cuda and torch_gpt_ref.py on the same shapes, and prints a short table. With $OUT
+# set (the device tool sets it) the log and the table are also written there.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=${BUILD_DIR:-build-cuda}
+STAGE="$BUILD_DIR/gpu-carry"          # under /build*/, so git ignores it and the tool may carry it
+KIT_DIR=.gpukit                       # not $KIT: enter.sh reads that as its unpack prefix
+CARRY_LIMIT_MIB=64
+SHARED=${LLMRT_SHARED_DIR:-../shared}
+# GPT-2 124M at T=1024, the shapes both benchmarks run.
+SHAPE=(--layers 12 --d-model 768 --heads 12 --seq 1024 --vocab 50304 --batch 16)
+PEAK_TFLOPS=989                       # H100 SXM bf16 dense
+
+die() { echo "gpu-check: $*" >&2; exit 1; }
+
+build_here() {
+  cmake -S . -B "$BUILD_DIR" -G Ninja ${LLMRT_CMAKE_ARGS:-} >/dev/null || die "cmake configure failed"
+  local targets
+  targets=$(cmake --build "$BUILD_DIR" --target help | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\):.*/\1/p' | sort -u)
+  [ -n "$targets" ] || die "no CUDA targets: is nvcc installed (LLMRT_HAVE_CUDA)?"
+  # shellcheck disable=SC2086
+  cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target $targets || die "build failed"
+}
+
+ensure_kit() {
+  # The kit is Debian's runtime packages as .debs; the CUDA kernels' tests also need libgomp
+  # (OpenMP, through the CPU reference kernels), which the stock kit leaves to the system.
+  if [ ! -f "$KIT_DIR/enter.sh" ] || ! ls "$KIT_DIR"/debs/libgomp1_*.deb >/dev/null 2>&1; then
+    [ -x "$SHARED/gpu-kit/make-kit.sh" ] || die "no kit and no $SHARED/gpu-kit/make-kit.sh to make one"
+    EXTRA_PKGS="libgomp1 ${EXTRA_PKGS:-}" "$SHARED/gpu-kit/make-kit.sh" "$KIT_DIR" >/dev/null \
+      || die "make-kit.sh failed (run 'apt-get update' first)"
+  fi
+}
+
+stage() {
+  rm -rf "$STAGE" && mkdir -p "$STAGE/bin"
+  find "$BUILD_DIR" -path "$STAGE" -prune -o -type f -perm -u+x \( -name 'cuda_*' -o -name bench_gpt_cuda \) \
+    -print | while read -r f; do cp "$f" "$STAGE/bin/"; done
+  strip --strip-debug "$STAGE"/bin/* 2>/dev/null || true
+  # ../shared does not travel with the checkout: the PyTorch peer goes along in the stage.
+  if [ -f "$SHARED/bench/torch_gpt_ref.py" ]; then cp "$SHARED/bench/torch_gpt_ref.py" "$STAGE/"; fi
+}
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+
+dry_run() {
+  local tree carried total
+  # What the tool sends anyway: tracked files plus untracked ones git does not ignore.
+  tree=$(git ls-files -z -co --exclude-standard | xargs -0 -r stat -c %s 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+  carried=$(du -sb "$KIT_DIR" "$STAGE" | awk '{ s += $1 } END { print s + 0 }')
+  total=$((tree + carried))
+  echo "== would carry (dry run) =="
+  (cd "$STAGE" && find . -type f -printf '  %-28p %8s bytes\n' | sort)
+  printf '  %-28s %8s MiB\n' "$KIT_DIR" "$(mib "$(du -sb "$KIT_DIR" | cut -f1)")"
+  echo "working tree $(mib "$tree") MiB + carried $(mib "$carried") MiB = $(mib "$total") MiB (limit $CARRY_LIMIT_MIB MiB)"
+  [ "$total" -lt $((CARRY_LIMIT_MIB * 1048576)) ] || die "over the carry limit"
+  echo "device call: run(command='bash scripts/gpu-check.sh run', carry=['$KIT_DIR', '$STAGE'], timeout_s=540)"
+}
+
+# ---- THERE ----
+
+declare -a ROWS=()
+row() { ROWS+=("$(printf '%-34s %s' "$1" "$2")"); }
+
+run_tests() {
+  local t rc status failed=0
+  for t in "$STAGE"/bin/cuda_*; do
+    [ -x "$t" ] || continue
+    "$t" --log_level=message >"$LOG_DIR/$(basename "$t").log" 2>&1
+    rc=$?
+    case $rc in
+      0) status=passed ;;
+      77) status="SKIPPED (no GPU)" ;;
+      *) status="FAILED (exit $rc)"; failed=1; tail -n 30 "$LOG_DIR/$(basename "$t").log" ;;
+    esac
+    row "$(basename "$t")" "$status"
+  done
+  return $failed
+}
+
+run_benches() {
+  local line
+  if [ -x "$STAGE/bin/bench_gpt_cuda" ]; then
+    line=$("$STAGE/bin/bench_gpt_cuda" "${SHAPE[@]}" --steps 20 --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/bench.log" | tail -n 1)
+    row "llmrt bench_gpt_cuda" "$line"
+  else
+    row "llmrt bench_gpt_cuda" "not built"
+  fi
+  if [ -f "$STAGE/torch_gpt_ref.py" ] && command -v python3 >/dev/null; then
+    # Outside the kit's library path: PyTorch brings its own CUDA libraries.
+    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3 "$STAGE/torch_gpt_ref.py" \
+      --device cuda --dtype bf16 --compile "${SHAPE[@]}" --steps 30 --peak-tflops $PEAK_TFLOPS 2>&1 \
+      | tee -a "$LOG_DIR/torch.log" | tail -n 1)
+    row "torch_gpt_ref.py (compile, bf16)" "$line"
+  else
+    row "torch_gpt_ref.py" "not staged or no python3"
+  fi
+}
+
+run_there() {
+  [ -d "$STAGE/bin" ] || die "$STAGE/bin missing: run 'scripts/gpu-check.sh prepare' here and carry $STAGE"
+  LOG_DIR=${OUT:-$(mktemp -d)}
+  ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+  # shellcheck disable=SC1091
+  source "$KIT_DIR/enter.sh" || die "could not source $KIT_DIR/enter.sh"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
+  # cuBLASLt and the CUDA runtime come from the machine; if its toolkit lacks them, take
+  # PyTorch's CUDA wheels' copies (nvidia-* packages) rather than fail to load.
+  if ldd "$STAGE"/bin/* 2>/dev/null | grep -q "not found"; then
+    local extra
+    extra=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c 'import nvidia, glob, os
+print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(d + "/**/lib*.so*", recursive=True)})))' 2>/dev/null)
+    export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$extra"
+    ldd "$STAGE"/bin/* 2>/dev/null | grep "not found" | sort -u | sed 's/^/still missing: /'
+  fi
+  local failed=0
+  run_tests || failed=1
+  if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then run_benches; fi
+  { echo "== gpu-check =="; printf '%s\n' "${ROWS[@]}"; } | tee "$LOG_DIR/summary.txt"
+  return $failed
+}
+
+case "${1:-prepare}" in
+  prepare) build_here && ensure_kit && stage && dry_run ;;
+  dry-run) dry_run ;;
+  run) run_there ;;
+  *) die "usage: $0 [prepare|dry-run|run]" ;;
+esac

@@ -1,0 +1,130 @@
+// llm.c token shards: written and read back batch by batch, and every kind of bad shard
+// refused with the file and the offset.
+#define BOOST_TEST_MODULE data_token_shards
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+
+#include "data/token_shards.h"
+#include "support/process.h"
+
+using namespace llmrt;
+using llmrt::test::TempDir;
+
+namespace {
+
+std::string message_of(const Result<std::unique_ptr<TokenSource>>& source) {
+  return source.ok() ? std::string() : source.error().message();
+}
+
+// Writes raw bytes: a header of `header_ints` int32 values, then `tokens`.
+std::string write_raw(const TempDir& dir, const std::string& name, std::vector<std::int32_t> header,
+                      const std::vector<std::uint16_t>& tokens) {
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream file(path, std::ios::binary);
+  file.write(reinterpret_cast<const char*>(header.data()), static_cast<std::streamsize>(header.size() * 4));
+  file.write(reinterpret_cast<const char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 2));
+  return path;
+}
+
+std::vector<std::int32_t> header(std::int32_t magic, std::int32_t version, std::int32_t count) {
+  std::vector<std::int32_t> ints(256, 0);
+  ints[0] = magic;
+  ints[1] = version;
+  ints[2] = count;
+  return ints;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(batches_are_contiguous_windows_with_shifted_targets) {
+  TempDir dir("shards_read");
+  std::vector<std::uint16_t> tokens(40);
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::uint16_t>(i * 7 % 53);
+  BOOST_REQUIRE(write_token_shard(dir.path() + "/a_train.bin", tokens).ok());
+  auto source = open_token_shards(dir.path() + "/*_train.bin", 53);
+  BOOST_REQUIRE_MESSAGE(source.ok(), message_of(source));
+  auto first = (*source)->next_batch(2, 5);
+  auto second = (*source)->next_batch(2, 5);
+  BOOST_REQUIRE(first.ok());
+  BOOST_REQUIRE(second.ok());
+  for (int i = 0; i < 10; ++i) {
+    BOOST_TEST(first->inputs[static_cast<std::size_t>(i)] == tokens[static_cast<std::size_t>(i)]);
+    BOOST_TEST(first->targets[static_cast<std::size_t>(i)] == tokens[static_cast<std::size_t>(i + 1)]);
+    BOOST_TEST(second->inputs[static_cast<std::size_t>(i)] == tokens[static_cast<std::size_t>(i + 10)]);
+  }
+  BOOST_TEST((*source)->batches_read() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(prepare_writes_byte_tokens_split_ninety_ten) {
+  TempDir dir("shards_prepare");
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += static_cast<char>('a' + i % 26);
+  const std::string input = dir.write("in.txt", text);
+  auto written = prepare_byte_shards(input, dir.path() + "/out/text");
+  BOOST_REQUIRE(written.ok());
+  auto train = open_token_shards((*written)[0], 256);
+  BOOST_REQUIRE(train.ok());
+  auto batch = (*train)->next_batch(1, 89);  // 90 train tokens: 89 inputs + 1 target
+  BOOST_REQUIRE(batch.ok());
+  BOOST_TEST(batch->inputs[3] == 'd');
+  BOOST_TEST(batch->targets[88] == text[89]);
+  auto val = open_token_shards((*written)[1], 256);
+  BOOST_REQUIRE(val.ok());
+  BOOST_TEST(!(*val)->next_batch(1, 10).ok());  // only 10 tokens: no window of 11
+}
+
+BOOST_AUTO_TEST_CASE(random_tokens_repeat_for_a_seed_and_stay_below_vocab) {
+  auto a = random_tokens(5, 17), b = random_tokens(5, 17), c = random_tokens(6, 17);
+  auto ba = a->next_batch(3, 11), bb = b->next_batch(3, 11), bc = c->next_batch(3, 11);
+  BOOST_TEST(ba->inputs == bb->inputs);
+  BOOST_TEST(ba->inputs != bc->inputs);
+  for (std::int32_t t : ba->inputs) BOOST_TEST((t >= 0 && t < 17));
+}
+
+BOOST_AUTO_TEST_CASE(no_matching_file) {
+  auto source = open_token_shards("/nonexistent/none_*.bin", 256);
+  BOOST_TEST(message_of(source).find("/nonexistent/none_*.bin\": no file matches") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(truncated_header) {
+  TempDir dir("shards_bad_header");
+  const std::string path = write_raw(dir, "x.bin", {20240520, 1}, {});
+  auto source = open_token_shards(path, 256);
+  BOOST_TEST(message_of(source).find(path + ": truncated token shard: 8 bytes, expected a 1024-byte header") !=
+             std::string::npos);
+  BOOST_TEST(source.error().exit_code() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_magic) {
+  TempDir dir("shards_bad_magic");
+  const std::string path = write_raw(dir, "x.bin", header(12345, 1, 4), {1, 2, 3, 4});
+  BOOST_TEST(message_of(open_token_shards(path, 256)).find(path + ": offset 0: not an llm.c token shard") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unsupported_version) {
+  TempDir dir("shards_bad_version");
+  const std::string path = write_raw(dir, "x.bin", header(20240520, 2, 4), {1, 2, 3, 4});
+  BOOST_TEST(message_of(open_token_shards(path, 256)).find(path + ": offset 4: token shard version 2") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(truncated_tokens) {
+  TempDir dir("shards_bad_count");
+  const std::string path = write_raw(dir, "x.bin", header(20240520, 1, 10), {1, 2, 3});
+  BOOST_TEST(message_of(open_token_shards(path, 256)).find("the header promises 10 tokens (1044 bytes), the file has 1030") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(token_id_at_or_above_vocab_names_file_and_offset) {
+  TempDir dir("shards_bad_token");
+  const std::string path = write_raw(dir, "x.bin", header(20240520, 1, 8), {1, 2, 3, 50, 4, 5, 6, 7});
+  auto source = open_token_shards(path, 50);
+  BOOST_REQUIRE(source.ok());
+  auto batch = (*source)->next_batch(1, 6);
+  BOOST_REQUIRE(!batch.ok());
+  // Token index 3 sits after the 1024-byte header at byte 1024 + 3 * 2.
+  BOOST_TEST(batch.error().message().find(path + ": token 50 at byte offset 1030 is not below vocab_size = 50") !=
+             std::string::npos);
+}
