@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The README's first command: install what is missing, build, and run the main job on the
-# shipped default config (configs/local-cpu.toml, this machine's CPU ranks).
+# The README's first command: install what is missing, build, and train the default config
+# (configs/local-cpu.toml: a tiny GPT on this machine's CPU) on text every Debian system has —
+# the licence texts in /usr/share/common-licenses — tokenised as bytes by `llmrt data prepare`.
+# Extra arguments go to llmrt, e.g. `scripts/quickstart.sh --set train.steps=200`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh -DLLMRT_BUILD_TESTS=OFF
-# Training lands with the compute issue; until then the main job validates and describes the config.
-build/llmrt check configs/local-cpu.toml
+
+mkdir -p data
+if [[ ! -f data/licenses_train.bin ]]; then
+  cat /usr/share/common-licenses/* > data/licenses.txt
+  build/llmrt data prepare data/licenses.txt data/licenses
+fi
+build/llmrt configs/local-cpu.toml --set data.train=data/licenses_train.bin "$@"

@@ -1,11 +1,11 @@
 // `llmrt [run] CONFIG`: train. One rank without a launcher runs the whole model; under
 // mpirun the distributed executor takes over (distributed-execution issue).
-#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "config/read_spec.h"
+#include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
 #include "exec/trainer.h"
 #include "topology/device_catalog.h"
@@ -19,10 +19,7 @@ namespace {
 void set_compute_threads(const ClusterSpec& cluster, const MpiSession& mpi) {
   const NodeSpec& node = cluster.nodes.front();
   if (!node.is_cpu()) return;
-  const int threads = node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks);
-  const std::string value = std::to_string(threads);
-  setenv("OMP_NUM_THREADS", value.c_str(), 1);
-  setenv("OPENBLAS_NUM_THREADS", value.c_str(), 1);
+  configure_cpu_threads(node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks));
 }
 
 Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter) {

@@ -96,9 +96,13 @@ std::vector<llmrt_tensor> Stage::layer_inputs(std::size_t layer, MicrobatchState
 Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std::span<const float> activation,
                       std::span<const std::int32_t> targets) {
   MicrobatchState& state = live_[microbatch];
-  state.inputs.assign(layers_.size(), {});
-  state.saved.assign(layers_.size(), {});
-  state.grad_outputs.assign(layers_.size(), {});
+  if (!free_states_.empty()) {
+    state = std::move(free_states_.back());
+    free_states_.pop_back();
+  }
+  state.inputs.resize(layers_.size());
+  state.saved.resize(layers_.size());
+  state.grad_outputs.resize(layers_.size());
   if (placement_.first) state.tokens.assign(tokens.begin(), tokens.end());
   else state.inputs[0].assign(activation.begin(), activation.end());
   if (placement_.last) state.targets.assign(targets.begin(), targets.end());
@@ -106,7 +110,9 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std:
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_.param_tensors(i);
-    std::vector<float> output(elements_of(shapes_[i].output));
+    // The layer writes its whole output: a reused buffer needs no clearing.
+    std::vector<float>& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
+    output.resize(elements_of(shapes_[i].output));
     llmrt_tensor out = cpu_tensor(output.data(), shapes_[i].output);
     state.saved[i].resize(shapes_[i].saved_bytes);
     const auto& table = layers_[i].component->layer();
@@ -114,8 +120,6 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std:
         table.forward(layers_[i].instance.get(), &ctx, in.data(), in.size(), params.data(), params.size(), &out, 1,
                       state.saved[i].data(), state.saved[i].size()),
         *layers_[i].component, fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
-    if (i + 1 < layers_.size()) state.inputs[i + 1] = std::move(output);
-    else state.output = std::move(output);
   }
   return Status::success();
 }
@@ -130,7 +134,9 @@ Status Stage::backward_input(int microbatch, std::span<const float> grad_output)
     std::vector<llmrt_tensor> grad_params = params_.grad_tensors(i);
     llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
     const bool takes_tokens = placement_.first && i == 0;
-    std::vector<float> grad_in(takes_tokens ? 0 : elements_of(shapes_[i].input));
+    // The gradient w.r.t. this layer's input is the previous layer's output gradient (written, not added).
+    std::vector<float>& grad_in = i > 0 ? state.grad_outputs[i - 1] : state.input_grad;
+    grad_in.resize(takes_tokens ? 0 : elements_of(shapes_[i].input));
     llmrt_tensor grad_in_tensor = cpu_tensor(grad_in.data(), shapes_[i].input);
     const auto& table = layers_[i].component->layer();
     LLMRT_RETURN_IF_ERROR(check_component_call(
@@ -138,8 +144,6 @@ Status Stage::backward_input(int microbatch, std::span<const float> grad_output)
                              params.size(), state.saved[i].data(), state.saved[i].size(), &grad_in_tensor,
                              takes_tokens ? 0 : 1, grad_params.data(), grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
-    if (i > 0) state.grad_outputs[i - 1] = std::move(grad_in);
-    else state.input_grad = std::move(grad_in);
   }
   return Status::success();
 }
@@ -160,7 +164,9 @@ Status Stage::backward_weight(int microbatch) {
                               grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
   }
-  live_.erase(microbatch);
+  auto finished = live_.find(microbatch);
+  free_states_.push_back(std::move(finished->second));
+  live_.erase(finished);
   return Status::success();
 }
 

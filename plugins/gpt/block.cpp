@@ -1,0 +1,201 @@
+// gpt.block, GPT-2's transformer block: y = x2 + MLP(LN2(x2)), x2 = x + Attn(LN1(x)). Config,
+// parameters, costs, the saved-buffer layout and the forward pass; backward in block_backward.cpp.
+// Tensor parallelism is Megatron's: qkv and fc are column-parallel (each rank owns its heads' q,
+// k, v rows and a quarter-width slice of fc), proj and fc2 row-parallel (input columns); the
+// partial row-parallel outputs are summed across the group before the replicated bias.
+#include "gpt/gpt_layers.h"
+
+#include <cmath>
+
+#include "cpu/kernels_cpu.h"
+
+namespace llmrt::gpt {
+
+namespace cpu = llmrt::kernels::cpu;
+
+namespace {
+// In BlockParam order.
+constexpr const char* kParamNames[kBlockParams] = {"ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b",
+                                                   "ln2_w", "ln2_b", "fc_w",  "fc_b",  "fc2_w",  "fc2_b"};
+}  // namespace
+
+std::vector<ConfigKey> Block::config_keys() {
+  return {{"d_model", LLMRT_KEY_INT, std::nullopt, "width C of the residual stream"},
+          {"heads", LLMRT_KEY_INT, std::nullopt, "attention heads; must divide d_model"},
+          {"n_layer_for_init", LLMRT_KEY_INT, "12",
+           "block count L of the model: proj_w and fc2_w start at normal(0.02 / sqrt(2 L))"}};
+}
+
+Block::Block(const ComponentArgs& args)
+    : host_(args.host),
+      heads_total_(args.config.get_int("heads")),
+      n_layer_(args.config.get_int("n_layer_for_init")),
+      tp_(tp_size_of(args.layer)) {
+  const int64_t channels = args.config.get_int("d_model");
+  require_positive(channels, "d_model");
+  require_positive(heads_total_, "heads");
+  require_positive(n_layer_, "n_layer_for_init");
+  if (channels % heads_total_ != 0) {
+    throw PluginError("heads = " + std::to_string(heads_total_) + " does not divide d_model = " +
+                      std::to_string(channels));
+  }
+  if (heads_total_ % tp_ != 0) {
+    throw PluginError("tensor-parallel size " + std::to_string(tp_) + " does not divide heads = " +
+                      std::to_string(heads_total_));
+  }
+  dims_ = BlockDims{channels, heads_total_ / tp_, channels / tp_, 4 * channels / tp_};
+}
+
+// x: (B, T, C) -> y: (B, T, C)
+std::vector<llmrt_tensor> Block::infer_shapes(In in) {
+  expect_count(in.size(), 1, "gpt.block inputs (x)");
+  BatchShape shape = batch_shape(in[0], 3, "x");
+  if (in[0].shape[2] != dims_.channels) {
+    throw PluginError("x: last dimension " + std::to_string(in[0].shape[2]) + " is not d_model = " +
+                      std::to_string(dims_.channels));
+  }
+  return {tensor_shape(LLMRT_DTYPE_F32, {shape.batch, shape.seq, dims_.channels})};
+}
+
+std::vector<ParamSpec> Block::param_specs() {
+  const int64_t c = dims_.channels;
+  // GPT-2 scales the two projections that write into the residual stream by 1/sqrt(2 L), so the
+  // stream's variance does not grow with depth.
+  const double residual_scale = 0.02 / std::sqrt(2.0 * double(n_layer_));
+  return {
+      {kParamNames[kLn1W], {c}, LLMRT_INIT_ONES, 0},
+      {kParamNames[kLn1B], {c}, LLMRT_INIT_ZEROS, 0},
+      {kParamNames[kQkvW], {3, c, c}, LLMRT_INIT_NORMAL, 0.02, 1},  // (3, C, C): [q|k|v] rows, heads split
+      {kParamNames[kQkvB], {3, c}, LLMRT_INIT_ZEROS, 0, 1},
+      {kParamNames[kProjW], {c, c}, LLMRT_INIT_NORMAL, residual_scale, 1},  // row-parallel: input columns
+      {kParamNames[kProjB], {c}, LLMRT_INIT_ZEROS, 0},
+      {kParamNames[kLn2W], {c}, LLMRT_INIT_ONES, 0},
+      {kParamNames[kLn2B], {c}, LLMRT_INIT_ZEROS, 0},
+      {kParamNames[kFcW], {4 * c, c}, LLMRT_INIT_NORMAL, 0.02, 0},  // column-parallel: output rows
+      {kParamNames[kFcB], {4 * c}, LLMRT_INIT_ZEROS, 0, 0},
+      {kParamNames[kFc2W], {c, 4 * c}, LLMRT_INIT_NORMAL, residual_scale, 1},  // row-parallel
+      {kParamNames[kFc2B], {c}, LLMRT_INIT_ZEROS, 0},
+  };
+}
+
+// Elements of this rank's slice of parameter `param`.
+int64_t Block::local_numel(size_t param) const {
+  const int64_t c = dims_.channels, l = dims_.local, h = dims_.hidden;
+  switch (param) {
+    case kQkvW: return 3 * l * c;
+    case kQkvB: return 3 * l;
+    case kProjW: return c * l;
+    case kFcW: return h * c;
+    case kFcB: return h;
+    case kFc2W: return c * h;
+    default: return c;  // LayerNorm weights and the replicated biases
+  }
+}
+
+// Per-rank costs. Attention is counted as if it were not causal (4 B T^2 C/tp forward), an
+// upper bound the planner can rely on; the backward of attention costs twice its forward.
+llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
+  const double rows = double(batch) * double(seq);
+  const double c = double(dims_.channels), l = double(dims_.local), h = double(dims_.hidden);
+  const double matmul = 2 * rows * (c * 3 * l + l * c + c * h + h * c);
+  const double attention = 4 * double(batch) * double(seq) * double(seq) * l;
+  llmrt_cost_hints hints{};
+  hints.forward_flops = matmul + attention;
+  hints.backward_input_flops = matmul + 2 * attention;
+  hints.backward_weight_flops = matmul;
+  hints.activation_bytes = double(saved_bytes(batch, seq));
+  double params = 0;
+  for (size_t p = 0; p < kBlockParams; ++p) params += double(local_numel(p));
+  hints.parameter_bytes = params * sizeof(float);
+  return hints;
+}
+
+// The saved buffer, in order. Forward fills ln1 (N, C), mean1/rstd1 (N), qkv (N, 3C/tp),
+// att (N, C/tp), lse (B, NH/tp, T), x2 (N, C), ln2 (N, C), mean2/rstd2 (N), fc_pre and fc_act
+// (N, 4C/tp). backward_input fills what backward_weight needs: d_x2 (N, C) (proj's output
+// gradient), d_fc_pre (N, 4C/tp), d_qkv (N, 3C/tp), d_ln1 and d_ln2 (N, C), all-reduced.
+BlockSaved Block::layout(Saved saved, int64_t batch, int64_t seq, size_t* bytes) const {
+  FloatArena arena(saved.data());
+  const int64_t n = batch * seq, c = dims_.channels, l = dims_.local, h = dims_.hidden;
+  BlockSaved s{};
+  s.ln1 = arena.take(n * c), s.mean1 = arena.take(n), s.rstd1 = arena.take(n);
+  s.qkv = arena.take(n * 3 * l), s.att = arena.take(n * l), s.lse = arena.take(n * dims_.heads);
+  s.x2 = arena.take(n * c), s.ln2 = arena.take(n * c), s.mean2 = arena.take(n), s.rstd2 = arena.take(n);
+  s.fc_pre = arena.take(n * h), s.fc_act = arena.take(n * h);
+  s.d_x2 = arena.take(n * c), s.d_fc_pre = arena.take(n * h), s.d_qkv = arena.take(n * 3 * l);
+  s.d_ln1 = arena.take(n * c), s.d_ln2 = arena.take(n * c);
+  *bytes = arena.bytes();
+  return s;
+}
+
+BlockSaved Block::saved_regions(Saved saved, int64_t batch, int64_t seq) const {
+  size_t bytes = 0;
+  BlockSaved s = layout(saved, batch, seq, &bytes);
+  check_saved(saved, bytes, "gpt.block");
+  return s;
+}
+
+size_t Block::saved_bytes(int64_t batch, int64_t seq) {
+  size_t bytes = 0;
+  layout(Saved(), batch, seq, &bytes);
+  return bytes;
+}
+
+std::vector<float*> Block::param_pointers(In params) const {
+  expect_count(params.size(), kBlockParams, "gpt.block params");
+  std::vector<float*> pointers(kBlockParams);
+  for (size_t p = 0; p < kBlockParams; ++p) {
+    pointers[p] = param_data(params[p], local_numel(p), std::string("gpt.block ") + kParamNames[p]);
+  }
+  return pointers;
+}
+
+std::vector<float*> Block::grad_pointers(Out grads) const {
+  expect_count(grads.size(), kBlockParams, "gpt.block parameter gradients");
+  std::vector<float*> pointers(kBlockParams);
+  for (size_t p = 0; p < kBlockParams; ++p) {
+    pointers[p] = param_data(grads[p], local_numel(p), std::string("gpt.block d") + kParamNames[p]);
+  }
+  return pointers;
+}
+
+namespace {
+// out += residual + bias per row; out, residual: (N, C); bias: (C).
+void add_bias_residual(float* out, const float* residual, const float* bias, int64_t rows, int64_t c) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < c; ++j) out[i * c + j] += residual[i * c + j] + bias[j];
+  }
+}
+}  // namespace
+
+// x: (B, T, C) -> y: (B, T, C); saved as laid out above.
+void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+  require_cpu(ctx, "gpt.block forward");
+  expect_count(in.size(), 1, "gpt.block inputs");
+  expect_count(out.size(), 1, "gpt.block outputs");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
+  const std::vector<float*> p = param_pointers(params);
+  const float* x = cpu_data<float>(in[0], "x");
+  float* y = cpu_data<float>(out[0], "y");
+  const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
+
+  // Attention branch; proj's partial sum lands in scratch, the group's sum in x2.
+  std::vector<float> partial(size_t(n) * c);  // (N, C) scratch for the row-parallel outputs
+  cpu::layernorm_forward(s.ln1, s.mean1, s.rstd1, x, p[kLn1W], p[kLn1B], n, c);
+  cpu::matmul_forward(s.qkv, s.ln1, p[kQkvW], p[kQkvB], n, c, 3 * l);
+  cpu::attention_forward(s.att, s.lse, s.qkv, int(shape.batch), int(shape.seq), l, int(dims_.heads));
+  cpu::matmul_forward(partial.data(), s.att, p[kProjW], nullptr, n, l, c);
+  tp_all_reduce(host_, ctx, partial.data(), s.x2, partial.size(), "gpt.block proj");
+  add_bias_residual(s.x2, x, p[kProjB], n, c);
+
+  // MLP branch, the same pattern.
+  cpu::layernorm_forward(s.ln2, s.mean2, s.rstd2, s.x2, p[kLn2W], p[kLn2B], n, c);
+  cpu::matmul_forward(s.fc_pre, s.ln2, p[kFcW], p[kFcB], n, c, h);
+  cpu::gelu_forward(s.fc_act, s.fc_pre, size_t(n) * h);
+  cpu::matmul_forward(partial.data(), s.fc_act, p[kFc2W], nullptr, n, h, c);
+  tp_all_reduce(host_, ctx, partial.data(), y, partial.size(), "gpt.block fc2");
+  add_bias_residual(y, s.x2, p[kFc2B], n, c);
+}
+
+}  // namespace llmrt::gpt

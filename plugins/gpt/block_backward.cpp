@@ -1,0 +1,82 @@
+// gpt.block's backward, split for zero-bubble schedules: backward_input walks the block back to
+// dx and leaves each linear's output gradient in the saved buffer; backward_weight turns those
+// into weight gradients later, from the saved buffer and grad_out alone.
+// Under tensor parallelism the gradient reaching a LayerNorm output from its column-parallel
+// consumer (qkv, fc) is partial per rank and is all-reduced (Megatron's f operator) before the
+// LayerNorm backward, so LayerNorm parameters see the full gradient on every rank.
+#include "gpt/gpt_layers.h"
+
+#include <algorithm>
+
+#include "cpu/kernels_cpu.h"
+
+namespace llmrt::gpt {
+
+namespace cpu = llmrt::kernels::cpu;
+
+// grad_out dy: (B, T, C); in x: (B, T, C) -> grad_in dx: (B, T, C), written. Parameter gradients
+// are untouched here; the saved buffer gains d_x2, d_fc_pre, d_qkv, d_ln1, d_ln2.
+void Block::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
+                           Out) {
+  require_cpu(ctx, "gpt.block backward_input");
+  expect_count(grad_out.size(), 1, "gpt.block output gradients");
+  expect_count(in.size(), 1, "gpt.block inputs");
+  expect_count(grad_in.size(), 1, "gpt.block input gradients");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
+  const std::vector<float*> p = param_pointers(params);
+  const float* x = cpu_data<float>(in[0], "x");
+  const float* dy = cpu_data<float>(grad_out[0], "dy");
+  float* dx = cpu_data<float>(grad_in[0], "dx");
+  const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
+  const size_t nc = size_t(n) * c;
+  std::vector<float> partial(nc);               // (N, C) a LayerNorm output gradient before the sum
+  std::vector<float> branch(size_t(n) * h);     // (N, 4C/tp) d fc_act, later (N, C/tp) d att
+
+  // MLP: fc2's output gradient is dy itself (bias and residual pass it through).
+  cpu::matmul_backward_input(branch.data(), dy, p[kFc2W], n, h, c);
+  std::fill_n(s.d_fc_pre, size_t(n) * h, 0.0f);
+  cpu::gelu_backward(s.d_fc_pre, s.fc_pre, branch.data(), size_t(n) * h);
+  std::fill(partial.begin(), partial.end(), 0.0f);
+  cpu::matmul_backward_input(partial.data(), s.d_fc_pre, p[kFcW], n, c, h);
+  tp_all_reduce(host_, ctx, partial.data(), s.d_ln2, nc, "gpt.block d_ln2");
+  std::copy_n(dy, nc, s.d_x2);  // the residual path
+  cpu::layernorm_backward(s.d_x2, nullptr, nullptr, s.d_ln2, s.x2, p[kLn2W], s.mean2, s.rstd2, n, c);
+
+  // Attention: proj's output gradient is d_x2.
+  std::fill_n(branch.data(), size_t(n) * l, 0.0f);
+  cpu::matmul_backward_input(branch.data(), s.d_x2, p[kProjW], n, l, c);
+  std::fill_n(s.d_qkv, size_t(n) * 3 * l, 0.0f);
+  cpu::attention_backward(s.d_qkv, branch.data(), s.qkv, s.att, s.lse, int(shape.batch), int(shape.seq), l,
+                          int(dims_.heads));
+  std::fill(partial.begin(), partial.end(), 0.0f);
+  cpu::matmul_backward_input(partial.data(), s.d_qkv, p[kQkvW], n, c, 3 * l);
+  tp_all_reduce(host_, ctx, partial.data(), s.d_ln1, nc, "gpt.block d_ln1");
+  std::copy_n(s.d_x2, nc, dx);  // the residual path
+  cpu::layernorm_backward(dx, nullptr, nullptr, s.d_ln1, x, p[kLn1W], s.mean1, s.rstd1, n, c);
+}
+
+// grad_out dy: (B, T, C); in x: (B, T, C); accumulates every parameter gradient (+=) from the
+// activations forward saved and the output gradients backward_input saved.
+void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
+                            Out grad_params) {
+  require_cpu(ctx, "gpt.block backward_weight");
+  expect_count(grad_out.size(), 1, "gpt.block output gradients");
+  expect_count(in.size(), 1, "gpt.block inputs");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
+  const std::vector<float*> p = param_pointers(params);
+  const std::vector<float*> g = grad_pointers(grad_params);
+  const float* x = cpu_data<float>(in[0], "x");
+  const float* dy = cpu_data<float>(grad_out[0], "dy");
+  const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
+
+  cpu::matmul_backward_weight(g[kFc2W], g[kFc2B], dy, s.fc_act, n, h, c);
+  cpu::matmul_backward_weight(g[kFcW], g[kFcB], s.d_fc_pre, s.ln2, n, c, h);
+  cpu::layernorm_backward(nullptr, g[kLn2W], g[kLn2B], s.d_ln2, s.x2, p[kLn2W], s.mean2, s.rstd2, n, c);
+  cpu::matmul_backward_weight(g[kProjW], g[kProjB], s.d_x2, s.att, n, l, c);
+  cpu::matmul_backward_weight(g[kQkvW], g[kQkvB], s.d_qkv, s.ln1, n, c, 3 * l);
+  cpu::layernorm_backward(nullptr, g[kLn1W], g[kLn1B], s.d_ln1, x, p[kLn1W], s.mean1, s.rstd1, n, c);
+}
+
+}  // namespace llmrt::gpt

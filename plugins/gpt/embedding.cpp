@@ -1,0 +1,93 @@
+// gpt.embedding: x = wte[token] + wpe[position]. Tokens have no gradient, so the whole backward
+// is the weight pass (backward_input writes nothing), which a zero-bubble schedule may defer.
+#include "gpt/gpt_layers.h"
+
+#include "cpu/kernels_cpu.h"
+
+namespace llmrt::gpt {
+
+namespace cpu = llmrt::kernels::cpu;
+
+std::vector<ConfigKey> Embedding::config_keys() {
+  return {{"d_model", LLMRT_KEY_INT, std::nullopt, "width C of the residual stream"},
+          {"vocab_size", LLMRT_KEY_INT, std::nullopt, "V, rows of wte (filled from [model])"},
+          {"seq_len", LLMRT_KEY_INT, std::nullopt, "longest sequence, rows of wpe (filled from [model])"}};
+}
+
+Embedding::Embedding(const ComponentArgs& args)
+    : channels_(args.config.get_int("d_model")),
+      vocab_(args.config.get_int("vocab_size")),
+      max_seq_(args.config.get_int("seq_len")) {
+  require_positive(channels_, "d_model");
+  require_positive(vocab_, "vocab_size");
+  require_positive(max_seq_, "seq_len");
+}
+
+// tokens: (B, T) i32 -> x: (B, T, C) f32
+std::vector<llmrt_tensor> Embedding::infer_shapes(In in) {
+  expect_count(in.size(), 1, "gpt.embedding inputs (tokens)");
+  BatchShape shape = batch_shape(in[0], 2, "tokens");
+  if (shape.seq > max_seq_) {
+    throw PluginError("tokens: sequence length " + std::to_string(shape.seq) + " exceeds seq_len " +
+                      std::to_string(max_seq_));
+  }
+  return {tensor_shape(LLMRT_DTYPE_F32, {shape.batch, shape.seq, channels_})};
+}
+
+// Replicated under tensor parallelism: the embedding is small next to the blocks.
+std::vector<ParamSpec> Embedding::param_specs() {
+  ParamSpec wte{"wte", {vocab_, channels_}, LLMRT_INIT_NORMAL, 0.02};
+  wte.tie_name = "wte";
+  ParamSpec wpe{"wpe", {max_seq_, channels_}, LLMRT_INIT_NORMAL, 0.02};
+  return {wte, wpe};
+}
+
+// A gather and an add per element: no matmul FLOPs worth timing, but counted honestly.
+llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
+  const double elements = double(batch) * double(seq) * double(channels_);
+  llmrt_cost_hints hints{};
+  hints.forward_flops = elements;
+  hints.backward_input_flops = 0;
+  hints.backward_weight_flops = 2 * elements;
+  hints.activation_bytes = double(batch) * double(seq) * sizeof(int32_t);  // the tokens
+  hints.parameter_bytes = double(vocab_ + max_seq_) * double(channels_) * sizeof(float);
+  return hints;
+}
+
+// tokens: (B, T) i32; params wte (V, C), wpe (seq_len, C); out x: (B, T, C) f32
+void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved) {
+  require_cpu(ctx, "gpt.embedding forward");
+  expect_count(in.size(), 1, "gpt.embedding inputs");
+  expect_count(params.size(), 2, "gpt.embedding params");
+  expect_count(out.size(), 1, "gpt.embedding outputs");
+  BatchShape shape = batch_shape(in[0], 2, "tokens");
+  if (shape.seq > max_seq_) throw PluginError("tokens: sequence longer than seq_len");
+  const int32_t* tokens = cpu_data<int32_t>(in[0], "tokens");
+  for (int64_t i = 0; i < shape.rows(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab_) {
+      throw PluginError("tokens: id " + std::to_string(tokens[i]) + " outside [0, " + std::to_string(vocab_) + ")");
+    }
+  }
+  cpu::encoder_forward(cpu_data<float>(out[0], "x"), tokens, param_data(params[0], vocab_ * channels_, "wte"),
+                       param_data(params[1], max_seq_ * channels_, "wpe"), int(shape.batch), int(shape.seq),
+                       int(channels_));
+}
+
+// Token ids have no gradient: grad_in (if the host passes one) is left alone.
+void Embedding::backward_input(const llmrt_call_ctx& ctx, In, In, In, Saved, Out, Out) {
+  require_cpu(ctx, "gpt.embedding backward_input");
+}
+
+// grad_out: (B, T, C); dwte (V, C) +=, dwpe (seq_len, C) +=
+void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In, Saved, Out grad_params) {
+  require_cpu(ctx, "gpt.embedding backward_weight");
+  expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
+  expect_count(in.size(), 1, "gpt.embedding inputs");
+  expect_count(grad_params.size(), 2, "gpt.embedding parameter gradients");
+  BatchShape shape = batch_shape(in[0], 2, "tokens");
+  cpu::encoder_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),
+                        param_data(grad_params[1], max_seq_ * channels_, "dwpe"), cpu_data<float>(grad_out[0], "dx"),
+                        cpu_data<int32_t>(in[0], "tokens"), int(shape.batch), int(shape.seq), int(channels_));
+}
+
+}  // namespace llmrt::gpt

@@ -1,0 +1,146 @@
+// gpt.head: loss = mean cross-entropy(LNf(x) @ W^T, targets), W = wte (tied) or lm_head_w.
+// The (N, V) logits are the largest tensor of a GPT step, so they are never saved: backward
+// recomputes them (one extra matmul) and runs fused, weight gradients included.
+#include "gpt/gpt_layers.h"
+
+#include <algorithm>
+
+#include "cpu/kernels_cpu.h"
+
+namespace llmrt::gpt {
+
+namespace cpu = llmrt::kernels::cpu;
+
+namespace {
+// Saved regions: lnf (N, C), mean and rstd (N) of the final LayerNorm, lse (N) of the logits.
+struct HeadSaved {
+  float *lnf, *mean, *rstd, *lse;
+};
+
+HeadSaved head_layout(std::byte* base, int64_t rows, int64_t channels, size_t* bytes) {
+  FloatArena arena(base);
+  HeadSaved s{arena.take(rows * channels), arena.take(rows), arena.take(rows), arena.take(rows)};
+  *bytes = arena.bytes();
+  return s;
+}
+
+// targets: (N) i32, each in [0, V).
+const int32_t* checked_targets(const llmrt_tensor& tensor, int64_t rows, int64_t vocab) {
+  if (numel(tensor) != rows) throw PluginError("targets: expected " + std::to_string(rows) + " ids");
+  const int32_t* targets = cpu_data<int32_t>(tensor, "targets");
+  for (int64_t i = 0; i < rows; ++i) {
+    if (targets[i] < 0 || targets[i] >= vocab) {
+      throw PluginError("targets: id " + std::to_string(targets[i]) + " outside [0, " + std::to_string(vocab) + ")");
+    }
+  }
+  return targets;
+}
+}  // namespace
+
+std::vector<ConfigKey> Head::config_keys() {
+  return {{"d_model", LLMRT_KEY_INT, std::nullopt, "width C of the residual stream"},
+          {"vocab_size", LLMRT_KEY_INT, std::nullopt, "V, rows of the output projection (filled from [model])"},
+          {"tied_embedding", LLMRT_KEY_BOOL, "true", "project with the embedding's wte instead of lm_head_w"}};
+}
+
+Head::Head(const ComponentArgs& args)
+    : channels_(args.config.get_int("d_model")),
+      vocab_(args.config.get_int("vocab_size")),
+      tied_(args.config.get_bool("tied_embedding")) {
+  require_positive(channels_, "d_model");
+  require_positive(vocab_, "vocab_size");
+}
+
+// x: (B, T, C), targets: (B, T) i32 -> loss: () f32
+std::vector<llmrt_tensor> Head::infer_shapes(In in) {
+  expect_count(in.size(), 2, "gpt.head inputs (x, targets)");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const BatchShape targets = batch_shape(in[1], 2, "targets");
+  if (in[0].shape[2] != channels_) throw PluginError("x: last dimension is not d_model = " + std::to_string(channels_));
+  if (targets.batch != shape.batch || targets.seq != shape.seq) {
+    throw PluginError("targets: shape differs from x's (B, T)");
+  }
+  return {tensor_shape(LLMRT_DTYPE_F32, {})};
+}
+
+// Replicated under tensor parallelism (no vocabulary-parallel projection yet).
+std::vector<ParamSpec> Head::param_specs() {
+  ParamSpec projection{tied_ ? "wte" : "lm_head_w", {vocab_, channels_}, LLMRT_INIT_NORMAL, 0.02};
+  if (tied_) projection.tie_name = "wte";
+  return {{"lnf_w", {channels_}, LLMRT_INIT_ONES, 0}, {"lnf_b", {channels_}, LLMRT_INIT_ZEROS, 0}, projection};
+}
+
+// Forward: the logits matmul. Fused backward: recomputed logits, dx and dW matmuls.
+llmrt_cost_hints Head::cost_hints(int64_t batch, int64_t seq) {
+  const double matmul = 2 * double(batch) * double(seq) * double(channels_) * double(vocab_);
+  llmrt_cost_hints hints{};
+  hints.forward_flops = matmul;
+  hints.backward_input_flops = 3 * matmul;
+  hints.backward_weight_flops = 0;
+  hints.activation_bytes = double(saved_bytes(batch, seq));
+  hints.parameter_bytes = double(2 + vocab_) * double(channels_) * sizeof(float);
+  return hints;
+}
+
+size_t Head::saved_bytes(int64_t batch, int64_t seq) {
+  size_t bytes = 0;
+  head_layout(nullptr, batch * seq, channels_, &bytes);
+  return bytes;
+}
+
+// x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
+void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+  require_cpu(ctx, "gpt.head forward");
+  expect_count(in.size(), 2, "gpt.head inputs");
+  expect_count(params.size(), 3, "gpt.head params");
+  expect_count(out.size(), 1, "gpt.head outputs");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const int64_t n = shape.rows();
+  size_t bytes = 0;
+  const HeadSaved s = head_layout(saved.data(), n, channels_, &bytes);
+  check_saved(saved, bytes, "gpt.head");
+  const int32_t* targets = checked_targets(in[1], n, vocab_);
+  float* loss = cpu_data<float>(out[0], "loss");
+  if (numel(out[0]) != 1) throw PluginError("loss: expected a scalar");
+
+  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, cpu_data<float>(in[0], "x"), param_data(params[0], channels_, "lnf_w"),
+                         param_data(params[1], channels_, "lnf_b"), int(n), int(channels_));
+  std::vector<float> logits(size_t(n) * vocab_), losses(static_cast<size_t>(n));  // (N, V), (N) scratch
+  cpu::matmul_forward(logits.data(), s.lnf, param_data(params[2], vocab_ * channels_, "wte"), nullptr, int(n),
+                      int(channels_), int(vocab_));
+  *loss = cpu::crossentropy_forward(losses.data(), s.lse, logits.data(), targets, int(n), int(vocab_));
+}
+
+// grad_out: dloss () (1/microbatches under accumulation) -> dx (B, T, C) written; dlnf_w,
+// dlnf_b (C) and dW (V, C) accumulated. The targets get no gradient.
+void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
+                          Out grad_params) {
+  require_cpu(ctx, "gpt.head backward");
+  expect_count(grad_out.size(), 1, "gpt.head output gradients");
+  expect_count(in.size(), 2, "gpt.head inputs");
+  expect_count(params.size(), 3, "gpt.head params");
+  expect_count(grad_params.size(), 3, "gpt.head parameter gradients");
+  if (grad_in.empty()) throw PluginError("gpt.head: no gradient tensor for x");
+  const BatchShape shape = batch_shape(in[0], 3, "x");
+  const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
+  size_t bytes = 0;
+  const HeadSaved s = head_layout(saved.data(), n, c, &bytes);
+  check_saved(saved, bytes, "gpt.head");
+  const int32_t* targets = checked_targets(in[1], n, vocab_);
+  const float* weight = param_data(params[2], vocab_ * channels_, "wte");
+  const float dloss = *cpu_data<float>(grad_out[0], "dloss");
+
+  std::vector<float> logits(size_t(n) * v);  // (N, V) scratch: logits, then dlogits in place
+  cpu::matmul_forward(logits.data(), s.lnf, weight, nullptr, n, c, v);
+  cpu::crossentropy_backward(logits.data(), logits.data(), s.lse, targets, dloss, n, v);
+  std::vector<float> d_lnf(size_t(n) * c, 0.0f);  // (N, C)
+  cpu::matmul_backward(d_lnf.data(), param_data(grad_params[2], vocab_ * channels_, "dwte"), nullptr, logits.data(),
+                       s.lnf, weight, n, c, v);
+  float* dx = cpu_data<float>(grad_in[0], "dx");
+  std::fill_n(dx, size_t(n) * c, 0.0f);
+  cpu::layernorm_backward(dx, param_data(grad_params[0], channels_, "dlnf_w"),
+                          param_data(grad_params[1], channels_, "dlnf_b"), d_lnf.data(), cpu_data<float>(in[0], "x"),
+                          param_data(params[0], channels_, "lnf_w"), s.mean, s.rstd, n, c);
+}
+
+}  // namespace llmrt::gpt

@@ -1,0 +1,162 @@
+// The golden test: the same tiny GPT trained by llmrt (through its real plugins) and by
+// PyTorch (Debian's python3-torch) from the same weights and tokens. One step's loss and every
+// gradient agree to 1e-4 relative; so do the losses of 10 AdamW steps. Skips without torch.
+#define BOOST_TEST_MODULE exec_torch_equivalence
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "config/read_spec.h"
+#include "data/token_shards.h"
+#include "exec/trainer.h"
+#include "plugin/plugin_search.h"
+#include "support/process.h"
+
+using namespace llmrt;
+using llmrt::test::TempDir;
+
+namespace {
+
+constexpr int kLayers = 2, kModel = 36, kHeads = 3, kSeq = 13, kVocab = 61, kMicro = 3, kGlobal = 6, kSteps = 10;
+
+std::string config_text(const std::string& shard) {
+  return fmt::format(R"([cluster]
+[[cluster.node]]
+name = "localhost"
+cpus = {{ ranks = 1 }}
+[model]
+seq_len = {}
+vocab_size = {}
+[[model.layer]]
+component = "gpt.embedding"
+d_model = {}
+[[model.layer]]
+component = "gpt.block"
+repeat = {}
+d_model = {}
+heads = {}
+[[model.layer]]
+component = "gpt.head"
+tied_embedding = true
+[parallel]
+pp = 1
+tp = 1
+dp = 1
+microbatch_size = {}
+[train]
+steps = {}
+global_batch = {}
+grad_clip = 1.0
+seed = 7
+optimizer = {{ component = "adamw", lr = 1e-3, betas = [0.9, 0.95], eps = 1e-8, weight_decay = 0.1 }}
+lr_schedule = {{ component = "constant" }}
+[data]
+train = "{}"
+)",
+                     kSeq, kVocab, kModel, kLayers, kModel, kHeads, kMicro, kSteps, kGlobal, shard);
+}
+
+void write_inputs(const TempDir& dir, const ParamStore& params) {
+  std::mt19937 generator(11);
+  std::uniform_int_distribution<int> token(0, kVocab - 1);
+  // A random phrase of 17 tokens, repeated: learnable, so the 10 steps must lower the loss.
+  std::vector<std::uint16_t> phrase(17);
+  for (auto& t : phrase) t = static_cast<std::uint16_t>(token(generator));
+  std::vector<std::uint16_t> tokens(static_cast<std::size_t>(kSteps * (kGlobal / kMicro) * kMicro * kSeq + 1));
+  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = phrase[i % phrase.size()];
+  BOOST_REQUIRE(write_token_shard(dir.path() + "/tokens.bin", tokens).ok());
+  nlohmann::json index = nlohmann::json::array();
+  for (const ParamEntry& entry : params.entries()) {
+    index.push_back({{"name", entry.name}, {"shape", entry.global_shape}, {"offset", entry.offset},
+                     {"count", entry.count}});
+  }
+  std::ofstream(dir.path() + "/params.json") << index.dump();
+  std::ofstream(dir.path() + "/params.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(params.params().data()),
+             static_cast<std::streamsize>(params.params().size() * sizeof(float)));
+  nlohmann::json config = {{"d_model", kModel}, {"heads", kHeads}, {"seq_len", kSeq}, {"layers", kLayers},
+                           {"microbatch", kMicro}, {"microbatches", kGlobal / kMicro}, {"steps", kSteps},
+                           {"lr", 1e-3}, {"betas", {0.9, 0.95}}, {"eps", 1e-8}, {"weight_decay", 0.1},
+                           {"grad_clip", 1.0}};
+  std::ofstream(dir.path() + "/config.json") << config.dump();
+}
+
+std::vector<float> read_floats(const std::string& path, std::size_t count) {
+  std::vector<float> values(count);
+  std::ifstream(path, std::ios::binary).read(reinterpret_cast<char*>(values.data()),
+                                             static_cast<std::streamsize>(count * sizeof(float)));
+  return values;
+}
+
+double relative_error(std::span<const float> a, std::span<const float> b) {
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    norm += double(b[i]) * b[i];
+  }
+  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(one_step_gradients_and_ten_step_losses_match_pytorch) {
+  TempDir dir("torch_equivalence");
+  const std::string config_path = dir.write("job.toml", config_text(dir.path() + "/tokens.bin"));
+  // The shard must exist before the trainer opens it; its tokens are rewritten below with the weights.
+  BOOST_REQUIRE(write_token_shard(dir.path() + "/tokens.bin", std::vector<std::uint16_t>(4096, 1)).ok());
+  auto spec = read_spec(config_path);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), (spec.ok() ? "" : spec.error().message()));
+  auto registry = load_plugins(PluginSearchOptions{});
+  BOOST_REQUIRE_MESSAGE(registry.ok(), (registry.ok() ? "" : registry.error().message()));
+  write_inputs(dir, Trainer::create(*spec, *registry).value().stage().params());
+  auto trainer = Trainer::create(*spec, *registry);  // reopens the shard with the real tokens
+  BOOST_REQUIRE_MESSAGE(trainer.ok(), (trainer.ok() ? "" : trainer.error().message()));
+
+  std::vector<double> losses;
+  std::vector<float> step1_grads;
+  double step1_norm = 0;
+  for (int step = 0; step < kSteps; ++step) {
+    auto report = trainer->train_step();
+    BOOST_REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message()));
+    losses.push_back(report->loss);
+    if (step == 0) {
+      auto grads = trainer->stage().params().grads();
+      step1_grads.assign(grads.begin(), grads.end());
+      step1_norm = report->grad_norm;
+    }
+  }
+  const auto torch = llmrt::test::run_process({"/usr/bin/python3", llmrt::test::source_path("tests/exec/torch_reference.py"),
+                                               dir.path()}, {}, "", 300);
+  BOOST_REQUIRE_MESSAGE(torch.exit_code == 0, "torch_reference.py: " << torch.out << torch.err);
+  const auto out = nlohmann::json::parse(std::ifstream(dir.path() + "/torch_out.json"));
+  std::vector<float> torch_grads = read_floats(dir.path() + "/torch_grads.bin", step1_grads.size());
+  // llmrt clipped its gradients in place; clip PyTorch's the same way before comparing.
+  const float clip = step1_norm > 1.0 ? static_cast<float>(1.0 / (step1_norm + 1e-6)) : 1.0f;
+  for (float& g : torch_grads) g *= clip;
+
+  BOOST_TEST(std::abs(losses[0] - out["losses"][0].get<double>()) / losses[0] < 1e-4);
+  for (const ParamEntry& entry : trainer->stage().params().entries()) {
+    const auto ours = std::span<const float>(step1_grads).subspan(entry.offset, entry.count);
+    const auto theirs = std::span<const float>(torch_grads).subspan(entry.offset, entry.count);
+    BOOST_TEST(relative_error(ours, theirs) < 1e-4, entry.name << ": relative error " << relative_error(ours, theirs));
+  }
+  for (int step = 0; step < kSteps; ++step) {
+    const double theirs = out["losses"][step].get<double>();
+    BOOST_TEST(std::abs(losses[step] - theirs) / theirs < 1e-4, "step " << step + 1 << ": " << losses[step] << " vs " << theirs);
+  }
+  BOOST_TEST(losses.back() < losses.front());  // and it learns
+}
+
+int main(int argc, char* argv[]) {
+  const auto probe = llmrt::test::run_process({"/usr/bin/python3", "-c", "import torch, numpy"});
+  if (probe.exit_code != 0) {
+    std::printf("SKIP: /usr/bin/python3 cannot import torch (install python3-torch)\n");
+    return 77;
+  }
+  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
+}
