@@ -13,6 +13,7 @@ struct CliOptions {
   bool allow_insecure_plugins = false;
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT
+  std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank
 };
 
 }  // namespace llmrt

@@ -22,6 +22,10 @@ void add_config_command(CLI::App& app, const std::string& name, const std::strin
 
 void add_commands(CLI::App& app, CliOptions& options) {
   add_config_command(app, "run", "train (under mpirun/srun; one rank without a launcher)", options);
+  app.get_subcommand("run")
+      ->add_option("--dump-params", options.dump_params_dir,
+                   "for tests: write each rank's final parameters to DIR/rank_N.{json,bin}")
+      ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
   add_config_command(app, "check", "validate config, topology, plugins and the schedule; print a summary", options);
   add_config_command(app, "sweep", "predicted table for the [sweep] grid; --measure runs the top layouts", options);

@@ -1,13 +1,17 @@
-// `llmrt [run] CONFIG`: train. One rank without a launcher runs the whole model; under
-// mpirun the distributed executor takes over (distributed-execution issue).
+// `llmrt [run] CONFIG`: train. One rank without a launcher runs the whole model; under mpirun
+// or srun every rank takes its place in the [parallel] layout and runs its part of the schedule.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/run_report.h"
+#include "comm/process_groups.h"
 #include "config/read_spec.h"
 #include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
+#include "exec/model_plan.h"
+#include "exec/param_dump.h"
 #include "exec/trainer.h"
+#include "plugin/plugin_agreement.h"
 #include "topology/device_catalog.h"
 #include "topology/topology.h"
 
@@ -22,6 +26,62 @@ void set_compute_threads(const ClusterSpec& cluster, const MpiSession& mpi) {
   configure_cpu_threads(node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks));
 }
 
+// Setup failures can differ between ranks (a file one rank cannot read): all ranks learn
+// whether any failed before anyone enters a collective that would wait for the failed one.
+// Rank 0 prints the error of the run; a failure only another rank saw is printed by that rank.
+Status agree_on_setup(const Status& local, const MpiSession& mpi) {
+  if (!mpi.launched()) return local;
+  int code = local.ok() ? 0 : local.error().exit_code();
+  int worst = code, rank0_code = code;
+  MPI_Allreduce(&code, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  MPI_Bcast(&rank0_code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!local.ok() && mpi.rank() != 0 && rank0_code == 0) {
+    std::cerr << fmt::format("llmrt: rank {}: {}\n", mpi.rank(), local.error().message());
+  }
+  if (!local.ok()) return local;
+  if (worst != 0) return Error(static_cast<ErrorKind>(worst), "another rank failed to set up (its message says why)");
+  return Status::success();
+}
+
+struct RunSetup {
+  Spec spec;
+  Topology topology;
+  Registry registry;
+  ModelPlan plan;
+};
+
+Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
+  auto spec = read_spec(options.config_path, options.overrides);
+  if (!spec) return spec.error();
+  auto catalog = DeviceCatalog::build(spec->cluster.device_models);
+  if (!catalog) return catalog.error();
+  auto topology = build_topology(spec->cluster, *catalog);
+  if (!topology) return topology.error();
+  Layout layout;
+  if (mpi.launched()) {
+    if (mpi.world_size() != topology->world_size()) {
+      return input_error("{}: {} started {} ranks but the topology has {} devices (one rank per device)",
+                         options.config_path, mpi.launcher(), mpi.world_size(), topology->world_size());
+    }
+    auto fixed = fixed_layout(spec->parallel, spec->train, mpi.world_size());
+    if (!fixed) return fixed.error();
+    layout = *fixed;
+  } else {
+    spec->parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
+    layout.microbatch_size = spec->parallel.microbatch_size;
+    layout.schedule = spec->parallel.schedule;
+    layout.microbatches = static_cast<int>(spec->train.global_batch.value / layout.microbatch_size);
+  }
+  set_compute_threads(spec->cluster, mpi);
+  auto registry = load_plugins(plugin_search_options(options, spec->model));
+  if (!registry) return registry.error();
+  if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
+  LLMRT_RETURN_IF_ERROR(check_model_components(spec->model, *registry));
+  auto plan = plan_model(*spec, *registry, layout);
+  if (!plan) return plan.error();
+  return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan)};
+}
+
 Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter) {
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
     auto report = trainer.train_step();
@@ -31,29 +91,40 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
   return Status::success();
 }
 
+// A failure once training runs may leave other ranks waiting on this one: say which rank it
+// is and stop the whole job with the error's exit code.
+[[noreturn]] void abort_job(const Error& error, const ProcessGroups& groups) {
+  std::cerr << fmt::format("llmrt: rank {} ({}): {}\n", groups.world_rank(), groups.coords().label(),
+                           error.message());
+  std::cerr.flush();
+  MPI_Abort(MPI_COMM_WORLD, error.exit_code());
+  std::abort();
+}
+
 }  // namespace
 
 Status train_command(const CliOptions& options, const MpiSession& mpi) {
-  auto spec = read_spec(options.config_path, options.overrides);
-  if (!spec) return spec.error();
-  auto catalog = DeviceCatalog::build(spec->cluster.device_models);
-  if (!catalog) return catalog.error();
-  auto topology = build_topology(spec->cluster, *catalog);
-  if (!topology) return topology.error();
-  if (mpi.launched() && mpi.world_size() > 1) {
-    return input_error("{}: training on {} ranks needs the distributed executor, which is not built yet; "
-                       "run without mpirun to train on one rank",
-                       options.config_path, mpi.world_size());
-  }
-  set_compute_threads(spec->cluster, mpi);
-  auto registry = load_plugins(plugin_search_options(options, spec->model));
-  if (!registry) return registry.error();
-  LLMRT_RETURN_IF_ERROR(check_model_components(spec->model, *registry));
-  auto trainer = Trainer::create(*spec, *registry);
-  if (!trainer) return trainer.error();
-  const RunReporter reporter(*spec, *topology, *trainer, mpi.launched());
+  auto setup = set_up_run(options, mpi);
+  LLMRT_RETURN_IF_ERROR(agree_on_setup(setup.ok() ? Status::success() : Status(setup.error()), mpi));
+  const Layout& layout = setup->plan.layout;
+  if (mpi.launched()) install_mpi_collectives();
+  auto groups = ProcessGroups::create(layout, mpi.rank(), mpi.launched(), setup->plan.tie_stages);
+  if (!groups) return groups.error();
+  Progress progress;
+  auto trainer = Trainer::create(setup->spec, setup->registry, layout, **groups, progress);
+  LLMRT_RETURN_IF_ERROR(agree_on_setup(trainer.ok() ? Status::success() : Status(trainer.error()), mpi));
+  auto reporter_or = RunReporter::create(setup->spec, setup->topology, **trainer, mpi);
+  if (!reporter_or) return reporter_or.error();
+  const RunReporter& reporter = *reporter_or;
   reporter.print_plan();
-  return train_loop(*trainer, *spec, reporter);
+  Status trained = train_loop(**trainer, setup->spec, reporter);
+  if (!trained.ok() && mpi.launched() && mpi.world_size() > 1) abort_job(trained.error(), **groups);
+  LLMRT_RETURN_IF_ERROR(trained);
+  if (!options.dump_params_dir.empty()) {
+    LLMRT_RETURN_IF_ERROR(dump_parameters((*trainer)->params(), options.dump_params_dir, mpi.rank(),
+                                          (*groups)->coords(), layout));
+  }
+  return Status::success();
 }
 
 }  // namespace llmrt

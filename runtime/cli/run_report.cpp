@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "topology/device_catalog.h"
 
@@ -15,37 +17,60 @@ std::string format_duration(double seconds) {
   return fmt::format("{:.0f} h {:.0f} min", std::floor(seconds / 3600), std::fmod(seconds, 3600) / 60);
 }
 
-RunReporter::RunReporter(const Spec& spec, const Topology& topology, Trainer& trainer, bool launched)
-    : spec_(spec), trainer_(trainer), launched_(launched), world_size_(topology.world_size()) {
+Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topology, Trainer& trainer,
+                                        const MpiSession& mpi) {
+  RunReporter reporter(spec, trainer);
+  reporter.speaks_ = mpi.rank() == 0;
+  reporter.launched_ = mpi.launched();
+  reporter.world_size_ = topology.world_size();
   // One rank without a launcher does every device's work of its node on that node's cores.
-  const PeakPrecision precision = peak_precision_for(spec.train.precision);
-  const Device& first = topology.device(0);
-  const int devices_used = launched ? 1 : topology.nodes().front().device_count;
-  peak_flops_ = first.peak_tflops(precision) * 1e12 * devices_used;
+  const Device& device = topology.device(mpi.rank());
+  const int devices_used = mpi.launched() ? 1 : topology.nodes().front().device_count;
+  reporter.peak_flops_ = device.peak_tflops(peak_precision_for(spec.train.precision)) * 1e12 * devices_used;
+  auto parameters = trainer.total_parameters();  // collective: every rank asks
+  if (!parameters) return parameters.error();
+  reporter.parameters_ = *parameters;
+  if (reporter.speaks_ && !spec.metrics.run_dir.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(spec.metrics.run_dir, error);
+    const std::string path = spec.metrics.run_dir + "/metrics.jsonl";
+    reporter.metrics_ = std::make_unique<std::ofstream>(path, std::ios::trunc);
+    if (error || !*reporter.metrics_) return runtime_error("{}: cannot write the metrics file", path);
+  }
+  return reporter;
 }
 
 void RunReporter::print_plan() const {
-  std::size_t parameters = trainer_.stage().params().params().size();
-  const std::string launcher_note =
-      launched_ || world_size_ == 1
-          ? std::string()
-          : fmt::format(" (no launcher: the topology's {} ranks run as one; `mpirun -np {}` spreads them)",
-                        world_size_, world_size_);
-  fmt::print("llmrt: training {} ({:.2f} M parameters) on 1 rank{}: {} steps of {} microbatches × {} × {} tokens, "
-             "schedule {}, optimizer {} (lr {:g}), lr schedule {}, {}\n",
-             spec_.model.name, parameters / 1e6, launcher_note, spec_.train.steps, trainer_.microbatches(),
-             spec_.parallel.microbatch_size, spec_.model.seq_len.value, spec_.parallel.schedule,
-             spec_.train.optimizer.component.value, trainer_.optimizer().base_lr(),
-             spec_.train.lr_schedule.component.value,
+  if (!speaks_) return;
+  const Layout& layout = trainer_.layout();
+  const std::string where =
+      launched_ ? fmt::format("{} ranks (pp {} · tp {} · dp {}, stage layers [{}])", layout.world_size(), layout.pp,
+                              layout.tp, layout.dp, fmt::join(layout.stage_layers, ", "))
+                : world_size_ == 1 ? std::string("1 rank")
+                                   : fmt::format("1 rank (no launcher: the topology's {} ranks run as one; "
+                                                 "`mpirun -np {}` spreads them)",
+                                                 world_size_, world_size_);
+  fmt::print("llmrt: training {} ({:.2f} M parameters) on {}: {} steps of {} microbatches × {} × {} tokens per replica, schedule {}, "
+             "optimizer {} (lr {:g}), lr schedule {}, {}\n",
+             spec_.model.name, parameters_ / 1e6, where, spec_.train.steps, layout.microbatches, layout.microbatch_size,
+             spec_.model.seq_len.value, layout.schedule, spec_.train.optimizer.component.value,
+             trainer_.optimizer().base_lr(), spec_.train.lr_schedule.component.value,
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train);
   std::fflush(stdout);
 }
 
 void RunReporter::step_done(const StepReport& report) const {
-  const bool last = report.step == spec_.train.steps;
-  if (report.step != 1 && !last && report.step % spec_.metrics.log_every != 0) return;
+  if (!speaks_) return;
   const double tokens_per_s = report.tokens / report.seconds;
   const double mfu = peak_flops_ > 0 ? report.flops / report.seconds / peak_flops_ : 0;
+  if (metrics_) {
+    nlohmann::json line = {{"step", report.step},       {"loss", report.loss},           {"lr", report.lr},
+                           {"grad_norm", report.grad_norm}, {"tokens_per_s", tokens_per_s}, {"mfu", mfu},
+                           {"step_time_s", report.seconds}};
+    *metrics_ << line.dump() << "\n" << std::flush;
+  }
+  const bool last = report.step == spec_.train.steps;
+  if (report.step != 1 && !last && report.step % spec_.metrics.log_every != 0) return;
   fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
              "{:.0f} ms | ETA {}\n",
              report.step, std::to_string(spec_.train.steps).size(), spec_.train.steps, report.loss, report.lr,

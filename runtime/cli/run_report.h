@@ -1,10 +1,13 @@
-// What a training run prints on rank 0: the plan in one paragraph, then a log line every
+// What a training run reports on rank 0: the plan in one paragraph, then a log line every
 // [metrics].log_every steps (and the first and last): step, loss, lr, grad norm, tokens/s,
-// MFU, step time, ETA.
+// MFU, step time, ETA; and every step as one JSON line in run_dir/metrics.jsonl.
 #pragma once
 
+#include <fstream>
+#include <memory>
 #include <string>
 
+#include "comm/mpi_session.h"
 #include "config/spec.h"
 #include "exec/trainer.h"
 #include "topology/topology.h"
@@ -13,16 +16,22 @@ namespace llmrt {
 
 class RunReporter {
  public:
-  RunReporter(const Spec& spec, const Topology& topology, Trainer& trainer, bool launched);
+  static Result<RunReporter> create(const Spec& spec, const Topology& topology, Trainer& trainer,
+                                    const MpiSession& mpi);
   void print_plan() const;
   void step_done(const StepReport& report) const;
 
  private:
+  RunReporter(const Spec& spec, Trainer& trainer) : spec_(spec), trainer_(trainer) {}
+
   const Spec& spec_;
   Trainer& trainer_;
-  bool launched_;
-  int world_size_;
-  double peak_flops_;  // of the devices this run uses, for MFU
+  bool speaks_ = true;          // rank 0
+  bool launched_ = false;
+  int world_size_ = 1;
+  double peak_flops_ = 0;       // of one rank's device(s), for MFU
+  double parameters_ = 0;       // the whole model's
+  std::unique_ptr<std::ofstream> metrics_;  // run_dir/metrics.jsonl
 };
 
 std::string format_duration(double seconds);  // "42 s", "3 min 5 s", "2 h 10 min"

@@ -48,73 +48,74 @@ Result<Shard> read_shard(const std::string& path) {
 
 class ShardSource final : public TokenSource {
  public:
-  ShardSource(std::vector<std::string> paths, std::int64_t vocab_size)
-      : paths_(std::move(paths)), vocab_size_(vocab_size) {}
+  ShardSource(std::vector<std::string> paths, std::vector<std::size_t> sizes, std::int64_t vocab_size)
+      : paths_(std::move(paths)), sizes_(std::move(sizes)), vocab_size_(vocab_size) {}
 
-  Result<TokenBatch> next_batch(std::int64_t batch, std::int64_t seq) override {
-    const std::size_t span = static_cast<std::size_t>(batch * seq) + 1;
-    for (std::size_t attempts = 0; attempts <= paths_.size(); ++attempts) {
-      if (shard_.tokens.size() >= span && position_ + span <= shard_.tokens.size()) break;
-      LLMRT_RETURN_IF_ERROR(open_next_shard());
-      if (shard_.tokens.size() < span && attempts == paths_.size()) {
-        return input_error("{}: {} tokens cannot fill one microbatch of {} × {} + 1", shard_.path,
-                           shard_.tokens.size(), batch, seq);
-      }
+  Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) override {
+    const std::size_t stride = static_cast<std::size_t>(batch * seq);
+    // Batches per shard: a batch fits while position + B·T + 1 <= tokens.
+    std::vector<std::size_t> counts;
+    std::size_t total = 0;
+    for (std::size_t size : sizes_) total += counts.emplace_back(size > stride ? (size - 1) / stride : 0);
+    if (total == 0) {
+      return input_error("{}: {} tokens cannot fill one microbatch of {} × {} + 1", paths_.front(), sizes_.front(),
+                         batch, seq);
     }
+    std::size_t local = static_cast<std::size_t>(index) % total, shard = 0;
+    while (local >= counts[shard]) local -= counts[shard++];
+    LLMRT_RETURN_IF_ERROR(load_shard(shard));
+    return window(local * stride, stride + 1);
+  }
+
+ private:
+  Status load_shard(std::size_t shard) {
+    if (loaded_ == shard) return Status::success();
+    auto read = read_shard(paths_[shard]);
+    if (!read) return read.error();
+    shard_ = std::move(*read);
+    loaded_ = shard;
+    return Status::success();
+  }
+
+  Result<TokenBatch> window(std::size_t position, std::size_t span) const {
     TokenBatch out;
     out.inputs.resize(span - 1);
     out.targets.resize(span - 1);
     for (std::size_t i = 0; i < span; ++i) {
-      const std::uint16_t token = shard_.tokens[position_ + i];
+      const std::uint16_t token = shard_.tokens[position + i];
       if (token >= vocab_size_) {
         return input_error("{}: token {} at byte offset {} is not below vocab_size = {}", shard_.path, token,
-                           kShardHeaderInts * 4 + (position_ + i) * 2, vocab_size_);
+                           kShardHeaderInts * 4 + (position + i) * 2, vocab_size_);
       }
       if (i + 1 < span) out.inputs[i] = token;
       if (i > 0) out.targets[i - 1] = token;
     }
-    position_ += span - 1;
-    ++batches_read_;
     return out;
   }
 
-  std::int64_t batches_read() const override { return batches_read_; }
-
- private:
-  Status open_next_shard() {
-    next_shard_ %= paths_.size();
-    auto shard = read_shard(paths_[next_shard_++]);
-    if (!shard) return shard.error();
-    shard_ = std::move(*shard);
-    position_ = 0;
-    return Status::success();
-  }
-
   std::vector<std::string> paths_;
+  std::vector<std::size_t> sizes_;  // tokens per shard
   std::int64_t vocab_size_;
   Shard shard_;
-  std::size_t next_shard_ = 0;
-  std::size_t position_ = 0;
-  std::int64_t batches_read_ = 0;
+  std::size_t loaded_ = static_cast<std::size_t>(-1);
 };
 
 class RandomSource final : public TokenSource {
  public:
-  RandomSource(std::uint64_t seed, std::int64_t vocab_size) : generator_(seed), vocab_size_(vocab_size) {}
+  RandomSource(std::uint64_t seed, std::int64_t vocab_size) : seed_(seed), vocab_size_(vocab_size) {}
 
-  Result<TokenBatch> next_batch(std::int64_t batch, std::int64_t seq) override {
+  Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) override {
+    // One generator per batch: any rank can draw batch `index` without drawing the ones before.
+    std::mt19937_64 generator(seed_ * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index));
     std::uniform_int_distribution<std::int32_t> token(0, static_cast<std::int32_t>(vocab_size_ - 1));
     std::vector<std::int32_t> stream(static_cast<std::size_t>(batch * seq) + 1);
-    for (auto& value : stream) value = token(generator_);
-    ++batches_read_;
+    for (auto& value : stream) value = token(generator);
     return TokenBatch{{stream.begin(), stream.end() - 1}, {stream.begin() + 1, stream.end()}};
   }
-  std::int64_t batches_read() const override { return batches_read_; }
 
  private:
-  std::mt19937_64 generator_;
+  std::uint64_t seed_;
   std::int64_t vocab_size_;
-  std::int64_t batches_read_ = 0;
 };
 
 }  // namespace
@@ -126,11 +127,13 @@ Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& patter
   globfree(&matches);
   if (paths.empty()) return input_error("[data].train = \"{}\": no file matches", pattern);
   std::sort(paths.begin(), paths.end());
+  std::vector<std::size_t> sizes;
   for (const std::string& path : paths) {
-    auto shard = read_shard(path);  // validates every header up front: a bad shard fails before step 0
+    auto shard = read_shard(path);  // validates every shard up front: a bad one fails before step 0
     if (!shard) return shard.error();
+    sizes.push_back(shard->tokens.size());
   }
-  return std::unique_ptr<TokenSource>(std::make_unique<ShardSource>(std::move(paths), vocab_size));
+  return std::unique_ptr<TokenSource>(std::make_unique<ShardSource>(std::move(paths), std::move(sizes), vocab_size));
 }
 
 std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size) {

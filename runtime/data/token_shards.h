@@ -22,17 +22,18 @@ struct TokenBatch {
   std::vector<std::int32_t> targets;
 };
 
+// Batches by global index: optimizer step s, microbatch k of M is batch s·M + k, whichever rank
+// (data-parallel replica, pipeline stage) asks for it, so every layout trains on the same data.
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
-  // The next (B, T) batch. Errors name the shard and the offset of a bad token.
-  virtual Result<TokenBatch> next_batch(std::int64_t batch, std::int64_t seq) = 0;
-  // How many batches were read: the data position a checkpoint records.
-  virtual std::int64_t batches_read() const = 0;
+  // Batch number `index` of shape (B, T). Errors name the shard and the offset of a bad token.
+  virtual Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) = 0;
 };
 
-// Shards matching `pattern` (a glob), read in name order, each batch B·T + 1 contiguous tokens
-// (llm.c's loader); wraps around at the end. Token ids must be below vocab_size.
+// Shards matching `pattern` (a glob), in name order, read as llm.c's loader reads them: each
+// batch B·T + 1 contiguous tokens, the next one B·T further on, the next shard when a batch
+// no longer fits; wraps around at the end. Token ids must be below vocab_size.
 Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::int64_t vocab_size);
 
 // Uniform random token ids, the same for a given seed on any machine.

@@ -47,6 +47,7 @@ Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec
   entry.shard_dim = spec.shard_dim;
   entry.init = static_cast<llmrt_init_kind>(spec.init);
   entry.init_scale = spec.init_scale;
+  entry.tied = spec.tie_name != nullptr;
   if (spec.dtype != LLMRT_DTYPE_F32) {
     return runtime_error("{}: parameter {} is not fp32; the CPU parameter store holds fp32 only", slot.label,
                          spec.name);

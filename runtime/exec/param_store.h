@@ -23,6 +23,7 @@ struct ParamEntry {
   double init_scale = 0;
   std::size_t offset = 0;             // into the flat buffers, in elements
   std::size_t count = 0;
+  bool tied = false;                  // name is a tie name: other layers (maybe other stages) share it
 };
 
 class ParamStore {

@@ -26,12 +26,12 @@ llmrt_tensor shape_only(const std::vector<std::int64_t>& shape, llmrt_dtype dtyp
 
 }  // namespace
 
-Stage::Stage(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement)
-    : layers_(std::move(slots)), params_(std::move(params)), placement_(placement) {}
+Stage::Stage(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot, StagePlacement placement)
+    : layers_(std::move(slots)), params_(&params), first_slot_(first_slot), placement_(std::move(placement)) {}
 
-Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement,
-                           std::int64_t batch, std::int64_t seq) {
-  Stage stage(std::move(slots), std::move(params), placement);
+Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot,
+                           StagePlacement placement, std::int64_t batch, std::int64_t seq) {
+  Stage stage(std::move(slots), params, first_slot, std::move(placement));
   LLMRT_RETURN_IF_ERROR(stage.infer_layer_shapes(batch, seq));
   return stage;
 }
@@ -109,7 +109,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std:
   const llmrt_call_ctx ctx = call_context(microbatch);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
-    std::vector<llmrt_tensor> params = params_.param_tensors(i);
+    std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     // The layer writes its whole output: a reused buffer needs no clearing.
     std::vector<float>& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
     output.resize(elements_of(shapes_[i].output));
@@ -130,8 +130,8 @@ Status Stage::backward_input(int microbatch, std::span<const float> grad_output)
   state.grad_outputs.back().assign(grad_output.begin(), grad_output.end());
   for (std::size_t i = layers_.size(); i-- > 0;) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
-    std::vector<llmrt_tensor> params = params_.param_tensors(i);
-    std::vector<llmrt_tensor> grad_params = params_.grad_tensors(i);
+    std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
+    std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
     llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
     const bool takes_tokens = placement_.first && i == 0;
     // The gradient w.r.t. this layer's input is the previous layer's output gradient (written, not added).
@@ -155,8 +155,8 @@ Status Stage::backward_weight(int microbatch) {
     const auto& table = layers_[i].component->layer();
     if (!table.backward_weight) continue;  // a fused layer did its weights in backward_input
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
-    std::vector<llmrt_tensor> params = params_.param_tensors(i);
-    std::vector<llmrt_tensor> grad_params = params_.grad_tensors(i);
+    std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
+    std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
     llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
     LLMRT_RETURN_IF_ERROR(check_component_call(
         table.backward_weight(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),

@@ -28,8 +28,10 @@ struct StagePlacement {
 class Stage {
  public:
   // batch, seq: one microbatch's (B, T). Infers every layer's shapes to size the buffers.
-  static Result<Stage> build(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement,
-                             std::int64_t batch, std::int64_t seq);
+  // `params` holds this rank's parameters (all its stages'); the stage's layers are its slots
+  // first_slot, first_slot + 1, ... It must outlive the stage.
+  static Result<Stage> build(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot,
+                             StagePlacement placement, std::int64_t batch, std::int64_t seq);
 
   // First stage: tokens (B, T) i32. Other stages: the previous stage's output activation.
   // Last stage: targets (B, T) i32 as well.
@@ -46,8 +48,9 @@ class Stage {
   std::size_t output_elements() const;                       // what a send of the output carries
   std::size_t input_elements() const;                        // what the activation receive carries
 
-  ParamStore& params() { return params_; }
-  const ParamStore& params() const { return params_; }
+  ParamStore& params() { return *params_; }
+  const ParamStore& params() const { return *params_; }
+  const std::vector<std::int64_t>& output_shape() const { return shapes_.back().output; }
   const std::vector<LayerSlot>& layers() const { return layers_; }
   std::size_t live_microbatches() const { return live_.size(); }
 
@@ -65,14 +68,15 @@ class Stage {
     std::vector<float> input_grad;                 // gradient w.r.t. the stage input
   };
 
-  Stage(std::vector<LayerSlot> slots, ParamStore params, StagePlacement placement);
+  Stage(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot, StagePlacement placement);
   Status infer_layer_shapes(std::int64_t batch, std::int64_t seq);
   std::vector<llmrt_tensor> layer_inputs(std::size_t layer, MicrobatchState& state);
   llmrt_call_ctx call_context(int microbatch) const;
   MicrobatchState& state_of(int microbatch, const char* pass);
 
   std::vector<LayerSlot> layers_;
-  ParamStore params_;
+  ParamStore* params_;
+  std::size_t first_slot_;
   StagePlacement placement_;
   std::vector<LayerShapes> shapes_;
   std::vector<std::int64_t> token_shape_;

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 
+#include "exec/model_plan.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
 #include "schedule/verifier.h"
@@ -12,32 +14,33 @@
 namespace llmrt {
 namespace {
 
-// One pipeline rank of the configured schedule: the single-rank run is the p = 1 case.
-Result<std::vector<llmrt_action>> single_rank_actions(const Registry& registry, const std::string& name,
-                                                      int microbatches) {
-  auto component = registry.lookup(name, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule");
-  if (!component) return component.error();
-  auto config = resolve_default_config(**component);
-  if (!config) return config.error();
-  const llmrt_schedule_shape shape = schedule_shape(1, microbatches, 1);
-  LLMRT_RETURN_IF_ERROR(check_schedule_shape(**component, *config, shape));
-  auto actions = schedule_actions(**component, *config, shape, 0);
-  if (!actions) return actions.error();
-  auto report = verify_schedule(ScheduleShape{1, microbatches, 1}, {*actions});
-  if (!report) return report.error().with_context(fmt::format("schedule '{}'", name));
-  return actions;
-}
-
 Result<std::unique_ptr<TokenSource>> open_training_data(const Spec& spec) {
   if (spec.data.train.empty()) return random_tokens(spec.train.seed, spec.model.vocab_size.value);
   return open_token_shards(spec.data.train, spec.model.vocab_size.value);
 }
 
+// Each layer's output shape, walking the whole model with shapes only.
+Result<std::vector<std::vector<std::int64_t>>> model_output_shapes(const std::vector<LayerSlot>& layers,
+                                                                   std::int64_t batch, std::int64_t seq) {
+  std::vector<std::vector<std::int64_t>> shapes;
+  const std::vector<std::int64_t> tokens = {batch, seq};
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    std::vector<llmrt_tensor> in;
+    in.push_back(i == 0 ? cpu_tensor_i32(nullptr, tokens) : cpu_tensor(nullptr, shapes.back()));
+    if (i + 1 == layers.size()) in.push_back(cpu_tensor_i32(nullptr, tokens));
+    auto out = layer_infer_shapes(layers[i].instance, in);
+    if (!out) return out.error().with_context(layers[i].label);
+    if (out->empty()) return runtime_error("{}: infer_shapes gave no output", layers[i].label);
+    shapes.emplace_back(out->front().shape, out->front().shape + out->front().rank);
+  }
+  return shapes;
+}
+
 }  // namespace
 
-Result<double> stage_flops(const Stage& stage, std::int64_t batch, std::int64_t seq) {
+Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq) {
   double flops = 0;
-  for (const LayerSlot& slot : stage.layers()) {
+  for (const LayerSlot& slot : layers) {
     const auto& table = slot.component->layer();
     if (!table.cost_hints) continue;
     llmrt_cost_hints hints{};
@@ -49,93 +52,219 @@ Result<double> stage_flops(const Stage& stage, std::int64_t batch, std::int64_t 
   return flops;
 }
 
-Result<Trainer> Trainer::create(const Spec& spec, const Registry& registry) {
-  Trainer trainer;
-  trainer.train_ = spec.train;
-  trainer.batch_ = spec.parallel.microbatch_size;
-  trainer.seq_ = spec.model.seq_len.value;
-  if (spec.train.global_batch.value % trainer.batch_ != 0) {
+Result<std::unique_ptr<Trainer>> Trainer::create_single_rank(const Spec& spec, const Registry& registry) {
+  Layout layout;
+  layout.microbatch_size = spec.parallel.microbatch_size;
+  layout.schedule = spec.parallel.schedule;
+  if (spec.train.global_batch.value % layout.microbatch_size != 0) {
     return input_error("{}: global_batch = {} is not a multiple of microbatch_size = {}",
-                       spec.train.global_batch.pos.describe(), spec.train.global_batch.value, trainer.batch_);
+                       spec.train.global_batch.pos.describe(), spec.train.global_batch.value, layout.microbatch_size);
   }
-  trainer.microbatches_ = static_cast<int>(spec.train.global_batch.value / trainer.batch_);
-  const int layer_count = static_cast<int>(expand_layers(spec.model).size());
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
-  auto layers = create_layers(spec.model, registry, 0, layer_count, context);
-  if (!layers) return layers.error();
-  auto params = ParamStore::build(*layers, 0, 1);
-  if (!params) return params.error();
-  params->initialize(spec.train.seed);
-  auto stage = Stage::build(std::move(*layers), std::move(*params), StagePlacement{}, trainer.batch_, trainer.seq_);
-  if (!stage) return stage.error();
-  trainer.stage_ = std::make_unique<Stage>(std::move(*stage));
-  auto optimizer = OptimizerStep::create(spec.train, registry, trainer.stage_->params().params().size());
-  if (!optimizer) return optimizer.error();
-  trainer.optimizer_ = std::make_unique<OptimizerStep>(std::move(*optimizer));
-  auto data = open_training_data(spec);
-  if (!data) return data.error();
-  trainer.data_ = std::move(*data);
-  auto actions = single_rank_actions(registry, spec.parallel.schedule, trainer.microbatches_);
-  if (!actions) return actions.error();
-  trainer.actions_ = std::move(*actions);
-  auto flops = stage_flops(*trainer.stage_, trainer.batch_, trainer.seq_);
-  if (!flops) return flops.error();
-  trainer.flops_per_microbatch_ = *flops;
+  layout.microbatches = static_cast<int>(spec.train.global_batch.value / layout.microbatch_size);
+  auto plan = plan_model(spec, registry, layout);
+  if (!plan) return plan.error();
+  auto groups = ProcessGroups::create(plan->layout, 0, false, plan->tie_stages);
+  if (!groups) return groups.error();
+  auto progress = std::make_unique<Progress>();
+  auto trainer = create(spec, registry, plan->layout, **groups, *progress);
+  if (!trainer) return trainer.error();
+  (*trainer)->owned_groups_ = std::move(*groups);
+  (*trainer)->owned_progress_ = std::move(progress);
   return trainer;
 }
 
-Status Trainer::forward_microbatch(int microbatch, double& loss_sum) {
-  auto batch = data_->next_batch(batch_, seq_);
-  if (!batch) return batch.error();
-  LLMRT_RETURN_IF_ERROR(stage_->forward(microbatch, batch->inputs, {}, batch->targets));
-  const float loss = stage_->loss(microbatch);
-  if (!std::isfinite(loss)) {
-    return runtime_error("step {}, microbatch {}: the loss is {}; stopping before the update (no checkpoint written)",
-                         steps_done_ + 1, microbatch, loss);
+Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registry& registry, const Layout& layout,
+                                                 ProcessGroups& groups, Progress& progress) {
+  std::unique_ptr<Trainer> trainer(new Trainer());
+  trainer->train_ = spec.train;
+  trainer->layout_ = layout;
+  trainer->seq_ = spec.model.seq_len.value;
+  trainer->groups_ = &groups;
+  trainer->progress_ = &progress;
+  LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
+  auto optimizer = OptimizerStep::create(spec.train, registry, trainer->params_->params().size());
+  if (!optimizer) return optimizer.error();
+  trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(*optimizer));
+  auto data = open_training_data(spec);
+  if (!data) return data.error();
+  trainer->data_ = std::move(*data);
+  LLMRT_RETURN_IF_ERROR(trainer->load_actions(registry));
+  return trainer;
+}
+
+// Creates every layer (cheap: no parameters yet) to learn the activation shapes between
+// stages, keeps this rank's chunks, and lays their parameters out in one store.
+Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
+  const int layer_count = static_cast<int>(expand_layers(spec.model).size());
+  const RankCoords& coords = groups_->coords();
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, LLMRT_DTYPE_F32, 0};
+  auto all_layers = create_layers(spec.model, registry, 0, layer_count, context);
+  if (!all_layers) return all_layers.error();
+  auto shapes = model_output_shapes(*all_layers, layout_.microbatch_size, seq_);
+  if (!shapes) return shapes.error();
+  flops_per_microbatch_ = 0;
+  std::vector<std::vector<LayerSlot>> chunk_layers;
+  std::vector<LayerSlot> mine;  // in chunk order: what the parameter store lays out
+  for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
+    const int vs = layout_.virtual_stage(coords.pp, chunk);
+    const int first = layout_.first_layer(vs), count = layout_.stage_layers.at(static_cast<std::size_t>(vs));
+    std::vector<LayerSlot> layers;
+    for (int i = first; i < first + count; ++i) layers.push_back(std::move((*all_layers)[static_cast<std::size_t>(i)]));
+    auto flops = layers_flops(layers, layout_.microbatch_size, seq_);
+    if (!flops) return flops.error();
+    flops_per_microbatch_ += *flops;
+    chunk_layers.push_back(std::move(layers));
   }
-  loss_sum += loss;
+  for (auto& layers : chunk_layers) {
+    for (LayerSlot& slot : layers) mine.push_back(std::move(slot));
+  }
+  auto params = ParamStore::build(mine, coords.tp, layout_.tp);
+  if (!params) return params.error();
+  params_ = std::make_unique<ParamStore>(std::move(*params));
+  params_->initialize(spec.train.seed);
+  std::size_t first_slot = 0;
+  for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
+    const int vs = layout_.virtual_stage(coords.pp, chunk);
+    const int first = layout_.first_layer(vs), count = layout_.stage_layers.at(static_cast<std::size_t>(vs));
+    StagePlacement placement;
+    placement.first = vs == 0;
+    placement.last = vs == layout_.pp * layout_.virtual_stages - 1;
+    placement.tp_rank = coords.tp;
+    placement.tp_size = layout_.tp;
+    placement.tp_comm = groups_->tensor_parallel_handle();
+    if (!placement.first) placement.input_shape = (*shapes)[static_cast<std::size_t>(first - 1)];
+    std::vector<LayerSlot> layers(std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot)),
+                                  std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot + count)));
+    auto stage = Stage::build(std::move(layers), *params_, first_slot, placement, layout_.microbatch_size, seq_);
+    if (!stage) return stage.error();
+    chunks_.push_back(std::make_unique<Stage>(std::move(*stage)));
+    first_slot += static_cast<std::size_t>(count);
+  }
   return Status::success();
 }
 
-Status Trainer::run_actions(StepReport& report) {
-  // Each microbatch's loss enters the step's mean with weight 1/m: that is its gradient scale.
-  const float loss_scale = 1.0f / static_cast<float>(microbatches_);
-  double loss_sum = 0;
-  for (const llmrt_action& action : actions_) {
-    switch (action.kind) {
-      case LLMRT_ACTION_FORWARD: LLMRT_RETURN_IF_ERROR(forward_microbatch(action.microbatch, loss_sum)); break;
-      case LLMRT_ACTION_BACKWARD_INPUT:
-        LLMRT_RETURN_IF_ERROR(stage_->backward_input(action.microbatch, std::span<const float>(&loss_scale, 1)));
-        break;
-      case LLMRT_ACTION_BACKWARD_WEIGHT: LLMRT_RETURN_IF_ERROR(stage_->backward_weight(action.microbatch)); break;
-      default:
-        return runtime_error("single-rank run: the schedule sent {} to another rank", describe_action(action));
-    }
+Status Trainer::load_actions(const Registry& registry) {
+  auto component = registry.lookup(layout_.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule");
+  if (!component) return component.error();
+  auto config = resolve_default_config(**component);
+  if (!config) return config.error();
+  const llmrt_schedule_shape shape = schedule_shape(layout_.pp, layout_.microbatches, layout_.virtual_stages);
+  LLMRT_RETURN_IF_ERROR(check_schedule_shape(**component, *config, shape));
+  // Every rank verifies all pipeline ranks' lists (cheap, and no rank starts a list that can hang).
+  std::vector<std::vector<llmrt_action>> per_rank;
+  for (int rank = 0; rank < layout_.pp; ++rank) {
+    auto actions = schedule_actions(**component, *config, shape, rank);
+    if (!actions) return actions.error();
+    per_rank.push_back(std::move(*actions));
   }
-  report.loss = loss_sum / microbatches_;
+  auto report = verify_schedule(ScheduleShape{layout_.pp, layout_.microbatches, layout_.virtual_stages}, per_rank);
+  if (!report) return report.error().with_context(fmt::format("schedule '{}'", layout_.schedule));
+  std::vector<Stage*> chunks;
+  for (auto& chunk : chunks_) chunks.push_back(chunk.get());
+  runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
+                                             std::move(per_rank[static_cast<std::size_t>(groups_->coords().pp)]),
+                                             layout_.microbatch_size, seq_);
+  // A parameter counts in the global norm on one rank only: replicated ones on tp rank 0,
+  // tied copies on the lowest pipeline stage that holds one.
+  for (const ParamEntry& entry : params_->entries()) {
+    float weight = entry.shard_dim != LLMRT_NO_SHARD || groups_->coords().tp == 0 ? 1.0f : 0.0f;
+    const MPI_Comm tie = entry.tied ? groups_->tie(entry.name) : MPI_COMM_NULL;
+    if (tie != MPI_COMM_NULL) {
+      int tie_rank = 0;
+      MPI_Comm_rank(tie, &tie_rank);
+      if (tie_rank != 0) weight = 0;
+      tied_names_.push_back(entry.name);
+    }
+    norm_weights_.push_back(weight);
+  }
   return Status::success();
+}
+
+// Tied copies on different stages add their gradients; data-parallel replicas add theirs
+// (each microbatch's loss was already scaled by 1 / all microbatches of the step).
+Status Trainer::synchronize_gradients() {
+  for (const std::string& name : tied_names_) {
+    const ParamEntry& entry = *params_->find(name);
+    progress_->begin_action(fmt::format("step {} all-reduce of tied {} gradients", steps_done_ + 1, name), -1);
+    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, params_->grads().data() + entry.offset,
+                                               static_cast<int>(entry.count), MPI_FLOAT, MPI_SUM, groups_->tie(name)));
+    progress_->end_action();
+  }
+  if (layout_.dp > 1) {
+    progress_->begin_action(fmt::format("step {} data-parallel gradient all-reduce", steps_done_ + 1), -1);
+    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, params_->grads().data(),
+                                               static_cast<int>(params_->grads().size()), MPI_FLOAT, MPI_SUM,
+                                               groups_->data_parallel()));
+    progress_->end_action();
+  }
+  return Status::success();
+}
+
+Result<double> Trainer::global_grad_norm() {
+  const auto grads = params_->grads();
+  double sum = 0;
+  for (std::size_t e = 0; e < params_->entries().size(); ++e) {
+    if (norm_weights_[e] == 0) continue;
+    const ParamEntry& entry = params_->entries()[e];
+    for (std::size_t i = entry.offset; i < entry.offset + entry.count; ++i) sum += double(grads[i]) * grads[i];
+  }
+  if (groups_->distributed() && layout_.pp * layout_.tp > 1) {
+    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, groups_->model_parallel()));
+  }
+  return std::sqrt(sum);
 }
 
 Result<StepReport> Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   StepReport report;
   report.step = steps_done_ + 1;
-  stage_->params().zero_grads();
-  LLMRT_RETURN_IF_ERROR(run_actions(report));
-  report.grad_norm = clip_global_norm(stage_->params().grads(), train_.grad_clip);
+  params_->zero_grads();
+  const int all_microbatches = layout_.microbatches * layout_.dp;
+  const std::int64_t first_batch = steps_done_ * all_microbatches + groups_->coords().dp * layout_.microbatches;
+  auto loss_sum = runner_->run_step(*data_, first_batch, 1.0f / static_cast<float>(all_microbatches), report.step);
+  if (!loss_sum) return loss_sum.error();
+  double loss = *loss_sum;
+  if (groups_->distributed()) {
+    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, groups_->world()));
+    loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
+  }
+  report.loss = loss / all_microbatches;
+  LLMRT_RETURN_IF_ERROR(synchronize_gradients());
+  auto norm = global_grad_norm();
+  if (!norm) return norm.error();
+  report.grad_norm = *norm;
   if (!std::isfinite(report.grad_norm)) {
     return runtime_error("step {}: the gradient norm is {}; stopping before the update", report.step,
                          report.grad_norm);
   }
+  if (train_.grad_clip > 0 && report.grad_norm > train_.grad_clip) {
+    const float scale = static_cast<float>(train_.grad_clip / (report.grad_norm + 1e-6));
+    for (float& g : params_->grads()) g *= scale;
+  }
   auto lr = optimizer_->learning_rate(report.step, train_.steps);
   if (!lr) return lr.error();
   report.lr = *lr;
-  LLMRT_RETURN_IF_ERROR(optimizer_->apply(stage_->params().params(), stage_->params().grads(), *lr, report.step));
+  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->params(), params_->grads(), *lr, report.step));
   ++steps_done_;
-  report.tokens = batch_ * seq_ * microbatches_;
-  report.flops = flops_per_microbatch_ * microbatches_;
+  report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
+  report.flops = flops_per_microbatch_ * layout_.microbatches;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
+}
+
+Result<double> Trainer::total_parameters() {
+  double count = 0;
+  for (std::size_t e = 0; e < params_->entries().size(); ++e) count += norm_weights_[e] * params_->entries()[e].count;
+  if (groups_->distributed() && layout_.pp * layout_.tp > 1) {
+    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &count, 1, MPI_DOUBLE, MPI_SUM, groups_->model_parallel()));
+  }
+  return count;
+}
+
+std::size_t Trainer::live_microbatches() const {
+  std::size_t live = 0;
+  for (const auto& chunk : chunks_) live += chunk->live_microbatches();
+  return live;
 }
 
 }  // namespace llmrt

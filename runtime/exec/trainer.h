@@ -1,16 +1,24 @@
-// Single-rank training: the whole model on one stage, the schedule's action list for one
-// pipeline rank, gradient accumulation over microbatches, global-norm clipping, the optimizer
-// and LR schedule. The distributed executor extends this with sends, receives and groups.
+// Training on any pp × tp × dp layout: this rank's stages (one per virtual stage it holds),
+// their parameters in one flat store, the schedule's action list for its pipeline rank with
+// non-blocking sends and receives, tensor-parallel collectives inside the layers, gradient
+// all-reduce across data-parallel replicas and tied copies, global-norm clipping and the
+// optimizer step. One rank without a launcher is the 1 × 1 × 1 case of the same code.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
-#include <optional>
+#include <string>
+#include <vector>
 
+#include "comm/process_groups.h"
+#include "comm/progress.h"
 #include "config/spec.h"
 #include "data/token_shards.h"
 #include "exec/optimizer_step.h"
+#include "exec/pipeline_runner.h"
 #include "exec/stage.h"
+#include "plan/layout.h"
 #include "plugin/registry.h"
 #include "util/status.h"
 
@@ -18,42 +26,59 @@ namespace llmrt {
 
 struct StepReport {
   std::int64_t step = 0;         // 1-based optimizer step
-  double loss = 0;               // mean over the step's microbatches
+  double loss = 0;               // mean over the step's microbatches, all replicas
   double lr = 0;
-  double grad_norm = 0;          // before clipping
+  double grad_norm = 0;          // global, before clipping
   double seconds = 0;
-  std::int64_t tokens = 0;       // trained this step
-  double flops = 0;              // model FLOPs this step (forward + both backward passes)
+  std::int64_t tokens = 0;       // trained this step, all replicas
+  double flops = 0;              // model FLOPs this step on this rank (forward + both backward passes)
 };
 
 class Trainer {
  public:
-  static Result<Trainer> create(const Spec& spec, const Registry& registry);
+  // `groups` and `progress` must outlive the trainer.
+  static Result<std::unique_ptr<Trainer>> create(const Spec& spec, const Registry& registry, const Layout& layout,
+                                                 ProcessGroups& groups, Progress& progress);
+  // The whole model on this one rank (no launcher), whatever [parallel] says.
+  static Result<std::unique_ptr<Trainer>> create_single_rank(const Spec& spec, const Registry& registry);
 
   Result<StepReport> train_step();  // the next optimizer step
 
-  Stage& stage() { return *stage_; }
+  ParamStore& params() { return *params_; }
   OptimizerStep& optimizer() { return *optimizer_; }
-  int microbatches() const { return microbatches_; }
+  const Layout& layout() const { return layout_; }
+  int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
+  std::size_t live_microbatches() const;  // activations held (0 between steps)
+  // The model's parameter count over all ranks (tied copies and tp replicas counted once).
+  Result<double> total_parameters();
 
  private:
   Trainer() = default;
-  Status run_actions(StepReport& report);
-  Status forward_microbatch(int microbatch, double& loss_sum);
+  Status build_stages(const Spec& spec, const Registry& registry);
+  Status load_actions(const Registry& registry);
+  Status synchronize_gradients();
+  Result<double> global_grad_norm();
 
   TrainSpec train_;
-  std::int64_t batch_ = 1, seq_ = 1;
-  int microbatches_ = 1;
-  std::unique_ptr<Stage> stage_;
+  Layout layout_;
+  std::int64_t seq_ = 1;
+  ProcessGroups* groups_ = nullptr;
+  Progress* progress_ = nullptr;
+  std::unique_ptr<ProcessGroups> owned_groups_;  // single-rank runs
+  std::unique_ptr<Progress> owned_progress_;
+  std::unique_ptr<ParamStore> params_;
+  std::vector<std::unique_ptr<Stage>> chunks_;    // [chunk]: virtual stage chunk·pp + pp_rank
+  std::unique_ptr<PipelineRunner> runner_;
   std::unique_ptr<OptimizerStep> optimizer_;
   std::unique_ptr<TokenSource> data_;
-  std::vector<llmrt_action> actions_;
+  std::vector<float> norm_weights_;                // per parameter entry: 1 if this rank counts it in the norm
+  std::vector<std::string> tied_names_;            // tied parameters shared with other stages
   double flops_per_microbatch_ = 0;
   std::int64_t steps_done_ = 0;
 };
 
-// Model FLOPs of one microbatch of (batch, seq) through the stage's layers, from their cost hints.
-Result<double> stage_flops(const Stage& stage, std::int64_t batch, std::int64_t seq);
+// Model FLOPs of one microbatch of (batch, seq) through the layers, from their cost hints.
+Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq);
 
 }  // namespace llmrt

@@ -44,8 +44,9 @@ BOOST_AUTO_TEST_CASE(batches_are_contiguous_windows_with_shifted_targets) {
   BOOST_REQUIRE(write_token_shard(dir.path() + "/a_train.bin", tokens).ok());
   auto source = open_token_shards(dir.path() + "/*_train.bin", 53);
   BOOST_REQUIRE_MESSAGE(source.ok(), message_of(source));
-  auto first = (*source)->next_batch(2, 5);
-  auto second = (*source)->next_batch(2, 5);
+  auto first = (*source)->batch_at(0, 2, 5);
+  auto second = (*source)->batch_at(1, 2, 5);
+  auto wrapped = (*source)->batch_at(3, 2, 5);  // 39 / 10 = 3 batches fit: index 3 is index 0 again
   BOOST_REQUIRE(first.ok());
   BOOST_REQUIRE(second.ok());
   for (int i = 0; i < 10; ++i) {
@@ -53,7 +54,22 @@ BOOST_AUTO_TEST_CASE(batches_are_contiguous_windows_with_shifted_targets) {
     BOOST_TEST(first->targets[static_cast<std::size_t>(i)] == tokens[static_cast<std::size_t>(i + 1)]);
     BOOST_TEST(second->inputs[static_cast<std::size_t>(i)] == tokens[static_cast<std::size_t>(i + 10)]);
   }
-  BOOST_TEST((*source)->batches_read() == 2);
+  BOOST_TEST(wrapped->inputs == first->inputs);
+}
+
+BOOST_AUTO_TEST_CASE(batches_continue_into_the_next_shard) {
+  TempDir dir("shards_two");
+  std::vector<std::uint16_t> a(25), b(25);
+  for (std::size_t i = 0; i < 25; ++i) a[i] = static_cast<std::uint16_t>(i), b[i] = static_cast<std::uint16_t>(100 + i);
+  BOOST_REQUIRE(write_token_shard(dir.path() + "/s_0.bin", a).ok());
+  BOOST_REQUIRE(write_token_shard(dir.path() + "/s_1.bin", b).ok());
+  auto source = open_token_shards(dir.path() + "/s_*.bin", 200);
+  BOOST_REQUIRE(source.ok());
+  // (25 - 1) / 10 = 2 batches per shard: batch 2 is the second shard's first.
+  auto third = (*source)->batch_at(2, 2, 5);
+  BOOST_REQUIRE(third.ok());
+  BOOST_TEST(third->inputs[0] == 100);
+  BOOST_TEST(third->targets[9] == 110);
 }
 
 BOOST_AUTO_TEST_CASE(prepare_writes_byte_tokens_split_ninety_ten) {
@@ -65,20 +81,21 @@ BOOST_AUTO_TEST_CASE(prepare_writes_byte_tokens_split_ninety_ten) {
   BOOST_REQUIRE(written.ok());
   auto train = open_token_shards((*written)[0], 256);
   BOOST_REQUIRE(train.ok());
-  auto batch = (*train)->next_batch(1, 89);  // 90 train tokens: 89 inputs + 1 target
+  auto batch = (*train)->batch_at(0, 1, 89);  // 90 train tokens: 89 inputs + 1 target
   BOOST_REQUIRE(batch.ok());
   BOOST_TEST(batch->inputs[3] == 'd');
   BOOST_TEST(batch->targets[88] == text[89]);
   auto val = open_token_shards((*written)[1], 256);
   BOOST_REQUIRE(val.ok());
-  BOOST_TEST(!(*val)->next_batch(1, 10).ok());  // only 10 tokens: no window of 11
+  BOOST_TEST(!(*val)->batch_at(0, 1, 10).ok());  // only 10 tokens: no window of 11
 }
 
 BOOST_AUTO_TEST_CASE(random_tokens_repeat_for_a_seed_and_stay_below_vocab) {
   auto a = random_tokens(5, 17), b = random_tokens(5, 17), c = random_tokens(6, 17);
-  auto ba = a->next_batch(3, 11), bb = b->next_batch(3, 11), bc = c->next_batch(3, 11);
+  auto ba = a->batch_at(4, 3, 11), bb = b->batch_at(4, 3, 11), bc = c->batch_at(4, 3, 11);
   BOOST_TEST(ba->inputs == bb->inputs);
   BOOST_TEST(ba->inputs != bc->inputs);
+  BOOST_TEST(ba->inputs != a->batch_at(5, 3, 11)->inputs);
   for (std::int32_t t : ba->inputs) BOOST_TEST((t >= 0 && t < 17));
 }
 
@@ -122,7 +139,7 @@ BOOST_AUTO_TEST_CASE(token_id_at_or_above_vocab_names_file_and_offset) {
   const std::string path = write_raw(dir, "x.bin", header(20240520, 1, 8), {1, 2, 3, 50, 4, 5, 6, 7});
   auto source = open_token_shards(path, 50);
   BOOST_REQUIRE(source.ok());
-  auto batch = (*source)->next_batch(1, 6);
+  auto batch = (*source)->batch_at(0, 1, 6);
   BOOST_REQUIRE(!batch.ok());
   // Token index 3 sits after the 1024-byte header at byte 1024 + 3 * 2.
   BOOST_TEST(batch.error().message().find(path + ": token 50 at byte offset 1030 is not below vocab_size = 50") !=

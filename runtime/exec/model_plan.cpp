@@ -1,0 +1,42 @@
+#include "exec/model_plan.h"
+
+#include "exec/model_layers.h"
+#include "exec/trainer.h"
+
+namespace llmrt {
+
+Result<ModelPlan> plan_model(const Spec& spec, const Registry& registry, Layout layout) {
+  const int layer_count = static_cast<int>(expand_layers(spec.model).size());
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, layout.tp, LLMRT_DTYPE_F32, 0};
+  auto layers = create_layers(spec.model, registry, 0, layer_count, context);
+  if (!layers) return layers.error();
+  ModelPlan plan;
+  for (const LayerSlot& slot : *layers) {
+    double cost = 0;
+    const auto& table = slot.component->layer();
+    if (table.cost_hints) {
+      llmrt_cost_hints hints{};
+      hints.struct_size = sizeof(hints);
+      LLMRT_RETURN_IF_ERROR(check_component_call(
+          table.cost_hints(slot.instance.get(), layout.microbatch_size, spec.model.seq_len.value, &hints),
+          *slot.component, "cost_hints"));
+      cost = hints.forward_flops + hints.backward_input_flops + hints.backward_weight_flops;
+    }
+    plan.layer_flops.push_back(cost);
+  }
+  auto stage_layers = partition_layers(spec.parallel, plan.layer_flops, layout.pp * layout.virtual_stages);
+  if (!stage_layers) return stage_layers.error();
+  layout.stage_layers = *stage_layers;
+  int virtual_stage = 0, remaining = layout.stage_layers.front();
+  for (const LayerSlot& slot : *layers) {
+    while (remaining == 0) remaining = layout.stage_layers.at(static_cast<std::size_t>(++virtual_stage));
+    --remaining;
+    for (const llmrt_param_spec& spec_entry : slot.params) {
+      if (spec_entry.tie_name) plan.tie_stages[spec_entry.tie_name].insert(virtual_stage % layout.pp);
+    }
+  }
+  plan.layout = std::move(layout);
+  return plan;
+}
+
+}  // namespace llmrt

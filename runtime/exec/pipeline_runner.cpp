@@ -1,0 +1,175 @@
+#include "exec/pipeline_runner.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "schedule/verifier.h"
+
+namespace llmrt {
+namespace {
+
+bool is_receive(const llmrt_action& action) {
+  return action.kind == LLMRT_ACTION_RECV_ACTIVATION || action.kind == LLMRT_ACTION_RECV_GRADIENT;
+}
+
+}  // namespace
+
+PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups,
+                               Progress& progress, std::vector<llmrt_action> actions, std::int64_t batch,
+                               std::int64_t seq)
+    : chunks_(std::move(chunks)), layout_(layout), groups_(groups), progress_(progress), actions_(std::move(actions)),
+      batch_(batch), seq_(seq), coords_pp_(groups.coords().pp) {
+  next_receive_.assign(actions_.size() + 1, actions_.size());
+  for (std::size_t i = actions_.size(); i-- > 0;) {
+    next_receive_[i] = i + 1 < actions_.size() && is_receive(actions_[i + 1]) ? i + 1 : next_receive_[i + 1];
+  }
+}
+
+// The sender's virtual stage identifies the message: an activation comes from the stage
+// before the receiver's, a gradient from the stage after it.
+int PipelineRunner::tag_of(const llmrt_action& action) const {
+  const int own = virtual_stage(action.chunk);
+  int sender = own;
+  if (action.kind == LLMRT_ACTION_RECV_ACTIVATION) sender = own - 1;
+  if (action.kind == LLMRT_ACTION_RECV_GRADIENT) sender = own + 1;
+  const bool gradient = action.kind == LLMRT_ACTION_SEND_GRADIENT || action.kind == LLMRT_ACTION_RECV_GRADIENT;
+  return (action.microbatch * layout_.pp * layout_.virtual_stages + sender) * 2 + (gradient ? 1 : 0);
+}
+
+Status PipelineRunner::post_receive(std::size_t index) {
+  if (index >= actions_.size() || posted_.count(index) != 0) return Status::success();
+  const llmrt_action& action = actions_[index];
+  const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
+  const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
+  const MessageKey key{gradient ? 1 : 0, action.microbatch, action.chunk};
+  std::vector<float>& buffer = inbox_[key];
+  buffer.resize(gradient ? stage.output_elements() : stage.input_elements());
+  PendingReceive& pending = posted_[index];
+  pending.key = key;
+  if (MPI_Irecv(buffer.data(), static_cast<int>(buffer.size()), MPI_FLOAT, action.peer_rank, tag_of(action),
+                groups_.pipeline(), &pending.request) != MPI_SUCCESS) {
+    return runtime_error("MPI_Irecv failed for {}", describe_action(action));
+  }
+  return Status::success();
+}
+
+Status PipelineRunner::receive(std::size_t index) {
+  LLMRT_RETURN_IF_ERROR(post_receive(index));
+  auto pending = posted_.find(index);
+  LLMRT_RETURN_IF_ERROR(progress_.wait(pending->second.request));
+  posted_.erase(pending);
+  return Status::success();
+}
+
+Status PipelineRunner::send(const llmrt_action& action) {
+  const bool gradient = action.kind == LLMRT_ACTION_SEND_GRADIENT;
+  auto produced = outbox_.find(MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk});
+  PendingSend& pending = sends_.emplace_back();
+  pending.buffer = std::move(produced->second);  // the verifier proved the send follows its pass
+  outbox_.erase(produced);
+  if (MPI_Isend(pending.buffer.data(), static_cast<int>(pending.buffer.size()), MPI_FLOAT, action.peer_rank,
+                tag_of(action), groups_.pipeline(), &pending.request) != MPI_SUCCESS) {
+    return runtime_error("MPI_Isend failed for {}", describe_action(action));
+  }
+  return reap_sends(false);
+}
+
+Status PipelineRunner::reap_sends(bool wait) {
+  for (auto it = sends_.begin(); it != sends_.end();) {
+    int done = 0;
+    if (wait) {
+      LLMRT_RETURN_IF_ERROR(progress_.wait(it->request));
+      done = 1;
+    } else {
+      MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
+    }
+    it = done ? sends_.erase(it) : it + 1;
+  }
+  return Status::success();
+}
+
+Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_batch_index,
+                               std::int64_t step, double& loss_sum) {
+  const int chunk = action.chunk, mb = action.microbatch;
+  Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
+  TokenBatch batch;
+  if (is_first(chunk) || is_last(chunk)) {
+    auto read = data.batch_at(first_batch_index + mb, batch_, seq_);
+    if (!read) return read.error();
+    batch = std::move(*read);
+  }
+  const MessageKey input_key{0, mb, chunk};
+  std::span<const float> activation;
+  if (!is_first(chunk)) activation = inbox_.at(input_key);
+  LLMRT_RETURN_IF_ERROR(stage.forward(mb, batch.inputs, activation, batch.targets));
+  inbox_.erase(input_key);  // the stage keeps its own copy
+  if (is_last(chunk)) {
+    const float loss = stage.loss(mb);
+    if (!std::isfinite(loss)) {
+      return runtime_error("step {}, microbatch {}: the loss is {}; stopping before the update (no checkpoint "
+                           "written)",
+                           step, mb, loss);
+    }
+    loss_sum += loss;
+  } else {
+    std::span<const float> output = stage.output(mb);
+    // With one pipeline rank the next virtual stage is this rank's next chunk: no message.
+    std::vector<float>& destination = layout_.pp == 1 ? inbox_[MessageKey{0, mb, chunk + 1}] : outbox_[MessageKey{0, mb, chunk}];
+    destination.assign(output.begin(), output.end());
+  }
+  return Status::success();
+}
+
+Status PipelineRunner::backward_input(const llmrt_action& action, float loss_scale) {
+  const int chunk = action.chunk, mb = action.microbatch;
+  Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
+  const MessageKey grad_key{1, mb, chunk};
+  if (is_last(chunk)) {
+    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, std::span<const float>(&loss_scale, 1)));
+  } else {
+    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key)));
+    inbox_.erase(grad_key);
+  }
+  if (!is_first(chunk)) {
+    std::span<const float> grad = stage.input_grad(mb);
+    std::vector<float>& destination = layout_.pp == 1 ? inbox_[MessageKey{1, mb, chunk - 1}] : outbox_[MessageKey{1, mb, chunk}];
+    destination.assign(grad.begin(), grad.end());
+  }
+  return Status::success();
+}
+
+Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_batch_index,
+                                  float loss_scale, std::int64_t step, double& loss_sum) {
+  const llmrt_action& action = actions_[index];
+  LLMRT_RETURN_IF_ERROR(post_receive(next_receive_[index]));  // the next transfer overlaps this action
+  switch (action.kind) {
+    case LLMRT_ACTION_FORWARD: return forward(action, data, first_batch_index, step, loss_sum);
+    case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, loss_scale);
+    case LLMRT_ACTION_BACKWARD_WEIGHT:
+      return chunks_[static_cast<std::size_t>(action.chunk)]->backward_weight(action.microbatch);
+    case LLMRT_ACTION_SEND_ACTIVATION:
+    case LLMRT_ACTION_SEND_GRADIENT: return send(action);
+    case LLMRT_ACTION_RECV_ACTIVATION:
+    case LLMRT_ACTION_RECV_GRADIENT: return receive(index);
+    default: return runtime_error("unknown action kind {}", action.kind);
+  }
+}
+
+Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale,
+                                        std::int64_t step) {
+  double loss_sum = 0;
+  for (std::size_t index = 0; index < actions_.size(); ++index) {
+    const llmrt_action& action = actions_[index];
+    const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
+    progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
+    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_batch_index, loss_scale, step, loss_sum));
+    progress_.end_action();
+  }
+  progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);
+  LLMRT_RETURN_IF_ERROR(reap_sends(true));
+  progress_.end_action();
+  return loss_sum;
+}
+
+}  // namespace llmrt

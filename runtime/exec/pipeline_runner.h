@@ -1,0 +1,76 @@
+// Runs one rank's pipeline-schedule action list for one optimizer step: forward and both
+// backward passes on its stages, activations and gradients sent with MPI_Isend and received
+// with MPI_Irecv posted one receive ahead, so transfers overlap compute. A message is matched
+// by a tag made of (microbatch, sender's virtual stage, activation or gradient).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include <llmrt/action.h>
+
+#include "comm/process_groups.h"
+#include "comm/progress.h"
+#include "data/token_shards.h"
+#include "exec/stage.h"
+#include "plan/layout.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+class PipelineRunner {
+ public:
+  // chunks[c] is this rank's stage for virtual stage c·pp + pp_rank.
+  PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups, Progress& progress,
+                 std::vector<llmrt_action> actions, std::int64_t batch, std::int64_t seq);
+
+  // One step. Microbatch j reads data batch first_batch_index + j; each loss enters the mean
+  // with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless it
+  // holds the last virtual stage).
+  Result<double> run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale, std::int64_t step);
+
+ private:
+  using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
+  struct PendingReceive {
+    MPI_Request request = MPI_REQUEST_NULL;
+    MessageKey key;
+  };
+  struct PendingSend {
+    MPI_Request request = MPI_REQUEST_NULL;
+    std::vector<float> buffer;
+  };
+
+  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_batch_index, float loss_scale,
+                    std::int64_t step, double& loss_sum);
+  Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_batch_index, std::int64_t step,
+                 double& loss_sum);
+  Status backward_input(const llmrt_action& action, float loss_scale);
+  Status send(const llmrt_action& action);
+  Status receive(std::size_t index);
+  Status post_receive(std::size_t index);
+  int tag_of(const llmrt_action& action) const;
+  int virtual_stage(int chunk) const { return layout_.virtual_stage(coords_pp_, chunk); }
+  bool is_first(int chunk) const { return virtual_stage(chunk) == 0; }
+  bool is_last(int chunk) const { return virtual_stage(chunk) == layout_.pp * layout_.virtual_stages - 1; }
+  Status reap_sends(bool wait);
+
+  std::vector<Stage*> chunks_;
+  Layout layout_;
+  ProcessGroups& groups_;
+  Progress& progress_;
+  std::vector<llmrt_action> actions_;
+  std::vector<std::size_t> next_receive_;  // [i]: index of the first receive after action i, or size
+  std::int64_t batch_, seq_;
+  int coords_pp_;
+  std::map<MessageKey, std::vector<float>> inbox_;   // arrived (or handed over locally), not yet used
+  // Produced, not yet sent: a stage output after its forward, an input gradient after its
+  // backward_input. Kept here because a schedule may send after the weight pass freed the
+  // microbatch (1F1B sends the gradient after W, like an unsplit backward).
+  std::map<MessageKey, std::vector<float>> outbox_;
+  std::map<std::size_t, PendingReceive> posted_;    // by action index
+  std::vector<PendingSend> sends_;
+};
+
+}  // namespace llmrt
