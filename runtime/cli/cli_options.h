@@ -14,6 +14,7 @@ struct CliOptions {
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank
+  std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
 };
 
 }  // namespace llmrt

@@ -26,6 +26,10 @@ void add_commands(CLI::App& app, CliOptions& options) {
       ->add_option("--dump-params", options.dump_params_dir,
                    "for tests: write each rank's final parameters to DIR/rank_N.{json,bin}")
       ->group("Testing");
+  app.get_subcommand("run")
+      ->add_option("--inject-fault", options.inject_fault,
+                   "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step")
+      ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
   add_config_command(app, "check", "validate config, topology, plugins and the schedule; print a summary", options);
   add_config_command(app, "sweep", "predicted table for the [sweep] grid; --measure runs the top layouts", options);

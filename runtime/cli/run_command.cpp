@@ -1,6 +1,7 @@
 // `llmrt [run] CONFIG`: train. One rank without a launcher runs the whole model; under mpirun
 // or srun every rank takes its place in the [parallel] layout and runs its part of the schedule.
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/run_report.h"
@@ -11,6 +12,8 @@
 #include "exec/model_plan.h"
 #include "exec/param_dump.h"
 #include "exec/trainer.h"
+#include "obs/fault_injection.h"
+#include "obs/watchdog_progress.h"
 #include "plugin/plugin_agreement.h"
 #include "topology/device_catalog.h"
 #include "topology/topology.h"
@@ -82,8 +85,10 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
   return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan)};
 }
 
-Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter) {
+Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter,
+                  const std::optional<obs::FaultInjection>& fault, int world_rank) {
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
+    if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
     auto report = trainer.train_step();
     if (!report) return report.error();
     reporter.step_done(*report);
@@ -101,6 +106,15 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
   std::abort();
 }
 
+// Under a launcher every wait is watched: a rank stuck past timeout_s stops the job (exit 3).
+Result<std::unique_ptr<Progress>> make_progress(const TrainSpec& train, const MpiSession& mpi,
+                                               const RankCoords& coords) {
+  if (!mpi.launched()) return std::unique_ptr<Progress>(std::make_unique<Progress>());
+  auto watchdog = obs::Watchdog::start(MPI_COMM_WORLD, train.timeout_s, coords.label());
+  if (!watchdog) return watchdog.error();
+  return std::unique_ptr<Progress>(std::make_unique<obs::WatchdogProgress>(std::move(*watchdog)));
+}
+
 }  // namespace
 
 Status train_command(const CliOptions& options, const MpiSession& mpi) {
@@ -108,16 +122,23 @@ Status train_command(const CliOptions& options, const MpiSession& mpi) {
   LLMRT_RETURN_IF_ERROR(agree_on_setup(setup.ok() ? Status::success() : Status(setup.error()), mpi));
   const Layout& layout = setup->plan.layout;
   if (mpi.launched()) install_mpi_collectives();
+  std::optional<obs::FaultInjection> fault;
+  if (!options.inject_fault.empty()) {
+    auto parsed = obs::parse_fault_injection(options.inject_fault);
+    if (!parsed) return parsed.error().with_context("--inject-fault");
+    fault = *parsed;
+  }
   auto groups = ProcessGroups::create(layout, mpi.rank(), mpi.launched(), setup->plan.tie_stages);
   if (!groups) return groups.error();
-  Progress progress;
-  auto trainer = Trainer::create(setup->spec, setup->registry, layout, **groups, progress);
+  auto progress = make_progress(setup->spec.train, mpi, (*groups)->coords());
+  if (!progress) return progress.error();
+  auto trainer = Trainer::create(setup->spec, setup->registry, layout, **groups, **progress);
   LLMRT_RETURN_IF_ERROR(agree_on_setup(trainer.ok() ? Status::success() : Status(trainer.error()), mpi));
   auto reporter_or = RunReporter::create(setup->spec, setup->topology, **trainer, mpi);
   if (!reporter_or) return reporter_or.error();
   const RunReporter& reporter = *reporter_or;
   reporter.print_plan();
-  Status trained = train_loop(**trainer, setup->spec, reporter);
+  Status trained = train_loop(**trainer, setup->spec, reporter, fault, mpi.rank());
   if (!trained.ok() && mpi.launched() && mpi.world_size() > 1) abort_job(trained.error(), **groups);
   LLMRT_RETURN_IF_ERROR(trained);
   if (!options.dump_params_dir.empty()) {

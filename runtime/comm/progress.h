@@ -21,7 +21,7 @@ class Progress {
   virtual Status wait(MPI_Request& request);
   Status wait_all(std::vector<MPI_Request>& requests);
   // A blocking collective, waited on like any request.
-  Status allreduce(const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
+  virtual Status allreduce(const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
 };
 
 }  // namespace llmrt

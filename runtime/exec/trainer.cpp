@@ -209,7 +209,9 @@ Result<double> Trainer::global_grad_norm() {
     for (std::size_t i = entry.offset; i < entry.offset + entry.count; ++i) sum += double(grads[i]) * grads[i];
   }
   if (groups_->distributed() && layout_.pp * layout_.tp > 1) {
+    progress_->begin_action(fmt::format("step {} all-reduce of the gradient norm", steps_done_ + 1), -1);
     LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, groups_->model_parallel()));
+    progress_->end_action();
   }
   return std::sqrt(sum);
 }
@@ -225,7 +227,9 @@ Result<StepReport> Trainer::train_step() {
   if (!loss_sum) return loss_sum.error();
   double loss = *loss_sum;
   if (groups_->distributed()) {
+    progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
     LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, groups_->world()));
+    progress_->end_action();
     loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
   }
   report.loss = loss / all_microbatches;

@@ -1,0 +1,26 @@
+// Fault injection FOR TESTING ONLY: makes one rank stall or die at a chosen step, so tests
+// can prove the watchdog stops the whole job (exit 3) instead of hanging.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "util/status.h"
+
+namespace llmrt::obs {
+
+struct FaultInjection {
+  enum class Mode { kStall, kExit };
+  int rank = -1;           // world rank that misbehaves
+  std::int64_t step = -1;  // at the start of this step
+  Mode mode = Mode::kStall;
+};
+
+// Parses "RANK:STEP:stall|exit", e.g. "1:2:stall". Errors are kInput and show the format.
+Result<FaultInjection> parse_fault_injection(std::string_view text);
+
+// On the chosen rank at the chosen step: kStall sleeps forever (a rank stuck in compute);
+// kExit calls _exit(1) (a crash: no MPI_Finalize, no destructors). Elsewhere: returns.
+void maybe_inject_fault(const FaultInjection& fault, int world_rank, std::int64_t step);
+
+}  // namespace llmrt::obs
