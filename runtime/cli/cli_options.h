@@ -14,6 +14,8 @@ struct CliOptions {
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank
+  std::string trace_path;              // run --trace FILE: one step's measured timeline, all ranks
+  std::int64_t trace_step = 2;         // run --trace-step N
   std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
 };
 

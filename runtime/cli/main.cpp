@@ -26,6 +26,11 @@ void add_commands(CLI::App& app, CliOptions& options) {
       ->add_option("--dump-params", options.dump_params_dir,
                    "for tests: write each rank's final parameters to DIR/rank_N.{json,bin}")
       ->group("Testing");
+  CLI::App* run = app.get_subcommand("run");
+  run->add_option("--trace", options.trace_path,
+                  "write every rank's actions of one step as a Chrome trace (Perfetto, chrome://tracing)");
+  run->add_option("--trace-step", options.trace_step, "the step --trace records (default 2: after warm-up)")
+      ->check(CLI::PositiveNumber);
   app.get_subcommand("run")
       ->add_option("--inject-fault", options.inject_fault,
                    "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step")

@@ -11,6 +11,7 @@
 #include "exec/model_layers.h"
 #include "exec/model_plan.h"
 #include "exec/param_dump.h"
+#include "exec/step_trace.h"
 #include "exec/trainer.h"
 #include "obs/fault_injection.h"
 #include "obs/watchdog_progress.h"
@@ -85,13 +86,18 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
   return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan)};
 }
 
-Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter,
+Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
                   const std::optional<obs::FaultInjection>& fault, int world_rank) {
+  const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
+  if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
     if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
     auto report = trainer.train_step();
     if (!report) return report.error();
     reporter.step_done(*report);
+    if (step == trace_step && !options.trace_path.empty()) {
+      LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path));
+    }
   }
   return Status::success();
 }
@@ -138,7 +144,7 @@ Status train_command(const CliOptions& options, const MpiSession& mpi) {
   if (!reporter_or) return reporter_or.error();
   const RunReporter& reporter = *reporter_or;
   reporter.print_plan();
-  Status trained = train_loop(**trainer, setup->spec, reporter, fault, mpi.rank());
+  Status trained = train_loop(**trainer, setup->spec, reporter, options, fault, mpi.rank());
   if (!trained.ok() && mpi.launched() && mpi.world_size() > 1) abort_job(trained.error(), **groups);
   LLMRT_RETURN_IF_ERROR(trained);
   if (!options.dump_params_dir.empty()) {

@@ -46,6 +46,9 @@ class ParamStore {
   // The tensors a layer receives, in its param_specs order.
   std::vector<llmrt_tensor> param_tensors(std::size_t slot);
   std::vector<llmrt_tensor> grad_tensors(std::size_t slot);
+  // The entries (indices into entries()) of a slot's parameters, in its param_specs order.
+  const std::vector<std::size_t>& slot_entries(std::size_t slot) const { return slot_entries_.at(slot); }
+  std::size_t slot_count() const { return slot_entries_.size(); }
   // The entry that holds `name`, or nullptr.
   const ParamEntry* find(const std::string& name) const;
 

@@ -1,5 +1,6 @@
 #include "exec/pipeline_runner.h"
 
+#include <chrono>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -14,6 +15,12 @@ bool is_receive(const llmrt_action& action) {
 }
 
 }  // namespace
+
+// One clock for every rank of a node: MPI_Wtime when MPI runs, else the steady clock.
+double PipelineRunner::now() const {
+  if (groups_.distributed()) return MPI_Wtime();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups,
                                Progress& progress, std::vector<llmrt_action> actions, std::int64_t batch,
@@ -159,11 +166,15 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
 Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale,
                                         std::int64_t step) {
   double loss_sum = 0;
+  const bool recording = step == record_step_;
+  if (recording) measured_.clear();
   for (std::size_t index = 0; index < actions_.size(); ++index) {
     const llmrt_action& action = actions_[index];
     const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
     progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
+    const double start = recording ? now() : 0;
     LLMRT_RETURN_IF_ERROR(run_action(index, data, first_batch_index, loss_scale, step, loss_sum));
+    if (recording) measured_.push_back(TimedAction{action, start, now()});
     progress_.end_action();
   }
   progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);

@@ -16,6 +16,7 @@
 #include "data/token_shards.h"
 #include "exec/stage.h"
 #include "plan/layout.h"
+#include "schedule/simulator.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -30,6 +31,11 @@ class PipelineRunner {
   // with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless it
   // holds the last virtual stage).
   Result<double> run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale, std::int64_t step);
+
+  // Records every action's start and end (seconds on MPI_Wtime's clock, or the steady clock
+  // without MPI) during step `step`; measured() then holds them.
+  void record_step(std::int64_t step) { record_step_ = step; }
+  const std::vector<TimedAction>& measured() const { return measured_; }
 
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
@@ -55,6 +61,7 @@ class PipelineRunner {
   bool is_first(int chunk) const { return virtual_stage(chunk) == 0; }
   bool is_last(int chunk) const { return virtual_stage(chunk) == layout_.pp * layout_.virtual_stages - 1; }
   Status reap_sends(bool wait);
+  double now() const;
 
   std::vector<Stage*> chunks_;
   Layout layout_;
@@ -71,6 +78,8 @@ class PipelineRunner {
   std::map<MessageKey, std::vector<float>> outbox_;
   std::map<std::size_t, PendingReceive> posted_;    // by action index
   std::vector<PendingSend> sends_;
+  std::int64_t record_step_ = -1;
+  std::vector<TimedAction> measured_;
 };
 
 }  // namespace llmrt

@@ -144,6 +144,7 @@ Status Stage::backward_input(int microbatch, std::span<const float> grad_output)
                              params.size(), state.saved[i].data(), state.saved[i].size(), &grad_in_tensor,
                              takes_tokens ? 0 : 1, grad_params.data(), grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
+    if (!table.backward_weight && weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
   return Status::success();
 }
@@ -163,6 +164,7 @@ Status Stage::backward_weight(int microbatch) {
                               params.size(), state.saved[i].data(), state.saved[i].size(), grad_params.data(),
                               grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
+    if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
   auto finished = live_.find(microbatch);
   free_states_.push_back(std::move(finished->second));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <vector>
@@ -48,6 +49,12 @@ class Stage {
   std::size_t output_elements() const;                       // what a send of the output carries
   std::size_t input_elements() const;                        // what the activation receive carries
 
+  // Called when a layer has added one microbatch's weight gradients (after its backward_weight,
+  // or its backward_input for a layer that fuses both): the data-parallel all-reduce of a
+  // layer starts once every microbatch has. Arguments: the layer's slot in the ParamStore.
+  using WeightsDone = std::function<Status(std::size_t slot)>;
+  void on_weights_done(WeightsDone callback) { weights_done_ = std::move(callback); }
+
   ParamStore& params() { return *params_; }
   const ParamStore& params() const { return *params_; }
   const std::vector<std::int64_t>& output_shape() const { return shapes_.back().output; }
@@ -84,6 +91,7 @@ class Stage {
   // Finished microbatches' buffers, reused by the next forward: no allocation (and no page
   // faults) in the steady state.
   std::vector<MicrobatchState> free_states_;
+  WeightsDone weights_done_;
 };
 
 }  // namespace llmrt

@@ -164,6 +164,10 @@ Status Trainer::load_actions(const Registry& registry) {
   runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
                                              std::move(per_rank[static_cast<std::size_t>(groups_->coords().pp)]),
                                              layout_.microbatch_size, seq_);
+  if (layout_.dp > 1) {
+    buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches);
+    for (auto& chunk : chunks_) chunk->on_weights_done([this](std::size_t slot) { return buckets_->layer_done(slot); });
+  }
   // A parameter counts in the global norm on one rank only: replicated ones on tp rank 0,
   // tied copies on the lowest pipeline stage that holds one.
   for (const ParamEntry& entry : params_->entries()) {
@@ -183,18 +187,13 @@ Status Trainer::load_actions(const Registry& registry) {
 // Tied copies on different stages add their gradients; data-parallel replicas add theirs
 // (each microbatch's loss was already scaled by 1 / all microbatches of the step).
 Status Trainer::synchronize_gradients() {
+  // Sums commute: the data-parallel buckets (most already in flight) first, then tied copies.
+  if (buckets_) LLMRT_RETURN_IF_ERROR(buckets_->finish(steps_done_ + 1));
   for (const std::string& name : tied_names_) {
     const ParamEntry& entry = *params_->find(name);
     progress_->begin_action(fmt::format("step {} all-reduce of tied {} gradients", steps_done_ + 1, name), -1);
     LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, params_->grads().data() + entry.offset,
                                                static_cast<int>(entry.count), MPI_FLOAT, MPI_SUM, groups_->tie(name)));
-    progress_->end_action();
-  }
-  if (layout_.dp > 1) {
-    progress_->begin_action(fmt::format("step {} data-parallel gradient all-reduce", steps_done_ + 1), -1);
-    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, params_->grads().data(),
-                                               static_cast<int>(params_->grads().size()), MPI_FLOAT, MPI_SUM,
-                                               groups_->data_parallel()));
     progress_->end_action();
   }
   return Status::success();

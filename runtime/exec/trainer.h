@@ -15,6 +15,7 @@
 #include "comm/progress.h"
 #include "config/spec.h"
 #include "data/token_shards.h"
+#include "exec/gradient_buckets.h"
 #include "exec/optimizer_step.h"
 #include "exec/pipeline_runner.h"
 #include "exec/stage.h"
@@ -45,6 +46,8 @@ class Trainer {
   Result<StepReport> train_step();  // the next optimizer step
 
   ParamStore& params() { return *params_; }
+  PipelineRunner& runner() { return *runner_; }
+  ProcessGroups& groups() { return *groups_; }
   OptimizerStep& optimizer() { return *optimizer_; }
   const Layout& layout() const { return layout_; }
   int microbatches() const { return layout_.microbatches; }
@@ -70,6 +73,7 @@ class Trainer {
   std::unique_ptr<ParamStore> params_;
   std::vector<std::unique_ptr<Stage>> chunks_;    // [chunk]: virtual stage chunk·pp + pp_rank
   std::unique_ptr<PipelineRunner> runner_;
+  std::unique_ptr<GradientBuckets> buckets_;       // data-parallel runs
   std::unique_ptr<OptimizerStep> optimizer_;
   std::unique_ptr<TokenSource> data_;
   std::vector<float> norm_weights_;                // per parameter entry: 1 if this rank counts it in the norm

@@ -1,0 +1,22 @@
+// `llmrt run --trace FILE`: every rank's measured actions of one step gathered on rank 0 and
+// written as one Chrome trace (Perfetto opens it), a process per rank, times from the step's
+// earliest start. The planner adds its predicted timeline beside it once it lands.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "comm/process_groups.h"
+#include "schedule/simulator.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+// Collective over the world when distributed. Only rank 0 writes `path`.
+Status write_step_trace(const std::vector<TimedAction>& measured, const ProcessGroups& groups, std::int64_t step,
+                        const std::string& path);
+
+// The timeline of measured per-rank actions: times shifted to start at 0, idle fractions.
+SimulatedTimeline measured_timeline(std::vector<std::vector<TimedAction>> per_rank);
+
+}  // namespace llmrt
