@@ -26,7 +26,7 @@ PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout,
                                Progress& progress, std::vector<llmrt_action> actions, std::int64_t batch,
                                std::int64_t seq)
     : chunks_(std::move(chunks)), layout_(layout), groups_(groups), progress_(progress), actions_(std::move(actions)),
-      batch_(batch), seq_(seq), coords_pp_(groups.coords().pp) {
+      batch_(batch), seq_(seq), coords_pp_(groups.coords().pp), transport_(groups.pipeline(), progress) {
   next_receive_.assign(actions_.size() + 1, actions_.size());
   for (std::size_t i = actions_.size(); i-- > 0;) {
     next_receive_[i] = i + 1 < actions_.size() && is_receive(actions_[i + 1]) ? i + 1 : next_receive_[i + 1];
@@ -45,55 +45,26 @@ int PipelineRunner::tag_of(const llmrt_action& action) const {
 }
 
 Status PipelineRunner::post_receive(std::size_t index) {
-  if (index >= actions_.size() || posted_.count(index) != 0) return Status::success();
+  if (index >= actions_.size() || transport_.posted(index)) return Status::success();
   const llmrt_action& action = actions_[index];
   const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
   const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
-  const MessageKey key{gradient ? 1 : 0, action.microbatch, action.chunk};
-  std::vector<float>& buffer = inbox_[key];
+  std::vector<float>& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
   buffer.resize(gradient ? stage.output_elements() : stage.input_elements());
-  PendingReceive& pending = posted_[index];
-  pending.key = key;
-  if (MPI_Irecv(buffer.data(), static_cast<int>(buffer.size()), MPI_FLOAT, action.peer_rank, tag_of(action),
-                groups_.pipeline(), &pending.request) != MPI_SUCCESS) {
-    return runtime_error("MPI_Irecv failed for {}", describe_action(action));
-  }
-  return Status::success();
+  return transport_.post_receive(index, buffer.data(), buffer.size(), action.peer_rank, tag_of(action));
 }
 
 Status PipelineRunner::receive(std::size_t index) {
   LLMRT_RETURN_IF_ERROR(post_receive(index));
-  auto pending = posted_.find(index);
-  LLMRT_RETURN_IF_ERROR(progress_.wait(pending->second.request));
-  posted_.erase(pending);
-  return Status::success();
+  return transport_.wait_receive(index);
 }
 
 Status PipelineRunner::send(const llmrt_action& action) {
   const bool gradient = action.kind == LLMRT_ACTION_SEND_GRADIENT;
   auto produced = outbox_.find(MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk});
-  PendingSend& pending = sends_.emplace_back();
-  pending.buffer = std::move(produced->second);  // the verifier proved the send follows its pass
+  std::vector<float> payload = std::move(produced->second);  // the verifier proved the send follows its pass
   outbox_.erase(produced);
-  if (MPI_Isend(pending.buffer.data(), static_cast<int>(pending.buffer.size()), MPI_FLOAT, action.peer_rank,
-                tag_of(action), groups_.pipeline(), &pending.request) != MPI_SUCCESS) {
-    return runtime_error("MPI_Isend failed for {}", describe_action(action));
-  }
-  return reap_sends(false);
-}
-
-Status PipelineRunner::reap_sends(bool wait) {
-  for (auto it = sends_.begin(); it != sends_.end();) {
-    int done = 0;
-    if (wait) {
-      LLMRT_RETURN_IF_ERROR(progress_.wait(it->request));
-      done = 1;
-    } else {
-      MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
-    }
-    it = done ? sends_.erase(it) : it + 1;
-  }
-  return Status::success();
+  return transport_.send(std::move(payload), action.peer_rank, tag_of(action));
 }
 
 Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_batch_index,
@@ -120,10 +91,9 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
     }
     loss_sum += loss;
   } else {
-    std::span<const float> output = stage.output(mb);
     // With one pipeline rank the next virtual stage is this rank's next chunk: no message.
-    std::vector<float>& destination = layout_.pp == 1 ? inbox_[MessageKey{0, mb, chunk + 1}] : outbox_[MessageKey{0, mb, chunk}];
-    destination.assign(output.begin(), output.end());
+    const MessageKey key = layout_.pp == 1 ? MessageKey{0, mb, chunk + 1} : MessageKey{0, mb, chunk};
+    (layout_.pp == 1 ? inbox_ : outbox_)[key] = stage.exchange_output(mb, transport_.spare_buffer());
   }
   return Status::success();
 }
@@ -139,9 +109,8 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
     inbox_.erase(grad_key);
   }
   if (!is_first(chunk)) {
-    std::span<const float> grad = stage.input_grad(mb);
-    std::vector<float>& destination = layout_.pp == 1 ? inbox_[MessageKey{1, mb, chunk - 1}] : outbox_[MessageKey{1, mb, chunk}];
-    destination.assign(grad.begin(), grad.end());
+    const MessageKey key = layout_.pp == 1 ? MessageKey{1, mb, chunk - 1} : MessageKey{1, mb, chunk};
+    (layout_.pp == 1 ? inbox_ : outbox_)[key] = stage.exchange_input_grad(mb, transport_.spare_buffer());
   }
   return Status::success();
 }
@@ -178,7 +147,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_ba
     progress_.end_action();
   }
   progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);
-  LLMRT_RETURN_IF_ERROR(reap_sends(true));
+  LLMRT_RETURN_IF_ERROR(transport_.reap_sends(true));
   progress_.end_action();
   return loss_sum;
 }

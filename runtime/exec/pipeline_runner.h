@@ -14,6 +14,7 @@
 #include "comm/process_groups.h"
 #include "comm/progress.h"
 #include "data/token_shards.h"
+#include "exec/p2p_transport.h"
 #include "exec/stage.h"
 #include "plan/layout.h"
 #include "schedule/simulator.h"
@@ -39,14 +40,6 @@ class PipelineRunner {
 
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
-  struct PendingReceive {
-    MPI_Request request = MPI_REQUEST_NULL;
-    MessageKey key;
-  };
-  struct PendingSend {
-    MPI_Request request = MPI_REQUEST_NULL;
-    std::vector<float> buffer;
-  };
 
   Status run_action(std::size_t index, TokenSource& data, std::int64_t first_batch_index, float loss_scale,
                     std::int64_t step, double& loss_sum);
@@ -60,7 +53,6 @@ class PipelineRunner {
   int virtual_stage(int chunk) const { return layout_.virtual_stage(coords_pp_, chunk); }
   bool is_first(int chunk) const { return virtual_stage(chunk) == 0; }
   bool is_last(int chunk) const { return virtual_stage(chunk) == layout_.pp * layout_.virtual_stages - 1; }
-  Status reap_sends(bool wait);
   double now() const;
 
   std::vector<Stage*> chunks_;
@@ -76,8 +68,7 @@ class PipelineRunner {
   // backward_input. Kept here because a schedule may send after the weight pass freed the
   // microbatch (1F1B sends the gradient after W, like an unsplit backward).
   std::map<MessageKey, std::vector<float>> outbox_;
-  std::map<std::size_t, PendingReceive> posted_;    // by action index
-  std::vector<PendingSend> sends_;
+  P2pTransport transport_;  // receives keyed by action index
   std::int64_t record_step_ = -1;
   std::vector<TimedAction> measured_;
 };

@@ -172,6 +172,16 @@ Status Stage::backward_weight(int microbatch) {
   return Status::success();
 }
 
+std::vector<float> Stage::exchange_output(int microbatch, std::vector<float> replacement) {
+  std::swap(live_.at(microbatch).output, replacement);
+  return replacement;
+}
+
+std::vector<float> Stage::exchange_input_grad(int microbatch, std::vector<float> replacement) {
+  std::swap(live_.at(microbatch).input_grad, replacement);
+  return replacement;
+}
+
 float Stage::loss(int microbatch) const { return live_.at(microbatch).output.at(0); }
 
 std::span<const float> Stage::output(int microbatch) const { return live_.at(microbatch).output; }

@@ -43,6 +43,12 @@ class Stage {
   Status backward_input(int microbatch, std::span<const float> grad_output);
   Status backward_weight(int microbatch);  // frees the microbatch
 
+  // Hands the microbatch's output (non-last stage, after forward) or input gradient (non-first
+  // stage, after backward_input) to the caller without a copy, taking `replacement` in its place.
+  // Neither is needed by the stage's own passes.
+  std::vector<float> exchange_output(int microbatch, std::vector<float> replacement);
+  std::vector<float> exchange_input_grad(int microbatch, std::vector<float> replacement);
+
   float loss(int microbatch) const;                          // last stage, after forward
   std::span<const float> output(int microbatch) const;       // non-last stage, after forward
   std::span<const float> input_grad(int microbatch) const;   // non-first stage, after backward_input
