@@ -9,8 +9,9 @@ namespace llmrt::kernels::cpu {
 #include "ref/kernel_signatures.inc"
 
 // Threads this rank's kernels use: sets OpenBLAS's pool and the OpenMP team size of every
-// kernel here. BLAS is never called inside an OpenMP region, so the two pools take turns
-// and the rank never runs more than n busy threads. n < 1 is treated as 1.
+// kernel here. The two pools take turns (attention, the one kernel that calls BLAS inside an
+// OpenMP region, makes BLAS single-threaded meanwhile), so the rank never runs more than n
+// busy threads. n < 1 is treated as 1.
 void set_cpu_threads(int n);
 // The current setting; before any set_cpu_threads, OpenMP's default (OMP_NUM_THREADS or cores).
 int cpu_threads();

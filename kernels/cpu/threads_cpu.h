@@ -1,6 +1,8 @@
-// Internal to kernels/cpu: the team size every OpenMP region uses, and a static row split.
+// Internal to kernels/cpu: the team size every OpenMP region uses, a static row split, and a
+// guard for regions whose threads call BLAS.
 #pragma once
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <cstddef>
@@ -24,5 +26,23 @@ inline Range split_range(std::size_t n, int tid, int nth) {
 
 // Below this many elements an element-wise kernel runs on one thread: waking a team costs more.
 constexpr std::size_t kMinParallelElems = 1 << 15;
+
+// While alive (and `active`), OpenBLAS runs single-threaded, so threads of an OpenMP region can
+// each call sgemm without the two pools oversubscribing the cores; the old count comes back
+// after. OpenBLAS's count is process-wide: kernels of one rank run one at a time.
+class SerialBlas {
+ public:
+  explicit SerialBlas(bool active) : saved_(active ? openblas_get_num_threads() : 1) {
+    if (saved_ > 1) openblas_set_num_threads(1);
+  }
+  ~SerialBlas() {
+    if (saved_ > 1) openblas_set_num_threads(saved_);
+  }
+  SerialBlas(const SerialBlas&) = delete;
+  SerialBlas& operator=(const SerialBlas&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace llmrt::kernels::cpu::detail

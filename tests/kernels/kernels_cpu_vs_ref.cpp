@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE kernels_cpu_vs_ref
 #include <boost/test/unit_test.hpp>
 
+#include "cpu/fast_exp_cpu.h"
 #include "cpu/kernels_cpu.h"
 #include "kernels/kernel_test_util.h"
 #include "ref/kernels_ref.h"
@@ -123,6 +124,24 @@ BOOST_AUTO_TEST_CASE(matmul_matches_ref) {
   check_matmul(131, 257, 301, true, 5);
 }
 
+// The vectorisable exp behind softmax, GELU and cross-entropy, against std::exp on a sweep of
+// its whole normal range and at the ends (softmax masks with -inf, GELU's tail reaches 80).
+BOOST_AUTO_TEST_CASE(fast_exp_matches_std_exp) {
+  using llmrt::kernels::cpu::detail::fast_exp;
+  double worst = 0.0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double want = std::exp(double(x));
+    worst = std::max(worst, std::fabs(fast_exp(x) - want) / want);
+  }
+  BOOST_TEST(worst <= 3 * kEps32, "worst relative error " << worst);
+  BOOST_TEST(fast_exp(0.0f) == 1.0f);
+  BOOST_TEST(fast_exp(-INFINITY) == 0.0f);
+  BOOST_TEST(fast_exp(-100.0f) == 0.0f);
+  BOOST_TEST(std::isinf(fast_exp(100.0f)));
+  BOOST_TEST(std::isinf(fast_exp(INFINITY)));
+  BOOST_TEST(std::isnan(fast_exp(NAN)));
+}
+
 BOOST_AUTO_TEST_CASE(gelu_matches_ref) {
   std::mt19937 rng(6);
   const std::size_t n = std::size_t(N) * 4 * C + 3;
@@ -189,6 +208,10 @@ BOOST_AUTO_TEST_CASE(attention_matches_ref) {
   check_attention(B, T, C, NH, 8);
   check_attention(2, 33, 36, 3, 9);  // longer rows, hs = 12
   check_attention(1, 1, 7, 1, 10);   // a single position attends only to itself
+  // Several blocks of query rows, the last one partial; hs = 19. Six (batch, head) pairs go to
+  // the team of three, each thread with single-threaded BLAS.
+  check_attention(2, 150, 57, 3, 12);
+  check_attention(1, 131, 40, 2, 13);  // fewer pairs than threads: one thread, threaded BLAS
 }
 
 BOOST_AUTO_TEST_CASE(crossentropy_matches_ref) {
