@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: install what is missing, build, and train the default config
-# (configs/local-cpu.toml: a tiny GPT on this machine's CPU) on text every Debian system has —
-# the licence texts in /usr/share/common-licenses — tokenised as bytes by `llmrt data prepare`.
+# (configs/local-cpu.toml: a tiny GPT as a 2-stage pipeline on this machine's CPU, under
+# `mpirun -np 2`) on text every Debian system has — the licence texts in
+# /usr/share/common-licenses — tokenised as bytes by `llmrt data prepare`.
 # Extra arguments go to llmrt, e.g. `scripts/quickstart.sh --set train.steps=200`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,7 @@ if [[ ! -f data/licenses_train.bin ]]; then
   cat /usr/share/common-licenses/* > data/licenses.txt
   build/llmrt data prepare data/licenses.txt data/licenses
 fi
-build/llmrt configs/local-cpu.toml --set data.train=data/licenses_train.bin "$@"
+# Open MPI refuses root unless asked; --oversubscribe lets 2 ranks share a 1-core machine.
+as_root=()
+if [[ $(id -u) -eq 0 ]]; then as_root=(--allow-run-as-root); fi
+mpirun "${as_root[@]}" --oversubscribe -np 2 build/llmrt configs/local-cpu.toml --set data.train=data/licenses_train.bin "$@"

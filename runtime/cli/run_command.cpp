@@ -147,6 +147,7 @@ Status train_command(const CliOptions& options, const MpiSession& mpi) {
   Status trained = train_loop(**trainer, setup->spec, reporter, options, fault, mpi.rank());
   if (!trained.ok() && mpi.launched() && mpi.world_size() > 1) abort_job(trained.error(), **groups);
   LLMRT_RETURN_IF_ERROR(trained);
+  reporter.finish();
   if (!options.dump_params_dir.empty()) {
     LLMRT_RETURN_IF_ERROR(dump_parameters((*trainer)->params(), options.dump_params_dir, mpi.rank(),
                                           (*groups)->coords(), layout));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "topology/device_catalog.h"
+#include "util/memory.h"
 
 namespace llmrt {
 
@@ -76,6 +77,21 @@ void RunReporter::step_done(const StepReport& report) const {
              report.step, std::to_string(spec_.train.steps).size(), spec_.train.steps, report.loss, report.lr,
              report.grad_norm, tokens_per_s, 100 * mfu, report.seconds * 1e3,
              format_duration(report.seconds * static_cast<double>(spec_.train.steps - report.step)));
+  std::fflush(stdout);
+}
+
+}  // namespace llmrt
+
+namespace llmrt {
+
+void RunReporter::finish() const {
+  double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
+  std::vector<double> per_rank(static_cast<std::size_t>(launched_ ? trainer_.layout().world_size() : 1), peak_mib);
+  if (launched_) MPI_Gather(&peak_mib, 1, MPI_DOUBLE, per_rank.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  if (!speaks_) return;
+  std::vector<std::string> shown;
+  for (double mib : per_rank) shown.push_back(fmt::format("{:.0f}", mib));
+  fmt::print("peak resident memory per rank: [{}] MiB\n", fmt::join(shown, ", "));
   std::fflush(stdout);
 }
 

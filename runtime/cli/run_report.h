@@ -20,6 +20,8 @@ class RunReporter {
                                     const MpiSession& mpi);
   void print_plan() const;
   void step_done(const StepReport& report) const;
+  // After the last step, collective: every rank's peak resident memory, printed by rank 0.
+  void finish() const;
 
  private:
   RunReporter(const Spec& spec, Trainer& trainer) : spec_(spec), trainer_(trainer) {}

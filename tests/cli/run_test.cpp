@@ -47,4 +47,5 @@ BOOST_AUTO_TEST_CASE(default_config_learns_from_text) {
   BOOST_TEST(losses.front() > 5.0);     // about ln(256) at initialisation
   BOOST_TEST(losses.back() < losses.front() - 1.5);
   BOOST_TEST(has(result.out, "tok/s | MFU"));
+  BOOST_TEST(has(result.out, "peak resident memory per rank: ["));
 }

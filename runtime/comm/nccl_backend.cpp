@@ -1,0 +1,411 @@
+// NCCL communicators from MPI ones, the NCCL-or-staging choice per group, and the plugin
+// collective slots that route device pointers to them. See nccl_backend.h.
+#include "comm/nccl_backend.h"
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "comm/process_groups.h"
+#include "plugin/host_api.h"
+
+namespace llmrt {
+
+namespace {
+
+// "<what>: <NCCL's text> (<NCCL's last error>)"; the last error names the failing transport.
+Status check_nccl(ncclResult_t result, std::string_view what, ncclComm_t comm = nullptr) {
+  if (result == ncclSuccess) return Status::success();
+  const char* last = ncclGetLastError(comm);
+  if (last != nullptr && last[0] != '\0') return runtime_error("{}: {} ({})", what, ncclGetErrorString(result), last);
+  return runtime_error("{}: {}", what, ncclGetErrorString(result));
+}
+
+Result<ncclDataType_t> nccl_type(std::int32_t dtype, std::string_view what) {
+  switch (dtype) {
+    case LLMRT_DTYPE_F32: return ncclFloat32;
+    case LLMRT_DTYPE_BF16: return ncclBfloat16;
+    case LLMRT_DTYPE_F16: return ncclFloat16;
+    case LLMRT_DTYPE_I32: return ncclInt32;
+    case LLMRT_DTYPE_I64: return ncclInt64;
+    case LLMRT_DTYPE_U8: return ncclUint8;
+    default: return runtime_error("{}: dtype {} has no NCCL type", what, dtype);
+  }
+}
+
+Result<ncclRedOp_t> nccl_op(std::int32_t op, std::string_view what) {
+  switch (op) {
+    case LLMRT_REDUCE_SUM: return ncclSum;
+    case LLMRT_REDUCE_MAX: return ncclMax;
+    case LLMRT_REDUCE_MIN: return ncclMin;
+    default: return runtime_error("{}: unknown reduce op {}", what, op);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- NcclGroup
+
+Result<NcclGroup> NcclGroup::create(MPI_Comm comm, int cuda_device) {
+  NcclGroup group;
+  MPI_Comm_rank(comm, &group.rank_);
+  MPI_Comm_size(comm, &group.size_);
+  // The id and rank 0's success travel together: a failed ncclGetUniqueId must not leave the
+  // other ranks joining with garbage.
+  struct Offer {
+    ncclUniqueId id;
+    int result;
+  } offer{};
+  if (group.rank_ == 0) offer.result = ncclGetUniqueId(&offer.id);
+  if (MPI_Bcast(&offer, sizeof(offer), MPI_BYTE, 0, comm) != MPI_SUCCESS) {
+    return runtime_error("NCCL group of {}: MPI_Bcast of the unique id failed", group.size_);
+  }
+  LLMRT_RETURN_IF_ERROR(check_nccl(static_cast<ncclResult_t>(offer.result),
+                                   fmt::format("NCCL group of {}: ncclGetUniqueId on its rank 0", group.size_)));
+  LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
+  LLMRT_RETURN_IF_ERROR(check_nccl(ncclCommInitRank(&group.comm_, group.size_, offer.id, group.rank_),
+                                   fmt::format("ncclCommInitRank (rank {} of {}, device {})", group.rank_,
+                                               group.size_, cuda_device)));
+  return group;
+}
+
+NcclGroup::~NcclGroup() { destroy(); }
+
+NcclGroup::NcclGroup(NcclGroup&& other) noexcept
+    : comm_(std::exchange(other.comm_, nullptr)), rank_(other.rank_), size_(other.size_) {}
+
+NcclGroup& NcclGroup::operator=(NcclGroup&& other) noexcept {
+  if (this != &other) {
+    destroy();
+    comm_ = std::exchange(other.comm_, nullptr);
+    rank_ = other.rank_;
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+void NcclGroup::destroy() noexcept {
+  if (comm_ != nullptr) ncclCommDestroy(comm_);  // a destructor cannot report; destroy flushes pending work
+  comm_ = nullptr;
+}
+
+void NcclGroup::abort() noexcept {
+  if (comm_ != nullptr) ncclCommAbort(comm_);
+  comm_ = nullptr;
+}
+
+Status NcclGroup::all_reduce(const void* send, void* recv, std::size_t count, std::int32_t dtype, std::int32_t op,
+                             cudaStream_t stream) {
+  auto type = nccl_type(dtype, "ncclAllReduce");
+  auto red = nccl_op(op, "ncclAllReduce");
+  if (!type.ok()) return type.error();
+  if (!red.ok()) return red.error();
+  return check_nccl(ncclAllReduce(send, recv, count, *type, *red, comm_, stream),
+                    fmt::format("ncclAllReduce of {} {} (rank {} of {})", count, dtype_name(dtype), rank_, size_),
+                    comm_);
+}
+
+Status NcclGroup::all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
+                             cudaStream_t stream) {
+  auto type = nccl_type(dtype, "ncclAllGather");
+  if (!type.ok()) return type.error();
+  return check_nccl(ncclAllGather(send, recv, send_count, *type, comm_, stream),
+                    fmt::format("ncclAllGather of {} {} per rank (rank {} of {})", send_count, dtype_name(dtype),
+                                rank_, size_),
+                    comm_);
+}
+
+Status NcclGroup::reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype,
+                                 std::int32_t op, cudaStream_t stream) {
+  auto type = nccl_type(dtype, "ncclReduceScatter");
+  auto red = nccl_op(op, "ncclReduceScatter");
+  if (!type.ok()) return type.error();
+  if (!red.ok()) return red.error();
+  return check_nccl(ncclReduceScatter(send, recv, recv_count, *type, *red, comm_, stream),
+                    fmt::format("ncclReduceScatter to {} {} per rank (rank {} of {})", recv_count, dtype_name(dtype),
+                                rank_, size_),
+                    comm_);
+}
+
+Status NcclGroup::broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream) {
+  auto type = nccl_type(dtype, "ncclBroadcast");
+  if (!type.ok()) return type.error();
+  return check_nccl(ncclBroadcast(buffer, buffer, count, *type, root, comm_, stream),
+                    fmt::format("ncclBroadcast of {} {} from rank {} (rank {} of {})", count, dtype_name(dtype), root,
+                                rank_, size_),
+                    comm_);
+}
+
+Status NcclGroup::send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, cudaStream_t stream) {
+  DeviceP2p op{DeviceP2p::Kind::kSend, peer, const_cast<void*>(buffer), count, dtype};
+  return exchange(std::span<const DeviceP2p>(&op, 1), stream);
+}
+
+Status NcclGroup::recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, cudaStream_t stream) {
+  DeviceP2p op{DeviceP2p::Kind::kRecv, peer, buffer, count, dtype};
+  return exchange(std::span<const DeviceP2p>(&op, 1), stream);
+}
+
+Status NcclGroup::exchange(std::span<const DeviceP2p> ops, cudaStream_t stream) {
+  LLMRT_RETURN_IF_ERROR(check_nccl(ncclGroupStart(), "ncclGroupStart", comm_));
+  Status first = Status::success();
+  for (const DeviceP2p& op : ops) {
+    auto type = nccl_type(op.dtype, "NCCL p2p");
+    if (!type.ok()) {
+      first = type.error();
+      break;
+    }
+    const bool sending = op.kind == DeviceP2p::Kind::kSend;
+    const ncclResult_t result = sending ? ncclSend(op.buffer, op.count, *type, op.peer, comm_, stream)
+                                        : ncclRecv(op.buffer, op.count, *type, op.peer, comm_, stream);
+    first = check_nccl(result,
+                       fmt::format("{} of {} {} {} peer {} (rank {} of {})", sending ? "ncclSend" : "ncclRecv",
+                                   op.count, dtype_name(op.dtype), sending ? "to" : "from", op.peer, rank_, size_),
+                       comm_);
+    if (!first.ok()) break;
+  }
+  // The group must be closed even after a failure, or every later NCCL call on this thread joins it.
+  const Status closed = check_nccl(ncclGroupEnd(), "ncclGroupEnd of a p2p batch", comm_);
+  return first.ok() ? closed : first;
+}
+
+// ---------------------------------------------------------------------------- DeviceComm
+
+Result<bool> members_own_devices(MPI_Comm comm, int cuda_device) {
+  cudaDeviceProp properties{};
+  LLMRT_RETURN_IF_ERROR(check_cuda(cudaGetDeviceProperties(&properties, cuda_device),
+                                   fmt::format("cudaGetDeviceProperties({})", cuda_device)));
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  constexpr int kUuidBytes = sizeof(properties.uuid.bytes);
+  std::vector<char> uuids(static_cast<std::size_t>(size) * kUuidBytes);
+  if (MPI_Allgather(properties.uuid.bytes, kUuidBytes, MPI_BYTE, uuids.data(), kUuidBytes, MPI_BYTE, comm) !=
+      MPI_SUCCESS) {
+    return runtime_error("MPI_Allgather of the GPU UUIDs failed");
+  }
+  for (int a = 0; a < size; a++) {
+    for (int b = a + 1; b < size; b++) {
+      if (std::memcmp(&uuids[a * kUuidBytes], &uuids[b * kUuidBytes], kUuidBytes) == 0) return false;
+    }
+  }
+  return true;
+}
+
+Result<std::unique_ptr<DeviceComm>> DeviceComm::create(MPI_Comm comm, int cuda_device, PinnedStaging& staging,
+                                                       DeviceBackend backend) {
+  std::unique_ptr<DeviceComm> device(new DeviceComm());
+  device->comm_ = comm;
+  device->staging_ = &staging;
+  if (comm == MPI_COMM_NULL) return device;  // a group of one: Path::kAlone
+  device->path_ = Path::kStaging;
+  if (backend == DeviceBackend::kStaging) return device;
+  // Every rank computes the same answer from the same gathered UUIDs: the NCCL init below is
+  // entered by all members or by none.
+  auto own = members_own_devices(comm, cuda_device);
+  if (!own.ok()) return own.error();
+  if (!*own) {
+    if (backend == DeviceBackend::kNccl) {
+      return runtime_error("NCCL was asked for, but two ranks of this group share one GPU (NCCL refuses that); "
+                           "use one rank per GPU or the staging path");
+    }
+    return device;
+  }
+  auto group = NcclGroup::create(comm, cuda_device);
+  if (!group.ok()) return group.error();
+  device->nccl_ = std::move(group).value();
+  device->path_ = Path::kNccl;
+  return device;
+}
+
+std::string_view DeviceComm::path_name() const {
+  switch (path_) {
+    case Path::kAlone: return "alone";
+    case Path::kNccl: return "nccl";
+    case Path::kStaging: return staging_->direct() ? "mpi (cuda-aware)" : "mpi (pinned staging)";
+  }
+  return "?";
+}
+
+namespace {
+
+// A group of one: the result is the input.
+Status copy_on_stream(const void* send, void* recv, std::size_t count, std::int32_t dtype, cudaStream_t stream) {
+  if (send == recv || count == 0) return Status::success();
+  return check_cuda(cudaMemcpyAsync(recv, send, count * dtype_size(dtype), cudaMemcpyDeviceToDevice, stream),
+                    "copy for a group of one");
+}
+
+constexpr int kP2pTag = 0x4c50;  // MPI tag of staged activations; NCCL p2p has no tags
+
+}  // namespace
+
+Status DeviceComm::all_reduce(const void* send, void* recv, std::size_t count, std::int32_t dtype, std::int32_t op,
+                              cudaStream_t stream) {
+  switch (path_) {
+    case Path::kAlone: return copy_on_stream(send, recv, count, dtype, stream);
+    case Path::kNccl: return nccl_.all_reduce(send, recv, count, dtype, op, stream);
+    case Path::kStaging: return staging_->all_reduce_device(comm_, send, recv, count, dtype, op, stream);
+  }
+  return Status::success();
+}
+
+Status DeviceComm::all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
+                              cudaStream_t stream) {
+  switch (path_) {
+    case Path::kAlone: return copy_on_stream(send, recv, send_count, dtype, stream);
+    case Path::kNccl: return nccl_.all_gather(send, recv, send_count, dtype, stream);
+    case Path::kStaging: return staging_->all_gather_device(comm_, send, recv, send_count, dtype, stream);
+  }
+  return Status::success();
+}
+
+Status DeviceComm::reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype,
+                                  std::int32_t op, cudaStream_t stream) {
+  switch (path_) {
+    case Path::kAlone: return copy_on_stream(send, recv, recv_count, dtype, stream);
+    case Path::kNccl: return nccl_.reduce_scatter(send, recv, recv_count, dtype, op, stream);
+    case Path::kStaging: return staging_->reduce_scatter_device(comm_, send, recv, recv_count, dtype, op, stream);
+  }
+  return Status::success();
+}
+
+Status DeviceComm::broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream) {
+  switch (path_) {
+    case Path::kAlone: return Status::success();
+    case Path::kNccl: return nccl_.broadcast(buffer, count, dtype, root, stream);
+    case Path::kStaging: return staging_->broadcast_device(comm_, buffer, count, dtype, root, stream);
+  }
+  return Status::success();
+}
+
+Status DeviceComm::exchange(std::span<const DeviceP2p> ops, cudaStream_t stream) {
+  switch (path_) {
+    case Path::kAlone:
+      return ops.empty() ? Status::success() : runtime_error("p2p on a group of one: there is no peer");
+    case Path::kNccl: return nccl_.exchange(ops, stream);
+    case Path::kStaging: return staging_->exchange_device(comm_, ops, kP2pTag, stream);
+  }
+  return Status::success();
+}
+
+// ---------------------------------------------------------------------------- GpuCollectives
+
+Result<std::unique_ptr<GpuCollectives>> GpuCollectives::create(int cuda_device) {
+  std::unique_ptr<GpuCollectives> gpu(new GpuCollectives());
+  gpu->device_ = cuda_device;
+  LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
+  auto staging = PinnedStaging::create(mpi_is_cuda_aware());
+  if (!staging.ok()) return staging.error();
+  gpu->staging_ = std::make_unique<PinnedStaging>(std::move(staging).value());
+  return gpu;
+}
+
+Status GpuCollectives::attach(llmrt_comm* handle, DeviceBackend backend) {
+  auto device = DeviceComm::create(handle->comm, device_, *staging_, backend);
+  if (!device.ok()) return device.error().with_context("attaching a plugin process group to the GPU");
+  by_handle_[handle] = std::move(device).value();
+  return Status::success();
+}
+
+DeviceComm* GpuCollectives::find(const llmrt_comm* handle) const {
+  auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? nullptr : it->second.get();
+}
+
+Result<DeviceComm*> GpuCollectives::attach(MPI_Comm comm, DeviceBackend backend) {
+  auto device = DeviceComm::create(comm, device_, *staging_, backend);
+  if (!device.ok()) return device.error().with_context("attaching a process group to the GPU");
+  unnamed_.push_back(std::move(device).value());
+  return unnamed_.back().get();
+}
+
+// ---------------------------------------------------------------------------- plugin slots
+
+namespace {
+
+// The slots' only state: set once by install_gpu_collectives() before any plugin runs.
+struct Installed {
+  GpuCollectives* gpu = nullptr;
+  llmrt_host_api host{};  // the slots installed before ours (MPI), for host pointers
+};
+Installed& installed() {
+  static Installed state;
+  return state;
+}
+
+llmrt_status* to_plugin_status(const Status& status) {
+  if (status.ok()) return nullptr;
+  return plugin_host_api()->status_new(LLMRT_INTERNAL, status.error().message().c_str());
+}
+
+// Where a buffer on `comm` goes: host memory to the MPI slots; device memory to the group's
+// DeviceComm, or copied on the stream for a group of one.
+struct Route {
+  bool on_device = false;
+  DeviceComm* device = nullptr;
+  Status error;
+};
+
+Route route(llmrt_comm* comm, const void* buffer, std::string_view what) {
+  Route r;
+  r.on_device = is_device_pointer(buffer);
+  if (!r.on_device) return r;
+  if (installed().gpu != nullptr) r.device = installed().gpu->find(comm);
+  if (r.device == nullptr && comm != nullptr && comm->comm != MPI_COMM_NULL) {
+    r.error = runtime_error("{} on device memory: this process group was never attached to the GPU collectives",
+                            what);
+  }
+  return r;
+}
+
+llmrt_status* gpu_all_reduce(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
+                             std::int32_t op, llmrt_stream* stream) {
+  Route r = route(comm, recv, "all_reduce");
+  if (!r.on_device) return installed().host.all_reduce(comm, send, recv, count, dtype, op, stream);
+  if (!r.error.ok()) return to_plugin_status(r.error);
+  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
+  return to_plugin_status(r.device->all_reduce(send, recv, count, dtype, op, cuda_stream_of(stream)));
+}
+
+llmrt_status* gpu_all_gather(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
+                             llmrt_stream* stream) {
+  Route r = route(comm, recv, "all_gather");
+  if (!r.on_device) return installed().host.all_gather(comm, send, recv, count, dtype, stream);
+  if (!r.error.ok()) return to_plugin_status(r.error);
+  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
+  return to_plugin_status(r.device->all_gather(send, recv, count, dtype, cuda_stream_of(stream)));
+}
+
+llmrt_status* gpu_reduce_scatter(llmrt_comm* comm, const void* send, void* recv, std::size_t count,
+                                 std::int32_t dtype, std::int32_t op, llmrt_stream* stream) {
+  Route r = route(comm, recv, "reduce_scatter");
+  if (!r.on_device) return installed().host.reduce_scatter(comm, send, recv, count, dtype, op, stream);
+  if (!r.error.ok()) return to_plugin_status(r.error);
+  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
+  return to_plugin_status(r.device->reduce_scatter(send, recv, count, dtype, op, cuda_stream_of(stream)));
+}
+
+llmrt_status* gpu_broadcast(llmrt_comm* comm, void* buffer, std::size_t count, std::int32_t dtype, std::int32_t root,
+                            llmrt_stream* stream) {
+  Route r = route(comm, buffer, "broadcast");
+  if (!r.on_device) return installed().host.broadcast(comm, buffer, count, dtype, root, stream);
+  if (!r.error.ok()) return to_plugin_status(r.error);
+  if (r.device == nullptr) return nullptr;  // a group of one
+  return to_plugin_status(r.device->broadcast(buffer, count, dtype, root, cuda_stream_of(stream)));
+}
+
+}  // namespace
+
+void install_gpu_collectives(GpuCollectives* collectives) {
+  llmrt_host_api& api = mutable_plugin_host_api();
+  Installed& state = installed();
+  // Keep the slots we chain to only when they are not already ours (a second install).
+  if (api.all_reduce != &gpu_all_reduce) state.host = api;
+  state.gpu = collectives;
+  api.all_reduce = &gpu_all_reduce;
+  api.all_gather = &gpu_all_gather;
+  api.reduce_scatter = &gpu_reduce_scatter;
+  api.broadcast = &gpu_broadcast;
+}
+
+}  // namespace llmrt
