@@ -103,6 +103,19 @@ MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   return spec;
 }
 
+PlanSpec read_plan(TableReader plan) {
+  PlanSpec spec;
+  spec.compute_efficiency = plan.positive_number_or("compute_efficiency", 0.5);
+  spec.network_efficiency = plan.positive_number_or("network_efficiency", 0.8);
+  for (const char* key : {"compute_efficiency", "network_efficiency"}) {
+    const auto value = plan.number(key);
+    if (value && *value > 1.0) plan.fail(key, fmt::format("expected a fraction in (0, 1], found {}", *value));
+  }
+  spec.workspace_gib = plan.nonnegative_number_or("workspace_gib", 1.0);
+  spec.top = static_cast<int>(plan.positive_or("top", 10));
+  return spec;
+}
+
 SweepSpec read_sweep(TableReader sweep) {
   SweepSpec spec;
   spec.pp = read_positive_list(sweep, "pp");

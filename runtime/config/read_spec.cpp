@@ -22,6 +22,7 @@ Result<Spec> read_spec(const std::string& path, const std::vector<std::string>& 
   spec.data = read_data(root.table("data"));
   spec.checkpoint = read_checkpoint(root.table("checkpoint"));
   spec.metrics = read_metrics(root.table("metrics"), spec.model.name);
+  spec.plan = read_plan(root.table("plan"));
   spec.sweep = read_sweep(root.table("sweep"));
   LLMRT_RETURN_IF_ERROR(sink.status());
   return spec;

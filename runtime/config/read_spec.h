@@ -23,6 +23,7 @@ DataSpec read_data(TableReader data);
 CheckpointSpec read_checkpoint(TableReader checkpoint);
 MetricsSpec read_metrics(TableReader metrics, const std::string& model_name);
 SweepSpec read_sweep(TableReader sweep);
+PlanSpec read_plan(TableReader plan);
 
 // A plugin component's own keys (everything but `component` and the listed reserved keys).
 ComponentSpec read_component(TableReader table, std::string_view default_component,

@@ -173,6 +173,15 @@ struct MetricsSpec {
   bool tensorboard = true;
 };
 
+// ---------------------------------------------------------------------------------- [plan]
+// The planner's cost-model knobs (docs/planner.md); `llmrt sweep --calibrate` writes measured ones.
+struct PlanSpec {
+  double compute_efficiency = 0.5;   // achieved ÷ peak FLOP/s of a device for the run's precision
+  double network_efficiency = 0.8;   // achieved ÷ nominal bandwidth of a link
+  double workspace_gib = 1.0;        // per device: kernels' scratch, allocator slack, CUDA context
+  int top = 10;                      // rows `llmrt plan` prints
+};
+
 // ---------------------------------------------------------------------------------- [sweep]
 struct SweepSpec {
   std::vector<int> pp, tp, dp;
@@ -193,6 +202,7 @@ struct Spec {
   DataSpec data;
   CheckpointSpec checkpoint;
   MetricsSpec metrics;
+  PlanSpec plan;
   SweepSpec sweep;
 };
 
