@@ -7,9 +7,10 @@
 #                                          # and print (dry run) what will be carried and its size
 #   THERE:  bash scripts/gpu-check.sh run  # with carry [".gpukit", "build-cuda/gpu-carry"]
 #
-# `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU), then, if staged,
-# bench_gpt_cuda and torch_gpt_ref.py on the same shapes, and prints a short table. With $OUT
-# set (the device tool sets it) the log and the table are also written there.
+# `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU), cuda_comm_gpu once more
+# under `mpirun -np 2`, then, if staged, bench_gpt_cuda and torch_gpt_ref.py on the same shapes,
+# and prints a short table. With $OUT set (the device tool sets it) the log and the table are
+# also written there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,6 +90,23 @@ run_tests() {
   return $failed
 }
 
+# The GPU collectives again under two ranks sharing the one GPU: NCCL refuses that, so the
+# sums go through the pinned staging path (runtime/comm/device_staging.h).
+run_mpi_tests() {
+  local t="$STAGE/bin/cuda_comm_gpu" name="cuda_comm_gpu (mpirun -np 2)" rc status
+  [ -x "$t" ] || return 0
+  command -v mpirun >/dev/null || { row "$name" "not run: no mpirun in the kit"; return 0; }
+  timeout 300 mpirun --oversubscribe -np 2 "$t" --log_level=message >"$LOG_DIR/cuda_comm_gpu_np2.log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=passed ;;
+    77) status="SKIPPED (no GPU)" ;;
+    *) status="FAILED (exit $rc)"; tail -n 30 "$LOG_DIR/cuda_comm_gpu_np2.log" ;;
+  esac
+  row "$name" "$status"
+  [ "$rc" = 0 ] || [ "$rc" = 77 ]
+}
+
 run_benches() {
   local line
   if [ -x "$STAGE/bin/bench_gpt_cuda" ]; then
@@ -126,6 +144,7 @@ print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob
   fi
   local failed=0
   run_tests || failed=1
+  run_mpi_tests || failed=1
   if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then run_benches; fi
   { echo "== gpu-check =="; printf '%s\n' "${ROWS[@]}"; } | tee "$LOG_DIR/summary.txt"
   return $failed

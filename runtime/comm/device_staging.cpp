@@ -74,9 +74,9 @@ void PinnedBuffer::release() noexcept {
 
 Status PinnedBuffer::reserve(std::size_t bytes) {
   if (bytes <= capacity_) return Status::success();
-  release();
   // Grow by at least half again, so a slowly growing bucket does not re-pin on every step.
   const std::size_t want = std::max(bytes, capacity_ + capacity_ / 2);
+  release();
   LLMRT_RETURN_IF_ERROR(check_cuda(cudaMallocHost(&data_, want), fmt::format("cudaMallocHost({} bytes)", want)));
   capacity_ = want;
   return Status::success();

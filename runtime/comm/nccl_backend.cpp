@@ -2,8 +2,9 @@
 // collective slots that route device pointers to them. See nccl_backend.h.
 #include "comm/nccl_backend.h"
 
-#include <array>
 #include <cstring>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "comm/process_groups.h"
@@ -147,22 +148,25 @@ Status NcclGroup::recv(void* buffer, std::size_t count, std::int32_t dtype, int 
 }
 
 Status NcclGroup::exchange(std::span<const DeviceP2p> ops, cudaStream_t stream) {
+  // Types first: once inside the group, a half-posted batch would still launch at ncclGroupEnd.
+  std::vector<ncclDataType_t> types;
+  types.reserve(ops.size());
+  for (const DeviceP2p& op : ops) {
+    auto type = nccl_type(op.dtype, fmt::format("NCCL p2p with peer {}", op.peer));
+    if (!type.ok()) return type.error();
+    types.push_back(*type);
+  }
   LLMRT_RETURN_IF_ERROR(check_nccl(ncclGroupStart(), "ncclGroupStart", comm_));
   Status first = Status::success();
-  for (const DeviceP2p& op : ops) {
-    auto type = nccl_type(op.dtype, "NCCL p2p");
-    if (!type.ok()) {
-      first = type.error();
-      break;
-    }
+  for (std::size_t i = 0; i < ops.size() && first.ok(); i++) {
+    const DeviceP2p& op = ops[i];
     const bool sending = op.kind == DeviceP2p::Kind::kSend;
-    const ncclResult_t result = sending ? ncclSend(op.buffer, op.count, *type, op.peer, comm_, stream)
-                                        : ncclRecv(op.buffer, op.count, *type, op.peer, comm_, stream);
+    const ncclResult_t result = sending ? ncclSend(op.buffer, op.count, types[i], op.peer, comm_, stream)
+                                        : ncclRecv(op.buffer, op.count, types[i], op.peer, comm_, stream);
     first = check_nccl(result,
                        fmt::format("{} of {} {} {} peer {} (rank {} of {})", sending ? "ncclSend" : "ncclRecv",
                                    op.count, dtype_name(op.dtype), sending ? "to" : "from", op.peer, rank_, size_),
                        comm_);
-    if (!first.ok()) break;
   }
   // The group must be closed even after a failure, or every later NCCL call on this thread joins it.
   const Status closed = check_nccl(ncclGroupEnd(), "ncclGroupEnd of a p2p batch", comm_);
