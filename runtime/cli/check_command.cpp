@@ -58,13 +58,13 @@ Status check_command(const CliOptions& options, const MpiSession& mpi) {
   if (!catalog) return catalog.error();
   auto topology = build_topology(spec->cluster, *catalog);
   if (!topology) return topology.error();
-  auto model = summarize_model(spec->model);
-  if (!model) return model.error();
   LLMRT_RETURN_IF_ERROR(check_parallel_degrees(spec->parallel, topology->world_size()));
   LLMRT_RETURN_IF_ERROR(check_world_size(mpi, *topology, options.config_path));
   auto registry = load_plugins(plugin_search_options(options, spec->model));
   if (!registry) return registry.error();
   if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
+  auto model = summarize_model(spec->model, *registry);
+  if (!model) return model.error();
   auto schedule = check_pipeline_schedule(*registry, spec->parallel, spec->train, topology->world_size());
   if (!schedule) return schedule.error();
 
