@@ -14,8 +14,15 @@ struct CliOptions {
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank
-  std::string trace_path;              // run --trace FILE: one step's measured timeline, all ranks
+  std::string trace_path;              // run --trace FILE: one step's measured timeline, all ranks;
+                                       // plan --trace FILE: the best layout's predicted timeline
   std::int64_t trace_step = 2;         // run --trace-step N
+  int plan_top = 0;                    // plan/sweep --top N: table rows; 0 = [plan].top
+  bool plan_json = false;              // plan/sweep --json: the whole PlanResult, infeasible layouts too
+  bool plan_csv = false;               // plan/sweep --csv: every ranked layout, one row each
+  bool plan_explain = false;           // plan --explain: why the best layout, the runner-up, infeasible reasons
+  std::string hostfile_path;           // plan --hostfile FILE: Open MPI hostfile placing the best layout
+  bool sweep_measure = false;          // sweep --measure: run the top layouts (not built yet: says so)
   std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
 };
 

@@ -13,8 +13,6 @@ namespace {
 
 // Commands whose issue has not landed yet say so instead of pretending.
 const std::map<std::string, std::string> kNotBuiltYet = {
-    {"plan", "the planner (issue: planner)"},
-    {"sweep", "layout sweeps (issue: planner)"},
     {"ckpt inspect", "checkpoints"},
     {"ckpt export", "checkpoints"},
 };
@@ -22,6 +20,8 @@ const std::map<std::string, std::string> kNotBuiltYet = {
 Status dispatch(const CliOptions& options, const MpiSession& mpi) {
   if (options.command == "check") return check_command(options, mpi);
   if (options.command == "run") return train_command(options, mpi);
+  if (options.command == "plan") return plan_command(options, mpi);
+  if (options.command == "sweep") return sweep_command(options, mpi);
   if (options.command == "data prepare") return data_prepare_command(options);
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options, ModelSpec{}), std::cout);
   if (options.command == "plugins info") {

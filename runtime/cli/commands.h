@@ -15,6 +15,13 @@ int run_command(const CliOptions& options, const MpiSession& mpi);
 // `llmrt check CONFIG`: validate and describe the config; output goes to rank 0's stdout.
 Status check_command(const CliOptions& options, const MpiSession& mpi);
 
+// `llmrt plan CONFIG`: every feasible layout ranked by predicted throughput (table, --json,
+// --csv), with --explain, --trace FILE and --hostfile FILE for the best one.
+Status plan_command(const CliOptions& options, const MpiSession& mpi);
+
+// `llmrt sweep CONFIG`: the predicted table restricted to the [sweep] grid.
+Status sweep_command(const CliOptions& options, const MpiSession& mpi);
+
 // `llmrt [run] CONFIG`: train.
 Status train_command(const CliOptions& options, const MpiSession& mpi);
 

@@ -20,6 +20,22 @@ void add_config_command(CLI::App& app, const std::string& name, const std::strin
   command->callback([&options, name] { options.command = name; });
 }
 
+// How `plan` and `sweep` print their ranking.
+void add_table_options(CLI::App& command, CliOptions& options) {
+  command.add_option("--top", options.plan_top, "rows of the table (default [plan].top)")->check(CLI::PositiveNumber);
+  command.add_flag("--json", options.plan_json, "print the whole result as JSON, infeasible layouts included");
+  command.add_flag("--csv", options.plan_csv, "print every ranked layout as CSV");
+}
+
+void add_plan_options(CLI::App& plan, CliOptions& options) {
+  add_table_options(plan, options);
+  plan.add_flag("--explain", options.plan_explain,
+                "why the best layout sits where it does, what the runner-up loses, why others do not fit");
+  plan.add_option("--trace", options.trace_path, "write the best layout's predicted timeline as a Chrome trace");
+  plan.add_option("--hostfile", options.hostfile_path,
+                  "write an Open MPI hostfile for the best layout (mpirun --hostfile FILE --map-by slot)");
+}
+
 void add_commands(CLI::App& app, CliOptions& options) {
   add_config_command(app, "run", "train (under mpirun/srun; one rank without a launcher)", options);
   app.get_subcommand("run")
@@ -36,8 +52,12 @@ void add_commands(CLI::App& app, CliOptions& options) {
                    "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step")
       ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
+  add_plan_options(*app.get_subcommand("plan"), options);
   add_config_command(app, "check", "validate config, topology, plugins and the schedule; print a summary", options);
   add_config_command(app, "sweep", "predicted table for the [sweep] grid; --measure runs the top layouts", options);
+  add_table_options(*app.get_subcommand("sweep"), options);
+  app.get_subcommand("sweep")->add_flag("--measure", options.sweep_measure,
+                                        "under mpirun, run each top layout for a few steps (not built yet)");
 
   CLI::App* plugins = app.add_subcommand("plugins", "components found, with versions and paths");
   plugins->require_subcommand(1);

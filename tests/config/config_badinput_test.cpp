@@ -166,7 +166,7 @@ d_model = 8
 }
 
 BOOST_AUTO_TEST_CASE(unbuilt_command_says_so) {
-  const ProcessResult result = run_llmrt({"plan", "configs/local-cpu.toml"});
+  const ProcessResult result = run_llmrt({"ckpt", "inspect"});
   BOOST_TEST(result.exit_code == 2);
-  BOOST_TEST(result.err.find("'plan' is not built yet") != std::string::npos);
+  BOOST_TEST(result.err.find("'ckpt inspect' is not built yet") != std::string::npos);
 }

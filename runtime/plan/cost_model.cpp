@@ -1,0 +1,121 @@
+// Cost model: seconds for every pass of the simulated pipeline (FLOPs ÷ achieved FLOP/s plus
+// the tp all-reduces inside each layer), for each pipeline transfer (α + bytes ÷ β), and for
+// the step's tail: the dp gradient all-reduce (not overlapped with backward: an upper bound)
+// and the optimizer pass over the rank's state.
+#include <algorithm>
+
+#include "plan/planner_stages.h"
+
+namespace llmrt {
+
+namespace {
+
+// Ring all-reduce of `bytes` over `group` ranks: 2(g−1) steps, each moving bytes / g.
+double ring_allreduce_s(double bytes, int group, double latency_s, double s_per_byte) {
+  if (group <= 1) return 0;
+  const double steps = 2.0 * (group - 1);
+  return steps * latency_s + steps / group * bytes * s_per_byte;
+}
+
+// One chunk's passes on one rank; adds its parameter bytes and tp all-reduce times.
+struct ChunkTally {
+  std::array<double, 3> pass_s{};
+  double parameter_bytes = 0;
+  double tp_s = 0;
+  double tp_nvlink_s = 0;
+  double model_flops = 0;
+};
+
+ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs, int stage,
+                       const StageDevices& devices, double compute_efficiency) {
+  ChunkTally tally;
+  const double flops_per_s = devices.peak_flops * compute_efficiency;
+  const LinkCost& ring = devices.tp_ring;
+  // The same ring inside one NVLink island, for the note when the real one is slower.
+  const double nvlink_s_per_byte = devices.tp_nvlink_bandwidth_gbps > 0 && ring.bandwidth_gbps > 0
+                                       ? ring.s_per_byte * ring.bandwidth_gbps / devices.tp_nvlink_bandwidth_gbps
+                                       : ring.s_per_byte;
+  const int first = layout.first_layer(stage);
+  for (int l = first; l < first + layout.stage_layers[static_cast<std::size_t>(stage)]; ++l) {
+    const LayerCost& cost = costs[static_cast<std::size_t>(l)];
+    // One all-reduce of the layer's output per forward and per input-backward pass.
+    const double tp_s = ring_allreduce_s(cost.output_bytes, layout.tp, ring.latency_s, ring.s_per_byte);
+    tally.pass_s[0] += cost.forward_flops / flops_per_s + tp_s;
+    tally.pass_s[1] += cost.backward_input_flops / flops_per_s + tp_s;
+    tally.pass_s[2] += cost.backward_weight_flops / flops_per_s;
+    tally.parameter_bytes += cost.parameter_bytes;
+    tally.tp_s += 2 * tp_s;
+    tally.tp_nvlink_s +=
+        2 * ring_allreduce_s(cost.output_bytes, layout.tp, std::min(ring.latency_s, kNvlinkLatencyUs * 1e-6),
+                             nvlink_s_per_byte);
+    tally.model_flops += cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops;
+  }
+  return tally;
+}
+
+// The activation entering virtual stage `stage` is the previous layer's output.
+double input_bytes(const Layout& layout, const std::vector<LayerCost>& costs, int stage) {
+  const int first = layout.first_layer(stage);
+  return first == 0 ? 0.0 : costs[static_cast<std::size_t>(first - 1)].output_bytes;
+}
+
+}  // namespace
+
+StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
+                              double compute_efficiency) {
+  StepCosts step;
+  const auto pp = static_cast<std::size_t>(layout.pp);
+  const auto v = static_cast<std::size_t>(layout.virtual_stages);
+  step.pass_s.assign(pp, std::vector<std::array<double, 3>>(v));
+  step.output_bytes.assign(pp, std::vector<double>(v, 0.0));
+  step.input_grad_bytes.assign(pp, std::vector<double>(v, 0.0));
+  step.tp_allreduce_s_per_step.assign(pp, 0.0);
+  step.tp_nvlink_s_per_step.assign(pp, 0.0);
+  double model_flops_per_microbatch = 0;
+  for (int r = 0; r < layout.pp; ++r) {
+    const StageDevices& devices = placed.stages[static_cast<std::size_t>(r)];
+    double parameter_bytes = 0;
+    for (int c = 0; c < layout.virtual_stages; ++c) {
+      const int stage = layout.virtual_stage(r, c);
+      const ChunkTally tally = tally_chunk(layout, costs, stage, devices, compute_efficiency);
+      step.pass_s[r][c] = tally.pass_s;
+      const int last = layout.first_layer(stage) + layout.stage_layers[static_cast<std::size_t>(stage)] - 1;
+      step.output_bytes[r][c] = costs[static_cast<std::size_t>(last)].output_bytes;
+      step.input_grad_bytes[r][c] = input_bytes(layout, costs, stage);
+      step.tp_allreduce_s_per_step[r] += tally.tp_s * layout.microbatches;
+      step.tp_nvlink_s_per_step[r] += tally.tp_nvlink_s * layout.microbatches;
+      parameter_bytes += tally.parameter_bytes;
+      model_flops_per_microbatch += tally.model_flops;
+    }
+    const double gradient_bytes = state_bytes(parameter_bytes, train).gradients;
+    const LinkCost& ring = devices.dp_ring;
+    step.dp_allreduce_s =
+        std::max(step.dp_allreduce_s, ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte));
+    // The optimizer reads and writes the whole state once: bound by memory bandwidth.
+    step.optimizer_s = std::max(step.optimizer_s, memory.state_bytes[r] / devices.memory_bandwidth);
+  }
+  // Costs are per tp rank; the model's work is tp of them, per microbatch, per replica.
+  step.model_flops_per_step =
+      model_flops_per_microbatch * layout.tp * static_cast<double>(layout.microbatches) * layout.dp;
+  return step;
+}
+
+Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<std::vector<llmrt_action>>& actions,
+                                        const StepCosts& step, const PlacedDegrees& placed) {
+  const ScheduleShape shape{layout.pp, layout.microbatches, layout.virtual_stages};
+  const ComputeCost compute = [&](int rank, const llmrt_action& action) {
+    const int pass = action.kind == LLMRT_ACTION_FORWARD ? 0 : action.kind == LLMRT_ACTION_BACKWARD_INPUT ? 1 : 2;
+    return step.pass_s[static_cast<std::size_t>(rank)][static_cast<std::size_t>(action.chunk)][pass];
+  };
+  const TransferCost transfer = [&](int from, int to, const llmrt_action& send) {
+    const auto& bytes = send.kind == LLMRT_ACTION_SEND_ACTIVATION ? step.output_bytes : step.input_grad_bytes;
+    const auto link = placed.p2p.find({from, to});
+    if (link == placed.p2p.end()) return 0.0;  // same rank: nothing crosses a link
+    const double message = bytes[static_cast<std::size_t>(from)][static_cast<std::size_t>(send.chunk)];
+    return link->second.latency_s + message * link->second.s_per_byte;
+  };
+  return simulate_schedule(shape, actions, compute, transfer);
+}
+
+}  // namespace llmrt

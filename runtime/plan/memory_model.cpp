@@ -1,0 +1,94 @@
+// Memory model: what one rank of each pipeline stage holds at its peak — parameters,
+// gradients, optimizer state, the activations its schedule keeps in flight, and workspace —
+// against the smallest device the stage runs on.
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "plan/planner_stages.h"
+
+namespace llmrt {
+
+namespace {
+
+constexpr double kGib = 1024.0 * 1024.0 * 1024.0;
+constexpr double kFp32Bytes = 4;
+
+double element_bytes(Precision precision) { return precision == Precision::kFp32 ? 4.0 : 2.0; }
+
+// fp32 state values per parameter the optimizer keeps: SGD its momentum, AdamW (and any
+// optimizer we do not know, to err on the safe side) two moments.
+double optimizer_state_values(const TrainSpec& train) {
+  return train.optimizer.component.value == "sgd" ? 1.0 : 2.0;
+}
+
+}  // namespace
+
+StateBytes state_bytes(double parameter_bytes, const TrainSpec& train) {
+  const double count = parameter_bytes / element_bytes(train.precision);
+  StateBytes bytes;
+  bytes.parameters = parameter_bytes;
+  bytes.gradients = kFp32Bytes * count;
+  bytes.optimizer = kFp32Bytes * optimizer_state_values(train) * count;
+  bytes.master = train.precision == Precision::kFp32 ? 0.0 : kFp32Bytes * count;
+  return bytes;
+}
+
+double peak_activation_bytes(const std::vector<llmrt_action>& actions,
+                             const std::vector<double>& chunk_activation_bytes) {
+  // W needs the layer inputs kept since F; a schedule without W frees them at B.
+  const bool has_weight_pass = std::any_of(actions.begin(), actions.end(), [](const llmrt_action& a) {
+    return a.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
+  });
+  const int release = has_weight_pass ? LLMRT_ACTION_BACKWARD_WEIGHT : LLMRT_ACTION_BACKWARD_INPUT;
+  double held = 0, peak = 0;
+  for (const llmrt_action& action : actions) {
+    const double bytes = chunk_activation_bytes.at(static_cast<std::size_t>(action.chunk));
+    if (action.kind == LLMRT_ACTION_FORWARD) held += bytes;
+    if (action.kind == release) held -= bytes;
+    peak = std::max(peak, held);
+  }
+  return peak;
+}
+
+StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerCost>& costs,
+                                  const std::vector<std::vector<llmrt_action>>& actions, const TrainSpec& train,
+                                  double workspace_gib) {
+  StageMemory memory;
+  const auto pp = static_cast<std::size_t>(layout.pp);
+  memory.gib.assign(pp, 0.0);
+  memory.state_bytes.assign(pp, 0.0);
+  memory.activation_bytes.assign(pp, 0.0);
+  for (int r = 0; r < layout.pp; ++r) {
+    double parameter_bytes = 0;
+    std::vector<double> chunk_activations(static_cast<std::size_t>(layout.virtual_stages), 0.0);
+    for (int c = 0; c < layout.virtual_stages; ++c) {
+      const int stage = layout.virtual_stage(r, c);
+      const int first = layout.first_layer(stage);
+      for (int l = first; l < first + layout.stage_layers[static_cast<std::size_t>(stage)]; ++l) {
+        parameter_bytes += costs[static_cast<std::size_t>(l)].parameter_bytes;
+        chunk_activations[static_cast<std::size_t>(c)] += costs[static_cast<std::size_t>(l)].activation_bytes;
+      }
+    }
+    memory.state_bytes[r] = state_bytes(parameter_bytes, train).total();
+    memory.activation_bytes[r] = peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations);
+    memory.gib[r] = (memory.state_bytes[r] + memory.activation_bytes[r]) / kGib + workspace_gib;
+  }
+  return memory;
+}
+
+std::string memory_shortfall(const StageMemory& memory, const std::vector<StageDevices>& stages) {
+  int worst = -1;
+  double worst_short = 0;
+  for (std::size_t r = 0; r < stages.size(); ++r) {
+    const double short_gib = memory.gib[r] - stages[r].min_memory_gib;
+    if (short_gib > worst_short) worst = static_cast<int>(r), worst_short = short_gib;
+  }
+  if (worst < 0) return "";
+  const StageDevices& stage = stages[static_cast<std::size_t>(worst)];
+  return fmt::format("stage {} needs {:.1f} GiB on {} ({:g} GiB): {:.1f} GiB short", worst,
+                     memory.gib[static_cast<std::size_t>(worst)], stage.smallest_model, stage.min_memory_gib,
+                     worst_short);
+}
+
+}  // namespace llmrt

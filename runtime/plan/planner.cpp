@@ -1,0 +1,218 @@
+// plan_layouts: enumerate → place → partition → memory → cost and simulate → rank. Each
+// candidate either becomes a PlannedLayout or an InfeasibleLayout with the reason.
+#include "plan/planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "plan/planner_stages.h"
+
+namespace llmrt {
+
+namespace {
+
+using Evaluated = std::variant<PlannedLayout, InfeasibleLayout>;
+using CostCache = std::map<std::pair<int, int>, Result<std::vector<LayerCost>>>;
+
+Status check_request(const PlanRequest& request) {
+  if (request.topology == nullptr) return input_error("plan: no topology");
+  if (!request.layer_costs || !request.schedule_actions) return input_error("plan: no layer costs or schedules");
+  if (request.world_size != request.topology->world_size()) {
+    return input_error("plan: {} ranks requested but the topology has {} devices (one rank per device)",
+                       request.world_size, request.topology->world_size());
+  }
+  if (request.seq_len < 1) return input_error("plan: model.seq_len must be at least 1");
+  if (request.train.global_batch.value < 1) {
+    return input_error("{}: global_batch must be at least 1", key_where(request.train.global_batch.pos,
+                                                                       "train.global_batch"));
+  }
+  if (request.plan.compute_efficiency <= 0 || request.plan.network_efficiency <= 0) {
+    return input_error("plan.compute_efficiency and plan.network_efficiency must be above 0");
+  }
+  return Status::success();
+}
+
+const Result<std::vector<LayerCost>>& costs_at(const PlanRequest& request, CostCache& cache, int tp, int mbs) {
+  auto found = cache.find({tp, mbs});
+  if (found == cache.end()) found = cache.emplace(std::pair{tp, mbs}, request.layer_costs(tp, mbs)).first;
+  return found->second;
+}
+
+// What every candidate shares: the layer count, a fixed split and a fixed tp that the model accepts.
+Result<int> check_model(const PlanRequest& request, CostCache& cache, const std::vector<int>& microbatch_sizes) {
+  const auto& base = costs_at(request, cache, 1, microbatch_sizes.front());
+  if (!base.ok()) return base.error().with_context("model layer costs");
+  const int layers = static_cast<int>(base->size());
+  if (layers < 1) return input_error("plan: the model has no layers");
+  const ParallelSpec& parallel = request.parallel;
+  if (parallel.tp.value) {
+    for (int mbs : microbatch_sizes) {
+      const auto& at_tp = costs_at(request, cache, *parallel.tp.value, mbs);
+      if (!at_tp.ok()) return input_error("{}: {}", key_where(parallel.tp.pos, "parallel.tp"), at_tp.error().message());
+    }
+  }
+  if (const auto& split = parallel.stage_layers.value) {
+    int total = 0;
+    for (int count : *split) {
+      if (count < 1) return input_error("{}: every stage needs at least one layer", key_where(parallel.stage_layers.pos,
+                                                                                           "parallel.stage_layers"));
+      total += count;
+    }
+    if (total != layers) {
+      return input_error("{}: {} layers in all, but the model has {}",
+                         key_where(parallel.stage_layers.pos, "parallel.stage_layers"), total, layers);
+    }
+  }
+  return layers;
+}
+
+// Layers per virtual stage: [parallel].stage_layers, else balanced by each stage's device speed.
+std::vector<int> split_layers(const PlanRequest& request, const Layout& layout, const std::vector<LayerCost>& costs,
+                              const PlacedDegrees& placed) {
+  if (request.parallel.stage_layers.value) return *request.parallel.stage_layers.value;
+  std::vector<double> work;
+  for (const LayerCost& cost : costs) {
+    work.push_back(cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops);
+  }
+  std::vector<double> speed;
+  for (const StageDevices& stage : placed.stages) speed.push_back(stage.peak_flops);
+  return partition_by_speed(work, speed, layout.pp, layout.virtual_stages);
+}
+
+std::string slowest_stage_problem(const PlacedDegrees& placed, const TrainSpec& train) {
+  for (std::size_t r = 0; r < placed.stages.size(); ++r) {
+    if (placed.stages[r].peak_flops <= 0) {
+      return fmt::format("stage {} runs on {}, which has no {} throughput in the device catalog", r,
+                         placed.stages[r].slowest_model, peak_precision_name(peak_precision_for(train.precision)));
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> layout_notes(const Layout& layout, const PlacedDegrees& placed, const StepCosts& step) {
+  std::vector<std::string> notes;
+  for (std::size_t r = 0; r < placed.stages.size(); ++r) {
+    const StageDevices& stage = placed.stages[r];
+    if (layout.tp <= 1 || !stage.tp_crosses_island || stage.tp_ring.link_class == LinkClass::kSharedMemory) continue;
+    const double ms = step.tp_allreduce_s_per_step[r] * 1e3;
+    const double extra_ms = (step.tp_allreduce_s_per_step[r] - step.tp_nvlink_s_per_step[r]) * 1e3;
+    notes.push_back(stage.tp_nvlink_bandwidth_gbps > 0
+                        ? fmt::format("tp group of stage {} crosses {} ({:g} Gbit/s): tp all-reduce {:.1f} ms per step, "
+                                      "{:.1f} ms more than inside one NVLink island",
+                                      r, link_class_name(stage.tp_ring.link_class), stage.tp_ring.bandwidth_gbps, ms,
+                                      extra_ms)
+                        : fmt::format("tp group of stage {} over {} ({:g} Gbit/s, no NVLink): tp all-reduce {:.1f} ms "
+                                      "per step",
+                                      r, link_class_name(stage.tp_ring.link_class), stage.tp_ring.bandwidth_gbps, ms));
+    break;  // one stage says it; the others are placed alike
+  }
+  if (layout.dp > 1) {
+    const LinkCost& ring = placed.stages.front().dp_ring;
+    notes.push_back(fmt::format("dp all-reduce {:.1f} ms per step over {} ({:g} Gbit/s{}), not overlapped with backward",
+                                step.dp_allreduce_s * 1e3, link_class_name(ring.link_class), ring.bandwidth_gbps,
+                                ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : ""));
+  }
+  return notes;
+}
+
+PlannedLayout planned_from(const PlanRequest& request, Layout layout, const PlacedDegrees& placed,
+                           const StageMemory& memory, const StepCosts& step, const StepTiming& timing) {
+  PlannedLayout out;
+  out.step_time_s = timing.makespan_s + step.dp_allreduce_s + step.optimizer_s;
+  out.tokens_per_s = static_cast<double>(request.train.global_batch.value) * static_cast<double>(request.seq_len) /
+                     out.step_time_s;
+  const double peak = request.topology->peak_tflops(peak_precision_for(request.train.precision)) * 1e12;
+  out.mfu = step.model_flops_per_step / (peak * out.step_time_s);
+  out.bubble_fraction = timing.bubble_fraction;
+  out.rank_to_device = placed.rank_to_device;
+  out.peak_memory_gib.resize(out.rank_to_device.size());
+  const int per_stage = layout.tp * layout.dp;
+  for (std::size_t rank = 0; rank < out.peak_memory_gib.size(); ++rank) {
+    out.peak_memory_gib[rank] = memory.gib[rank / static_cast<std::size_t>(per_stage)];
+  }
+  const ClusterSpec* cluster = request.cluster;
+  out.power_w = request.topology->total_power_w(cluster ? cluster->power_overhead_w_per_node : 0.0);
+  out.run_energy_kwh = out.power_w * out.step_time_s * static_cast<double>(request.train.steps) / 3.6e6;
+  out.run_cost = cluster ? out.run_energy_kwh * cluster->price_per_kwh : 0.0;
+  out.notes = layout_notes(layout, placed, step);
+  out.layout = std::move(layout);
+  return out;
+}
+
+Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::vector<LayerCost>& costs,
+                          const PlacedDegrees& placed) {
+  if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) {
+    return InfeasibleLayout{std::move(layout), std::move(why)};
+  }
+  layout.stage_layers = split_layers(request, layout, costs, placed);
+  auto samples = sample_schedule(request, layout, costs);
+  if (!samples.ok()) return InfeasibleLayout{std::move(layout), samples.error().message()};
+  const StageMemory memory = memory_at(*samples, layout.microbatches, request.plan.workspace_gib);
+  if (std::string why = memory_shortfall(memory, placed.stages); !why.empty()) {
+    return InfeasibleLayout{std::move(layout), std::move(why)};
+  }
+  const StepCosts step =
+      estimate_step_costs(layout, costs, placed, memory, request.train, request.plan.compute_efficiency);
+  auto timing = time_step(layout, *samples, step, placed);
+  if (!timing.ok()) return InfeasibleLayout{std::move(layout), timing.error().message()};
+  return planned_from(request, std::move(layout), placed, memory, step, *timing);
+}
+
+// Best first by tokens/s; layouts within 0.01% of each other count as tied and the one with
+// less memory goes first. Bucketing log(tokens/s) keeps the order a strict weak ordering.
+void rank_layouts(std::vector<PlannedLayout>& ranked) {
+  const auto max_memory = [](const PlannedLayout& p) {
+    return p.peak_memory_gib.empty() ? 0.0 : *std::max_element(p.peak_memory_gib.begin(), p.peak_memory_gib.end());
+  };
+  const auto bucket = [](const PlannedLayout& p) { return std::llround(std::log(p.tokens_per_s) * 1e4); };
+  std::stable_sort(ranked.begin(), ranked.end(), [&](const PlannedLayout& a, const PlannedLayout& b) {
+    if (bucket(a) != bucket(b)) return bucket(a) > bucket(b);
+    if (max_memory(a) != max_memory(b)) return max_memory(a) < max_memory(b);
+    return a.tokens_per_s > b.tokens_per_s;
+  });
+}
+
+}  // namespace
+
+Result<PlanResult> plan_layouts(const PlanRequest& request) {
+  LLMRT_RETURN_IF_ERROR(check_request(request));
+  const std::vector<int> microbatch_sizes = microbatch_size_candidates(request);
+  CostCache cache;
+  auto layers = check_model(request, cache, microbatch_sizes);
+  if (!layers.ok()) return layers.error();
+  auto degrees = enumerate_degrees(request, *layers);
+  if (!degrees.ok()) return degrees.error();
+  const PeakPrecision precision = peak_precision_for(request.train.precision);
+  PlanResult result;
+  for (const Degrees& d : *degrees) {
+    const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.network_efficiency);
+    for (int mbs : microbatch_sizes) {
+      std::vector<Layout> candidates = enumerate_schedules(request, d, mbs, *layers, result.infeasible);
+      if (candidates.empty()) continue;
+      const auto& costs = costs_at(request, cache, d.tp, mbs);
+      if (!costs.ok() || static_cast<int>(costs->size()) != *layers) {
+        result.infeasible.push_back({candidates.front(), costs.ok() ? fmt::format("the layer costs at tp = {} list {} "
+                                                                                  "layers, not {}", d.tp, costs->size(),
+                                                                                  *layers)
+                                                                    : costs.error().message()});
+        continue;
+      }
+      for (Layout& layout : candidates) {
+        Evaluated evaluated = evaluate_layout(request, std::move(layout), *costs, placed);
+        if (auto* planned = std::get_if<PlannedLayout>(&evaluated)) {
+          result.ranked.push_back(std::move(*planned));
+        } else {
+          result.infeasible.push_back(std::move(std::get<InfeasibleLayout>(evaluated)));
+        }
+      }
+    }
+  }
+  rank_layouts(result.ranked);
+  return result;
+}
+
+}  // namespace llmrt

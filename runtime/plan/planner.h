@@ -1,0 +1,79 @@
+// The planner: for a topology, a model and a job, every feasible layout (pp × tp × dp,
+// virtual stages, microbatch size, schedule), placed on the devices and links, its stages
+// partitioned by device speed and memory, timed by simulating the schedule's real action
+// lists over the cost model, and ranked by predicted throughput. Pure: no MPI, no plugins
+// (the caller passes their answers in as functions). docs/planner.md has the model.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <llmrt/action.h>
+
+#include "config/spec.h"
+#include "plan/layout.h"
+#include "topology/topology.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+// One layer's cost for one microbatch at one tensor-parallel degree, per rank (the layer
+// plugin's cost hints, llmrt_cost_hints).
+struct LayerCost {
+  double forward_flops = 0;
+  double backward_input_flops = 0;
+  double backward_weight_flops = 0;
+  double activation_bytes = 0;  // kept from forward to backward
+  double parameter_bytes = 0;   // this rank's slice
+  double output_bytes = 0;      // the activation sent to the next stage (p2p)
+};
+
+// The model's layers' costs at (tp, microbatch size), or why that tp cannot work (e.g. "tp = 3
+// does not divide heads = 8", from the layer plugin).
+using LayerCostFn = std::function<Result<std::vector<LayerCost>>(int tp, int microbatch_size)>;
+// A schedule's action list for one pipeline rank, or why the shape does not work.
+using ScheduleFn = std::function<Result<std::vector<llmrt_action>>(const std::string& schedule, int stages,
+                                                                   int microbatches, int virtual_stages, int rank)>;
+
+struct PlanRequest {
+  const Topology* topology = nullptr;
+  const ClusterSpec* cluster = nullptr;
+  ParallelSpec parallel;          // fixed degrees and schedule, or "auto"
+  TrainSpec train;                // global batch, precision, steps (for energy)
+  PlanSpec plan;                  // efficiencies, workspace
+  std::int64_t seq_len = 0;
+  int world_size = 0;             // ranks to plan for (the topology's device count)
+  std::vector<std::string> schedules = {"1f1b", "interleaved-1f1b", "zb-h1", "gpipe"};  // candidates when not fixed
+  std::vector<int> microbatch_sizes;  // candidates; empty = {parallel.microbatch_size} when fixed, else 1, 2, 4, 8
+  LayerCostFn layer_costs;
+  ScheduleFn schedule_actions;
+};
+
+struct PlannedLayout {
+  Layout layout;                          // degrees, schedule, microbatches, stage_layers
+  std::vector<int> rank_to_device;        // [rank] global device index (Topology order)
+  double step_time_s = 0;
+  double tokens_per_s = 0;
+  double mfu = 0;                         // model FLOPs ÷ (sum of device peaks × step time)
+  double bubble_fraction = 0;             // idle share of the pipeline, from the simulation
+  std::vector<double> peak_memory_gib;    // [rank] parameters, gradients, optimizer state, activations at the schedule's peak, workspace
+  double power_w = 0;                     // devices' TDP + per-node overhead
+  double run_energy_kwh = 0;              // power × step time × train.steps
+  double run_cost = 0;                    // run_energy_kwh × cluster.price_per_kwh (0 when unset)
+  std::vector<std::string> notes;         // warnings: "tp group crosses PCIe: all-reduce 4.1 ms per step more"
+};
+
+struct InfeasibleLayout {
+  Layout layout;
+  std::string reason;                     // "stage 3 needs 31.2 GiB on RTX-3090 (24 GiB)"
+};
+
+struct PlanResult {
+  std::vector<PlannedLayout> ranked;      // best first (highest tokens/s)
+  std::vector<InfeasibleLayout> infeasible;
+};
+
+Result<PlanResult> plan_layouts(const PlanRequest& request);
+
+}  // namespace llmrt

@@ -1,0 +1,167 @@
+// The stages of plan_layouts (planner.h), in data-flow order: enumerate candidate layouts,
+// place ranks on devices, partition layers by device speed, check memory, cost and simulate
+// one step. Internal to llmrt_plan; each stage is pure and tested on its own.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "plan/planner.h"
+#include "schedule/simulator.h"
+#include "topology/device_catalog.h"
+
+namespace llmrt {
+
+// ------------------------------------------------------------------ enumerate.cpp
+struct Degrees {
+  int pp = 1, tp = 1, dp = 1;
+};
+
+// Every pp × tp × dp = world with pp ≤ layers, the values [parallel] fixes respected. A fixed
+// value that contradicts the world or the model is an input error naming its key path.
+// Whether tp divides the heads is the layer costs' answer, checked by the caller.
+Result<std::vector<Degrees>> enumerate_degrees(const PlanRequest& request, int layers);
+
+// The microbatch sizes to try: the request's candidates, else [parallel].microbatch_size when
+// the user fixed every degree, else 1, 2, 4, 8.
+std::vector<int> microbatch_size_candidates(const PlanRequest& request);
+
+// Schedule and virtual-stage variants for (degrees, microbatch size) whose microbatch count is
+// a whole number and whose shape the schedule accepts by the planner's rules; the others go to
+// `infeasible` with the reason. stage_layers of the returned layouts is still empty.
+std::vector<Layout> enumerate_schedules(const PlanRequest& request, const Degrees& degrees, int microbatch_size,
+                                        int layers, std::vector<InfeasibleLayout>& infeasible);
+
+// "parallel.tp" or, when the config gave a position, "file:line:col: parallel.tp".
+std::string key_where(const SourcePos& pos, const char* key_path);
+
+// ------------------------------------------------------------------ placement.cpp
+// Seconds a message of `bytes` takes on a link: latency_s + bytes · s_per_byte (the slowest
+// member of a group, bandwidth shared by every rank that uses the same node's network at once).
+struct LinkCost {
+  double latency_s = 0;
+  double s_per_byte = 0;
+  LinkClass link_class = LinkClass::kSameDevice;
+  double bandwidth_gbps = 0;  // the nominal bandwidth of the bounding link
+  int sharers = 1;            // ranks sharing that link's bandwidth at the same time
+};
+
+// What one pipeline rank's devices (its tp × dp ranks) can do; the slowest bounds the stage.
+struct StageDevices {
+  double peak_flops = 0;         // slowest device's peak for the training precision, FLOP/s
+  double memory_bandwidth = 0;   // slowest device's memory bandwidth, bytes/s
+  double min_memory_gib = 0;     // the smallest device's memory
+  std::string smallest_model;    // its model name, for "needs 31.2 GiB on RTX-3090 (24 GiB)"
+  std::string slowest_model;
+  LinkCost tp_ring;              // worst tp group of the stage (ring neighbours)
+  LinkCost dp_ring;              // worst dp group of the stage
+  double tp_nvlink_bandwidth_gbps = 0;  // what the tp ring would have inside an NVLink island; 0 = none
+  bool tp_crosses_island = false;
+};
+
+// A degree triple on the topology: rank → device and the links each group uses.
+struct PlacedDegrees {
+  Degrees degrees;
+  std::vector<int> rank_to_device;                 // [rank] global device index
+  std::vector<StageDevices> stages;                // [pp rank]
+  std::map<std::pair<int, int>, LinkCost> p2p;     // (from, to) pipeline ranks: worst replica pair
+};
+
+// Ranks onto devices: tp groups packed into NVLink islands (else into one node, else anywhere),
+// groups of one device model kept together within a node, then pipeline stages as contiguous
+// blocks in node order so stage boundaries fall between nodes and dp stays inside them.
+std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees);
+
+// place_ranks plus every group's link costs and each stage's device limits; O(devices).
+PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, PeakPrecision precision,
+                                 double network_efficiency);
+
+// ------------------------------------------------------------------ partition.cpp
+// Contiguous layers per virtual stage (virtual stage s runs on pipeline rank s % pp) that
+// minimise the largest stage time work / speed; among those, the most even times. Each
+// stage gets ≥ 1 layer. `rank_speed` [pp rank] in any unit proportional to FLOP/s.
+std::vector<int> partition_by_speed(const std::vector<double>& layer_work, const std::vector<double>& rank_speed,
+                                    int pp, int virtual_stages);
+
+// ------------------------------------------------------------------ memory_model.cpp
+// Bytes one rank holds per parameter byte of its slice beyond the parameter itself:
+// fp32 gradients, optimizer state and, for bf16/fp16, an fp32 master copy.
+struct StateBytes {
+  double parameters = 0;   // the slice in the training precision
+  double gradients = 0;    // fp32
+  double optimizer = 0;    // AdamW: 2 × fp32; SGD: 1 × fp32 (momentum)
+  double master = 0;       // fp32 copy when training in bf16/fp16
+  double total() const { return parameters + gradients + optimizer + master; }
+};
+StateBytes state_bytes(double parameter_bytes, const TrainSpec& train);
+
+// Largest activation bytes a rank holds at once walking its action list: a microbatch's
+// chunk activations are kept from FORWARD until BACKWARD_WEIGHT (or BACKWARD_INPUT when the
+// schedule has no separate W). `chunk_activation_bytes` [chunk].
+double peak_activation_bytes(const std::vector<llmrt_action>& actions,
+                             const std::vector<double>& chunk_activation_bytes);
+
+// Per pipeline rank, the memory of one of its ranks in GiB.
+struct StageMemory {
+  std::vector<double> gib;               // [pp rank] total
+  std::vector<double> state_bytes;       // [pp rank] parameters + gradients + optimizer (+ master)
+  std::vector<double> activation_bytes;  // [pp rank] at the schedule's peak
+};
+StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerCost>& costs,
+                                  const std::vector<std::vector<llmrt_action>>& actions, const TrainSpec& train,
+                                  double workspace_gib);
+
+// "" when every stage fits its smallest device, else "stage 3 needs 31.2 GiB on RTX-3090
+// (24 GiB): 7.2 GiB short" for the stage short by the most.
+std::string memory_shortfall(const StageMemory& memory, const std::vector<StageDevices>& stages);
+
+// ------------------------------------------------------------------ cost_model.cpp
+// Seconds of every pass on the simulated pipeline, and the step's other terms.
+struct StepCosts {
+  // [pp rank][chunk][0 forward, 1 backward-input, 2 backward-weight], tp all-reduce included.
+  std::vector<std::vector<std::array<double, 3>>> pass_s;
+  std::vector<std::vector<double>> output_bytes;       // [pp rank][chunk] activation sent on
+  std::vector<std::vector<double>> input_grad_bytes;   // [pp rank][chunk] gradient sent back
+  std::vector<double> tp_allreduce_s_per_step;         // [pp rank] all microbatches' tp all-reduces
+  std::vector<double> tp_nvlink_s_per_step;            // [pp rank] the same inside one NVLink island
+  double dp_allreduce_s = 0;                           // slowest stage's gradient all-reduce
+  double optimizer_s = 0;                              // slowest stage's optimizer pass
+  double model_flops_per_step = 0;                     // all ranks, all microbatches
+};
+StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
+                              double compute_efficiency);
+
+// Simulates one pipeline's action lists with `step` costs and the placement's p2p links.
+Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<std::vector<llmrt_action>>& actions,
+                                        const StepCosts& step, const PlacedDegrees& placed);
+
+// ------------------------------------------------------------------ simulate.cpp
+// A schedule's action lists at one microbatch count and the memory they imply.
+struct ScheduleSample {
+  Layout layout;                                    // microbatches = the sample's count
+  std::vector<std::vector<llmrt_action>> actions;   // [pp rank]
+  StageMemory memory;
+};
+
+// The layout's own count when small, else two counts past the schedule's warm-up (both
+// multiples of pp) to extrapolate from; the schedule's error when it rejects the shape.
+Result<std::vector<ScheduleSample>> sample_schedule(const PlanRequest& request, const Layout& layout,
+                                                    const std::vector<LayerCost>& costs);
+
+// Stage memory at `microbatches`, extrapolated linearly from the samples (GPipe grows with m,
+// 1F1B does not).
+StageMemory memory_at(const std::vector<ScheduleSample>& samples, int microbatches, double workspace_gib);
+
+struct StepTiming {
+  double makespan_s = 0;       // the pipeline's part of the step
+  double bubble_fraction = 0;  // idle share of pp × makespan
+};
+// Simulates the samples with `step` costs; makespan extrapolated linearly to layout.microbatches.
+Result<StepTiming> time_step(const Layout& layout, const std::vector<ScheduleSample>& samples, const StepCosts& step,
+                             const PlacedDegrees& placed);
+
+}  // namespace llmrt

@@ -1,0 +1,238 @@
+// `llmrt plan` and `llmrt sweep`: the formatting of hand-built plan results (table, JSON, CSV,
+// explanation, hostfile) on a small two-node topology, then the commands end to end on every
+// shipped config.
+#define BOOST_TEST_MODULE cli_plan
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/plan_report.h"
+#include "support/process.h"
+#include "topology/cluster_fixtures.h"
+
+namespace llmrt {
+namespace {
+
+using test::ProcessResult;
+using test::TempDir;
+using test::run_llmrt;
+using test::source_path;
+
+bool has(const std::string& text, const std::string& piece) { return text.find(piece) != std::string::npos; }
+
+// Two nodes of 4 A100-80GB-SXM, each one NVLink island, joined by 200 Gbit/s InfiniBand.
+Topology two_nodes() {
+  ClusterSpec cluster = testing::make_cluster(
+      {testing::gpu_node("n0", "A100-80GB-SXM", 4, 2, {testing::make_link(LinkKind::kNvlink, {0, 1, 2, 3}, 4)}),
+       testing::gpu_node("n1", "A100-80GB-SXM", 4, 6, {testing::make_link(LinkKind::kNvlink, {0, 1, 2, 3}, 8)})});
+  auto catalog = DeviceCatalog::build({});
+  BOOST_REQUIRE(catalog.ok());
+  auto topology = build_topology(cluster, *catalog);
+  BOOST_REQUIRE_MESSAGE(topology.ok(), testing::error_text(topology));
+  return std::move(*topology);
+}
+
+PlannedLayout planned(int pp, int tp, int dp, std::string schedule, int microbatch_size, int microbatches,
+                      std::vector<int> stage_layers, double step_time_s, double tokens_per_s) {
+  PlannedLayout p;
+  p.layout.pp = pp, p.layout.tp = tp, p.layout.dp = dp;
+  p.layout.schedule = std::move(schedule);
+  p.layout.microbatch_size = microbatch_size;
+  p.layout.microbatches = microbatches;
+  p.layout.stage_layers = std::move(stage_layers);
+  for (int rank = 0; rank < pp * tp * dp; ++rank) p.rank_to_device.push_back(rank);
+  p.step_time_s = step_time_s;
+  p.tokens_per_s = tokens_per_s;
+  p.mfu = 0.4123;
+  p.bubble_fraction = 0.083;
+  p.peak_memory_gib.assign(static_cast<std::size_t>(pp * tp * dp), 30.0);
+  p.peak_memory_gib[1] = 31.24;
+  p.power_w = 5100;
+  p.run_energy_kwh = 2.9;
+  return p;
+}
+
+// The best: pp2·tp4 with a stage per node; the runner-up a pure tp4·dp2 without a pipeline.
+PlanResult sample_result() {
+  PlanResult result;
+  result.ranked.push_back(planned(2, 4, 1, "1f1b", 4, 16, {7, 7}, 0.412, 159000));
+  result.ranked.back().notes.push_back("stage 1 holds the head: 12% more compute");
+  result.ranked.push_back(planned(1, 4, 2, "gpipe", 2, 16, {14}, 0.5, 131072));
+  InfeasibleLayout infeasible;
+  infeasible.layout.pp = 8;
+  infeasible.layout.schedule = "zb-h1";
+  infeasible.reason = "stage 0 needs 95.0 GiB on A100-80GB-SXM (80 GiB): 15.0 GiB short";
+  result.infeasible.push_back(infeasible);
+  return result;
+}
+
+BOOST_AUTO_TEST_CASE(labels_name_degrees_stages_and_memory_per_device_model) {
+  const Topology topology = two_nodes();
+  const PlanResult result = sample_result();
+  BOOST_TEST(layout_label(result.ranked[0].layout) == "pp2·tp4·dp1 v1");
+  BOOST_TEST(stage_layers_label({13, 12, 12, 13}) == "[13,12,12,13]");
+  BOOST_TEST(peak_memory_label(result.ranked[0], topology) == "A100-80GB-SXM 31.2 GiB");
+}
+
+BOOST_AUTO_TEST_CASE(table_shows_ranked_rows_and_says_what_it_leaves_out) {
+  const Topology topology = two_nodes();
+  const std::string table = format_plan_table(sample_result(), topology, 10);
+  BOOST_TEST_INFO(table);
+  for (const char* piece : {"layout", "tokens/s", "MFU", "bubble", "peak memory", "pp2·tp4·dp1 v1", "1f1b", "4 × 16",
+                            "[7,7]", "412 ms", "159,000", "41.2 %", "8.3 %", "A100-80GB-SXM 31.2 GiB", "5,100 W",
+                            "pp1·tp4·dp2 v1", "1 layout infeasible", "2.9 kWh"}) {
+    BOOST_TEST(has(table, piece), "missing " << piece);
+  }
+  const std::string top1 = format_plan_table(sample_result(), topology, 1);
+  BOOST_TEST(!has(top1, "pp1·tp4·dp2"));
+  BOOST_TEST(has(top1, "1 more feasible layout (--top N"));
+}
+
+BOOST_AUTO_TEST_CASE(json_holds_the_whole_result) {
+  const nlohmann::json json = plan_result_json(sample_result(), two_nodes());
+  BOOST_TEST(json["world_size"] == 8);
+  BOOST_REQUIRE(json["ranked"].size() == 2u);
+  const nlohmann::json& best = json["ranked"][0];
+  BOOST_TEST(best["rank"] == 1);
+  BOOST_TEST(best["layout"]["label"] == "pp2·tp4·dp1 v1");
+  BOOST_TEST(best["layout"]["stage_layers"] == nlohmann::json({7, 7}));
+  BOOST_TEST(best["rank_to_device"].size() == 8u);
+  BOOST_TEST(best["peak_memory_gib_by_device_model"]["A100-80GB-SXM"] == 31.24);
+  BOOST_TEST(best["notes"].size() == 1u);
+  BOOST_REQUIRE(json["infeasible"].size() == 1u);
+  BOOST_TEST(has(json["infeasible"][0]["reason"].get<std::string>(), "15.0 GiB short"));
+}
+
+BOOST_AUTO_TEST_CASE(csv_has_a_header_and_one_quoted_row_per_layout) {
+  const std::string csv = format_plan_csv(sample_result(), two_nodes());
+  std::istringstream lines(csv);
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(lines, line);) rows.push_back(line);
+  BOOST_REQUIRE(rows.size() == 3u);
+  BOOST_TEST(rows[0].rfind("rank,pp,tp,dp,virtual_stages,schedule,", 0) == 0u);
+  BOOST_TEST(rows[1].rfind("1,2,4,1,1,1f1b,4,16,\"[7,7]\",0.412,159000,", 0) == 0u, rows[1]);
+  BOOST_TEST(has(rows[1], ",stage 1 holds the head: 12% more compute"));
+}
+
+BOOST_AUTO_TEST_CASE(explanation_places_groups_names_the_runner_up_and_the_infeasible) {
+  const std::string text = format_plan_explanation(sample_result(), two_nodes());
+  BOOST_TEST_INFO(text);
+  for (const char* piece : {"why pp2·tp4·dp1 v1", "inside NVLink island 0 (n0 GPUs 0-3)",
+                            "inside NVLink island 1 (n1 GPUs 0-3)", "stage 0: 7 layers on n0 GPUs 0-3",
+                            "→ stage 1 over network (InfiniBand) 200 Gbit/s", "dp: 1",
+                            "note: stage 1 holds the head", "runner-up pp1·tp4·dp2 v1 (gpipe, 2 × 16)",
+                            "17.6 % fewer tokens/s", "pp 1 vs 2", "infeasible: 1 layout\n", "15.0 GiB short"}) {
+    BOOST_TEST(has(text, piece), "missing " << piece);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(hostfile_lists_used_nodes_with_their_slots) {
+  const Topology topology = two_nodes();
+  const Hostfile both = format_hostfile(sample_result().ranked[0], topology);
+  BOOST_TEST(both.exact);
+  BOOST_TEST(has(both.text, "n0 slots=4\nn1 slots=4\n"));
+  BOOST_TEST(both.notes.empty());
+
+  PlannedLayout half = planned(1, 4, 1, "1f1b", 1, 8, {14}, 1, 1);
+  half.rank_to_device = {4, 5, 6, 7};
+  const Hostfile second_node = format_hostfile(half, topology);
+  BOOST_TEST(second_node.exact);
+  BOOST_TEST(has(second_node.text, "n1 slots=4\n"));
+  BOOST_TEST(!has(second_node.text, "n0 slots"));
+  BOOST_TEST(has(second_node.notes.at(0), "n0 is unused"));
+
+  PlannedLayout split = planned(1, 4, 2, "1f1b", 1, 8, {14}, 1, 1);
+  split.rank_to_device = {0, 1, 4, 5, 2, 3, 6, 7};  // ranks alternate between the nodes
+  const Hostfile alternating = format_hostfile(split, topology);
+  BOOST_TEST(!alternating.exact);
+  BOOST_TEST(has(alternating.notes.back(), "rankfile"));
+}
+
+// ------------------------------------------------------------------------ end to end
+std::vector<std::string> shipped_configs() {
+  std::vector<std::string> configs;
+  for (const auto& entry : std::filesystem::directory_iterator(source_path("configs"))) {
+    if (entry.path().extension() == ".toml") configs.push_back(entry.path().string());
+  }
+  std::sort(configs.begin(), configs.end());
+  return configs;
+}
+
+BOOST_AUTO_TEST_CASE(plan_ranks_layouts_for_every_shipped_config) {
+  const std::vector<std::string> configs = shipped_configs();
+  BOOST_REQUIRE(configs.size() >= 5u);
+  for (const std::string& config : configs) {
+    const ProcessResult result = run_llmrt({"plan", config});
+    BOOST_TEST_INFO(config << "\n" << result.out << result.err);
+    BOOST_TEST(result.exit_code == 0);
+    BOOST_TEST(has(result.out, "tokens/s"));
+    BOOST_TEST(has(result.out, "1  pp"));  // at least one ranked row (the # column is right-aligned)
+  }
+}
+
+BOOST_AUTO_TEST_CASE(plan_writes_json_csv_trace_and_hostfile) {
+  const std::string config = source_path("configs/dgx-a100-2node.toml");
+  const ProcessResult json = run_llmrt({"plan", config, "--json"});
+  BOOST_REQUIRE_MESSAGE(json.exit_code == 0, json.err);
+  const nlohmann::json parsed = nlohmann::json::parse(json.out);
+  BOOST_TEST(!parsed["ranked"].empty());
+  BOOST_TEST(parsed["ranked"][0]["rank_to_device"].size() == 16u);
+
+  const ProcessResult csv = run_llmrt({"plan", config, "--csv"});
+  BOOST_TEST(csv.exit_code == 0);
+  BOOST_TEST(csv.out.rfind("rank,pp,tp,dp", 0) == 0u);
+
+  TempDir dir("cli_plan");
+  const std::string trace = dir.path() + "/predicted.json", hostfile = dir.path() + "/hosts";
+  const ProcessResult files = run_llmrt({"plan", config, "--top", "3", "--explain", "--trace", trace, "--hostfile", hostfile});
+  BOOST_TEST_INFO(files.out << files.err);
+  BOOST_TEST(files.exit_code == 0);
+  BOOST_TEST(has(files.out, "why pp"));
+  BOOST_TEST(has(files.out, "\n3  pp"));  // three rows: the # column is one digit wide
+  BOOST_TEST(!has(files.out, "\n4  pp"));
+  std::ifstream trace_in(trace);
+  const nlohmann::json events = nlohmann::json::parse(trace_in);
+  BOOST_TEST(!events["traceEvents"].empty());
+  std::ifstream hosts_in(hostfile);
+  const std::string hosts((std::istreambuf_iterator<char>(hosts_in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(has(hosts, "dgx01 slots=8\ndgx02 slots=8\n"));
+}
+
+BOOST_AUTO_TEST_CASE(sweep_keeps_to_the_grid_and_says_measure_is_not_built) {
+  const std::string config = source_path("configs/dgx-a100-2node.toml");
+  const ProcessResult sweep = run_llmrt({"sweep", config, "--json"});
+  BOOST_REQUIRE_MESSAGE(sweep.exit_code == 0, sweep.err);
+  const nlohmann::json parsed = nlohmann::json::parse(sweep.out);
+  BOOST_TEST(!parsed["ranked"].empty());
+  for (const nlohmann::json& entry : parsed["ranked"]) {  // [sweep] pp = [1, 2, 4], tp = [1, 2, 4, 8]
+    BOOST_TEST(entry["layout"]["pp"].get<int>() <= 4);
+    BOOST_TEST(entry["layout"]["schedule"] != "gpipe");
+  }
+  const ProcessResult measure = run_llmrt({"sweep", config, "--measure"});
+  BOOST_TEST(measure.exit_code == 2);
+  BOOST_TEST(has(measure.err, "not built yet"));
+}
+
+BOOST_AUTO_TEST_CASE(plan_without_a_fitting_layout_names_the_shortfall) {
+  // A ~10B-parameter GPT on one 24 GiB card: its optimizer state alone is far beyond it.
+  TempDir dir("cli_plan_short");
+  const std::string config = dir.write(
+      "big.toml",
+      "[cluster]\n[[cluster.node]]\nname = \"ws01\"\ngpus = { model = \"RTX-3090\", count = 1 }\n"
+      "[model]\nseq_len = 1024\nvocab_size = 50304\n"
+      "[[model.layer]]\ncomponent = \"gpt.embedding\"\nd_model = 4096\n"
+      "[[model.layer]]\ncomponent = \"gpt.block\"\nrepeat = 48\nd_model = 4096\nheads = 32\n"
+      "[[model.layer]]\ncomponent = \"gpt.head\"\ntied_embedding = true\n"
+      "[train]\nglobal_batch = 8\nprecision = \"bf16\"\n");
+  const ProcessResult result = run_llmrt({"plan", config});
+  BOOST_TEST_INFO(result.out << result.err);
+  BOOST_TEST(result.exit_code == 2);
+  BOOST_TEST(has(result.err, "RTX-3090"));
+}
+
+}  // namespace
+}  // namespace llmrt

@@ -1,0 +1,257 @@
+// plan_layouts end to end on small clusters with answers known in advance: where tp and
+// pipeline boundaries go, how a mixed node splits layers, the 1F1B bubble, memory refusals
+// and the input errors a fixed [parallel] can cause.
+#define BOOST_TEST_MODULE plan_planner
+#include <algorithm>
+#include <set>
+
+#include "plan/plan_fixtures.h"
+
+namespace llmrt {
+namespace {
+
+using testing::PlanFixture;
+
+// Devices of rank group [first, first + size) of a placement.
+std::vector<int> group_devices(const PlannedLayout& planned, int first, int size) {
+  return {planned.rank_to_device.begin() + first, planned.rank_to_device.begin() + first + size};
+}
+
+bool same_node(const Topology& topology, const std::vector<int>& devices) {
+  return std::all_of(devices.begin(), devices.end(),
+                     [&](int d) { return topology.device(d).node == topology.device(devices.front()).node; });
+}
+
+bool same_island(const Topology& topology, const std::vector<int>& devices) {
+  return std::all_of(devices.begin(), devices.end(),
+                     [&](int d) { return topology.device(d).island == topology.device(devices.front()).island; });
+}
+
+std::string describe(const PlannedLayout& p) {
+  return fmt::format("pp {} tp {} dp {} {} v{} mbs {} m {} : {:.0f} tok/s", p.layout.pp, p.layout.tp, p.layout.dp,
+                     p.layout.schedule, p.layout.virtual_stages, p.layout.microbatch_size, p.layout.microbatches,
+                     p.tokens_per_s);
+}
+
+BOOST_AUTO_TEST_CASE(tp_goes_inside_the_nvlink_island_of_one_node) {
+  // 8 heads, a 6.4B-parameter model in bf16 and a small batch: pipelining would idle, one
+  // card cannot hold it, so tensor parallelism over NVLink wins.
+  testing::GptShape shape{32, 4096, 32, 50304, 1024, 2};
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-SXM", 8, {NetworkKind::kInfiniband, 200, 3}),
+                      testing::gpt_costs(shape), 8);
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const PlannedLayout& best = result.ranked.front();
+  BOOST_TEST_MESSAGE("best: " << describe(best));
+  BOOST_TEST(best.layout.tp > 1);
+  for (int first = 0; first < best.layout.world_size(); first += best.layout.tp) {
+    BOOST_TEST(same_island(*fixture.topology, group_devices(best, first, best.layout.tp)));
+  }
+  for (std::size_t i = 1; i < result.ranked.size(); ++i) {
+    BOOST_TEST(result.ranked[i - 1].tokens_per_s >= result.ranked[i].tokens_per_s * (1 - 1e-4));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(slow_ethernet_puts_pipeline_boundaries_between_nodes) {
+  // 4 nodes × 2 NVLinked cards on 1 GbE: a dp all-reduce of gigabytes or a tp group over
+  // the network costs seconds; pipeline sends of a few megabytes do not.
+  testing::GptShape shape{24, 2048, 16, 50304, 1024, 2};
+  PlanFixture fixture(testing::nodes_of(4, 2, "A100-80GB-PCIE", 2, {NetworkKind::kEthernet, 1, 50}),
+                      testing::gpt_costs(shape), 64);
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const PlannedLayout& best = result.ranked.front();
+  BOOST_TEST_MESSAGE("best: " << describe(best));
+  const Layout& layout = best.layout;
+  BOOST_TEST(layout.pp >= 4);
+  for (int r = 0; r < layout.pp; ++r) {  // every stage's tp × dp block is inside one node
+    BOOST_TEST(same_node(*fixture.topology, group_devices(best, r * layout.tp * layout.dp, layout.tp * layout.dp)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(mixed_node_gives_faster_cards_more_layers) {
+  ClusterSpec cluster = testing::make_cluster({testing::gpu_node("mixed", "RTX-3090", 2, 2)});
+  cluster.nodes[0].gpus.push_back({{"A100-80GB-PCIE", testing::pos_at(4, 8, "cluster.node.gpus.model")}, 2});
+  PlanFixture fixture(cluster, testing::equal_costs(54, 1e12), 8);
+  fixture.request.parallel.pp.value = 4;
+  fixture.request.parallel.tp.value = 1;
+  fixture.request.parallel.dp.value = 1;
+  fixture.request.schedules = {"1f1b"};
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const PlannedLayout& best = result.ranked.front();
+  double fast_layers = 0, slow_layers = 0;
+  for (int r = 0; r < 4; ++r) {
+    const Device& device = fixture.topology->device(best.rank_to_device[r]);
+    (device.model->name == "RTX-3090" ? slow_layers : fast_layers) += best.layout.stage_layers[r];
+  }
+  const double speed_ratio = 312.0 / 71.0;  // A100 vs RTX 3090, dense bf16 peaks
+  BOOST_TEST_MESSAGE("stage layers " << fmt::format("{}", fmt::join(best.layout.stage_layers, ",")));
+  BOOST_TEST(fast_layers / slow_layers == speed_ratio, boost::test_tools::tolerance(0.1));
+}
+
+BOOST_AUTO_TEST_CASE(one_f_one_b_bubble_matches_the_formula) {
+  const int p = 4, m = 8;
+  PlanFixture fixture(testing::nodes_of(1, p, "A100-80GB-SXM", p, {}), testing::equal_costs(8, 1e15), m);
+  fixture.request.parallel.pp.value = p;
+  fixture.request.parallel.tp.value = 1;
+  fixture.request.parallel.dp.value = 1;
+  fixture.request.schedules = {"1f1b"};
+  fixture.request.microbatch_sizes = {1};
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE_EQUAL(result.ranked.size(), 1u);
+  const double bubble = result.ranked.front().bubble_fraction;
+  // Idle over ideal compute is (p−1)/m; idle over the whole step (what is reported) is (p−1)/(m+p−1).
+  BOOST_TEST(bubble / (1 - bubble) == double(p - 1) / m, boost::test_tools::tolerance(0.01));
+  BOOST_TEST(bubble == double(p - 1) / (m + p - 1), boost::test_tools::tolerance(0.01));
+}
+
+BOOST_AUTO_TEST_CASE(model_too_large_is_refused_with_stage_and_shortfall) {
+  testing::GptShape shape{96, 12288, 96, 50304, 1024, 2};  // GPT-3 175B
+  PlanFixture fixture(testing::nodes_of(1, 2, "RTX-3090", 2, {}), testing::gpt_costs(shape), 8);
+  const PlanResult result = fixture.plan();
+  BOOST_TEST(result.ranked.empty());
+  BOOST_REQUIRE(!result.infeasible.empty());
+  int memory_refusals = 0;
+  for (const InfeasibleLayout& refused : result.infeasible) {
+    if (refused.reason.find("GiB on RTX-3090 (24 GiB)") == std::string::npos) continue;
+    ++memory_refusals;
+    BOOST_TEST(refused.reason.rfind("stage ", 0) == 0, refused.reason);
+    BOOST_TEST(refused.reason.find("GiB short") != std::string::npos, refused.reason);
+  }
+  BOOST_TEST(memory_refusals > 0);
+  BOOST_TEST_MESSAGE(result.infeasible.front().reason);
+}
+
+BOOST_AUTO_TEST_CASE(fixed_tp_that_does_not_divide_heads_is_an_input_error) {
+  testing::GptShape shape{12, 512, 8, 50304, 1024, 2};
+  PlanFixture fixture(testing::nodes_of(1, 6, "A100-80GB-SXM", 6, {}), testing::gpt_costs(shape), 12);
+  fixture.request.parallel.tp = {3, testing::config_pos(30, "parallel.tp")};
+  auto result = plan_layouts(fixture.request);
+  BOOST_REQUIRE(!result.ok());
+  BOOST_TEST((result.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(result.error().message().find("parallel.tp") != std::string::npos, result.error().message());
+  BOOST_TEST(result.error().message().find("heads = 8") != std::string::npos, result.error().message());
+  BOOST_TEST(result.error().message().find("lab.toml:30") != std::string::npos, result.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(fixed_tp_that_does_not_divide_the_world_is_an_input_error) {
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-SXM", 8, {}), testing::gpt_costs({}), 8);
+  fixture.request.parallel.tp.value = 3;
+  auto result = plan_layouts(fixture.request);
+  BOOST_REQUIRE(!result.ok());
+  BOOST_TEST((result.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(result.error().message().find("parallel.tp") != std::string::npos, result.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(fixed_pp_beyond_the_layers_is_an_input_error) {
+  PlanFixture fixture(testing::nodes_of(2, 8, "A100-80GB-SXM", 8, {}), testing::equal_costs(12, 1e12), 16);
+  fixture.request.parallel.pp.value = 16;
+  auto result = plan_layouts(fixture.request);
+  BOOST_REQUIRE(!result.ok());
+  BOOST_TEST((result.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(result.error().message().find("parallel.pp") != std::string::npos, result.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(fixed_degrees_that_do_not_make_the_world_are_an_input_error) {
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-SXM", 8, {}), testing::equal_costs(12, 1e12), 16);
+  fixture.request.parallel.pp.value = 2;
+  fixture.request.parallel.tp.value = 2;
+  fixture.request.parallel.dp.value = 4;
+  auto result = plan_layouts(fixture.request);
+  BOOST_REQUIRE(!result.ok());
+  BOOST_TEST((result.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(result.error().message().find("parallel.dp") != std::string::npos, result.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(fixed_values_are_respected) {
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-SXM", 8, {}), testing::equal_costs(12, 1e12), 32);
+  fixture.request.parallel.pp.value = 4;
+  fixture.request.schedules = {"gpipe"};
+  fixture.request.microbatch_sizes = {2};
+  fixture.request.parallel.stage_layers.value = std::vector<int>{2, 4, 4, 2};
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  for (const PlannedLayout& planned : result.ranked) {
+    BOOST_TEST(planned.layout.pp == 4);
+    BOOST_TEST(planned.layout.schedule == "gpipe");
+    BOOST_TEST(planned.layout.microbatch_size == 2);
+    BOOST_TEST(planned.layout.microbatches == 32 / (2 * planned.layout.dp));
+    BOOST_TEST(planned.layout.stage_layers == (std::vector<int>{2, 4, 4, 2}), boost::test_tools::per_element());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fixed_split_that_does_not_sum_to_the_layers_is_an_input_error) {
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-SXM", 8, {}), testing::equal_costs(12, 1e12), 32);
+  fixture.request.parallel.stage_layers = {std::vector<int>{2, 4}, testing::config_pos(40, "parallel.stage_layers")};
+  auto result = plan_layouts(fixture.request);
+  BOOST_REQUIRE(!result.ok());
+  BOOST_TEST(result.error().message().find("parallel.stage_layers") != std::string::npos, result.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(tp_group_across_islands_carries_a_quantified_note) {
+  // Two NVLink islands of 4 in one node: tp = 8 must cross PCIe; tp = 4 need not.
+  testing::GptShape shape{16, 2048, 16, 50304, 1024, 2};
+  PlanFixture fixture(testing::nodes_of(1, 8, "A100-80GB-PCIE", 4, {}), testing::gpt_costs(shape), 16);
+  fixture.request.parallel.tp.value = 8;
+  PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const auto& notes = result.ranked.front().notes;
+  const bool noted = std::any_of(notes.begin(), notes.end(), [](const std::string& note) {
+    return note.find("crosses pcie") != std::string::npos && note.find("ms more than inside one NVLink island") !=
+                                                                 std::string::npos;
+  });
+  BOOST_TEST(noted, fmt::format("{}", fmt::join(notes, " | ")));
+
+  fixture.request.parallel.tp.value = 4;
+  result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  for (const PlannedLayout& planned : result.ranked) {
+    for (int first = 0; first < 8; first += 4) BOOST_TEST(same_island(*fixture.topology, group_devices(planned, first, 4)));
+    for (const std::string& note : planned.notes) BOOST_TEST(note.find("crosses") == std::string::npos, note);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(power_energy_and_throughput_are_consistent) {
+  ClusterSpec cluster = testing::nodes_of(2, 4, "A100-80GB-SXM", 4, {NetworkKind::kInfiniband, 200, 3});
+  cluster.power_overhead_w_per_node = 500;
+  cluster.price_per_kwh = 0.25;
+  PlanFixture fixture(cluster, testing::gpt_costs({}), 64);
+  fixture.request.train.steps = 1000;
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  for (const PlannedLayout& planned : result.ranked) {
+    BOOST_TEST(planned.power_w == 8 * 400 + 2 * 500);
+    BOOST_TEST(planned.run_energy_kwh == planned.power_w * planned.step_time_s * 1000 / 3.6e6,
+               boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(planned.run_cost == planned.run_energy_kwh * 0.25, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(planned.tokens_per_s == 64 * 1024 / planned.step_time_s, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(planned.mfu > 0);
+    BOOST_TEST(planned.mfu <= fixture.request.plan.compute_efficiency + 1e-9);
+    BOOST_TEST(planned.rank_to_device.size() == 8u);
+    BOOST_TEST(std::set<int>(planned.rank_to_device.begin(), planned.rank_to_device.end()).size() == 8u);
+    BOOST_TEST(planned.peak_memory_gib.size() == 8u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(interleaving_tries_virtual_stages_and_rejects_uneven_microbatches) {
+  PlanFixture fixture(testing::nodes_of(1, 4, "A100-80GB-SXM", 4, {}), testing::equal_costs(16, 1e13, 1e6), 6);
+  fixture.request.parallel.pp.value = 4;
+  fixture.request.parallel.tp.value = 1;
+  fixture.request.schedules = {"interleaved-1f1b"};
+  fixture.request.microbatch_sizes = {1};
+  const PlanResult result = fixture.plan();
+  BOOST_TEST(result.ranked.empty());  // 6 microbatches are not a multiple of pp = 4
+  BOOST_REQUIRE(!result.infeasible.empty());
+  BOOST_TEST(result.infeasible.front().reason.find("multiple of pp") != std::string::npos);
+
+  fixture.request.train.global_batch.value = 8;
+  const PlanResult interleaved = fixture.plan();
+  std::set<int> virtual_stages;
+  for (const PlannedLayout& planned : interleaved.ranked) virtual_stages.insert(planned.layout.virtual_stages);
+  BOOST_TEST((virtual_stages == std::set<int>{1, 2, 4}));
+  BOOST_TEST(interleaved.ranked.front().layout.virtual_stages == 4);  // least bubble, cheap sends
+}
+
+}  // namespace
+}  // namespace llmrt
