@@ -115,7 +115,7 @@ Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<
     const double message = bytes[static_cast<std::size_t>(from)][static_cast<std::size_t>(send.chunk)];
     return link->second.latency_s + message * link->second.s_per_byte;
   };
-  return simulate_schedule(shape, actions, compute, transfer);
+  return simulate_verified_schedule(shape, actions, compute, transfer);  // verified once per shape (planner.cpp)
 }
 
 }  // namespace llmrt

@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <variant>
 
 #include <fmt/format.h>
 
 #include "plan/planner_stages.h"
+#include "schedule/verifier.h"
 
 namespace llmrt {
 
@@ -176,10 +178,42 @@ void rank_layouts(std::vector<PlannedLayout>& ranked) {
   });
 }
 
+
+// Many candidates share a pipeline shape (other tp, dp or microbatch size): fetch each shape's
+// lists once, for every rank, and verify them together once; the simulations then skip it.
+ScheduleFn verified_schedule_cache(const ScheduleFn& fetch,
+                                   std::map<std::tuple<std::string, int, int, int>,
+                                            Result<std::vector<std::vector<llmrt_action>>>>& cache) {
+  return [&fetch, &cache](const std::string& schedule, int stages, int microbatches, int virtual_stages,
+                          int rank) -> Result<std::vector<llmrt_action>> {
+    const auto key = std::make_tuple(schedule, stages, microbatches, virtual_stages);
+    auto found = cache.find(key);
+    if (found == cache.end()) {
+      std::vector<std::vector<llmrt_action>> lists;
+      Result<std::vector<std::vector<llmrt_action>>> entry = lists;
+      for (int r = 0; r < stages && entry.ok(); ++r) {
+        auto list = fetch(schedule, stages, microbatches, virtual_stages, r);
+        if (!list.ok()) entry = list.error();
+        else entry->push_back(std::move(*list));
+      }
+      if (entry.ok()) {
+        auto verified = verify_schedule(ScheduleShape{stages, microbatches, virtual_stages}, *entry);
+        if (!verified.ok()) entry = verified.error().with_context(fmt::format("schedule '{}'", schedule));
+      }
+      found = cache.emplace(key, std::move(entry)).first;
+    }
+    if (!found->second.ok()) return found->second.error();
+    return (*found->second)[static_cast<std::size_t>(rank)];
+  };
+}
+
 }  // namespace
 
-Result<PlanResult> plan_layouts(const PlanRequest& request) {
-  LLMRT_RETURN_IF_ERROR(check_request(request));
+Result<PlanResult> plan_layouts(const PlanRequest& original) {
+  LLMRT_RETURN_IF_ERROR(check_request(original));
+  std::map<std::tuple<std::string, int, int, int>, Result<std::vector<std::vector<llmrt_action>>>> schedules;
+  PlanRequest request = original;
+  request.schedule_actions = verified_schedule_cache(original.schedule_actions, schedules);
   const std::vector<int> microbatch_sizes = microbatch_size_candidates(request);
   CostCache cache;
   auto layers = check_model(request, cache, microbatch_sizes);

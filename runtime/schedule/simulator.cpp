@@ -42,6 +42,13 @@ Result<SimulatedTimeline> simulate_schedule(const ScheduleShape& shape,
   if (auto verified = verify_schedule(shape, per_rank); !verified.ok()) {
     return verified.error().with_context("simulating pipeline schedule");
   }
+  return simulate_verified_schedule(shape, per_rank, compute_cost, transfer_cost);
+}
+
+Result<SimulatedTimeline> simulate_verified_schedule(const ScheduleShape& shape,
+                                                     const std::vector<std::vector<llmrt_action>>& per_rank,
+                                                     const ComputeCost& compute_cost,
+                                                     const TransferCost& transfer_cost) {
   SimulatedTimeline timeline;
   timeline.per_rank.resize(per_rank.size());
   for (size_t r = 0; r < per_rank.size(); ++r) timeline.per_rank[r].resize(per_rank[r].size());

@@ -43,4 +43,11 @@ Result<SimulatedTimeline> simulate_schedule(const ScheduleShape& shape,
                                             const ComputeCost& compute_cost,
                                             const TransferCost& transfer_cost);
 
+// The same, for lists the caller has already verified (the planner verifies each shape once
+// and simulates it under many cost models).
+Result<SimulatedTimeline> simulate_verified_schedule(const ScheduleShape& shape,
+                                                     const std::vector<std::vector<llmrt_action>>& per_rank,
+                                                     const ComputeCost& compute_cost,
+                                                     const TransferCost& transfer_cost);
+
 }  // namespace llmrt
