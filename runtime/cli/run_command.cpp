@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/run_layout.h"
 #include "cli/run_report.h"
 #include "comm/process_groups.h"
 #include "config/read_spec.h"
@@ -52,6 +53,7 @@ struct RunSetup {
   Topology topology;
   Registry registry;
   ModelPlan plan;
+  ChosenLayout chosen;
 };
 
 Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
@@ -61,29 +63,31 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
   if (!catalog) return catalog.error();
   auto topology = build_topology(spec->cluster, *catalog);
   if (!topology) return topology.error();
-  Layout layout;
-  if (mpi.launched()) {
-    if (mpi.world_size() != topology->world_size()) {
-      return input_error("{}: {} started {} ranks but the topology has {} devices (one rank per device)",
-                         options.config_path, mpi.launcher(), mpi.world_size(), topology->world_size());
-    }
-    auto fixed = fixed_layout(spec->parallel, spec->train, mpi.world_size());
-    if (!fixed) return fixed.error();
-    layout = *fixed;
-  } else {
-    spec->parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
-    layout.microbatch_size = spec->parallel.microbatch_size;
-    layout.schedule = spec->parallel.schedule;
-    layout.microbatches = static_cast<int>(spec->train.global_batch.value / layout.microbatch_size);
+  if (mpi.launched() && mpi.world_size() != topology->world_size()) {
+    return input_error("{}: {} started {} ranks but the topology has {} devices (one rank per device)",
+                       options.config_path, mpi.launcher(), mpi.world_size(), topology->world_size());
   }
   set_compute_threads(spec->cluster, mpi);
   auto registry = load_plugins(plugin_search_options(options, spec->model));
   if (!registry) return registry.error();
   if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
   LLMRT_RETURN_IF_ERROR(check_model_components(spec->model, *registry));
-  auto plan = plan_model(*spec, *registry, layout);
+  ChosenLayout chosen;
+  if (mpi.launched()) {
+    auto made = choose_run_layout(*spec, *topology, *registry, mpi.world_size());
+    if (!made) return made.error();
+    chosen = std::move(*made);
+  } else {
+    spec->parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
+    chosen.layout.microbatch_size = spec->parallel.microbatch_size;
+    chosen.layout.schedule = spec->parallel.schedule;
+    chosen.layout.microbatches = static_cast<int>(spec->train.global_batch.value / chosen.layout.microbatch_size);
+  }
+  auto plan = plan_model(*spec, *registry, chosen.layout);
   if (!plan) return plan.error();
-  return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan)};
+  chosen.layout = plan->layout;
+  if (mpi.rank() == 0) LLMRT_RETURN_IF_ERROR(write_plan_json(*spec, chosen, *topology));
+  return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan), std::move(chosen)};
 }
 
 Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
