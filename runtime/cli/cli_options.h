@@ -22,7 +22,8 @@ struct CliOptions {
   bool plan_csv = false;               // plan/sweep --csv: every ranked layout, one row each
   bool plan_explain = false;           // plan --explain: why the best layout, the runner-up, infeasible reasons
   std::string hostfile_path;           // plan --hostfile FILE: Open MPI hostfile placing the best layout
-  bool sweep_measure = false;          // sweep --measure: run the top layouts (not built yet: says so)
+  bool sweep_measure = false;          // sweep --measure: train the top [sweep].measure_top_k layouts (mpirun)
+  bool sweep_calibrate = false;        // sweep --calibrate: also write calibration.toml
   std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
 };
 

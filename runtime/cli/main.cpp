@@ -57,7 +57,10 @@ void add_commands(CLI::App& app, CliOptions& options) {
   add_config_command(app, "sweep", "predicted table for the [sweep] grid; --measure runs the top layouts", options);
   add_table_options(*app.get_subcommand("sweep"), options);
   app.get_subcommand("sweep")->add_flag("--measure", options.sweep_measure,
-                                        "under mpirun, run each top layout for a few steps (not built yet)");
+                                        "under mpirun, train each of the top [sweep].measure_top_k layouts for "
+                                        "[sweep].measure_steps steps; write sweep.csv, sweep.json, sweep.svg");
+  app.get_subcommand("sweep")->add_flag("--calibrate", options.sweep_calibrate,
+                                        "with --measure: also write calibration.toml, the fitted [plan] constants");
 
   CLI::App* plugins = app.add_subcommand("plugins", "components found, with versions and paths");
   plugins->require_subcommand(1);

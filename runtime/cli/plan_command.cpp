@@ -9,6 +9,9 @@
 
 #include "cli/commands.h"
 #include "cli/plan_inputs.h"
+#include "cli/sweep_measure.h"
+#include "config/read_spec.h"
+#include "exec/cpu_threads.h"
 #include "cli/plan_report.h"
 #include "plan/planner_stages.h"
 #include "schedule/chrome_trace.h"
@@ -206,11 +209,20 @@ Status plan_command(const CliOptions& options, const MpiSession& mpi) {
   return report(options, **inputs, *result, title_of("plan", **inputs));
 }
 
+// A measured sweep trains: like `run`, kernel threads are set before the plugins load.
+static Status configure_measure_threads(const CliOptions& options, const MpiSession& mpi) {
+  auto spec = read_spec(options.config_path, options.overrides);
+  if (!spec) return spec.error();
+  const NodeSpec& node = spec->cluster.nodes.front();
+  if (node.is_cpu()) configure_cpu_threads(node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks));
+  return Status::success();
+}
+
 Status sweep_command(const CliOptions& options, const MpiSession& mpi) {
-  if (options.sweep_measure) {
-    return input_error("'sweep --measure' is not built yet: it needs measured runs of the top layouts "
-                       "(issue: planner, item 6); `llmrt sweep CONFIG` prints the predicted table");
+  if (options.sweep_calibrate && !options.sweep_measure) {
+    return input_error("sweep --calibrate fits the cost model to measurements: add --measure");
   }
+  if (options.sweep_measure) LLMRT_RETURN_IF_ERROR(configure_measure_threads(options, mpi));
   LLMRT_RETURN_IF_ERROR(check_output_options(options));
   auto inputs = load_plan_inputs(options);
   if (!inputs) return inputs.error();
@@ -228,6 +240,7 @@ Status sweep_command(const CliOptions& options, const MpiSession& mpi) {
   if (result.ranked.empty()) {
     return no_layouts_error(options.config_path, result, (*inputs)->topology.world_size(), "[sweep] grid ");
   }
+  if (options.sweep_measure) return measure_sweep(options, mpi, **inputs, result);
   if (mpi.rank() != 0) return Status::success();
   return report(options, **inputs, result, title_of("sweep", **inputs));
 }

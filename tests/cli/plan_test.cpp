@@ -202,7 +202,7 @@ BOOST_AUTO_TEST_CASE(plan_writes_json_csv_trace_and_hostfile) {
   BOOST_TEST(has(hosts, "dgx01 slots=8\ndgx02 slots=8\n"));
 }
 
-BOOST_AUTO_TEST_CASE(sweep_keeps_to_the_grid_and_says_measure_is_not_built) {
+BOOST_AUTO_TEST_CASE(sweep_keeps_to_the_grid_and_measure_needs_mpirun) {
   const std::string config = source_path("configs/dgx-a100-2node.toml");
   const ProcessResult sweep = run_llmrt({"sweep", config, "--json"});
   BOOST_REQUIRE_MESSAGE(sweep.exit_code == 0, sweep.err);
@@ -214,7 +214,39 @@ BOOST_AUTO_TEST_CASE(sweep_keeps_to_the_grid_and_says_measure_is_not_built) {
   }
   const ProcessResult measure = run_llmrt({"sweep", config, "--measure"});
   BOOST_TEST(measure.exit_code == 2);
-  BOOST_TEST(has(measure.err, "not built yet"));
+  BOOST_TEST(has(measure.err, "start it under mpirun with 16 ranks"));
+  const ProcessResult calibrate_alone = run_llmrt({"sweep", config, "--calibrate"});
+  BOOST_TEST(calibrate_alone.exit_code == 2);
+  BOOST_TEST(has(calibrate_alone.err, "add --measure"));
+}
+
+BOOST_AUTO_TEST_CASE(measured_sweep_writes_its_three_outputs_and_a_calibration) {
+  TempDir dir("cli_sweep_measure");
+  const std::vector<std::string> argv = {"mpirun", "--oversubscribe", "-np", "2", LLMRT_CLI_BINARY, "sweep",
+                                         source_path("configs/local-cpu.toml"), "--measure", "--calibrate",
+                                         "--set", "sweep.measure_top_k=2", "--set", "sweep.measure_steps=3",
+                                         "--set", "metrics.run_dir=" + dir.path()};
+  const ProcessResult result = llmrt::test::run_process(argv, llmrt::test::mpirun_env(), "", 300);
+  BOOST_TEST_INFO(result.err);
+  BOOST_REQUIRE(result.exit_code == 0);
+  std::ifstream csv_in(dir.path() + "/sweep.csv");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(csv_in, line);) lines.push_back(line);
+  BOOST_REQUIRE(lines.size() == 3u);  // header and the two measured layouts
+  const auto json = nlohmann::json::parse(std::ifstream(dir.path() + "/sweep.json"));
+  BOOST_REQUIRE(json["ranked"].size() == 2u);
+  for (const auto& row : json["ranked"]) {
+    BOOST_TEST(row["measured"]["tokens_per_s"].get<double>() > 0);
+    const double error = row["measured"]["prediction_error"].get<double>();
+    BOOST_TEST(std::abs(error - (row["tokens_per_s"].get<double>() / row["measured"]["tokens_per_s"].get<double>() - 1)) < 1e-9);
+  }
+  std::ifstream svg_in(dir.path() + "/sweep.svg");
+  const std::string svg((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(has(svg, "<svg"));
+  BOOST_TEST(std::count(svg.begin(), svg.end(), '\n') > 5);
+  std::ifstream calibration_in(dir.path() + "/calibration.toml");
+  const std::string calibration((std::istreambuf_iterator<char>(calibration_in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(has(calibration, "[plan]\ncompute_efficiency = 0."));
 }
 
 BOOST_AUTO_TEST_CASE(plan_without_a_fitting_layout_names_the_shortfall) {

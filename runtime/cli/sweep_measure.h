@@ -1,0 +1,28 @@
+// `llmrt sweep CONFIG --measure` under mpirun: the top k layouts of the predicted table, each
+// trained for [sweep].measure_steps steps in this one job; run_dir gets sweep.csv, sweep.json
+// and sweep.svg (predicted beside measured tokens/s, with each prediction's error), and with
+// --calibrate a calibration.toml of [plan] constants fitted to the measurements.
+#pragma once
+
+#include "cli/cli_options.h"
+#include "cli/plan_inputs.h"
+#include "comm/mpi_session.h"
+#include "plan/planner.h"
+#include "util/status.h"
+
+namespace llmrt {
+
+struct SweepMeasurement {
+  PlannedLayout predicted;
+  double measured_tokens_per_s = 0;
+  double measured_step_s = 0;
+};
+
+Status measure_sweep(const CliOptions& options, const MpiSession& mpi, PlanInputs& inputs,
+                     const PlanResult& predicted);
+
+// The three outputs (and calibration.toml when asked), written by rank 0.
+Status write_sweep_outputs(const std::string& run_dir, const std::vector<SweepMeasurement>& rows,
+                           const Topology& topology, const PlanSpec& plan, bool calibrate);
+
+}  // namespace llmrt
