@@ -14,6 +14,7 @@
 #include "exec/cpu_threads.h"
 #include "cli/plan_report.h"
 #include "plan/planner_stages.h"
+#include "plan/predicted_timeline.h"
 #include "schedule/chrome_trace.h"
 #include "schedule/simulator.h"
 
@@ -65,38 +66,8 @@ std::string describe_cluster(const Topology& topology) {
 }
 
 // ------------------------------------------------------------------------ --trace
-// The best layout's pipeline replayed through the planner's own stages (planner_stages.h), so
-// that the trace shows exactly the timeline whose makespan, plus the dp all-reduce and the
-// optimizer, is the planned step time.
-struct PredictedStep {
-  SimulatedTimeline timeline;
-  double dp_allreduce_s = 0;
-  double optimizer_s = 0;
-};
-
-Result<PredictedStep> simulate_best(const PlanInputs& inputs, const PlannedLayout& best) {
-  const Layout& layout = best.layout;
-  const PlanRequest& request = inputs.request;
-  auto costs = request.layer_costs(layout.tp, layout.microbatch_size);
-  if (!costs) return costs.error();
-  std::vector<std::vector<llmrt_action>> actions;
-  for (int r = 0; r < layout.pp; ++r) {
-    auto list = request.schedule_actions(layout.schedule, layout.pp, layout.microbatches, layout.virtual_stages, r);
-    if (!list) return list.error();
-    actions.push_back(std::move(*list));
-  }
-  const PlacedDegrees placed =
-      place_and_describe(inputs.topology, Degrees{layout.pp, layout.tp, layout.dp},
-                         peak_precision_for(request.train.precision), request.plan.network_efficiency);
-  const StageMemory memory = estimate_stage_memory(layout, *costs, actions, request.train, request.plan.workspace_gib);
-  const StepCosts step = estimate_step_costs(layout, *costs, placed, memory, request.train, request.plan.compute_efficiency);
-  auto timeline = simulate_step(layout, actions, step, placed);
-  if (!timeline) return timeline.error();
-  return PredictedStep{std::move(*timeline), step.dp_allreduce_s, step.optimizer_s};
-}
-
 Result<std::string> write_trace(const PlanInputs& inputs, const PlannedLayout& best, const std::string& path) {
-  auto predicted = simulate_best(inputs, best);
+  auto predicted = predict_step_timeline(inputs.request, best.layout);
   if (!predicted) return predicted.error().with_context("--trace");
   const SimulatedTimeline& timeline = predicted->timeline;
   const std::string label = fmt::format("predicted: {} {} ({})", layout_label(best.layout), best.layout.schedule,

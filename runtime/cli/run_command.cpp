@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/commands.h"
+#include "cli/plan_report.h"
 #include "cli/run_layout.h"
 #include "cli/run_report.h"
 #include "comm/process_groups.h"
@@ -15,6 +16,7 @@
 #include "exec/step_trace.h"
 #include "exec/trainer.h"
 #include "obs/fault_injection.h"
+#include "plan/predicted_timeline.h"
 #include "obs/watchdog_progress.h"
 #include "plugin/plugin_agreement.h"
 #include "topology/device_catalog.h"
@@ -90,8 +92,19 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
   return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan), std::move(chosen)};
 }
 
+// Rank 0's prediction of the run's layout, for --trace; none when the planner cannot time it.
+std::optional<PredictedTrack> predicted_track(const RunSetup& setup, const CliOptions& options, const MpiSession& mpi) {
+  if (options.trace_path.empty() || mpi.rank() != 0) return std::nullopt;
+  const PlanRequest request = plan_request_for(setup.spec, setup.topology, setup.registry, mpi.launched() ? mpi.world_size() : 1);
+  auto predicted = predict_step_timeline(request, setup.plan.layout);
+  if (!predicted) return std::nullopt;
+  return PredictedTrack{std::move(predicted->timeline),
+                        fmt::format("predicted: {} {}", layout_label(setup.plan.layout), setup.plan.layout.schedule)};
+}
+
 Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
-                  const std::optional<obs::FaultInjection>& fault, int world_rank) {
+                  const std::optional<obs::FaultInjection>& fault, int world_rank,
+                  const std::optional<PredictedTrack>& predicted) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
@@ -100,7 +113,8 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
     if (!report) return report.error();
     reporter.step_done(*report);
     if (step == trace_step && !options.trace_path.empty()) {
-      LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path));
+      LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path,
+                                             predicted ? &*predicted : nullptr));
     }
   }
   return Status::success();
@@ -148,7 +162,8 @@ Status train_command(const CliOptions& options, const MpiSession& mpi) {
   if (!reporter_or) return reporter_or.error();
   const RunReporter& reporter = *reporter_or;
   reporter.print_plan();
-  Status trained = train_loop(**trainer, setup->spec, reporter, options, fault, mpi.rank());
+  Status trained = train_loop(**trainer, setup->spec, reporter, options, fault, mpi.rank(),
+                              predicted_track(*setup, options, mpi));
   if (!trained.ok() && mpi.launched() && mpi.world_size() > 1) abort_job(trained.error(), **groups);
   LLMRT_RETURN_IF_ERROR(trained);
   reporter.finish();

@@ -14,18 +14,7 @@ namespace {
 
 Result<PlannedLayout> best_planned_layout(const Spec& spec, const Topology& topology, const Registry& registry,
                                           int world_size) {
-  PlanRequest request;
-  request.topology = &topology;
-  request.cluster = &spec.cluster;
-  request.parallel = spec.parallel;
-  request.train = spec.train;
-  request.plan = spec.plan;
-  request.seq_len = spec.model.seq_len.value;
-  request.world_size = world_size;
-  request.schedules = candidate_schedules(registry, spec.parallel);
-  request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
-  request.schedule_actions = make_schedule_fn(registry);
-  auto result = plan_layouts(request);
+  auto result = plan_layouts(plan_request_for(spec, topology, registry, world_size));
   if (!result) return result.error();
   if (result->ranked.empty()) {
     const std::string reason = result->infeasible.empty() ? "no candidate" : result->infeasible.front().reason;
@@ -37,6 +26,21 @@ Result<PlannedLayout> best_planned_layout(const Spec& spec, const Topology& topo
 }
 
 }  // namespace
+
+PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const Registry& registry, int world_size) {
+  PlanRequest request;
+  request.topology = &topology;
+  request.cluster = &spec.cluster;
+  request.parallel = spec.parallel;
+  request.train = spec.train;
+  request.plan = spec.plan;
+  request.seq_len = spec.model.seq_len.value;
+  request.world_size = world_size;
+  request.schedules = candidate_schedules(registry, spec.parallel);
+  request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
+  request.schedule_actions = make_schedule_fn(registry);
+  return request;
+}
 
 Result<ChosenLayout> choose_run_layout(Spec& spec, const Topology& topology, const Registry& registry,
                                        int world_size) {

@@ -24,6 +24,9 @@ struct ChosenLayout {
 // split) so that the executor builds exactly the planned layout.
 Result<ChosenLayout> choose_run_layout(Spec& spec, const Topology& topology, const Registry& registry, int world_size);
 
+// The planner's inputs for this run (the same as `llmrt plan` builds).
+PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const Registry& registry, int world_size);
+
 // run_dir/plan.json: the layout, and the planner's predictions when it chose.
 Status write_plan_json(const Spec& spec, const ChosenLayout& chosen, const Topology& topology);
 

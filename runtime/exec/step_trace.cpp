@@ -62,8 +62,24 @@ SimulatedTimeline measured_timeline(std::vector<std::vector<TimedAction>> per_ra
   return timeline;
 }
 
+// Appends the predicted tracks as further processes, numbered after the measured ranks.
+void add_predicted(nlohmann::json& trace, const PredictedTrack& predicted, int first_pid) {
+  nlohmann::json extra = timeline_to_chrome_trace(predicted.timeline, predicted.label);
+  for (auto& event : extra["traceEvents"]) {
+    event["pid"] = event["pid"].get<int>() + first_pid;
+    if (event["ph"] == "M" && event["name"] == "process_name") {
+      event["args"]["name"] = fmt::format("predicted pipeline rank {}", event["pid"].get<int>() - first_pid);
+    }
+    if (event["ph"] == "M" && event["name"] == "process_sort_index") event["args"]["sort_index"] = event["pid"];
+    trace["traceEvents"].push_back(event);
+  }
+  trace["otherData"]["predicted_label"] = predicted.label;
+  trace["otherData"]["predicted_makespan_s"] = predicted.timeline.makespan_s;
+  trace["otherData"]["predicted_bubble_fraction"] = predicted.timeline.bubble_fraction;
+}
+
 Status write_step_trace(const std::vector<TimedAction>& measured, const ProcessGroups& groups, std::int64_t step,
-                        const std::string& path) {
+                        const std::string& path, const PredictedTrack* predicted) {
   std::vector<double> flat = encode(measured);
   std::vector<std::vector<TimedAction>> per_rank;
   if (!groups.distributed()) {
@@ -84,8 +100,11 @@ Status write_step_trace(const std::vector<TimedAction>& measured, const ProcessG
       per_rank.push_back(decode(all.data() + offsets[static_cast<std::size_t>(r)], counts[static_cast<std::size_t>(r)]));
     }
   }
+  const int measured_ranks = static_cast<int>(per_rank.size());
   const SimulatedTimeline timeline = measured_timeline(std::move(per_rank));
-  return write_chrome_trace(path, timeline_to_chrome_trace(timeline, fmt::format("measured step {}", step)));
+  nlohmann::json trace = timeline_to_chrome_trace(timeline, fmt::format("measured step {}", step));
+  if (predicted) add_predicted(trace, *predicted, measured_ranks);
+  return write_chrome_trace(path, trace);
 }
 
 }  // namespace llmrt

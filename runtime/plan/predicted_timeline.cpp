@@ -1,0 +1,27 @@
+#include "plan/predicted_timeline.h"
+
+#include "plan/planner_stages.h"
+
+namespace llmrt {
+
+Result<PredictedStep> predict_step_timeline(const PlanRequest& request, const Layout& layout) {
+  auto costs = request.layer_costs(layout.tp, layout.microbatch_size);
+  if (!costs) return costs.error();
+  std::vector<std::vector<llmrt_action>> actions;
+  for (int r = 0; r < layout.pp; ++r) {
+    auto list = request.schedule_actions(layout.schedule, layout.pp, layout.microbatches, layout.virtual_stages, r);
+    if (!list) return list.error();
+    actions.push_back(std::move(*list));
+  }
+  const PlacedDegrees placed =
+      place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
+                         peak_precision_for(request.train.precision), request.plan.network_efficiency);
+  const StageMemory memory = estimate_stage_memory(layout, *costs, actions, request.train, request.plan.workspace_gib);
+  const StepCosts step =
+      estimate_step_costs(layout, *costs, placed, memory, request.train, request.plan.compute_efficiency);
+  auto timeline = simulate_step(layout, actions, step, placed);
+  if (!timeline) return timeline.error();
+  return PredictedStep{std::move(*timeline), step.dp_allreduce_s, step.optimizer_s};
+}
+
+}  // namespace llmrt
