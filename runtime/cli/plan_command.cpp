@@ -184,8 +184,7 @@ Status plan_command(const CliOptions& options, const MpiSession& mpi) {
 static Status configure_measure_threads(const CliOptions& options, const MpiSession& mpi) {
   auto spec = read_spec(options.config_path, options.overrides);
   if (!spec) return spec.error();
-  const NodeSpec& node = spec->cluster.nodes.front();
-  if (node.is_cpu()) configure_cpu_threads(node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks));
+  configure_cpu_threads_for(spec->cluster, mpi.launched());
   return Status::success();
 }
 

@@ -25,14 +25,6 @@
 namespace llmrt {
 namespace {
 
-// Kernel threads for this rank, set before any plugin (and so OpenBLAS and OpenMP) loads. One
-// rank without a launcher does the work of every CPU rank of its node, so it takes all their threads.
-void set_compute_threads(const ClusterSpec& cluster, const MpiSession& mpi) {
-  const NodeSpec& node = cluster.nodes.front();
-  if (!node.is_cpu()) return;
-  configure_cpu_threads(node.cpu_threads_per_rank * (mpi.launched() ? 1 : node.cpu_ranks));
-}
-
 // Setup failures can differ between ranks (a file one rank cannot read): all ranks learn
 // whether any failed before anyone enters a collective that would wait for the failed one.
 // Rank 0 prints the error of the run; a failure only another rank saw is printed by that rank.
@@ -69,7 +61,7 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
     return input_error("{}: {} started {} ranks but the topology has {} devices (one rank per device)",
                        options.config_path, mpi.launcher(), mpi.world_size(), topology->world_size());
   }
-  set_compute_threads(spec->cluster, mpi);
+  configure_cpu_threads_for(spec->cluster, mpi.launched());  // before any plugin (and OpenBLAS) loads
   auto registry = load_plugins(plugin_search_options(options, spec->model));
   if (!registry) return registry.error();
   if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));

@@ -13,4 +13,9 @@ void configure_cpu_threads(int threads) {
   setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
 }
 
+void configure_cpu_threads_for(const ClusterSpec& cluster, bool launched) {
+  const NodeSpec& node = cluster.nodes.front();
+  if (node.is_cpu()) configure_cpu_threads(node.cpu_threads_per_rank * (launched ? 1 : node.cpu_ranks));
+}
+
 }  // namespace llmrt
