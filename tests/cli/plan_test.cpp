@@ -266,5 +266,25 @@ BOOST_AUTO_TEST_CASE(plan_without_a_fitting_layout_names_the_shortfall) {
   BOOST_TEST(has(result.err, "RTX-3090"));
 }
 
+BOOST_AUTO_TEST_CASE(fixed_degrees_that_contradict_the_model_or_topology_are_config_errors) {
+  const std::string config = source_path("configs/dgx-a100-2node.toml");
+  const ProcessResult tp3 = run_llmrt({"plan", config, "--set", "parallel.tp=3"});
+  BOOST_TEST(tp3.exit_code == 2);
+  BOOST_TEST(has(tp3.err, "parallel.tp"));
+  BOOST_TEST(has(tp3.err, "does not divide heads = 25"));
+  // 8 CPU ranks, 3 layers: 8 pipeline stages cannot each get one.
+  TempDir dir("cli_plan_deep");
+  const std::string small = dir.write("small.toml", "[cluster]\n[[cluster.node]]\nname = \"n\"\ncpus = { ranks = 8 }\n"
+                                                    "[model]\nseq_len = 16\nvocab_size = 32\n[[model.layer]]\n"
+                                                    "component = \"gpt.embedding\"\nd_model = 8\n[[model.layer]]\n"
+                                                    "component = \"gpt.block\"\nheads = 2\n[[model.layer]]\n"
+                                                    "component = \"gpt.head\"\n[parallel]\npp = 8\n[train]\n"
+                                                    "global_batch = 8\n");
+  const ProcessResult pp_too_deep = run_llmrt({"plan", small});
+  BOOST_TEST_INFO(pp_too_deep.err);
+  BOOST_TEST(pp_too_deep.exit_code == 2);
+  BOOST_TEST(has(pp_too_deep.err, "parallel.pp"));
+}
+
 }  // namespace
 }  // namespace llmrt
