@@ -1,6 +1,7 @@
 // Enumerate: the candidate layouts of a plan — degree triples, microbatch sizes, schedules
 // and virtual stages — with the values [parallel] fixes respected and contradictions
 // reported as input errors that name the key.
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
@@ -126,10 +127,22 @@ std::optional<std::string> shape_rejection(const Layout& layout, int layers) {
 
 }  // namespace
 
+// With one pipeline stage the built-in schedules all run F, B, W per microbatch on one rank
+// (GPipe only holds more activations): 1F1B stands for them, plugin schedules stay.
+std::vector<std::string> schedules_for(const PlanRequest& request, const Degrees& degrees) {
+  std::vector<std::string> schedules =
+      request.schedules.empty() ? std::vector<std::string>{request.parallel.schedule} : request.schedules;
+  const bool has_1f1b = std::find(schedules.begin(), schedules.end(), "1f1b") != schedules.end();
+  if (degrees.pp != 1 || !has_1f1b) return schedules;
+  std::erase_if(schedules, [](const std::string& name) {
+    return name == "gpipe" || name == "interleaved-1f1b" || name == "zb-h1";
+  });
+  return schedules;
+}
+
 std::vector<Layout> enumerate_schedules(const PlanRequest& request, const Degrees& degrees, int microbatch_size,
                                         int layers, std::vector<InfeasibleLayout>& infeasible) {
-  const std::vector<std::string> schedules =
-      request.schedules.empty() ? std::vector<std::string>{request.parallel.schedule} : request.schedules;
+  const std::vector<std::string> schedules = schedules_for(request, degrees);
   const std::int64_t per_step = static_cast<std::int64_t>(microbatch_size) * degrees.dp;
   const std::int64_t global_batch = request.train.global_batch.value;
   if (global_batch < per_step || global_batch % per_step != 0) {
