@@ -1,6 +1,7 @@
 // The files `llmrt sweep --measure` leaves in run_dir: sweep.csv, sweep.json, sweep.svg (a bar
 // chart of predicted beside measured tokens/s per layout) and, with --calibrate,
 // calibration.toml — [plan] constants fitted so that predictions match these measurements.
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -46,13 +47,14 @@ std::string sweep_svg(const std::vector<SweepMeasurement>& rows) {
   double top = 1;
   for (const SweepMeasurement& row : rows) top = std::max({top, row.predicted.tokens_per_s, row.measured_tokens_per_s});
   const int group = 120, height = 300, base = 340, left = 60;
-  const int width = left + group * static_cast<int>(rows.size()) + 40;
+  const int width = std::max(560, left + group * static_cast<int>(rows.size()) + 40);
   std::string svg = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"420\" "
                                 "font-family=\"sans-serif\" font-size=\"11\">\n"
                                 "<text x=\"{}\" y=\"20\" font-size=\"14\">tokens/s: predicted (grey) and measured "
                                 "(blue) per layout</text>\n<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" "
-                                "stroke=\"black\"/>\n",
-                                width, left, left, base, width - 20, base);
+                                "stroke=\"black\"/>\n<text x=\"4\" y=\"{}\">{:.0f}</text>\n"
+                                "<text x=\"4\" y=\"{}\">0</text>\n",
+                                width, left, left, base, width - 20, base, base - height + 4, top, base);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const int x = left + group * static_cast<int>(i) + 10;
     const double predicted = height * rows[i].predicted.tokens_per_s / top;
@@ -63,8 +65,11 @@ std::string sweep_svg(const std::vector<SweepMeasurement>& rows) {
                        base - measured, measured);
     svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\">{:+.1f} %</text>\n", x + 10,
                        base - std::max(predicted, measured) - 6, 100 * error_of(rows[i]));
-    svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n<text x=\"{}\" y=\"{}\">{}</text>\n", x, base + 16,
-                       layout_label(rows[i].predicted.layout), x, base + 30, rows[i].predicted.layout.schedule);
+    const Layout& layout = rows[i].predicted.layout;
+    svg += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n<text x=\"{}\" y=\"{}\">{}</text>\n"
+                       "<text x=\"{}\" y=\"{}\">{} × {} microbatches</text>\n",
+                       x, base + 16, layout_label(layout), x, base + 30, layout.schedule, x, base + 44,
+                       layout.microbatch_size, layout.microbatches);
   }
   return svg + "</svg>\n";
 }
