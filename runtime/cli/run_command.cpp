@@ -80,7 +80,10 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
   auto plan = plan_model(*spec, *registry, chosen.layout);
   if (!plan) return plan.error();
   chosen.layout = plan->layout;
-  if (mpi.rank() == 0) LLMRT_RETURN_IF_ERROR(write_plan_json(*spec, chosen, *topology));
+  if (mpi.rank() == 0) {
+    LLMRT_RETURN_IF_ERROR(write_resolved_config(options.config_path, options.overrides, spec->metrics.run_dir));
+    LLMRT_RETURN_IF_ERROR(write_plan_json(*spec, chosen, *topology));
+  }
   return RunSetup{std::move(*spec), std::move(*topology), std::move(*registry), std::move(*plan), std::move(chosen)};
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli/plan_inputs.h"
 #include "cli/plan_report.h"
+#include "config/config_document.h"
 
 namespace llmrt {
 namespace {
@@ -67,6 +68,22 @@ Result<ChosenLayout> choose_run_layout(Spec& spec, const Topology& topology, con
   chosen.layout = *fixed;
   chosen.planned = *planned;
   return chosen;
+}
+
+Status write_resolved_config(const std::string& config_path, const std::vector<std::string>& overrides,
+                             const std::string& run_dir) {
+  if (run_dir.empty()) return Status::success();
+  auto document = load_config_document(config_path);
+  if (!document) return document.error();
+  LLMRT_RETURN_IF_ERROR(apply_overrides(*document, overrides));
+  std::error_code error;
+  std::filesystem::create_directories(run_dir, error);
+  const std::string path = run_dir + "/config.resolved.toml";
+  std::ofstream file(path);
+  file << fmt::format("# {} as this run read it: includes merged, --set applied\n", config_path) << document->root
+       << "\n";
+  if (error || !file) return runtime_error("{}: cannot write", path);
+  return Status::success();
 }
 
 Status write_plan_json(const Spec& spec, const ChosenLayout& chosen, const Topology& topology) {

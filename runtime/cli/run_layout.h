@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/spec.h"
 #include "plan/layout.h"
@@ -26,6 +27,10 @@ Result<ChosenLayout> choose_run_layout(Spec& spec, const Topology& topology, con
 
 // The planner's inputs for this run (the same as `llmrt plan` builds).
 PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const Registry& registry, int world_size);
+
+// run_dir/config.resolved.toml: the config as this run read it — includes merged, --set applied.
+Status write_resolved_config(const std::string& config_path, const std::vector<std::string>& overrides,
+                             const std::string& run_dir);
 
 // run_dir/plan.json: the layout, and the planner's predictions when it chose.
 Status write_plan_json(const Spec& spec, const ChosenLayout& chosen, const Topology& topology);

@@ -40,4 +40,10 @@ BOOST_AUTO_TEST_CASE(fixed_degrees_are_recorded_as_such) {
   BOOST_TEST(plan["source"].get<std::string>() == "[parallel]");
   BOOST_TEST(plan["pp"].get<int>() == 2);
   BOOST_TEST(plan["stage_layers"].size() == 2u);
+  // The resolved config: the --set value is in, and it reads back as a config.
+  std::ifstream resolved_in(dir.path() + "/config.resolved.toml");
+  const std::string resolved((std::istreambuf_iterator<char>(resolved_in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(resolved.find("steps = 1") != std::string::npos, resolved);
+  const auto check = llmrt::test::run_llmrt({"check", dir.path() + "/config.resolved.toml"});
+  BOOST_TEST(check.exit_code == 0, check.err);
 }
