@@ -73,6 +73,11 @@ Result<RunSetup> set_up_run(const CliOptions& options, const MpiSession& mpi) {
     chosen = std::move(*made);
   } else {
     spec->parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
+    if (spec->train.global_batch.value % spec->parallel.microbatch_size != 0) {
+      return input_error("{}: global_batch = {} is not a multiple of microbatch_size = {}",
+                         spec->train.global_batch.pos.describe(), spec->train.global_batch.value,
+                         spec->parallel.microbatch_size);
+    }
     chosen.layout.microbatch_size = spec->parallel.microbatch_size;
     chosen.layout.schedule = spec->parallel.schedule;
     chosen.layout.microbatches = static_cast<int>(spec->train.global_batch.value / chosen.layout.microbatch_size);

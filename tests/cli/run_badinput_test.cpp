@@ -59,3 +59,11 @@ BOOST_AUTO_TEST_CASE(a_non_finite_loss_stops_with_step_and_microbatch) {
   BOOST_TEST(std::regex_search(result.err, std::regex(R"(step \d+, microbatch \d+: the loss is (nan|inf|-nan))")));
   BOOST_TEST(has(result.err, "no checkpoint written"));
 }
+
+BOOST_AUTO_TEST_CASE(a_global_batch_that_microbatches_do_not_divide) {
+  const ProcessResult result = run_llmrt({"--set", "train.global_batch=7", source_path("configs/local-cpu.toml")});
+  BOOST_TEST_INFO(result.err);
+  BOOST_TEST(result.exit_code == 2);
+  // The value came from the command line, so the message points there.
+  BOOST_TEST(has(result.err, "--set: train.global_batch: global_batch = 7 is not a multiple of microbatch_size = 2"));
+}
