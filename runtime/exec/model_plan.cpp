@@ -12,17 +12,9 @@ Result<ModelPlan> plan_model(const Spec& spec, const Registry& registry, Layout 
   if (!layers) return layers.error();
   ModelPlan plan;
   for (const LayerSlot& slot : *layers) {
-    double cost = 0;
-    const auto& table = slot.component->layer();
-    if (table.cost_hints) {
-      llmrt_cost_hints hints{};
-      hints.struct_size = sizeof(hints);
-      LLMRT_RETURN_IF_ERROR(check_component_call(
-          table.cost_hints(slot.instance.get(), layout.microbatch_size, spec.model.seq_len.value, &hints),
-          *slot.component, "cost_hints"));
-      cost = hints.forward_flops + hints.backward_input_flops + hints.backward_weight_flops;
-    }
-    plan.layer_flops.push_back(cost);
+    auto cost = layer_flops(slot, layout.microbatch_size, spec.model.seq_len.value);
+    if (!cost) return cost.error();
+    plan.layer_flops.push_back(*cost);
   }
   auto stage_layers = partition_layers(spec.parallel, plan.layer_flops, layout.pp * layout.virtual_stages);
   if (!stage_layers) return stage_layers.error();

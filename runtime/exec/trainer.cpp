@@ -38,16 +38,22 @@ Result<std::vector<std::vector<std::int64_t>>> model_output_shapes(const std::ve
 
 }  // namespace
 
+Result<double> layer_flops(const LayerSlot& layer, std::int64_t batch, std::int64_t seq) {
+  const auto& table = layer.component->layer();
+  if (!table.cost_hints) return 0.0;
+  llmrt_cost_hints hints{};
+  hints.struct_size = sizeof(hints);
+  LLMRT_RETURN_IF_ERROR(
+      check_component_call(table.cost_hints(layer.instance.get(), batch, seq, &hints), *layer.component, "cost_hints"));
+  return hints.forward_flops + hints.backward_input_flops + hints.backward_weight_flops;
+}
+
 Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq) {
   double flops = 0;
   for (const LayerSlot& slot : layers) {
-    const auto& table = slot.component->layer();
-    if (!table.cost_hints) continue;
-    llmrt_cost_hints hints{};
-    hints.struct_size = sizeof(hints);
-    LLMRT_RETURN_IF_ERROR(check_component_call(table.cost_hints(slot.instance.get(), batch, seq, &hints),
-                                               *slot.component, "cost_hints"));
-    flops += hints.forward_flops + hints.backward_input_flops + hints.backward_weight_flops;
+    auto one = layer_flops(slot, batch, seq);
+    if (!one) return one.error();
+    flops += *one;
   }
   return flops;
 }

@@ -82,7 +82,9 @@ class Trainer {
   std::int64_t steps_done_ = 0;
 };
 
-// Model FLOPs of one microbatch of (batch, seq) through the layers, from their cost hints.
+// Model FLOPs (forward and both backward passes) of one microbatch of (batch, seq) through a
+// layer, or through several, from their cost hints (0 for a layer that gives none).
+Result<double> layer_flops(const LayerSlot& layer, std::int64_t batch, std::int64_t seq);
 Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq);
 
 }  // namespace llmrt
