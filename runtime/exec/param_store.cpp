@@ -1,4 +1,5 @@
 #include "exec/param_store.h"
+#include "plugin/host_tensors.h"
 
 #include <algorithm>
 #include <random>
@@ -24,19 +25,7 @@ std::size_t element_count(const std::vector<std::int64_t>& shape) {
 }
 
 llmrt_tensor make_tensor(void* data, const std::vector<std::int64_t>& shape, llmrt_dtype dtype) {
-  llmrt_tensor tensor{};
-  tensor.struct_size = sizeof(tensor);
-  tensor.dtype = dtype;
-  tensor.rank = static_cast<std::int32_t>(shape.size());
-  std::int64_t stride = 1;
-  for (int d = tensor.rank - 1; d >= 0; --d) {
-    tensor.shape[d] = shape[static_cast<std::size_t>(d)];
-    tensor.strides[d] = stride;
-    stride *= shape[static_cast<std::size_t>(d)];
-  }
-  tensor.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
-  tensor.data = data;
-  return tensor;
+  return host_tensor(data, dtype, shape);
 }
 
 Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec& spec, int tp_size) {

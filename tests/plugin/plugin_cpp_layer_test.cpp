@@ -10,6 +10,7 @@
 #include "plugin/host_api.h"
 #include "plugin/plugin_calls.h"
 #include "plugin/plugin_search.h"
+#include "plugin/host_tensors.h"
 
 using namespace llmrt;
 
@@ -36,19 +37,7 @@ ComponentSpec spec_with(const std::string& component, std::map<std::string, Para
 }
 
 llmrt_tensor cpu_tensor(std::vector<float>& data, std::vector<int64_t> shape) {
-  llmrt_tensor tensor{};
-  tensor.struct_size = sizeof(tensor);
-  tensor.dtype = LLMRT_DTYPE_F32;
-  tensor.rank = static_cast<int32_t>(shape.size());
-  int64_t stride = 1;
-  for (int d = tensor.rank - 1; d >= 0; --d) {
-    tensor.shape[d] = shape[d];
-    tensor.strides[d] = stride;
-    stride *= shape[d];
-  }
-  tensor.device = {LLMRT_DEVICE_CPU, 0};
-  tensor.data = data.data();
-  return tensor;
+  return host_tensor(data.data(), LLMRT_DTYPE_F32, shape);
 }
 
 llmrt_call_ctx cpu_ctx() {

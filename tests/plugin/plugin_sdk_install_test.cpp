@@ -12,6 +12,7 @@
 #include "plugin/plugin_loader.h"
 #include "plugin/plugin_search.h"
 #include "support/process.h"
+#include "plugin/host_tensors.h"
 
 namespace fs = std::filesystem;
 using namespace llmrt;
@@ -36,15 +37,7 @@ std::string build_example(const std::string& name, const std::string& prefix, co
 }
 
 llmrt_tensor cpu_tensor(std::vector<float>& data, std::vector<int64_t> shape) {
-  llmrt_tensor tensor{};
-  tensor.struct_size = sizeof(tensor);
-  tensor.dtype = LLMRT_DTYPE_F32;
-  tensor.rank = static_cast<int32_t>(shape.size());
-  int64_t stride = 1;
-  for (int d = tensor.rank - 1; d >= 0; --d) tensor.shape[d] = shape[d], tensor.strides[d] = stride, stride *= shape[d];
-  tensor.device = {LLMRT_DEVICE_CPU, 0};
-  tensor.data = data.data();
-  return tensor;
+  return host_tensor(data.data(), LLMRT_DTYPE_F32, shape);
 }
 
 std::vector<float> filled(std::size_t n, float scale, float shift) {

@@ -14,6 +14,7 @@
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
 #include "plugin/plugin_search.h"
+#include "plugin/host_tensors.h"
 
 namespace plugins_test {
 
@@ -48,19 +49,7 @@ inline const Component& find_component(const Registry& registry, const std::stri
 
 // A contiguous CPU tensor over `data` (or a shape only when data is null).
 inline llmrt_tensor make_tensor(void* data, llmrt_dtype dtype, const std::vector<int64_t>& shape) {
-  llmrt_tensor tensor{};
-  tensor.struct_size = sizeof(tensor);
-  tensor.dtype = dtype;
-  tensor.rank = static_cast<int32_t>(shape.size());
-  int64_t stride = 1;
-  for (int d = tensor.rank - 1; d >= 0; --d) {
-    tensor.shape[d] = shape[d];
-    tensor.strides[d] = stride;
-    stride *= shape[d];
-  }
-  tensor.device = {LLMRT_DEVICE_CPU, 0};
-  tensor.data = data;
-  return tensor;
+  return host_tensor(data, dtype, shape);
 }
 inline llmrt_tensor f32(std::vector<float>& data, const std::vector<int64_t>& shape) {
   return make_tensor(data.data(), LLMRT_DTYPE_F32, shape);

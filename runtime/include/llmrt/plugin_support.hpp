@@ -93,21 +93,26 @@ inline int64_t numel(const llmrt_tensor& tensor) {
   return count;
 }
 
-// A contiguous, row-major shape description (data NULL), for infer_shapes.
-inline llmrt_tensor tensor_shape(llmrt_dtype dtype, std::initializer_list<int64_t> shape) {
+// A contiguous, row-major CPU tensor over `data` (NULL: a shape description).
+inline llmrt_tensor contiguous_tensor(void* data, llmrt_dtype dtype, std::span<const int64_t> shape) {
   llmrt_tensor tensor{};
   tensor.struct_size = sizeof(llmrt_tensor);
   tensor.dtype = dtype;
   tensor.rank = static_cast<int32_t>(shape.size());
-  int32_t i = 0;
-  for (int64_t extent : shape) tensor.shape[i++] = extent;
   int64_t stride = 1;
   for (int32_t d = tensor.rank - 1; d >= 0; --d) {
+    tensor.shape[d] = shape[static_cast<size_t>(d)];
     tensor.strides[d] = stride;
     stride *= tensor.shape[d];
   }
   tensor.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
+  tensor.data = data;
   return tensor;
+}
+
+// A contiguous, row-major shape description (data NULL), for infer_shapes.
+inline llmrt_tensor tensor_shape(llmrt_dtype dtype, std::initializer_list<int64_t> shape) {
+  return contiguous_tensor(nullptr, dtype, std::span<const int64_t>(shape.begin(), shape.size()));
 }
 
 inline bool is_contiguous(const llmrt_tensor& tensor) {
