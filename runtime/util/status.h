@@ -88,9 +88,36 @@ class [[nodiscard]] Status {
 
 }  // namespace llmrt
 
+#define LLMRT_CONCAT_INNER_(a, b) a##b
+#define LLMRT_CONCAT_(a, b) LLMRT_CONCAT_INNER_(a, b)
+
 // Returns the error of a failed Status or Result from the enclosing function.
-#define LLMRT_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    auto llmrt_status_ = (expr);               \
-    if (!llmrt_status_.ok()) return llmrt_status_.error(); \
+#define LLMRT_RETURN_IF_ERROR(expr)                                    \
+  do {                                                                 \
+    auto llmrt_status_ = (expr);                                       \
+    if (!llmrt_status_.ok()) return llmrt_status_.error();             \
   } while (0)
+
+// The same, with context prefixed to the message: LLMRT_RETURN_IF_ERROR_CTX(read(x), "reading {}", path).
+#define LLMRT_RETURN_IF_ERROR_CTX(expr, ...)                                                    \
+  do {                                                                                          \
+    auto llmrt_status_ = (expr);                                                                \
+    if (!llmrt_status_.ok()) return llmrt_status_.error().with_context(fmt::format(__VA_ARGS__)); \
+  } while (0)
+
+// Declares `lhs` from a Result's value, or returns its error:
+//   LLMRT_ASSIGN_OR_RETURN(auto spec, read_spec(path, overrides));
+#define LLMRT_ASSIGN_OR_RETURN(lhs, expr) \
+  LLMRT_ASSIGN_OR_RETURN_IMPL_(LLMRT_CONCAT_(llmrt_result_, __LINE__), lhs, expr)
+#define LLMRT_ASSIGN_OR_RETURN_IMPL_(result, lhs, expr) \
+  auto result = (expr);                                 \
+  if (!result.ok()) return result.error();              \
+  lhs = std::move(result).value()
+
+// The same, with context prefixed to the message.
+#define LLMRT_ASSIGN_OR_RETURN_CTX(lhs, expr, ...) \
+  LLMRT_ASSIGN_OR_RETURN_CTX_IMPL_(LLMRT_CONCAT_(llmrt_result_, __LINE__), lhs, expr, __VA_ARGS__)
+#define LLMRT_ASSIGN_OR_RETURN_CTX_IMPL_(result, lhs, expr, ...)                        \
+  auto result = (expr);                                                                \
+  if (!result.ok()) return result.error().with_context(fmt::format(__VA_ARGS__));      \
+  lhs = std::move(result).value()
