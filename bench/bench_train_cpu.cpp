@@ -12,10 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "config/read_spec.h"
-#include "exec/cpu_threads.h"
-#include "exec/trainer.h"
-#include "plugin/plugin_search.h"
+#include "job/job.h"
 
 namespace {
 
@@ -62,18 +59,16 @@ int run(const Shape& shape) {
     std::fputs(config_for(shape).c_str(), file);
     std::fclose(file);
   }
-  auto spec = llmrt::read_spec(path);
+  // The product's path: open (threads_per_rank set before the plugins load), resolve, build.
+  llmrt::World world;
+  auto job = llmrt::start_training(llmrt::JobRequest{path, {}, false, /*trains=*/true}, world);
   std::remove(path.c_str());
-  if (!spec) return std::fprintf(stderr, "%s\n", spec.error().message().c_str()), 2;
-  llmrt::configure_cpu_threads(shape.threads);  // before the plugins (and OpenBLAS) load
-  auto registry = llmrt::load_plugins(llmrt::PluginSearchOptions{});
-  if (!registry) return std::fprintf(stderr, "%s\n", registry.error().message().c_str()), 2;
-  auto trainer = llmrt::Trainer::create_single_rank(*spec, *registry);
-  if (!trainer) return std::fprintf(stderr, "%s\n", trainer.error().message().c_str()), 2;
+  if (!job) return std::fprintf(stderr, "%s\n", job.error().message().c_str()), 2;
+  llmrt::Trainer* trainer = &job->trainer();
   std::vector<double> seconds;
   double loss_first = 0, loss_last = 0, flops = 0;
   for (int step = 0; step < shape.warmup + shape.steps; ++step) {
-    auto report = (*trainer)->train_step();
+    auto report = trainer->train_step();
     if (!report) return std::fprintf(stderr, "%s\n", report.error().message().c_str()), 1;
     if (step == 0) loss_first = report->loss;
     loss_last = report->loss;
@@ -84,7 +79,7 @@ int run(const Shape& shape) {
   const double median = seconds[seconds.size() / 2];
   const double tokens = double(shape.batch) * shape.seq;
   nlohmann::json out = {{"impl", "llmrt"}, {"device", "cpu"}, {"threads", shape.threads},
-                        {"params", (*trainer)->params().params().size()},
+                        {"params", trainer->params().params().size()},
                         {"shape", {{"layers", shape.layers}, {"d_model", shape.d_model}, {"heads", shape.heads},
                                    {"seq", shape.seq}, {"vocab", shape.vocab}, {"batch", shape.batch}}},
                         {"tokens_per_s", tokens / median}, {"step_ms_median", median * 1e3},

@@ -1,15 +1,13 @@
-// `llmrt check CONFIG`: read and validate the config, build the topology, and print what the
-// file describes. Under mpirun it also holds MPI's world size against the topology.
+// `llmrt check CONFIG`: every validation `run` does before step 1 — config, topology, plugins,
+// model, schedule, the layout and its stage split — then what the file describes, printed.
+// Under mpirun it also holds MPI's world size and plugin builds against the topology.
 #include <iostream>
 
 #include "cli/check_schedule.h"
 #include "cli/commands.h"
 #include "cli/model_summary.h"
-#include "config/read_spec.h"
-#include "plugin/plugin_agreement.h"
-#include "plugin/plugin_search.h"
-#include "topology/device_catalog.h"
-#include "topology/topology.h"
+#include "cli/plan_report.h"
+#include "job/job.h"
 #include "topology/topology_report.h"
 
 namespace llmrt {
@@ -32,14 +30,6 @@ Status check_parallel_degrees(const ParallelSpec& parallel, int device_count) {
   return Status::success();
 }
 
-// Under a launcher MPI's world must be the topology: one rank per device, in device order.
-Status check_world_size(const MpiSession& mpi, const Topology& topology, const std::string& config_path) {
-  if (!mpi.launched() || mpi.world_size() == topology.world_size()) return Status::success();
-  return input_error("{}: {} started {} ranks but the topology has {} devices (one rank per device); "
-                     "run `mpirun -np {} llmrt ...`",
-                     config_path, mpi.launcher(), mpi.world_size(), topology.world_size(), topology.world_size());
-}
-
 std::string format_parallel(const ParallelSpec& parallel) {
   auto degree = [](const Located<AutoInt>& value) {
     return value.value ? std::to_string(*value.value) : std::string("auto");
@@ -49,33 +39,37 @@ std::string format_parallel(const ParallelSpec& parallel) {
                      parallel.virtual_stages, parallel.microbatch_size);
 }
 
+// The layout `mpirun -np N llmrt CONFIG` runs: where it comes from, and the layers per stage.
+std::string format_resolved(const ResolvedJob& resolved) {
+  const Layout& layout = resolved.layout;
+  return fmt::format("layout: {} {} ({}), {} microbatches of {} per replica, stage layers {}\n",
+                     layout_label(layout), layout.schedule,
+                     resolved.planned ? "chosen by the planner" : "from [parallel]", layout.microbatches,
+                     layout.microbatch_size, stage_layers_label(layout.stage_layers));
+}
+
 }  // namespace
 
-Status check_command(const CliOptions& options, const MpiSession& mpi) {
-  auto spec = read_spec(options.config_path, options.overrides);
-  if (!spec) return spec.error();
-  auto catalog = DeviceCatalog::build(spec->cluster.device_models);
-  if (!catalog) return catalog.error();
-  auto topology = build_topology(spec->cluster, *catalog);
-  if (!topology) return topology.error();
-  LLMRT_RETURN_IF_ERROR(check_parallel_degrees(spec->parallel, topology->world_size()));
-  LLMRT_RETURN_IF_ERROR(check_world_size(mpi, *topology, options.config_path));
-  auto registry = load_plugins(plugin_search_options(options, spec->model));
-  if (!registry) return registry.error();
-  if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
-  auto model = summarize_model(spec->model, *registry);
-  if (!model) return model.error();
-  auto schedule = check_pipeline_schedule(*registry, spec->parallel, spec->train, topology->world_size());
-  if (!schedule) return schedule.error();
+Status check_command(const CliOptions& options, const World& world) {
+  LLMRT_ASSIGN_OR_RETURN(auto job, open_job(job_request(options, /*trains=*/false), world));
+  const Topology& topology = job->topology;
+  const ParallelSpec parallel = job->spec.parallel;  // as written, before the layout is resolved
+  LLMRT_RETURN_IF_ERROR(check_parallel_degrees(parallel, topology.world_size()));
+  LLMRT_ASSIGN_OR_RETURN(ModelSummary model, summarize_model(job->spec.model, job->registry));
+  LLMRT_ASSIGN_OR_RETURN(std::string schedule,
+                         check_pipeline_schedule(job->registry, parallel, job->spec.train, topology.world_size()));
+  // The layout of the launched run, as `run` resolves it.
+  LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_job(*job, topology.world_size()));
 
-  if (mpi.rank() != 0) return Status::success();
-  std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(*topology, spec->cluster) << "\n"
-            << format_model_summary(spec->model, *model) << "\n"
-            << format_parallel(spec->parallel) << *schedule
-            << fmt::format("plugins: {} components from {} files\n", registry->components().size(),
-                           registry->plugins().size());
-  if (mpi.launched()) {
-    std::cout << fmt::format("MPI: {} ranks under {}, matching the topology\n", mpi.world_size(), mpi.launcher());
+  if (world.rank() != 0) return Status::success();
+  print_warnings(*job, world);
+  std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(topology, job->spec.cluster) << "\n"
+            << format_model_summary(job->spec.model, model) << "\n"
+            << format_parallel(parallel) << format_resolved(resolved) << schedule
+            << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
+                           job->registry.plugins().size());
+  if (world.launched()) {
+    std::cout << fmt::format("MPI: {} ranks under {}, matching the topology\n", world.size(), world.launcher());
   }
   return Status::success();
 }

@@ -17,15 +17,15 @@ const std::map<std::string, std::string> kNotBuiltYet = {
     {"ckpt export", "checkpoints"},
 };
 
-Status dispatch(const CliOptions& options, const MpiSession& mpi) {
-  if (options.command == "check") return check_command(options, mpi);
-  if (options.command == "run") return train_command(options, mpi);
-  if (options.command == "plan") return plan_command(options, mpi);
-  if (options.command == "sweep") return sweep_command(options, mpi);
+Status dispatch(const CliOptions& options, const World& world) {
+  if (options.command == "check") return check_command(options, world);
+  if (options.command == "run") return train_command(options, world);
+  if (options.command == "plan") return plan_command(options, world);
+  if (options.command == "sweep") return sweep_command(options, world);
   if (options.command == "data prepare") return data_prepare_command(options);
-  if (options.command == "plugins list") return list_plugins(plugin_search_options(options, ModelSpec{}), std::cout);
+  if (options.command == "plugins list") return list_plugins(plugin_search_options(options), std::cout);
   if (options.command == "plugins info") {
-    return describe_plugin(plugin_search_options(options, ModelSpec{}), options.plugin_name, std::cout);
+    return describe_plugin(plugin_search_options(options), options.plugin_name, std::cout);
   }
   auto missing = kNotBuiltYet.find(options.command);
   if (missing != kNotBuiltYet.end()) {
@@ -44,18 +44,31 @@ Status data_prepare_command(const CliOptions& options) {
   return Status::success();
 }
 
-PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model) {
+PluginSearchOptions plugin_search_options(const CliOptions& options) {
   PluginSearchOptions search;
-  search.config_paths = model.plugin_paths;
   search.allow_insecure = options.allow_insecure_plugins;
   return search;
 }
 
-int run_command(const CliOptions& options, const MpiSession& mpi) {
-  const Status status = dispatch(options, mpi);
+JobRequest job_request(const CliOptions& options, bool trains) {
+  JobRequest request;
+  request.config_path = options.config_path;
+  request.overrides = options.overrides;
+  request.allow_insecure_plugins = options.allow_insecure_plugins;
+  request.trains = trains;
+  return request;
+}
+
+void print_warnings(const OpenJob& job, const World& world) {
+  if (world.rank() != 0) return;
+  for (const std::string& warning : job.warnings) std::cerr << "llmrt: warning: " << warning << "\n";
+}
+
+int run_command(const CliOptions& options, const World& world) {
+  const Status status = dispatch(options, world);
   if (status.ok()) return 0;
   // Every rank reads the same config and fails the same way: rank 0 speaks for all.
-  if (mpi.rank() == 0) std::cerr << "llmrt: " << status.error().message() << "\n";
+  if (world.rank() == 0) std::cerr << "llmrt: " << status.error().message() << "\n";
   return status.error().exit_code();
 }
 

@@ -2,33 +2,40 @@
 #pragma once
 
 #include "cli/cli_options.h"
-#include "comm/mpi_session.h"
+#include "comm/world.h"
 #include "config/spec.h"
+#include "job/job.h"
 #include "plugin/plugin_search.h"
 #include "util/status.h"
 
 namespace llmrt {
 
 // Runs options.command and returns the process exit code (0, or the error's kind).
-int run_command(const CliOptions& options, const MpiSession& mpi);
+int run_command(const CliOptions& options, const World& world);
 
 // `llmrt check CONFIG`: validate and describe the config; output goes to rank 0's stdout.
-Status check_command(const CliOptions& options, const MpiSession& mpi);
+Status check_command(const CliOptions& options, const World& world);
 
 // `llmrt plan CONFIG`: every feasible layout ranked by predicted throughput (table, --json,
 // --csv), with --explain, --trace FILE and --hostfile FILE for the best one.
-Status plan_command(const CliOptions& options, const MpiSession& mpi);
+Status plan_command(const CliOptions& options, const World& world);
 
 // `llmrt sweep CONFIG`: the predicted table restricted to the [sweep] grid.
-Status sweep_command(const CliOptions& options, const MpiSession& mpi);
+Status sweep_command(const CliOptions& options, const World& world);
 
 // `llmrt [run] CONFIG`: train.
-Status train_command(const CliOptions& options, const MpiSession& mpi);
+Status train_command(const CliOptions& options, const World& world);
 
 // `llmrt data prepare IN OUT`: byte-level token shards OUT_train.bin and OUT_val.bin.
 Status data_prepare_command(const CliOptions& options);
 
-// Where plugins are searched for this command line and model (built-in, plugin_paths, env).
-PluginSearchOptions plugin_search_options(const CliOptions& options, const ModelSpec& model);
+// What the command line asks of the job layer.
+JobRequest job_request(const CliOptions& options, bool trains);
+
+// Rank 0 prints one line per config key the job accepts but does not act on yet.
+void print_warnings(const OpenJob& job, const World& world);
+
+// Where `plugins list` and `plugins info` search (built-in, LLMRT_PLUGIN_PATH).
+PluginSearchOptions plugin_search_options(const CliOptions& options);
 
 }  // namespace llmrt

@@ -8,7 +8,7 @@
 
 #include "cli/cli_options.h"
 #include "cli/commands.h"
-#include "comm/mpi_session.h"
+#include "comm/world.h"
 
 namespace {
 
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
     std::cerr << app.help() << "\nllmrt: name a command or a config file\n";
     return 2;
   }
-  llmrt::MpiSession mpi;
-  const int exit_code = llmrt::run_command(options, mpi);
-  return mpi.agree_exit_code(exit_code);
+  llmrt::World world;
+  const int exit_code = llmrt::run_command(options, world);
+  return world.agree_exit_code(exit_code);
 }

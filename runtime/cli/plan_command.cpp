@@ -8,10 +8,8 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/plan_inputs.h"
 #include "cli/sweep_measure.h"
-#include "config/read_spec.h"
-#include "exec/cpu_threads.h"
+#include "job/job.h"
 #include "cli/plan_report.h"
 #include "plan/planner_stages.h"
 #include "plan/predicted_timeline.h"
@@ -66,23 +64,23 @@ std::string describe_cluster(const Topology& topology) {
 }
 
 // ------------------------------------------------------------------------ --trace
-Result<std::string> write_trace(const PlanInputs& inputs, const PlannedLayout& best, const std::string& path) {
-  auto predicted = predict_step_timeline(inputs.request, best.layout);
-  if (!predicted) return predicted.error().with_context("--trace");
-  const SimulatedTimeline& timeline = predicted->timeline;
+Result<std::string> write_trace(const OpenJob& job, const PlanRequest& request, const PlannedLayout& best,
+                                const std::string& path) {
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto predicted, predict_step_timeline(request, best.layout), "--trace");
+  const SimulatedTimeline& timeline = predicted.timeline;
   const std::string label = fmt::format("predicted: {} {} ({})", layout_label(best.layout), best.layout.schedule,
-                                        inputs.spec.config_path);
+                                        job.spec.config_path);
   nlohmann::json trace = timeline_to_chrome_trace(timeline, label);
   // The step's tail after the pipeline is not on any rank's track: say how long it is.
   trace["otherData"]["planned_step_time_s"] = best.step_time_s;
   trace["otherData"]["pipeline_makespan_s"] = timeline.makespan_s;
-  trace["otherData"]["dp_allreduce_s"] = predicted->dp_allreduce_s;
-  trace["otherData"]["optimizer_s"] = predicted->optimizer_s;
+  trace["otherData"]["dp_allreduce_s"] = predicted.dp_allreduce_s;
+  trace["otherData"]["optimizer_s"] = predicted.optimizer_s;
   LLMRT_RETURN_IF_ERROR(write_chrome_trace(path, trace));
   return fmt::format("wrote {}: predicted timeline of {} — pipeline {:.1f} ms + dp all-reduce {:.1f} ms + "
                      "optimizer {:.1f} ms = {:.1f} ms step (open in Perfetto or chrome://tracing)\n",
-                     path, layout_label(best.layout), timeline.makespan_s * 1e3, predicted->dp_allreduce_s * 1e3,
-                     predicted->optimizer_s * 1e3, best.step_time_s * 1e3);
+                     path, layout_label(best.layout), timeline.makespan_s * 1e3, predicted.dp_allreduce_s * 1e3,
+                     predicted.optimizer_s * 1e3, best.step_time_s * 1e3);
 }
 
 Result<std::string> write_hostfile(const Topology& topology, const PlannedLayout& best, const std::string& path) {
@@ -99,40 +97,40 @@ Result<std::string> write_hostfile(const Topology& topology, const PlannedLayout
 
 // Prints the chosen form of `result` and writes the files asked for. With --json or --csv the
 // stdout stays machine-readable and the lines about written files go to stderr.
-Status report(const CliOptions& options, const PlanInputs& inputs, const PlanResult& result, const std::string& title) {
+Status report(const CliOptions& options, const OpenJob& job, const PlanRequest& request, const PlanResult& result,
+              const std::string& title) {
   const bool machine = options.plan_json || options.plan_csv;
   std::ostream& about = machine ? std::cerr : std::cout;
   if (options.plan_json) {
-    nlohmann::json json = plan_result_json(result, inputs.topology);
-    json["config"] = inputs.spec.config_path;
+    nlohmann::json json = plan_result_json(result, job.topology);
+    json["config"] = job.spec.config_path;
     std::cout << json.dump(2) << "\n";
   } else if (options.plan_csv) {
-    std::cout << format_plan_csv(result, inputs.topology);
+    std::cout << format_plan_csv(result, job.topology);
   } else {
-    std::cout << title << format_plan_table(result, inputs.topology, options.plan_top > 0 ? options.plan_top : inputs.spec.plan.top);
-    if (options.plan_explain) std::cout << "\n" << format_plan_explanation(result, inputs.topology);
+    const int top = options.plan_top > 0 ? options.plan_top : job.spec.plan.top;
+    std::cout << title << format_plan_table(result, job.topology, top);
+    if (options.plan_explain) std::cout << "\n" << format_plan_explanation(result, job.topology);
   }
   const PlannedLayout& best = result.ranked.front();
   if (!options.trace_path.empty()) {
-    auto line = write_trace(inputs, best, options.trace_path);
-    if (!line) return line.error();
-    about << *line;
+    LLMRT_ASSIGN_OR_RETURN(std::string line, write_trace(job, request, best, options.trace_path));
+    about << line;
   }
   if (!options.hostfile_path.empty()) {
-    auto line = write_hostfile(inputs.topology, best, options.hostfile_path);
-    if (!line) return line.error();
-    about << *line;
+    LLMRT_ASSIGN_OR_RETURN(std::string line, write_hostfile(job.topology, best, options.hostfile_path));
+    about << line;
   }
   return Status::success();
 }
 
-std::string title_of(const std::string& command, const PlanInputs& inputs) {
-  const char* precision = inputs.spec.train.precision == Precision::kBf16   ? "bf16"
-                          : inputs.spec.train.precision == Precision::kFp16 ? "fp16"
+std::string title_of(const std::string& command, const OpenJob& job) {
+  const char* precision = job.spec.train.precision == Precision::kBf16   ? "bf16"
+                          : job.spec.train.precision == Precision::kFp16 ? "fp16"
                                                                             : "fp32";
-  return fmt::format("llmrt {} {}: {}; {} (seq {}), global batch {}, {}\n\n", command, inputs.spec.config_path,
-                     describe_cluster(inputs.topology), inputs.spec.model.name, inputs.spec.model.seq_len.value,
-                     inputs.spec.train.global_batch.value, precision);
+  return fmt::format("llmrt {} {}: {}; {} (seq {}), global batch {}, {}\n\n", command, job.spec.config_path,
+                     describe_cluster(job.topology), job.spec.model.name, job.spec.model.seq_len.value,
+                     job.spec.train.global_batch.value, precision);
 }
 
 // ------------------------------------------------------------------------ sweep grid
@@ -148,16 +146,14 @@ bool in_sweep(const SweepSpec& sweep, const Layout& layout) {
 }
 
 // The grid replaces [parallel]'s degrees: every listed value is a candidate, an empty list any.
-Status apply_sweep_grid(PlanInputs& inputs) {
-  const SweepSpec& sweep = inputs.spec.sweep;
-  PlanRequest& request = inputs.request;
+Status apply_sweep_grid(const OpenJob& job, PlanRequest& request) {
+  const SweepSpec& sweep = job.spec.sweep;
   request.parallel.pp.value.reset();
   request.parallel.tp.value.reset();
   request.parallel.dp.value.reset();
   if (!sweep.schedule.empty()) {
     for (const std::string& name : sweep.schedule) {
-      auto found = inputs.registry.lookup(name, LLMRT_KIND_PIPELINE_SCHEDULE, "[sweep].schedule");
-      if (!found) return found.error();
+      LLMRT_RETURN_IF_ERROR(job.registry.lookup(name, LLMRT_KIND_PIPELINE_SCHEDULE, "[sweep].schedule"));
     }
     request.schedules = sweep.schedule;
   }
@@ -167,52 +163,40 @@ Status apply_sweep_grid(PlanInputs& inputs) {
 
 }  // namespace
 
-Status plan_command(const CliOptions& options, const MpiSession& mpi) {
+Status plan_command(const CliOptions& options, const World& world) {
   LLMRT_RETURN_IF_ERROR(check_output_options(options));
-  auto inputs = load_plan_inputs(options);
-  if (!inputs) return inputs.error();
-  auto result = plan_layouts((*inputs)->request);
-  if (!result) return result.error();
-  if (result->ranked.empty()) {
-    return no_layouts_error(options.config_path, *result, (*inputs)->topology.world_size(), "");
-  }
-  if (mpi.rank() != 0) return Status::success();  // under mpirun every rank plans alike; rank 0 speaks
-  return report(options, **inputs, *result, title_of("plan", **inputs));
+  LLMRT_ASSIGN_OR_RETURN(auto job, open_job(job_request(options, /*trains=*/false), world));
+  const PlanRequest request = job->plan_request(job->topology.world_size());
+  LLMRT_ASSIGN_OR_RETURN(PlanResult result, plan_layouts(request));
+  if (result.ranked.empty()) return no_layouts_error(options.config_path, result, job->topology.world_size(), "");
+  if (world.rank() != 0) return Status::success();  // under mpirun every rank plans alike; rank 0 speaks
+  return report(options, *job, request, result, title_of("plan", *job));
 }
 
-// A measured sweep trains: like `run`, kernel threads are set before the plugins load.
-static Status configure_measure_threads(const CliOptions& options, const MpiSession& mpi) {
-  auto spec = read_spec(options.config_path, options.overrides);
-  if (!spec) return spec.error();
-  configure_cpu_threads_for(spec->cluster, mpi.launched());
-  return Status::success();
-}
-
-Status sweep_command(const CliOptions& options, const MpiSession& mpi) {
+Status sweep_command(const CliOptions& options, const World& world) {
   if (options.sweep_calibrate && !options.sweep_measure) {
     return input_error("sweep --calibrate fits the cost model to measurements: add --measure");
   }
-  if (options.sweep_measure) LLMRT_RETURN_IF_ERROR(configure_measure_threads(options, mpi));
   LLMRT_RETURN_IF_ERROR(check_output_options(options));
-  auto inputs = load_plan_inputs(options);
-  if (!inputs) return inputs.error();
-  LLMRT_RETURN_IF_ERROR(apply_sweep_grid(**inputs));
-  auto planned = plan_layouts((*inputs)->request);
-  if (!planned) return planned.error();
+  // A measured sweep trains: like `run`, kernel threads are set before the plugins load.
+  LLMRT_ASSIGN_OR_RETURN(auto job, open_job(job_request(options, options.sweep_measure), world));
+  PlanRequest request = job->plan_request(job->topology.world_size());
+  LLMRT_RETURN_IF_ERROR(apply_sweep_grid(*job, request));
+  LLMRT_ASSIGN_OR_RETURN(PlanResult planned, plan_layouts(request));
   PlanResult result;
-  const SweepSpec& sweep = (*inputs)->spec.sweep;
-  for (PlannedLayout& entry : planned->ranked) {
+  const SweepSpec& sweep = job->spec.sweep;
+  for (PlannedLayout& entry : planned.ranked) {
     if (in_sweep(sweep, entry.layout)) result.ranked.push_back(std::move(entry));
   }
-  for (InfeasibleLayout& entry : planned->infeasible) {
+  for (InfeasibleLayout& entry : planned.infeasible) {
     if (in_sweep(sweep, entry.layout)) result.infeasible.push_back(std::move(entry));
   }
   if (result.ranked.empty()) {
-    return no_layouts_error(options.config_path, result, (*inputs)->topology.world_size(), "[sweep] grid ");
+    return no_layouts_error(options.config_path, result, job->topology.world_size(), "[sweep] grid ");
   }
-  if (options.sweep_measure) return measure_sweep(options, mpi, **inputs, result);
-  if (mpi.rank() != 0) return Status::success();
-  return report(options, **inputs, result, title_of("sweep", **inputs));
+  if (options.sweep_measure) return measure_sweep(options, world, *job, result);
+  if (world.rank() != 0) return Status::success();
+  return report(options, *job, request, result, title_of("sweep", *job));
 }
 
 }  // namespace llmrt

@@ -19,14 +19,13 @@ std::string format_duration(double seconds) {
 }
 
 Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topology, Trainer& trainer,
-                                        const MpiSession& mpi) {
-  RunReporter reporter(spec, trainer);
-  reporter.speaks_ = mpi.rank() == 0;
-  reporter.launched_ = mpi.launched();
-  reporter.world_size_ = topology.world_size();
+                                        const World& world) {
+  RunReporter reporter(spec, trainer, world);
+  reporter.speaks_ = world.rank() == 0;
+  reporter.topology_ranks_ = topology.world_size();
   // One rank without a launcher does every device's work of its node on that node's cores.
-  const Device& device = topology.device(mpi.rank());
-  const int devices_used = mpi.launched() ? 1 : topology.nodes().front().device_count;
+  const Device& device = topology.device(world.rank());
+  const int devices_used = world.launched() ? 1 : topology.nodes().front().device_count;
   reporter.peak_flops_ = device.peak_tflops(peak_precision_for(spec.train.precision)) * 1e12 * devices_used;
   auto parameters = trainer.total_parameters();  // collective: every rank asks
   if (!parameters) return parameters.error();
@@ -45,12 +44,12 @@ void RunReporter::print_plan() const {
   if (!speaks_) return;
   const Layout& layout = trainer_.layout();
   const std::string where =
-      launched_ ? fmt::format("{} ranks (pp {} · tp {} · dp {}, stage layers [{}])", layout.world_size(), layout.pp,
+      world_.launched() ? fmt::format("{} ranks (pp {} · tp {} · dp {}, stage layers [{}])", layout.world_size(), layout.pp,
                               layout.tp, layout.dp, fmt::join(layout.stage_layers, ", "))
-                : world_size_ == 1 ? std::string("1 rank")
+                : topology_ranks_ == 1 ? std::string("1 rank")
                                    : fmt::format("1 rank (no launcher: the topology's {} ranks run as one; "
                                                  "`mpirun -np {}` spreads them)",
-                                                 world_size_, world_size_);
+                                                 topology_ranks_, topology_ranks_);
   fmt::print("llmrt: training {} ({:.2f} M parameters) on {}: {} steps of {} microbatches × {} × {} tokens per replica, schedule {}, "
              "optimizer {} (lr {:g}), lr schedule {}, {}\n",
              spec_.model.name, parameters_ / 1e6, where, spec_.train.steps, layout.microbatches, layout.microbatch_size,
@@ -85,9 +84,8 @@ void RunReporter::step_done(const StepReport& report) const {
 namespace llmrt {
 
 void RunReporter::finish() const {
-  double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
-  std::vector<double> per_rank(static_cast<std::size_t>(launched_ ? trainer_.layout().world_size() : 1), peak_mib);
-  if (launched_) MPI_Gather(&peak_mib, 1, MPI_DOUBLE, per_rank.data(), 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  const double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
+  const std::vector<double> per_rank = world_.gather(peak_mib);  // collective
   if (!speaks_) return;
   std::vector<std::string> shown;
   for (double mib : per_rank) shown.push_back(fmt::format("{:.0f}", mib));

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "comm/mpi_session.h"
+#include "comm/world.h"
 #include "config/spec.h"
 #include "exec/trainer.h"
 #include "topology/topology.h"
@@ -17,20 +17,21 @@ namespace llmrt {
 class RunReporter {
  public:
   static Result<RunReporter> create(const Spec& spec, const Topology& topology, Trainer& trainer,
-                                    const MpiSession& mpi);
+                                    const World& world);
   void print_plan() const;
   void step_done(const StepReport& report) const;
   // After the last step, collective: every rank's peak resident memory, printed by rank 0.
   void finish() const;
 
  private:
-  RunReporter(const Spec& spec, Trainer& trainer) : spec_(spec), trainer_(trainer) {}
+  RunReporter(const Spec& spec, Trainer& trainer, const World& world)
+      : spec_(spec), trainer_(trainer), world_(world) {}
 
   const Spec& spec_;
   Trainer& trainer_;
+  const World& world_;
   bool speaks_ = true;          // rank 0
-  bool launched_ = false;
-  int world_size_ = 1;
+  int topology_ranks_ = 1;      // the topology's devices (a world of one may stand for several)
   double peak_flops_ = 0;       // of one rank's device(s), for MFU
   double parameters_ = 0;       // the whole model's
   std::unique_ptr<std::ofstream> metrics_;  // run_dir/metrics.jsonl

@@ -5,8 +5,8 @@
 #pragma once
 
 #include "cli/cli_options.h"
-#include "cli/plan_inputs.h"
-#include "comm/mpi_session.h"
+#include "comm/world.h"
+#include "job/job.h"
 #include "plan/planner.h"
 #include "util/status.h"
 
@@ -18,7 +18,7 @@ struct SweepMeasurement {
   double measured_step_s = 0;
 };
 
-Status measure_sweep(const CliOptions& options, const MpiSession& mpi, PlanInputs& inputs,
+Status measure_sweep(const CliOptions& options, const World& world, const OpenJob& job,
                      const PlanResult& predicted);
 
 // The three outputs (and calibration.toml when asked), written by rank 0.

@@ -58,27 +58,6 @@ Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t b
   return flops;
 }
 
-Result<std::unique_ptr<Trainer>> Trainer::create_single_rank(const Spec& spec, const Registry& registry) {
-  Layout layout;
-  layout.microbatch_size = spec.parallel.microbatch_size;
-  layout.schedule = spec.parallel.schedule;
-  if (spec.train.global_batch.value % layout.microbatch_size != 0) {
-    return input_error("{}: global_batch = {} is not a multiple of microbatch_size = {}",
-                       spec.train.global_batch.pos.describe(), spec.train.global_batch.value, layout.microbatch_size);
-  }
-  layout.microbatches = static_cast<int>(spec.train.global_batch.value / layout.microbatch_size);
-  auto plan = plan_model(spec, registry, layout);
-  if (!plan) return plan.error();
-  auto groups = ProcessGroups::create(plan->layout, 0, false, plan->tie_stages);
-  if (!groups) return groups.error();
-  auto progress = std::make_unique<Progress>();
-  auto trainer = create(spec, registry, plan->layout, **groups, *progress);
-  if (!trainer) return trainer.error();
-  (*trainer)->owned_groups_ = std::move(*groups);
-  (*trainer)->owned_progress_ = std::move(progress);
-  return trainer;
-}
-
 Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registry& registry, const Layout& layout,
                                                  ProcessGroups& groups, Progress& progress) {
   std::unique_ptr<Trainer> trainer(new Trainer());

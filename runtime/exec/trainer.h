@@ -40,8 +40,6 @@ class Trainer {
   // `groups` and `progress` must outlive the trainer.
   static Result<std::unique_ptr<Trainer>> create(const Spec& spec, const Registry& registry, const Layout& layout,
                                                  ProcessGroups& groups, Progress& progress);
-  // The whole model on this one rank (no launcher), whatever [parallel] says.
-  static Result<std::unique_ptr<Trainer>> create_single_rank(const Spec& spec, const Registry& registry);
 
   Result<StepReport> train_step();  // the next optimizer step
 
@@ -68,8 +66,6 @@ class Trainer {
   std::int64_t seq_ = 1;
   ProcessGroups* groups_ = nullptr;
   Progress* progress_ = nullptr;
-  std::unique_ptr<ProcessGroups> owned_groups_;  // single-rank runs
-  std::unique_ptr<Progress> owned_progress_;
   std::unique_ptr<ParamStore> params_;
   std::vector<std::unique_ptr<Stage>> chunks_;    // [chunk]: virtual stage chunk·pp + pp_rank
   std::unique_ptr<PipelineRunner> runner_;

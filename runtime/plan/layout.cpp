@@ -41,8 +41,11 @@ Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train
   layout.schedule = parallel.schedule;
   const std::int64_t per_step = static_cast<std::int64_t>(layout.microbatch_size) * layout.dp;
   if (train.global_batch.value % per_step != 0) {
-    return input_error("{}: global_batch = {} is not a multiple of microbatch_size × dp = {} × {}",
-                       train.global_batch.pos.describe(), train.global_batch.value, layout.microbatch_size, layout.dp);
+    const std::string divisor = layout.dp == 1 ? fmt::format("microbatch_size = {}", layout.microbatch_size)
+                                               : fmt::format("microbatch_size × dp = {} × {}", layout.microbatch_size,
+                                                             layout.dp);
+    return input_error("{}: global_batch = {} is not a multiple of {}", train.global_batch.pos.describe(),
+                       train.global_batch.value, divisor);
   }
   layout.microbatches = static_cast<int>(train.global_batch.value / per_step);
   return layout;

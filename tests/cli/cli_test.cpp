@@ -19,7 +19,9 @@ std::string config_with_schedule(const TempDir& dir, const std::string& schedule
   return dir.write("job.toml", "[cluster]\n[[cluster.node]]\nname = \"localhost\"\ncpus = { ranks = " +
                                    std::to_string(pp) + " }\n[model]\nseq_len = 16\nvocab_size = 32\nplugin_paths = [\"" +
                                    std::string(BROKEN_SCHEDULE_DIR) +
-                                   "\"]\n[[model.layer]]\ncomponent = \"gpt.embedding\"\nd_model = 8\n[parallel]\npp = " +
+                                   "\"]\n[[model.layer]]\ncomponent = \"gpt.embedding\"\nd_model = 8\n"
+                                   "[[model.layer]]\ncomponent = \"gpt.block\"\nd_model = 8\nheads = 2\n"
+                                   "[[model.layer]]\ncomponent = \"gpt.head\"\n[parallel]\npp = " +
                                    std::to_string(pp) + "\ntp = 1\ndp = 1\nschedule = \"" + schedule +
                                    "\"\n[train]\nglobal_batch = 3\n");
 }

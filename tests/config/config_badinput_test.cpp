@@ -21,10 +21,10 @@ links = [ { kind = "nvlink", gpus = "0-3" } ]
 [model]
 seq_len = 128
 vocab_size = 512
-[[model.layer]]
-component = "gpt.block"
-d_model = 64
-heads = 4
+layer = [ { component = "gpt.embedding", d_model = 64 },
+  { component = "gpt.block", d_model = 64, heads = 4 },
+  { component = "gpt.head" } ]
+# a runnable model: `check` validates everything `run` would
 [train]
 steps = 10
 )";

@@ -11,10 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/read_spec.h"
 #include "data/token_shards.h"
-#include "exec/trainer.h"
-#include "plugin/plugin_search.h"
+#include "job/job.h"
 #include "support/process.h"
 
 using namespace llmrt;
@@ -109,23 +107,27 @@ BOOST_AUTO_TEST_CASE(one_step_gradients_and_ten_step_losses_match_pytorch) {
   const std::string config_path = dir.write("job.toml", config_text(dir.path() + "/tokens.bin"));
   // The shard must exist before the trainer opens it; its tokens are rewritten below with the weights.
   BOOST_REQUIRE(write_token_shard(dir.path() + "/tokens.bin", std::vector<std::uint16_t>(4096, 1)).ok());
-  auto spec = read_spec(config_path);
-  BOOST_REQUIRE_MESSAGE(spec.ok(), (spec.ok() ? "" : spec.error().message()));
-  auto registry = load_plugins(PluginSearchOptions{});
-  BOOST_REQUIRE_MESSAGE(registry.ok(), (registry.ok() ? "" : registry.error().message()));
-  write_inputs(dir, Trainer::create_single_rank(*spec, *registry).value()->params());
-  auto trainer = Trainer::create_single_rank(*spec, *registry);  // reopens the shard with the real tokens
-  BOOST_REQUIRE_MESSAGE(trainer.ok(), (trainer.ok() ? "" : trainer.error().message()));
+  // The product's own path: open, resolve (a world of one), build.
+  World world;
+  const JobRequest request{config_path, {}, false, true};
+  {
+    auto first = start_training(request, world);
+    BOOST_REQUIRE_MESSAGE(first.ok(), (first.ok() ? "" : first.error().message()));
+    write_inputs(dir, first->trainer().params());
+  }
+  auto job = start_training(request, world);  // reopens the shard with the real tokens
+  BOOST_REQUIRE_MESSAGE(job.ok(), (job.ok() ? "" : job.error().message()));
+  Trainer* trainer = &job->trainer();
 
   std::vector<double> losses;
   std::vector<float> step1_grads;
   double step1_norm = 0;
   for (int step = 0; step < kSteps; ++step) {
-    auto report = (*trainer)->train_step();
+    auto report = trainer->train_step();
     BOOST_REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message()));
     losses.push_back(report->loss);
     if (step == 0) {
-      auto grads = (*trainer)->params().grads();
+      auto grads = trainer->params().grads();
       step1_grads.assign(grads.begin(), grads.end());
       step1_norm = report->grad_norm;
     }
@@ -140,7 +142,7 @@ BOOST_AUTO_TEST_CASE(one_step_gradients_and_ten_step_losses_match_pytorch) {
   for (float& g : torch_grads) g *= clip;
 
   BOOST_TEST(std::abs(losses[0] - out["losses"][0].get<double>()) / losses[0] < 1e-4);
-  for (const ParamEntry& entry : (*trainer)->params().entries()) {
+  for (const ParamEntry& entry : trainer->params().entries()) {
     const auto ours = std::span<const float>(step1_grads).subspan(entry.offset, entry.count);
     const auto theirs = std::span<const float>(torch_grads).subspan(entry.offset, entry.count);
     BOOST_TEST(relative_error(ours, theirs) < 1e-4, entry.name << ": relative error " << relative_error(ours, theirs));

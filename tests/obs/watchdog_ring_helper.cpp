@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "comm/mpi_session.h"
+#include "comm/world.h"
 #include "obs/fault_injection.h"
 #include "obs/watchdog.h"
 
@@ -39,7 +39,7 @@ Status ring_step(Watchdog& watchdog, int rank, int size, std::int64_t step) {
   return Status::success();
 }
 
-int run(const llmrt::MpiSession& mpi, double timeout_s, std::int64_t steps, const llmrt::obs::FaultInjection& fault) {
+int run(const llmrt::World& mpi, double timeout_s, std::int64_t steps, const llmrt::obs::FaultInjection& fault) {
   const std::string coords = fmt::format("pp {} · tp 0 · dp 0", mpi.rank());
   auto watchdog = Watchdog::start(MPI_COMM_WORLD, timeout_s, coords);
   if (!watchdog.ok()) {
@@ -54,7 +54,7 @@ int run(const llmrt::MpiSession& mpi, double timeout_s, std::int64_t steps, cons
                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(epoch).count()));
     }
     llmrt::obs::maybe_inject_fault(fault, mpi.rank(), step);
-    if (Status status = ring_step(**watchdog, mpi.rank(), mpi.world_size(), step); !status.ok()) {
+    if (Status status = ring_step(**watchdog, mpi.rank(), mpi.size(), step); !status.ok()) {
       std::fprintf(stderr, "%s\n", status.error().message().c_str());
       return status.error().exit_code();
     }
@@ -84,6 +84,6 @@ int main(int argc, char** argv) {
     }
     fault = *parsed;
   }
-  llmrt::MpiSession mpi;
+  llmrt::World mpi;
   return run(mpi, std::stod(argv[1]), std::stoll(argv[2]), fault);
 }

@@ -1,16 +1,13 @@
-#include "cli/plan_inputs.h"
+#include "job/plan_request.h"
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 
-#include "cli/commands.h"
-#include "config/read_spec.h"
 #include "exec/model_layers.h"
 #include "exec/param_store.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
-#include "plugin/plugin_search.h"
 
 namespace llmrt {
 
@@ -161,33 +158,19 @@ std::vector<std::string> candidate_schedules(const Registry& registry, const Par
   return names;
 }
 
-Result<std::unique_ptr<PlanInputs>> load_plan_inputs(const CliOptions& options) {
-  auto spec = read_spec(options.config_path, options.overrides);
-  if (!spec) return spec.error();
-  auto catalog = DeviceCatalog::build(spec->cluster.device_models);
-  if (!catalog) return catalog.error();
-  auto topology = build_topology(spec->cluster, *catalog);
-  if (!topology) return topology.error();
-  auto registry = load_plugins(plugin_search_options(options, spec->model));
-  if (!registry) return registry.error();
-  // The schedule [parallel] names must exist even when the planner may choose another.
-  auto named = registry->lookup(spec->parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule");
-  if (!named) return named.error();
-
-  auto inputs = std::make_unique<PlanInputs>(std::move(*spec), std::move(*catalog), std::move(*topology),
-                                             std::move(*registry));
-  PlanRequest& request = inputs->request;
-  request.topology = &inputs->topology;
-  request.cluster = &inputs->spec.cluster;
-  request.parallel = inputs->spec.parallel;
-  request.train = inputs->spec.train;
-  request.plan = inputs->spec.plan;
-  request.seq_len = inputs->spec.model.seq_len.value;
-  request.world_size = inputs->topology.world_size();
-  request.schedules = candidate_schedules(inputs->registry, inputs->spec.parallel);
-  request.layer_costs = make_layer_cost_fn(inputs->spec.model, inputs->registry, inputs->spec.train.precision);
-  request.schedule_actions = make_schedule_fn(inputs->registry);
-  return inputs;
+PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const Registry& registry, int world_size) {
+  PlanRequest request;
+  request.topology = &topology;
+  request.cluster = &spec.cluster;
+  request.parallel = spec.parallel;
+  request.train = spec.train;
+  request.plan = spec.plan;
+  request.seq_len = spec.model.seq_len.value;
+  request.world_size = world_size;
+  request.schedules = candidate_schedules(registry, spec.parallel);
+  request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
+  request.schedule_actions = make_schedule_fn(registry);
+  return request;
 }
 
 }  // namespace llmrt

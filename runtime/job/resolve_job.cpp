@@ -1,0 +1,74 @@
+// resolve: the layout every rank runs — a world of one, [parallel]'s fixed degrees, or the
+// planner's best — and the model's split into its virtual stages.
+#include <fmt/format.h>
+
+#include "exec/model_plan.h"
+#include "job/job.h"
+
+namespace llmrt {
+namespace {
+
+// A world of one holds the whole model, whatever degrees [parallel] asks of a launched run.
+Result<Layout> world_of_one_layout(const Spec& spec) {
+  ParallelSpec whole = spec.parallel;
+  whole.pp.value = 1;
+  whole.tp.value = 1;
+  whole.dp.value = 1;
+  whole.virtual_stages = 1;
+  whole.stage_layers.value.reset();
+  return fixed_layout(whole, spec.train, 1);
+}
+
+Result<PlannedLayout> best_planned_layout(const OpenJob& job, int world_size) {
+  LLMRT_ASSIGN_OR_RETURN(PlanResult result, plan_layouts(job.plan_request(world_size)));
+  if (result.ranked.empty()) {
+    const std::string reason = result.infeasible.empty() ? "no candidate" : result.infeasible.front().reason;
+    return input_error("[parallel] leaves the layout to the planner, and no layout fits: {} (`llmrt plan {} "
+                       "--explain` lists every reason)",
+                       reason, job.spec.config_path);
+  }
+  return result.ranked.front();
+}
+
+// [parallel] as the planner chose it, so that the config the run writes out is what it runs.
+void pin_parallel(ParallelSpec& parallel, const Layout& chosen) {
+  parallel.pp.value = chosen.pp;
+  parallel.tp.value = chosen.tp;
+  parallel.dp.value = chosen.dp;
+  parallel.schedule = chosen.schedule;
+  parallel.virtual_stages = chosen.virtual_stages;
+  parallel.microbatch_size = chosen.microbatch_size;
+  parallel.stage_layers.value = chosen.stage_layers;
+}
+
+}  // namespace
+
+Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const Layout& layout) {
+  LLMRT_ASSIGN_OR_RETURN(ModelPlan model, plan_model(spec, job.registry, layout));
+  ResolvedJob resolved;
+  resolved.layout = std::move(model.layout);
+  resolved.tie_stages = std::move(model.tie_stages);
+  resolved.world_size = layout.world_size();
+  return resolved;
+}
+
+Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
+  ParallelSpec& parallel = job.spec.parallel;
+  std::optional<PlannedLayout> planned;
+  Layout layout;
+  if (world_size == 1 && job.topology.world_size() != 1) {
+    LLMRT_ASSIGN_OR_RETURN(layout, world_of_one_layout(job.spec));
+    parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
+  } else if (parallel.pp.value && parallel.tp.value && parallel.dp.value) {
+    LLMRT_ASSIGN_OR_RETURN(layout, fixed_layout(parallel, job.spec.train, world_size));
+  } else {
+    LLMRT_ASSIGN_OR_RETURN(planned, best_planned_layout(job, world_size));
+    pin_parallel(parallel, planned->layout);
+    LLMRT_ASSIGN_OR_RETURN(layout, fixed_layout(parallel, job.spec.train, world_size));
+  }
+  LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_layout(job, job.spec, layout));
+  resolved.planned = std::move(planned);
+  return resolved;
+}
+
+}  // namespace llmrt
