@@ -9,6 +9,7 @@
 #include "cli/plan_inputs.h"
 #include "cli/plan_report.h"
 #include "config/config_document.h"
+#include "schedule/schedule_loader.h"
 
 namespace llmrt {
 namespace {
@@ -39,7 +40,7 @@ PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const R
   request.world_size = world_size;
   request.schedules = candidate_schedules(registry, spec.parallel);
   request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
-  request.schedule_actions = make_schedule_fn(registry);
+  request.schedule_source = registry_schedule_source(registry);
   return request;
 }
 

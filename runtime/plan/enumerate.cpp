@@ -143,20 +143,17 @@ std::vector<std::string> schedules_for(const PlanRequest& request, const Degrees
 std::vector<Layout> enumerate_schedules(const PlanRequest& request, const Degrees& degrees, int microbatch_size,
                                         int layers, std::vector<InfeasibleLayout>& infeasible) {
   const std::vector<std::string> schedules = schedules_for(request, degrees);
-  const std::int64_t per_step = static_cast<std::int64_t>(microbatch_size) * degrees.dp;
-  const std::int64_t global_batch = request.train.global_batch.value;
-  if (global_batch < per_step || global_batch % per_step != 0) {
+  const Result<int> microbatches = microbatches_per_replica(request.train, microbatch_size, degrees.dp);
+  if (!microbatches.ok()) {
     infeasible.push_back({base_layout(degrees, microbatch_size, 0, schedules.front(), 1),
-                          fmt::format("global_batch = {} is not a whole number ≥ 1 of microbatch_size × dp = {} × {}",
-                                      global_batch, microbatch_size, degrees.dp)});
+                          microbatches.error().message()});
     return {};
   }
-  const int microbatches = static_cast<int>(global_batch / per_step);
   const std::optional<std::vector<int>>& fixed_split = request.parallel.stage_layers.value;
   std::vector<Layout> out;
   for (const std::string& schedule : schedules) {
     for (int v : virtual_stage_candidates(request, schedule, degrees.pp)) {
-      Layout layout = base_layout(degrees, microbatch_size, microbatches, schedule, v);
+      Layout layout = base_layout(degrees, microbatch_size, *microbatches, schedule, v);
       // A fixed split names its virtual-stage count; other shapes are not candidates at all.
       if (fixed_split && static_cast<int>(fixed_split->size()) != degrees.pp * v) continue;
       if (auto why = shape_rejection(layout, layers)) {
