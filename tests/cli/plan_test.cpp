@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/plan_report.h"
+#include "config/read_spec.h"
 #include "support/process.h"
 #include "topology/cluster_fixtures.h"
 
@@ -76,6 +77,35 @@ BOOST_AUTO_TEST_CASE(labels_name_degrees_stages_and_memory_per_device_model) {
   BOOST_TEST(layout_label(result.ranked[0].layout) == "pp2·tp4·dp1 v1");
   BOOST_TEST(stage_layers_label({13, 12, 12, 13}) == "[13,12,12,13]");
   BOOST_TEST(peak_memory_label(result.ranked[0], topology) == "A100-80GB-SXM 31.2 GiB");
+}
+
+BOOST_AUTO_TEST_CASE(parallel_block_reads_back_as_the_same_layout) {
+  PlannedLayout best = planned(4, 1, 2, "interleaved-1f1b", 2, 4, {3, 2, 2, 3, 2, 2, 2, 2}, 0.5, 123456);
+  best.layout.virtual_stages = 2;
+  const std::string block = format_parallel_block(best);
+  BOOST_TEST_MESSAGE(block);
+  BOOST_TEST(has(block, "stage_layers = [3, 2, 2, 3, 2, 2, 2, 2]"));
+  TempDir dir("cli_parallel_block");
+  const std::string config = dir.write("job.toml", "[cluster]\n[[cluster.node]]\nname = \"n0\"\n"
+                                                   "cpus = { ranks = 8 }\n\n[model]\nseq_len = 16\nvocab_size = 64\n"
+                                                   "[[model.layer]]\ncomponent = \"gpt.block\"\nrepeat = 18\n"
+                                                   "d_model = 16\nheads = 2\n\n[train]\nglobal_batch = 16\n\n" +
+                                                   block);
+  auto spec = read_spec(config);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), (spec.ok() ? "" : spec.error().message()));
+  const ParallelSpec& parallel = spec->parallel;
+  BOOST_TEST(parallel.pp.value.value_or(0) == 4);
+  BOOST_TEST(parallel.tp.value.value_or(0) == 1);
+  BOOST_TEST(parallel.dp.value.value_or(0) == 2);
+  BOOST_TEST(parallel.schedule == "interleaved-1f1b");
+  BOOST_TEST(parallel.virtual_stages == 2);
+  BOOST_TEST(parallel.microbatch_size == 2);
+  BOOST_REQUIRE(parallel.stage_layers.value.has_value());
+  BOOST_TEST(*parallel.stage_layers.value == best.layout.stage_layers, boost::test_tools::per_element());
+  // And the layout it makes is the planned one.
+  auto layout = fixed_layout(parallel, spec->train, 8);
+  BOOST_REQUIRE(layout.ok());
+  BOOST_TEST(layout->microbatches == best.layout.microbatches);
 }
 
 BOOST_AUTO_TEST_CASE(table_shows_ranked_rows_and_says_what_it_leaves_out) {
