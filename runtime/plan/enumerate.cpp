@@ -42,13 +42,6 @@ bool matches(const AutoInt& fixed, int value) { return !fixed || *fixed == value
 
 }  // namespace
 
-std::string key_where(const SourcePos& pos, const char* key_path) {
-  if (pos.file.empty() && pos.line == 0) return pos.key_path.empty() ? key_path : pos.key_path;
-  SourcePos named = pos;
-  if (named.key_path.empty()) named.key_path = key_path;
-  return named.describe();
-}
-
 Result<std::vector<Degrees>> enumerate_degrees(const PlanRequest& request, int layers) {
   const ParallelSpec& parallel = request.parallel;
   const int world = request.world_size;

@@ -19,6 +19,13 @@ int Layout::first_layer(int virtual_stage) const {
   return std::accumulate(stage_layers.begin(), stage_layers.begin() + virtual_stage, 0);
 }
 
+std::string key_where(const SourcePos& pos, const char* key_path) {
+  if (pos.file.empty() && pos.line == 0) return pos.key_path.empty() ? key_path : pos.key_path;
+  SourcePos named = pos;
+  if (named.key_path.empty()) named.key_path = key_path;
+  return named.describe();
+}
+
 Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train, int world_size) {
   Layout layout;
   layout.pp = parallel.pp.value.value_or(1);
