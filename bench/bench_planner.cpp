@@ -50,13 +50,22 @@ LayerCostFn gpt_costs(int blocks, double seq_len) {
   };
 }
 
-Result<std::vector<llmrt_action>> builtin_actions(const std::string& name, int p, int m, int v, int rank) {
-  const ScheduleShape shape{p, m, v};
-  if (name == "gpipe") return gpipe_actions(shape, rank);
-  if (name == "1f1b") return one_f_one_b_actions(shape, rank);
-  if (name == "zb-h1") return zb_h1_actions(shape, rank);
-  if (const char* why = check_interleaved_1f1b_shape(shape)) return input_error("{}", why);
-  return interleaved_1f1b_actions(shape, rank);
+// The built-in generators as a verified-schedule source (the planner caches it per shape).
+Result<std::shared_ptr<const VerifiedSchedule>> builtin_schedule(const std::string& name, const ScheduleShape& shape) {
+  std::vector<llmrt_action> (*actions)(const ScheduleShape&, int) = nullptr;
+  if (name == "gpipe") actions = gpipe_actions;
+  if (name == "1f1b") actions = one_f_one_b_actions;
+  if (name == "zb-h1") actions = zb_h1_actions;
+  if (name == "interleaved-1f1b") {
+    if (const char* why = check_interleaved_1f1b_shape(shape)) return input_error("{}", why);
+    actions = interleaved_1f1b_actions;
+  }
+  if (actions == nullptr) return input_error("no schedule named {}", name);
+  LLMRT_ASSIGN_OR_RETURN(VerifiedSchedule verified,
+                         verify_action_lists(name, "", shape, [&](int rank) -> Result<std::vector<llmrt_action>> {
+                           return actions(shape, rank);
+                         }));
+  return std::make_shared<const VerifiedSchedule>(std::move(verified));
 }
 
 }  // namespace
@@ -77,7 +86,7 @@ int main(int argc, char** argv) {
   request.train.precision = Precision::kBf16;
   request.train.optimizer.component.value = "adamw";
   request.layer_costs = gpt_costs(blocks, 2048);
-  request.schedule_actions = builtin_actions;
+  request.schedule_source = builtin_schedule;
   const auto start = std::chrono::steady_clock::now();
   auto result = plan_layouts(request);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -20,7 +20,8 @@ struct CliOptions {
   int plan_top = 0;                    // plan/sweep --top N: table rows; 0 = [plan].top
   bool plan_json = false;              // plan/sweep --json: the whole PlanResult, infeasible layouts too
   bool plan_csv = false;               // plan/sweep --csv: every ranked layout, one row each
-  bool plan_explain = false;           // plan --explain: why the best layout, the runner-up, infeasible reasons
+  bool plan_explain = false;
+  bool plan_parallel_block = false;    // plan --parallel-block: the best layout as a [parallel] table to paste           // plan --explain: why the best layout, the runner-up, infeasible reasons
   std::string hostfile_path;           // plan --hostfile FILE: Open MPI hostfile placing the best layout
   bool sweep_measure = false;          // sweep --measure: train the top [sweep].measure_top_k layouts (mpirun)
   bool sweep_calibrate = false;        // sweep --calibrate: also write calibration.toml

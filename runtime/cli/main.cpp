@@ -31,6 +31,8 @@ void add_plan_options(CLI::App& plan, CliOptions& options) {
   add_table_options(plan, options);
   plan.add_flag("--explain", options.plan_explain,
                 "why the best layout sits where it does, what the runner-up loses, why others do not fit");
+  plan.add_flag("--parallel-block", options.plan_parallel_block,
+                "print the best layout as a [parallel] table (stage_layers included) to paste into the config");
   plan.add_option("--trace", options.trace_path, "write the best layout's predicted timeline as a Chrome trace");
   plan.add_option("--hostfile", options.hostfile_path,
                   "write an Open MPI hostfile for the best layout (mpirun --hostfile FILE --map-by slot)");

@@ -24,6 +24,9 @@ Status check_output_options(const CliOptions& options) {
   if (options.plan_explain && (options.plan_json || options.plan_csv)) {
     return input_error("--explain prints text beside the table; it cannot go with --json or --csv");
   }
+  if (options.plan_parallel_block && (options.plan_json || options.plan_csv || options.plan_explain)) {
+    return input_error("--parallel-block prints a config table: it cannot go with --json, --csv or --explain");
+  }
   if (options.plan_top < 0) return input_error("--top {}: give a positive number of rows", options.plan_top);
   return Status::success();
 }
@@ -99,9 +102,11 @@ Result<std::string> write_hostfile(const Topology& topology, const PlannedLayout
 // stdout stays machine-readable and the lines about written files go to stderr.
 Status report(const CliOptions& options, const OpenJob& job, const PlanRequest& request, const PlanResult& result,
               const std::string& title) {
-  const bool machine = options.plan_json || options.plan_csv;
+  const bool machine = options.plan_json || options.plan_csv || options.plan_parallel_block;
   std::ostream& about = machine ? std::cerr : std::cout;
-  if (options.plan_json) {
+  if (options.plan_parallel_block) {
+    std::cout << format_parallel_block(result.ranked.front());
+  } else if (options.plan_json) {
     nlohmann::json json = plan_result_json(result, job.topology);
     json["config"] = job.spec.config_path;
     std::cout << json.dump(2) << "\n";

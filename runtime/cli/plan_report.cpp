@@ -288,6 +288,20 @@ std::string stage_layers_label(const std::vector<int>& stage_layers) {
   return fmt::format("[{}]", fmt::join(stage_layers, ","));
 }
 
+std::string format_parallel_block(const PlannedLayout& planned) {
+  const Layout& layout = planned.layout;
+  std::string schedule;  // a TOML basic string: names are plain, but a plugin's may quote
+  for (char c : layout.schedule) {
+    if (c == '"' || c == '\\') schedule += '\\';
+    schedule += c;
+  }
+  return fmt::format("# llmrt plan: {} at {} tokens/s predicted; replaces the config's [parallel] table\n"
+                     "[parallel]\npp = {}\ntp = {}\ndp = {}\nschedule = \"{}\"\nvirtual_stages = {}\n"
+                     "microbatch_size = {}\nstage_layers = [{}]\n",
+                     layout_label(layout), grouped(planned.tokens_per_s), layout.pp, layout.tp, layout.dp, schedule,
+                     layout.virtual_stages, layout.microbatch_size, fmt::join(layout.stage_layers, ", "));
+}
+
 std::string peak_memory_label(const PlannedLayout& planned, const Topology& topology) {
   std::vector<std::string> parts;
   for (const auto& [model, gib] : peak_memory_by_model(planned, topology)) parts.push_back(fmt::format("{} {:.1f} GiB", model, gib));

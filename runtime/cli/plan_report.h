@@ -34,6 +34,10 @@ std::string format_plan_csv(const PlanResult& result, const Topology& topology);
 // loses, the planner's notes, and the infeasible layouts with their reasons.
 std::string format_plan_explanation(const PlanResult& result, const Topology& topology);
 
+// The layout as a [parallel] TOML table (pp, tp, dp, schedule, virtual_stages, microbatch_size,
+// stage_layers) to paste into a config: `run` then builds exactly this layout, split included.
+std::string format_parallel_block(const PlannedLayout& planned);
+
 // An Open MPI hostfile placing `planned`'s ranks with `mpirun --hostfile FILE --map-by slot`:
 // nodes in the order the ranks visit them, slots = devices used there. `notes` says when the
 // order differs from [[cluster.node]], when a node is unused, and when no hostfile can express

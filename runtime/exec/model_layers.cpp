@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "plugin/host_tensors.h"
+
 namespace llmrt {
 namespace {
 
@@ -69,6 +71,32 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
                               std::move(*config), std::move(*instance), std::move(*params)});
   }
   return slots;
+}
+
+Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
+    const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq,
+    const std::optional<std::vector<std::int64_t>>& input_shape, bool ends_model) {
+  const std::vector<std::int64_t> tokens = {batch, seq};  // (B, T) i32: token ids and targets
+  std::vector<std::vector<std::int64_t>> shapes;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::vector<std::int64_t>* activation = i > 0 ? &shapes.back() : input_shape ? &*input_shape : nullptr;
+    std::vector<llmrt_tensor> in;
+    in.push_back(activation ? host_tensor(nullptr, LLMRT_DTYPE_F32, *activation)
+                            : host_tensor(nullptr, LLMRT_DTYPE_I32, tokens));
+    if (ends_model && i + 1 == layers.size()) in.push_back(host_tensor(nullptr, LLMRT_DTYPE_I32, tokens));
+    auto out = layer_infer_shapes(layers[i].instance, in);
+    if (!out) {
+      if (i == 0) return out.error().with_context(layers[i].label);
+      return out.error().with_context(fmt::format("{} (its input is {}'s output ({}))", layers[i].label,
+                                                  layers[i - 1].label, fmt::join(*activation, ", ")));
+    }
+    if (out->size() != 1) {
+      return runtime_error("{}: a layer must produce exactly one output, this one gives {}", layers[i].label,
+                           out->size());
+    }
+    shapes.emplace_back(out->front().shape, out->front().shape + out->front().rank);
+  }
+  return shapes;
 }
 
 Status check_model_components(const ModelSpec& model, const Registry& registry) {

@@ -2,6 +2,8 @@
 // looked up in the registry, configured and created, with its parameter specs.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,17 @@ ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Comp
 // Creates layers [first, last) of the model (all of them for a single rank).
 Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
                                              const llmrt_layer_context& context);
+
+// Each layer's output shape for one microbatch of (batch, seq) tokens, walking `layers` in order
+// with shapes only (no data): each output is the next layer's input. The first layer takes
+// `input_shape` when given (a later pipeline stage's activation, fp32) and otherwise the token
+// ids (batch, seq) i32; when `ends_model`, the last layer takes the targets (batch, seq) i32 as a
+// second input. Every layer must give exactly one output. An error names the layer that refused
+// its input and, past the first, the layer whose output that was. The one walk over layer
+// shapes: the trainer (activation shapes between stages) and the planner (bytes sent) use it.
+Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
+    const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq,
+    const std::optional<std::vector<std::int64_t>>& input_shape = std::nullopt, bool ends_model = true);
 
 // Every layer's component exists, has the right kind, and accepts its config (for `check`).
 Status check_model_components(const ModelSpec& model, const Registry& registry);

@@ -16,9 +16,10 @@ Result<ModelPlan> plan_model(const Spec& spec, const Registry& registry, Layout 
     if (!cost) return cost.error();
     plan.layer_flops.push_back(*cost);
   }
-  auto stage_layers = partition_layers(spec.parallel, plan.layer_flops, layout.pp * layout.virtual_stages);
-  if (!stage_layers) return stage_layers.error();
-  layout.stage_layers = *stage_layers;
+  // Equal speeds: a caller that knows the devices sets [parallel].stage_layers from
+  // plan_stage_layers (plan/planner.h) first, so the run builds the planner's split.
+  LLMRT_ASSIGN_OR_RETURN(layout.stage_layers,
+                         partition_layers(spec.parallel, plan.layer_flops, {}, layout.pp, layout.virtual_stages));
   int virtual_stage = 0, remaining = layout.stage_layers.front();
   for (const LayerSlot& slot : *layers) {
     while (remaining == 0) remaining = layout.stage_layers.at(static_cast<std::size_t>(++virtual_stage));

@@ -1,6 +1,8 @@
-// Before the trainer: the model's layers split into the layout's virtual stages (by
-// [parallel].stage_layers or by the layers' cost hints), and which pipeline stages hold each
-// tied parameter, so that every rank can create the same process groups.
+// Before the trainer: the model's layers split into the layout's virtual stages
+// ([parallel].stage_layers, else the layers' cost hints at equal device speeds; a caller that
+// knows the devices fills stage_layers from plan_stage_layers in plan/planner.h first), and
+// which pipeline stages hold each tied parameter, so that every rank can create the same
+// process groups.
 #pragma once
 
 #include <map>

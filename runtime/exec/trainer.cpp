@@ -9,7 +9,7 @@
 #include "exec/model_plan.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
-#include "schedule/verifier.h"
+#include "schedule/schedule_loader.h"
 
 namespace llmrt {
 namespace {
@@ -17,23 +17,6 @@ namespace {
 Result<std::unique_ptr<TokenSource>> open_training_data(const Spec& spec) {
   if (spec.data.train.empty()) return random_tokens(spec.train.seed, spec.model.vocab_size.value);
   return open_token_shards(spec.data.train, spec.model.vocab_size.value);
-}
-
-// Each layer's output shape, walking the whole model with shapes only.
-Result<std::vector<std::vector<std::int64_t>>> model_output_shapes(const std::vector<LayerSlot>& layers,
-                                                                   std::int64_t batch, std::int64_t seq) {
-  std::vector<std::vector<std::int64_t>> shapes;
-  const std::vector<std::int64_t> tokens = {batch, seq};
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    std::vector<llmrt_tensor> in;
-    in.push_back(i == 0 ? cpu_tensor_i32(nullptr, tokens) : cpu_tensor(nullptr, shapes.back()));
-    if (i + 1 == layers.size()) in.push_back(cpu_tensor_i32(nullptr, tokens));
-    auto out = layer_infer_shapes(layers[i].instance, in);
-    if (!out) return out.error().with_context(layers[i].label);
-    if (out->empty()) return runtime_error("{}: infer_shapes gave no output", layers[i].label);
-    shapes.emplace_back(out->front().shape, out->front().shape + out->front().rank);
-  }
-  return shapes;
 }
 
 }  // namespace
@@ -85,7 +68,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, LLMRT_DTYPE_F32, 0};
   auto all_layers = create_layers(spec.model, registry, 0, layer_count, context);
   if (!all_layers) return all_layers.error();
-  auto shapes = model_output_shapes(*all_layers, layout_.microbatch_size, seq_);
+  auto shapes = layer_output_shapes(*all_layers, layout_.microbatch_size, seq_);
   if (!shapes) return shapes.error();
   flops_per_microbatch_ = 0;
   std::vector<std::vector<LayerSlot>> chunk_layers;
@@ -129,25 +112,15 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
 }
 
 Status Trainer::load_actions(const Registry& registry) {
-  auto component = registry.lookup(layout_.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule");
-  if (!component) return component.error();
-  auto config = resolve_default_config(**component);
-  if (!config) return config.error();
-  const llmrt_schedule_shape shape = schedule_shape(layout_.pp, layout_.microbatches, layout_.virtual_stages);
-  LLMRT_RETURN_IF_ERROR(check_schedule_shape(**component, *config, shape));
   // Every rank verifies all pipeline ranks' lists (cheap, and no rank starts a list that can hang).
-  std::vector<std::vector<llmrt_action>> per_rank;
-  for (int rank = 0; rank < layout_.pp; ++rank) {
-    auto actions = schedule_actions(**component, *config, shape, rank);
-    if (!actions) return actions.error();
-    per_rank.push_back(std::move(*actions));
-  }
-  auto report = verify_schedule(ScheduleShape{layout_.pp, layout_.microbatches, layout_.virtual_stages}, per_rank);
-  if (!report) return report.error().with_context(fmt::format("schedule '{}'", layout_.schedule));
+  LLMRT_ASSIGN_OR_RETURN(
+      VerifiedSchedule schedule,
+      load_verified_schedule(registry, layout_.schedule,
+                             ScheduleShape{layout_.pp, layout_.microbatches, layout_.virtual_stages}));
   std::vector<Stage*> chunks;
   for (auto& chunk : chunks_) chunks.push_back(chunk.get());
   runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
-                                             std::move(per_rank[static_cast<std::size_t>(groups_->coords().pp)]),
+                                             std::move(schedule.actions[static_cast<std::size_t>(groups_->coords().pp)]),
                                              layout_.microbatch_size, seq_);
   if (layout_.dp > 1) {
     buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches);

@@ -5,9 +5,9 @@
 #include <mutex>
 
 #include "exec/model_layers.h"
-#include "exec/param_store.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
+#include "schedule/schedule_loader.h"
 
 namespace llmrt {
 
@@ -36,28 +36,6 @@ Result<llmrt_cost_hints> layer_hints(const LayerSlot& slot, std::int64_t batch, 
   return hints;
 }
 
-// Each layer's output element count, walking the model with shapes only (as the trainer does):
-// the first layer takes token ids (B, T), the last takes activations plus targets (B, T).
-Result<std::vector<double>> output_elements(const std::vector<LayerSlot>& layers, std::int64_t batch,
-                                            std::int64_t seq) {
-  std::vector<double> elements;
-  std::vector<std::int64_t> previous;
-  const std::vector<std::int64_t> tokens = {batch, seq};
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    std::vector<llmrt_tensor> in;
-    in.push_back(i == 0 ? cpu_tensor_i32(nullptr, tokens) : cpu_tensor(nullptr, previous));
-    if (i + 1 == layers.size()) in.push_back(cpu_tensor_i32(nullptr, tokens));
-    auto out = layer_infer_shapes(layers[i].instance, in);
-    if (!out) return out.error().with_context(layers[i].label);
-    if (out->empty()) return runtime_error("{}: infer_shapes gave no output", layers[i].label);
-    previous.assign(out->front().shape, out->front().shape + out->front().rank);
-    double count = 1;
-    for (std::int64_t extent : previous) count *= static_cast<double>(extent);
-    elements.push_back(count);
-  }
-  return elements;
-}
-
 // This rank's slice of the layer's parameters in the training precision, from the parameter
 // specs (global shapes, split along shard_dim by tp): exact, and in the unit the planner's
 // memory model wants, where the cost hints count the plugin's own (fp32) storage.
@@ -79,8 +57,7 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
   auto layers = create_layers(model, registry, 0, layer_count, context);
   if (!layers) return layers.error().with_context(fmt::format("tp = {}", tp));
   const std::int64_t seq = model.seq_len.value;
-  auto elements = output_elements(*layers, microbatch_size, seq);
-  if (!elements) return elements.error();
+  LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(*layers, microbatch_size, seq));
   std::vector<LayerCost> costs;
   for (std::size_t i = 0; i < layers->size(); ++i) {
     auto hints = layer_hints((*layers)[i], microbatch_size, seq);
@@ -91,17 +68,13 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
     cost.backward_weight_flops = hints->backward_weight_flops;
     cost.activation_bytes = hints->activation_bytes;
     cost.parameter_bytes = parameter_slice_bytes((*layers)[i], tp, precision);
-    cost.output_bytes = (*elements)[i] * element_bytes_of(precision);
+    double elements = 1;
+    for (std::int64_t extent : shapes[i]) elements *= static_cast<double>(extent);
+    cost.output_bytes = elements * element_bytes_of(precision);
     costs.push_back(cost);
   }
   return costs;
 }
-
-// A schedule component and its default config, looked up once per name.
-struct ScheduleEntry {
-  const Component* component = nullptr;
-  std::shared_ptr<ResolvedConfig> config;
-};
 
 }  // namespace
 
@@ -119,32 +92,6 @@ LayerCostFn make_layer_cost_fn(const ModelSpec& model, const Registry& registry,
       found = cache->entries.emplace(key, compute_layer_costs(model, registry, precision, tp, microbatch_size)).first;
     }
     return found->second;
-  };
-}
-
-ScheduleFn make_schedule_fn(const Registry& registry) {
-  struct Cache {
-    std::mutex mutex;
-    std::map<std::string, ScheduleEntry> entries;
-  };
-  auto cache = std::make_shared<Cache>();
-  return [cache, &registry](const std::string& schedule, int stages, int microbatches, int virtual_stages,
-                            int rank) -> Result<std::vector<llmrt_action>> {
-    std::lock_guard<std::mutex> lock(cache->mutex);
-    auto found = cache->entries.find(schedule);
-    if (found == cache->entries.end()) {
-      auto component = registry.lookup(schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "schedule");
-      if (!component) return component.error();
-      auto config = resolve_default_config(**component);
-      if (!config) return config.error();
-      found = cache->entries
-                  .emplace(schedule, ScheduleEntry{*component, std::make_shared<ResolvedConfig>(std::move(*config))})
-                  .first;
-    }
-    const ScheduleEntry& entry = found->second;
-    const llmrt_schedule_shape shape = schedule_shape(stages, microbatches, virtual_stages);
-    LLMRT_RETURN_IF_ERROR(check_schedule_shape(*entry.component, *entry.config, shape));
-    return schedule_actions(*entry.component, *entry.config, shape, rank);
   };
 }
 
@@ -169,7 +116,7 @@ PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const R
   request.world_size = world_size;
   request.schedules = candidate_schedules(registry, spec.parallel);
   request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
-  request.schedule_actions = make_schedule_fn(registry);
+  request.schedule_source = registry_schedule_source(registry);
   return request;
 }
 

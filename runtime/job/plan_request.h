@@ -17,9 +17,6 @@ namespace llmrt {
 // (tp, microbatch size), since the planner asks for the same pair once per candidate layout.
 LayerCostFn make_layer_cost_fn(const ModelSpec& model, const Registry& registry, Precision precision);
 
-// Action lists from the registry's pipeline_schedule components, each at its default config.
-ScheduleFn make_schedule_fn(const Registry& registry);
-
 // The pipeline schedules the planner may choose among: the built-in four that the registry
 // holds, plus [parallel].schedule when it names another (a plugin's) schedule.
 std::vector<std::string> candidate_schedules(const Registry& registry, const ParallelSpec& parallel);

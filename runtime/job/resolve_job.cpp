@@ -61,6 +61,11 @@ Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
     parallel.stage_layers.value.reset();  // a split for pp stages; one rank holds every layer
   } else if (parallel.pp.value && parallel.tp.value && parallel.dp.value) {
     LLMRT_ASSIGN_OR_RETURN(layout, fixed_layout(parallel, job.spec.train, world_size));
+    // Pinned degrees without a split: the planner's split by the placed devices' speeds, so
+    // that `run` builds what `plan` predicted for the same degrees.
+    if (!parallel.stage_layers.value && layout.pp * layout.virtual_stages > 1) {
+      LLMRT_ASSIGN_OR_RETURN(parallel.stage_layers.value, plan_stage_layers(job.plan_request(world_size), layout));
+    }
   } else {
     LLMRT_ASSIGN_OR_RETURN(planned, best_planned_layout(job, world_size));
     pin_parallel(parallel, planned->layout);

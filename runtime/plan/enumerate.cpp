@@ -42,13 +42,6 @@ bool matches(const AutoInt& fixed, int value) { return !fixed || *fixed == value
 
 }  // namespace
 
-std::string key_where(const SourcePos& pos, const char* key_path) {
-  if (pos.file.empty() && pos.line == 0) return pos.key_path.empty() ? key_path : pos.key_path;
-  SourcePos named = pos;
-  if (named.key_path.empty()) named.key_path = key_path;
-  return named.describe();
-}
-
 Result<std::vector<Degrees>> enumerate_degrees(const PlanRequest& request, int layers) {
   const ParallelSpec& parallel = request.parallel;
   const int world = request.world_size;
@@ -143,20 +136,17 @@ std::vector<std::string> schedules_for(const PlanRequest& request, const Degrees
 std::vector<Layout> enumerate_schedules(const PlanRequest& request, const Degrees& degrees, int microbatch_size,
                                         int layers, std::vector<InfeasibleLayout>& infeasible) {
   const std::vector<std::string> schedules = schedules_for(request, degrees);
-  const std::int64_t per_step = static_cast<std::int64_t>(microbatch_size) * degrees.dp;
-  const std::int64_t global_batch = request.train.global_batch.value;
-  if (global_batch < per_step || global_batch % per_step != 0) {
+  const Result<int> microbatches = microbatches_per_replica(request.train, microbatch_size, degrees.dp);
+  if (!microbatches.ok()) {
     infeasible.push_back({base_layout(degrees, microbatch_size, 0, schedules.front(), 1),
-                          fmt::format("global_batch = {} is not a whole number ≥ 1 of microbatch_size × dp = {} × {}",
-                                      global_batch, microbatch_size, degrees.dp)});
+                          microbatches.error().message()});
     return {};
   }
-  const int microbatches = static_cast<int>(global_batch / per_step);
   const std::optional<std::vector<int>>& fixed_split = request.parallel.stage_layers.value;
   std::vector<Layout> out;
   for (const std::string& schedule : schedules) {
     for (int v : virtual_stage_candidates(request, schedule, degrees.pp)) {
-      Layout layout = base_layout(degrees, microbatch_size, microbatches, schedule, v);
+      Layout layout = base_layout(degrees, microbatch_size, *microbatches, schedule, v);
       // A fixed split names its virtual-stage count; other shapes are not candidates at all.
       if (fixed_split && static_cast<int>(fixed_split->size()) != degrees.pp * v) continue;
       if (auto why = shape_rejection(layout, layers)) {

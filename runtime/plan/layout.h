@@ -1,6 +1,7 @@
 // The parallel layout of a run: pipeline (pp), tensor (tp) and data (dp) degrees, virtual
-// stages, microbatches, and where each rank sits. Until the planner lands it comes from
-// [parallel] (fixed_layout); afterwards from the plan: both produce this struct.
+// stages, microbatches, and where each rank sits. It comes from [parallel] (fixed_layout) or
+// from the planner; both produce this struct. Also the one owner of the microbatch arithmetic
+// and of the stage partition that every caller (planner, run, check, tests) shares.
 #pragma once
 
 #include <string>
@@ -35,13 +36,25 @@ struct Layout {
   int first_layer(int virtual_stage) const;
 };
 
-// Degrees from [parallel]: fixed ones as given, "auto" ones as data parallel (pp = tp = 1)
-// until the planner chooses; checks they fit the world and the global batch.
+// Degrees from [parallel]: fixed ones as given, "auto" ones as data parallel (pp = tp = 1);
+// checks they fit the world and the global batch. Callers that want the planner's choice for
+// "auto" degrees ask the planner instead.
 Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train, int world_size);
 
-// Layers per virtual stage: [parallel].stage_layers when given, else contiguous runs of layers
-// with costs as even as possible (the largest stage as small as it can be).
-Result<std::vector<int>> partition_layers(const ParallelSpec& parallel, const std::vector<double>& layer_costs,
-                                          int virtual_stage_count);
+// Microbatches per data-parallel replica per optimizer step: global_batch ÷ (dp × microbatch_size).
+// An input error naming train.global_batch when that is not a whole number ≥ 1.
+Result<int> microbatches_per_replica(const TrainSpec& train, int microbatch_size, int dp);
+
+// Layers per virtual stage (virtual stage s runs on pipeline rank s % pp): [parallel].stage_layers
+// when given (checked against the layout and the model), else contiguous runs that minimise the
+// largest stage time work ÷ speed and, among those, make the stage times most even; every stage
+// gets ≥ 1 layer. `rank_speed` [pp rank] in any unit proportional to FLOP/s; empty means equal
+// speeds (every rank 1). The planner passes the placed devices' speeds, so a run that asks the
+// planner (plan_stage_layers in planner.h) gets the split `plan` predicted.
+Result<std::vector<int>> partition_layers(const ParallelSpec& parallel, const std::vector<double>& layer_work,
+                                          const std::vector<double>& rank_speed, int pp, int virtual_stages);
+
+// "parallel.tp" or, when the config gave a position, "file:line:col: parallel.tp".
+std::string key_where(const SourcePos& pos, const char* key_path);
 
 }  // namespace llmrt

@@ -1,6 +1,10 @@
 // Partition: contiguous layers per virtual stage, balanced by time on each stage's devices
-// (work ÷ speed), so a stage on a faster card takes proportionally more layers.
+// (work ÷ speed), so a stage on a faster card takes proportionally more layers. The only stage
+// partitioner: equal speeds are speeds of 1.
 #include <limits>
+#include <numeric>
+
+#include <fmt/format.h>
 
 #include "plan/planner_stages.h"
 
@@ -76,6 +80,33 @@ std::vector<int> partition_by_speed(const std::vector<double>& layer_work, const
   const double bound = min_max_stage_time(time, n, k);
   // Relative slack so rounding in the prefix sums cannot exclude the optimum itself.
   return most_even_split(time, n, k, bound * (1 + 1e-9) + 1e-300);
+}
+
+Result<std::vector<int>> partition_layers(const ParallelSpec& parallel, const std::vector<double>& layer_work,
+                                          const std::vector<double>& rank_speed, int pp, int virtual_stages) {
+  const int layers = static_cast<int>(layer_work.size());
+  const int stages = pp * virtual_stages;
+  if (parallel.stage_layers.value) {
+    const std::vector<int>& given = *parallel.stage_layers.value;
+    const int total = std::accumulate(given.begin(), given.end(), 0);
+    if (static_cast<int>(given.size()) != stages || total != layers) {
+      return input_error("{}: {} entries summing to {}; the layout has {} virtual stages and the model {} layers",
+                         key_where(parallel.stage_layers.pos, "parallel.stage_layers"), given.size(), total, stages,
+                         layers);
+    }
+    return given;
+  }
+  if (layers < stages) {
+    return input_error("{}: {} virtual stages (pp × virtual_stages) but the model has only {} layers; each stage "
+                       "needs at least one",
+                       key_where(parallel.pp.pos, "parallel.pp"), stages, layers);
+  }
+  if (!rank_speed.empty() && static_cast<int>(rank_speed.size()) != pp) {
+    return runtime_error("partition: {} rank speeds for pp = {}", rank_speed.size(), pp);
+  }
+  const std::vector<double> speed = rank_speed.empty() ? std::vector<double>(static_cast<std::size_t>(pp), 1.0)
+                                                       : rank_speed;
+  return partition_by_speed(layer_work, speed, pp, virtual_stages);
 }
 
 }  // namespace llmrt

@@ -5,13 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <tuple>
 #include <variant>
 
 #include <fmt/format.h>
 
 #include "plan/planner_stages.h"
-#include "schedule/verifier.h"
 
 namespace llmrt {
 
@@ -22,7 +20,7 @@ using CostCache = std::map<std::pair<int, int>, Result<std::vector<LayerCost>>>;
 
 Status check_request(const PlanRequest& request) {
   if (request.topology == nullptr) return input_error("plan: no topology");
-  if (!request.layer_costs || !request.schedule_actions) return input_error("plan: no layer costs or schedules");
+  if (!request.layer_costs || !request.schedule_source) return input_error("plan: no layer costs or schedules");
   if (request.world_size != request.topology->world_size()) {
     return input_error("plan: {} ranks requested but the topology has {} devices (one rank per device)",
                        request.world_size, request.topology->world_size());
@@ -73,16 +71,15 @@ Result<int> check_model(const PlanRequest& request, CostCache& cache, const std:
 }
 
 // Layers per virtual stage: [parallel].stage_layers, else balanced by each stage's device speed.
-std::vector<int> split_layers(const PlanRequest& request, const Layout& layout, const std::vector<LayerCost>& costs,
-                              const PlacedDegrees& placed) {
-  if (request.parallel.stage_layers.value) return *request.parallel.stage_layers.value;
+Result<std::vector<int>> split_layers(const PlanRequest& request, const Layout& layout,
+                                      const std::vector<LayerCost>& costs, const PlacedDegrees& placed) {
   std::vector<double> work;
   for (const LayerCost& cost : costs) {
     work.push_back(cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops);
   }
   std::vector<double> speed;
   for (const StageDevices& stage : placed.stages) speed.push_back(stage.peak_flops);
-  return partition_by_speed(work, speed, layout.pp, layout.virtual_stages);
+  return partition_layers(request.parallel, work, speed, layout.pp, layout.virtual_stages);
 }
 
 std::string slowest_stage_problem(const PlacedDegrees& placed, const TrainSpec& train) {
@@ -150,7 +147,9 @@ Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::
   if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) {
     return InfeasibleLayout{std::move(layout), std::move(why)};
   }
-  layout.stage_layers = split_layers(request, layout, costs, placed);
+  auto split = split_layers(request, layout, costs, placed);
+  if (!split.ok()) return InfeasibleLayout{std::move(layout), split.error().message()};
+  layout.stage_layers = std::move(*split);
   auto samples = sample_schedule(request, layout, costs);
   if (!samples.ok()) return InfeasibleLayout{std::move(layout), samples.error().message()};
   const StageMemory memory = memory_at(*samples, layout.microbatches, request.plan.workspace_gib);
@@ -178,42 +177,30 @@ void rank_layouts(std::vector<PlannedLayout>& ranked) {
   });
 }
 
-
-// Many candidates share a pipeline shape (other tp, dp or microbatch size): fetch each shape's
-// lists once, for every rank, and verify them together once; the simulations then skip it.
-ScheduleFn verified_schedule_cache(const ScheduleFn& fetch,
-                                   std::map<std::tuple<std::string, int, int, int>,
-                                            Result<std::vector<std::vector<llmrt_action>>>>& cache) {
-  return [&fetch, &cache](const std::string& schedule, int stages, int microbatches, int virtual_stages,
-                          int rank) -> Result<std::vector<llmrt_action>> {
-    const auto key = std::make_tuple(schedule, stages, microbatches, virtual_stages);
-    auto found = cache.find(key);
-    if (found == cache.end()) {
-      std::vector<std::vector<llmrt_action>> lists;
-      Result<std::vector<std::vector<llmrt_action>>> entry = lists;
-      for (int r = 0; r < stages && entry.ok(); ++r) {
-        auto list = fetch(schedule, stages, microbatches, virtual_stages, r);
-        if (!list.ok()) entry = list.error();
-        else entry->push_back(std::move(*list));
-      }
-      if (entry.ok()) {
-        auto verified = verify_schedule(ScheduleShape{stages, microbatches, virtual_stages}, *entry);
-        if (!verified.ok()) entry = verified.error().with_context(fmt::format("schedule '{}'", schedule));
-      }
-      found = cache.emplace(key, std::move(entry)).first;
-    }
-    if (!found->second.ok()) return found->second.error();
-    return (*found->second)[static_cast<std::size_t>(rank)];
-  };
-}
-
 }  // namespace
+
+Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Layout& layout) {
+  if (request.topology == nullptr || !request.layer_costs) return input_error("plan: no topology or layer costs");
+  if (layout.world_size() != request.topology->world_size()) {
+    return input_error("pp × tp × dp = {} × {} × {} = {} ranks, but the topology has {} devices (one rank per "
+                       "device)", layout.pp, layout.tp, layout.dp, layout.world_size(),
+                       request.topology->world_size());
+  }
+  LLMRT_ASSIGN_OR_RETURN_CTX(std::vector<LayerCost> costs, request.layer_costs(layout.tp, layout.microbatch_size),
+                             "model layer costs at tp = {}", layout.tp);
+  const PlacedDegrees placed =
+      place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
+                         peak_precision_for(request.train.precision), request.plan.network_efficiency);
+  if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
+  return split_layers(request, layout, costs, placed);
+}
 
 Result<PlanResult> plan_layouts(const PlanRequest& original) {
   LLMRT_RETURN_IF_ERROR(check_request(original));
-  std::map<std::tuple<std::string, int, int, int>, Result<std::vector<std::vector<llmrt_action>>>> schedules;
+  // Many candidates share a pipeline shape (other tp, dp or microbatch size): each shape's
+  // lists are fetched and verified once.
   PlanRequest request = original;
-  request.schedule_actions = verified_schedule_cache(original.schedule_actions, schedules);
+  request.schedule_source = cached_schedule_source(original.schedule_source);
   const std::vector<int> microbatch_sizes = microbatch_size_candidates(request);
   CostCache cache;
   auto layers = check_model(request, cache, microbatch_sizes);

@@ -13,6 +13,7 @@
 
 #include "config/spec.h"
 #include "plan/layout.h"
+#include "schedule/verified_schedule.h"
 #include "topology/topology.h"
 #include "util/status.h"
 
@@ -32,9 +33,6 @@ struct LayerCost {
 // The model's layers' costs at (tp, microbatch size), or why that tp cannot work (e.g. "tp = 3
 // does not divide heads = 8", from the layer plugin).
 using LayerCostFn = std::function<Result<std::vector<LayerCost>>(int tp, int microbatch_size)>;
-// A schedule's action list for one pipeline rank, or why the shape does not work.
-using ScheduleFn = std::function<Result<std::vector<llmrt_action>>(const std::string& schedule, int stages,
-                                                                   int microbatches, int virtual_stages, int rank)>;
 
 struct PlanRequest {
   const Topology* topology = nullptr;
@@ -47,7 +45,7 @@ struct PlanRequest {
   std::vector<std::string> schedules = {"1f1b", "interleaved-1f1b", "zb-h1", "gpipe"};  // candidates when not fixed
   std::vector<int> microbatch_sizes;  // candidates; empty = {parallel.microbatch_size} when fixed, else 1, 2, 4, 8
   LayerCostFn layer_costs;
-  ScheduleFn schedule_actions;
+  ScheduleSource schedule_source;  // verified action lists of every rank, or why the shape does not work
 };
 
 struct PlannedLayout {
@@ -75,5 +73,12 @@ struct PlanResult {
 };
 
 Result<PlanResult> plan_layouts(const PlanRequest& request);
+
+// The planner's stage split for a layout it was not asked to choose ([parallel] pins the degrees
+// but not stage_layers): the layout placed on the topology as the planner places it, its
+// layers partitioned by the placed devices' speeds (or [parallel].stage_layers when given),
+// exactly as plan_layouts does for that layout. So `run` builds the split `plan` predicted.
+// Needs request.topology and request.layer_costs.
+Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Layout& layout);
 
 }  // namespace llmrt

@@ -35,9 +35,6 @@ std::vector<int> microbatch_size_candidates(const PlanRequest& request);
 std::vector<Layout> enumerate_schedules(const PlanRequest& request, const Degrees& degrees, int microbatch_size,
                                         int layers, std::vector<InfeasibleLayout>& infeasible);
 
-// "parallel.tp" or, when the config gave a position, "file:line:col: parallel.tp".
-std::string key_where(const SourcePos& pos, const char* key_path);
-
 // ------------------------------------------------------------------ placement.cpp
 // Seconds a message of `bytes` takes on a link: latency_s + bytes · s_per_byte (the slowest
 // member of a group, bandwidth shared by every rank that uses the same node's network at once).
@@ -80,9 +77,9 @@ PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degree
                                  double network_efficiency);
 
 // ------------------------------------------------------------------ partition.cpp
-// Contiguous layers per virtual stage (virtual stage s runs on pipeline rank s % pp) that
-// minimise the largest stage time work / speed; among those, the most even times. Each
-// stage gets ≥ 1 layer. `rank_speed` [pp rank] in any unit proportional to FLOP/s.
+// The algorithm behind partition_layers (layout.h) without the config: contiguous layers per
+// virtual stage (s on pipeline rank s % pp) minimising the largest time work / speed, then the
+// most even times. Needs layer_work.size() ≥ pp × virtual_stages and rank_speed.size() == pp.
 std::vector<int> partition_by_speed(const std::vector<double>& layer_work, const std::vector<double>& rank_speed,
                                     int pp, int virtual_stages);
 

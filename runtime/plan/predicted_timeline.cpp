@@ -7,12 +7,10 @@ namespace llmrt {
 Result<PredictedStep> predict_step_timeline(const PlanRequest& request, const Layout& layout) {
   auto costs = request.layer_costs(layout.tp, layout.microbatch_size);
   if (!costs) return costs.error();
-  std::vector<std::vector<llmrt_action>> actions;
-  for (int r = 0; r < layout.pp; ++r) {
-    auto list = request.schedule_actions(layout.schedule, layout.pp, layout.microbatches, layout.virtual_stages, r);
-    if (!list) return list.error();
-    actions.push_back(std::move(*list));
-  }
+  LLMRT_ASSIGN_OR_RETURN(auto schedule,
+                         request.schedule_source(layout.schedule,
+                                                 ScheduleShape{layout.pp, layout.microbatches, layout.virtual_stages}));
+  const std::vector<std::vector<llmrt_action>>& actions = schedule->actions;
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
                          peak_precision_for(request.train.precision), request.plan.network_efficiency);

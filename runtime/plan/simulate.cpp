@@ -31,11 +31,9 @@ Result<std::vector<ScheduleSample>> sample_schedule(const PlanRequest& request, 
     ScheduleSample sample;
     sample.layout = layout;
     sample.layout.microbatches = m;
-    for (int r = 0; r < layout.pp; ++r) {
-      auto list = request.schedule_actions(layout.schedule, layout.pp, m, layout.virtual_stages, r);
-      if (!list.ok()) return list.error();
-      sample.actions.push_back(std::move(*list));
-    }
+    LLMRT_ASSIGN_OR_RETURN(auto schedule,
+                           request.schedule_source(layout.schedule, ScheduleShape{layout.pp, m, layout.virtual_stages}));
+    sample.actions = schedule->actions;
     sample.memory = estimate_stage_memory(sample.layout, costs, sample.actions, request.train,
                                           request.plan.workspace_gib);
     samples.push_back(std::move(sample));

@@ -5,8 +5,7 @@
 #include <compare>
 
 #include <llmrt/action.h>
-
-#include "generators/schedule_generators.h"
+#include <llmrt/schedule_shape.hpp>
 
 namespace llmrt {
 

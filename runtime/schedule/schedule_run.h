@@ -7,8 +7,8 @@
 #include <vector>
 
 #include <llmrt/action.h>
+#include <llmrt/schedule_shape.hpp>
 
-#include "generators/schedule_generators.h"
 #include "schedule/schedule_messages.h"
 
 namespace llmrt {

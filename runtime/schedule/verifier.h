@@ -6,8 +6,8 @@
 #include <vector>
 
 #include <llmrt/action.h>
+#include <llmrt/schedule_shape.hpp>
 
-#include "generators/schedule_generators.h"
 #include "util/status.h"
 
 namespace llmrt {

@@ -1,19 +1,14 @@
 // The built-in pipeline schedules as plain algorithms: each returns one pipeline rank's
-// action list. Uses nothing but <llmrt/action.h>, so schedule plugins compile it as is.
+// action list. Uses nothing but the SDK (<llmrt/schedule_shape.hpp>: llmrt_action and the
+// step's shape), so schedule plugins compile it as is and runtime/schedule never includes it.
 #pragma once
 
 #include <vector>
 
 #include <llmrt/action.h>
+#include <llmrt/schedule_shape.hpp>
 
 namespace llmrt {
-
-// The size of one pipeline step.
-struct ScheduleShape {
-  int stages = 1;          // p: pipeline ranks
-  int microbatches = 1;    // m: microbatches per step
-  int virtual_stages = 1;  // v: model chunks per rank (interleaving); 1 for the others
-};
 
 // Each check_*_shape returns nullptr when the schedule can be built for `shape`, else a
 // static sentence saying why not (plugins turn it into their own status; no runtime here).

@@ -35,9 +35,7 @@ class GeneratedSchedule : public PipelineSchedule {
   }
 
  private:
-  static ScheduleShape to_shape(const llmrt_schedule_shape& shape) {
-    return ScheduleShape{shape.stages, shape.microbatches, shape.virtual_stages};
-  }
+  static ScheduleShape to_shape(const llmrt_schedule_shape& shape) { return ScheduleShape(shape); }
 };
 
 }  // namespace llmrt::schedules

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/plan_report.h"
+#include "config/read_spec.h"
 #include "support/process.h"
 #include "topology/cluster_fixtures.h"
 
@@ -76,6 +77,35 @@ BOOST_AUTO_TEST_CASE(labels_name_degrees_stages_and_memory_per_device_model) {
   BOOST_TEST(layout_label(result.ranked[0].layout) == "pp2·tp4·dp1 v1");
   BOOST_TEST(stage_layers_label({13, 12, 12, 13}) == "[13,12,12,13]");
   BOOST_TEST(peak_memory_label(result.ranked[0], topology) == "A100-80GB-SXM 31.2 GiB");
+}
+
+BOOST_AUTO_TEST_CASE(parallel_block_reads_back_as_the_same_layout) {
+  PlannedLayout best = planned(4, 1, 2, "interleaved-1f1b", 2, 4, {3, 2, 2, 3, 2, 2, 2, 2}, 0.5, 123456);
+  best.layout.virtual_stages = 2;
+  const std::string block = format_parallel_block(best);
+  BOOST_TEST_MESSAGE(block);
+  BOOST_TEST(has(block, "stage_layers = [3, 2, 2, 3, 2, 2, 2, 2]"));
+  TempDir dir("cli_parallel_block");
+  const std::string config = dir.write("job.toml", "[cluster]\n[[cluster.node]]\nname = \"n0\"\n"
+                                                   "cpus = { ranks = 8 }\n\n[model]\nseq_len = 16\nvocab_size = 64\n"
+                                                   "[[model.layer]]\ncomponent = \"gpt.block\"\nrepeat = 18\n"
+                                                   "d_model = 16\nheads = 2\n\n[train]\nglobal_batch = 16\n\n" +
+                                                   block);
+  auto spec = read_spec(config);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), (spec.ok() ? "" : spec.error().message()));
+  const ParallelSpec& parallel = spec->parallel;
+  BOOST_TEST(parallel.pp.value.value_or(0) == 4);
+  BOOST_TEST(parallel.tp.value.value_or(0) == 1);
+  BOOST_TEST(parallel.dp.value.value_or(0) == 2);
+  BOOST_TEST(parallel.schedule == "interleaved-1f1b");
+  BOOST_TEST(parallel.virtual_stages == 2);
+  BOOST_TEST(parallel.microbatch_size == 2);
+  BOOST_REQUIRE(parallel.stage_layers.value.has_value());
+  BOOST_TEST(*parallel.stage_layers.value == best.layout.stage_layers, boost::test_tools::per_element());
+  // And the layout it makes is the planned one.
+  auto layout = fixed_layout(parallel, spec->train, 8);
+  BOOST_REQUIRE(layout.ok());
+  BOOST_TEST(layout->microbatches == best.layout.microbatches);
 }
 
 BOOST_AUTO_TEST_CASE(table_shows_ranked_rows_and_says_what_it_leaves_out) {
@@ -287,4 +317,81 @@ BOOST_AUTO_TEST_CASE(fixed_degrees_that_contradict_the_model_or_topology_are_con
 }
 
 }  // namespace
+}  // namespace llmrt
+
+namespace llmrt {
+namespace {
+
+// The cluster owner's case: a mixed 3090/A100/V100 room on 10 GbE, a model whose stages the
+// planner splits by device speed.
+const char* kMixedRoom = R"([cluster]
+name = "mixed-room"
+[[cluster.node]]
+name = "a"
+gpus = { model = "RTX-3090", count = 2 }
+links = [ { kind = "pcie", gpus = "0-1" } ]
+[[cluster.node]]
+name = "b"
+gpus = [ { model = "A100-80GB-PCIE", count = 1 }, { model = "V100-32GB", count = 1 } ]
+links = [ { kind = "pcie", gpus = "0-1" } ]
+[cluster.network]
+kind = "ethernet"
+bandwidth_gbps = 10
+[model]
+seq_len = 512
+vocab_size = 4096
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 512
+[[model.layer]]
+component = "gpt.block"
+repeat = 8
+d_model = 512
+heads = 8
+[[model.layer]]
+component = "gpt.head"
+[parallel]
+pp = 4
+tp = 1
+dp = 1
+[train]
+global_batch = 16
+precision = "fp16"
+)";
+
+}  // namespace
+
+// What `plan` predicts for pinned degrees is what `check` (and so `run`) builds: the same
+// stage split by device speed, not an equal-cost one; and --parallel-block pastes back as it.
+BOOST_AUTO_TEST_CASE(pinned_degrees_run_the_split_plan_predicted) {
+  TempDir dir("cli_plan_is_run");
+  const std::string config = dir.write("room.toml", kMixedRoom);
+  const ProcessResult planned = run_llmrt({"plan", config, "--json"});
+  BOOST_REQUIRE_MESSAGE(planned.exit_code == 0, planned.err);
+  const nlohmann::json best = nlohmann::json::parse(planned.out)["ranked"][0]["layout"];
+  const std::vector<int> predicted = best["stage_layers"].get<std::vector<int>>();
+  const std::vector<std::string> pin = {
+      "--set", "parallel.schedule=" + best["schedule"].get<std::string>(),
+      "--set", "parallel.microbatch_size=" + std::to_string(best["microbatch_size"].get<int>()),
+      "--set", "parallel.virtual_stages=" + std::to_string(best["virtual_stages"].get<int>())};
+  std::vector<std::string> args = {"check", config};
+  args.insert(args.end(), pin.begin(), pin.end());
+  const ProcessResult checked = run_llmrt(args);
+  BOOST_REQUIRE_MESSAGE(checked.exit_code == 0, checked.err);
+  BOOST_TEST_INFO(checked.out);
+  BOOST_TEST(has(checked.out, "stage layers " + stage_layers_label(predicted)));
+  // Equal speeds would have split 10 layers differently: the case is one that tells them apart.
+  BOOST_TEST(predicted != std::vector<int>({3, 2, 2, 3}));
+
+  const ProcessResult block = run_llmrt({"plan", config, "--parallel-block"});
+  BOOST_REQUIRE_MESSAGE(block.exit_code == 0, block.err);
+  BOOST_TEST(has(block.out, "[parallel]"));
+  const std::string pasted = dir.write("pasted.toml", std::string(kMixedRoom).substr(0, std::string(kMixedRoom).find("[parallel]")) +
+                                                          block.out + "[train]\nglobal_batch = 16\nprecision = \"fp16\"\n");
+  const ProcessResult again = run_llmrt({"check", pasted});
+  BOOST_REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+  BOOST_TEST(has(again.out, "stage layers " + stage_layers_label(predicted)));
+  BOOST_TEST(run_llmrt({"plan", config, "--parallel-block", "--json"}).exit_code == 2);
+}
+
 }  // namespace llmrt

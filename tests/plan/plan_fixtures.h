@@ -53,10 +53,9 @@ inline LayerCostFn equal_costs(int layers, double flops, double output_bytes = 0
   };
 }
 
-inline ScheduleFn builtin_schedules() {
-  return [](const std::string& name, int stages, int microbatches, int virtual_stages,
-            int rank) -> Result<std::vector<llmrt_action>> {
-    const ScheduleShape shape{stages, microbatches, virtual_stages};
+// The built-in generators as a verified-schedule source, as the registry's would give them.
+inline ScheduleSource builtin_schedules() {
+  return [](const std::string& name, const ScheduleShape& shape) -> Result<std::shared_ptr<const VerifiedSchedule>> {
     const char* (*check)(const ScheduleShape&) = nullptr;
     std::vector<llmrt_action> (*actions)(const ScheduleShape&, int) = nullptr;
     if (name == "gpipe") check = check_gpipe_shape, actions = gpipe_actions;
@@ -65,7 +64,11 @@ inline ScheduleFn builtin_schedules() {
     if (name == "zb-h1") check = check_zb_h1_shape, actions = zb_h1_actions;
     if (check == nullptr) return input_error("no schedule named {}", name);
     if (const char* why = check(shape)) return input_error("{}: {}", name, why);
-    return actions(shape, rank);
+    LLMRT_ASSIGN_OR_RETURN(VerifiedSchedule verified,
+                           verify_action_lists(name, "", shape, [&](int rank) -> Result<std::vector<llmrt_action>> {
+                             return actions(shape, rank);
+                           }));
+    return std::make_shared<const VerifiedSchedule>(std::move(verified));
   };
 }
 
@@ -90,7 +93,7 @@ struct PlanFixture {
     request.train.precision = precision;
     request.train.optimizer.component.value = "adamw";
     request.layer_costs = std::move(costs);
-    request.schedule_actions = builtin_schedules();
+    request.schedule_source = builtin_schedules();
   }
 
   PlanResult plan() const {

@@ -90,6 +90,41 @@ BOOST_AUTO_TEST_CASE(mixed_node_gives_faster_cards_more_layers) {
   BOOST_TEST(fast_layers / slow_layers == speed_ratio, boost::test_tools::tolerance(0.1));
 }
 
+// A cluster owner pins the planner's degrees in [parallel] but not stage_layers: the split the
+// run asks for (plan_stage_layers) is the planner's split by device speed, not the equal-cost one.
+BOOST_AUTO_TEST_CASE(pinned_degrees_get_the_planners_split_on_a_mixed_cluster) {
+  ClusterSpec cluster = testing::make_cluster({testing::gpu_node("a", "RTX-3090", 1, 2),
+                                               testing::gpu_node("b", "A100-80GB-SXM", 1, 6),
+                                               testing::gpu_node("c", "V100-32GB", 2, 10)});
+  PlanFixture fixture(cluster, testing::equal_costs(10, 1e12), 8, Precision::kFp32);
+  fixture.request.parallel.pp.value = 4;
+  fixture.request.parallel.tp.value = 1;
+  fixture.request.parallel.dp.value = 1;
+  fixture.request.schedules = {"1f1b"};
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const Layout& predicted = result.ranked.front().layout;
+  Layout pinned = predicted;
+  pinned.stage_layers.clear();
+  auto split = plan_stage_layers(fixture.request, pinned);
+  BOOST_REQUIRE_MESSAGE(split.ok(), testing::error_text(split));
+  BOOST_TEST_MESSAGE("planner " << fmt::format("{}", fmt::join(predicted.stage_layers, ",")));
+  BOOST_TEST(*split == predicted.stage_layers, boost::test_tools::per_element());
+  // Equal speeds would split otherwise: the bug this guards against.
+  auto even = partition_layers(fixture.request.parallel, std::vector<double>(10, 3e12), {}, 4, 1);
+  BOOST_REQUIRE(even.ok());
+  BOOST_TEST(*even != *split);
+  // A split the config gives wins; a layout that does not fit the topology is refused.
+  fixture.request.parallel.stage_layers.value = std::vector<int>{1, 2, 3, 4};
+  auto given = plan_stage_layers(fixture.request, pinned);
+  BOOST_REQUIRE(given.ok());
+  BOOST_TEST(*given == (std::vector<int>{1, 2, 3, 4}), boost::test_tools::per_element());
+  pinned.dp = 2;
+  auto too_big = plan_stage_layers(fixture.request, pinned);
+  BOOST_REQUIRE(!too_big.ok());
+  BOOST_TEST(too_big.error().message().find("8 ranks") != std::string::npos, too_big.error().message());
+}
+
 BOOST_AUTO_TEST_CASE(one_f_one_b_bubble_matches_the_formula) {
   const int p = 4, m = 8;
   PlanFixture fixture(testing::nodes_of(1, p, "A100-80GB-SXM", p, {}), testing::equal_costs(8, 1e15), m);

@@ -64,25 +64,67 @@ BOOST_AUTO_TEST_CASE(pipeline_neighbours_across_nodes_share_the_network) {
   BOOST_TEST((placed.stages[0].dp_ring.link_class == LinkClass::kNvlink));  // dp inside the node
 }
 
-BOOST_AUTO_TEST_CASE(partition_with_equal_speeds_matches_the_even_split) {
+// The smallest largest-stage work over every contiguous split of `work` into k stages.
+double best_largest_stage(const std::vector<double>& work, std::size_t first, int k) {
+  if (k == 1) return std::accumulate(work.begin() + static_cast<std::ptrdiff_t>(first), work.end(), 0.0);
+  double best = 1e300, head = 0;
+  for (std::size_t end = first + 1; end + static_cast<std::size_t>(k - 1) <= work.size(); ++end) {
+    head += work[end - 1];
+    best = std::min(best, std::max(head, best_largest_stage(work, end, k - 1)));
+  }
+  return best;
+}
+
+BOOST_AUTO_TEST_CASE(partition_with_equal_speeds_is_the_best_even_split) {
   const std::vector<double> work{1, 5, 5, 5, 5, 5, 5, 5, 5, 9};
   ParallelSpec parallel;
   for (int k : {1, 2, 3, 4, 5}) {
-    auto even = partition_layers(parallel, work, k);
+    auto even = partition_layers(parallel, work, {}, k, 1);
     BOOST_REQUIRE(even.ok());
+    // Equal speeds are speeds of 1: any common speed gives the same split.
     const auto by_speed = partition_by_speed(work, std::vector<double>(static_cast<std::size_t>(k), 2.0), k, 1);
-    // Same largest stage (the split itself may differ among equally good ones).
-    const auto largest = [&](const std::vector<int>& counts) {
-      double worst = 0;
-      for (std::size_t s = 0, l = 0; s < counts.size(); ++s) {
-        double sum = 0;
-        for (int i = 0; i < counts[s]; ++i) sum += work[l++];
-        worst = std::max(worst, sum);
-      }
-      return worst;
-    };
-    BOOST_TEST(largest(by_speed) == largest(*even));
+    BOOST_TEST(*even == by_speed, boost::test_tools::per_element());
+    double worst = 0;
+    for (std::size_t s = 0, l = 0; s < even->size(); ++s) {
+      double sum = 0;
+      for (int i = 0; i < (*even)[s]; ++i) sum += work[l++];
+      worst = std::max(worst, sum);
+    }
+    BOOST_TEST(worst == best_largest_stage(work, 0, k));
   }
+}
+
+BOOST_AUTO_TEST_CASE(partition_takes_the_given_split_and_refuses_a_wrong_one) {
+  ParallelSpec parallel;
+  const std::vector<double> work(6, 1.0);
+  auto too_many = partition_layers(parallel, work, {}, 4, 2);
+  BOOST_REQUIRE(!too_many.ok());
+  BOOST_TEST(too_many.error().message().find("8 virtual stages") != std::string::npos, too_many.error().message());
+  parallel.stage_layers = {std::vector<int>{1, 5}, testing::config_pos(12, "parallel.stage_layers")};
+  auto given = partition_layers(parallel, work, {3, 1}, 2, 1);
+  BOOST_REQUIRE(given.ok());
+  BOOST_TEST(*given == (std::vector<int>{1, 5}), boost::test_tools::per_element());
+  auto mismatch = partition_layers(parallel, work, {}, 3, 1);
+  BOOST_REQUIRE(!mismatch.ok());
+  BOOST_TEST(mismatch.error().message().find("parallel.stage_layers") != std::string::npos,
+             mismatch.error().message());
+}
+
+BOOST_AUTO_TEST_CASE(microbatch_arithmetic_names_the_key) {
+  TrainSpec train;
+  train.global_batch.value = 24;
+  BOOST_TEST(*microbatches_per_replica(train, 2, 3) == 4);
+  BOOST_TEST(*microbatches_per_replica(train, 24, 1) == 1);
+  auto uneven = microbatches_per_replica(train, 4, 4);
+  BOOST_REQUIRE(!uneven.ok());
+  BOOST_TEST(uneven.error().message() ==
+             "train.global_batch: global_batch = 24 is not a multiple of microbatch_size × dp = 4 × 4");
+  train.global_batch.pos = testing::config_pos(7, "train.global_batch");
+  auto single = microbatches_per_replica(train, 5, 1);
+  BOOST_REQUIRE(!single.ok());
+  BOOST_TEST(single.error().message().find(":7:") != std::string::npos, single.error().message());
+  BOOST_TEST(single.error().message().find("is not a multiple of microbatch_size = 5") != std::string::npos);
+  BOOST_TEST(!microbatches_per_replica(train, 48, 1).ok());  // fewer than one microbatch
 }
 
 BOOST_AUTO_TEST_CASE(partition_follows_speed) {
@@ -146,8 +188,9 @@ BOOST_AUTO_TEST_CASE(extrapolated_step_matches_full_simulation) {
     auto samples = sample_schedule(fixture.request, layout, *costs);
     BOOST_REQUIRE(samples.ok());
     BOOST_TEST(samples->size() == 2u);
-    std::vector<std::vector<llmrt_action>> full;
-    for (int r = 0; r < 4; ++r) full.push_back(*fixture.request.schedule_actions(schedule, 4, 200, v, r));
+    auto verified = fixture.request.schedule_source(schedule, ScheduleShape{4, 200, v});
+    BOOST_REQUIRE(verified.ok());
+    const std::vector<std::vector<llmrt_action>>& full = (*verified)->actions;
     const StageMemory exact_memory = estimate_stage_memory(layout, *costs, full, fixture.request.train, 1.0);
     const StageMemory memory = memory_at(*samples, 200, 1.0);
     for (int r = 0; r < 4; ++r) BOOST_TEST(memory.gib[r] == exact_memory.gib[r], boost::test_tools::tolerance(1e-9));
