@@ -145,7 +145,6 @@ Status train_command(const CliOptions& options, const MpiSession& mpi) {
   auto setup = set_up_run(options, mpi);
   LLMRT_RETURN_IF_ERROR(agree_on_setup(setup.ok() ? Status::success() : Status(setup.error()), mpi));
   const Layout& layout = setup->plan.layout;
-  if (mpi.launched()) install_mpi_collectives();
   std::optional<obs::FaultInjection> fault;
   if (!options.inject_fault.empty()) {
     auto parsed = obs::parse_fault_injection(options.inject_fault);

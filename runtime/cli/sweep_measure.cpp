@@ -61,7 +61,6 @@ Status measure_sweep(const CliOptions& options, const MpiSession& mpi, PlanInput
     return input_error("'sweep --measure' runs the layouts: start it under mpirun with {} ranks",
                        inputs.topology.world_size());
   }
-  install_mpi_collectives();
   auto watchdog = obs::Watchdog::start(MPI_COMM_WORLD, inputs.spec.train.timeout_s, fmt::format("rank {}", mpi.rank()));
   if (!watchdog) return watchdog.error();
   obs::WatchdogProgress progress(std::move(*watchdog));
