@@ -138,6 +138,24 @@ BOOST_AUTO_TEST_CASE(a_plugins_tp_all_reduce_reaches_its_group_through_the_host_
   host->status_free(status);
 }
 
+BOOST_AUTO_TEST_CASE(a_world_of_one_is_groups_of_one_with_no_mpi_calls) {
+  Layout layout;
+  auto groups = ProcessGroups::create(layout, 0, false, {{"wte", {0}}});
+  REQUIRE_OK(groups);
+  for (Collectives* group : {&(*groups)->world(), &(*groups)->tensor_parallel(), &(*groups)->data_parallel(),
+                             &(*groups)->pipeline(), &(*groups)->model_parallel()}) {
+    BOOST_TEST(group->size() == 1);
+    BOOST_TEST(group->rank() == 0);
+  }
+  BOOST_TEST(((*groups)->tie("wte") == nullptr));  // one stage holds it: nothing to add up
+  const std::vector<float> mine = values(kOdd, 3);
+  std::vector<float> out(kOdd, 0.0f);
+  llmrt_status* status = plugin_host_api()->all_reduce((*groups)->tensor_parallel_handle(), mine.data(), out.data(),
+                                                       kOdd, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr);
+  BOOST_TEST_REQUIRE(status == nullptr, plugin_status_message(status));
+  BOOST_TEST(out == mine, boost::test_tools::per_element());
+}
+
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int size = 0;
