@@ -12,10 +12,18 @@
 
 #include <nlohmann/json.hpp>
 
+#include "comm/mpi_collectives.h"
 #include "comm/progress.h"
 #include "exec/p2p_transport.h"
 
 namespace {
+
+// A benchmark has no caller to hand a failure to: say what failed and stop every rank.
+void check(const llmrt::Status& status) {
+  if (status.ok()) return;
+  std::fprintf(stderr, "bench_p2p: %s\n", status.error().message().c_str());
+  MPI_Abort(MPI_COMM_WORLD, 1);
+}
 
 // Median seconds per one-way transfer, ping-pong halved. Like a pipeline stage, a rank sends
 // one buffer (what it computed) and receives into another (what the next pass reads).
@@ -41,9 +49,10 @@ double raw_mpi(std::vector<float>& send_buffer, std::vector<float>& receive_buff
 // The same ping-pong through the executor's transport, as PipelineRunner drives it: the sender
 // swaps the stage's output buffer for a spare one and hands it over, the receiver posts into
 // its inbox buffer.
-double executor_path(std::vector<float>& output, std::vector<float>& inbox, int rank, int repeats) {
+double executor_path(llmrt::Buffer& output, llmrt::Buffer& inbox, int rank, int repeats) {
   llmrt::Progress progress;
-  llmrt::P2pTransport transport(MPI_COMM_WORLD, progress);
+  llmrt::MpiCollectives world(MPI_COMM_WORLD);
+  llmrt::P2pTransport transport(world, progress);
   std::vector<double> times;
   for (int i = 0; i < repeats; ++i) {
     MPI_Barrier(MPI_COMM_WORLD);
@@ -51,14 +60,15 @@ double executor_path(std::vector<float>& output, std::vector<float>& inbox, int 
     const int peer = 1 - rank;
     auto exchange = [&](bool sending, int tag) {
       if (sending) {
-        std::vector<float> spare = transport.spare_buffer();
-        spare.resize(output.size());  // the next forward writes the stage output into it
+        llmrt::Buffer spare = transport.spare_buffer();
+        // the next forward writes the stage output into it
+        check(spare.resize(llmrt::cpu_device(), LLMRT_DTYPE_F32, output.count()));
         std::swap(output, spare);
-        (void)transport.send(std::move(spare), peer, tag);
-        (void)transport.reap_sends(true);
+        check(transport.send(std::move(spare), peer, tag));
+        check(transport.reap_sends(true));
       } else {
-        (void)transport.post_receive(0, inbox.data(), inbox.size(), peer, tag);
-        (void)transport.wait_receive(0);
+        check(transport.post_receive(0, inbox, peer, tag));
+        check(transport.wait_receive(0));
       }
     };
     exchange(rank == 0, 7);
@@ -94,7 +104,10 @@ int main(int argc, char** argv) {
   }
   for (double mib : sizes_mib) {
     const std::size_t floats = static_cast<std::size_t>(mib * 1024 * 1024 / sizeof(float));
-    std::vector<float> output(floats, 1.5f), inbox(floats), buffer(floats, 1.5f), received(floats);
+    std::vector<float> buffer(floats, 1.5f), received(floats);
+    llmrt::Buffer output = llmrt::Buffer::allocate(llmrt::cpu_device(), LLMRT_DTYPE_F32, floats).value();
+    llmrt::Buffer inbox = llmrt::Buffer::allocate(llmrt::cpu_device(), LLMRT_DTYPE_F32, floats).value();
+    std::fill(output.span<float>().begin(), output.span<float>().end(), 1.5f);
     raw_mpi(buffer, received, rank, 3);  // warm up both paths (registration, eager/rendezvous set-up)
     executor_path(output, inbox, rank, 3);
     // Alternate the two in rounds so that a busy moment of the machine hits both alike.

@@ -304,112 +304,11 @@ Result<std::unique_ptr<GpuCollectives>> GpuCollectives::create(int cuda_device) 
   return gpu;
 }
 
-Status GpuCollectives::attach(llmrt_comm* handle, DeviceBackend backend) {
-  auto device = DeviceComm::create(handle->comm, device_, *staging_, backend);
-  if (!device.ok()) return device.error().with_context("attaching a plugin process group to the GPU");
-  by_handle_[handle] = std::move(device).value();
-  return Status::success();
-}
-
-DeviceComm* GpuCollectives::find(const llmrt_comm* handle) const {
-  auto it = by_handle_.find(handle);
-  return it == by_handle_.end() ? nullptr : it->second.get();
-}
-
 Result<DeviceComm*> GpuCollectives::attach(MPI_Comm comm, DeviceBackend backend) {
   auto device = DeviceComm::create(comm, device_, *staging_, backend);
   if (!device.ok()) return device.error().with_context("attaching a process group to the GPU");
   unnamed_.push_back(std::move(device).value());
   return unnamed_.back().get();
-}
-
-// ---------------------------------------------------------------------------- plugin slots
-
-namespace {
-
-// The slots' only state: set once by install_gpu_collectives() before any plugin runs.
-struct Installed {
-  GpuCollectives* gpu = nullptr;
-  llmrt_host_api host{};  // the slots installed before ours (MPI), for host pointers
-};
-Installed& installed() {
-  static Installed state;
-  return state;
-}
-
-llmrt_status* to_plugin_status(const Status& status) {
-  if (status.ok()) return nullptr;
-  return plugin_host_api()->status_new(LLMRT_INTERNAL, status.error().message().c_str());
-}
-
-// Where a buffer on `comm` goes: host memory to the MPI slots; device memory to the group's
-// DeviceComm, or copied on the stream for a group of one.
-struct Route {
-  bool on_device = false;
-  DeviceComm* device = nullptr;
-  Status error;
-};
-
-Route route(llmrt_comm* comm, const void* buffer, std::string_view what) {
-  Route r;
-  r.on_device = is_device_pointer(buffer);
-  if (!r.on_device) return r;
-  if (installed().gpu != nullptr) r.device = installed().gpu->find(comm);
-  if (r.device == nullptr && comm != nullptr && comm->comm != MPI_COMM_NULL) {
-    r.error = runtime_error("{} on device memory: this process group was never attached to the GPU collectives",
-                            what);
-  }
-  return r;
-}
-
-llmrt_status* gpu_all_reduce(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
-                             std::int32_t op, llmrt_stream* stream) {
-  Route r = route(comm, recv, "all_reduce");
-  if (!r.on_device) return installed().host.all_reduce(comm, send, recv, count, dtype, op, stream);
-  if (!r.error.ok()) return to_plugin_status(r.error);
-  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
-  return to_plugin_status(r.device->all_reduce(send, recv, count, dtype, op, cuda_stream_of(stream)));
-}
-
-llmrt_status* gpu_all_gather(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
-                             llmrt_stream* stream) {
-  Route r = route(comm, recv, "all_gather");
-  if (!r.on_device) return installed().host.all_gather(comm, send, recv, count, dtype, stream);
-  if (!r.error.ok()) return to_plugin_status(r.error);
-  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
-  return to_plugin_status(r.device->all_gather(send, recv, count, dtype, cuda_stream_of(stream)));
-}
-
-llmrt_status* gpu_reduce_scatter(llmrt_comm* comm, const void* send, void* recv, std::size_t count,
-                                 std::int32_t dtype, std::int32_t op, llmrt_stream* stream) {
-  Route r = route(comm, recv, "reduce_scatter");
-  if (!r.on_device) return installed().host.reduce_scatter(comm, send, recv, count, dtype, op, stream);
-  if (!r.error.ok()) return to_plugin_status(r.error);
-  if (r.device == nullptr) return to_plugin_status(copy_on_stream(send, recv, count, dtype, cuda_stream_of(stream)));
-  return to_plugin_status(r.device->reduce_scatter(send, recv, count, dtype, op, cuda_stream_of(stream)));
-}
-
-llmrt_status* gpu_broadcast(llmrt_comm* comm, void* buffer, std::size_t count, std::int32_t dtype, std::int32_t root,
-                            llmrt_stream* stream) {
-  Route r = route(comm, buffer, "broadcast");
-  if (!r.on_device) return installed().host.broadcast(comm, buffer, count, dtype, root, stream);
-  if (!r.error.ok()) return to_plugin_status(r.error);
-  if (r.device == nullptr) return nullptr;  // a group of one
-  return to_plugin_status(r.device->broadcast(buffer, count, dtype, root, cuda_stream_of(stream)));
-}
-
-}  // namespace
-
-void install_gpu_collectives(GpuCollectives* collectives) {
-  llmrt_host_api& api = mutable_plugin_host_api();
-  Installed& state = installed();
-  // Keep the slots we chain to only when they are not already ours (a second install).
-  if (api.all_reduce != &gpu_all_reduce) state.host = api;
-  state.gpu = collectives;
-  api.all_reduce = &gpu_all_reduce;
-  api.all_gather = &gpu_all_gather;
-  api.reduce_scatter = &gpu_reduce_scatter;
-  api.broadcast = &gpu_broadcast;
 }
 
 }  // namespace llmrt

@@ -1,5 +1,6 @@
-// Collectives on GPU memory: NCCL communicators built from the MPI process groups, the choice
-// per group between NCCL and the pinned staging path, and the plugins' collective slots for them.
+// Collectives on GPU memory: NCCL communicators built from the MPI process groups, and the
+// choice per group between NCCL and the pinned staging path (comm/gpu_collectives.h puts them
+// behind the Collectives interface).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -18,8 +19,6 @@
 
 #include "comm/device_staging.h"
 #include "util/status.h"
-
-struct llmrt_comm;  // the host's handle, comm/process_groups.h
 
 namespace llmrt {
 
@@ -118,19 +117,15 @@ class DeviceComm {
   PinnedStaging* staging_ = nullptr;
 };
 
-// The device side of the process groups of one rank: one DeviceComm per attached group, all
-// sharing one pinned staging buffer. Attach every group at start-up, in the same order on every
-// rank (each attach is collective), before any plugin runs; read-only afterwards.
+// The device side of the process groups of one rank: one DeviceComm per group, all sharing
+// one pinned staging buffer. ProcessGroups attaches every group at start-up, in the same order
+// on every rank (each attach is collective).
 class GpuCollectives {
  public:
   // Binds `cuda_device` to this thread; the staging path is direct when mpi_is_cuda_aware().
   static Result<std::unique_ptr<GpuCollectives>> create(int cuda_device);
 
-  // A plugin-visible group (e.g. ProcessGroups::tensor_parallel_handle()).
-  Status attach(llmrt_comm* handle, DeviceBackend backend = DeviceBackend::kAuto);
-  // The DeviceComm of an attached handle; nullptr for one never attached.
-  DeviceComm* find(const llmrt_comm* handle) const;
-  // A group the runtime drives itself (data-parallel gradients, pipeline activations); owned here.
+  // A process group's device side; owned here.
   Result<DeviceComm*> attach(MPI_Comm comm, DeviceBackend backend = DeviceBackend::kAuto);
 
   int device() const { return device_; }
@@ -140,15 +135,7 @@ class GpuCollectives {
   GpuCollectives() = default;
   int device_ = 0;
   std::unique_ptr<PinnedStaging> staging_;
-  std::map<const llmrt_comm*, std::unique_ptr<DeviceComm>> by_handle_;
   std::vector<std::unique_ptr<DeviceComm>> unnamed_;
 };
-
-// Replaces the plugins' all_reduce, all_gather, reduce_scatter and broadcast slots: a device
-// pointer on a handle attached to `collectives` goes to its DeviceComm (NCCL or staging), a
-// device pointer on a group of one is copied on the stream, and a host pointer goes to the slot
-// installed before (MPI). Call after install_mpi_collectives(); `collectives` must outlive every
-// plugin call. Installing twice replaces `collectives` and keeps the MPI slots.
-void install_gpu_collectives(GpuCollectives* collectives);
 
 }  // namespace llmrt

@@ -1,7 +1,9 @@
-// The MPI communicators of one rank, created once at start-up, collectively and in the same
-// order on every rank: tensor-parallel, data-parallel, pipeline, model-parallel (pp × tp, for
-// the global gradient norm) and one per tied parameter shared by several pipeline stages.
-// They also back the plugins' llmrt_comm handles, so a layer's all-reduce runs on its tp group.
+// The process groups of one rank, created once at start-up, collectively and in the same order
+// on every rank: tensor-parallel, data-parallel, pipeline, model-parallel (pp × tp, for the
+// global gradient norm), the world, and one per tied parameter shared by several pipeline
+// stages. Each group comes with its Collectives, chosen by the rank's device (MPI on host
+// memory; NCCL or MPI through pinned buffers on a GPU); the plugins' llmrt_comm handles point
+// at them, so a layer's all-reduce runs on its tp group with nothing installed anywhere.
 #pragma once
 
 #include <mpi.h>
@@ -10,25 +12,27 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <llmrt/plugin.h>
 
+#include "device/collectives.h"
+#include "device/device.h"
 #include "plan/layout.h"
 #include "util/status.h"
 
-// The host's definition of the plugins' opaque communicator handle.
-struct llmrt_comm {
-  MPI_Comm comm = MPI_COMM_NULL;
-};
-
 namespace llmrt {
+
+class GpuCollectives;  // comm/nccl_backend.h, in builds with NCCL
 
 class ProcessGroups {
  public:
   // `tie_stages`: for each tied parameter name, the pipeline ranks that hold a copy. Without
-  // a launcher (world of one) every group is MPI_COMM_SELF-like: size 1, no MPI calls.
+  // a launcher (world of one) every group is a SelfCollectives: size 1, no MPI calls.
+  // `device`: where this rank's tensors live (nullptr: the CPU); it must outlive the groups.
   static Result<std::unique_ptr<ProcessGroups>> create(const Layout& layout, int world_rank, bool launched,
-                                                       const std::map<std::string, std::set<int>>& tie_stages);
+                                                       const std::map<std::string, std::set<int>>& tie_stages,
+                                                       ComputeDevice* device = nullptr);
   ~ProcessGroups();
   ProcessGroups(const ProcessGroups&) = delete;
   ProcessGroups& operator=(const ProcessGroups&) = delete;
@@ -36,30 +40,37 @@ class ProcessGroups {
   bool distributed() const { return distributed_; }
   int world_rank() const { return world_rank_; }
   const RankCoords& coords() const { return coords_; }
-  MPI_Comm world() const { return MPI_COMM_WORLD; }
-  MPI_Comm pipeline() const { return pp_.comm; }
-  MPI_Comm data_parallel() const { return dp_.comm; }
-  MPI_Comm model_parallel() const { return mp_.comm; }
+  ComputeDevice& device() const { return *device_; }
+
+  Collectives& world() { return *world_.collectives; }
+  Collectives& tensor_parallel() { return *tp_.collectives; }
+  Collectives& data_parallel() { return *dp_.collectives; }
+  Collectives& pipeline() { return *pp_.collectives; }
+  Collectives& model_parallel() { return *mp_.collectives; }
+  // The plugins' handle of the tp group (llmrt_call_ctx.tp_comm).
   llmrt_comm* tensor_parallel_handle() { return &tp_; }
-  // The group of pipeline stages holding tied parameter `name`; MPI_COMM_NULL when this rank
-  // holds no copy or only one stage does.
-  MPI_Comm tie(const std::string& name) const;
+  // The group of pipeline stages holding tied parameter `name`; nullptr when this rank holds
+  // no copy or only one stage does.
+  Collectives* tie(const std::string& name);
   // World rank of the pipeline rank `pp_rank` in this rank's pipeline.
   int world_rank_of_stage(int pp_rank) const;
 
  private:
   ProcessGroups() = default;
-  Status split(MPI_Comm& out, int color, int key);
+  // Splits the world (collective) and builds the group's collectives; MPI_UNDEFINED: not a member.
+  Result<Collectives*> split(int color, int key);
+  Result<Collectives*> collectives_for(MPI_Comm comm);
 
   bool distributed_ = false;
   int world_rank_ = 0;
+  ComputeDevice* device_ = nullptr;
   Layout layout_;
   RankCoords coords_;
-  llmrt_comm tp_, dp_, pp_, mp_;
-  std::map<std::string, MPI_Comm> ties_;
+  std::vector<MPI_Comm> comms_;                            // owned, freed last
+  std::vector<std::unique_ptr<Collectives>> collectives_;  // one per group
+  std::unique_ptr<GpuCollectives> gpu_;  // the GPU side of every group, on a CUDA device
+  llmrt_comm world_, tp_, dp_, pp_, mp_;
+  std::map<std::string, Collectives*> ties_;
 };
-
-// Replaces the plugins' collective services with MPI ones on the handles above.
-void install_mpi_collectives();
 
 }  // namespace llmrt

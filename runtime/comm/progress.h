@@ -3,11 +3,10 @@
 // after [train].timeout_s and stops the job) sees what each rank is doing and waiting for.
 #pragma once
 
-#include <mpi.h>
-
 #include <string>
 #include <vector>
 
+#include "device/collectives.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -18,10 +17,13 @@ class Progress {
   // `waits_for_world_rank`: the rank a receive waits on, -1 for compute and collectives.
   virtual void begin_action(std::string description, int waits_for_world_rank) {}
   virtual void end_action() {}
-  virtual Status wait(MPI_Request& request);
-  Status wait_all(std::vector<MPI_Request>& requests);
-  // A blocking collective, waited on like any request.
-  virtual Status allreduce(const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm);
+  // Until `request` is complete; a null request already is.
+  virtual Status wait(CommRequest& request);
+  Status wait(RequestPtr& request);
+  // Every request, then clears the list.
+  Status wait_all(std::vector<RequestPtr>& requests);
+  // A started operation, waited on at once (a blocking collective the watchdog can see).
+  Status wait(Result<RequestPtr> started);
 };
 
 }  // namespace llmrt

@@ -6,7 +6,8 @@
 
 namespace llmrt {
 
-GradientBuckets::GradientBuckets(ParamStore& params, MPI_Comm data_parallel, Progress& progress, int microbatches)
+GradientBuckets::GradientBuckets(ParamStore& params, Collectives& data_parallel, Progress& progress,
+                                 int microbatches)
     : params_(params), comm_(data_parallel), progress_(progress), microbatches_(microbatches) {
   std::vector<bool> owned(params.entries().size(), false);
   for (std::size_t slot = 0; slot < params.slot_count(); ++slot) {
@@ -30,19 +31,20 @@ GradientBuckets::GradientBuckets(ParamStore& params, MPI_Comm data_parallel, Pro
 }
 
 Status GradientBuckets::layer_done(std::size_t slot) {
+  float* grads = params_.grad_buffer().data_as<float>();
   if (++done_[slot] == microbatches_) {
     for (const Range& range : slot_ranges_[slot]) {
-      MPI_Request& request = in_flight_.emplace_back(MPI_REQUEST_NULL);
-      if (MPI_Iallreduce(MPI_IN_PLACE, params_.grads().data() + range.offset, static_cast<int>(range.count), MPI_FLOAT,
-                         MPI_SUM, comm_, &request) != MPI_SUCCESS) {
-        return runtime_error("MPI_Iallreduce of a gradient bucket failed");
-      }
+      LLMRT_ASSIGN_OR_RETURN_CTX(RequestPtr request,
+                                 comm_.start_all_reduce(grads + range.offset, range.count, LLMRT_DTYPE_F32,
+                                                        LLMRT_REDUCE_SUM, nullptr),
+                                 "data-parallel all-reduce of the gradients of layer slot {}", slot);
+      if (request) in_flight_.push_back(std::move(request));
     }
   }
-  // Open MPI moves non-blocking collectives along only inside MPI calls: give it one.
-  if (!in_flight_.empty()) {
-    int all_done = 0;
-    MPI_Testall(static_cast<int>(in_flight_.size()), in_flight_.data(), &all_done, MPI_STATUSES_IGNORE);
+  // Open MPI moves non-blocking collectives along only inside MPI calls: give it some.
+  for (RequestPtr& request : in_flight_) {
+    LLMRT_ASSIGN_OR_RETURN(const bool done, request->test());
+    if (!done) break;
   }
   return Status::success();
 }
@@ -50,10 +52,11 @@ Status GradientBuckets::layer_done(std::size_t slot) {
 Status GradientBuckets::finish(std::int64_t step) {
   progress_.begin_action(fmt::format("step {} data-parallel gradient all-reduce", step), -1);
   LLMRT_RETURN_IF_ERROR(progress_.wait_all(in_flight_));
+  float* grads = params_.grad_buffer().data_as<float>();
   for (std::size_t index : leftover_entries_) {
     const ParamEntry& entry = params_.entries()[index];
-    LLMRT_RETURN_IF_ERROR(progress_.allreduce(MPI_IN_PLACE, params_.grads().data() + entry.offset,
-                                              static_cast<int>(entry.count), MPI_FLOAT, MPI_SUM, comm_));
+    LLMRT_RETURN_IF_ERROR(progress_.wait(
+        comm_.start_all_reduce(grads + entry.offset, entry.count, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr)));
   }
   progress_.end_action();
   std::fill(done_.begin(), done_.end(), 0);

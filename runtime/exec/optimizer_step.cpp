@@ -1,6 +1,5 @@
 #include "exec/optimizer_step.h"
 
-#include <cmath>
 
 #include "exec/model_layers.h"
 #include "exec/param_store.h"
@@ -8,7 +7,7 @@
 namespace llmrt {
 
 Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Registry& registry,
-                                            std::size_t parameter_count) {
+                                            std::size_t parameter_count, ComputeDevice& device) {
   auto optimizer = registry.lookup(train.optimizer.component.value, LLMRT_KIND_OPTIMIZER,
                                    train.optimizer.component.pos.describe());
   if (!optimizer) return optimizer.error();
@@ -31,12 +30,19 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
   OptimizerStep step(std::move(*optimizer_instance), std::move(*schedule_instance), std::move(*optimizer_config),
                      std::move(*schedule_config));
   step.base_lr_ = *base_lr;
+  step.device_ = &device;
   for (const llmrt_state_spec& spec : *state_specs) {
     if (spec.dtype != LLMRT_DTYPE_F32) {
       return runtime_error("optimizer '{}': state '{}' is not fp32; the CPU store holds fp32 only",
                            (*optimizer)->name, spec.name);
     }
-    step.states_.emplace_back(parameter_count, static_cast<float>(spec.init_value));
+    // Initial values are filled on the host and copied once: this runs before step 1 only.
+    const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));
+    LLMRT_ASSIGN_OR_RETURN_CTX(Buffer state, Buffer::allocate(device, LLMRT_DTYPE_F32, parameter_count),
+                               "optimizer state '{}'", spec.name);
+    LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
+                                      copy_kind(cpu_device().id(), device.id()), nullptr));
+    step.states_.push_back(std::move(state));
   }
   return step;
 }
@@ -49,31 +55,21 @@ Result<double> OptimizerStep::learning_rate(std::int64_t step, std::int64_t tota
   return lr;
 }
 
-Status OptimizerStep::apply(std::span<float> params, std::span<const float> grads, double lr, std::int64_t step) {
-  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(params.size())};
-  llmrt_tensor param_tensor = cpu_tensor(params.data(), shape);
-  llmrt_tensor grad_tensor = cpu_tensor(const_cast<float*>(grads.data()), shape);
+Status OptimizerStep::apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step) {
+  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(params.count())};
+  llmrt_tensor param_tensor = buffer_tensor(params, shape);
+  // The plugin reads grads only; the C ABI has no const tensor.
+  llmrt_tensor grad_tensor = buffer_tensor(const_cast<Buffer&>(grads), shape);
   std::vector<llmrt_tensor> state_tensors;
-  for (auto& state : states_) state_tensors.push_back(cpu_tensor(state.data(), shape));
+  for (Buffer& state : states_) state_tensors.push_back(buffer_tensor(state, shape));
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
-  ctx.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
+  ctx.device = device_->id();
   ctx.tp_size = 1;
   const Component& component = optimizer_.component();
   return check_component_call(component.optimizer().step(optimizer_.get(), &ctx, &param_tensor, &grad_tensor,
                                                          state_tensors.data(), state_tensors.size(), lr, step),
                               component, "step");
-}
-
-double clip_global_norm(std::span<float> grads, double clip) {
-  double sum = 0;
-  for (float g : grads) sum += static_cast<double>(g) * g;
-  const double norm = std::sqrt(sum);
-  if (clip > 0 && norm > clip) {
-    const float scale = static_cast<float>(clip / (norm + 1e-6));
-    for (float& g : grads) g *= scale;
-  }
-  return norm;
 }
 
 }  // namespace llmrt

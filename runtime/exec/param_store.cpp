@@ -67,6 +67,13 @@ llmrt_tensor cpu_tensor_i32(std::int32_t* data, const std::vector<std::int64_t>&
   return make_tensor(data, shape, LLMRT_DTYPE_I32);
 }
 
+llmrt_tensor buffer_tensor(Buffer& buffer, const std::vector<std::int64_t>& shape, std::size_t offset) {
+  void* data = static_cast<unsigned char*>(buffer.data()) + offset * dtype_size(buffer.dtype());
+  llmrt_tensor tensor = make_tensor(data, shape, static_cast<llmrt_dtype>(buffer.dtype()));
+  tensor.device = buffer.location();
+  return tensor;
+}
+
 std::vector<float> slice_along(const std::vector<float>& global, const std::vector<std::int64_t>& shape, int dim,
                                int tp_rank, int tp_size) {
   if (dim == LLMRT_NO_SHARD || tp_size == 1) return global;
@@ -84,8 +91,10 @@ std::vector<float> slice_along(const std::vector<float>& global, const std::vect
   return local;
 }
 
-Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size) {
+Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size,
+                                     ComputeDevice& device) {
   ParamStore store;
+  store.device_ = &device;
   store.tp_rank_ = tp_rank;
   store.tp_size_ = tp_size;
   std::size_t total = 0;
@@ -111,12 +120,12 @@ Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp
     }
     store.slot_entries_.push_back(std::move(indices));
   }
-  store.params_.assign(total, 0.0f);
-  store.grads_.assign(total, 0.0f);
+  LLMRT_ASSIGN_OR_RETURN_CTX(store.params_, Buffer::zeros(device, LLMRT_DTYPE_F32, total), "parameters");
+  LLMRT_ASSIGN_OR_RETURN_CTX(store.grads_, Buffer::zeros(device, LLMRT_DTYPE_F32, total), "gradients");
   return store;
 }
 
-void ParamStore::initialize(std::uint64_t seed) {
+Status ParamStore::initialize(std::uint64_t seed) {
   for (const ParamEntry& entry : entries_) {
     const std::size_t global_count = element_count(entry.global_shape);
     std::vector<float> global(global_count, entry.init == LLMRT_INIT_ONES ? 1.0f : 0.0f);
@@ -129,17 +138,21 @@ void ParamStore::initialize(std::uint64_t seed) {
       for (float& value : global) value = static_cast<float>(uniform(generator));
     }
     const std::vector<float> local = slice_along(global, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
-    std::copy(local.begin(), local.end(), params_.begin() + static_cast<std::ptrdiff_t>(entry.offset));
+    LLMRT_RETURN_IF_ERROR_CTX(device_->copy(params_.data_as<float>() + entry.offset, local.data(),
+                                            local.size() * sizeof(float),
+                                            copy_kind(cpu_device().id(), device_->id()), nullptr),
+                              "initializing {}", entry.name);
   }
+  return device_->synchronize(nullptr);
 }
 
-void ParamStore::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+Status ParamStore::zero_grads() { return grads_.zero(); }
 
 std::vector<llmrt_tensor> ParamStore::param_tensors(std::size_t slot) {
   std::vector<llmrt_tensor> tensors;
   for (std::size_t index : slot_entries_.at(slot)) {
     const ParamEntry& entry = entries_[index];
-    tensors.push_back(cpu_tensor(params_.data() + entry.offset, entry.local_shape));
+    tensors.push_back(buffer_tensor(params_, entry.local_shape, entry.offset));
   }
   return tensors;
 }
@@ -148,7 +161,7 @@ std::vector<llmrt_tensor> ParamStore::grad_tensors(std::size_t slot) {
   std::vector<llmrt_tensor> tensors;
   for (std::size_t index : slot_entries_.at(slot)) {
     const ParamEntry& entry = entries_[index];
-    tensors.push_back(cpu_tensor(grads_.data() + entry.offset, entry.local_shape));
+    tensors.push_back(buffer_tensor(grads_, entry.local_shape, entry.offset));
   }
   return tensors;
 }

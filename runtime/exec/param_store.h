@@ -1,5 +1,6 @@
 // The host-owned parameters of one stage: every layer's parameters and gradients in two flat
-// fp32 buffers, tied parameters sharing one slot, initialised the same on any layout.
+// fp32 Buffers on the rank's device, tied parameters sharing one slot, initialised the same on
+// any layout.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include <llmrt/plugin.h>
 
+#include "device/buffer.h"
 #include "exec/model_layers.h"
 #include "util/status.h"
 
@@ -28,19 +30,29 @@ struct ParamEntry {
 
 class ParamStore {
  public:
-  // Lays out the slots' parameters (in layer order, ties merged) for tp rank `tp_rank` of `tp_size`.
-  static Result<ParamStore> build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size);
+  // Lays out the slots' parameters (in layer order, ties merged) for tp rank `tp_rank` of
+  // `tp_size`, in memory of `device` (which must outlive the store).
+  static Result<ParamStore> build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size,
+                                  ComputeDevice& device = cpu_device());
 
   // Fills every parameter from its initialiser. Each parameter's values come from a generator
   // seeded by (seed, its name), drawn for the global tensor and then sliced, so every layout
   // and every stage holding a tied copy starts from the same numbers.
-  void initialize(std::uint64_t seed);
+  Status initialize(std::uint64_t seed);
 
-  std::span<float> params() { return params_; }
-  std::span<float> grads() { return grads_; }
-  std::span<const float> params() const { return params_; }
-  std::span<const float> grads() const { return grads_; }
-  void zero_grads();
+  // params, grads: (parameter_count) f32 each, on device().
+  Buffer& param_buffer() { return params_; }
+  Buffer& grad_buffer() { return grads_; }
+  const Buffer& param_buffer() const { return params_; }
+  const Buffer& grad_buffer() const { return grads_; }
+  std::size_t parameter_count() const { return params_.count(); }
+  ComputeDevice& device() const { return *device_; }
+  // Host views of the same buffers (CPU ranks: checkpoints, dumps, tests).
+  std::span<float> params() { return params_.span<float>(); }
+  std::span<float> grads() { return grads_.span<float>(); }
+  std::span<const float> params() const { return params_.span<float>(); }
+  std::span<const float> grads() const { return grads_.span<float>(); }
+  Status zero_grads();
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   // The tensors a layer receives, in its param_specs order.
@@ -53,7 +65,8 @@ class ParamStore {
   const ParamEntry* find(const std::string& name) const;
 
  private:
-  std::vector<float> params_, grads_;
+  ComputeDevice* device_ = &cpu_device();
+  Buffer params_, grads_;
   std::vector<ParamEntry> entries_;
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;
@@ -62,6 +75,8 @@ class ParamStore {
 // A contiguous fp32 CPU tensor view.
 llmrt_tensor cpu_tensor(float* data, const std::vector<std::int64_t>& shape);
 llmrt_tensor cpu_tensor_i32(std::int32_t* data, const std::vector<std::int64_t>& shape);
+// A contiguous tensor view of `buffer` from element `offset`, with the buffer's device and dtype.
+llmrt_tensor buffer_tensor(Buffer& buffer, const std::vector<std::int64_t>& shape, std::size_t offset = 0);
 
 // The tp_rank-th of tp_size equal slices of `global` (row-major, `shape`) along `dim`.
 std::vector<float> slice_along(const std::vector<float>& global, const std::vector<std::int64_t>& shape, int dim,

@@ -49,9 +49,10 @@ Status PipelineRunner::post_receive(std::size_t index) {
   const llmrt_action& action = actions_[index];
   const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
   const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
-  std::vector<float>& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
-  buffer.resize(gradient ? stage.output_elements() : stage.input_elements());
-  return transport_.post_receive(index, buffer.data(), buffer.size(), action.peer_rank, tag_of(action));
+  Buffer& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
+  LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), LLMRT_DTYPE_F32,
+                                      gradient ? stage.output_elements() : stage.input_elements()));
+  return transport_.post_receive(index, buffer, action.peer_rank, tag_of(action));
 }
 
 Status PipelineRunner::receive(std::size_t index) {
@@ -62,7 +63,7 @@ Status PipelineRunner::receive(std::size_t index) {
 Status PipelineRunner::send(const llmrt_action& action) {
   const bool gradient = action.kind == LLMRT_ACTION_SEND_GRADIENT;
   auto produced = outbox_.find(MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk});
-  std::vector<float> payload = std::move(produced->second);  // the verifier proved the send follows its pass
+  Buffer payload = std::move(produced->second);  // the verifier proved the send follows its pass
   outbox_.erase(produced);
   return transport_.send(std::move(payload), action.peer_rank, tag_of(action));
 }
@@ -78,12 +79,11 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
     batch = std::move(*read);
   }
   const MessageKey input_key{0, mb, chunk};
-  std::span<const float> activation;
-  if (!is_first(chunk)) activation = inbox_.at(input_key);
+  const Buffer* activation = is_first(chunk) ? nullptr : &inbox_.at(input_key);
   LLMRT_RETURN_IF_ERROR(stage.forward(mb, batch.inputs, activation, batch.targets));
   inbox_.erase(input_key);  // the stage keeps its own copy
   if (is_last(chunk)) {
-    const float loss = stage.loss(mb);
+    LLMRT_ASSIGN_OR_RETURN(const float loss, stage.loss(mb));
     if (!std::isfinite(loss)) {
       return runtime_error("step {}, microbatch {}: the loss is {}; stopping before the update (no checkpoint "
                            "written)",
@@ -103,7 +103,11 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   const MessageKey grad_key{1, mb, chunk};
   if (is_last(chunk)) {
-    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, std::span<const float>(&loss_scale, 1)));
+    ComputeDevice& device = groups_.device();
+    LLMRT_RETURN_IF_ERROR(loss_scale_.resize(device, LLMRT_DTYPE_F32, 1));
+    LLMRT_RETURN_IF_ERROR(device.copy(loss_scale_.data(), &loss_scale, sizeof(float),
+                                      copy_kind(cpu_device().id(), device.id()), nullptr));
+    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, loss_scale_));
   } else {
     LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key)));
     inbox_.erase(grad_key);

@@ -1,6 +1,7 @@
 // Runs one rank's pipeline-schedule action list for one optimizer step: forward and both
-// backward passes on its stages, activations and gradients sent with MPI_Isend and received
-// with MPI_Irecv posted one receive ahead, so transfers overlap compute. A message is matched
+// backward passes on its stages, activations and gradients (Buffers on the rank's device) sent
+// and received through the pipeline group's Collectives, each receive posted one ahead, so
+// transfers overlap compute. A message is matched
 // by a tag made of (microbatch, sender's virtual stage, activation or gradient).
 #pragma once
 
@@ -63,11 +64,12 @@ class PipelineRunner {
   std::vector<std::size_t> next_receive_;  // [i]: index of the first receive after action i, or size
   std::int64_t batch_, seq_;
   int coords_pp_;
-  std::map<MessageKey, std::vector<float>> inbox_;   // arrived (or handed over locally), not yet used
+  std::map<MessageKey, Buffer> inbox_;   // arrived (or handed over locally), not yet used
   // Produced, not yet sent: a stage output after its forward, an input gradient after its
   // backward_input. Kept here because a schedule may send after the weight pass freed the
   // microbatch (1F1B sends the gradient after W, like an unsplit backward).
-  std::map<MessageKey, std::vector<float>> outbox_;
+  std::map<MessageKey, Buffer> outbox_;
+  Buffer loss_scale_;       // (1) f32: the last stage's output gradient
   P2pTransport transport_;  // receives keyed by action index
   std::int64_t record_step_ = -1;
   std::vector<TimedAction> measured_;

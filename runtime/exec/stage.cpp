@@ -27,7 +27,8 @@ llmrt_tensor shape_only(const std::vector<std::int64_t>& shape, llmrt_dtype dtyp
 }  // namespace
 
 Stage::Stage(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot, StagePlacement placement)
-    : layers_(std::move(slots)), params_(&params), first_slot_(first_slot), placement_(std::move(placement)) {}
+    : layers_(std::move(slots)), params_(&params), device_(&params.device()), first_slot_(first_slot),
+      placement_(std::move(placement)) {}
 
 Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot,
                            StagePlacement placement, std::int64_t batch, std::int64_t seq) {
@@ -70,11 +71,12 @@ Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
 llmrt_call_ctx Stage::call_context(int microbatch) const {
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
-  ctx.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
+  ctx.device = device_->id();
   ctx.tp_comm = placement_.tp_comm;
   ctx.tp_rank = placement_.tp_rank;
   ctx.tp_size = placement_.tp_size;
   ctx.microbatch = microbatch;
+  ctx.host_private = placement_.job;
   return ctx;
 }
 
@@ -87,13 +89,20 @@ Stage::MicrobatchState& Stage::state_of(int microbatch, const char* pass) {
 // The tensors layer `layer` takes: tokens or the activation, plus targets on the last layer.
 std::vector<llmrt_tensor> Stage::layer_inputs(std::size_t layer, MicrobatchState& state) {
   std::vector<llmrt_tensor> in;
-  if (placement_.first && layer == 0) in.push_back(cpu_tensor_i32(state.tokens.data(), token_shape_));
-  else in.push_back(cpu_tensor(state.inputs[layer].data(), shapes_[layer].input));
-  if (placement_.last && layer + 1 == layers_.size()) in.push_back(cpu_tensor_i32(state.targets.data(), token_shape_));
+  if (placement_.first && layer == 0) in.push_back(buffer_tensor(state.tokens, token_shape_));
+  else in.push_back(buffer_tensor(state.inputs[layer], shapes_[layer].input));
+  if (placement_.last && layer + 1 == layers_.size()) in.push_back(buffer_tensor(state.targets, token_shape_));
   return in;
 }
 
-Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std::span<const float> activation,
+// Copies host token ids into a device buffer.
+Status Stage::upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens) {
+  LLMRT_RETURN_IF_ERROR(buffer.resize(*device_, LLMRT_DTYPE_I32, tokens.size()));
+  return device_->copy(buffer.data(), tokens.data(), tokens.size_bytes(),
+                       copy_kind(cpu_device().id(), device_->id()), nullptr);
+}
+
+Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, const Buffer* activation,
                       std::span<const std::int32_t> targets) {
   MicrobatchState& state = live_[microbatch];
   if (!free_states_.empty()) {
@@ -103,45 +112,50 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, std:
   state.inputs.resize(layers_.size());
   state.saved.resize(layers_.size());
   state.grad_outputs.resize(layers_.size());
-  if (placement_.first) state.tokens.assign(tokens.begin(), tokens.end());
-  else state.inputs[0].assign(activation.begin(), activation.end());
-  if (placement_.last) state.targets.assign(targets.begin(), targets.end());
+  if (placement_.first) {
+    LLMRT_RETURN_IF_ERROR(upload_tokens(state.tokens, tokens));
+  } else {
+    LLMRT_RETURN_IF_ERROR(state.inputs[0].resize(*device_, LLMRT_DTYPE_F32, activation->count()));
+    LLMRT_RETURN_IF_ERROR(state.inputs[0].copy_from(*activation));
+  }
+  if (placement_.last) LLMRT_RETURN_IF_ERROR(upload_tokens(state.targets, targets));
   const llmrt_call_ctx ctx = call_context(microbatch);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     // The layer writes its whole output: a reused buffer needs no clearing.
-    std::vector<float>& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
-    output.resize(elements_of(shapes_[i].output));
-    llmrt_tensor out = cpu_tensor(output.data(), shapes_[i].output);
-    state.saved[i].resize(shapes_[i].saved_bytes);
+    Buffer& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
+    LLMRT_RETURN_IF_ERROR(output.resize(*device_, LLMRT_DTYPE_F32, elements_of(shapes_[i].output)));
+    llmrt_tensor out = buffer_tensor(output, shapes_[i].output);
+    LLMRT_RETURN_IF_ERROR(state.saved[i].resize(*device_, LLMRT_DTYPE_U8, shapes_[i].saved_bytes));
     const auto& table = layers_[i].component->layer();
     LLMRT_RETURN_IF_ERROR(check_component_call(
         table.forward(layers_[i].instance.get(), &ctx, in.data(), in.size(), params.data(), params.size(), &out, 1,
-                      state.saved[i].data(), state.saved[i].size()),
+                      state.saved[i].data(), state.saved[i].count()),
         *layers_[i].component, fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
   }
   return Status::success();
 }
 
-Status Stage::backward_input(int microbatch, std::span<const float> grad_output) {
+Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
   MicrobatchState& state = state_of(microbatch, "backward_input");
   const llmrt_call_ctx ctx = call_context(microbatch);
-  state.grad_outputs.back().assign(grad_output.begin(), grad_output.end());
+  LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().resize(*device_, LLMRT_DTYPE_F32, grad_output.count()));
+  LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().copy_from(grad_output));
   for (std::size_t i = layers_.size(); i-- > 0;) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
-    llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
+    llmrt_tensor grad_out = buffer_tensor(state.grad_outputs[i], shapes_[i].output);
     const bool takes_tokens = placement_.first && i == 0;
     // The gradient w.r.t. this layer's input is the previous layer's output gradient (written, not added).
-    std::vector<float>& grad_in = i > 0 ? state.grad_outputs[i - 1] : state.input_grad;
-    grad_in.resize(takes_tokens ? 0 : elements_of(shapes_[i].input));
-    llmrt_tensor grad_in_tensor = cpu_tensor(grad_in.data(), shapes_[i].input);
+    Buffer& grad_in = i > 0 ? state.grad_outputs[i - 1] : state.input_grad;
+    LLMRT_RETURN_IF_ERROR(grad_in.resize(*device_, LLMRT_DTYPE_F32, takes_tokens ? 0 : elements_of(shapes_[i].input)));
+    llmrt_tensor grad_in_tensor = buffer_tensor(grad_in, shapes_[i].input);
     const auto& table = layers_[i].component->layer();
     LLMRT_RETURN_IF_ERROR(check_component_call(
         table.backward_input(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
-                             params.size(), state.saved[i].data(), state.saved[i].size(), &grad_in_tensor,
+                             params.size(), state.saved[i].data(), state.saved[i].count(), &grad_in_tensor,
                              takes_tokens ? 0 : 1, grad_params.data(), grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
     if (!table.backward_weight && weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
@@ -158,10 +172,10 @@ Status Stage::backward_weight(int microbatch) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
-    llmrt_tensor grad_out = cpu_tensor(state.grad_outputs[i].data(), shapes_[i].output);
+    llmrt_tensor grad_out = buffer_tensor(state.grad_outputs[i], shapes_[i].output);
     LLMRT_RETURN_IF_ERROR(check_component_call(
         table.backward_weight(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
-                              params.size(), state.saved[i].data(), state.saved[i].size(), grad_params.data(),
+                              params.size(), state.saved[i].data(), state.saved[i].count(), grad_params.data(),
                               grad_params.size()),
         *layers_[i].component, fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
     if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
@@ -172,21 +186,29 @@ Status Stage::backward_weight(int microbatch) {
   return Status::success();
 }
 
-std::vector<float> Stage::exchange_output(int microbatch, std::vector<float> replacement) {
+Buffer Stage::exchange_output(int microbatch, Buffer replacement) {
   std::swap(live_.at(microbatch).output, replacement);
   return replacement;
 }
 
-std::vector<float> Stage::exchange_input_grad(int microbatch, std::vector<float> replacement) {
+Buffer Stage::exchange_input_grad(int microbatch, Buffer replacement) {
   std::swap(live_.at(microbatch).input_grad, replacement);
   return replacement;
 }
 
-float Stage::loss(int microbatch) const { return live_.at(microbatch).output.at(0); }
+Result<float> Stage::loss(int microbatch) const {
+  const Buffer& output = live_.at(microbatch).output;
+  if (output.count() == 0) return runtime_error("microbatch {}: the last layer gave no loss", microbatch);
+  float loss = 0;
+  LLMRT_RETURN_IF_ERROR(device_->copy(&loss, output.data(), sizeof(float), copy_kind(device_->id(), cpu_device().id()),
+                                      nullptr));
+  LLMRT_RETURN_IF_ERROR(device_->synchronize(nullptr));
+  return loss;
+}
 
-std::span<const float> Stage::output(int microbatch) const { return live_.at(microbatch).output; }
+const Buffer& Stage::output(int microbatch) const { return live_.at(microbatch).output; }
 
-std::span<const float> Stage::input_grad(int microbatch) const { return live_.at(microbatch).input_grad; }
+const Buffer& Stage::input_grad(int microbatch) const { return live_.at(microbatch).input_grad; }
 
 std::size_t Stage::output_elements() const { return elements_of(shapes_.back().output); }
 

@@ -9,8 +9,10 @@
 #include <span>
 #include <vector>
 
+#include "device/buffer.h"
 #include "exec/model_layers.h"
 #include "exec/param_store.h"
+#include "plugin/host_api.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -23,6 +25,7 @@ struct StagePlacement {
   int tp_rank = 0;
   int tp_size = 1;
   llmrt_comm* tp_comm = nullptr;
+  PluginJobState* job = nullptr;  // what the calls' host_private carries (the job's RNG stream)
   std::vector<std::int64_t> input_shape;  // a non-first stage's input activation, e.g. (B, T, C)
 };
 
@@ -34,24 +37,25 @@ class Stage {
   static Result<Stage> build(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot,
                              StagePlacement placement, std::int64_t batch, std::int64_t seq);
 
-  // First stage: tokens (B, T) i32. Other stages: the previous stage's output activation.
-  // Last stage: targets (B, T) i32 as well.
-  Status forward(int microbatch, std::span<const std::int32_t> tokens, std::span<const float> activation,
+  // First stage: tokens (B, T) i32 in host memory. Other stages: `activation`, the previous
+  // stage's output on this rank's device (copied; nullptr on the first stage). Last stage:
+  // targets (B, T) i32 in host memory as well.
+  Status forward(int microbatch, std::span<const std::int32_t> tokens, const Buffer* activation,
                  std::span<const std::int32_t> targets);
-  // Last stage: grad_output = {dloss}, the loss scale (1/microbatches). Others: the gradient
-  // w.r.t. this stage's output, received from the next stage.
-  Status backward_input(int microbatch, std::span<const float> grad_output);
+  // Last stage: grad_output = (1) f32 {dloss}, the loss scale (1/microbatches). Others: the
+  // gradient w.r.t. this stage's output, received from the next stage. On the rank's device.
+  Status backward_input(int microbatch, const Buffer& grad_output);
   Status backward_weight(int microbatch);  // frees the microbatch
 
   // Hands the microbatch's output (non-last stage, after forward) or input gradient (non-first
   // stage, after backward_input) to the caller without a copy, taking `replacement` in its place.
   // Neither is needed by the stage's own passes.
-  std::vector<float> exchange_output(int microbatch, std::vector<float> replacement);
-  std::vector<float> exchange_input_grad(int microbatch, std::vector<float> replacement);
+  Buffer exchange_output(int microbatch, Buffer replacement);
+  Buffer exchange_input_grad(int microbatch, Buffer replacement);
 
-  float loss(int microbatch) const;                          // last stage, after forward
-  std::span<const float> output(int microbatch) const;       // non-last stage, after forward
-  std::span<const float> input_grad(int microbatch) const;   // non-first stage, after backward_input
+  Result<float> loss(int microbatch) const;                  // last stage, after forward
+  const Buffer& output(int microbatch) const;                // non-last stage, after forward
+  const Buffer& input_grad(int microbatch) const;            // non-first stage, after backward_input
   std::size_t output_elements() const;                       // what a send of the output carries
   std::size_t input_elements() const;                        // what the activation receive carries
 
@@ -72,23 +76,26 @@ class Stage {
     std::vector<std::int64_t> input, output;  // the activation in and out
     std::size_t saved_bytes = 0;
   };
+  // Every buffer on the rank's device.
   struct MicrobatchState {
-    std::vector<std::int32_t> tokens, targets;
-    std::vector<std::vector<float>> inputs;        // [layer] its activation input (empty for token input)
-    std::vector<std::vector<std::byte>> saved;     // [layer]
-    std::vector<std::vector<float>> grad_outputs;  // [layer] gradient w.r.t. its output
-    std::vector<float> output;                     // the last layer's output (loss or activation)
-    std::vector<float> input_grad;                 // gradient w.r.t. the stage input
+    Buffer tokens, targets;            // (B, T) i32
+    std::vector<Buffer> inputs;        // [layer] its activation input (empty for token input)
+    std::vector<Buffer> saved;         // [layer] u8, what forward keeps for the backward passes
+    std::vector<Buffer> grad_outputs;  // [layer] gradient w.r.t. its output
+    Buffer output;                     // the last layer's output (loss or activation)
+    Buffer input_grad;                 // gradient w.r.t. the stage input
   };
 
   Stage(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot, StagePlacement placement);
   Status infer_layer_shapes(std::int64_t batch, std::int64_t seq);
   std::vector<llmrt_tensor> layer_inputs(std::size_t layer, MicrobatchState& state);
   llmrt_call_ctx call_context(int microbatch) const;
+  Status upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens);
   MicrobatchState& state_of(int microbatch, const char* pass);
 
   std::vector<LayerSlot> layers_;
   ParamStore* params_;
+  ComputeDevice* device_;  // the parameters' device: every buffer of the stage lives there
   std::size_t first_slot_;
   StagePlacement placement_;
   std::vector<LayerShapes> shapes_;

@@ -49,8 +49,9 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->seq_ = spec.model.seq_len.value;
   trainer->groups_ = &groups;
   trainer->progress_ = &progress;
+  trainer->job_state_ = std::make_unique<PluginJobState>(spec.train.seed);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
-  auto optimizer = OptimizerStep::create(spec.train, registry, trainer->params_->params().size());
+  auto optimizer = OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(), groups.device());
   if (!optimizer) return optimizer.error();
   trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(*optimizer));
   auto data = open_training_data(spec);
@@ -86,10 +87,10 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   for (auto& layers : chunk_layers) {
     for (LayerSlot& slot : layers) mine.push_back(std::move(slot));
   }
-  auto params = ParamStore::build(mine, coords.tp, layout_.tp);
+  auto params = ParamStore::build(mine, coords.tp, layout_.tp, groups_->device());
   if (!params) return params.error();
   params_ = std::make_unique<ParamStore>(std::move(*params));
-  params_->initialize(spec.train.seed);
+  LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
   std::size_t first_slot = 0;
   for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
     const int vs = layout_.virtual_stage(coords.pp, chunk);
@@ -100,6 +101,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     placement.tp_rank = coords.tp;
     placement.tp_size = layout_.tp;
     placement.tp_comm = groups_->tensor_parallel_handle();
+    placement.job = job_state_.get();
     if (!placement.first) placement.input_shape = (*shapes)[static_cast<std::size_t>(first - 1)];
     std::vector<LayerSlot> layers(std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot)),
                                   std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot + count)));
@@ -130,11 +132,9 @@ Status Trainer::load_actions(const Registry& registry) {
   // tied copies on the lowest pipeline stage that holds one.
   for (const ParamEntry& entry : params_->entries()) {
     float weight = entry.shard_dim != LLMRT_NO_SHARD || groups_->coords().tp == 0 ? 1.0f : 0.0f;
-    const MPI_Comm tie = entry.tied ? groups_->tie(entry.name) : MPI_COMM_NULL;
-    if (tie != MPI_COMM_NULL) {
-      int tie_rank = 0;
-      MPI_Comm_rank(tie, &tie_rank);
-      if (tie_rank != 0) weight = 0;
+    const Collectives* tie = entry.tied ? groups_->tie(entry.name) : nullptr;
+    if (tie != nullptr) {
+      if (tie->rank() != 0) weight = 0;
       tied_names_.push_back(entry.name);
     }
     norm_weights_.push_back(weight);
@@ -147,29 +147,32 @@ Status Trainer::load_actions(const Registry& registry) {
 Status Trainer::synchronize_gradients() {
   // Sums commute: the data-parallel buckets (most already in flight) first, then tied copies.
   if (buckets_) LLMRT_RETURN_IF_ERROR(buckets_->finish(steps_done_ + 1));
+  float* grads = params_->grad_buffer().data_as<float>();
   for (const std::string& name : tied_names_) {
     const ParamEntry& entry = *params_->find(name);
     progress_->begin_action(fmt::format("step {} all-reduce of tied {} gradients", steps_done_ + 1, name), -1);
-    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, params_->grads().data() + entry.offset,
-                                               static_cast<int>(entry.count), MPI_FLOAT, MPI_SUM, groups_->tie(name)));
+    LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->tie(name)->start_all_reduce(
+        grads + entry.offset, entry.count, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr)));
     progress_->end_action();
   }
   return Status::success();
 }
 
+// Each entry this rank counts, reduced on its device; then the sum over the model-parallel group.
 Result<double> Trainer::global_grad_norm() {
-  const auto grads = params_->grads();
+  ComputeDevice& device = groups_->device();
+  const float* grads = params_->grad_buffer().data_as<float>();
   double sum = 0;
   for (std::size_t e = 0; e < params_->entries().size(); ++e) {
     if (norm_weights_[e] == 0) continue;
     const ParamEntry& entry = params_->entries()[e];
-    for (std::size_t i = entry.offset; i < entry.offset + entry.count; ++i) sum += double(grads[i]) * grads[i];
+    LLMRT_ASSIGN_OR_RETURN(const double part, device.sum_of_squares(grads + entry.offset, entry.count, nullptr));
+    sum += part;
   }
-  if (groups_->distributed() && layout_.pp * layout_.tp > 1) {
-    progress_->begin_action(fmt::format("step {} all-reduce of the gradient norm", steps_done_ + 1), -1);
-    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, groups_->model_parallel()));
-    progress_->end_action();
-  }
+  progress_->begin_action(fmt::format("step {} all-reduce of the gradient norm", steps_done_ + 1), -1);
+  LLMRT_RETURN_IF_ERROR(
+      progress_->wait(groups_->model_parallel().start_all_reduce(&sum, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
+  progress_->end_action();
   return std::sqrt(sum);
 }
 
@@ -177,18 +180,16 @@ Result<StepReport> Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   StepReport report;
   report.step = steps_done_ + 1;
-  params_->zero_grads();
+  LLMRT_RETURN_IF_ERROR(params_->zero_grads());
   const int all_microbatches = layout_.microbatches * layout_.dp;
   const std::int64_t first_batch = steps_done_ * all_microbatches + groups_->coords().dp * layout_.microbatches;
   auto loss_sum = runner_->run_step(*data_, first_batch, 1.0f / static_cast<float>(all_microbatches), report.step);
   if (!loss_sum) return loss_sum.error();
   double loss = *loss_sum;
-  if (groups_->distributed()) {
-    progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
-    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &loss, 1, MPI_DOUBLE, MPI_SUM, groups_->world()));
-    progress_->end_action();
-    loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
-  }
+  progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
+  LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
+  progress_->end_action();
+  if (groups_->distributed()) loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
   report.loss = loss / all_microbatches;
   LLMRT_RETURN_IF_ERROR(synchronize_gradients());
   auto norm = global_grad_norm();
@@ -200,12 +201,13 @@ Result<StepReport> Trainer::train_step() {
   }
   if (train_.grad_clip > 0 && report.grad_norm > train_.grad_clip) {
     const float scale = static_cast<float>(train_.grad_clip / (report.grad_norm + 1e-6));
-    for (float& g : params_->grads()) g *= scale;
+    Buffer& grads = params_->grad_buffer();
+    LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(), scale, nullptr));
   }
   auto lr = optimizer_->learning_rate(report.step, train_.steps);
   if (!lr) return lr.error();
   report.lr = *lr;
-  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->params(), params_->grads(), *lr, report.step));
+  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), *lr, report.step));
   ++steps_done_;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;
@@ -216,9 +218,8 @@ Result<StepReport> Trainer::train_step() {
 Result<double> Trainer::total_parameters() {
   double count = 0;
   for (std::size_t e = 0; e < params_->entries().size(); ++e) count += norm_weights_[e] * params_->entries()[e].count;
-  if (groups_->distributed() && layout_.pp * layout_.tp > 1) {
-    LLMRT_RETURN_IF_ERROR(progress_->allreduce(MPI_IN_PLACE, &count, 1, MPI_DOUBLE, MPI_SUM, groups_->model_parallel()));
-  }
+  LLMRT_RETURN_IF_ERROR(
+      progress_->wait(groups_->model_parallel().start_all_reduce(&count, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
   return count;
 }
 

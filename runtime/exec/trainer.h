@@ -76,6 +76,7 @@ class Trainer {
   std::vector<std::string> tied_names_;            // tied parameters shared with other stages
   double flops_per_microbatch_ = 0;
   std::int64_t steps_done_ = 0;
+  std::unique_ptr<PluginJobState> job_state_;     // behind every plugin call of this trainer
 };
 
 // Model FLOPs (forward and both backward passes) of one microbatch of (batch, seq) through a

@@ -20,7 +20,6 @@ Result<std::unique_ptr<Progress>> make_progress(const TrainSpec& train, const Wo
 Result<BuiltJob> build_job(const Spec& spec, const Registry& registry, const ResolvedJob& resolved,
                            const World& world) {
   BuiltJob built;
-  if (world.launched()) install_mpi_collectives();
   // Groups and the watchdog are collective and cannot fail on one rank alone.
   LLMRT_ASSIGN_OR_RETURN(built.groups, ProcessGroups::create(resolved.layout, world.rank(), world.launched(),
                                                               resolved.tie_stages));

@@ -146,6 +146,15 @@ Status Watchdog::wait_all(std::vector<MPI_Request>& requests) {
 }
 
 Status Watchdog::wait_requests(MPI_Request* requests, int count) {
+  return wait_until([&]() -> Result<bool> {
+    int done = 0;
+    const int code = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    if (code != MPI_SUCCESS) return runtime_error("watchdog: MPI_Testall failed with code {}", code);
+    return done != 0;
+  });
+}
+
+Status Watchdog::wait_until(const std::function<Result<bool>()>& done) {
   const auto began = Clock::now();
   {
     std::lock_guard lock(mutex_);
@@ -153,12 +162,11 @@ Status Watchdog::wait_requests(MPI_Request* requests, int count) {
   }
   auto backoff = std::chrono::microseconds(10);
   for (int polls = 0;; ++polls) {
-    int done = 0;
-    const int code = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
-    if (code != MPI_SUCCESS || done) {
+    Result<bool> finished = done();
+    if (!finished.ok() || *finished) {
       std::lock_guard lock(mutex_);
       local_->in_wait = false;
-      if (code != MPI_SUCCESS) return runtime_error("watchdog: MPI_Testall failed with code {}", code);
+      if (!finished.ok()) return finished.error();
       return Status::success();
     }
     if (seconds_since(began) > timeout_s_) report_hang();

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +43,8 @@ class Watchdog {
   // with exit code 3 (MPI_Abort, the one documented abort path of llmrt).
   Status wait(MPI_Request& request);
   Status wait_all(std::vector<MPI_Request>& requests);
+  // The same for any operation: polls `done` (true once complete; an error ends the wait).
+  Status wait_until(const std::function<Result<bool>()>& done);
   // A blocking collective made safe: MPI_Iallreduce, then wait(); an action of its own.
   Status allreduce(const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
                    std::string description = "ALLREDUCE");

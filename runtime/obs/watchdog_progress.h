@@ -16,9 +16,12 @@ class WatchdogProgress final : public Progress {
     watchdog_->begin_action(std::move(description), waits_for_world_rank);
   }
   void end_action() override { watchdog_->end_action(); }
-  // Collectives come through Progress::allreduce: started non-blocking, then this wait, inside
-  // the action the executor already reported (so the table names the step's all-reduce).
-  Status wait(MPI_Request& request) override { return watchdog_->wait(request); }
+  // Collectives and transfers are started non-blocking, then waited on here, inside the action
+  // the executor already reported (so the table names the step's all-reduce).
+  Status wait(CommRequest& request) override {
+    return watchdog_->wait_until([&request] { return request.test(); });
+  }
+  using Progress::wait;
 
  private:
   std::unique_ptr<Watchdog> watchdog_;

@@ -2,6 +2,9 @@
 // plugin never frees memory another allocator made.
 #include "plugin/host_api.h"
 
+#include "device/collectives.h"
+#include "device/device.h"
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -17,8 +20,11 @@ struct llmrt_status {
 namespace llmrt {
 namespace {
 
-std::atomic<std::uint64_t> g_rng_seed{0};
-std::atomic<std::uint64_t> g_rng_offset{0};
+// For calls without a job's context only (tests, tools); training calls carry their job's state.
+PluginJobState& contextless_state() {
+  static PluginJobState state;
+  return state;
+}
 
 llmrt_status* status_new(std::int32_t code, const char* message) {
   // A plugin may pass LLMRT_OK by mistake; it still means "failed" once returned.
@@ -45,53 +51,64 @@ llmrt_status* host_alloc(std::size_t bytes, std::size_t alignment, void** out) {
 }
 void host_free(void* pointer) { std::free(pointer); }
 
+llmrt_status* from_status(const Status& status) {
+  if (status.ok()) return nullptr;
+  const bool input = status.error().kind() == ErrorKind::kInput;
+  return status_new(input ? LLMRT_INVALID_ARGUMENT : LLMRT_INTERNAL, status.error().message().c_str());
+}
+
+// ComputeDevice memory belongs to the ComputeDevice of `device`; the stream orders it on the GPU.
 llmrt_status* device_alloc(llmrt_device device, llmrt_stream*, std::size_t bytes, void** out) {
-  if (device.type == LLMRT_DEVICE_CPU) return host_alloc(bytes, 64, out);
-  return status_new(LLMRT_UNIMPLEMENTED, "device allocation on this device is not available yet");
+  ComputeDevice* owner = device_for(device);
+  if (owner == nullptr) return status_new(LLMRT_UNIMPLEMENTED, "device_alloc: no such device in this build");
+  auto memory = owner->allocate(bytes);
+  if (!memory.ok()) return from_status(memory.error());
+  *out = *memory;
+  return nullptr;
 }
 llmrt_status* device_free(llmrt_device device, llmrt_stream*, void* pointer) {
-  if (device.type == LLMRT_DEVICE_CPU) {
-    host_free(pointer);
-    return nullptr;
-  }
-  return status_new(LLMRT_UNIMPLEMENTED, "device memory on this device is not available yet");
-}
-llmrt_status* stream_synchronize(llmrt_stream* stream) {
-  return stream == nullptr ? nullptr : status_new(LLMRT_UNIMPLEMENTED, "streams are not available yet");
-}
-
-// Collectives of a group of one: the result is the caller's own data.
-llmrt_status* comm_info(llmrt_comm*, std::int32_t* rank, std::int32_t* size) {
-  *rank = 0;
-  *size = 1;
+  ComputeDevice* owner = device_for(device);
+  if (owner == nullptr) return status_new(LLMRT_UNIMPLEMENTED, "device_free: no such device in this build");
+  owner->free(pointer);
   return nullptr;
 }
-llmrt_status* copy_elements(const void* send, void* recv, std::size_t count, std::int32_t dtype) {
-  const std::size_t element = dtype_size(dtype);
-  if (element == 0) return status_new(LLMRT_INVALID_ARGUMENT, "collective: unknown dtype");
-  if (send != recv && count > 0) std::memmove(recv, send, count * element);
+llmrt_status* stream_synchronize(llmrt_stream* stream) { return from_status(synchronize_plugin_stream(stream)); }
+
+// Collectives dispatch through the group's handle; NULL (or a handle without collectives) is
+// a group of one, whose results are the caller's own data.
+Collectives& group_of(llmrt_comm* comm) {
+  static SelfCollectives alone(cpu_device());
+  return comm != nullptr && comm->collectives != nullptr ? *comm->collectives : alone;
+}
+llmrt_status* comm_info(llmrt_comm* comm, std::int32_t* rank, std::int32_t* size) {
+  *rank = group_of(comm).rank();
+  *size = group_of(comm).size();
   return nullptr;
 }
-llmrt_status* all_reduce(llmrt_comm*, const void* send, void* recv, std::size_t count, std::int32_t dtype,
-                         std::int32_t, llmrt_stream*) {
-  return copy_elements(send, recv, count, dtype);
+llmrt_status* all_reduce(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
+                         std::int32_t op, llmrt_stream* stream) {
+  return from_status(group_of(comm).all_reduce(send, recv, count, dtype, op, stream));
 }
-llmrt_status* all_gather(llmrt_comm*, const void* send, void* recv, std::size_t count, std::int32_t dtype,
-                         llmrt_stream*) {
-  return copy_elements(send, recv, count, dtype);
+llmrt_status* all_gather(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
+                         llmrt_stream* stream) {
+  return from_status(group_of(comm).all_gather(send, recv, count, dtype, stream));
 }
-llmrt_status* reduce_scatter(llmrt_comm*, const void* send, void* recv, std::size_t count, std::int32_t dtype,
-                             std::int32_t, llmrt_stream*) {
-  return copy_elements(send, recv, count, dtype);
+llmrt_status* reduce_scatter(llmrt_comm* comm, const void* send, void* recv, std::size_t count, std::int32_t dtype,
+                             std::int32_t op, llmrt_stream* stream) {
+  return from_status(group_of(comm).reduce_scatter(send, recv, count, dtype, op, stream));
 }
-llmrt_status* broadcast(llmrt_comm*, void*, std::size_t, std::int32_t, std::int32_t root, llmrt_stream*) {
-  return root == 0 ? nullptr : status_new(LLMRT_INVALID_ARGUMENT, "broadcast: root outside a group of 1");
+llmrt_status* broadcast(llmrt_comm* comm, void* buffer, std::size_t count, std::int32_t dtype, std::int32_t root,
+                        llmrt_stream* stream) {
+  return from_status(group_of(comm).broadcast(buffer, count, dtype, root, stream));
 }
 
-llmrt_status* rng_reserve(const llmrt_call_ctx*, std::uint64_t increment, std::uint64_t* seed,
+llmrt_status* rng_reserve(const llmrt_call_ctx* ctx, std::uint64_t increment, std::uint64_t* seed,
                           std::uint64_t* offset) {
-  *seed = g_rng_seed.load();
-  *offset = g_rng_offset.fetch_add(increment);
+  PluginJobState& state = ctx != nullptr && ctx->host_private != nullptr
+                              ? *static_cast<PluginJobState*>(ctx->host_private)
+                              : contextless_state();
+  *seed = state.rng_seed;
+  *offset = state.rng_offset.fetch_add(increment);
   return nullptr;
 }
 
@@ -121,16 +138,14 @@ llmrt_host_api make_host_api() {
 
 }  // namespace
 
-llmrt_host_api& mutable_plugin_host_api() {
-  static llmrt_host_api api = make_host_api();
-  return api;
+const llmrt_host_api* plugin_host_api() {
+  static const llmrt_host_api api = make_host_api();
+  return &api;
 }
 
-const llmrt_host_api* plugin_host_api() { return &mutable_plugin_host_api(); }
-
 void set_plugin_rng_seed(std::uint64_t seed) {
-  g_rng_seed = seed;
-  g_rng_offset = 0;
+  contextless_state().rng_seed = seed;
+  contextless_state().rng_offset = 0;
 }
 
 void PluginStatusDeleter::operator()(llmrt_status* status) const { status_free(status); }
@@ -143,27 +158,5 @@ Status take_plugin_status(llmrt_status* status, std::string_view context, ErrorK
 
 std::int32_t plugin_status_code(const llmrt_status* status) { return status_code(status); }
 std::string plugin_status_message(const llmrt_status* status) { return status_message(status); }
-
-std::size_t dtype_size(std::int32_t dtype) {
-  switch (dtype) {
-    case LLMRT_DTYPE_F32: case LLMRT_DTYPE_I32: return 4;
-    case LLMRT_DTYPE_BF16: case LLMRT_DTYPE_F16: return 2;
-    case LLMRT_DTYPE_I64: return 8;
-    case LLMRT_DTYPE_U8: return 1;
-    default: return 0;
-  }
-}
-
-std::string_view dtype_name(std::int32_t dtype) {
-  switch (dtype) {
-    case LLMRT_DTYPE_F32: return "f32";
-    case LLMRT_DTYPE_BF16: return "bf16";
-    case LLMRT_DTYPE_F16: return "f16";
-    case LLMRT_DTYPE_I32: return "i32";
-    case LLMRT_DTYPE_I64: return "i64";
-    case LLMRT_DTYPE_U8: return "u8";
-    default: return "unknown";
-  }
-}
 
 }  // namespace llmrt

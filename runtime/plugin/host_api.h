@@ -2,6 +2,7 @@
 // and the glue that turns a plugin's llmrt_status into an llmrt::Error.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -9,19 +10,26 @@
 
 #include <llmrt/plugin.h>
 
+#include "device/dtype.h"
 #include "util/status.h"
 
 namespace llmrt {
 
-// The table passed to every plugin; lives for the process. Until the comm layer installs its
-// own, the collective slots implement a group of size 1 (rank 0 of 1: copies).
+// The table passed to every plugin; lives for the process and is never patched. Its slots hold
+// no state of their own: the collective slots dispatch through the llmrt_comm handle they are
+// given (the group's Collectives, built by ProcessGroups; NULL is a group of one), the device
+// slots through the ComputeDevice of the llmrt_device or stream they are given.
 const llmrt_host_api* plugin_host_api();
 
-// Lets the comm layer replace the collective slots (comm_info, all_reduce, all_gather,
-// reduce_scatter, broadcast) before any plugin runs.
-llmrt_host_api& mutable_plugin_host_api();
+// The job's state behind the plugins' calls: what llmrt_call_ctx.host_private points at. The
+// runtime's calls carry the trainer's, so rng_reserve draws from the job's stream, not a global.
+struct PluginJobState {
+  explicit PluginJobState(std::uint64_t seed = 0) : rng_seed(seed) {}
+  std::uint64_t rng_seed;
+  std::atomic<std::uint64_t> rng_offset{0};
+};
 
-// The seed of the run's RNG stream handed out by rng_reserve (offsets restart at 0).
+// The stream for calls without a context (tests, tools): seed `seed`, offsets restart at 0.
 void set_plugin_rng_seed(std::uint64_t seed);
 
 // Frees a status the host received from a plugin.
@@ -38,9 +46,5 @@ Status take_plugin_status(llmrt_status* status, std::string_view context,
 // The code and message of a status (for tests and logs); does not free it.
 std::int32_t plugin_status_code(const llmrt_status* status);
 std::string plugin_status_message(const llmrt_status* status);
-
-// Bytes per element of a dtype; 0 for an unknown one.
-std::size_t dtype_size(std::int32_t dtype);
-std::string_view dtype_name(std::int32_t dtype);
 
 }  // namespace llmrt

@@ -1,5 +1,5 @@
 // Smoke test of the GPU collectives (runtime/comm/nccl_backend.h, device_staging.h): NCCL and
-// the pinned staging path on device buffers, and the plugin slots routing device vs host memory.
+// the pinned staging path on device buffers, and the host table's slots routing device vs host memory through a group's collectives.
 // An MPI program: one rank checks identities; under `mpirun -np 2` (one GPU is enough) it checks sums.
 #define BOOST_TEST_MODULE cuda_comm_gpu
 #define BOOST_TEST_NO_MAIN
@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "comm/device_staging.h"
+#include "comm/gpu_collectives.h"
 #include "comm/nccl_backend.h"
 #include "comm/process_groups.h"
+#include "device/cuda_device.h"
 #include "plugin/host_api.h"
 
 using namespace llmrt;
@@ -175,11 +177,13 @@ BOOST_AUTO_TEST_CASE(auto_backend_takes_nccl_only_when_every_rank_owns_its_gpu) 
 }
 
 BOOST_AUTO_TEST_CASE(plugin_slots_route_device_and_host_pointers) {
-  static llmrt_comm world{MPI_COMM_WORLD};  // attached handles must outlive the installed slots
-  static llmrt_comm alone{};                // MPI_COMM_NULL: a group of one
-  install_mpi_collectives();
-  REQUIRE_OK(gpu().attach(&world));
-  install_gpu_collectives(&gpu());
+  // The handles ProcessGroups gives a GPU rank's plugins: the group's collectives route by memory.
+  auto attached = gpu().attach(MPI_COMM_WORLD);
+  REQUIRE_OK(attached);
+  DeviceMemoryCollectives world_group(MPI_COMM_WORLD, **attached);
+  SelfCollectives alone_group(*cuda_device(gpu().device()));
+  llmrt_comm world{&world_group};
+  llmrt_comm alone{&alone_group};  // a group of one
   const llmrt_host_api* api = plugin_host_api();
 
   auto device = to_device(values(kCount, world_rank()));
@@ -209,7 +213,6 @@ int main(int argc, char** argv) {
     std::printf("no CUDA device: skipping %s\n", argc > 0 ? argv[0] : "cuda_comm_gpu");
   } else {
     rc = boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
-    install_mpi_collectives();  // the GPU slots must not outlive what they route to
     g_collectives.reset();
   }
   MPI_Finalize();

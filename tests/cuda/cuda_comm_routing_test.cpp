@@ -1,6 +1,6 @@
-// The host side of the GPU collectives, which runs without a GPU: host pointers still reach the
-// MPI slots after install_gpu_collectives(), installing twice does not chain to itself, and the
-// probes (device pointer, CUDA-aware MPI, device count) answer rather than fail on a CPU machine.
+// The host side of the GPU collectives, which runs without a GPU: host pointers on a group's
+// handle reach its MPI collectives through the plugins' host table, and the probes (device
+// pointer, CUDA-aware MPI, device count) answer rather than fail on a CPU machine.
 #define BOOST_TEST_MODULE cuda_comm_routing
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -10,17 +10,15 @@
 #include <vector>
 
 #include "comm/device_staging.h"
+#include "comm/mpi_collectives.h"
 #include "comm/nccl_backend.h"
-#include "comm/process_groups.h"
 #include "plugin/host_api.h"
 
 using namespace llmrt;
 
-BOOST_AUTO_TEST_CASE(host_pointers_go_to_mpi_after_the_gpu_slots_are_installed) {
-  static llmrt_comm world{MPI_COMM_WORLD};
-  install_mpi_collectives();
-  install_gpu_collectives(nullptr);
-  install_gpu_collectives(nullptr);  // a second install must keep the MPI slots, not chain to itself
+BOOST_AUTO_TEST_CASE(host_pointers_go_to_the_groups_mpi_collectives) {
+  MpiCollectives group(MPI_COMM_WORLD);
+  llmrt_comm world{&group};
   const llmrt_host_api* api = plugin_host_api();
   std::vector<float> values = {1.5f, -2.0f, 3.25f, 7.0f, 0.5f};  // odd length, non-zero
   const std::vector<float> want = values;                      // a world of one: unchanged
@@ -33,7 +31,6 @@ BOOST_AUTO_TEST_CASE(host_pointers_go_to_mpi_after_the_gpu_slots_are_installed) 
   status = api->all_gather(&world, values.data(), gathered.data(), values.size(), LLMRT_DTYPE_F32, nullptr);
   BOOST_TEST_REQUIRE(status == nullptr, plugin_status_message(status));
   BOOST_TEST(gathered == want, boost::test_tools::per_element());
-  install_mpi_collectives();
 }
 
 BOOST_AUTO_TEST_CASE(probes_answer_without_a_gpu) {

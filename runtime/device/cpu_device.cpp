@@ -1,0 +1,82 @@
+// CpuDevice, and the lookup from a plugin's llmrt_device to a ComputeDevice.
+#include "device/cpu_device.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#if LLMRT_HAVE_CUDA
+#include "device/cuda_device.h"
+#endif
+
+namespace llmrt {
+namespace {
+
+constexpr std::size_t kAlignment = 64;  // a cache line: SIMD loads never straddle two
+
+class CpuStream final : public Stream {
+ public:
+  llmrt_stream* plugin_handle() const override { return nullptr; }
+};
+
+class CpuEvent final : public Event {};
+
+}  // namespace
+
+Result<void*> CpuDevice::allocate(std::size_t bytes) {
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* pointer = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (pointer == nullptr) return Error(ErrorKind::kRuntime, fmt::format("host allocation of {} bytes failed", bytes));
+  return pointer;
+}
+
+void CpuDevice::free(void* pointer) noexcept { std::free(pointer); }
+
+Status CpuDevice::copy(void* dst, const void* src, std::size_t bytes, CopyKind, Stream*) {
+  if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
+  return Status::success();
+}
+
+Status CpuDevice::fill_zero(void* dst, std::size_t bytes, Stream*) {
+  if (bytes > 0) std::memset(dst, 0, bytes);
+  return Status::success();
+}
+
+Result<std::unique_ptr<Stream>> CpuDevice::create_stream() { return std::unique_ptr<Stream>(new CpuStream()); }
+
+Result<std::unique_ptr<Event>> CpuDevice::create_event() { return std::unique_ptr<Event>(new CpuEvent()); }
+
+Result<double> CpuDevice::sum_of_squares(const float* data, std::size_t count, Stream*) {
+  double sum = 0;
+  for (std::size_t i = 0; i < count; ++i) sum += static_cast<double>(data[i]) * data[i];
+  return sum;
+}
+
+Status CpuDevice::scale(float* data, std::size_t count, float factor, Stream*) {
+  for (std::size_t i = 0; i < count; ++i) data[i] *= factor;
+  return Status::success();
+}
+
+ComputeDevice& cpu_device() {
+  static CpuDevice device;
+  return device;
+}
+
+ComputeDevice* device_for(llmrt_device device) {
+  if (device.type == LLMRT_DEVICE_CPU) return &cpu_device();
+#if LLMRT_HAVE_CUDA
+  if (device.type == LLMRT_DEVICE_CUDA) return cuda_device(device.index);
+#endif
+  return nullptr;
+}
+
+Status synchronize_plugin_stream(llmrt_stream* stream) {
+  if (stream == nullptr) return Status::success();
+#if LLMRT_HAVE_CUDA
+  return synchronize_cuda_stream(stream);
+#else
+  return runtime_error("a non-NULL stream in a build without CUDA");
+#endif
+}
+
+}  // namespace llmrt

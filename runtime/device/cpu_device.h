@@ -1,0 +1,26 @@
+// The host as a device: memory from aligned_alloc, copies and fills that run at once, streams
+// and events that are always complete.
+#pragma once
+
+#include "device/device.h"
+
+namespace llmrt {
+
+class CpuDevice final : public ComputeDevice {
+ public:
+  llmrt_device id() const override { return llmrt_device{LLMRT_DEVICE_CPU, 0}; }
+  Result<void*> allocate(std::size_t bytes) override;
+  void free(void* pointer) noexcept override;
+  Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) override;
+  Status fill_zero(void* dst, std::size_t bytes, Stream* stream) override;
+  Result<std::unique_ptr<Stream>> create_stream() override;
+  Status synchronize(Stream*) override { return Status::success(); }
+  Result<std::unique_ptr<Event>> create_event() override;
+  Status record(Event&, Stream*) override { return Status::success(); }
+  Status wait(Stream*, const Event&) override { return Status::success(); }
+  Result<bool> query(const Event&) override { return true; }
+  Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override;
+  Status scale(float* data, std::size_t count, float factor, Stream* stream) override;
+};
+
+}  // namespace llmrt

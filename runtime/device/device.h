@@ -1,0 +1,68 @@
+// The device seam: what the executor asks of the memory its tensors live in (allocate, copy,
+// fill, streams and events, the two reductions of the optimizer step). A CPU implementation
+// runs today; the CUDA one (cuda_device.h) is built with LLMRT_CUDA and exercised by the GPU path.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include <llmrt/plugin.h>
+
+#include "util/status.h"
+
+namespace llmrt {
+
+// Which side each pointer of a copy is on. The CPU device treats every kind as a memcpy.
+enum class CopyKind { kHostToDevice, kDeviceToHost, kDeviceToDevice, kHostToHost };
+
+// An ordered queue of work on one device. CPU work runs at once: its streams are empty tokens.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // What plugins receive as llmrt_stream: the cudaStream_t on CUDA, NULL on the CPU.
+  virtual llmrt_stream* plugin_handle() const = 0;
+};
+
+// A point in a stream's work that other streams or the host can wait for.
+class Event {
+ public:
+  virtual ~Event() = default;
+};
+
+class ComputeDevice {
+ public:
+  virtual ~ComputeDevice() = default;
+  virtual llmrt_device id() const = 0;
+  bool is_host() const { return id().type == LLMRT_DEVICE_CPU; }
+
+  // Memory of this device: 64-byte aligned on the CPU. free(nullptr) is fine.
+  virtual Result<void*> allocate(std::size_t bytes) = 0;
+  virtual void free(void* pointer) noexcept = 0;
+  // Ordered on `stream` (nullptr: the device's default order; the CPU runs it at once).
+  virtual Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) = 0;
+  virtual Status fill_zero(void* dst, std::size_t bytes, Stream* stream) = 0;
+
+  virtual Result<std::unique_ptr<Stream>> create_stream() = 0;
+  virtual Status synchronize(Stream* stream) = 0;  // the host waits for the stream's work
+  virtual Result<std::unique_ptr<Event>> create_event() = 0;
+  virtual Status record(Event& event, Stream* stream) = 0;
+  virtual Status wait(Stream* stream, const Event& event) = 0;  // `stream` waits, not the host
+  virtual Result<bool> query(const Event& event) = 0;           // true once the event has passed
+
+  // The optimizer step's reductions over f32 device memory (data: `count` elements), so the
+  // global gradient norm and clipping never copy gradients to the host.
+  virtual Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) = 0;
+  virtual Status scale(float* data, std::size_t count, float factor, Stream* stream) = 0;
+};
+
+// The host: one for the process (it has no state).
+ComputeDevice& cpu_device();
+
+// The ComputeDevice behind a plugin-visible llmrt_device: the CPU always, CUDA ordinals in builds
+// with CUDA; nullptr for anything else.
+ComputeDevice* device_for(llmrt_device device);
+
+// The host waits for a plugin's stream: NULL (the CPU's) is always done.
+Status synchronize_plugin_stream(llmrt_stream* stream);
+
+}  // namespace llmrt
