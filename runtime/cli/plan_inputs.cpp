@@ -30,13 +30,7 @@ std::int32_t compute_dtype(Precision precision) {
 // One layer's hints at (batch, seq); all zeros when the plugin gives none (its cost is unknown,
 // which the planner treats as free: the layer author's choice).
 Result<llmrt_cost_hints> layer_hints(const LayerSlot& slot, std::int64_t batch, std::int64_t seq) {
-  llmrt_cost_hints hints{};
-  hints.struct_size = sizeof(hints);
-  const auto& table = slot.component->layer();
-  if (!table.cost_hints) return hints;
-  LLMRT_RETURN_IF_ERROR(
-      check_component_call(table.cost_hints(slot.instance.get(), batch, seq, &hints), *slot.component, "cost_hints"));
-  return hints;
+  return layer_cost_hints(slot.instance, batch, seq);
 }
 
 // Each layer's output element count, walking the model with shapes only (as the trainer does):

@@ -42,11 +42,7 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
 }
 
 Result<double> OptimizerStep::learning_rate(std::int64_t step, std::int64_t total_steps) const {
-  const Component& component = schedule_.component();
-  double lr = 0;
-  LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.lr_schedule().lr_at(schedule_.get(), step, total_steps, base_lr_, &lr), component, "lr_at"));
-  return lr;
+  return lr_schedule_lr_at(schedule_, step, total_steps, base_lr_);
 }
 
 Status OptimizerStep::apply(std::span<float> params, std::span<const float> grads, double lr, std::int64_t step) {
@@ -59,10 +55,7 @@ Status OptimizerStep::apply(std::span<float> params, std::span<const float> grad
   ctx.struct_size = sizeof(ctx);
   ctx.device = llmrt_device{LLMRT_DEVICE_CPU, 0};
   ctx.tp_size = 1;
-  const Component& component = optimizer_.component();
-  return check_component_call(component.optimizer().step(optimizer_.get(), &ctx, &param_tensor, &grad_tensor,
-                                                         state_tensors.data(), state_tensors.size(), lr, step),
-                              component, "step");
+  return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step);
 }
 
 double clip_global_norm(std::span<float> grads, double clip) {
