@@ -5,6 +5,7 @@
 #include "cli/check_schedule.h"
 #include "cli/commands.h"
 #include "cli/model_summary.h"
+#include "exec/model_layers.h"
 #include "config/read_spec.h"
 #include "plugin/plugin_agreement.h"
 #include "plugin/plugin_search.h"
@@ -65,6 +66,7 @@ Status check_command(const CliOptions& options, const MpiSession& mpi) {
   if (mpi.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree(*registry, MPI_COMM_WORLD));
   auto model = summarize_model(spec->model, *registry);
   if (!model) return model.error();
+  LLMRT_RETURN_IF_ERROR(check_layer_support(spec->model, *registry, *topology, spec->train.precision));
   auto schedule = check_pipeline_schedule(*registry, spec->parallel, spec->train, topology->world_size());
   if (!schedule) return schedule.error();
 

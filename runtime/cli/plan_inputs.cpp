@@ -181,6 +181,7 @@ Result<std::unique_ptr<PlanInputs>> load_plan_inputs(const CliOptions& options) 
   request.schedules = candidate_schedules(inputs->registry, inputs->spec.parallel);
   request.layer_costs = make_layer_cost_fn(inputs->spec.model, inputs->registry, inputs->spec.train.precision);
   request.schedule_actions = make_schedule_fn(inputs->registry);
+  request.layer_support = make_layer_support_fn(inputs->spec.model, inputs->registry, inputs->spec.train.precision);
   return inputs;
 }
 

@@ -9,6 +9,7 @@
 #include "cli/plan_inputs.h"
 #include "cli/plan_report.h"
 #include "config/config_document.h"
+#include "exec/model_layers.h"
 
 namespace llmrt {
 namespace {
@@ -40,6 +41,7 @@ PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const R
   request.schedules = candidate_schedules(registry, spec.parallel);
   request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
   request.schedule_actions = make_schedule_fn(registry);
+  request.layer_support = make_layer_support_fn(spec.model, registry, spec.train.precision);
   return request;
 }
 

@@ -36,6 +36,10 @@ using LayerCostFn = std::function<Result<std::vector<LayerCost>>(int tp, int mic
 using ScheduleFn = std::function<Result<std::vector<llmrt_action>>(const std::string& schedule, int stages,
                                                                    int microbatches, int virtual_stages, int rank)>;
 
+// Why layer `layer` (model index) cannot run on `device` with activations of the training
+// precision, naming the layer's plugin; "" when it can (the layer plugin's supports() answer).
+using LayerSupportFn = std::function<Result<std::string>(int layer, const Device& device)>;
+
 struct PlanRequest {
   const Topology* topology = nullptr;
   const ClusterSpec* cluster = nullptr;
@@ -48,6 +52,7 @@ struct PlanRequest {
   std::vector<int> microbatch_sizes;  // candidates; empty = {parallel.microbatch_size} when fixed, else 1, 2, 4, 8
   LayerCostFn layer_costs;
   ScheduleFn schedule_actions;
+  LayerSupportFn layer_support;   // unset: every layer runs on every device
 };
 
 struct PlannedLayout {
