@@ -154,15 +154,18 @@ static llmrt_status* poison_supports(void* instance, llmrt_device device, int32_
 }
 #endif
 
-#define SCALE_SLOTS                                                                                          \
-  0, 0, scale_create, scale_destroy, scale_infer, scale_params, scale_forward, scale_backward_input,         \
-      scale_backward_weight
+/* Designated initializers: slots a later header appends stay NULL without a warning. */
+#define SCALE_SLOTS                                                                                    \
+  .create = scale_create, .destroy = scale_destroy, .infer_shapes = scale_infer,                       \
+  .param_specs = scale_params, .forward = scale_forward, .backward_input = scale_backward_input,       \
+  .backward_weight = scale_backward_weight
 
 #if defined(FAULT_SHORT_VTABLE)
 /* What an older minor's table looks like: nothing after backward_weight (the poison behind it is
  * only there to be caught if the host reads it). */
-static const llmrt_layer_vtable scale_table = {LLMRT_STRUCT_SIZE(llmrt_layer_vtable, backward_weight), SCALE_SLOTS,
-                                               poison_hints, poison_saved, poison_supports};
+static const llmrt_layer_vtable scale_table = {.struct_size = LLMRT_STRUCT_SIZE(llmrt_layer_vtable, backward_weight),
+                                               SCALE_SLOTS, .cost_hints = poison_hints,
+                                               .saved_bytes = poison_saved, .supports = poison_supports};
 #define SCALE_TABLE (&scale_table)
 #elif defined(FAULT_LONGER_VTABLE)
 /* A future minor's table: this host's slots, then two it does not know about. */
@@ -171,11 +174,11 @@ typedef struct future_layer_vtable {
   llmrt_status* (*future_hints)(void* instance, int64_t batch, int64_t seq, llmrt_cost_hints* out);
   llmrt_status* (*future_saved)(void* instance, int64_t batch, int64_t seq, size_t* bytes);
 } future_layer_vtable;
-static const future_layer_vtable scale_table = {{sizeof(future_layer_vtable), SCALE_SLOTS, NULL, NULL, NULL},
-                                                poison_hints, poison_saved};
+static const future_layer_vtable scale_table = {.known = {.struct_size = sizeof(future_layer_vtable), SCALE_SLOTS},
+                                                .future_hints = poison_hints, .future_saved = poison_saved};
 #define SCALE_TABLE (&scale_table)
 #else
-static const llmrt_layer_vtable scale_table = {sizeof(llmrt_layer_vtable), SCALE_SLOTS, NULL, NULL, NULL};
+static const llmrt_layer_vtable scale_table = {.struct_size = sizeof(llmrt_layer_vtable), SCALE_SLOTS};
 #define SCALE_TABLE (&scale_table)
 #endif
 
