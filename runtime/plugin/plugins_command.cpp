@@ -46,7 +46,7 @@ Status describe_plugin(const PluginSearchOptions& options, std::string_view name
                      plugin.version, plugin.path, plugin.build_id, plugin.abi_major, plugin.abi_minor);
   // Shorter than the host's: an older minor, whose missing optional slots take their defaults.
   out << fmt::format("vtable:    {} bytes (this llmrt's: {})\n", component->plugin_vtable_size,
-                     component->vtable.struct_size);
+                     host_vtable_size(component->kind));
   if (component->keys.empty()) {
     out << "keys:      none\n";
     return Status::success();

@@ -13,8 +13,6 @@
 
 namespace llmrt {
 
-namespace {
-
 std::size_t host_vtable_size(llmrt_component_kind kind) {
   switch (kind) {
     case LLMRT_KIND_LAYER: return sizeof(llmrt_layer_vtable);
@@ -25,15 +23,13 @@ std::size_t host_vtable_size(llmrt_component_kind kind) {
   return 0;
 }
 
-}  // namespace
-
 ComponentVtable copy_vtable(llmrt_component_kind kind, const void* plugin_vtable) {
   ComponentVtable copy;
   std::memset(&copy, 0, sizeof(copy));
   const std::size_t host_size = host_vtable_size(kind);
   const std::size_t plugin_size = *static_cast<const std::size_t*>(plugin_vtable);
   std::memcpy(&copy, plugin_vtable, std::min(plugin_size, host_size));
-  copy.struct_size = host_size;
+  std::memcpy(&copy, &host_size, sizeof(host_size));  // every table's first field: struct_size
   return copy;
 }
 

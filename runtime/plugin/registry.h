@@ -38,8 +38,8 @@ struct ConfigKeyDecl {
 // A component's function table as this host knows it: the plugin's table copied into a
 // zero-filled struct of the host's size for its kind (see copy_vtable), so that every slot the
 // plugin's table lacks reads as NULL and no read goes past the end of the plugin's data.
+// Every member starts with struct_size, which holds the host's size after the copy.
 union ComponentVtable {
-  std::size_t struct_size;  // the host's sizeof of the kind's table, after the copy
   llmrt_layer_vtable layer;
   llmrt_optimizer_vtable optimizer;
   llmrt_lr_schedule_vtable lr_schedule;
@@ -49,6 +49,8 @@ union ComponentVtable {
 // Copies min(plugin_vtable->struct_size, host size) bytes of a table of `kind` into a zeroed
 // ComponentVtable and sets its struct_size to the host's. The caller has checked the kind.
 ComponentVtable copy_vtable(llmrt_component_kind kind, const void* plugin_vtable);
+// sizeof this host's function table of `kind`.
+std::size_t host_vtable_size(llmrt_component_kind kind);
 
 struct Component {
   llmrt_component_kind kind = LLMRT_KIND_LAYER;

@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(short_vtable_reads_absent_slots_as_null) {
   const llmrt::Component* layer = registry.find("c.scale_short");
   BOOST_REQUIRE(layer != nullptr);
   BOOST_TEST(layer->plugin_vtable_size == LLMRT_STRUCT_SIZE(llmrt_layer_vtable, backward_weight));
-  BOOST_TEST(layer->vtable.struct_size == sizeof(llmrt_layer_vtable));
+  BOOST_TEST(layer->layer().struct_size == sizeof(llmrt_layer_vtable));
   BOOST_TEST(layer->layer().backward_weight != nullptr);
   BOOST_TEST(layer->layer().cost_hints == nullptr);
   BOOST_TEST(layer->layer().saved_bytes == nullptr);
@@ -173,7 +173,7 @@ BOOST_AUTO_TEST_CASE(newer_minor_with_a_longer_vtable_loads_and_runs) {
   const llmrt::Component* layer = registry.find("c.scale_longer");
   BOOST_REQUIRE(layer != nullptr);
   BOOST_TEST(layer->plugin_vtable_size == sizeof(llmrt_layer_vtable) + 2 * sizeof(void*));
-  BOOST_TEST(layer->vtable.struct_size == sizeof(llmrt_layer_vtable));
+  BOOST_TEST(layer->layer().struct_size == sizeof(llmrt_layer_vtable));
   BOOST_TEST(layer->layer().cost_hints == nullptr);  // NULL in its known part; the appended slots are unread
   auto instance = create_scale(*layer);
   auto hints = llmrt::layer_cost_hints(instance, 2, 5);
