@@ -22,6 +22,22 @@ inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
   }
 }
 
+// Where every GPT layer says it runs (Layer::supports): the CPU with f32 activations, and CUDA
+// with f32, bf16 or f16, whose kernels exist in kernels/cuda. The layers' CUDA branch lands with
+// the GPU issue (until then require_cpu refuses at the first forward); declaring CUDA now keeps
+// `llmrt plan` and `llmrt check` working on the shipped GPU configs.
+inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
+  switch (device.type) {
+    case LLMRT_DEVICE_CPU:
+      return dtype == LLMRT_DTYPE_F32 ? "" : "on the CPU only f32 activations are implemented";
+    case LLMRT_DEVICE_CUDA:
+      return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16
+                 ? ""
+                 : "on CUDA only f32, bf16 and f16 activations are implemented";
+    default: return "device type " + std::to_string(device.type) + " is unknown to the GPT layers";
+  }
+}
+
 // Hands out consecutive fp32 regions of a buffer; with a null base it only counts, so
 // saved_bytes() and the compute passes share one layout function and cannot disagree.
 class FloatArena {

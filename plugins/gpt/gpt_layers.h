@@ -6,6 +6,7 @@
 
 #include "gpt/gpt_common.h"
 
+#include <string>
 #include <vector>
 
 namespace llmrt::gpt {
@@ -17,6 +18,7 @@ class Embedding : public Layer {
   explicit Embedding(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
   std::vector<ParamSpec> param_specs() override;
+  std::string supports(const llmrt_device& device, llmrt_dtype dtype) override { return gpt_supports(device, dtype); }
   llmrt_cost_hints cost_hints(int64_t batch, int64_t seq) override;
   void forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) override;
   void backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
@@ -58,6 +60,7 @@ class Block : public Layer {
   explicit Block(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
   std::vector<ParamSpec> param_specs() override;
+  std::string supports(const llmrt_device& device, llmrt_dtype dtype) override { return gpt_supports(device, dtype); }
   llmrt_cost_hints cost_hints(int64_t batch, int64_t seq) override;
   size_t saved_bytes(int64_t batch, int64_t seq) override;
   void forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) override;
@@ -90,6 +93,7 @@ class Head : public Layer {
   explicit Head(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
   std::vector<ParamSpec> param_specs() override;
+  std::string supports(const llmrt_device& device, llmrt_dtype dtype) override { return gpt_supports(device, dtype); }
   llmrt_cost_hints cost_hints(int64_t batch, int64_t seq) override;
   size_t saved_bytes(int64_t batch, int64_t seq) override;
   void forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) override;

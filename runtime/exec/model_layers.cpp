@@ -1,8 +1,14 @@
 #include "exec/model_layers.h"
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "plugin/host_tensors.h"
+#include "plugin/host_api.h"
 
 namespace llmrt {
 namespace {
@@ -12,6 +18,11 @@ bool declares(const Component& component, const std::string& key) {
     if (declared.name == key) return true;
   }
   return false;
+}
+
+// "A100-80GB (CUDA)", "cpu (CPU)": the device model and the type a layer is asked about.
+std::string device_label(const Device& device) {
+  return fmt::format("{} ({})", device.model->name, device.model->is_cpu ? "CPU" : "CUDA");
 }
 
 void fill_if_missing(ComponentSpec& spec, const Component& component, const std::string& key, std::int64_t value) {
@@ -109,6 +120,75 @@ Status check_model_components(const ModelSpec& model, const Registry& registry) 
     if (!slots) return slots.error();
   }
   return Status::success();
+}
+
+std::int32_t compute_dtype_of(Precision precision) {
+  switch (precision) {
+    case Precision::kBf16: return LLMRT_DTYPE_BF16;
+    case Precision::kFp16: return LLMRT_DTYPE_F16;
+    case Precision::kFp32: break;
+  }
+  return LLMRT_DTYPE_F32;
+}
+
+std::int32_t device_type_of(const Device& device) {
+  return device.model->is_cpu ? LLMRT_DEVICE_CPU : LLMRT_DEVICE_CUDA;
+}
+
+Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t device_type,
+                                          std::string_view device_label, std::int32_t dtype) {
+  LLMRT_ASSIGN_OR_RETURN(const std::string reason, layer_supports(layer.instance, device_type, dtype));
+  if (reason.empty()) return reason;
+  return fmt::format("{} (component '{}', plugin {}) does not run on {} with {} activations: {}", layer.label,
+                     layer.component->name, layer.component->plugin->path, device_label, dtype_name(dtype), reason);
+}
+
+Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
+                           Precision precision) {
+  const std::int32_t dtype = compute_dtype_of(precision);
+  // One device per device type is enough: the answer depends on the type, not the model.
+  std::map<std::int32_t, std::string> labels;
+  for (const Device& device : topology.devices()) {
+    labels.emplace(device_type_of(device), device_label(device));
+  }
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
+  int first = 0;
+  for (const LayerSpec& layer : model.layers) {
+    LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_layers(model, registry, first, first + 1, context));
+    first += layer.repeat;
+    for (const auto& [type, label] : labels) {
+      LLMRT_ASSIGN_OR_RETURN(const std::string problem, layer_support_problem(slots.front(), type, label, dtype));
+      if (!problem.empty()) return input_error("{}: {}", layer.pos.describe(), problem);
+    }
+  }
+  return Status::success();
+}
+
+LayerSupportFn make_layer_support_fn(const ModelSpec& model, const Registry& registry, Precision precision) {
+  struct Cache {
+    std::mutex mutex;  // the planner may evaluate layouts on several threads
+    std::map<int, Result<std::vector<LayerSlot>>> entries;                // [[model.layer]] index → one instance
+    std::map<std::pair<int, std::string>, Result<std::string>> answers;  // (entry, device model) → problem
+  };
+  auto cache = std::make_shared<Cache>();
+  auto entries = std::make_shared<const std::vector<LayerPlanEntry>>(expand_layers(model));
+  const std::int32_t dtype = compute_dtype_of(precision);
+  return [cache, entries, &model, &registry, dtype](int layer, const Device& device) -> Result<std::string> {
+    std::lock_guard<std::mutex> lock(cache->mutex);
+    const int entry = entries->at(static_cast<std::size_t>(layer)).spec_index;
+    const auto key = std::make_pair(entry, device.model->name);
+    auto answer = cache->answers.find(key);
+    if (answer != cache->answers.end()) return answer->second;
+    auto slots = cache->entries.find(entry);
+    if (slots == cache->entries.end()) {
+      const int first = layer - entries->at(static_cast<std::size_t>(layer)).repeat_index;
+      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
+      slots = cache->entries.emplace(entry, create_layers(model, registry, first, first + 1, context)).first;
+    }
+    if (!slots->second.ok()) return slots->second.error();
+    auto problem = layer_support_problem(slots->second->front(), device_type_of(device), device_label(device), dtype);
+    return cache->answers.emplace(key, std::move(problem)).first->second;
+  };
 }
 
 Result<double> component_number(const Component& component, const ComponentSpec& spec, const std::string& key) {

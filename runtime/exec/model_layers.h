@@ -5,12 +5,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/spec.h"
+#include "plan/planner.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
 #include "plugin/registry.h"
+#include "topology/topology.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -54,6 +57,27 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
 
 // Every layer's component exists, has the right kind, and accepts its config (for `check`).
 Status check_model_components(const ModelSpec& model, const Registry& registry);
+
+// The llmrt_dtype of activations at a training precision (llmrt_layer_context.compute_dtype).
+std::int32_t compute_dtype_of(Precision precision);
+// The device type (llmrt_device_type) a rank on `device` runs on: CPU ranks on the CPU, every
+// GPU model on CUDA.
+std::int32_t device_type_of(const Device& device);
+
+// "" when the layer runs on devices of `device_type` with activations of `dtype`; otherwise
+// one line naming the layer, its component, the plugin file, the device and the dtype, and the
+// layer's reason. `device_label` names the device for people ("A100-80GB (CUDA)").
+Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t device_type,
+                                          std::string_view device_label, std::int32_t dtype);
+
+// Every layer of the model runs on every kind of device in the topology with activations of
+// the training precision; an input error (exit code 2) naming the first that does not.
+Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
+                           Precision precision);
+
+// The planner's view of the same question (PlanRequest::layer_support): one instance per
+// [[model.layer]] entry, each answer cached per device model. Keeps references to both.
+LayerSupportFn make_layer_support_fn(const ModelSpec& model, const Registry& registry, Precision precision);
 
 // The numeric value of a component key: the config's, else the declared default (e.g. the
 // optimizer's base `lr`). An input error when the component declares no such number.

@@ -48,11 +48,7 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
 }
 
 Result<double> OptimizerStep::learning_rate(std::int64_t step, std::int64_t total_steps) const {
-  const Component& component = schedule_.component();
-  double lr = 0;
-  LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.lr_schedule().lr_at(schedule_.get(), step, total_steps, base_lr_, &lr), component, "lr_at"));
-  return lr;
+  return lr_schedule_lr_at(schedule_, step, total_steps, base_lr_);
 }
 
 Status OptimizerStep::apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step) {
@@ -66,10 +62,7 @@ Status OptimizerStep::apply(Buffer& params, const Buffer& grads, double lr, std:
   ctx.struct_size = sizeof(ctx);
   ctx.device = device_->id();
   ctx.tp_size = 1;
-  const Component& component = optimizer_.component();
-  return check_component_call(component.optimizer().step(optimizer_.get(), &ctx, &param_tensor, &grad_tensor,
-                                                         state_tensors.data(), state_tensors.size(), lr, step),
-                              component, "step");
+  return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step);
 }
 
 }  // namespace llmrt

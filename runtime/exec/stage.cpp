@@ -9,6 +9,9 @@
 namespace llmrt {
 namespace {
 
+// A microbatch's saved-state buffer as the bytes a layer call borrows (on the stage's device).
+std::span<std::byte> bytes_of(Buffer& saved) { return {static_cast<std::byte*>(saved.data()), saved.bytes()}; }
+
 std::size_t elements_of(const std::vector<std::int64_t>& shape) {
   std::size_t count = 1;
   for (std::int64_t extent : shape) count *= static_cast<std::size_t>(extent);
@@ -56,12 +59,7 @@ Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
     LayerShapes shapes;
     shapes.input = takes_tokens ? std::vector<std::int64_t>() : activation;
     shapes.output = shape_of(out->front());
-    const auto& table = layers_[i].component->layer();
-    if (table.saved_bytes) {
-      LLMRT_RETURN_IF_ERROR(check_component_call(table.saved_bytes(layers_[i].instance.get(), batch, seq,
-                                                                   &shapes.saved_bytes),
-                                                 *layers_[i].component, "saved_bytes"));
-    }
+    LLMRT_ASSIGN_OR_RETURN(shapes.saved_bytes, layer_saved_bytes(layers_[i].instance, batch, seq));
     activation = shapes.output;
     shapes_.push_back(std::move(shapes));
   }
@@ -128,11 +126,9 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     LLMRT_RETURN_IF_ERROR(output.resize(*device_, LLMRT_DTYPE_F32, elements_of(shapes_[i].output)));
     llmrt_tensor out = buffer_tensor(output, shapes_[i].output);
     LLMRT_RETURN_IF_ERROR(state.saved[i].resize(*device_, LLMRT_DTYPE_U8, shapes_[i].saved_bytes));
-    const auto& table = layers_[i].component->layer();
-    LLMRT_RETURN_IF_ERROR(check_component_call(
-        table.forward(layers_[i].instance.get(), &ctx, in.data(), in.size(), params.data(), params.size(), &out, 1,
-                      state.saved[i].data(), state.saved[i].count()),
-        *layers_[i].component, fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
+    LLMRT_RETURN_IF_ERROR(layer_forward(layers_[i].instance, ctx,
+                                        {.in = in, .params = params, .out = {&out, 1}, .saved = bytes_of(state.saved[i])},
+                                        fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
   }
   return Status::success();
 }
@@ -152,13 +148,14 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
     Buffer& grad_in = i > 0 ? state.grad_outputs[i - 1] : state.input_grad;
     LLMRT_RETURN_IF_ERROR(grad_in.resize(*device_, LLMRT_DTYPE_F32, takes_tokens ? 0 : elements_of(shapes_[i].input)));
     llmrt_tensor grad_in_tensor = buffer_tensor(grad_in, shapes_[i].input);
-    const auto& table = layers_[i].component->layer();
-    LLMRT_RETURN_IF_ERROR(check_component_call(
-        table.backward_input(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
-                             params.size(), state.saved[i].data(), state.saved[i].count(), &grad_in_tensor,
-                             takes_tokens ? 0 : 1, grad_params.data(), grad_params.size()),
-        *layers_[i].component, fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
-    if (!table.backward_weight && weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
+    LLMRT_RETURN_IF_ERROR(layer_backward_input(
+        layers_[i].instance, ctx,
+        {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
+         .grad_in = {&grad_in_tensor, takes_tokens ? 0u : 1u}, .grad_params = grad_params},
+        fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
+    if (!has_backward_weight(*layers_[i].component) && weights_done_) {
+      LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
+    }
   }
   return Status::success();
 }
@@ -167,17 +164,16 @@ Status Stage::backward_weight(int microbatch) {
   MicrobatchState& state = state_of(microbatch, "backward_weight");
   const llmrt_call_ctx ctx = call_context(microbatch);
   for (std::size_t i = layers_.size(); i-- > 0;) {
-    const auto& table = layers_[i].component->layer();
-    if (!table.backward_weight) continue;  // a fused layer did its weights in backward_input
+    if (!has_backward_weight(*layers_[i].component)) continue;  // a fused layer did its weights in backward_input
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
     llmrt_tensor grad_out = buffer_tensor(state.grad_outputs[i], shapes_[i].output);
-    LLMRT_RETURN_IF_ERROR(check_component_call(
-        table.backward_weight(layers_[i].instance.get(), &ctx, &grad_out, 1, in.data(), in.size(), params.data(),
-                              params.size(), state.saved[i].data(), state.saved[i].count(), grad_params.data(),
-                              grad_params.size()),
-        *layers_[i].component, fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
+    LLMRT_RETURN_IF_ERROR(layer_backward_weight(
+        layers_[i].instance, ctx,
+        {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
+         .grad_params = grad_params},
+        fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
     if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
   auto finished = live_.find(microbatch);

@@ -22,12 +22,7 @@ Result<std::unique_ptr<TokenSource>> open_training_data(const Spec& spec) {
 }  // namespace
 
 Result<double> layer_flops(const LayerSlot& layer, std::int64_t batch, std::int64_t seq) {
-  const auto& table = layer.component->layer();
-  if (!table.cost_hints) return 0.0;
-  llmrt_cost_hints hints{};
-  hints.struct_size = sizeof(hints);
-  LLMRT_RETURN_IF_ERROR(
-      check_component_call(table.cost_hints(layer.instance.get(), batch, seq, &hints), *layer.component, "cost_hints"));
+  LLMRT_ASSIGN_OR_RETURN(const llmrt_cost_hints hints, layer_cost_hints(layer.instance, batch, seq));
   return hints.forward_flops + hints.backward_input_flops + hints.backward_weight_flops;
 }
 

@@ -15,27 +15,6 @@ int element_bytes_of(Precision precision) { return precision == Precision::kFp32
 
 namespace {
 
-std::int32_t compute_dtype(Precision precision) {
-  switch (precision) {
-    case Precision::kBf16: return LLMRT_DTYPE_BF16;
-    case Precision::kFp16: return LLMRT_DTYPE_F16;
-    case Precision::kFp32: break;
-  }
-  return LLMRT_DTYPE_F32;
-}
-
-// One layer's hints at (batch, seq); all zeros when the plugin gives none (its cost is unknown,
-// which the planner treats as free: the layer author's choice).
-Result<llmrt_cost_hints> layer_hints(const LayerSlot& slot, std::int64_t batch, std::int64_t seq) {
-  llmrt_cost_hints hints{};
-  hints.struct_size = sizeof(hints);
-  const auto& table = slot.component->layer();
-  if (!table.cost_hints) return hints;
-  LLMRT_RETURN_IF_ERROR(
-      check_component_call(table.cost_hints(slot.instance.get(), batch, seq, &hints), *slot.component, "cost_hints"));
-  return hints;
-}
-
 // This rank's slice of the layer's parameters in the training precision, from the parameter
 // specs (global shapes, split along shard_dim by tp): exact, and in the unit the planner's
 // memory model wants, where the cost hints count the plugin's own (fp32) storage.
@@ -53,14 +32,14 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
                                                    Precision precision, int tp, int microbatch_size) {
   const int layer_count = static_cast<int>(expand_layers(model).size());
   // tp_rank 0 speaks for the group: every rank of a tp group holds an equal slice.
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, tp, compute_dtype(precision), 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, tp, compute_dtype_of(precision), 0};
   auto layers = create_layers(model, registry, 0, layer_count, context);
   if (!layers) return layers.error().with_context(fmt::format("tp = {}", tp));
   const std::int64_t seq = model.seq_len.value;
   LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(*layers, microbatch_size, seq));
   std::vector<LayerCost> costs;
   for (std::size_t i = 0; i < layers->size(); ++i) {
-    auto hints = layer_hints((*layers)[i], microbatch_size, seq);
+    auto hints = layer_cost_hints((*layers)[i].instance, microbatch_size, seq);
     if (!hints) return hints.error();
     LayerCost cost;
     cost.forward_flops = hints->forward_flops;
@@ -117,6 +96,7 @@ PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const R
   request.schedules = candidate_schedules(registry, spec.parallel);
   request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
   request.schedule_source = registry_schedule_source(registry);
+  request.layer_support = make_layer_support_fn(spec.model, registry, spec.train.precision);
   return request;
 }
 

@@ -2,6 +2,7 @@
 // planner's best — and the model's split into its virtual stages.
 #include <fmt/format.h>
 
+#include "exec/model_layers.h"
 #include "exec/model_plan.h"
 #include "job/job.h"
 
@@ -53,6 +54,8 @@ Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const L
 }
 
 Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
+  // Every layer must run on the devices the topology names, at the training precision.
+  LLMRT_RETURN_IF_ERROR(check_layer_support(job.spec.model, job.registry, job.topology, job.spec.train.precision));
   ParallelSpec& parallel = job.spec.parallel;
   std::optional<PlannedLayout> planned;
   Layout layout;

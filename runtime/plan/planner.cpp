@@ -82,6 +82,34 @@ Result<std::vector<int>> split_layers(const PlanRequest& request, const Layout& 
   return partition_layers(request.parallel, work, speed, layout.pp, layout.virtual_stages);
 }
 
+// The first layer that cannot run on a device of its stage, as the reason the layout is
+// infeasible; "" when every layer can. Virtual stage s runs on pipeline rank s % pp, whose ranks
+// are the contiguous block [rank * tp * dp, (rank + 1) * tp * dp).
+std::string unsupported_layer_problem(const PlanRequest& request, const Layout& layout, const PlacedDegrees& placed) {
+  if (!request.layer_support) return "";
+  const int per_stage = layout.tp * layout.dp;
+  int first_layer = 0;
+  for (std::size_t stage = 0; stage < layout.stage_layers.size(); ++stage) {
+    const int pp_rank = static_cast<int>(stage) % layout.pp;
+    std::vector<const Device*> models;  // one device per model in this stage
+    for (int rank = pp_rank * per_stage; rank < (pp_rank + 1) * per_stage; ++rank) {
+      const Device& device = request.topology->device(placed.rank_to_device[static_cast<std::size_t>(rank)]);
+      const bool seen = std::any_of(models.begin(), models.end(), [&](const Device* d) { return d->model == device.model; });
+      if (!seen) models.push_back(&device);
+    }
+    const int last_layer = first_layer + layout.stage_layers[stage];
+    for (int layer = first_layer; layer < last_layer; ++layer) {
+      for (const Device* device : models) {
+        auto problem = request.layer_support(layer, *device);
+        if (!problem.ok()) return problem.error().message();
+        if (!problem->empty()) return *problem;
+      }
+    }
+    first_layer = last_layer;
+  }
+  return "";
+}
+
 std::string slowest_stage_problem(const PlacedDegrees& placed, const TrainSpec& train) {
   for (std::size_t r = 0; r < placed.stages.size(); ++r) {
     if (placed.stages[r].peak_flops <= 0) {
@@ -150,6 +178,9 @@ Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::
   auto split = split_layers(request, layout, costs, placed);
   if (!split.ok()) return InfeasibleLayout{std::move(layout), split.error().message()};
   layout.stage_layers = std::move(*split);
+  if (std::string why = unsupported_layer_problem(request, layout, placed); !why.empty()) {
+    return InfeasibleLayout{std::move(layout), std::move(why)};
+  }
   auto samples = sample_schedule(request, layout, costs);
   if (!samples.ok()) return InfeasibleLayout{std::move(layout), samples.error().message()};
   const StageMemory memory = memory_at(*samples, layout.microbatches, request.plan.workspace_gib);

@@ -34,6 +34,10 @@ struct LayerCost {
 // does not divide heads = 8", from the layer plugin).
 using LayerCostFn = std::function<Result<std::vector<LayerCost>>(int tp, int microbatch_size)>;
 
+// Why layer `layer` (model index) cannot run on `device` with activations of the training
+// precision, naming the layer's plugin; "" when it can (the layer plugin's supports() answer).
+using LayerSupportFn = std::function<Result<std::string>(int layer, const Device& device)>;
+
 struct PlanRequest {
   const Topology* topology = nullptr;
   const ClusterSpec* cluster = nullptr;
@@ -46,6 +50,7 @@ struct PlanRequest {
   std::vector<int> microbatch_sizes;  // candidates; empty = {parallel.microbatch_size} when fixed, else 1, 2, 4, 8
   LayerCostFn layer_costs;
   ScheduleSource schedule_source;  // verified action lists of every rank, or why the shape does not work
+  LayerSupportFn layer_support;   // unset: every layer runs on every device
 };
 
 struct PlannedLayout {

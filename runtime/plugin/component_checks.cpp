@@ -130,7 +130,9 @@ Result<Component> check_component(const llmrt_component_desc* desc, const Loaded
     return input_error("{} '{}'.vtable: expected a function table, found NULL", kind_name(component.kind), component.name);
   }
   LLMRT_RETURN_IF_ERROR(check_vtable(component, desc->vtable));
-  component.vtable = desc->vtable;
+  // Checked through its last required slot; from here on only the host's copy is read.
+  component.vtable = copy_vtable(component.kind, desc->vtable);
+  component.plugin_vtable_size = *static_cast<const std::size_t*>(desc->vtable);
   if (desc->key_count > 0 && desc->keys == nullptr) {
     return input_error("{} '{}'.keys: expected {} keys, found NULL", kind_name(component.kind), component.name, desc->key_count);
   }

@@ -1,5 +1,6 @@
 // Checks one component descriptor a plugin hands to registrar->add and copies it into a
-// Component: sizes, kind, required function slots, config key declarations.
+// Component: sizes, kind, required function slots, config key declarations; the function
+// table becomes the host's zero-filled copy (registry.h, ComponentVtable).
 #pragma once
 
 #include <llmrt/plugin.h>
@@ -11,11 +12,5 @@ namespace llmrt {
 
 // An input error naming the component and the field when the descriptor is unusable.
 Result<Component> check_component(const llmrt_component_desc* desc, const LoadedPlugin& plugin);
-
-// True when the (possibly older, smaller) table of `kind` was built with the slot ending at
-// `slot_end` bytes: how callers read optional slots added in later minors.
-inline bool vtable_has(const void* vtable, std::size_t slot_end) {
-  return *static_cast<const std::size_t*>(vtable) >= slot_end;
-}
 
 }  // namespace llmrt

@@ -2,6 +2,7 @@
 // llmrt_status or a count-then-fill protocol itself.
 #include "plugin/plugin_calls.h"
 
+#include <cassert>
 #include <utility>
 
 #include "plugin/component_checks.h"
@@ -74,6 +75,116 @@ Result<ComponentInstance> create_lr_schedule(const Component& component, const R
   return ComponentInstance(component, instance);
 }
 
+Status layer_forward(const ComponentInstance& layer, const llmrt_call_ctx& ctx, const ForwardCall& call,
+                     std::string_view what) {
+  llmrt_forward_args args = sized<llmrt_forward_args>();
+  args.in = call.in.data();
+  args.in_count = call.in.size();
+  args.params = call.params.data();
+  args.param_count = call.params.size();
+  args.out = call.out.data();
+  args.out_count = call.out.size();
+  args.saved = call.saved.data();
+  args.saved_bytes = call.saved.size();
+  const Component& component = layer.component();
+  return check_component_call(component.layer().forward(layer.get(), &ctx, &args), component, what);
+}
+
+Status layer_backward_input(const ComponentInstance& layer, const llmrt_call_ctx& ctx, const BackwardCall& call,
+                            std::string_view what) {
+  llmrt_backward_input_args args = sized<llmrt_backward_input_args>();
+  args.grad_out = call.grad_out.data();
+  args.grad_out_count = call.grad_out.size();
+  args.in = call.in.data();
+  args.in_count = call.in.size();
+  args.params = call.params.data();
+  args.param_count = call.params.size();
+  args.saved = call.saved.data();
+  args.saved_bytes = call.saved.size();
+  args.grad_in = call.grad_in.data();
+  args.grad_in_count = call.grad_in.size();
+  args.grad_params = call.grad_params.data();
+  args.grad_param_count = call.grad_params.size();
+  const Component& component = layer.component();
+  return check_component_call(component.layer().backward_input(layer.get(), &ctx, &args), component, what);
+}
+
+Status layer_backward_weight(const ComponentInstance& layer, const llmrt_call_ctx& ctx, const BackwardCall& call,
+                             std::string_view what) {
+  const Component& component = layer.component();
+  assert(has_backward_weight(component));
+  llmrt_backward_weight_args args = sized<llmrt_backward_weight_args>();
+  args.grad_out = call.grad_out.data();
+  args.grad_out_count = call.grad_out.size();
+  args.in = call.in.data();
+  args.in_count = call.in.size();
+  args.params = call.params.data();
+  args.param_count = call.params.size();
+  args.saved = call.saved.data();
+  args.saved_bytes = call.saved.size();
+  args.grad_params = call.grad_params.data();
+  args.grad_param_count = call.grad_params.size();
+  return check_component_call(component.layer().backward_weight(layer.get(), &ctx, &args), component, what);
+}
+
+bool has_backward_weight(const Component& layer) { return layer.layer().backward_weight != nullptr; }
+
+Result<llmrt_cost_hints> layer_cost_hints(const ComponentInstance& layer, std::int64_t batch, std::int64_t seq) {
+  llmrt_cost_hints hints = sized<llmrt_cost_hints>();
+  const Component& component = layer.component();
+  if (component.layer().cost_hints == nullptr) return hints;
+  LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().cost_hints(layer.get(), batch, seq, &hints),
+                                             component, "cost_hints"));
+  return hints;
+}
+
+Result<std::size_t> layer_saved_bytes(const ComponentInstance& layer, std::int64_t batch, std::int64_t seq) {
+  std::size_t bytes = 0;
+  const Component& component = layer.component();
+  if (component.layer().saved_bytes == nullptr) return bytes;
+  LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().saved_bytes(layer.get(), batch, seq, &bytes),
+                                             component, "saved_bytes"));
+  return bytes;
+}
+
+Result<std::string> layer_supports(const ComponentInstance& layer, std::int32_t device_type, std::int32_t dtype) {
+  const Component& component = layer.component();
+  if (component.layer().supports == nullptr) {
+    if (device_type == LLMRT_DEVICE_CPU && dtype == LLMRT_DTYPE_F32) return std::string();
+    return std::string("it declares no supports() (the default: the CPU with f32 activations only)");
+  }
+  llmrt_status* status = component.layer().supports(layer.get(), llmrt_device{device_type, 0}, dtype);
+  if (status == nullptr) return std::string();
+  // "Not supported" is an answer, not a failure: its message is the reason.
+  if (plugin_status_code(status) != LLMRT_UNIMPLEMENTED) {
+    return check_component_call(status, component, "supports").error();
+  }
+  const OwnedPluginStatus answer(status);
+  return plugin_status_message(answer.get());
+}
+
+Status optimizer_step(const ComponentInstance& optimizer, const llmrt_call_ctx& ctx, llmrt_tensor& params,
+                      const llmrt_tensor& grads, std::span<llmrt_tensor> states, double lr, std::int64_t step) {
+  llmrt_optimizer_step_args args = sized<llmrt_optimizer_step_args>();
+  args.params = &params;
+  args.grads = &grads;
+  args.states = states.data();
+  args.state_count = states.size();
+  args.lr = lr;
+  args.step = step;
+  const Component& component = optimizer.component();
+  return check_component_call(component.optimizer().step(optimizer.get(), &ctx, &args), component, "step");
+}
+
+Result<double> lr_schedule_lr_at(const ComponentInstance& schedule, std::int64_t step, std::int64_t total_steps,
+                                 double base_lr) {
+  double lr = 0;
+  const Component& component = schedule.component();
+  LLMRT_RETURN_IF_ERROR(check_component_call(
+      component.lr_schedule().lr_at(schedule.get(), step, total_steps, base_lr, &lr), component, "lr_at"));
+  return lr;
+}
+
 Result<std::vector<llmrt_tensor>> layer_infer_shapes(const ComponentInstance& layer,
                                                      const std::vector<llmrt_tensor>& in) {
   const Component& component = layer.component();
@@ -103,9 +214,7 @@ Result<std::vector<llmrt_param_spec>> layer_param_specs(const ComponentInstance&
 Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInstance& optimizer) {
   const Component& component = optimizer.component();
   const auto& table = component.optimizer();
-  if (!vtable_has(&table, LLMRT_STRUCT_SIZE(llmrt_optimizer_vtable, state_specs)) || table.state_specs == nullptr) {
-    return std::vector<llmrt_state_spec>{};
-  }
+  if (table.state_specs == nullptr) return std::vector<llmrt_state_spec>{};
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(table.state_specs(optimizer.get(), nullptr, 0, &count), component,
                                              "state_specs"));
@@ -122,10 +231,7 @@ llmrt_schedule_shape schedule_shape(int stages, int microbatches, int virtual_st
 
 Status check_schedule_shape(const Component& schedule, const ResolvedConfig& config, const llmrt_schedule_shape& shape) {
   const auto& table = schedule.pipeline_schedule();
-  if (!vtable_has(&table, LLMRT_STRUCT_SIZE(llmrt_pipeline_schedule_vtable, check_shape)) ||
-      table.check_shape == nullptr) {
-    return Status::success();
-  }
+  if (table.check_shape == nullptr) return Status::success();
   llmrt_status* status = table.check_shape(config.get(), &shape);
   if (status == nullptr) return Status::success();
   // A rejected shape is the user's choice of pp/microbatches, whatever code the plugin used.

@@ -44,6 +44,9 @@ Status describe_plugin(const PluginSearchOptions& options, std::string_view name
   if (!component->doc.empty()) out << fmt::format("doc:       {}\n", component->doc);
   out << fmt::format("plugin:    {} {}\npath:      {}\nbuild id:  {}\nabi:       {}.{}\n", plugin.name,
                      plugin.version, plugin.path, plugin.build_id, plugin.abi_major, plugin.abi_minor);
+  // Shorter than the host's: an older minor, whose missing optional slots take their defaults.
+  out << fmt::format("vtable:    {} bytes (this llmrt's: {})\n", component->plugin_vtable_size,
+                     host_vtable_size(component->kind));
   if (component->keys.empty()) {
     out << "keys:      none\n";
     return Status::success();

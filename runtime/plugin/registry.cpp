@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <optional>
 
 #include "plugin/component_checks.h"
@@ -12,21 +13,41 @@
 
 namespace llmrt {
 
+std::size_t host_vtable_size(llmrt_component_kind kind) {
+  switch (kind) {
+    case LLMRT_KIND_LAYER: return sizeof(llmrt_layer_vtable);
+    case LLMRT_KIND_OPTIMIZER: return sizeof(llmrt_optimizer_vtable);
+    case LLMRT_KIND_LR_SCHEDULE: return sizeof(llmrt_lr_schedule_vtable);
+    case LLMRT_KIND_PIPELINE_SCHEDULE: return sizeof(llmrt_pipeline_schedule_vtable);
+  }
+  return 0;
+}
+
+ComponentVtable copy_vtable(llmrt_component_kind kind, const void* plugin_vtable) {
+  ComponentVtable copy;
+  std::memset(&copy, 0, sizeof(copy));
+  const std::size_t host_size = host_vtable_size(kind);
+  const std::size_t plugin_size = *static_cast<const std::size_t*>(plugin_vtable);
+  std::memcpy(&copy, plugin_vtable, std::min(plugin_size, host_size));
+  std::memcpy(&copy, &host_size, sizeof(host_size));  // every table's first field: struct_size
+  return copy;
+}
+
 const llmrt_layer_vtable& Component::layer() const {
   assert(kind == LLMRT_KIND_LAYER);
-  return *static_cast<const llmrt_layer_vtable*>(vtable);
+  return vtable.layer;
 }
 const llmrt_optimizer_vtable& Component::optimizer() const {
   assert(kind == LLMRT_KIND_OPTIMIZER);
-  return *static_cast<const llmrt_optimizer_vtable*>(vtable);
+  return vtable.optimizer;
 }
 const llmrt_lr_schedule_vtable& Component::lr_schedule() const {
   assert(kind == LLMRT_KIND_LR_SCHEDULE);
-  return *static_cast<const llmrt_lr_schedule_vtable*>(vtable);
+  return vtable.lr_schedule;
 }
 const llmrt_pipeline_schedule_vtable& Component::pipeline_schedule() const {
   assert(kind == LLMRT_KIND_PIPELINE_SCHEDULE);
-  return *static_cast<const llmrt_pipeline_schedule_vtable*>(vtable);
+  return vtable.pipeline_schedule;
 }
 
 const Component* Registry::find(std::string_view name) const {

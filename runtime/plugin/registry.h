@@ -2,6 +2,7 @@
 // build it came from. Filled by the loader (plugin_loader.h); read by the planner and executor.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -34,16 +35,35 @@ struct ConfigKeyDecl {
   std::string doc;
 };
 
+// A component's function table as this host knows it: the plugin's table copied into a
+// zero-filled struct of the host's size for its kind (see copy_vtable), so that every slot the
+// plugin's table lacks reads as NULL and no read goes past the end of the plugin's data.
+// Every member starts with struct_size, which holds the host's size after the copy.
+union ComponentVtable {
+  llmrt_layer_vtable layer;
+  llmrt_optimizer_vtable optimizer;
+  llmrt_lr_schedule_vtable lr_schedule;
+  llmrt_pipeline_schedule_vtable pipeline_schedule;
+};
+
+// Copies min(plugin_vtable->struct_size, host size) bytes of a table of `kind` into a zeroed
+// ComponentVtable and sets its struct_size to the host's. The caller has checked the kind.
+ComponentVtable copy_vtable(llmrt_component_kind kind, const void* plugin_vtable);
+// sizeof this host's function table of `kind`.
+std::size_t host_vtable_size(llmrt_component_kind kind);
+
 struct Component {
   llmrt_component_kind kind = LLMRT_KIND_LAYER;
   std::string name;
   std::string version;
   std::string doc;
   std::vector<ConfigKeyDecl> keys;
-  const void* vtable = nullptr;  // static data of the plugin, which is never unloaded
+  ComponentVtable vtable{};               // the host's copy; the functions live in the plugin
+  std::size_t plugin_vtable_size = 0;     // struct_size of the plugin's own table, for `plugins info`
   const LoadedPlugin* plugin = nullptr;
 
-  // The function table of this kind; asserts the kind.
+  // The host's copy of the function table of this kind; asserts the kind. Calls go through
+  // plugin_calls.h, which is the one place that calls into a component.
   const llmrt_layer_vtable& layer() const;
   const llmrt_optimizer_vtable& optimizer() const;
   const llmrt_lr_schedule_vtable& lr_schedule() const;

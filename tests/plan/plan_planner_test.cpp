@@ -288,5 +288,44 @@ BOOST_AUTO_TEST_CASE(interleaving_tries_virtual_stages_and_rejects_uneven_microb
   BOOST_TEST(interleaved.ranked.front().layout.virtual_stages == 4);  // least bubble, cheap sends
 }
 
+// PlanRequest::layer_support: a layout that puts a layer on a device it does not support is
+// infeasible, with the layer's own reason (which names its plugin); none left is no layout.
+BOOST_AUTO_TEST_CASE(layouts_putting_a_layer_on_an_unsupported_device_are_infeasible) {
+  PlanFixture fixture(testing::make_cluster({testing::gpu_node("n", "RTX-3090", 4, 2)}), testing::equal_costs(8, 1e12), 8);
+  const std::string why = "acme.fused (plugin /p/acme.so) does not run on RTX-3090 (CUDA) with bf16 activations";
+  fixture.request.layer_support = [&](int layer, const Device&) -> Result<std::string> {
+    return layer == 3 ? why : std::string();
+  };
+  const PlanResult result = fixture.plan();
+  BOOST_TEST(result.ranked.empty());
+  BOOST_TEST(std::any_of(result.infeasible.begin(), result.infeasible.end(),
+                         [&](const InfeasibleLayout& entry) { return entry.reason == why; }));
+}
+
+BOOST_AUTO_TEST_CASE(a_layer_supported_on_some_devices_only_runs_on_those) {
+  ClusterSpec cluster = testing::make_cluster({testing::gpu_node("mixed", "RTX-3090", 2, 2)});
+  cluster.nodes[0].gpus.push_back({{"A100-80GB-PCIE", testing::pos_at(4, 8, "cluster.node.gpus.model")}, 2});
+  PlanFixture fixture(cluster, testing::equal_costs(12, 1e12), 8);
+  fixture.request.parallel.tp.value = 1;
+  fixture.request.schedules = {"1f1b"};
+  // Layer 0 (on pipeline stage 0) needs an A100.
+  fixture.request.layer_support = [](int layer, const Device& device) -> Result<std::string> {
+    return layer == 0 && device.model->name == "RTX-3090" ? std::string("needs an A100") : std::string();
+  };
+  const PlanResult result = fixture.plan();
+  int checked = 0;
+  for (const PlannedLayout& planned : result.ranked) {
+    const int per_stage = planned.layout.tp * planned.layout.dp;
+    for (int rank = 0; rank < per_stage; ++rank) {
+      BOOST_TEST(fixture.topology->device(planned.rank_to_device[rank]).model->name != "RTX-3090");
+    }
+    ++checked;
+  }
+  for (const InfeasibleLayout& entry : result.infeasible) checked += entry.reason == "needs an A100";
+  BOOST_TEST(checked > 0);
+  // Stage 0 spans all four cards with pp = 1: every such layout includes a 3090.
+  for (const PlannedLayout& planned : result.ranked) BOOST_TEST(planned.layout.pp > 1);
+}
+
 }  // namespace
 }  // namespace llmrt

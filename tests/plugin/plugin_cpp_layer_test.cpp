@@ -116,22 +116,31 @@ BOOST_AUTO_TEST_CASE(layer_forward_backward_through_the_abi) {
   BOOST_REQUIRE(shapes.ok());
   BOOST_TEST((*shapes)[0].shape[1] == 5);
 
-  const auto& table = scale.layer();
   llmrt_call_ctx ctx = cpu_ctx();
   llmrt_tensor p = cpu_tensor(bias, {3}), out = cpu_tensor(y, {1, 5, 3});
-  BOOST_REQUIRE(check_component_call(table.forward(layer->get(), &ctx, &in, 1, &p, 1, &out, 1, nullptr, 0), scale,
-                                     "forward").ok());
+  BOOST_REQUIRE(layer_forward(*layer, ctx, {.in = {&in, 1}, .params = {&p, 1}, .out = {&out, 1}}, "forward").ok());
   for (int i = 0; i < 15; ++i) BOOST_TEST(y[i] == 1.5f * x[i] + bias[i % 3]);
 
   llmrt_tensor go = cpu_tensor(gy, {1, 5, 3}), gi = cpu_tensor(gx, {1, 5, 3}), gp = cpu_tensor(gbias, {3});
-  BOOST_REQUIRE(table.backward_input(layer->get(), &ctx, &go, 1, &in, 1, &p, 1, nullptr, 0, &gi, 1, nullptr, 0) == nullptr);
-  BOOST_REQUIRE(table.backward_weight(layer->get(), &ctx, &go, 1, &in, 1, &p, 1, nullptr, 0, &gp, 1) == nullptr);
+  BOOST_REQUIRE(has_backward_weight(scale));
+  BOOST_REQUIRE(layer_backward_input(*layer, ctx, {.grad_out = {&go, 1}, .in = {&in, 1}, .params = {&p, 1},
+                                                   .grad_in = {&gi, 1}}, "backward_input").ok());
+  BOOST_REQUIRE(layer_backward_weight(*layer, ctx, {.grad_out = {&go, 1}, .in = {&in, 1}, .params = {&p, 1},
+                                                    .grad_params = {&gp, 1}}, "backward_weight").ok());
   for (int i = 0; i < 15; ++i) BOOST_TEST(gx[i] == 1.5f * gy[i]);
   BOOST_TEST(gbias[0] == gy[0] + gy[3] + gy[6] + gy[9] + gy[12]);
 
-  llmrt_cost_hints hints{};
-  BOOST_REQUIRE(table.cost_hints(layer->get(), 4, 11, &hints) == nullptr);
-  BOOST_TEST(hints.forward_flops == 2.0 * 4 * 11 * 3);
+  auto hints = layer_cost_hints(*layer, 4, 11);
+  BOOST_REQUIRE(hints.ok());
+  BOOST_TEST(hints->forward_flops == 2.0 * 4 * 11 * 3);
+  auto saved = layer_saved_bytes(*layer, 4, 11);
+  BOOST_REQUIRE(saved.ok());
+  BOOST_TEST(*saved == 0u);
+
+  // No supports() override: the C ABI's default, CPU with f32 activations only, with the reason.
+  BOOST_TEST(*layer_supports(*layer, LLMRT_DEVICE_CPU, LLMRT_DTYPE_F32) == "");
+  BOOST_TEST(*layer_supports(*layer, LLMRT_DEVICE_CUDA, LLMRT_DTYPE_F32) == "runs on the CPU with f32 activations only");
+  BOOST_TEST(*layer_supports(*layer, LLMRT_DEVICE_CPU, LLMRT_DTYPE_BF16) == "runs on the CPU with f32 activations only");
 }
 
 BOOST_AUTO_TEST_CASE(exceptions_become_statuses) {
@@ -157,8 +166,7 @@ BOOST_AUTO_TEST_CASE(exceptions_become_statuses) {
   std::vector<float> x(2, 1.f), y(2), b(1);
   llmrt_tensor in = cpu_tensor(x, {2, 1}), out = cpu_tensor(y, {2, 1}), p = cpu_tensor(b, {1});
   llmrt_call_ctx ctx = cpu_ctx();
-  Status status = check_component_call(scale.layer().forward(layer->get(), &ctx, &in, 1, &p, 1, &out, 1, nullptr, 0),
-                                       scale, "forward");
+  Status status = layer_forward(*layer, ctx, {.in = {&in, 1}, .params = {&p, 1}, .out = {&out, 1}}, "forward");
   BOOST_REQUIRE(!status.ok());
   BOOST_TEST(status.error().message().find("forward: forward exploded on purpose") != std::string::npos);
   BOOST_TEST(static_cast<int>(status.error().kind()) == static_cast<int>(ErrorKind::kRuntime));
@@ -178,8 +186,8 @@ BOOST_AUTO_TEST_CASE(optimizer_and_lr_schedule) {
   std::vector<float> p = {1.f, 2.f, 3.f}, g = {0.5f, -1.f, 2.f}, v = {0.f, 0.f, 0.f};
   llmrt_tensor pt = cpu_tensor(p, {3}), gt = cpu_tensor(g, {3}), vt = cpu_tensor(v, {3});
   llmrt_call_ctx ctx = cpu_ctx();
-  BOOST_REQUIRE(sgd.optimizer().step(optimizer->get(), &ctx, &pt, &gt, &vt, 1, 0.1, 1) == nullptr);
-  BOOST_REQUIRE(sgd.optimizer().step(optimizer->get(), &ctx, &pt, &gt, &vt, 1, 0.1, 2) == nullptr);
+  BOOST_REQUIRE(optimizer_step(*optimizer, ctx, pt, gt, {&vt, 1}, 0.1, 1).ok());
+  BOOST_REQUIRE(optimizer_step(*optimizer, ctx, pt, gt, {&vt, 1}, 0.1, 2).ok());
   // v1 = g, p1 = p0 - 0.1 g; v2 = 0.5 g + g, p2 = p1 - 0.15 g
   BOOST_TEST(p[1] == 2.f + 0.25f, boost::test_tools::tolerance(1e-6f));
 
@@ -189,9 +197,9 @@ BOOST_AUTO_TEST_CASE(optimizer_and_lr_schedule) {
   BOOST_REQUIRE(lr_config.ok());
   auto schedule = create_lr_schedule(halving, *lr_config);
   BOOST_REQUIRE(schedule.ok());
-  double lr = 0;
-  BOOST_REQUIRE(halving.lr_schedule().lr_at(schedule->get(), 25, 100, 0.8, &lr) == nullptr);
-  BOOST_TEST(lr == 0.2);
+  auto lr = lr_schedule_lr_at(*schedule, 25, 100, 0.8);
+  BOOST_REQUIRE(lr.ok());
+  BOOST_TEST(*lr == 0.2);
 }
 
 BOOST_AUTO_TEST_CASE(lookup_by_kind_with_did_you_mean) {

@@ -7,7 +7,11 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
+#include "plugin/component_config.h"
+#include "plugin/host_tensors.h"
+#include "plugin/plugin_calls.h"
 #include "plugin/plugin_loader.h"
 #include "plugin/plugin_search.h"
 #include "support/process.h"
@@ -37,6 +41,34 @@ void expect_refused(Registry& registry, const std::string& path, std::initialize
   BOOST_TEST_MESSAGE(message);
   BOOST_TEST(message.find("plugin ") == 0u, message);
   for (const std::string& part : parts) BOOST_TEST(message.find(part) != std::string::npos, "'" << part << "' in: " << message);
+}
+
+// A c.scale layer (tests/plugin/hostile/c_layer.c) with d_model = 3.
+llmrt::ComponentInstance create_scale(const llmrt::Component& component) {
+  llmrt::ComponentSpec spec;
+  spec.component.value = component.name;
+  spec.params["d_model"] = llmrt::Located<llmrt::ParamValue>{std::int64_t{3}, {}};
+  auto config = llmrt::resolve_component_config(component, spec);
+  BOOST_REQUIRE_MESSAGE(config.ok(), (config.ok() ? "" : config.error().message()));
+  auto instance = llmrt::create_layer(component, *config, {sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0});
+  BOOST_REQUIRE_MESSAGE(instance.ok(), (instance.ok() ? "" : instance.error().message()));
+  return std::move(*instance);
+}
+
+// c.scale's forward through the argument struct: y = x * w over C = 3; x: (1, 2, 3).
+void expect_scale_forward(const llmrt::ComponentInstance& layer) {
+  std::vector<float> x = {0.5f, -1.f, 2.f, 3.f, 0.25f, -4.f}, w = {2.f, 3.f, -1.f}, y(6, 0.f);
+  llmrt_tensor in = llmrt::host_tensor(x.data(), LLMRT_DTYPE_F32, {1, 2, 3});
+  llmrt_tensor out = llmrt::host_tensor(y.data(), LLMRT_DTYPE_F32, {1, 2, 3});
+  llmrt_tensor p = llmrt::host_tensor(w.data(), LLMRT_DTYPE_F32, {3});
+  llmrt_call_ctx ctx{};
+  ctx.struct_size = sizeof(ctx);
+  ctx.device = {LLMRT_DEVICE_CPU, 0};
+  ctx.tp_size = 1;
+  const llmrt::Status done = llmrt::layer_forward(layer, ctx, {.in = {&in, 1}, .params = {&p, 1}, .out = {&out, 1}},
+                                                  "forward");
+  BOOST_REQUIRE_MESSAGE(done.ok(), (done.ok() ? "" : done.error().message()));
+  for (int i = 0; i < 6; ++i) BOOST_TEST(y[i] == x[i] * w[i % 3]);
 }
 
 void expect_refused(const std::string& path, std::initializer_list<std::string> parts) {
@@ -99,7 +131,54 @@ BOOST_AUTO_TEST_CASE(newer_minor_loads_when_it_needs_nothing_new) {
 }
 
 BOOST_AUTO_TEST_CASE(newer_minor_that_needs_a_newer_host) {
-  expect_refused(fixture("c_needs_newer_host"), {"identity.min_host_minor: expected at most 0", "found 2"});
+  const std::string path = fixture("c_needs_newer_host");
+  expect_refused(path, {path, "identity.min_host_minor: expected at most 0", "found 2", "needs a newer llmrt"});
+}
+
+// An older minor's table: struct_size stops after backward_weight. Behind it the plugin's static
+// data holds functions that fail; the host's zero-filled copy must read those slots as NULL.
+BOOST_AUTO_TEST_CASE(short_vtable_reads_absent_slots_as_null) {
+  Registry registry;
+  const llmrt::Status status = llmrt::load_plugin_file(registry, fixture("c_layer_short_vtable"), {});
+  BOOST_REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message()));
+  const llmrt::Component* layer = registry.find("c.scale_short");
+  BOOST_REQUIRE(layer != nullptr);
+  BOOST_TEST(layer->plugin_vtable_size == LLMRT_STRUCT_SIZE(llmrt_layer_vtable, backward_weight));
+  BOOST_TEST(layer->layer().struct_size == sizeof(llmrt_layer_vtable));
+  BOOST_TEST(layer->layer().backward_weight != nullptr);
+  BOOST_TEST(layer->layer().cost_hints == nullptr);
+  BOOST_TEST(layer->layer().saved_bytes == nullptr);
+  BOOST_TEST(layer->layer().supports == nullptr);
+  // Through the calls: each absent slot's documented default, not the poison's error.
+  auto instance = create_scale(*layer);
+  auto hints = llmrt::layer_cost_hints(instance, 2, 5);
+  BOOST_REQUIRE_MESSAGE(hints.ok(), (hints.ok() ? "" : hints.error().message()));
+  BOOST_TEST(hints->forward_flops == 0.0);
+  auto saved = llmrt::layer_saved_bytes(instance, 2, 5);
+  BOOST_REQUIRE_MESSAGE(saved.ok(), (saved.ok() ? "" : saved.error().message()));
+  BOOST_TEST(*saved == 0u);
+  BOOST_TEST(*llmrt::layer_supports(instance, LLMRT_DEVICE_CPU, LLMRT_DTYPE_F32) == "");
+  BOOST_TEST(llmrt::layer_supports(instance, LLMRT_DEVICE_CUDA, LLMRT_DTYPE_F32)->find("CPU with f32") !=
+             std::string::npos);
+  expect_scale_forward(instance);
+}
+
+// A future minor (abi_minor + 3, min_host_minor 0) whose table has two slots this host does not
+// know: it loads, the host's copy stops at its own size, and the layer runs.
+BOOST_AUTO_TEST_CASE(newer_minor_with_a_longer_vtable_loads_and_runs) {
+  Registry registry;
+  const llmrt::Status status = llmrt::load_plugin_file(registry, fixture("c_layer_longer_vtable"), {});
+  BOOST_REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message()));
+  BOOST_TEST(registry.plugins().at(0)->abi_minor == LLMRT_ABI_MINOR + 3);
+  const llmrt::Component* layer = registry.find("c.scale_longer");
+  BOOST_REQUIRE(layer != nullptr);
+  BOOST_TEST(layer->plugin_vtable_size == sizeof(llmrt_layer_vtable) + 2 * sizeof(void*));
+  BOOST_TEST(layer->layer().struct_size == sizeof(llmrt_layer_vtable));
+  BOOST_TEST(layer->layer().cost_hints == nullptr);  // NULL in its known part; the appended slots are unread
+  auto instance = create_scale(*layer);
+  auto hints = llmrt::layer_cost_hints(instance, 2, 5);
+  BOOST_REQUIRE_MESSAGE(hints.ok(), (hints.ok() ? "" : hints.error().message()));
+  expect_scale_forward(instance);
 }
 
 BOOST_AUTO_TEST_CASE(null_required_slot_and_rollback) {

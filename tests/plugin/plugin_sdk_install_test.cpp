@@ -111,17 +111,17 @@ BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
 
   std::vector<float> x = filled(rows * c, 1.f, 0.3f), w1 = filled(h * c, 0.5f, 1.f), w3 = filled(h * c, 0.4f, 2.f),
                      w2 = filled(c * h, 0.3f, 3.f), y(rows * c, 0.f);
-  std::size_t saved_bytes = 0;
-  BOOST_REQUIRE(swiglu->layer().saved_bytes(layer->get(), 1, rows, &saved_bytes) == nullptr);
-  std::vector<std::byte> saved(saved_bytes);
+  auto saved_bytes = layer_saved_bytes(*layer, 1, rows);
+  BOOST_REQUIRE(saved_bytes.ok());
+  std::vector<std::byte> saved(*saved_bytes);
   llmrt_tensor in = cpu_tensor(x, {1, rows, c}), out = cpu_tensor(y, {1, rows, c});
   llmrt_tensor p[3] = {cpu_tensor(w1, {h, c}), cpu_tensor(w3, {h, c}), cpu_tensor(w2, {c, h})};
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
   ctx.device = {LLMRT_DEVICE_CPU, 0};
   ctx.tp_size = 1;
-  BOOST_REQUIRE(check_component_call(swiglu->layer().forward(layer->get(), &ctx, &in, 1, p, 3, &out, 1, saved.data(),
-                                                             saved.size()), *swiglu, "forward").ok());
+  BOOST_REQUIRE(layer_forward(*layer, ctx, {.in = {&in, 1}, .params = p, .out = {&out, 1}, .saved = saved},
+                              "forward").ok());
   const std::vector<float> expected = swiglu_reference(x, w1, w3, w2, rows, c, h);
   float largest = 0;
   for (int i = 0; i < rows * c; ++i) {
@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
   BOOST_REQUIRE(optimizer.ok());
   std::vector<float> weights = {1.f, -2.f, 0.5f}, grads = {0.3f, -0.1f, 2.f}, momentum(3, 0.f);
   llmrt_tensor pw = cpu_tensor(weights, {3}), gw = cpu_tensor(grads, {3}), mw = cpu_tensor(momentum, {3});
-  BOOST_REQUIRE(lion->optimizer().step(optimizer->get(), &ctx, &pw, &gw, &mw, 1, 0.01, 1) == nullptr);
+  BOOST_REQUIRE(optimizer_step(*optimizer, ctx, pw, gw, {&mw, 1}, 0.01, 1).ok());
   BOOST_TEST(weights[0] == 0.99f, boost::test_tools::tolerance(1e-6f));
   BOOST_TEST(weights[1] == -1.99f, boost::test_tools::tolerance(1e-6f));
   BOOST_TEST(momentum[2] == 0.02f, boost::test_tools::tolerance(1e-6f));

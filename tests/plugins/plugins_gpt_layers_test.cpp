@@ -45,9 +45,8 @@ void forward(LayerRig& rig, const Case& c, std::vector<float>& out, std::vector<
   llmrt_tensor out_t = out_tensor(out, c);
   auto params = rig.param_tensors();
   llmrt_call_ctx ctx = cpu_ctx();
-  require_ok(rig.table().forward(rig.instance->get(), &ctx, c.in.data(), c.in.size(), params.data(), params.size(),
-                                 &out_t, 1, saved.data(), saved.size() * sizeof(float)),
-             rig, "forward");
+  require_ok(layer_forward(*rig.instance, ctx,
+                           {.in = c.in, .params = params, .out = {&out_t, 1}, .saved = bytes_of(saved)}, "forward"));
 }
 
 double objective(LayerRig& rig, const Case& c) {
@@ -68,18 +67,11 @@ void backward(LayerRig& rig, Case& c, std::vector<float>& saved, std::vector<flo
   std::vector<llmrt_tensor> gi;
   if (c.x != nullptr) gi.push_back(f32(dx, c.x_shape));
   llmrt_call_ctx ctx = cpu_ctx();
-  void* instance = rig.instance->get();
-  const size_t saved_bytes = saved.size() * sizeof(float);
-  if (input_pass) {
-    require_ok(rig.table().backward_input(instance, &ctx, &go, 1, c.in.data(), c.in.size(), params.data(),
-                                          params.size(), saved.data(), saved_bytes, gi.data(), gi.size(),
-                                          grads.data(), grads.size()),
-               rig, "backward_input");
-  }
-  if (weight_pass && rig.table().backward_weight != nullptr) {
-    require_ok(rig.table().backward_weight(instance, &ctx, &go, 1, c.in.data(), c.in.size(), params.data(),
-                                           params.size(), saved.data(), saved_bytes, grads.data(), grads.size()),
-               rig, "backward_weight");
+  const BackwardCall call{.grad_out = {&go, 1}, .in = c.in, .params = params, .saved = bytes_of(saved),
+                          .grad_in = gi, .grad_params = grads};
+  if (input_pass) require_ok(layer_backward_input(*rig.instance, ctx, call, "backward_input"));
+  if (weight_pass && has_backward_weight(*rig.component)) {
+    require_ok(layer_backward_weight(*rig.instance, ctx, call, "backward_weight"));
   }
 }
 
@@ -159,14 +151,15 @@ BOOST_AUTO_TEST_CASE(block_param_specs_follow_megatron) {
   BOOST_TEST(rig.specs[4].init_scale == 0.02 / std::sqrt(8.0), boost::test_tools::tolerance(1e-12));
   BOOST_TEST(rig.specs[10].init_scale == 0.02 / std::sqrt(8.0), boost::test_tools::tolerance(1e-12));
 
-  llmrt_cost_hints hints{};
-  BOOST_REQUIRE(rig.table().cost_hints(rig.instance->get(), kB, kT, &hints) == nullptr);
+  auto hinted = layer_cost_hints(*rig.instance, kB, kT);
+  BOOST_REQUIRE(hinted.ok());
+  const llmrt_cost_hints hints = *hinted;
   const double matmul = 2.0 * kB * kT * 12 * kC * kC;
   BOOST_TEST(hints.forward_flops == matmul + 4.0 * kB * kT * kT * kC);
   BOOST_TEST(hints.backward_weight_flops == matmul);
-  size_t saved = 0;
-  BOOST_REQUIRE(rig.table().saved_bytes(rig.instance->get(), kB, kT, &saved) == nullptr);
-  BOOST_TEST(hints.activation_bytes == double(saved));
+  auto saved = layer_saved_bytes(*rig.instance, kB, kT);
+  BOOST_REQUIRE(saved.ok());
+  BOOST_TEST(hints.activation_bytes == double(*saved));
 }
 
 BOOST_AUTO_TEST_CASE(block_gradients_match_finite_differences) {
@@ -248,11 +241,31 @@ BOOST_AUTO_TEST_CASE(other_devices_are_unimplemented) {
   auto params = rig.param_tensors();
   llmrt_call_ctx ctx = cpu_ctx();
   ctx.device.type = LLMRT_DEVICE_CUDA;
-  llmrt_status* status = rig.table().forward(rig.instance->get(), &ctx, &in, 1, params.data(), params.size(), &out,
-                                             1, saved.data(), saved.size() * sizeof(float));
-  BOOST_REQUIRE(status != nullptr);
-  BOOST_TEST(plugin_host_api()->status_code(status) == LLMRT_UNIMPLEMENTED);
-  plugin_host_api()->status_free(status);
+  const Status refused =
+      layer_forward(*rig.instance, ctx, {.in = {&in, 1}, .params = params, .out = {&out, 1}, .saved = bytes_of(saved)},
+                    "forward");
+  BOOST_REQUIRE(!refused.ok());
+  // LLMRT_UNIMPLEMENTED: a missing path, not the user's input.
+  BOOST_TEST(static_cast<int>(refused.error().kind()) == static_cast<int>(ErrorKind::kRuntime));
+  BOOST_TEST(refused.error().message().find("is not yet") != std::string::npos, refused.error().message());
+}
+
+// What the GPT layers declare: CPU f32 now, CUDA f32/bf16/f16 for the GPU path.
+BOOST_AUTO_TEST_CASE(gpt_layers_declare_their_devices_and_dtypes) {
+  Registry registry = load_builtin_plugins();
+  std::mt19937 rng(7);
+  LayerRig rig = make_rig(registry, "gpt.block", block_keys(), 0.3f, rng);
+  const auto answer = [&](std::int32_t device, std::int32_t dtype) {
+    auto reason = layer_supports(*rig.instance, device, dtype);
+    BOOST_REQUIRE_MESSAGE(reason.ok(), (reason.ok() ? "" : reason.error().message()));
+    return *reason;
+  };
+  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_F32) == "");
+  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_BF16) == "on the CPU only f32 activations are implemented");
+  for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16}) {
+    BOOST_TEST(answer(LLMRT_DEVICE_CUDA, dtype) == "", "CUDA dtype " << dtype);
+  }
+  BOOST_TEST(answer(LLMRT_DEVICE_CUDA, LLMRT_DTYPE_I32) != "");
 }
 
 BOOST_AUTO_TEST_CASE(embedding_forward_and_weight_gradients) {
@@ -288,7 +301,7 @@ BOOST_AUTO_TEST_CASE(head_tied_and_untied_gradients) {
     BOOST_REQUIRE(rig.specs.size() == 3u);
     BOOST_TEST(std::string(rig.specs[2].name) == (tied ? "wte" : "lm_head_w"));
     BOOST_TEST((rig.specs[2].tie_name != nullptr) == tied);
-    BOOST_TEST(rig.table().backward_weight == nullptr);  // fused: logits are recomputed once
+    BOOST_TEST(!has_backward_weight(*rig.component));  // fused: logits are recomputed once
     std::vector<float> x = random_floats(kB * kT * kC, -1, 1, rng);  // (B, T, C)
     std::vector<int32_t> targets = random_ids(kB * kT, int32_t(kV), rng);
     Case c;

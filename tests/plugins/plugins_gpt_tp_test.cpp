@@ -103,26 +103,25 @@ void run_rank(const Component& block, const ResolvedConfig& config, const LayerR
   for (auto& param : params) result.grads.emplace_back(param.size(), 0.0f);
   for (auto& param : params) p.push_back(flat_f32(param));
   for (auto& grad : result.grads) g.push_back(flat_f32(grad));
-  size_t bytes = 0;
-  block.layer().saved_bytes(raw, kB, kT, &bytes);
-  std::vector<float> saved(bytes / sizeof(float));
+  auto bytes = layer_saved_bytes(instance, kB, kT);
+  if (!bytes.ok()) {
+    result.error = bytes.error().message();
+    return;
+  }
+  std::vector<float> saved(*bytes / sizeof(float));
   result.y.assign(x.size(), 0.0f), result.dx.assign(x.size(), 0.0f);
   llmrt_tensor in = f32(x, {kB, kT, kC}), out = f32(result.y, {kB, kT, kC});
   llmrt_tensor go = f32(dy, {kB, kT, kC}), gi = f32(result.dx, {kB, kT, kC});
   llmrt_call_ctx ctx = cpu_ctx();
   ctx.tp_comm = reinterpret_cast<llmrt_comm*>(&g_rank_ids[rank]);
   ctx.tp_rank = rank, ctx.tp_size = int32_t(kTp);
-  const auto& t = block.layer();
-  status = t.forward(raw, &ctx, &in, 1, p.data(), p.size(), &out, 1, saved.data(), bytes);
-  if (status == nullptr) {
-    status = t.backward_input(raw, &ctx, &go, 1, &in, 1, p.data(), p.size(), saved.data(), bytes, &gi, 1, g.data(),
-                              g.size());
-  }
-  if (status == nullptr) {
-    status = t.backward_weight(raw, &ctx, &go, 1, &in, 1, p.data(), p.size(), saved.data(), bytes, g.data(), g.size());
-  }
-  if (status != nullptr) result.error = plugin_host_api()->status_message(status);
-  plugin_host_api()->status_free(status);
+  const BackwardCall call{.grad_out = {&go, 1}, .in = {&in, 1}, .params = p, .saved = bytes_of(saved),
+                          .grad_in = {&gi, 1}, .grad_params = g};
+  Status done = layer_forward(instance, ctx, {.in = {&in, 1}, .params = p, .out = {&out, 1}, .saved = call.saved},
+                              "forward");
+  if (done.ok()) done = layer_backward_input(instance, ctx, call, "backward_input");
+  if (done.ok()) done = layer_backward_weight(instance, ctx, call, "backward_weight");
+  if (!done.ok()) result.error = done.error().message();
 }
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
@@ -148,15 +147,12 @@ BOOST_AUTO_TEST_CASE(two_tp_ranks_equal_one) {
   auto p = reference.param_tensors();
   auto g = reference.grad_tensors();
   llmrt_call_ctx ctx = cpu_ctx();
-  const auto& t = reference.table();
-  void* raw = reference.instance->get();
-  const size_t bytes = saved.size() * sizeof(float);
-  require_ok(t.forward(raw, &ctx, &in, 1, p.data(), p.size(), &out, 1, saved.data(), bytes), reference, "forward");
-  require_ok(t.backward_input(raw, &ctx, &go, 1, &in, 1, p.data(), p.size(), saved.data(), bytes, &gi, 1, g.data(),
-                              g.size()),
-             reference, "backward_input");
-  require_ok(t.backward_weight(raw, &ctx, &go, 1, &in, 1, p.data(), p.size(), saved.data(), bytes, g.data(), g.size()),
-             reference, "backward_weight");
+  const BackwardCall call{.grad_out = {&go, 1}, .in = {&in, 1}, .params = p, .saved = bytes_of(saved),
+                          .grad_in = {&gi, 1}, .grad_params = g};
+  require_ok(layer_forward(*reference.instance, ctx, {.in = {&in, 1}, .params = p, .out = {&out, 1},
+                                                      .saved = call.saved}, "forward"));
+  require_ok(layer_backward_input(*reference.instance, ctx, call, "backward_input"));
+  require_ok(layer_backward_weight(*reference.instance, ctx, call, "backward_weight"));
 
   // tp = 2 on two threads.
   const Component& block = find_component(registry, "gpt.block");

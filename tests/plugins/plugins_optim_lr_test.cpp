@@ -42,8 +42,7 @@ std::vector<float> run_optimizer(const Registry& registry, const std::string& na
     llmrt_tensor p = f32(run.params, {int64_t(kN)}), g = f32(run.grads[s], {int64_t(kN)});
     std::vector<llmrt_tensor> st;
     for (auto& state : states) st.push_back(f32(state, {int64_t(kN)}));
-    Status status = check_component_call(
-        component.optimizer().step(optimizer->get(), &ctx, &p, &g, st.data(), st.size(), lr, s + 1), component, "step");
+    Status status = optimizer_step(*optimizer, ctx, p, g, st, lr, s + 1);
     BOOST_REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message()));
   }
   return run.params;
@@ -62,9 +61,9 @@ double lr_at(const Registry& registry, const std::string& name, const std::map<s
   BOOST_REQUIRE_MESSAGE(config.ok(), (config.ok() ? "" : config.error().message()));
   auto schedule = create_lr_schedule(component, *config);
   BOOST_REQUIRE(schedule.ok());
-  double lr = -1;
-  BOOST_REQUIRE(component.lr_schedule().lr_at(schedule->get(), step, total, base, &lr) == nullptr);
-  return lr;
+  auto lr = lr_schedule_lr_at(*schedule, step, total, base);
+  BOOST_REQUIRE(lr.ok());
+  return *lr;
 }
 
 }  // namespace

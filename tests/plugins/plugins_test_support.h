@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,6 @@ struct LayerRig {
   std::vector<llmrt_param_spec> specs;
   std::vector<std::vector<float>> params, grads;
 
-  const llmrt_layer_vtable& table() const { return component->layer(); }
   std::vector<llmrt_tensor> param_tensors() { return tensors_of(params); }
   std::vector<llmrt_tensor> grad_tensors() { return tensors_of(grads); }
   void zero_grads() {
@@ -89,10 +89,9 @@ struct LayerRig {
   }
   // A buffer of saved_bytes(batch, seq), as floats so it is aligned for them.
   std::vector<float> saved_buffer(int64_t batch, int64_t seq) const {
-    size_t bytes = 0;
-    BOOST_REQUIRE(table().saved_bytes == nullptr ||
-                  table().saved_bytes(instance->get(), batch, seq, &bytes) == nullptr);
-    return std::vector<float>((bytes + sizeof(float) - 1) / sizeof(float));
+    auto bytes = layer_saved_bytes(*instance, batch, seq);
+    BOOST_REQUIRE(bytes.ok());
+    return std::vector<float>((*bytes + sizeof(float) - 1) / sizeof(float));
   }
 
  private:
@@ -132,6 +131,14 @@ inline LayerRig make_rig(const Registry& registry, const std::string& name,
   }
   return rig;
 }
+
+// Fails the test with the error when a call through plugin_calls.h failed.
+inline void require_ok(const Status& status) {
+  BOOST_REQUIRE_MESSAGE(status.ok(), (status.ok() ? "" : status.error().message()));
+}
+
+// A saved-state buffer (floats, for alignment) as the bytes the layer calls take.
+inline std::span<std::byte> bytes_of(std::vector<float>& saved) { return std::as_writable_bytes(std::span(saved)); }
 
 // Throws a Boost failure naming the call when a component returned a status.
 inline void require_ok(llmrt_status* status, const LayerRig& rig, const char* what) {

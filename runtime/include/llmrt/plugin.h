@@ -19,6 +19,11 @@
  *  - Strings are NUL-terminated UTF-8. Strings passed into a call are borrowed for the call.
  *  - Function tables are static data of the plugin; NULL in an optional slot means "use the
  *    default" (documented per slot); NULL in a required slot makes the host refuse the plugin.
+ *    At registration the host copies each table into a zero-filled table of its own size
+ *    (min(struct_size, host's size) bytes) and only ever calls through that copy: a slot an
+ *    older plugin's table lacks reads as NULL, and slots a newer plugin appended are unused.
+ *  - Compute entry points (forward, backward_input, backward_weight, optimizer step) take one
+ *    size-prefixed argument struct, so they gain arguments by appending fields.
  *  - No C++ exception, type or allocation crosses the boundary; errors are llmrt_status
  *    objects created through the host table. */
 #ifndef LLMRT_PLUGIN_H_
@@ -38,8 +43,8 @@ typedef enum llmrt_component_kind {
   LLMRT_KIND_PIPELINE_SCHEDULE = 4
 } llmrt_component_kind;
 
-/* One component. The host copies names, doc and keys during add; only `vtable` (a
- * llmrt_<kind>_vtable matching `kind`) must live as long as the library, i.e. be static. */
+/* One component. The host copies names, doc, keys and the function table during add (the
+ * functions themselves stay in the library, which is never unloaded). */
 typedef struct llmrt_component_desc {
   size_t struct_size;
   int32_t kind; /* llmrt_component_kind */
@@ -49,7 +54,7 @@ typedef struct llmrt_component_desc {
   const char* doc;     /* one line; may be NULL */
   const llmrt_config_key* keys; /* the config keys it accepts */
   size_t key_count;
-  const void* vtable;
+  const void* vtable; /* the llmrt_<kind>_vtable matching `kind` */
 } llmrt_component_desc;
 
 typedef struct llmrt_registrar llmrt_registrar;

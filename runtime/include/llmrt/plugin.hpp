@@ -33,6 +33,11 @@ class Layer {
   virtual std::vector<ParamSpec> param_specs() = 0;
   virtual llmrt_cost_hints cost_hints(int64_t batch, int64_t seq) { return {}; }
   virtual size_t saved_bytes(int64_t batch, int64_t seq) { return 0; }
+  // "" when this instance runs on devices like `device` with activations of `dtype`, else the
+  // reason it does not. The default is the C ABI's: CPU with f32 activations only.
+  virtual std::string supports(const llmrt_device& device, llmrt_dtype dtype) {
+    return cpu_f32_only(device, dtype);
+  }
   virtual void forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) = 0;
   // grad_in is written, grad_params accumulated into.
   virtual void backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
@@ -158,34 +163,29 @@ struct LayerTrampolines {
       });
     });
   }
-  static llmrt_status* forward(void* instance, const llmrt_call_ctx* ctx, const llmrt_tensor* in,
-                               size_t in_count, const llmrt_tensor* params, size_t param_count,
-                               llmrt_tensor* out, size_t out_count, void* saved, size_t saved_bytes) noexcept {
+  static llmrt_status* forward(void* instance, const llmrt_call_ctx* ctx, const llmrt_forward_args* a) noexcept {
     return guarded([&] {
-      static_cast<H*>(instance)->layer->forward(*ctx, span_of(in, in_count), span_of(params, param_count),
-                                                span_of(out, out_count),
-                                                span_of(static_cast<std::byte*>(saved), saved_bytes));
+      static_cast<H*>(instance)->layer->forward(*ctx, span_of(a->in, a->in_count), span_of(a->params, a->param_count),
+                                                span_of(a->out, a->out_count),
+                                                span_of(static_cast<std::byte*>(a->saved), a->saved_bytes));
     });
   }
-  static llmrt_status* backward_input(void* instance, const llmrt_call_ctx* ctx, const llmrt_tensor* go,
-                                      size_t go_count, const llmrt_tensor* in, size_t in_count,
-                                      const llmrt_tensor* params, size_t param_count, void* saved,
-                                      size_t saved_bytes, llmrt_tensor* gi, size_t gi_count,
-                                      llmrt_tensor* gp, size_t gp_count) noexcept {
+  static llmrt_status* backward_input(void* instance, const llmrt_call_ctx* ctx,
+                                      const llmrt_backward_input_args* a) noexcept {
     return guarded([&] {
       static_cast<H*>(instance)->layer->backward_input(
-          *ctx, span_of(go, go_count), span_of(in, in_count), span_of(params, param_count),
-          span_of(static_cast<std::byte*>(saved), saved_bytes), span_of(gi, gi_count), span_of(gp, gp_count));
+          *ctx, span_of(a->grad_out, a->grad_out_count), span_of(a->in, a->in_count),
+          span_of(a->params, a->param_count), span_of(static_cast<std::byte*>(a->saved), a->saved_bytes),
+          span_of(a->grad_in, a->grad_in_count), span_of(a->grad_params, a->grad_param_count));
     });
   }
-  static llmrt_status* backward_weight(void* instance, const llmrt_call_ctx* ctx, const llmrt_tensor* go,
-                                       size_t go_count, const llmrt_tensor* in, size_t in_count,
-                                       const llmrt_tensor* params, size_t param_count, void* saved,
-                                       size_t saved_bytes, llmrt_tensor* gp, size_t gp_count) noexcept {
+  static llmrt_status* backward_weight(void* instance, const llmrt_call_ctx* ctx,
+                                       const llmrt_backward_weight_args* a) noexcept {
     return guarded([&] {
       static_cast<H*>(instance)->layer->backward_weight(
-          *ctx, span_of(go, go_count), span_of(in, in_count), span_of(params, param_count),
-          span_of(static_cast<std::byte*>(saved), saved_bytes), span_of(gp, gp_count));
+          *ctx, span_of(a->grad_out, a->grad_out_count), span_of(a->in, a->in_count),
+          span_of(a->params, a->param_count), span_of(static_cast<std::byte*>(a->saved), a->saved_bytes),
+          span_of(a->grad_params, a->grad_param_count));
     });
   }
   static llmrt_status* cost_hints(void* instance, int64_t batch, int64_t seq, llmrt_cost_hints* out) noexcept {
@@ -198,10 +198,18 @@ struct LayerTrampolines {
   static llmrt_status* saved_bytes(void* instance, int64_t batch, int64_t seq, size_t* bytes) noexcept {
     return guarded([&] { *bytes = static_cast<H*>(instance)->layer->saved_bytes(batch, seq); });
   }
+  static llmrt_status* supports(void* instance, llmrt_device device, int32_t dtype) noexcept {
+    std::string reason;
+    llmrt_status* failed = guarded([&] {
+      reason = static_cast<H*>(instance)->layer->supports(device, static_cast<llmrt_dtype>(dtype));
+    });
+    if (failed != nullptr) return failed;
+    return reason.empty() ? nullptr : make_status(LLMRT_UNIMPLEMENTED, reason.c_str());
+  }
   static constexpr bool kFused = (T::kFlags & LLMRT_LAYER_FUSED_BACKWARD) != 0;
   static constexpr llmrt_layer_vtable table = {
       sizeof(llmrt_layer_vtable), T::kFlags, 0, &create, &destroy, &infer_shapes, &param_specs,
-      &forward, &backward_input, kFused ? nullptr : &backward_weight, &cost_hints, &saved_bytes};
+      &forward, &backward_input, kFused ? nullptr : &backward_weight, &cost_hints, &saved_bytes, &supports};
 };
 
 template <typename T>
@@ -219,12 +227,10 @@ struct OptimizerTrampolines {
     });
   }
   static void destroy(void* instance) noexcept { delete static_cast<H*>(instance); }
-  static llmrt_status* step(void* instance, const llmrt_call_ctx* ctx, llmrt_tensor* params,
-                            const llmrt_tensor* grads, llmrt_tensor* states, size_t state_count,
-                            double lr, int64_t step_number) noexcept {
+  static llmrt_status* step(void* instance, const llmrt_call_ctx* ctx, const llmrt_optimizer_step_args* a) noexcept {
     return guarded([&] {
-      static_cast<H*>(instance)->optimizer->step(*ctx, *params, *grads, span_of(states, state_count), lr,
-                                                 step_number);
+      static_cast<H*>(instance)->optimizer->step(*ctx, *a->params, *a->grads, span_of(a->states, a->state_count),
+                                                 a->lr, a->step);
     });
   }
   static llmrt_status* state_specs(void* instance, llmrt_state_spec* out, size_t capacity, size_t* count) noexcept {

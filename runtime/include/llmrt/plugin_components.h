@@ -60,11 +60,60 @@ typedef struct llmrt_layer_context {
 /* backward_input also accumulates the weight gradients; backward_weight may then be NULL. */
 #define LLMRT_LAYER_FUSED_BACKWARD 1u
 
+/* The arguments of the compute entry points, one struct per call so that a later minor can
+ * append fields (a plugin reads an appended field only when LLMRT_HAS_FIELD says the host wrote
+ * it). The host fills struct_size; every pointer and tensor is borrowed for the call.
+ * Tensors follow the order of infer_shapes' inputs and of param_specs. `saved` is the
+ * microbatch's saved-state buffer of saved_bytes(batch, seq) bytes (NULL when that is 0). */
+typedef struct llmrt_forward_args {
+  size_t struct_size;
+  const llmrt_tensor* in;
+  size_t in_count;
+  const llmrt_tensor* params;
+  size_t param_count;
+  llmrt_tensor* out; /* written */
+  size_t out_count;
+  void* saved;       /* written, read again by the backward passes of the same microbatch */
+  size_t saved_bytes;
+} llmrt_forward_args;
+
+typedef struct llmrt_backward_input_args {
+  size_t struct_size;
+  const llmrt_tensor* grad_out; /* gradient w.r.t. each output */
+  size_t grad_out_count;
+  const llmrt_tensor* in;
+  size_t in_count;
+  const llmrt_tensor* params;
+  size_t param_count;
+  void* saved;
+  size_t saved_bytes;
+  llmrt_tensor* grad_in;        /* written (=); none for inputs without a gradient (token ids) */
+  size_t grad_in_count;
+  llmrt_tensor* grad_params;    /* accumulated (+=), by fused layers only */
+  size_t grad_param_count;
+} llmrt_backward_input_args;
+
+typedef struct llmrt_backward_weight_args {
+  size_t struct_size;
+  const llmrt_tensor* grad_out;
+  size_t grad_out_count;
+  const llmrt_tensor* in;
+  size_t in_count;
+  const llmrt_tensor* params;
+  size_t param_count;
+  void* saved;
+  size_t saved_bytes;
+  llmrt_tensor* grad_params;    /* accumulated (+=) */
+  size_t grad_param_count;
+} llmrt_backward_weight_args;
+
 /* Inputs are a list (token ids as i32, or activations, or activations plus targets for a head);
  * outputs are activations, or a scalar loss. Saved state is per microbatch and owned by the
  * host: the layer says how many bytes it wants for (batch, seq) and gets that buffer in forward
  * and again in the backward passes of the same microbatch. Gradient outputs are accumulated
- * into (+=) for parameters and written (=) for inputs. */
+ * into (+=) for parameters and written (=) for inputs.
+ * The host copies this table at registration into a zero-filled table of its own size, so a
+ * slot the plugin's (older, shorter) table lacks reads as NULL: its default. */
 typedef struct llmrt_layer_vtable {
   size_t struct_size;
   uint32_t flags; /* LLMRT_LAYER_* */
@@ -79,26 +128,21 @@ typedef struct llmrt_layer_vtable {
                                 llmrt_tensor* out, size_t out_capacity, size_t* out_count);
   /* same count-then-fill protocol */
   llmrt_status* (*param_specs)(void* instance, llmrt_param_spec* out, size_t capacity, size_t* count);
-  llmrt_status* (*forward)(void* instance, const llmrt_call_ctx* ctx, const llmrt_tensor* in,
-                           size_t in_count, const llmrt_tensor* params, size_t param_count,
-                           llmrt_tensor* out, size_t out_count, void* saved, size_t saved_bytes);
+  llmrt_status* (*forward)(void* instance, const llmrt_call_ctx* ctx, const llmrt_forward_args* args);
   llmrt_status* (*backward_input)(void* instance, const llmrt_call_ctx* ctx,
-                                  const llmrt_tensor* grad_out, size_t grad_out_count,
-                                  const llmrt_tensor* in, size_t in_count,
-                                  const llmrt_tensor* params, size_t param_count,
-                                  void* saved, size_t saved_bytes,
-                                  llmrt_tensor* grad_in, size_t grad_in_count,
-                                  llmrt_tensor* grad_params, size_t grad_param_count);
+                                  const llmrt_backward_input_args* args);
   /* required unless flags has LLMRT_LAYER_FUSED_BACKWARD */
   llmrt_status* (*backward_weight)(void* instance, const llmrt_call_ctx* ctx,
-                                   const llmrt_tensor* grad_out, size_t grad_out_count,
-                                   const llmrt_tensor* in, size_t in_count,
-                                   const llmrt_tensor* params, size_t param_count,
-                                   void* saved, size_t saved_bytes,
-                                   llmrt_tensor* grad_params, size_t grad_param_count);
+                                   const llmrt_backward_weight_args* args);
   /* optional: NULL means all zeros / no saved state */
   llmrt_status* (*cost_hints)(void* instance, int64_t batch, int64_t seq, llmrt_cost_hints* out);
   llmrt_status* (*saved_bytes)(void* instance, int64_t batch, int64_t seq, size_t* bytes);
+  /* optional: can this instance run on devices like `device` (its type; index is a hint) with
+   * activations of `dtype` (llmrt_layer_context.compute_dtype)? NULL status: yes. An
+   * LLMRT_UNIMPLEMENTED status: no, and its message says why ("no CUDA kernels yet"); the host
+   * refuses the layout at `llmrt check` and `llmrt plan`, naming the plugin. Any other code is
+   * a failure of the query. NULL slot: CPU with f32 activations only. */
+  llmrt_status* (*supports)(void* instance, llmrt_device device, int32_t dtype);
 } llmrt_layer_vtable;
 
 /* ------------------------------------------------------------------------------ optimizer */
@@ -112,16 +156,24 @@ typedef struct llmrt_state_spec {
   double init_value;
 } llmrt_state_spec;
 
+/* One optimizer step over flat buffers (see llmrt_forward_args for the rules). params, grads:
+ * 1-D tensors of n elements; states[i]: n elements, the i-th state spec. */
+typedef struct llmrt_optimizer_step_args {
+  size_t struct_size;
+  llmrt_tensor* params;      /* updated in place */
+  const llmrt_tensor* grads;
+  llmrt_tensor* states;      /* updated in place */
+  size_t state_count;
+  double lr;
+  int64_t step;              /* counts from 1 */
+} llmrt_optimizer_step_args;
+
 typedef struct llmrt_optimizer_vtable {
   size_t struct_size;
   /* required */
   llmrt_status* (*create)(const llmrt_host_api* host, const llmrt_config* config, void** instance);
   void (*destroy)(void* instance);
-  /* params, grads: flat 1-D tensors of n elements; states[i]: flat, n elements, the i-th state
-   * spec. step counts from 1. Updates params and states in place. */
-  llmrt_status* (*step)(void* instance, const llmrt_call_ctx* ctx, llmrt_tensor* params,
-                        const llmrt_tensor* grads, llmrt_tensor* states, size_t state_count,
-                        double lr, int64_t step);
+  llmrt_status* (*step)(void* instance, const llmrt_call_ctx* ctx, const llmrt_optimizer_step_args* args);
   /* optional: NULL means no state; count-then-fill */
   llmrt_status* (*state_specs)(void* instance, llmrt_state_spec* out, size_t capacity, size_t* count);
 } llmrt_optimizer_vtable;

@@ -146,6 +146,13 @@ T* cpu_data(const llmrt_tensor& tensor, std::string_view what) {
   return static_cast<T*>(tensor.data);
 }
 
+// A layer's supports() answer for the C ABI's default: "" for the CPU with f32 activations,
+// else the reason.
+inline std::string cpu_f32_only(const llmrt_device& device, llmrt_dtype dtype) {
+  if (device.type == LLMRT_DEVICE_CPU && dtype == LLMRT_DTYPE_F32) return "";
+  return "runs on the CPU with f32 activations only";
+}
+
 // Throws unless `count` tensors were passed where `expected` are needed.
 inline void expect_count(size_t count, size_t expected, std::string_view what) {
   if (count != expected) {

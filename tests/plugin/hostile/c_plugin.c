@@ -64,16 +64,13 @@ static llmrt_status* layer_params(void* i, llmrt_param_spec* out, size_t cap, si
   *count = 0;
   return NULL;
 }
-static llmrt_status* layer_backward(void* i, const llmrt_call_ctx* c, const llmrt_tensor* go, size_t ngo,
-                                    const llmrt_tensor* in, size_t nin, const llmrt_tensor* p, size_t np, void* s,
-                                    size_t ns, llmrt_tensor* gi, size_t ngi, llmrt_tensor* gp, size_t ngp) {
-  (void)i; (void)c; (void)go; (void)ngo; (void)in; (void)nin; (void)p; (void)np; (void)s; (void)ns;
-  (void)gi; (void)ngi; (void)gp; (void)ngp;
+static llmrt_status* layer_backward(void* i, const llmrt_call_ctx* c, const llmrt_backward_input_args* a) {
+  (void)i; (void)c; (void)a;
   return NULL;
 }
 static const llmrt_layer_vtable broken_layer = {sizeof(llmrt_layer_vtable), LLMRT_LAYER_FUSED_BACKWARD, 0,
                                                 layer_create, layer_destroy, layer_infer, layer_params,
-                                                NULL /* forward */, layer_backward, NULL, NULL, NULL};
+                                                NULL /* forward */, layer_backward, NULL, NULL, NULL, NULL};
 #endif
 
 static llmrt_status* add_component(llmrt_registrar* registrar, int32_t kind, const char* name, const void* vtable) {
