@@ -12,7 +12,7 @@ namespace llmrt {
 
 // One line per key the user wrote (in a file or with --set) whose value asks for something not
 // built yet, naming the key, its value, what the run does without it and where it was written:
-//   "checkpoint.every = 500: checkpoints are not built yet; this run keeps none (job.toml:40:1)"
+//   "checkpoint.every = 500: checkpoints are not built yet; this run keeps none (job.toml:40:9)"
 // A key left at its default, or written with a value that turns its feature off
 // (prometheus = "", tensorboard = false, every = 0), warns nothing. Remove a key's entry here
 // when its feature lands.
