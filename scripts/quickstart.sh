@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-# Only the llmrt program and its built-in plugins: the tests are scripts/test.sh's business, and
-# this script leaves the tests option of build/ alone so that test.sh (which sets it) and a
-# hand-run ctest keep finding them.
+# Only the llmrt program and its built-in plugins. The tests are scripts/test.sh's business: it
+# turns them on itself, so this script leaves build/'s tests option as it finds it (it used to
+# turn it off, and test.sh then found no tests).
 BUILD_TARGET=llmrt scripts/build.sh
 
 mkdir -p data
