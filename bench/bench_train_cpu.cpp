@@ -1,4 +1,4 @@
-// CPU training throughput of llmrt on one rank, the peer of ../shared/bench/torch_gpt_ref.py:
+// CPU training throughput of llmrt on one rank, beside its PyTorch peer bench/torch_gpt_ref.py:
 // the same GPT shape, random tokens, AdamW, median step time after warm-up. Prints one JSON line.
 //   bench_train_cpu --layers 4 --d-model 256 --heads 4 --seq 256 --vocab 256 --batch 8 --threads 2
 #include <algorithm>
@@ -92,7 +92,7 @@ int run(const Shape& shape) {
 
 int main(int argc, char** argv) {
   Shape shape;
-  CLI::App app("llmrt CPU training benchmark (peer: ../shared/bench/torch_gpt_ref.py)");
+  CLI::App app("llmrt CPU training benchmark (peer: bench/torch_gpt_ref.py)");
   app.add_option("--layers", shape.layers);
   app.add_option("--d-model", shape.d_model);
   app.add_option("--heads", shape.heads);

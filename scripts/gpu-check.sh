@@ -8,7 +8,7 @@
 #   THERE:  bash scripts/gpu-check.sh run  # with carry [".gpukit", "build-cuda/gpu-carry"]
 #
 # `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU), cuda_comm_gpu once more
-# under `mpirun -np 2`, then, if staged, bench_gpt_cuda and torch_gpt_ref.py on the same shapes,
+# under `mpirun -np 2`, then, if staged, bench_gpt_cuda and bench/torch_gpt_ref.py on the same shapes,
 # and prints a short table. With $OUT set (the device tool sets it) the log and the table are
 # also written there.
 set -uo pipefail
@@ -18,7 +18,7 @@ BUILD_DIR=${BUILD_DIR:-build-cuda}
 STAGE="$BUILD_DIR/gpu-carry"          # under /build*/, so git ignores it and the tool may carry it
 KIT_DIR=.gpukit                       # not $KIT: enter.sh reads that as its unpack prefix
 CARRY_LIMIT_MIB=64
-SHARED=${LLMRT_SHARED_DIR:-../shared}
+SHARED=${LLMRT_SHARED_DIR:-../shared}  # only for the kit's maker (gpu-kit/make-kit.sh), used HERE
 # GPT-2 124M at T=1024, the shapes both benchmarks run.
 SHAPE=(--layers 12 --d-model 768 --heads 12 --seq 1024 --vocab 50304 --batch 16)
 PEAK_TFLOPS=989                       # H100 SXM bf16 dense
@@ -49,8 +49,6 @@ stage() {
   find "$BUILD_DIR" -path "$STAGE" -prune -o -type f -perm -u+x \( -name 'cuda_*' -o -name bench_gpt_cuda \) \
     -print | while read -r f; do cp "$f" "$STAGE/bin/"; done
   strip --strip-debug "$STAGE"/bin/* 2>/dev/null || true
-  # ../shared does not travel with the checkout: the PyTorch peer goes along in the stage.
-  if [ -f "$SHARED/bench/torch_gpt_ref.py" ]; then cp "$SHARED/bench/torch_gpt_ref.py" "$STAGE/"; fi
 }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -115,14 +113,15 @@ run_benches() {
   else
     row "llmrt bench_gpt_cuda" "not built"
   fi
-  if [ -f "$STAGE/torch_gpt_ref.py" ] && command -v python3 >/dev/null; then
+  # The PyTorch peer is part of the checkout (bench/), which travels anyway.
+  if [ -f bench/torch_gpt_ref.py ] && command -v python3 >/dev/null; then
     # Outside the kit's library path: PyTorch brings its own CUDA libraries.
-    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3 "$STAGE/torch_gpt_ref.py" \
+    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3 bench/torch_gpt_ref.py \
       --device cuda --dtype bf16 --compile "${SHAPE[@]}" --steps 30 --peak-tflops $PEAK_TFLOPS 2>&1 \
       | tee -a "$LOG_DIR/torch.log" | tail -n 1)
     row "torch_gpt_ref.py (compile, bf16)" "$line"
   else
-    row "torch_gpt_ref.py" "not staged or no python3"
+    row "torch_gpt_ref.py" "not run: no python3"
   fi
 }
 

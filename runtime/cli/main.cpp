@@ -77,10 +77,10 @@ void add_commands(CLI::App& app, CliOptions& options) {
   prepare->add_option("input", options.data_input, "a text file")->required();
   prepare->add_option("output", options.data_output, "prefix of OUT_train.bin and OUT_val.bin")->required();
   prepare->callback([&options] { options.command = "data prepare"; });
-  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints (not built yet: exits 2)");
   ckpt->require_subcommand(1);
-  ckpt->add_subcommand("inspect", "look into a checkpoint")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
-  ckpt->add_subcommand("export", "write one consolidated safetensors file")
+  ckpt->add_subcommand("inspect", "look into a checkpoint (not built yet)")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
+  ckpt->add_subcommand("export", "write one consolidated safetensors file (not built yet)")
       ->callback([&options] { options.command = "ckpt export"; })
       ->allow_extras();
 }
@@ -117,7 +117,8 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   CliOptions options;
   CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
-               "  llmrt [run] CONFIG | plan CONFIG | check CONFIG | sweep CONFIG | plugins list|info NAME",
+               "  llmrt [run] CONFIG | check CONFIG | plan CONFIG | sweep CONFIG | data prepare IN OUT | "
+               "plugins list|info NAME",
                "llmrt");
   configure_app(app, options);
   std::vector<std::string> args = with_default_command(argc, argv);

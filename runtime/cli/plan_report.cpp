@@ -328,7 +328,9 @@ std::string format_plan_table(const PlanResult& result, const Topology& topology
     text += fmt::format("{} more feasible layout{} (--top N shows more)\n", more, more == 1 ? "" : "s");
   }
   if (!result.infeasible.empty()) {
-    text += fmt::format("{} infeasible (--explain says why)\n", count_of(result.infeasible.size(), "layout"));
+    // `plan` and `sweep` share this table, and only `plan` has --explain; --json works for both.
+    text += fmt::format("{} infeasible (`llmrt plan --explain` or --json says why)\n",
+                        count_of(result.infeasible.size(), "layout"));
   }
   if (!result.ranked.empty()) {
     const PlannedLayout& best = result.ranked.front();

@@ -22,6 +22,12 @@ Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
   return degree;
 }
 
+// The key's position when the user wrote it, else an empty one: for keys that are read but not
+// built yet, whose warnings (config/unbuilt_keys.h) must not fire on a default.
+SourcePos written_pos(const TableReader& table, std::string_view key) {
+  return table.has(key) ? table.pos_of(key) : SourcePos{};
+}
+
 std::vector<int> read_positive_list(TableReader& table, std::string_view key) {
   std::vector<int> values;
   for (std::int64_t value : table.integers(key).value_or(std::vector<std::int64_t>{})) {
@@ -74,19 +80,19 @@ TrainSpec read_train(TableReader train) {
 DataSpec read_data(TableReader data) {
   DataSpec spec;
   spec.train = data.string_or("train", "");
-  spec.val = data.string_or("val", "");
-  spec.val_every = data.nonnegative_or("val_every", 0);
+  spec.val = {data.string_or("val", ""), written_pos(data, "val")};
+  spec.val_every = {data.nonnegative_or("val_every", 0), written_pos(data, "val_every")};
   return spec;
 }
 
 CheckpointSpec read_checkpoint(TableReader checkpoint) {
   CheckpointSpec spec;
-  spec.dir = checkpoint.string_or("dir", "");
-  spec.every = checkpoint.nonnegative_or("every", 0);
-  spec.keep = static_cast<int>(checkpoint.positive_or("keep", 3));
-  spec.resume = checkpoint.string_or("resume", "auto");
-  if (spec.every > 0 && spec.dir.empty()) {
-    checkpoint.fail("dir", fmt::format("checkpoint.every = {} needs a checkpoint.dir to write to", spec.every));
+  spec.dir = {checkpoint.string_or("dir", ""), written_pos(checkpoint, "dir")};
+  spec.every = {checkpoint.nonnegative_or("every", 0), written_pos(checkpoint, "every")};
+  spec.keep = {static_cast<int>(checkpoint.positive_or("keep", 3)), written_pos(checkpoint, "keep")};
+  spec.resume = {checkpoint.string_or("resume", "auto"), written_pos(checkpoint, "resume")};
+  if (spec.every.value > 0 && spec.dir.value.empty()) {
+    checkpoint.fail("dir", fmt::format("checkpoint.every = {} needs a checkpoint.dir to write to", spec.every.value));
   }
   return spec;
 }
@@ -94,12 +100,13 @@ CheckpointSpec read_checkpoint(TableReader checkpoint) {
 MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   MetricsSpec spec;
   spec.run_dir = metrics.string_or("run_dir", "runs/" + model_name);
-  spec.prometheus = metrics.string_or("prometheus", "127.0.0.1:9464");
-  if (!spec.prometheus.empty() && spec.prometheus.rfind(':') == std::string::npos) {
-    metrics.fail("prometheus", fmt::format("expected \"host:port\" or \"\", found \"{}\"", spec.prometheus));
+  spec.prometheus = {metrics.string_or("prometheus", "127.0.0.1:9464"), written_pos(metrics, "prometheus")};
+  const std::string& endpoint = spec.prometheus.value;
+  if (!endpoint.empty() && endpoint.rfind(':') == std::string::npos) {
+    metrics.fail("prometheus", fmt::format("expected \"host:port\" or \"\", found \"{}\"", endpoint));
   }
   spec.log_every = metrics.positive_or("log_every", 10);
-  spec.tensorboard = metrics.boolean("tensorboard").value_or(true);
+  spec.tensorboard = {metrics.boolean("tensorboard").value_or(true), written_pos(metrics, "tensorboard")};
   return spec;
 }
 

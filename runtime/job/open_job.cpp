@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "config/read_spec.h"
+#include "config/unbuilt_keys.h"
 #include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
 #include "job/job.h"
@@ -41,8 +42,9 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(spec.parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule"));
   (void)schedule;
-  auto job = std::make_unique<OpenJob>(
-      OpenJob{std::move(spec), std::move(catalog), std::move(topology), std::move(registry), {}});
+  std::vector<std::string> warnings = unbuilt_key_warnings(spec);
+  auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
+                                               std::move(registry), std::move(warnings)});
   return job;
 }
 

@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(minimal_file_takes_documented_defaults) {
   BOOST_TEST(spec.train.optimizer.component.value == "adamw");
   BOOST_TEST(spec.train.lr_schedule.component.value == "constant");
   BOOST_TEST(spec.metrics.run_dir == "runs/gpt");
-  BOOST_TEST(spec.metrics.prometheus == "127.0.0.1:9464");
+  BOOST_TEST(spec.metrics.prometheus.value == "127.0.0.1:9464");
   BOOST_TEST(spec.cluster.network.bandwidth_gbps == 10.0);
 }
 

@@ -1,0 +1,87 @@
+// What a run does not do yet, one warning per written key: see unbuilt_keys.h.
+#include "config/unbuilt_keys.h"
+
+#include <fmt/format.h>
+
+namespace llmrt {
+namespace {
+
+// read_job.cpp leaves a not-built key's position empty unless the user wrote the key.
+template <typename T>
+bool written(const Located<T>& key) {
+  return !key.pos.file.empty();
+}
+
+std::string where(const SourcePos& pos) {
+  if (pos.line > 0) return fmt::format(" ({}:{}:{})", pos.file, pos.line, pos.column);
+  return fmt::format(" ({})", pos.file);  // "--set", or a file without positions
+}
+
+void add(std::vector<std::string>& out, const SourcePos& pos, std::string message) {
+  out.push_back(message + where(pos));
+}
+
+void checkpoint_warnings(const CheckpointSpec& checkpoint, std::vector<std::string>& out) {
+  if (written(checkpoint.dir) && !checkpoint.dir.value.empty()) {
+    add(out, checkpoint.dir.pos,
+        fmt::format("checkpoint.dir = \"{}\": checkpoints are not built yet; nothing is written there or resumed "
+                    "from it", checkpoint.dir.value));
+  }
+  if (written(checkpoint.every) && checkpoint.every.value > 0) {
+    add(out, checkpoint.every.pos,
+        fmt::format("checkpoint.every = {}: checkpoints are not built yet; this run keeps none", checkpoint.every.value));
+  }
+  if (written(checkpoint.keep)) {
+    add(out, checkpoint.keep.pos,
+        fmt::format("checkpoint.keep = {}: checkpoints are not built yet; there are none to keep", checkpoint.keep.value));
+  }
+  if (written(checkpoint.resume) && checkpoint.resume.value != "never") {
+    add(out, checkpoint.resume.pos,
+        fmt::format("checkpoint.resume = \"{}\": resuming is not built yet; this run starts at step 0 from freshly "
+                    "initialised weights", checkpoint.resume.value));
+  }
+}
+
+void data_warnings(const DataSpec& data, std::vector<std::string>& out) {
+  if (written(data.val) && !data.val.value.empty()) {
+    add(out, data.val.pos,
+        fmt::format("data.val = \"{}\": validation is not built yet; this run never reads it", data.val.value));
+  }
+  if (written(data.val_every) && data.val_every.value > 0) {
+    add(out, data.val_every.pos,
+        fmt::format("data.val_every = {}: validation is not built yet; this run reports no validation loss",
+                    data.val_every.value));
+  }
+}
+
+void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out) {
+  if (written(metrics.prometheus) && !metrics.prometheus.value.empty()) {
+    add(out, metrics.prometheus.pos,
+        fmt::format("metrics.prometheus = \"{}\": the Prometheus endpoint is not built yet; nothing listens there "
+                    "(metrics.jsonl in the run directory has every step)", metrics.prometheus.value));
+  }
+  if (written(metrics.tensorboard) && metrics.tensorboard.value) {
+    add(out, metrics.tensorboard.pos,
+        "metrics.tensorboard = true: TensorBoard event files are not built yet; this run writes none "
+        "(metrics.jsonl in the run directory has every step)");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> unbuilt_key_warnings(const Spec& spec) {
+  std::vector<std::string> out;
+  // Precision has no position (the planner reads it: its type stays plain) and fp32 is both its
+  // default and the only precision built, so its value alone says whether the user asked.
+  if (spec.train.precision != Precision::kFp32) {
+    const char* name = spec.train.precision == Precision::kBf16 ? "bf16" : "fp16";
+    out.push_back(fmt::format("train.precision = \"{}\": only fp32 training is built yet; this run trains in fp32 "
+                              "(the planner still sizes memory and speed for {})", name, name));
+  }
+  data_warnings(spec.data, out);
+  checkpoint_warnings(spec.checkpoint, out);
+  metrics_warnings(spec.metrics, out);
+  return out;
+}
+
+}  // namespace llmrt
