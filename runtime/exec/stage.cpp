@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -16,15 +17,6 @@ std::size_t elements_of(const std::vector<std::int64_t>& shape) {
   std::size_t count = 1;
   for (std::int64_t extent : shape) count *= static_cast<std::size_t>(extent);
   return count;
-}
-
-std::vector<std::int64_t> shape_of(const llmrt_tensor& tensor) {
-  return std::vector<std::int64_t>(tensor.shape, tensor.shape + tensor.rank);
-}
-
-llmrt_tensor shape_only(const std::vector<std::int64_t>& shape, llmrt_dtype dtype) {
-  llmrt_tensor tensor = dtype == LLMRT_DTYPE_I32 ? cpu_tensor_i32(nullptr, shape) : cpu_tensor(nullptr, shape);
-  return tensor;
 }
 
 }  // namespace
@@ -41,24 +33,18 @@ Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore& params, std
 }
 
 // Walks the layers with shapes only: each layer's output is the next one's input.
+// The model's one shape walk (exec/model_layers.h) over this stage's layers, plus each layer's
+// saved-state size: each layer's output is the next one's input.
 Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
   token_shape_ = {batch, seq};
+  std::optional<std::vector<std::int64_t>> stage_input;
+  if (!placement_.first) stage_input = placement_.input_shape;
+  LLMRT_ASSIGN_OR_RETURN(const auto outputs, layer_output_shapes(layers_, batch, seq, stage_input, placement_.last));
   std::vector<std::int64_t> activation = placement_.input_shape;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    std::vector<llmrt_tensor> in;
-    const bool takes_tokens = placement_.first && i == 0;
-    if (takes_tokens) in.push_back(shape_only(token_shape_, LLMRT_DTYPE_I32));
-    else in.push_back(shape_only(activation, LLMRT_DTYPE_F32));
-    if (placement_.last && i + 1 == layers_.size()) in.push_back(shape_only(token_shape_, LLMRT_DTYPE_I32));
-    auto out = layer_infer_shapes(layers_[i].instance, in);
-    if (!out) return out.error().with_context(layers_[i].label);
-    if (out->size() != 1) {
-      return runtime_error("{}: a layer must produce exactly one output, this one gives {}", layers_[i].label,
-                           out->size());
-    }
     LayerShapes shapes;
-    shapes.input = takes_tokens ? std::vector<std::int64_t>() : activation;
-    shapes.output = shape_of(out->front());
+    shapes.input = placement_.first && i == 0 ? std::vector<std::int64_t>() : activation;
+    shapes.output = outputs[i];
     LLMRT_ASSIGN_OR_RETURN(shapes.saved_bytes, layer_saved_bytes(layers_[i].instance, batch, seq));
     activation = shapes.output;
     shapes_.push_back(std::move(shapes));

@@ -106,7 +106,6 @@ ProcessResult run_llmrt(const std::vector<std::string>& args, const std::vector<
 }
 
 std::string source_path(const std::string& relative) { return std::string(LLMRT_SOURCE_DIR) + "/" + relative; }
-std::string shared_path(const std::string& relative) { return std::string(LLMRT_SHARED_DIR) + "/" + relative; }
 
 TempDir::TempDir(const std::string& name) {
   path_ = std::string(LLMRT_BINARY_DIR) + "/tmp/" + name + "-" + std::to_string(getpid());

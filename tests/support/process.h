@@ -22,10 +22,8 @@ ProcessResult run_process(const std::vector<std::string>& argv,
 ProcessResult run_llmrt(const std::vector<std::string>& args,
                         const std::vector<std::string>& extra_env = {});
 
-// Paths inside the source tree, and in the shared folder beside it. The shared folder holds
-// optional data only: a test that reads from it skips (exit 77) when the file is absent.
+// Paths inside the source tree.
 std::string source_path(const std::string& relative);
-std::string shared_path(const std::string& relative);
 
 // A fresh directory under the build tree's tmp/, removed when the object dies.
 class TempDir {
