@@ -90,9 +90,12 @@ Status layer_forward(const ComponentInstance& layer, const llmrt_call_ctx& ctx, 
   return check_component_call(component.layer().forward(layer.get(), &ctx, &args), component, what);
 }
 
-Status layer_backward_input(const ComponentInstance& layer, const llmrt_call_ctx& ctx, const BackwardCall& call,
-                            std::string_view what) {
-  llmrt_backward_input_args args = sized<llmrt_backward_input_args>();
+namespace {
+
+// The fields both backward passes share (llmrt_backward_input_args, llmrt_backward_weight_args).
+template <typename Args>
+Args backward_args(const BackwardCall& call) {
+  Args args = sized<Args>();
   args.grad_out = call.grad_out.data();
   args.grad_out_count = call.grad_out.size();
   args.in = call.in.data();
@@ -101,10 +104,18 @@ Status layer_backward_input(const ComponentInstance& layer, const llmrt_call_ctx
   args.param_count = call.params.size();
   args.saved = call.saved.data();
   args.saved_bytes = call.saved.size();
-  args.grad_in = call.grad_in.data();
-  args.grad_in_count = call.grad_in.size();
   args.grad_params = call.grad_params.data();
   args.grad_param_count = call.grad_params.size();
+  return args;
+}
+
+}  // namespace
+
+Status layer_backward_input(const ComponentInstance& layer, const llmrt_call_ctx& ctx, const BackwardCall& call,
+                            std::string_view what) {
+  auto args = backward_args<llmrt_backward_input_args>(call);
+  args.grad_in = call.grad_in.data();
+  args.grad_in_count = call.grad_in.size();
   const Component& component = layer.component();
   return check_component_call(component.layer().backward_input(layer.get(), &ctx, &args), component, what);
 }
@@ -113,17 +124,7 @@ Status layer_backward_weight(const ComponentInstance& layer, const llmrt_call_ct
                              std::string_view what) {
   const Component& component = layer.component();
   assert(has_backward_weight(component));
-  llmrt_backward_weight_args args = sized<llmrt_backward_weight_args>();
-  args.grad_out = call.grad_out.data();
-  args.grad_out_count = call.grad_out.size();
-  args.in = call.in.data();
-  args.in_count = call.in.size();
-  args.params = call.params.data();
-  args.param_count = call.params.size();
-  args.saved = call.saved.data();
-  args.saved_bytes = call.saved.size();
-  args.grad_params = call.grad_params.data();
-  args.grad_param_count = call.grad_params.size();
+  const auto args = backward_args<llmrt_backward_weight_args>(call);
   return check_component_call(component.layer().backward_weight(layer.get(), &ctx, &args), component, what);
 }
 
