@@ -13,13 +13,7 @@ namespace {
 // The spec that makes the executor build exactly this planned layout for a few steps.
 Spec spec_for(const Spec& base, const Layout& layout, std::int64_t steps) {
   Spec spec = base;
-  spec.parallel.pp.value = layout.pp;
-  spec.parallel.tp.value = layout.tp;
-  spec.parallel.dp.value = layout.dp;
-  spec.parallel.schedule = layout.schedule;
-  spec.parallel.virtual_stages = layout.virtual_stages;
-  spec.parallel.microbatch_size = layout.microbatch_size;
-  spec.parallel.stage_layers.value = layout.stage_layers;
+  pin_parallel(spec.parallel, layout);
   spec.train.steps = steps;
   return spec;
 }

@@ -71,6 +71,10 @@ struct ResolvedJob {
 // the planner's best layout when it leaves any on "auto". May rewrite job.spec.parallel to the
 // chosen layout, so that what is written to run_dir is what runs.
 Result<ResolvedJob> resolve_job(OpenJob& job, int world_size);
+// [parallel] as `layout` fixes it (degrees, schedule, virtual stages, microbatch size, split), so
+// that a spec written out or built from describes exactly that layout.
+void pin_parallel(ParallelSpec& parallel, const Layout& layout);
+
 // The model split and tied stages of a given layout (sweep --measure trains planned layouts).
 Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const Layout& layout);
 

@@ -31,18 +31,17 @@ Result<PlannedLayout> best_planned_layout(const OpenJob& job, int world_size) {
   return result.ranked.front();
 }
 
-// [parallel] as the planner chose it, so that the config the run writes out is what it runs.
-void pin_parallel(ParallelSpec& parallel, const Layout& chosen) {
-  parallel.pp.value = chosen.pp;
-  parallel.tp.value = chosen.tp;
-  parallel.dp.value = chosen.dp;
-  parallel.schedule = chosen.schedule;
-  parallel.virtual_stages = chosen.virtual_stages;
-  parallel.microbatch_size = chosen.microbatch_size;
-  parallel.stage_layers.value = chosen.stage_layers;
-}
-
 }  // namespace
+
+void pin_parallel(ParallelSpec& parallel, const Layout& layout) {
+  parallel.pp.value = layout.pp;
+  parallel.tp.value = layout.tp;
+  parallel.dp.value = layout.dp;
+  parallel.schedule = layout.schedule;
+  parallel.virtual_stages = layout.virtual_stages;
+  parallel.microbatch_size = layout.microbatch_size;
+  parallel.stage_layers.value = layout.stage_layers;
+}
 
 Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const Layout& layout) {
   LLMRT_ASSIGN_OR_RETURN(ModelPlan model, plan_model(spec, job.registry, layout));
