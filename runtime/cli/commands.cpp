@@ -37,10 +37,9 @@ Status dispatch(const CliOptions& options, const World& world) {
 }  // namespace
 
 Status data_prepare_command(const CliOptions& options) {
-  auto written = prepare_byte_shards(options.data_input, options.data_output);
-  if (!written) return written.error();
-  std::cout << fmt::format("wrote {} (90%) and {} (10%): byte-level tokens, vocab_size 256\n", (*written)[0],
-                           (*written)[1]);
+  LLMRT_ASSIGN_OR_RETURN(auto written, prepare_byte_shards(options.data_input, options.data_output));
+  std::cout << fmt::format("wrote {} (90%) and {} (10%): byte-level tokens, vocab_size 256\n", written[0],
+                           written[1]);
   return Status::success();
 }
 

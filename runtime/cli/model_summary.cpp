@@ -14,11 +14,10 @@ Result<ModelSummary> summarize_model(const ModelSpec& model, const Registry& reg
   const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
   int first = 0;
   for (const LayerSpec& layer : model.layers) {
-    auto slots = create_layers(model, registry, first, first + 1, context);
-    if (!slots) return slots.error();
+    LLMRT_ASSIGN_OR_RETURN(auto slots, create_layers(model, registry, first, first + 1, context));
     LayerSummary entry{layer.component.value, layer.repeat, 0};
     std::int64_t tied_once = 0;
-    for (const llmrt_param_spec& spec : slots->front().params) {
+    for (const llmrt_param_spec& spec : slots.front().params) {
       std::int64_t count = 1;
       for (int d = 0; d < spec.rank; ++d) count *= spec.shape[d];
       if (spec.tie_name && !tied_seen.insert(spec.tie_name).second) continue;  // another layer holds it

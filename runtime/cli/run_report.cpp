@@ -27,9 +27,8 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   const Device& device = topology.device(world.rank());
   const int devices_used = world.launched() ? 1 : topology.nodes().front().device_count;
   reporter.peak_flops_ = device.peak_tflops(peak_precision_for(spec.train.precision)) * 1e12 * devices_used;
-  auto parameters = trainer.total_parameters();  // collective: every rank asks
-  if (!parameters) return parameters.error();
-  reporter.parameters_ = *parameters;
+  LLMRT_ASSIGN_OR_RETURN(auto parameters, trainer.total_parameters());  // collective: every rank asks
+  reporter.parameters_ = parameters;
   if (reporter.speaks_ && !spec.metrics.run_dir.empty()) {
     std::error_code error;
     std::filesystem::create_directories(spec.metrics.run_dir, error);

@@ -155,9 +155,8 @@ Result<int> comm_size(MPI_Comm comm) {
 Result<PinnedStaging> PinnedStaging::create(bool direct) {
   PinnedStaging staging;
   staging.direct_ = direct;
-  auto event = CudaEvent::create();
-  if (!event.ok()) return event.error().with_context("creating the pinned staging path");
-  staging.uploaded_ = std::move(event).value();
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto event, CudaEvent::create(), "creating the pinned staging path");
+  staging.uploaded_ = std::move(event);
   return staging;
 }
 
@@ -187,42 +186,36 @@ Status PinnedStaging::all_reduce_device(MPI_Comm comm, const void* send, void* r
     return runtime_error("all_reduce of {} on the MPI staging path: MPI has no {} arithmetic (use NCCL)",
                          dtype_name(dtype), dtype_name(dtype));
   }
-  auto bytes = mpi_bytes(count, dtype, "all_reduce");
-  if (!bytes.ok()) return bytes.error();
+  LLMRT_ASSIGN_OR_RETURN(auto bytes, mpi_bytes(count, dtype, "all_reduce"));
   const int n = static_cast<int>(count);
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "all_reduce: cudaStreamSynchronize"));
     return check_mpi(MPI_Allreduce(send == recv ? MPI_IN_PLACE : send, recv, n, type, reduce_op(op), comm),
                      "MPI_Allreduce on device memory");
   }
-  auto host = acquire(*bytes);
-  if (!host.ok()) return host.error();
-  LLMRT_RETURN_IF_ERROR(download(*host, send, *bytes, stream));
-  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Allreduce(MPI_IN_PLACE, *host, n, type, reduce_op(op), comm),
+  LLMRT_ASSIGN_OR_RETURN(auto host, acquire(bytes));
+  LLMRT_RETURN_IF_ERROR(download(host, send, bytes, stream));
+  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Allreduce(MPI_IN_PLACE, host, n, type, reduce_op(op), comm),
                                   fmt::format("MPI_Allreduce of {} {} (staged)", count, dtype_name(dtype))));
-  return upload(recv, *host, *bytes, stream);
+  return upload(recv, host, bytes, stream);
 }
 
 Status PinnedStaging::all_gather_device(MPI_Comm comm, const void* send, void* recv, std::size_t send_count,
                                         std::int32_t dtype, cudaStream_t stream) {
-  auto block = mpi_bytes(send_count, dtype, "all_gather");
-  auto rank = comm_rank(comm);
-  auto size = comm_size(comm);
-  if (!block.ok()) return block.error();
-  if (!rank.ok()) return rank.error();
-  if (!size.ok()) return size.error();
+  LLMRT_ASSIGN_OR_RETURN(auto block, mpi_bytes(send_count, dtype, "all_gather"));
+  LLMRT_ASSIGN_OR_RETURN(auto rank, comm_rank(comm));
+  LLMRT_ASSIGN_OR_RETURN(auto size, comm_size(comm));
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "all_gather: cudaStreamSynchronize"));
-    return check_mpi(MPI_Allgather(send, *block, MPI_BYTE, recv, *block, MPI_BYTE, comm),
+    return check_mpi(MPI_Allgather(send, block, MPI_BYTE, recv, block, MPI_BYTE, comm),
                      "MPI_Allgather on device memory");
   }
-  const std::size_t total = static_cast<std::size_t>(*block) * static_cast<std::size_t>(*size);
-  auto host = acquire(total);
-  if (!host.ok()) return host.error();
-  LLMRT_RETURN_IF_ERROR(download(*host + static_cast<std::size_t>(*block) * *rank, send, *block, stream));
-  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, *host, *block, MPI_BYTE, comm),
+  const std::size_t total = static_cast<std::size_t>(block) * static_cast<std::size_t>(size);
+  LLMRT_ASSIGN_OR_RETURN(auto host, acquire(total));
+  LLMRT_RETURN_IF_ERROR(download(host + static_cast<std::size_t>(block) * rank, send, block, stream));
+  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, host, block, MPI_BYTE, comm),
                                   "MPI_Allgather (staged)"));
-  return upload(recv, *host, total, stream);
+  return upload(recv, host, total, stream);
 }
 
 Status PinnedStaging::reduce_scatter_device(MPI_Comm comm, const void* send, void* recv, std::size_t recv_count,
@@ -232,43 +225,36 @@ Status PinnedStaging::reduce_scatter_device(MPI_Comm comm, const void* send, voi
     return runtime_error("reduce_scatter of {} on the MPI staging path: MPI has no {} arithmetic (use NCCL)",
                          dtype_name(dtype), dtype_name(dtype));
   }
-  auto size = comm_size(comm);
-  if (!size.ok()) return size.error();
-  auto block = mpi_bytes(recv_count, dtype, "reduce_scatter");
-  auto total = mpi_bytes(recv_count * static_cast<std::size_t>(*size), dtype, "reduce_scatter");
-  if (!block.ok()) return block.error();
-  if (!total.ok()) return total.error();
+  LLMRT_ASSIGN_OR_RETURN(auto size, comm_size(comm));
+  LLMRT_ASSIGN_OR_RETURN(auto block, mpi_bytes(recv_count, dtype, "reduce_scatter"));
+  LLMRT_ASSIGN_OR_RETURN(auto total, mpi_bytes(recv_count * static_cast<std::size_t>(size), dtype, "reduce_scatter"));
   const int n = static_cast<int>(recv_count);
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "reduce_scatter: cudaStreamSynchronize"));
     return check_mpi(MPI_Reduce_scatter_block(send, recv, n, type, reduce_op(op), comm),
                      "MPI_Reduce_scatter_block on device memory");
   }
-  auto host = acquire(*total);
-  if (!host.ok()) return host.error();
-  LLMRT_RETURN_IF_ERROR(download(*host, send, *total, stream));
+  LLMRT_ASSIGN_OR_RETURN(auto host, acquire(total));
+  LLMRT_RETURN_IF_ERROR(download(host, send, total, stream));
   // In place: this rank's reduced block lands at the front of the buffer.
-  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Reduce_scatter_block(MPI_IN_PLACE, *host, n, type, reduce_op(op), comm),
+  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Reduce_scatter_block(MPI_IN_PLACE, host, n, type, reduce_op(op), comm),
                                   "MPI_Reduce_scatter_block (staged)"));
-  return upload(recv, *host, *block, stream);
+  return upload(recv, host, block, stream);
 }
 
 Status PinnedStaging::broadcast_device(MPI_Comm comm, void* buffer, std::size_t count, std::int32_t dtype, int root,
                                        cudaStream_t stream) {
-  auto bytes = mpi_bytes(count, dtype, "broadcast");
-  auto rank = comm_rank(comm);
-  if (!bytes.ok()) return bytes.error();
-  if (!rank.ok()) return rank.error();
+  LLMRT_ASSIGN_OR_RETURN(auto bytes, mpi_bytes(count, dtype, "broadcast"));
+  LLMRT_ASSIGN_OR_RETURN(auto rank, comm_rank(comm));
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "broadcast: cudaStreamSynchronize"));
-    return check_mpi(MPI_Bcast(buffer, *bytes, MPI_BYTE, root, comm), "MPI_Bcast on device memory");
+    return check_mpi(MPI_Bcast(buffer, bytes, MPI_BYTE, root, comm), "MPI_Bcast on device memory");
   }
-  auto host = acquire(*bytes);
-  if (!host.ok()) return host.error();
-  if (*rank == root) LLMRT_RETURN_IF_ERROR(download(*host, buffer, *bytes, stream));
-  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Bcast(*host, *bytes, MPI_BYTE, root, comm), "MPI_Bcast (staged)"));
-  if (*rank == root) return Status::success();
-  return upload(buffer, *host, *bytes, stream);
+  LLMRT_ASSIGN_OR_RETURN(auto host, acquire(bytes));
+  if (rank == root) LLMRT_RETURN_IF_ERROR(download(host, buffer, bytes, stream));
+  LLMRT_RETURN_IF_ERROR(check_mpi(MPI_Bcast(host, bytes, MPI_BYTE, root, comm), "MPI_Bcast (staged)"));
+  if (rank == root) return Status::success();
+  return upload(buffer, host, bytes, stream);
 }
 
 Status PinnedStaging::send_device(MPI_Comm comm, const void* buffer, std::size_t count, std::int32_t dtype, int peer,
@@ -289,19 +275,18 @@ Status PinnedStaging::exchange_device(MPI_Comm comm, std::span<const DeviceP2p> 
   std::vector<int> sizes(ops.size());
   std::size_t total = 0;
   for (std::size_t i = 0; i < ops.size(); i++) {
-    auto bytes = mpi_bytes(ops[i].count, ops[i].dtype, fmt::format("p2p with peer {}", ops[i].peer));
-    if (!bytes.ok()) return bytes.error();
-    sizes[i] = *bytes;
+    LLMRT_ASSIGN_OR_RETURN(auto bytes,
+                           mpi_bytes(ops[i].count, ops[i].dtype, fmt::format("p2p with peer {}", ops[i].peer)));
+    sizes[i] = bytes;
     offsets[i] = total;
-    total += (static_cast<std::size_t>(*bytes) + 255) / 256 * 256;
+    total += (static_cast<std::size_t>(bytes) + 255) / 256 * 256;
   }
   unsigned char* host = nullptr;
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "p2p: cudaStreamSynchronize"));
   } else {
-    auto acquired = acquire(total);
-    if (!acquired.ok()) return acquired.error();
-    host = *acquired;
+    LLMRT_ASSIGN_OR_RETURN(auto acquired, acquire(total));
+    host = acquired;
     for (std::size_t i = 0; i < ops.size(); i++) {
       if (ops[i].kind != DeviceP2p::Kind::kSend) continue;
       LLMRT_RETURN_IF_ERROR(check_cuda(

@@ -97,20 +97,17 @@ void NcclGroup::abort() noexcept {
 
 Status NcclGroup::all_reduce(const void* send, void* recv, std::size_t count, std::int32_t dtype, std::int32_t op,
                              cudaStream_t stream) {
-  auto type = nccl_type(dtype, "ncclAllReduce");
-  auto red = nccl_op(op, "ncclAllReduce");
-  if (!type.ok()) return type.error();
-  if (!red.ok()) return red.error();
-  return check_nccl(ncclAllReduce(send, recv, count, *type, *red, comm_, stream),
+  LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclAllReduce"));
+  LLMRT_ASSIGN_OR_RETURN(auto red, nccl_op(op, "ncclAllReduce"));
+  return check_nccl(ncclAllReduce(send, recv, count, type, red, comm_, stream),
                     fmt::format("ncclAllReduce of {} {} (rank {} of {})", count, dtype_name(dtype), rank_, size_),
                     comm_);
 }
 
 Status NcclGroup::all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
                              cudaStream_t stream) {
-  auto type = nccl_type(dtype, "ncclAllGather");
-  if (!type.ok()) return type.error();
-  return check_nccl(ncclAllGather(send, recv, send_count, *type, comm_, stream),
+  LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclAllGather"));
+  return check_nccl(ncclAllGather(send, recv, send_count, type, comm_, stream),
                     fmt::format("ncclAllGather of {} {} per rank (rank {} of {})", send_count, dtype_name(dtype),
                                 rank_, size_),
                     comm_);
@@ -118,20 +115,17 @@ Status NcclGroup::all_gather(const void* send, void* recv, std::size_t send_coun
 
 Status NcclGroup::reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype,
                                  std::int32_t op, cudaStream_t stream) {
-  auto type = nccl_type(dtype, "ncclReduceScatter");
-  auto red = nccl_op(op, "ncclReduceScatter");
-  if (!type.ok()) return type.error();
-  if (!red.ok()) return red.error();
-  return check_nccl(ncclReduceScatter(send, recv, recv_count, *type, *red, comm_, stream),
+  LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclReduceScatter"));
+  LLMRT_ASSIGN_OR_RETURN(auto red, nccl_op(op, "ncclReduceScatter"));
+  return check_nccl(ncclReduceScatter(send, recv, recv_count, type, red, comm_, stream),
                     fmt::format("ncclReduceScatter to {} {} per rank (rank {} of {})", recv_count, dtype_name(dtype),
                                 rank_, size_),
                     comm_);
 }
 
 Status NcclGroup::broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream) {
-  auto type = nccl_type(dtype, "ncclBroadcast");
-  if (!type.ok()) return type.error();
-  return check_nccl(ncclBroadcast(buffer, buffer, count, *type, root, comm_, stream),
+  LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclBroadcast"));
+  return check_nccl(ncclBroadcast(buffer, buffer, count, type, root, comm_, stream),
                     fmt::format("ncclBroadcast of {} {} from rank {} (rank {} of {})", count, dtype_name(dtype), root,
                                 rank_, size_),
                     comm_);
@@ -152,9 +146,8 @@ Status NcclGroup::exchange(std::span<const DeviceP2p> ops, cudaStream_t stream) 
   std::vector<ncclDataType_t> types;
   types.reserve(ops.size());
   for (const DeviceP2p& op : ops) {
-    auto type = nccl_type(op.dtype, fmt::format("NCCL p2p with peer {}", op.peer));
-    if (!type.ok()) return type.error();
-    types.push_back(*type);
+    LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(op.dtype, fmt::format("NCCL p2p with peer {}", op.peer)));
+    types.push_back(type);
   }
   LLMRT_RETURN_IF_ERROR(check_nccl(ncclGroupStart(), "ncclGroupStart", comm_));
   Status first = Status::success();
@@ -205,18 +198,16 @@ Result<std::unique_ptr<DeviceComm>> DeviceComm::create(MPI_Comm comm, int cuda_d
   if (backend == DeviceBackend::kStaging) return device;
   // Every rank computes the same answer from the same gathered UUIDs: the NCCL init below is
   // entered by all members or by none.
-  auto own = members_own_devices(comm, cuda_device);
-  if (!own.ok()) return own.error();
-  if (!*own) {
+  LLMRT_ASSIGN_OR_RETURN(auto own, members_own_devices(comm, cuda_device));
+  if (!own) {
     if (backend == DeviceBackend::kNccl) {
       return runtime_error("NCCL was asked for, but two ranks of this group share one GPU (NCCL refuses that); "
                            "use one rank per GPU or the staging path");
     }
     return device;
   }
-  auto group = NcclGroup::create(comm, cuda_device);
-  if (!group.ok()) return group.error();
-  device->nccl_ = std::move(group).value();
+  LLMRT_ASSIGN_OR_RETURN(auto group, NcclGroup::create(comm, cuda_device));
+  device->nccl_ = std::move(group);
   device->path_ = Path::kNccl;
   return device;
 }
@@ -298,16 +289,15 @@ Result<std::unique_ptr<GpuCollectives>> GpuCollectives::create(int cuda_device) 
   std::unique_ptr<GpuCollectives> gpu(new GpuCollectives());
   gpu->device_ = cuda_device;
   LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
-  auto staging = PinnedStaging::create(mpi_is_cuda_aware());
-  if (!staging.ok()) return staging.error();
-  gpu->staging_ = std::make_unique<PinnedStaging>(std::move(staging).value());
+  LLMRT_ASSIGN_OR_RETURN(auto staging, PinnedStaging::create(mpi_is_cuda_aware()));
+  gpu->staging_ = std::make_unique<PinnedStaging>(std::move(staging));
   return gpu;
 }
 
 Result<DeviceComm*> GpuCollectives::attach(MPI_Comm comm, DeviceBackend backend) {
-  auto device = DeviceComm::create(comm, device_, *staging_, backend);
-  if (!device.ok()) return device.error().with_context("attaching a process group to the GPU");
-  unnamed_.push_back(std::move(device).value());
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto device, DeviceComm::create(comm, device_, *staging_, backend),
+                             "attaching a process group to the GPU");
+  unnamed_.push_back(std::move(device));
   return unnamed_.back().get();
 }
 

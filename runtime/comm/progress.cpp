@@ -18,8 +18,8 @@ Status Progress::wait_all(std::vector<RequestPtr>& requests) {
 }
 
 Status Progress::wait(Result<RequestPtr> started) {
-  if (!started.ok()) return started.error();
-  return wait(*started);
+  LLMRT_ASSIGN_OR_RETURN(RequestPtr request, std::move(started));
+  return wait(request);
 }
 
 }  // namespace llmrt

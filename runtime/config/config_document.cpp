@@ -90,22 +90,20 @@ Result<toml::table> merge_includes(toml::table& including, const ConfigFile& fil
       return input_error("{}: included file '{}' does not exist (looked for {})", pos.describe(), name->get(),
                          target.shown);
     }
-    auto included = load_with_includes(target, include_stack);
-    if (!included) return included.error();
-    merge_into(merged, std::move(*included));
+    LLMRT_ASSIGN_OR_RETURN(auto included, load_with_includes(target, include_stack));
+    merge_into(merged, std::move(included));
   }
   including.erase("include");
   return merged;
 }
 
 Result<toml::table> load_with_includes(const ConfigFile& file, std::vector<ConfigFile>& include_stack) {
-  auto parsed = parse_toml_file(file.canonical, file.shown);
-  if (!parsed) return parsed.error();
+  LLMRT_ASSIGN_OR_RETURN(auto parsed, parse_toml_file(file.canonical, file.shown));
   include_stack.push_back(file);
-  auto merged = merge_includes(*parsed, file, include_stack);
+  auto merged = merge_includes(parsed, file, include_stack);
   include_stack.pop_back();
   if (!merged) return merged.error();
-  merge_into(*merged, std::move(*parsed));
+  merge_into(*merged, std::move(parsed));
   return std::move(*merged);
 }
 
@@ -114,9 +112,8 @@ Result<toml::table> load_with_includes(const ConfigFile& file, std::vector<Confi
 Result<ConfigDocument> load_config_document(const std::string& path) {
   if (!fs::exists(path)) return input_error("{}: the config file does not exist", path);
   std::vector<ConfigFile> include_stack;
-  auto root = load_with_includes(ConfigFile{fs::weakly_canonical(path), path}, include_stack);
-  if (!root) return root.error();
-  return ConfigDocument{path, std::move(*root)};
+  LLMRT_ASSIGN_OR_RETURN(auto root, load_with_includes(ConfigFile{fs::weakly_canonical(path), path}, include_stack));
+  return ConfigDocument{path, std::move(root)};
 }
 
 }  // namespace llmrt

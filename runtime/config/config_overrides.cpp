@@ -114,22 +114,19 @@ Status apply_one_override(ConfigDocument& document, const std::string& override_
     const std::string leaf = dot == std::string::npos ? key_path : key_path.substr(dot + 1);
     return input_error("{}: {}", shown, unknown_key_message(parent, leaf));
   }
-  auto segments = split_key_path(key_path, shown);
-  if (!segments) return segments.error();
-  auto table = table_for_override(document.root, *segments, shown);
-  if (!table) return table.error();
-  auto parsed = parse_override_value(key_path, value, info);
-  if (!parsed) return parsed.error();
-  const PathSegment& leaf = segments->back();
-  toml::node* value_node = parsed->get("value");
+  LLMRT_ASSIGN_OR_RETURN(auto segments, split_key_path(key_path, shown));
+  LLMRT_ASSIGN_OR_RETURN(auto table, table_for_override(document.root, segments, shown));
+  LLMRT_ASSIGN_OR_RETURN(auto parsed, parse_override_value(key_path, value, info));
+  const PathSegment& leaf = segments.back();
+  toml::node* value_node = parsed.get("value");
   if (leaf.index >= 0) {
-    toml::array* array = (*table)->get(leaf.name) ? (*table)->get(leaf.name)->as_array() : nullptr;
+    toml::array* array = table->get(leaf.name) ? table->get(leaf.name)->as_array() : nullptr;
     if (!array || static_cast<std::size_t>(leaf.index) >= array->size()) {
       return input_error("{}: {} has no entry [{}]", shown, leaf.name, leaf.index);
     }
     array->replace(array->begin() + leaf.index, std::move(*value_node));
   } else {
-    (*table)->insert_or_assign(leaf.name, std::move(*value_node));
+    table->insert_or_assign(leaf.name, std::move(*value_node));
   }
   return Status::success();
 }

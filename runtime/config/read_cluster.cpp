@@ -19,16 +19,14 @@ Result<int> parse_index(std::string_view text, const SourcePos& pos) {
 
 Status append_range(std::string_view part, const SourcePos& pos, std::vector<int>& devices) {
   const std::size_t dash = part.find('-');
-  auto first = parse_index(part.substr(0, dash), pos);
-  if (!first) return first.error();
-  int last = *first;
+  LLMRT_ASSIGN_OR_RETURN(auto first, parse_index(part.substr(0, dash), pos));
+  int last = first;
   if (dash != std::string_view::npos) {
-    auto parsed_last = parse_index(part.substr(dash + 1), pos);
-    if (!parsed_last) return parsed_last.error();
-    last = *parsed_last;
-    if (last < *first) return input_error("{}: range '{}' runs backwards", pos.describe(), part);
+    LLMRT_ASSIGN_OR_RETURN(auto parsed_last, parse_index(part.substr(dash + 1), pos));
+    last = parsed_last;
+    if (last < first) return input_error("{}: range '{}' runs backwards", pos.describe(), part);
   }
-  for (int device = *first; device <= last; ++device) devices.push_back(device);
+  for (int device = first; device <= last; ++device) devices.push_back(device);
   return Status::success();
 }
 

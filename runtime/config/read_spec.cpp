@@ -3,13 +3,12 @@
 namespace llmrt {
 
 Result<Spec> read_spec(const std::string& path, const std::vector<std::string>& overrides) {
-  auto document = load_config_document(path);
-  if (!document) return document.error();
-  LLMRT_RETURN_IF_ERROR(apply_overrides(*document, overrides));
-  LLMRT_RETURN_IF_ERROR(check_unknown_keys(*document));
+  LLMRT_ASSIGN_OR_RETURN(auto document, load_config_document(path));
+  LLMRT_RETURN_IF_ERROR(apply_overrides(document, overrides));
+  LLMRT_RETURN_IF_ERROR(check_unknown_keys(document));
 
   ErrorSink sink;
-  TableReader root = root_reader(document->root, path, sink);
+  TableReader root = root_reader(document.root, path, sink);
   for (const char* section : {"cluster", "model"}) {
     if (!root.has(section)) root.fail(section, fmt::format("missing required section [{}]", section));
   }

@@ -70,9 +70,8 @@ class ShardSource final : public TokenSource {
  private:
   Status load_shard(std::size_t shard) {
     if (loaded_ == shard) return Status::success();
-    auto read = read_shard(paths_[shard]);
-    if (!read) return read.error();
-    shard_ = std::move(*read);
+    LLMRT_ASSIGN_OR_RETURN(auto read, read_shard(paths_[shard]));
+    shard_ = std::move(read);
     loaded_ = shard;
     return Status::success();
   }
@@ -129,9 +128,9 @@ Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& patter
   std::sort(paths.begin(), paths.end());
   std::vector<std::size_t> sizes;
   for (const std::string& path : paths) {
-    auto shard = read_shard(path);  // validates every shard up front: a bad one fails before step 0
-    if (!shard) return shard.error();
-    sizes.push_back(shard->tokens.size());
+    // Validates every shard up front: a bad one fails before step 0.
+    LLMRT_ASSIGN_OR_RETURN(auto shard, read_shard(path));
+    sizes.push_back(shard.tokens.size());
   }
   return std::unique_ptr<TokenSource>(std::make_unique<ShardSource>(std::move(paths), std::move(sizes), vocab_size));
 }

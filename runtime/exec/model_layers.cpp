@@ -68,18 +68,17 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
   for (int index = first; index < last; ++index) {
     const LayerPlanEntry& entry = entries.at(static_cast<std::size_t>(index));
     const LayerSpec& layer = model.layers[static_cast<std::size_t>(entry.spec_index)];
-    auto component = registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe());
-    if (!component) return component.error();
-    auto config = resolve_component_config(**component, with_model_keys(model, entry.spec_index, **component));
-    if (!config) return config.error();
+    LLMRT_ASSIGN_OR_RETURN(auto component,
+                           registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe()));
+    LLMRT_ASSIGN_OR_RETURN(auto config,
+                           resolve_component_config(*component, with_model_keys(model, entry.spec_index, *component)));
     llmrt_layer_context layer_context = context;
     layer_context.layer_index = index;
-    auto instance = create_layer(**component, *config, layer_context);
-    if (!instance) return instance.error().with_context(layer.pos.describe());
-    auto params = layer_param_specs(*instance);
-    if (!params) return params.error();
-    slots.push_back(LayerSlot{index, fmt::format("{}[{}]", layer.component.value, index), *component,
-                              std::move(*config), std::move(*instance), std::move(*params)});
+    LLMRT_ASSIGN_OR_RETURN_CTX(auto instance,
+                               create_layer(*component, config, layer_context), "{}", layer.pos.describe());
+    LLMRT_ASSIGN_OR_RETURN(auto params, layer_param_specs(instance));
+    slots.push_back(LayerSlot{index, fmt::format("{}[{}]", layer.component.value, index), component,
+                              std::move(config), std::move(instance), std::move(params)});
   }
   return slots;
 }
@@ -116,8 +115,7 @@ Status check_model_components(const ModelSpec& model, const Registry& registry) 
     // One instance per [[model.layer]] entry is enough: its copies share the config.
     int first = 0;
     for (std::size_t earlier = 0; earlier < spec_index; ++earlier) first += model.layers[earlier].repeat;
-    auto slots = create_layers(model, registry, first, first + 1, context);
-    if (!slots) return slots.error();
+    LLMRT_RETURN_IF_ERROR(create_layers(model, registry, first, first + 1, context));
   }
   return Status::success();
 }
@@ -199,10 +197,9 @@ Result<double> component_number(const Component& component, const ComponentSpec&
   }
   for (const ConfigKeyDecl& declared : component.keys) {
     if (declared.name != key || !declared.default_value) continue;
-    auto value = parse_default_value(declared);
-    if (!value) return value.error();
-    if (const auto* number = std::get_if<double>(&*value)) return *number;
-    if (const auto* integer = std::get_if<std::int64_t>(&*value)) return static_cast<double>(*integer);
+    LLMRT_ASSIGN_OR_RETURN(auto value, parse_default_value(declared));
+    if (const auto* number = std::get_if<double>(&value)) return *number;
+    if (const auto* integer = std::get_if<std::int64_t>(&value)) return static_cast<double>(*integer);
   }
   return input_error("{}: component '{}' declares no number '{}' (every optimizer declares its base lr)",
                      spec.pos.describe(), component.name, key);

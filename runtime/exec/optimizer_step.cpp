@@ -8,33 +8,27 @@ namespace llmrt {
 
 Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Registry& registry,
                                             std::size_t parameter_count, ComputeDevice& device) {
-  auto optimizer = registry.lookup(train.optimizer.component.value, LLMRT_KIND_OPTIMIZER,
-                                   train.optimizer.component.pos.describe());
-  if (!optimizer) return optimizer.error();
-  auto schedule = registry.lookup(train.lr_schedule.component.value, LLMRT_KIND_LR_SCHEDULE,
-                                  train.lr_schedule.component.pos.describe());
-  if (!schedule) return schedule.error();
-  auto optimizer_config = resolve_component_config(**optimizer, train.optimizer);
-  if (!optimizer_config) return optimizer_config.error();
-  auto schedule_config = resolve_component_config(**schedule, train.lr_schedule);
-  if (!schedule_config) return schedule_config.error();
-  auto base_lr = component_number(**optimizer, train.optimizer, "lr");
-  if (!base_lr) return base_lr.error();
-  auto optimizer_instance = create_optimizer(**optimizer, *optimizer_config);
-  if (!optimizer_instance) return optimizer_instance.error();
-  auto schedule_instance = create_lr_schedule(**schedule, *schedule_config);
-  if (!schedule_instance) return schedule_instance.error();
-  auto state_specs = optimizer_state_specs(*optimizer_instance);
-  if (!state_specs) return state_specs.error();
+  LLMRT_ASSIGN_OR_RETURN(auto optimizer,
+                         registry.lookup(train.optimizer.component.value, LLMRT_KIND_OPTIMIZER,
+                                         train.optimizer.component.pos.describe()));
+  LLMRT_ASSIGN_OR_RETURN(auto schedule,
+                         registry.lookup(train.lr_schedule.component.value, LLMRT_KIND_LR_SCHEDULE,
+                                         train.lr_schedule.component.pos.describe()));
+  LLMRT_ASSIGN_OR_RETURN(auto optimizer_config, resolve_component_config(*optimizer, train.optimizer));
+  LLMRT_ASSIGN_OR_RETURN(auto schedule_config, resolve_component_config(*schedule, train.lr_schedule));
+  LLMRT_ASSIGN_OR_RETURN(auto base_lr, component_number(*optimizer, train.optimizer, "lr"));
+  LLMRT_ASSIGN_OR_RETURN(auto optimizer_instance, create_optimizer(*optimizer, optimizer_config));
+  LLMRT_ASSIGN_OR_RETURN(auto schedule_instance, create_lr_schedule(*schedule, schedule_config));
+  LLMRT_ASSIGN_OR_RETURN(auto state_specs, optimizer_state_specs(optimizer_instance));
 
-  OptimizerStep step(std::move(*optimizer_instance), std::move(*schedule_instance), std::move(*optimizer_config),
-                     std::move(*schedule_config));
-  step.base_lr_ = *base_lr;
+  OptimizerStep step(std::move(optimizer_instance), std::move(schedule_instance), std::move(optimizer_config),
+                     std::move(schedule_config));
+  step.base_lr_ = base_lr;
   step.device_ = &device;
-  for (const llmrt_state_spec& spec : *state_specs) {
+  for (const llmrt_state_spec& spec : state_specs) {
     if (spec.dtype != LLMRT_DTYPE_F32) {
       return runtime_error("optimizer '{}': state '{}' is not fp32; the CPU store holds fp32 only",
-                           (*optimizer)->name, spec.name);
+                           optimizer->name, spec.name);
     }
     // Initial values are filled on the host and copied once: this runs before step 1 only.
     const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));

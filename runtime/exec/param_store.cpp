@@ -101,22 +101,21 @@ Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp
   for (const LayerSlot& slot : slots) {
     std::vector<std::size_t> indices;
     for (const llmrt_param_spec& spec : slot.params) {
-      auto entry = entry_from_spec(slot, spec, tp_size);
-      if (!entry) return entry.error();
+      LLMRT_ASSIGN_OR_RETURN(auto entry, entry_from_spec(slot, spec, tp_size));
       auto existing = std::find_if(store.entries_.begin(), store.entries_.end(),
-                                   [&](const ParamEntry& e) { return e.name == entry->name; });
+                                   [&](const ParamEntry& e) { return e.name == entry.name; });
       if (existing != store.entries_.end()) {
-        if (!spec.tie_name || existing->global_shape != entry->global_shape) {
+        if (!spec.tie_name || existing->global_shape != entry.global_shape) {
           return runtime_error("{}: parameter '{}' is declared twice with different shapes or without a tie",
-                               slot.label, entry->name);
+                               slot.label, entry.name);
         }
         indices.push_back(static_cast<std::size_t>(existing - store.entries_.begin()));
         continue;
       }
-      entry->offset = total;
-      total += entry->count;
+      entry.offset = total;
+      total += entry.count;
       indices.push_back(store.entries_.size());
-      store.entries_.push_back(std::move(*entry));
+      store.entries_.push_back(std::move(entry));
     }
     store.slot_entries_.push_back(std::move(indices));
   }

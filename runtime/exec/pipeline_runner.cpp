@@ -74,9 +74,8 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   TokenBatch batch;
   if (is_first(chunk) || is_last(chunk)) {
-    auto read = data.batch_at(first_batch_index + mb, batch_, seq_);
-    if (!read) return read.error();
-    batch = std::move(*read);
+    LLMRT_ASSIGN_OR_RETURN(auto read, data.batch_at(first_batch_index + mb, batch_, seq_));
+    batch = std::move(read);
   }
   const MessageKey input_key{0, mb, chunk};
   const Buffer* activation = is_first(chunk) ? nullptr : &inbox_.at(input_key);

@@ -29,9 +29,8 @@ Result<double> layer_flops(const LayerSlot& layer, std::int64_t batch, std::int6
 Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq) {
   double flops = 0;
   for (const LayerSlot& slot : layers) {
-    auto one = layer_flops(slot, batch, seq);
-    if (!one) return one.error();
-    flops += *one;
+    LLMRT_ASSIGN_OR_RETURN(auto one, layer_flops(slot, batch, seq));
+    flops += one;
   }
   return flops;
 }
@@ -46,12 +45,12 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->progress_ = &progress;
   trainer->job_state_ = std::make_unique<PluginJobState>(spec.train.seed);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
-  auto optimizer = OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(), groups.device());
-  if (!optimizer) return optimizer.error();
-  trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(*optimizer));
-  auto data = open_training_data(spec);
-  if (!data) return data.error();
-  trainer->data_ = std::move(*data);
+  LLMRT_ASSIGN_OR_RETURN(auto optimizer,
+                         OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(),
+                                               groups.device()));
+  trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(optimizer));
+  LLMRT_ASSIGN_OR_RETURN(auto data, open_training_data(spec));
+  trainer->data_ = std::move(data);
   LLMRT_RETURN_IF_ERROR(trainer->load_actions(registry));
   return trainer;
 }
@@ -62,10 +61,8 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   const int layer_count = static_cast<int>(expand_layers(spec.model).size());
   const RankCoords& coords = groups_->coords();
   const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, LLMRT_DTYPE_F32, 0};
-  auto all_layers = create_layers(spec.model, registry, 0, layer_count, context);
-  if (!all_layers) return all_layers.error();
-  auto shapes = layer_output_shapes(*all_layers, layout_.microbatch_size, seq_);
-  if (!shapes) return shapes.error();
+  LLMRT_ASSIGN_OR_RETURN(auto all_layers, create_layers(spec.model, registry, 0, layer_count, context));
+  LLMRT_ASSIGN_OR_RETURN(auto shapes, layer_output_shapes(all_layers, layout_.microbatch_size, seq_));
   flops_per_microbatch_ = 0;
   std::vector<std::vector<LayerSlot>> chunk_layers;
   std::vector<LayerSlot> mine;  // in chunk order: what the parameter store lays out
@@ -73,18 +70,16 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     const int vs = layout_.virtual_stage(coords.pp, chunk);
     const int first = layout_.first_layer(vs), count = layout_.stage_layers.at(static_cast<std::size_t>(vs));
     std::vector<LayerSlot> layers;
-    for (int i = first; i < first + count; ++i) layers.push_back(std::move((*all_layers)[static_cast<std::size_t>(i)]));
-    auto flops = layers_flops(layers, layout_.microbatch_size, seq_);
-    if (!flops) return flops.error();
-    flops_per_microbatch_ += *flops;
+    for (int i = first; i < first + count; ++i) layers.push_back(std::move(all_layers[static_cast<std::size_t>(i)]));
+    LLMRT_ASSIGN_OR_RETURN(auto flops, layers_flops(layers, layout_.microbatch_size, seq_));
+    flops_per_microbatch_ += flops;
     chunk_layers.push_back(std::move(layers));
   }
   for (auto& layers : chunk_layers) {
     for (LayerSlot& slot : layers) mine.push_back(std::move(slot));
   }
-  auto params = ParamStore::build(mine, coords.tp, layout_.tp, groups_->device());
-  if (!params) return params.error();
-  params_ = std::make_unique<ParamStore>(std::move(*params));
+  LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device()));
+  params_ = std::make_unique<ParamStore>(std::move(params));
   LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
   std::size_t first_slot = 0;
   for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
@@ -97,12 +92,13 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     placement.tp_size = layout_.tp;
     placement.tp_comm = groups_->tensor_parallel_handle();
     placement.job = job_state_.get();
-    if (!placement.first) placement.input_shape = (*shapes)[static_cast<std::size_t>(first - 1)];
+    if (!placement.first) placement.input_shape = shapes[static_cast<std::size_t>(first - 1)];
     std::vector<LayerSlot> layers(std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot)),
                                   std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot + count)));
-    auto stage = Stage::build(std::move(layers), *params_, first_slot, placement, layout_.microbatch_size, seq_);
-    if (!stage) return stage.error();
-    chunks_.push_back(std::make_unique<Stage>(std::move(*stage)));
+    LLMRT_ASSIGN_OR_RETURN(auto stage,
+                           Stage::build(std::move(layers), *params_, first_slot, placement,
+                                        layout_.microbatch_size, seq_));
+    chunks_.push_back(std::make_unique<Stage>(std::move(stage)));
     first_slot += static_cast<std::size_t>(count);
   }
   return Status::success();
@@ -178,18 +174,18 @@ Result<StepReport> Trainer::train_step() {
   LLMRT_RETURN_IF_ERROR(params_->zero_grads());
   const int all_microbatches = layout_.microbatches * layout_.dp;
   const std::int64_t first_batch = steps_done_ * all_microbatches + groups_->coords().dp * layout_.microbatches;
-  auto loss_sum = runner_->run_step(*data_, first_batch, 1.0f / static_cast<float>(all_microbatches), report.step);
-  if (!loss_sum) return loss_sum.error();
-  double loss = *loss_sum;
+  LLMRT_ASSIGN_OR_RETURN(auto loss_sum,
+                         runner_->run_step(*data_, first_batch, 1.0f / static_cast<float>(all_microbatches),
+                                           report.step));
+  double loss = loss_sum;
   progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
   LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
   progress_->end_action();
   if (groups_->distributed()) loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
   report.loss = loss / all_microbatches;
   LLMRT_RETURN_IF_ERROR(synchronize_gradients());
-  auto norm = global_grad_norm();
-  if (!norm) return norm.error();
-  report.grad_norm = *norm;
+  LLMRT_ASSIGN_OR_RETURN(auto norm, global_grad_norm());
+  report.grad_norm = norm;
   if (!std::isfinite(report.grad_norm)) {
     return runtime_error("step {}: the gradient norm is {}; stopping before the update", report.step,
                          report.grad_norm);
@@ -199,10 +195,9 @@ Result<StepReport> Trainer::train_step() {
     Buffer& grads = params_->grad_buffer();
     LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(), scale, nullptr));
   }
-  auto lr = optimizer_->learning_rate(report.step, train_.steps);
-  if (!lr) return lr.error();
-  report.lr = *lr;
-  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), *lr, report.step));
+  LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(report.step, train_.steps));
+  report.lr = lr;
+  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, report.step));
   ++steps_done_;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;

@@ -33,20 +33,18 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
   const int layer_count = static_cast<int>(expand_layers(model).size());
   // tp_rank 0 speaks for the group: every rank of a tp group holds an equal slice.
   const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, tp, compute_dtype_of(precision), 0};
-  auto layers = create_layers(model, registry, 0, layer_count, context);
-  if (!layers) return layers.error().with_context(fmt::format("tp = {}", tp));
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto layers, create_layers(model, registry, 0, layer_count, context), "tp = {}", tp);
   const std::int64_t seq = model.seq_len.value;
-  LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(*layers, microbatch_size, seq));
+  LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(layers, microbatch_size, seq));
   std::vector<LayerCost> costs;
-  for (std::size_t i = 0; i < layers->size(); ++i) {
-    auto hints = layer_cost_hints((*layers)[i].instance, microbatch_size, seq);
-    if (!hints) return hints.error();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    LLMRT_ASSIGN_OR_RETURN(auto hints, layer_cost_hints(layers[i].instance, microbatch_size, seq));
     LayerCost cost;
-    cost.forward_flops = hints->forward_flops;
-    cost.backward_input_flops = hints->backward_input_flops;
-    cost.backward_weight_flops = hints->backward_weight_flops;
-    cost.activation_bytes = hints->activation_bytes;
-    cost.parameter_bytes = parameter_slice_bytes((*layers)[i], tp, precision);
+    cost.forward_flops = hints.forward_flops;
+    cost.backward_input_flops = hints.backward_input_flops;
+    cost.backward_weight_flops = hints.backward_weight_flops;
+    cost.activation_bytes = hints.activation_bytes;
+    cost.parameter_bytes = parameter_slice_bytes(layers[i], tp, precision);
     double elements = 1;
     for (std::int64_t extent : shapes[i]) elements *= static_cast<double>(extent);
     cost.output_bytes = elements * element_bytes_of(precision);

@@ -234,22 +234,20 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
   request.schedule_source = cached_schedule_source(original.schedule_source);
   const std::vector<int> microbatch_sizes = microbatch_size_candidates(request);
   CostCache cache;
-  auto layers = check_model(request, cache, microbatch_sizes);
-  if (!layers.ok()) return layers.error();
-  auto degrees = enumerate_degrees(request, *layers);
-  if (!degrees.ok()) return degrees.error();
+  LLMRT_ASSIGN_OR_RETURN(auto layers, check_model(request, cache, microbatch_sizes));
+  LLMRT_ASSIGN_OR_RETURN(auto degrees, enumerate_degrees(request, layers));
   const PeakPrecision precision = peak_precision_for(request.train.precision);
   PlanResult result;
-  for (const Degrees& d : *degrees) {
+  for (const Degrees& d : degrees) {
     const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.network_efficiency);
     for (int mbs : microbatch_sizes) {
-      std::vector<Layout> candidates = enumerate_schedules(request, d, mbs, *layers, result.infeasible);
+      std::vector<Layout> candidates = enumerate_schedules(request, d, mbs, layers, result.infeasible);
       if (candidates.empty()) continue;
       const auto& costs = costs_at(request, cache, d.tp, mbs);
-      if (!costs.ok() || static_cast<int>(costs->size()) != *layers) {
+      if (!costs.ok() || static_cast<int>(costs->size()) != layers) {
         result.infeasible.push_back({candidates.front(), costs.ok() ? fmt::format("the layer costs at tp = {} list {} "
                                                                                   "layers, not {}", d.tp, costs->size(),
-                                                                                  *layers)
+                                                                                  layers)
                                                                     : costs.error().message()});
         continue;
       }

@@ -5,8 +5,7 @@
 namespace llmrt {
 
 Result<PredictedStep> predict_step_timeline(const PlanRequest& request, const Layout& layout) {
-  auto costs = request.layer_costs(layout.tp, layout.microbatch_size);
-  if (!costs) return costs.error();
+  LLMRT_ASSIGN_OR_RETURN(auto costs, request.layer_costs(layout.tp, layout.microbatch_size));
   LLMRT_ASSIGN_OR_RETURN(auto schedule,
                          request.schedule_source(layout.schedule,
                                                  ScheduleShape{layout.pp, layout.microbatches, layout.virtual_stages}));
@@ -14,12 +13,11 @@ Result<PredictedStep> predict_step_timeline(const PlanRequest& request, const La
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
                          peak_precision_for(request.train.precision), request.plan.network_efficiency);
-  const StageMemory memory = estimate_stage_memory(layout, *costs, actions, request.train, request.plan.workspace_gib);
+  const StageMemory memory = estimate_stage_memory(layout, costs, actions, request.train, request.plan.workspace_gib);
   const StepCosts step =
-      estimate_step_costs(layout, *costs, placed, memory, request.train, request.plan.compute_efficiency);
-  auto timeline = simulate_step(layout, actions, step, placed);
-  if (!timeline) return timeline.error();
-  return PredictedStep{std::move(*timeline), step.dp_allreduce_s, step.optimizer_s};
+      estimate_step_costs(layout, costs, placed, memory, request.train, request.plan.compute_efficiency);
+  LLMRT_ASSIGN_OR_RETURN(auto timeline, simulate_step(layout, actions, step, placed));
+  return PredictedStep{std::move(timeline), step.dp_allreduce_s, step.optimizer_s};
 }
 
 }  // namespace llmrt

@@ -58,9 +58,8 @@ Result<StepTiming> time_step(const Layout& layout, const std::vector<ScheduleSam
                              const StepCosts& step, const PlacedDegrees& placed) {
   std::vector<double> makespans;
   for (const ScheduleSample& sample : samples) {
-    auto timeline = simulate_step(sample.layout, sample.actions, step, placed);
-    if (!timeline.ok()) return timeline.error();
-    makespans.push_back(timeline->makespan_s);
+    LLMRT_ASSIGN_OR_RETURN(auto timeline, simulate_step(sample.layout, sample.actions, step, placed));
+    makespans.push_back(timeline.makespan_s);
   }
   StepTiming timing;
   timing.makespan_s = samples.size() == 1 ? makespans[0]

@@ -89,8 +89,7 @@ Result<ConfigKeyDecl> check_key(const Component& component, const llmrt_config_k
   if (key->default_value != nullptr) decl.default_value = key->default_value;
   decl.doc = key->doc != nullptr ? key->doc : "";
   if (decl.default_value) {
-    auto parsed = parse_default_value(decl);
-    if (!parsed.ok()) return parsed.error().with_context(fmt::format("{} ('{}').default_value", where, key->name));
+    LLMRT_RETURN_IF_ERROR_CTX(parse_default_value(decl), "{} ('{}').default_value", where, key->name);
   }
   return decl;
 }
@@ -138,12 +137,12 @@ Result<Component> check_component(const llmrt_component_desc* desc, const Loaded
   }
   std::set<std::string> seen;
   for (std::size_t i = 0; i < desc->key_count; ++i) {
-    auto key = check_key(component, &desc->keys[i], i);
-    if (!key.ok()) return key.error();
-    if (!seen.insert(key->name).second) {
-      return input_error("{} '{}': config key '{}' is declared twice", kind_name(component.kind), component.name, key->name);
+    LLMRT_ASSIGN_OR_RETURN(auto key, check_key(component, &desc->keys[i], i));
+    if (!seen.insert(key.name).second) {
+      return input_error("{} '{}': config key '{}' is declared twice", kind_name(component.kind), component.name,
+                         key.name);
     }
-    component.keys.push_back(std::move(*key));
+    component.keys.push_back(std::move(key));
   }
   return component;
 }

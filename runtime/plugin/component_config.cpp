@@ -171,9 +171,8 @@ Result<ResolvedConfig> resolve_component_config(const Component& component, cons
                            value_type_name(given->second.value));
       }
     } else if (key.default_value) {
-      auto value = parse_default_value(key);
-      if (!value.ok()) return value.error();
-      convert_value(*value, key.type, entry, out);
+      LLMRT_ASSIGN_OR_RETURN(auto value, parse_default_value(key));
+      convert_value(value, key.type, entry, out);
     } else {
       return input_error("{}: {} '{}' needs key '{}' ({}: {})", spec.pos.describe(), kind_name(component.kind),
                          component.name, key.name, key_type_name(key.type), key.doc);

@@ -109,9 +109,8 @@ Status load_checked_file(Registry& registry, const std::string& path, const Load
     const char* reason = ::dlerror();
     return input_error("dlopen failed: {}", reason != nullptr ? reason : "unknown reason");
   }
-  auto entry = find_entry(handle);
-  if (!entry.ok()) return entry.error();
-  const llmrt_plugin_identity* identity = (*entry)();
+  LLMRT_ASSIGN_OR_RETURN(auto entry, find_entry(handle));
+  const llmrt_plugin_identity* identity = entry();
   LLMRT_RETURN_IF_ERROR(check_identity(identity));
   LoadedPlugin plugin{path, identity->name, identity->version, identity->build_id, identity->abi_major,
                       identity->abi_minor};
@@ -128,8 +127,7 @@ Status load_plugin_file(Registry& registry, const std::string& path, const LoadO
   const std::string canonical = fs::canonical(path, error).string();
   if (error) return input_error("plugin {}: cannot resolve the path: {}", path, error.message());
   if (registry.has_plugin_path(canonical)) return Status::success();
-  Status loaded = load_checked_file(registry, canonical, options);
-  if (!loaded.ok()) return loaded.error().with_context(fmt::format("plugin {}", canonical));
+  LLMRT_RETURN_IF_ERROR_CTX(load_checked_file(registry, canonical, options), "plugin {}", canonical);
   return Status::success();
 }
 

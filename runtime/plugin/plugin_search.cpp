@@ -79,11 +79,9 @@ Result<Registry> load_plugins(const PluginSearchOptions& options) {
   Registry registry;
   const LoadOptions load_options{options.allow_insecure};
   for (const PluginSearchEntry& entry : plugin_search_path(options)) {
-    auto files = plugin_files(entry);
-    if (!files.ok()) return files.error();
-    for (const std::string& file : *files) {
-      Status loaded = load_plugin_file(registry, file, load_options);
-      if (!loaded.ok()) return loaded.error();
+    LLMRT_ASSIGN_OR_RETURN(auto files, plugin_files(entry));
+    for (const std::string& file : files) {
+      LLMRT_RETURN_IF_ERROR(load_plugin_file(registry, file, load_options));
     }
   }
   return registry;

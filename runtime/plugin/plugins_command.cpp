@@ -10,9 +10,8 @@
 namespace llmrt {
 
 Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
-  auto registry = load_plugins(options);
-  if (!registry.ok()) return registry.error();
-  const auto components = registry->components();
+  LLMRT_ASSIGN_OR_RETURN(auto registry, load_plugins(options));
+  const auto components = registry.components();
   if (components.empty()) {
     std::vector<std::string> searched;
     for (const auto& entry : plugin_search_path(options)) searched.push_back(entry.path);
@@ -28,12 +27,11 @@ Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
 }
 
 Status describe_plugin(const PluginSearchOptions& options, std::string_view name, std::ostream& out) {
-  auto registry = load_plugins(options);
-  if (!registry.ok()) return registry.error();
-  const Component* component = registry->find(name);
+  LLMRT_ASSIGN_OR_RETURN(auto registry, load_plugins(options));
+  const Component* component = registry.find(name);
   if (component == nullptr) {
     std::vector<std::string> names;
-    for (const Component* c : registry->components()) names.push_back(c->name);
+    for (const Component* c : registry.components()) names.push_back(c->name);
     const std::string suggestion = closest_match(name, names);
     return input_error("plugins info: no component named '{}'{}", name,
                        suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));

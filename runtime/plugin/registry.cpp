@@ -94,16 +94,15 @@ struct PendingRegistration {
 };
 
 Status stage_component(PendingRegistration& pending, const llmrt_component_desc* desc) {
-  auto component = check_component(desc, *pending.plugin);
-  if (!component.ok()) return component.error();
-  if (const Component* existing = pending.registry->find(component->name)) {
+  LLMRT_ASSIGN_OR_RETURN(auto component, check_component(desc, *pending.plugin));
+  if (const Component* existing = pending.registry->find(component.name)) {
     return input_error("component '{}' is already registered by {} (plugin '{}'); two plugins may not register "
-                       "one name", component->name, existing->plugin->path, existing->plugin->name);
+                       "one name", component.name, existing->plugin->path, existing->plugin->name);
   }
   for (const auto& staged : pending.staged) {
-    if (staged->name == component->name) return input_error("component '{}' is registered twice", component->name);
+    if (staged->name == component.name) return input_error("component '{}' is registered twice", component.name);
   }
-  pending.staged.push_back(std::make_unique<Component>(std::move(*component)));
+  pending.staged.push_back(std::make_unique<Component>(std::move(component)));
   return Status::success();
 }
 

@@ -39,9 +39,7 @@ Result<SimulatedTimeline> simulate_schedule(const ScheduleShape& shape,
                                             const std::vector<std::vector<llmrt_action>>& per_rank,
                                             const ComputeCost& compute_cost,
                                             const TransferCost& transfer_cost) {
-  if (auto verified = verify_schedule(shape, per_rank); !verified.ok()) {
-    return verified.error().with_context("simulating pipeline schedule");
-  }
+  LLMRT_RETURN_IF_ERROR_CTX(verify_schedule(shape, per_rank), "simulating pipeline schedule");
   return simulate_verified_schedule(shape, per_rank, compute_cost, transfer_cost);
 }
 

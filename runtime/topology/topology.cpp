@@ -138,9 +138,8 @@ Result<std::vector<std::shared_ptr<const DeviceModel>>> TopologyBuilder::resolve
     const NodeSpec& node) const {
   std::vector<std::shared_ptr<const DeviceModel>> models;
   if (node.is_cpu()) {
-    auto model = resolve_cpu_model(node);
-    if (!model.ok()) return model.error();
-    models.assign(static_cast<std::size_t>(node.cpu_ranks), *model);
+    LLMRT_ASSIGN_OR_RETURN(auto model, resolve_cpu_model(node));
+    models.assign(static_cast<std::size_t>(node.cpu_ranks), model);
     return models;
   }
   if (node.gpus.empty()) {
@@ -148,9 +147,8 @@ Result<std::vector<std::shared_ptr<const DeviceModel>>> TopologyBuilder::resolve
                        node.pos.describe(), node.name);
   }
   for (const GpuGroupSpec& group : node.gpus) {
-    auto model = resolve_gpu_model(node, group);
-    if (!model.ok()) return model.error();
-    models.insert(models.end(), static_cast<std::size_t>(group.count), *model);
+    LLMRT_ASSIGN_OR_RETURN(auto model, resolve_gpu_model(node, group));
+    models.insert(models.end(), static_cast<std::size_t>(group.count), model);
   }
   return models;
 }
@@ -225,24 +223,22 @@ Status TopologyBuilder::join_nvlink(const NodeSpec& spec, const LinkSpec& link,
 }
 
 Status TopologyBuilder::add_node(const NodeSpec& spec) {
-  auto models = resolve_models(spec);
-  if (!models.ok()) return models.error();
+  LLMRT_ASSIGN_OR_RETURN(auto models, resolve_models(spec));
   const int node_index = topology_.node_count();
   TopologyNode node{spec.name, spec.is_cpu(), topology_.world_size(), spec.device_count()};
   for (int local = 0; local < node.device_count; ++local) {
     topology_.devices_.push_back(Device{node.first_device + local, node_index, local,
-                                        (*models)[static_cast<std::size_t>(local)].get(), 0,
+                                        models[static_cast<std::size_t>(local)].get(), 0,
                                         node.is_cpu ? spec.cpu_threads_per_rank : 0});
   }
   std::vector<ResolvedLink> links;
   for (const LinkSpec& link : spec.links) {
-    auto resolved = resolve_link(node, link, *models);
-    if (!resolved.ok()) return resolved.error();
-    links.push_back(std::move(resolved.value()));
+    LLMRT_ASSIGN_OR_RETURN(auto resolved, resolve_link(node, link, models));
+    links.push_back(std::move(resolved));
   }
   topology_.nodes_.push_back(std::move(node));
   topology_.node_links_.push_back(std::move(links));
-  for (auto& model : *models) topology_.models_.push_back(std::move(model));
+  for (auto& model : models) topology_.models_.push_back(std::move(model));
   return Status::success();
 }
 
