@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <exception>
 #include <iostream>
 
 #include "cli/cli_options.h"
@@ -136,6 +137,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   llmrt::World world;
-  const int exit_code = llmrt::run_command(options, world);
+  int exit_code = 1;
+  try {
+    exit_code = llmrt::run_command(options, world);
+  } catch (const std::exception& error) {
+    // A bug or a resource failure below a Status-returning layer: one message, exit 1, never
+    // std::terminate's core dump without a word.
+    std::cerr << "llmrt: internal error: " << error.what() << "\n";
+    exit_code = 1;
+  }
   return world.agree_exit_code(exit_code);
 }

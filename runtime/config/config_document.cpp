@@ -40,7 +40,31 @@ void merge_into(toml::table& base, toml::table&& overlay) {
   }
 }
 
+// A config is a small text file. Anything else — a FIFO or device (which would block or never
+// end), a directory, a file of many MiB — is refused before a byte is read.
+constexpr std::uintmax_t kMaxConfigBytes = 4u << 20;
+
+Status check_config_file(const fs::path& file, const std::string& shown_path) {
+  std::error_code error;
+  const fs::file_status status = fs::status(file, error);
+  if (error) return input_error("{}: cannot open the config file: {}", shown_path, error.message());
+  const char* kind = fs::is_directory(status) ? "a directory"
+                     : fs::is_fifo(status)    ? "a FIFO"
+                     : fs::is_character_file(status) || fs::is_block_file(status) ? "a device"
+                     : fs::is_socket(status)  ? "a socket"
+                     : !fs::is_regular_file(status) ? "not a regular file"
+                                                    : nullptr;
+  if (kind != nullptr) return input_error("{}: expected a regular TOML file, found {}", shown_path, kind);
+  const std::uintmax_t bytes = fs::file_size(file, error);
+  if (!error && bytes > kMaxConfigBytes) {
+    return input_error("{}: {} bytes; a config is at most {} MiB (is this the right file?)", shown_path, bytes,
+                       kMaxConfigBytes >> 20);
+  }
+  return Status::success();
+}
+
 Result<toml::table> parse_toml_file(const fs::path& file, const std::string& shown_path) {
+  LLMRT_RETURN_IF_ERROR(check_config_file(file, shown_path));
   std::ifstream stream(file, std::ios::binary);
   if (!stream) return input_error("{}: cannot open the config file: {}", shown_path, std::strerror(errno));
   std::stringstream text;

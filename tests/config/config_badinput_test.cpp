@@ -3,6 +3,8 @@
 #define BOOST_TEST_MODULE config_badinput
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+
 #include "support/process.h"
 
 using llmrt::test::ProcessResult;
@@ -169,4 +171,24 @@ BOOST_AUTO_TEST_CASE(unbuilt_command_says_so) {
   const ProcessResult result = run_llmrt({"ckpt", "inspect"});
   BOOST_TEST(result.exit_code == 2);
   BOOST_TEST(result.err.find("'ckpt inspect' is not built yet") != std::string::npos);
+}
+
+// A config or include that is no regular file is named as what it is before anything reads it:
+// a FIFO would block `check` forever, a directory reads as nothing.
+BOOST_AUTO_TEST_CASE(a_config_that_is_no_regular_file_is_refused_naming_what_it_is) {
+  TempDir dir("bad_not_regular");
+  const std::string fifo = dir.path() + "/job.toml";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_input_error({"check", fifo}, {"job.toml", "expected a regular TOML file, found a FIFO"});
+  expect_input_error({"check", dir.path()}, {"expected a regular TOML file, found a directory"});
+  expect_input_error({"check", "/dev/zero"}, {"/dev/zero", "found a device"});
+  const std::string main = dir.write("main.toml", std::string("include = [\"job.toml\"]\n") + kValid);
+  expect_input_error({"check", main}, {"job.toml", "found a FIFO"});
+}
+
+BOOST_AUTO_TEST_CASE(a_config_of_many_mib_is_refused_before_it_is_read) {
+  TempDir dir("bad_huge");
+  std::string text = kValid;
+  text += "# " + std::string(5u << 20, 'x') + "\n";
+  expect_input_error({"check", dir.write("huge.toml", text)}, {"huge.toml", "a config is at most 4 MiB"});
 }
