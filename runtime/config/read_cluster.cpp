@@ -62,13 +62,13 @@ NodeSpec read_node(TableReader node) {
       GpuGroupSpec group;
       group.model.value = gpus.required_string("model", "a device model from the catalog or [[cluster.device_model]]");
       group.model.pos = gpus.pos_of("model");
-      group.count = static_cast<int>(gpus.required_positive("count", "GPUs of this model on the node"));
+      group.count = gpus.required_positive_int("count", "GPUs of this model on the node");
       spec.gpus.push_back(std::move(group));
     }
   } else if (has_cpus) {
     TableReader cpus = node.table("cpus");
-    spec.cpu_ranks = static_cast<int>(cpus.required_positive("ranks", "MPI ranks on this node"));
-    spec.cpu_threads_per_rank = static_cast<int>(cpus.positive_or("threads_per_rank", 1));
+    spec.cpu_ranks = cpus.required_positive_int("ranks", "MPI ranks on this node");
+    spec.cpu_threads_per_rank = cpus.positive_int_or("threads_per_rank", 1);
   }
   for (TableReader& link : node.tables("links")) spec.links.push_back(read_link(link));
   return spec;
@@ -121,7 +121,7 @@ Result<std::vector<int>> parse_device_list(const toml::node& node, const SourceP
   } else if (const auto* array = node.as_array()) {
     for (std::size_t i = 0; i < array->size(); ++i) {
       const auto* index = array->get(i)->as_integer();
-      if (!index || index->get() < 0) {
+      if (!index || index->get() < 0 || index->get() > kMaxIntKey) {
         return input_error("{}: expected device indices >= 0, found {}", pos.describe(), describe_found(*array->get(i)));
       }
       devices.push_back(static_cast<int>(index->get()));

@@ -14,8 +14,12 @@ Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
     return degree;
   }
   if (const auto* value = node->as_integer()) {
-    if (value->get() <= 0) table.fail(key, fmt::format("expected a positive integer or \"auto\", found {}", value->get()));
-    else degree.value = static_cast<int>(value->get());
+    if (value->get() <= 0 || value->get() > kMaxIntKey) {
+      table.fail(key, fmt::format("expected a positive integer of at most {} or \"auto\", found {}", kMaxIntKey,
+                                  value->get()));
+    } else {
+      degree.value = static_cast<int>(value->get());
+    }
     return degree;
   }
   table.fail(key, fmt::format("expected a positive integer or \"auto\", found {}", describe_found(*node)));
@@ -31,8 +35,8 @@ SourcePos written_pos(const TableReader& table, std::string_view key) {
 std::vector<int> read_positive_list(TableReader& table, std::string_view key) {
   std::vector<int> values;
   for (std::int64_t value : table.integers(key).value_or(std::vector<std::int64_t>{})) {
-    if (value <= 0) {
-      table.fail(key, fmt::format("expected positive integers, found {}", value));
+    if (value <= 0 || value > kMaxIntKey) {
+      table.fail(key, fmt::format("expected positive integers of at most {}, found {}", kMaxIntKey, value));
       break;
     }
     values.push_back(static_cast<int>(value));
@@ -48,8 +52,8 @@ ParallelSpec read_parallel(TableReader parallel) {
   spec.tp = read_degree(parallel, "tp");
   spec.dp = read_degree(parallel, "dp");
   spec.schedule = parallel.string_or("schedule", "1f1b");
-  spec.virtual_stages = static_cast<int>(parallel.positive_or("virtual_stages", 1));
-  spec.microbatch_size = static_cast<int>(parallel.positive_or("microbatch_size", 1));
+  spec.virtual_stages = parallel.positive_int_or("virtual_stages", 1);
+  spec.microbatch_size = parallel.positive_int_or("microbatch_size", 1);
   spec.stage_layers.pos = parallel.pos_of("stage_layers");
   const toml::node* stage_layers = parallel.node("stage_layers");
   if (stage_layers && stage_layers->is_string()) {
@@ -89,7 +93,7 @@ CheckpointSpec read_checkpoint(TableReader checkpoint) {
   CheckpointSpec spec;
   spec.dir = {checkpoint.string_or("dir", ""), written_pos(checkpoint, "dir")};
   spec.every = {checkpoint.nonnegative_or("every", 0), written_pos(checkpoint, "every")};
-  spec.keep = {static_cast<int>(checkpoint.positive_or("keep", 3)), written_pos(checkpoint, "keep")};
+  spec.keep = {checkpoint.positive_int_or("keep", 3), written_pos(checkpoint, "keep")};
   spec.resume = {checkpoint.string_or("resume", "auto"), written_pos(checkpoint, "resume")};
   if (spec.every.value > 0 && spec.dir.value.empty()) {
     checkpoint.fail("dir", fmt::format("checkpoint.every = {} needs a checkpoint.dir to write to", spec.every.value));
@@ -119,7 +123,7 @@ PlanSpec read_plan(TableReader plan) {
     if (value && *value > 1.0) plan.fail(key, fmt::format("expected a fraction in (0, 1], found {}", *value));
   }
   spec.workspace_gib = plan.nonnegative_number_or("workspace_gib", 1.0);
-  spec.top = static_cast<int>(plan.positive_or("top", 10));
+  spec.top = plan.positive_int_or("top", 10);
   return spec;
 }
 
@@ -131,7 +135,7 @@ SweepSpec read_sweep(TableReader sweep) {
   spec.schedule = sweep.strings("schedule").value_or(std::vector<std::string>{});
   spec.microbatch_size = read_positive_list(sweep, "microbatch_size");
   spec.virtual_stages = read_positive_list(sweep, "virtual_stages");
-  spec.measure_top_k = static_cast<int>(sweep.positive_or("measure_top_k", 3));
+  spec.measure_top_k = sweep.positive_int_or("measure_top_k", 3);
   spec.measure_steps = sweep.positive_or("measure_steps", 5);
   return spec;
 }

@@ -88,7 +88,7 @@ ModelSpec read_model(TableReader model) {
   for (TableReader& layer : model.tables("layer")) {
     LayerSpec layer_spec;
     static_cast<ComponentSpec&>(layer_spec) = read_component(layer, "", {"repeat"});
-    layer_spec.repeat = static_cast<int>(layer.positive_or("repeat", 1));
+    layer_spec.repeat = layer.positive_int_or("repeat", 1);
     spec.layers.push_back(std::move(layer_spec));
   }
   if (model.present() && model.has("layer") && spec.layers.empty()) model.fail("layer", "expected at least one [[model.layer]]");

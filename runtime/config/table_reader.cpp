@@ -165,6 +165,23 @@ std::int64_t TableReader::required_positive(std::string_view key, std::string_vi
   return positive_or(key, 1);
 }
 
+int TableReader::positive_int_or(std::string_view key, int fallback) {
+  const std::int64_t value = positive_or(key, fallback);
+  if (value > kMaxIntKey) {
+    fail(key, fmt::format("expected a positive integer of at most {}, found {}", kMaxIntKey, value));
+    return fallback;
+  }
+  return static_cast<int>(value);
+}
+
+int TableReader::required_positive_int(std::string_view key, std::string_view what) {
+  if (!has(key)) {
+    fail(key, fmt::format("missing required key '{}' ({})", key, what));
+    return 1;
+  }
+  return positive_int_or(key, 1);
+}
+
 double TableReader::positive_number_or(std::string_view key, double fallback) {
   const auto value = number(key);
   if (value && !(*value > 0)) fail(key, fmt::format("expected a positive number, found {}", *value));

@@ -55,6 +55,9 @@ class TableReader {
   std::int64_t positive_or(std::string_view key, std::int64_t fallback);   // > 0
   std::int64_t nonnegative_or(std::string_view key, std::int64_t fallback);  // >= 0
   std::int64_t required_positive(std::string_view key, std::string_view what);
+  // The same for keys that land in an int: a value past INT_MAX is an error, never a wrap.
+  int positive_int_or(std::string_view key, int fallback);
+  int required_positive_int(std::string_view key, std::string_view what);
   double positive_number_or(std::string_view key, double fallback);        // > 0
   double nonnegative_number_or(std::string_view key, double fallback);     // >= 0
   // One of `choices`, e.g. {"nvlink", "pcie"}; returns the index.
@@ -79,6 +82,9 @@ class TableReader {
 
 // Starts a reader at the top of the document.
 TableReader root_reader(const toml::table& root, const std::string& file, ErrorSink& sink);
+
+// The largest value an int-typed key may hold (counts, degrees, sizes: all far below it).
+inline constexpr std::int64_t kMaxIntKey = 2147483647;
 
 // "a string \"8\"", "an integer 0" ...: what was found, for messages.
 std::string describe_found(const toml::node& node);

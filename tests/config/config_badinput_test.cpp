@@ -192,3 +192,17 @@ BOOST_AUTO_TEST_CASE(a_config_of_many_mib_is_refused_before_it_is_read) {
   text += "# " + std::string(5u << 20, 'x') + "\n";
   expect_input_error({"check", dir.write("huge.toml", text)}, {"huge.toml", "a config is at most 4 MiB"});
 }
+
+// 64-bit values never wrap into the int they land in: each is refused naming its key.
+BOOST_AUTO_TEST_CASE(integers_past_an_int_are_refused_not_wrapped) {
+  TempDir dir("bad_wrap");
+  const std::string path = dir.write("ok.toml", kValid);
+  expect_input_error({"check", path, "--set", "parallel.pp=4294967298"},
+                     {"parallel.pp", "expected a positive integer of at most 2147483647", "4294967298"});
+  expect_input_error({"check", path, "--set", "parallel.microbatch_size=4294967296"},
+                     {"parallel.microbatch_size", "at most 2147483647", "4294967296"});
+  expect_input_error({"check", path, "--set", "model.layer[1].repeat=2147483648"},
+                     {"model.layer[1].repeat", "at most 2147483647", "2147483648"});
+  expect_input_error({"check", path, "--set", "parallel.stage_layers=[1, 4294967297]"},
+                     {"parallel.stage_layers", "at most 2147483647", "4294967297"});
+}
