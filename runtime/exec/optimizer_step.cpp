@@ -1,10 +1,50 @@
 #include "exec/optimizer_step.h"
 
+#include <algorithm>
+#include <cmath>
 
 #include "exec/model_layers.h"
 #include "exec/param_store.h"
 
 namespace llmrt {
+namespace {
+
+// Where a component key was written, or the component's table when it takes its default.
+std::string where_is(const ComponentSpec& spec, const std::string& key) {
+  auto written = spec.params.find(key);
+  return written != spec.params.end() ? written->second.pos.describe() : spec.pos.describe();
+}
+
+bool declares(const Component& component, const std::string& key) {
+  return std::any_of(component.keys.begin(), component.keys.end(),
+                     [&](const ConfigKeyDecl& declared) { return declared.name == key; });
+}
+
+Status check_learning_rate(const TrainSpec& train, const Component& schedule, double base_lr) {
+  if (!std::isfinite(base_lr) || base_lr <= 0) {
+    return input_error("{}: lr = {}: expected a positive, finite learning rate", where_is(train.optimizer, "lr"),
+                       base_lr);
+  }
+  if (declares(schedule, "min_lr")) {
+    LLMRT_ASSIGN_OR_RETURN(const double min_lr, component_number(schedule, train.lr_schedule, "min_lr"));
+    if (!(min_lr <= base_lr)) {
+      return input_error("{}: min_lr = {} is above the optimizer's lr = {}: the rate would climb as it decays",
+                         where_is(train.lr_schedule, "min_lr"), min_lr, base_lr);
+    }
+  }
+  return Status::success();
+}
+
+}  // namespace
+
+Status check_optimizer_config(const TrainSpec& train, const Registry& registry) {
+  // Creating both (no parameters yet) runs every check their plugins make on their configs.
+  LLMRT_ASSIGN_OR_RETURN(const OptimizerStep step, OptimizerStep::create(train, registry, 0));
+  LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
+                         registry.lookup(train.lr_schedule.component.value, LLMRT_KIND_LR_SCHEDULE,
+                                         train.lr_schedule.component.pos.describe()));
+  return check_learning_rate(train, *schedule, step.base_lr());
+}
 
 Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Registry& registry,
                                             std::size_t parameter_count, ComputeDevice& device) {

@@ -5,6 +5,7 @@
 #include "config/unbuilt_keys.h"
 #include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
+#include "exec/optimizer_step.h"
 #include "job/job.h"
 #include "job/plan_request.h"
 #include "plugin/plugin_agreement.h"
@@ -38,6 +39,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   if (request.trains) configure_cpu_threads_for(spec.cluster, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));
   LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry));
+  LLMRT_RETURN_IF_ERROR(check_optimizer_config(spec.train, registry));
   // The schedule [parallel] names must exist even when the planner may choose another.
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(spec.parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule"));

@@ -206,3 +206,23 @@ BOOST_AUTO_TEST_CASE(integers_past_an_int_are_refused_not_wrapped) {
   expect_input_error({"check", path, "--set", "parallel.stage_layers=[1, 4294967297]"},
                      {"parallel.stage_layers", "at most 2147483647", "4294967297"});
 }
+
+// `check` refuses what `run` would: a learning rate that is not positive, a schedule whose
+// floor is above its peak, an optimizer key nobody declared — each naming its key.
+BOOST_AUTO_TEST_CASE(learning_rate_sanity_is_checked_before_anything_runs) {
+  TempDir dir("bad_lr");
+  const std::string path =
+      dir.write("lr.toml", std::string(kValid) + "optimizer = { component = \"adamw\", lr = 0.01 }\n"
+                                                 "lr_schedule = { component = \"cosine\", warmup_steps = 5, min_lr = 0.001 }\n");
+  const ProcessResult fine = run_llmrt({"check", path});
+  BOOST_TEST_INFO(fine.err);
+  BOOST_TEST(fine.exit_code == 0);
+  expect_input_error({"check", path, "--set", "train.lr_schedule.min_lr=1.0"},
+                     {"train.lr_schedule.min_lr", "min_lr = 1 is above the optimizer's lr = 0.01"});
+  expect_input_error({"check", path, "--set", "train.optimizer.lr=0"},
+                     {"train.optimizer.lr", "lr = 0: expected a positive, finite learning rate"});
+  // A warmup longer than a shortened smoke run is fine.
+  BOOST_TEST(run_llmrt({"check", path, "--set", "train.lr_schedule.warmup_steps=11"}).exit_code == 0);
+  expect_input_error({"check", path, "--set", "train.optimizer.betaz=[0.9, 0.95]"},
+                     {"train.optimizer.betaz", "did you mean 'betas'"});
+}
