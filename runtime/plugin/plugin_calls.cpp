@@ -226,10 +226,6 @@ Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInsta
   return specs;
 }
 
-llmrt_schedule_shape schedule_shape(int stages, int microbatches, int virtual_stages) {
-  return llmrt_schedule_shape{sizeof(llmrt_schedule_shape), stages, microbatches, virtual_stages, 0};
-}
-
 Status check_schedule_shape(const Component& schedule, const ResolvedConfig& config, const llmrt_schedule_shape& shape) {
   const auto& table = schedule.pipeline_schedule();
   if (table.check_shape == nullptr) return Status::success();

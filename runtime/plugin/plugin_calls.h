@@ -98,7 +98,6 @@ Result<std::vector<llmrt_tensor>> layer_infer_shapes(const ComponentInstance& la
 Result<std::vector<llmrt_param_spec>> layer_param_specs(const ComponentInstance& layer);
 Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInstance& optimizer);
 
-llmrt_schedule_shape schedule_shape(int stages, int microbatches, int virtual_stages);
 // Success, or an input error carrying the schedule's reason.
 Status check_schedule_shape(const Component& schedule, const ResolvedConfig& config, const llmrt_schedule_shape& shape);
 Result<std::vector<llmrt_action>> schedule_actions(const Component& schedule, const ResolvedConfig& config,

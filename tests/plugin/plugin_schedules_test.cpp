@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <llmrt/schedule_shape.hpp>
+
 #include "generators/schedule_generators.h"
 #include "plugin/plugin_calls.h"
 #include "plugin/plugin_search.h"
@@ -49,7 +51,7 @@ BOOST_AUTO_TEST_CASE(plugins_match_their_generators) {
     BOOST_REQUIRE(config.ok());
     int compared = 0;
     for (const ScheduleShape& shape : shapes) {
-      const llmrt_schedule_shape c_shape = schedule_shape(shape.stages, shape.microbatches, shape.virtual_stages);
+      const llmrt_schedule_shape& c_shape = shape;  // a ScheduleShape is the ABI struct
       if (!check_schedule_shape(**component, *config, c_shape).ok()) continue;
       for (int rank = 0; rank < shape.stages; ++rank) {
         auto actions = schedule_actions(**component, *config, c_shape, rank);
@@ -72,7 +74,7 @@ BOOST_AUTO_TEST_CASE(rejected_shape_carries_the_generators_reason) {
   const ScheduleShape bad{4, 6, 2};  // 6 microbatches do not split into groups of 4 stages
   const char* reason = check_interleaved_1f1b_shape(bad);
   BOOST_REQUIRE(reason != nullptr);
-  const llmrt_schedule_shape c_shape = schedule_shape(4, 6, 2);
+  const llmrt_schedule_shape& c_shape = bad;
   Status status = check_schedule_shape(*interleaved, *config, c_shape);
   BOOST_REQUIRE(!status.ok());
   BOOST_TEST(status.error().message().find(reason) != std::string::npos, status.error().message());
@@ -82,7 +84,7 @@ BOOST_AUTO_TEST_CASE(rejected_shape_carries_the_generators_reason) {
   BOOST_TEST(actions.error().message().find(reason) != std::string::npos);
 
   const Component* gpipe = registry.find("gpipe");
-  auto outside = schedule_actions(*gpipe, *config, schedule_shape(2, 2, 1), 5);
+  auto outside = schedule_actions(*gpipe, *config, ScheduleShape(2, 2, 1), 5);
   BOOST_REQUIRE(!outside.ok());
   BOOST_TEST(outside.error().message().find("rank 5 is outside") != std::string::npos);
 }
