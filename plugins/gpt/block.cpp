@@ -30,7 +30,8 @@ Block::Block(const ComponentArgs& args)
     : host_(args.host),
       heads_total_(args.config.get_int("heads")),
       n_layer_(args.config.get_int("n_layer_for_init")),
-      tp_(tp_size_of(args.layer)) {
+      tp_(tp_size_of(args.layer)),
+      dtype_(compute_dtype_of(args.layer)) {
   const int64_t channels = args.config.get_int("d_model");
   require_positive(channels, "d_model");
   require_positive(heads_total_, "heads");
@@ -54,7 +55,7 @@ std::vector<llmrt_tensor> Block::infer_shapes(In in) {
     throw PluginError("x: last dimension " + std::to_string(in[0].shape[2]) + " is not d_model = " +
                       std::to_string(dims_.channels));
   }
-  return {tensor_shape(LLMRT_DTYPE_F32, {shape.batch, shape.seq, dims_.channels})};
+  return {tensor_shape(static_cast<llmrt_dtype>(dtype_), {shape.batch, shape.seq, dims_.channels})};
 }
 
 std::vector<ParamSpec> Block::param_specs() {
@@ -114,38 +115,37 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
 // att (N, C/tp), lse (B, NH/tp, T), x2 (N, C), ln2 (N, C), mean2/rstd2 (N), fc_pre and fc_act
 // (N, 4C/tp). backward_input fills what backward_weight needs: d_x2 (N, C) (proj's output
 // gradient), d_fc_pre (N, 4C/tp), d_qkv (N, 3C/tp), d_ln1 and d_ln2 (N, C), all-reduced.
-BlockSaved Block::layout(Saved saved, int64_t batch, int64_t seq, size_t* bytes) const {
-  FloatArena arena(saved.data());
+// Activations and their gradients are stored at the compute dtype, mean/rstd/lse in f32.
+BlockSaved Block::layout(SavedRegions& r, int64_t batch, int64_t seq) const {
   const int64_t n = batch * seq, c = dims_.channels, l = dims_.local, h = dims_.hidden;
   BlockSaved s{};
-  s.ln1 = arena.take(n * c), s.mean1 = arena.take(n), s.rstd1 = arena.take(n);
-  s.qkv = arena.take(n * 3 * l), s.att = arena.take(n * l), s.lse = arena.take(n * dims_.heads);
-  s.x2 = arena.take(n * c), s.ln2 = arena.take(n * c), s.mean2 = arena.take(n), s.rstd2 = arena.take(n);
-  s.fc_pre = arena.take(n * h), s.fc_act = arena.take(n * h);
-  s.d_x2 = arena.take(n * c), s.d_fc_pre = arena.take(n * h), s.d_qkv = arena.take(n * 3 * l);
-  s.d_ln1 = arena.take(n * c), s.d_ln2 = arena.take(n * c);
-  *bytes = arena.bytes();
+  s.ln1 = r.activation(n * c), s.mean1 = r.stat(n), s.rstd1 = r.stat(n);
+  s.qkv = r.activation(n * 3 * l), s.att = r.activation(n * l), s.lse = r.stat(n * dims_.heads);
+  s.x2 = r.activation(n * c), s.ln2 = r.activation(n * c), s.mean2 = r.stat(n), s.rstd2 = r.stat(n);
+  s.fc_pre = r.activation(n * h), s.fc_act = r.activation(n * h);
+  s.forward_regions = r.taken();
+  s.d_x2 = r.activation(n * c), s.d_fc_pre = r.activation(n * h), s.d_qkv = r.activation(n * 3 * l);
+  s.d_ln1 = r.activation(n * c), s.d_ln2 = r.activation(n * c);
   return s;
 }
 
-BlockSaved Block::saved_regions(Saved saved, int64_t batch, int64_t seq) const {
-  size_t bytes = 0;
-  BlockSaved s = layout(saved, batch, seq, &bytes);
-  check_saved(saved, bytes, "gpt.block");
+BlockSaved Block::saved_regions(SavedRegions& regions, Saved saved, int64_t batch, int64_t seq) const {
+  BlockSaved s = layout(regions, batch, seq);
+  check_saved(saved, regions.bytes(), "gpt.block");
   return s;
 }
 
 size_t Block::saved_bytes(int64_t batch, int64_t seq) {
-  size_t bytes = 0;
-  layout(Saved(), batch, seq, &bytes);
-  return bytes;
+  SavedRegions counter(nullptr, dtype_);
+  layout(counter, batch, seq);
+  return counter.bytes();
 }
 
-std::vector<float*> Block::param_pointers(In params) const {
+std::vector<const float*> Block::param_pointers(Fp32Views& views, In params) const {
   expect_count(params.size(), kBlockParams, "gpt.block params");
-  std::vector<float*> pointers(kBlockParams);
+  std::vector<const float*> pointers(kBlockParams);
   for (size_t p = 0; p < kBlockParams; ++p) {
-    pointers[p] = param_data(params[p], local_numel(p), std::string("gpt.block ") + kParamNames[p]);
+    pointers[p] = weight_data(views, params[p], local_numel(p), std::string("gpt.block ") + kParamNames[p]);
   }
   return pointers;
 }
@@ -168,34 +168,46 @@ void add_bias_residual(float* out, const float* residual, const float* bias, int
 }
 }  // namespace
 
-// x: (B, T, C) -> y: (B, T, C); saved as laid out above.
+// x: (B, T, C) -> y: (B, T, C); saved as laid out above. Every stored activation is rounded to
+// the compute dtype where it is made, so the pass continues with what a 16-bit buffer holds.
 void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
   require_cpu(ctx, "gpt.block forward");
   expect_count(in.size(), 1, "gpt.block inputs");
   expect_count(out.size(), 1, "gpt.block outputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
-  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
-  const std::vector<float*> p = param_pointers(params);
-  const float* x = cpu_data<float>(in[0], "x");
-  float* y = cpu_data<float>(out[0], "y");
+  SavedRegions regions(saved.data(), dtype_);
+  const BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  Fp32Views views;
+  const std::vector<const float*> p = param_pointers(views, params);
+  const float* x = views.read(in[0], "x");
+  float* y = views.write(out[0], "y");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
 
   // Attention branch; proj's partial sum lands in scratch, the group's sum in x2.
   std::vector<float> partial(size_t(n) * c);  // (N, C) scratch for the row-parallel outputs
   cpu::layernorm_forward(s.ln1, s.mean1, s.rstd1, x, p[kLn1W], p[kLn1B], n, c);
+  regions.round(s.ln1, int64_t(n) * c);
   cpu::matmul_forward(s.qkv, s.ln1, p[kQkvW], p[kQkvB], n, c, 3 * l);
+  regions.round(s.qkv, int64_t(n) * 3 * l);
   cpu::attention_forward(s.att, s.lse, s.qkv, int(shape.batch), int(shape.seq), l, int(dims_.heads));
+  regions.round(s.att, int64_t(n) * l);
   cpu::matmul_forward(partial.data(), s.att, p[kProjW], nullptr, n, l, c);
   tp_all_reduce(host_, ctx, partial.data(), s.x2, partial.size(), "gpt.block proj");
   add_bias_residual(s.x2, x, p[kProjB], n, c);
+  regions.round(s.x2, int64_t(n) * c);
 
   // MLP branch, the same pattern.
   cpu::layernorm_forward(s.ln2, s.mean2, s.rstd2, s.x2, p[kLn2W], p[kLn2B], n, c);
+  regions.round(s.ln2, int64_t(n) * c);
   cpu::matmul_forward(s.fc_pre, s.ln2, p[kFcW], p[kFcB], n, c, h);
+  regions.round(s.fc_pre, int64_t(n) * h);
   cpu::gelu_forward(s.fc_act, s.fc_pre, size_t(n) * h);
+  regions.round(s.fc_act, int64_t(n) * h);
   cpu::matmul_forward(partial.data(), s.fc_act, p[kFc2W], nullptr, n, h, c);
   tp_all_reduce(host_, ctx, partial.data(), y, partial.size(), "gpt.block fc2");
   add_bias_residual(y, s.x2, p[kFc2B], n, c);
+  regions.store(0, s.forward_regions);
+  views.commit();
 }
 
 }  // namespace llmrt::gpt

@@ -23,37 +23,50 @@ void Block::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In par
   expect_count(in.size(), 1, "gpt.block inputs");
   expect_count(grad_in.size(), 1, "gpt.block input gradients");
   const BatchShape shape = batch_shape(in[0], 3, "x");
-  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
-  const std::vector<float*> p = param_pointers(params);
-  const float* x = cpu_data<float>(in[0], "x");
-  const float* dy = cpu_data<float>(grad_out[0], "dy");
-  float* dx = cpu_data<float>(grad_in[0], "dx");
+  SavedRegions regions(saved.data(), dtype_);
+  const BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  regions.load(0, s.forward_regions);
+  Fp32Views views;
+  const std::vector<const float*> p = param_pointers(views, params);
+  const float* x = views.read(in[0], "x");
+  const float* dy = views.read(grad_out[0], "dy");
+  float* dx = views.write(grad_in[0], "dx");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
   const size_t nc = size_t(n) * c;
   std::vector<float> partial(nc);               // (N, C) a LayerNorm output gradient before the sum
   std::vector<float> branch(size_t(n) * h);     // (N, 4C/tp) d fc_act, later (N, C/tp) d att
 
   // MLP: fc2's output gradient is dy itself (bias and residual pass it through).
+  // Each gradient a GPU run stores in 16 bits is rounded where it is made (no-ops at f32).
   cpu::matmul_backward_input(branch.data(), dy, p[kFc2W], n, h, c);
+  regions.round(branch.data(), int64_t(n) * h);
   std::fill_n(s.d_fc_pre, size_t(n) * h, 0.0f);
   cpu::gelu_backward(s.d_fc_pre, s.fc_pre, branch.data(), size_t(n) * h);
+  regions.round(s.d_fc_pre, int64_t(n) * h);
   std::fill(partial.begin(), partial.end(), 0.0f);
   cpu::matmul_backward_input(partial.data(), s.d_fc_pre, p[kFcW], n, c, h);
   tp_all_reduce(host_, ctx, partial.data(), s.d_ln2, nc, "gpt.block d_ln2");
+  regions.round(s.d_ln2, int64_t(nc));
   std::copy_n(dy, nc, s.d_x2);  // the residual path
   cpu::layernorm_backward(s.d_x2, nullptr, nullptr, s.d_ln2, s.x2, p[kLn2W], s.mean2, s.rstd2, n, c);
+  regions.round(s.d_x2, int64_t(nc));
 
   // Attention: proj's output gradient is d_x2.
   std::fill_n(branch.data(), size_t(n) * l, 0.0f);
   cpu::matmul_backward_input(branch.data(), s.d_x2, p[kProjW], n, l, c);
+  regions.round(branch.data(), int64_t(n) * l);
   std::fill_n(s.d_qkv, size_t(n) * 3 * l, 0.0f);
   cpu::attention_backward(s.d_qkv, branch.data(), s.qkv, s.att, s.lse, int(shape.batch), int(shape.seq), l,
                           int(dims_.heads));
+  regions.round(s.d_qkv, int64_t(n) * 3 * l);
   std::fill(partial.begin(), partial.end(), 0.0f);
   cpu::matmul_backward_input(partial.data(), s.d_qkv, p[kQkvW], n, c, 3 * l);
   tp_all_reduce(host_, ctx, partial.data(), s.d_ln1, nc, "gpt.block d_ln1");
+  regions.round(s.d_ln1, int64_t(nc));
   std::copy_n(s.d_x2, nc, dx);  // the residual path
   cpu::layernorm_backward(dx, nullptr, nullptr, s.d_ln1, x, p[kLn1W], s.mean1, s.rstd1, n, c);
+  regions.store(s.forward_regions, regions.taken());
+  views.commit();
 }
 
 // grad_out dy: (B, T, C); in x: (B, T, C); accumulates every parameter gradient (+=) from the
@@ -64,11 +77,14 @@ void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
   expect_count(grad_out.size(), 1, "gpt.block output gradients");
   expect_count(in.size(), 1, "gpt.block inputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
-  const BlockSaved s = saved_regions(saved, shape.batch, shape.seq);
-  const std::vector<float*> p = param_pointers(params);
+  SavedRegions regions(saved.data(), dtype_);
+  const BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  regions.load(0, regions.taken());
+  Fp32Views views;
+  const std::vector<const float*> p = param_pointers(views, params);
   const std::vector<float*> g = grad_pointers(grad_params);
-  const float* x = cpu_data<float>(in[0], "x");
-  const float* dy = cpu_data<float>(grad_out[0], "dy");
+  const float* x = views.read(in[0], "x");
+  const float* dy = views.read(grad_out[0], "dy");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
 
   cpu::matmul_backward_weight(g[kFc2W], g[kFc2B], dy, s.fc_act, n, h, c);

@@ -17,7 +17,8 @@ std::vector<ConfigKey> Embedding::config_keys() {
 Embedding::Embedding(const ComponentArgs& args)
     : channels_(args.config.get_int("d_model")),
       vocab_(args.config.get_int("vocab_size")),
-      max_seq_(args.config.get_int("seq_len")) {
+      max_seq_(args.config.get_int("seq_len")),
+      dtype_(compute_dtype_of(args.layer)) {
   require_positive(channels_, "d_model");
   require_positive(vocab_, "vocab_size");
   require_positive(max_seq_, "seq_len");
@@ -31,7 +32,7 @@ std::vector<llmrt_tensor> Embedding::infer_shapes(In in) {
     throw PluginError("tokens: sequence length " + std::to_string(shape.seq) + " exceeds seq_len " +
                       std::to_string(max_seq_));
   }
-  return {tensor_shape(LLMRT_DTYPE_F32, {shape.batch, shape.seq, channels_})};
+  return {tensor_shape(static_cast<llmrt_dtype>(dtype_), {shape.batch, shape.seq, channels_})};
 }
 
 // Replicated under tensor parallelism: the embedding is small next to the blocks.
@@ -68,9 +69,11 @@ void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Sa
       throw PluginError("tokens: id " + std::to_string(tokens[i]) + " outside [0, " + std::to_string(vocab_) + ")");
     }
   }
-  cpu::encoder_forward(cpu_data<float>(out[0], "x"), tokens, param_data(params[0], vocab_ * channels_, "wte"),
-                       param_data(params[1], max_seq_ * channels_, "wpe"), int(shape.batch), int(shape.seq),
+  Fp32Views views;
+  cpu::encoder_forward(views.write(out[0], "x"), tokens, weight_data(views, params[0], vocab_ * channels_, "wte"),
+                       weight_data(views, params[1], max_seq_ * channels_, "wpe"), int(shape.batch), int(shape.seq),
                        int(channels_));
+  views.commit();
 }
 
 // Token ids have no gradient: grad_in (if the host passes one) is left alone.
@@ -85,8 +88,9 @@ void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, I
   expect_count(in.size(), 1, "gpt.embedding inputs");
   expect_count(grad_params.size(), 2, "gpt.embedding parameter gradients");
   BatchShape shape = batch_shape(in[0], 2, "tokens");
+  Fp32Views views;
   cpu::encoder_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),
-                        param_data(grad_params[1], max_seq_ * channels_, "dwpe"), cpu_data<float>(grad_out[0], "dx"),
+                        param_data(grad_params[1], max_seq_ * channels_, "dwpe"), views.read(grad_out[0], "dx"),
                         cpu_data<int32_t>(in[0], "tokens"), int(shape.batch), int(shape.seq), int(channels_));
 }
 

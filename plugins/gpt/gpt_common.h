@@ -1,19 +1,26 @@
 // Shared plumbing of the GPT-2 layers: the backend check (the seam where CUDA kernels will go),
-// carving the host's saved buffer into named fp32 regions, and the tensor-parallel all-reduce.
+// carving the host's saved buffer into regions at the compute dtype, and the tensor-parallel
+// all-reduce. On the CPU every precision runs the fp32 kernels: bf16/f16 tensors are widened on
+// the way in and rounded on the way out (llmrt/fp32_views.hpp), at the points where a GPU run
+// stores them in 16 bits.
 #pragma once
 
+#include <llmrt/fp32_views.hpp>
+#include <llmrt/half.hpp>
 #include <llmrt/plugin.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmrt::gpt {
 
-// The only backend so far is fp32 on the CPU. A CUDA build adds a branch per device type in
-// each layer's compute passes; until then any other device is refused here, and any other
-// dtype by cpu_data(), both with LLMRT_UNIMPLEMENTED (not the user's mistake, a missing path).
+// The only backend so far is the CPU (fp32 arithmetic, f32/bf16/f16 storage). A CUDA build adds
+// a branch per device type in each layer's compute passes; until then any other device is
+// refused here with LLMRT_UNIMPLEMENTED (not the user's mistake, a missing path).
 inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
   if (ctx.device.type != LLMRT_DEVICE_CPU) {
     throw PluginError(std::string(where) + ": only fp32 on the CPU is implemented, device type " +
@@ -22,14 +29,16 @@ inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
   }
 }
 
-// Where every GPT layer says it runs (Layer::supports): the CPU with f32 activations, and CUDA
+// Where every GPT layer says it runs (Layer::supports): the CPU with f32, bf16 or f16 activations, and CUDA
 // with f32, bf16 or f16, whose kernels exist in kernels/cuda. The layers' CUDA branch lands with
 // the GPU issue (until then require_cpu refuses at the first forward); declaring CUDA now keeps
 // `llmrt plan` and `llmrt check` working on the shipped GPU configs.
 inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
   switch (device.type) {
     case LLMRT_DEVICE_CPU:
-      return dtype == LLMRT_DTYPE_F32 ? "" : "on the CPU only f32 activations are implemented";
+      return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16
+                 ? ""
+                 : "on the CPU only f32, bf16 and f16 activations are implemented";
     case LLMRT_DEVICE_CUDA:
       return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16
                  ? ""
@@ -38,21 +47,65 @@ inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
   }
 }
 
-// Hands out consecutive fp32 regions of a buffer; with a null base it only counts, so
-// saved_bytes() and the compute passes share one layout function and cannot disagree.
-class FloatArena {
+// The saved buffer carved into regions, in the order they are taken. Activations are stored as
+// the layer's compute dtype (what a GPU run keeps), statistics (means, rstds, log-sum-exps) as
+// f32. Every region is handed out as fp32 memory: the saved bytes themselves where they are f32,
+// else an fp32 copy that load() fills from the buffer and store() rounds back into it. With a
+// null base it only counts, so saved_bytes() and the compute passes share one layout function.
+class SavedRegions {
  public:
-  explicit FloatArena(std::byte* base) : base_(reinterpret_cast<float*>(base)) {}
-  float* take(int64_t count) {
-    float* region = base_ != nullptr ? base_ + used_ : nullptr;
-    used_ += static_cast<size_t>(count);
-    return region;
+  SavedRegions(std::byte* base, int32_t dtype) : base_(base), dtype_(dtype) {}
+  SavedRegions(const SavedRegions&) = delete;
+  SavedRegions& operator=(const SavedRegions&) = delete;
+
+  float* activation(int64_t count) { return take(count, dtype_); }
+  float* stat(int64_t count) { return take(count, LLMRT_DTYPE_F32); }
+  size_t bytes() const { return used_; }
+  size_t taken() const { return regions_.size(); }  // regions so far: the bounds for load/store
+
+  // Widens regions [first, last) from the buffer into their fp32 copies.
+  void load(size_t first, size_t last) {
+    for (size_t r = first; r < last && r < regions_.size(); ++r) {
+      const Region& region = regions_[r];
+      if (region.copy != nullptr) to_float(region.copy, base_ + region.offset, dtype_, region.count);
+    }
   }
-  size_t bytes() const { return used_ * sizeof(float); }
+  // Rounds regions [first, last) from their fp32 copies into the buffer.
+  void store(size_t first, size_t last) {
+    for (size_t r = first; r < last && r < regions_.size(); ++r) {
+      const Region& region = regions_[r];
+      if (region.copy != nullptr) from_float(base_ + region.offset, region.copy, dtype_, region.count);
+    }
+  }
+  // What storing `count` values of an activation keeps: call it where the values are made, so
+  // the pass goes on with the numbers a 16-bit buffer would hand the next kernel.
+  void round(float* data, int64_t count) const { round_to(data, dtype_, static_cast<size_t>(count)); }
 
  private:
-  float* base_;
+  struct Region {
+    size_t offset;  // bytes into the buffer
+    size_t count;
+    float* copy;    // the fp32 copy of a 16-bit region, or nullptr (the region is fp32 in place)
+  };
+  float* take(int64_t count, int32_t dtype) {
+    const size_t n = static_cast<size_t>(count);
+    const size_t offset = used_;
+    used_ += (n * (dtype == LLMRT_DTYPE_F32 ? 4 : 2) + 3) / 4 * 4;  // keep every region 4-byte aligned
+    if (base_ == nullptr) return nullptr;
+    if (dtype == LLMRT_DTYPE_F32) {
+      regions_.push_back(Region{offset, n, nullptr});
+      return reinterpret_cast<float*>(base_ + offset);
+    }
+    float* copy = copies_.emplace_back(n).data();
+    regions_.push_back(Region{offset, n, copy});
+    return copy;
+  }
+
+  std::byte* base_;
+  int32_t dtype_;
   size_t used_ = 0;
+  std::vector<Region> regions_;
+  std::deque<std::vector<float>> copies_;
 };
 
 // The host sized `saved` from saved_bytes(); anything smaller is the host's bug, not the user's.
@@ -76,13 +129,25 @@ inline void tp_all_reduce(const llmrt_host_api* host, const llmrt_call_ctx& ctx,
   throw error;
 }
 
-// A parameter's fp32 data after checking it holds exactly the local slice this layer expects.
-inline float* param_data(const llmrt_tensor& tensor, int64_t expected_numel, std::string_view name) {
+inline void check_numel(const llmrt_tensor& tensor, int64_t expected_numel, std::string_view name) {
   if (numel(tensor) != expected_numel) {
     throw PluginError(std::string(name) + ": expected " + std::to_string(expected_numel) + " elements, got " +
                       std::to_string(numel(tensor)));
   }
+}
+
+// A parameter gradient's fp32 data (gradients are f32 at every precision) after checking it
+// holds exactly the local slice this layer expects.
+inline float* param_data(const llmrt_tensor& tensor, int64_t expected_numel, std::string_view name) {
+  check_numel(tensor, expected_numel, name);
   return cpu_data<float>(tensor, name);
+}
+
+// A weight as fp32 values, whatever the compute dtype it arrives in (views owns any copy).
+inline const float* weight_data(Fp32Views& views, const llmrt_tensor& tensor, int64_t expected_numel,
+                                std::string_view name) {
+  check_numel(tensor, expected_numel, name);
+  return views.read(tensor, name);
 }
 
 // (B, T) of an activation (B, T, C) or token tensor (B, T), checking its rank.
@@ -101,6 +166,16 @@ inline BatchShape batch_shape(const llmrt_tensor& tensor, int32_t rank, std::str
 
 inline void require_positive(int64_t value, std::string_view key) {
   if (value <= 0) throw PluginError(std::string(key) + " must be positive, found " + std::to_string(value));
+}
+
+// What activations are stored as, from the layer context: f32, bf16 or f16 (unset means f32).
+inline int32_t compute_dtype_of(const llmrt_layer_context& layer) {
+  if (layer.compute_dtype == 0) return LLMRT_DTYPE_F32;
+  if (!is_float_storage(layer.compute_dtype)) {
+    throw PluginError("compute dtype " + std::to_string(layer.compute_dtype) + " is not f32, bf16 or f16",
+                      LLMRT_UNIMPLEMENTED);
+  }
+  return layer.compute_dtype;
 }
 
 // The tensor-parallel size from the layer context; 0 (an unset context) means 1.

@@ -28,6 +28,7 @@ class Embedding : public Layer {
 
  private:
   int64_t channels_, vocab_, max_seq_;
+  int32_t dtype_;  // activations and weights as the layer receives them
 };
 
 // The block's local sizes under tensor parallelism (tp ranks split heads and MLP width).
@@ -43,12 +44,13 @@ enum BlockParam : size_t {
   kLn1W, kLn1B, kQkvW, kQkvB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kBlockParams
 };
 
-// Regions of the saved buffer for one microbatch (see block.cpp for what each holds).
+// Regions of the saved buffer for one microbatch (see block.cpp for what each holds), as fp32.
 struct BlockSaved {
   // forward
   float *ln1, *mean1, *rstd1, *qkv, *att, *lse, *x2, *ln2, *mean2, *rstd2, *fc_pre, *fc_act;
   // backward_input, for backward_weight
   float *d_x2, *d_fc_pre, *d_qkv, *d_ln1, *d_ln2;
+  size_t forward_regions;  // regions [0, forward_regions) are forward's, the rest backward_input's
 };
 
 // in: x (B, T, C) -> out: y (B, T, C). Params (global shapes; shard dims in block.cpp):
@@ -70,16 +72,17 @@ class Block : public Layer {
                        Out grad_params) override;
 
  private:
-  // Carves `saved` (or only counts, when it is empty) into regions; *bytes = the total.
-  BlockSaved layout(Saved saved, int64_t batch, int64_t seq, size_t* bytes) const;
+  // Carves `regions`' buffer (or only counts, when it has none) into the block's regions.
+  BlockSaved layout(SavedRegions& regions, int64_t batch, int64_t seq) const;
   // layout() of a host buffer that must be large enough.
-  BlockSaved saved_regions(Saved saved, int64_t batch, int64_t seq) const;
+  BlockSaved saved_regions(SavedRegions& regions, Saved saved, int64_t batch, int64_t seq) const;
   int64_t local_numel(size_t param) const;
-  std::vector<float*> param_pointers(In params) const;
+  std::vector<const float*> param_pointers(Fp32Views& views, In params) const;
   std::vector<float*> grad_pointers(Out grads) const;
 
   const llmrt_host_api* host_;
   int64_t heads_total_, n_layer_, tp_;
+  int32_t dtype_;  // activations and weights as the layer receives them
   BlockDims dims_;
 };
 
@@ -103,6 +106,7 @@ class Head : public Layer {
  private:
   int64_t channels_, vocab_;
   bool tied_;
+  int32_t dtype_;  // activations and weights as the layer receives them
 };
 
 }  // namespace llmrt::gpt

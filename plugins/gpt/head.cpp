@@ -17,10 +17,10 @@ struct HeadSaved {
   float *lnf, *mean, *rstd, *lse;
 };
 
-HeadSaved head_layout(std::byte* base, int64_t rows, int64_t channels, size_t* bytes) {
-  FloatArena arena(base);
-  HeadSaved s{arena.take(rows * channels), arena.take(rows), arena.take(rows), arena.take(rows)};
-  *bytes = arena.bytes();
+// lnf at the compute dtype, the statistics in f32.
+HeadSaved head_layout(SavedRegions& r, int64_t rows, int64_t channels) {
+  HeadSaved s{};
+  s.lnf = r.activation(rows * channels), s.mean = r.stat(rows), s.rstd = r.stat(rows), s.lse = r.stat(rows);
   return s;
 }
 
@@ -46,7 +46,8 @@ std::vector<ConfigKey> Head::config_keys() {
 Head::Head(const ComponentArgs& args)
     : channels_(args.config.get_int("d_model")),
       vocab_(args.config.get_int("vocab_size")),
-      tied_(args.config.get_bool("tied_embedding")) {
+      tied_(args.config.get_bool("tied_embedding")),
+      dtype_(compute_dtype_of(args.layer)) {
   require_positive(channels_, "d_model");
   require_positive(vocab_, "vocab_size");
 }
@@ -83,9 +84,9 @@ llmrt_cost_hints Head::cost_hints(int64_t batch, int64_t seq) {
 }
 
 size_t Head::saved_bytes(int64_t batch, int64_t seq) {
-  size_t bytes = 0;
-  head_layout(nullptr, batch * seq, channels_, &bytes);
-  return bytes;
+  SavedRegions counter(nullptr, dtype_);
+  head_layout(counter, batch * seq, channels_);
+  return counter.bytes();
 }
 
 // x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
@@ -96,19 +97,23 @@ void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved s
   expect_count(out.size(), 1, "gpt.head outputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int64_t n = shape.rows();
-  size_t bytes = 0;
-  const HeadSaved s = head_layout(saved.data(), n, channels_, &bytes);
-  check_saved(saved, bytes, "gpt.head");
+  SavedRegions regions(saved.data(), dtype_);
+  const HeadSaved s = head_layout(regions, n, channels_);
+  check_saved(saved, regions.bytes(), "gpt.head");
   const int32_t* targets = checked_targets(in[1], n, vocab_);
-  float* loss = cpu_data<float>(out[0], "loss");
+  float* loss = cpu_data<float>(out[0], "loss");  // f32 at every precision
   if (numel(out[0]) != 1) throw PluginError("loss: expected a scalar");
+  Fp32Views views;
 
-  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, cpu_data<float>(in[0], "x"), param_data(params[0], channels_, "lnf_w"),
-                         param_data(params[1], channels_, "lnf_b"), int(n), int(channels_));
+  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
+                         weight_data(views, params[1], channels_, "lnf_b"), int(n), int(channels_));
+  regions.round(s.lnf, n * channels_);
   std::vector<float> logits(size_t(n) * vocab_), losses(static_cast<size_t>(n));  // (N, V), (N) scratch
-  cpu::matmul_forward(logits.data(), s.lnf, param_data(params[2], vocab_ * channels_, "wte"), nullptr, int(n),
+  cpu::matmul_forward(logits.data(), s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, int(n),
                       int(channels_), int(vocab_));
+  regions.round(logits.data(), n * vocab_);  // a GPU run's logits are 16-bit too
   *loss = cpu::crossentropy_forward(losses.data(), s.lse, logits.data(), targets, int(n), int(vocab_));
+  regions.store(0, regions.taken());
 }
 
 // grad_out: dloss () (1/microbatches under accumulation) -> dx (B, T, C) written; dlnf_w,
@@ -123,24 +128,30 @@ void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In para
   if (grad_in.empty()) throw PluginError("gpt.head: no gradient tensor for x");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
-  size_t bytes = 0;
-  const HeadSaved s = head_layout(saved.data(), n, c, &bytes);
-  check_saved(saved, bytes, "gpt.head");
+  SavedRegions regions(saved.data(), dtype_);
+  const HeadSaved s = head_layout(regions, n, c);
+  check_saved(saved, regions.bytes(), "gpt.head");
+  regions.load(0, regions.taken());
   const int32_t* targets = checked_targets(in[1], n, vocab_);
-  const float* weight = param_data(params[2], vocab_ * channels_, "wte");
-  const float dloss = *cpu_data<float>(grad_out[0], "dloss");
+  Fp32Views views;
+  const float* weight = weight_data(views, params[2], vocab_ * channels_, "wte");
+  const float dloss = *cpu_data<float>(grad_out[0], "dloss");  // f32 at every precision
 
   std::vector<float> logits(size_t(n) * v);  // (N, V) scratch: logits, then dlogits in place
   cpu::matmul_forward(logits.data(), s.lnf, weight, nullptr, n, c, v);
+  regions.round(logits.data(), int64_t(n) * v);
   cpu::crossentropy_backward(logits.data(), logits.data(), s.lse, targets, dloss, n, v);
+  regions.round(logits.data(), int64_t(n) * v);
   std::vector<float> d_lnf(size_t(n) * c, 0.0f);  // (N, C)
   cpu::matmul_backward(d_lnf.data(), param_data(grad_params[2], vocab_ * channels_, "dwte"), nullptr, logits.data(),
                        s.lnf, weight, n, c, v);
-  float* dx = cpu_data<float>(grad_in[0], "dx");
+  regions.round(d_lnf.data(), int64_t(n) * c);
+  float* dx = views.write(grad_in[0], "dx");
   std::fill_n(dx, size_t(n) * c, 0.0f);
   cpu::layernorm_backward(dx, param_data(grad_params[0], channels_, "dlnf_w"),
-                          param_data(grad_params[1], channels_, "dlnf_b"), d_lnf.data(), cpu_data<float>(in[0], "x"),
-                          param_data(params[0], channels_, "lnf_w"), s.mean, s.rstd, n, c);
+                          param_data(grad_params[1], channels_, "dlnf_b"), d_lnf.data(), views.read(in[0], "x"),
+                          weight_data(views, params[0], channels_, "lnf_w"), s.mean, s.rstd, n, c);
+  views.commit();
 }
 
 }  // namespace llmrt::gpt

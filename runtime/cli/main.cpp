@@ -52,7 +52,8 @@ void add_commands(CLI::App& app, CliOptions& options) {
       ->check(CLI::PositiveNumber);
   app.get_subcommand("run")
       ->add_option("--inject-fault", options.inject_fault,
-                   "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step")
+                   "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step; "
+                   "RANK:STEP:overflow puts an inf in its gradients of that step (an fp16 overflow)")
       ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
   add_plan_options(*app.get_subcommand("plan"), options);

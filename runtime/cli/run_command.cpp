@@ -34,6 +34,10 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
     if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
+    if (fault && fault->mode == obs::FaultInjection::Mode::kOverflow && fault->rank == world_rank &&
+        fault->step == step) {
+      trainer.inject_gradient_overflow();
+    }
     LLMRT_ASSIGN_OR_RETURN(StepReport report, trainer.train_step());
     reporter.step_done(report);
     if (step == trace_step && !options.trace_path.empty()) {

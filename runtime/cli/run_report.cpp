@@ -65,10 +65,18 @@ void RunReporter::step_done(const StepReport& report) const {
   if (metrics_) {
     nlohmann::json line = {{"step", report.step},       {"loss", report.loss},           {"lr", report.lr},
                            {"grad_norm", report.grad_norm}, {"tokens_per_s", tokens_per_s}, {"mfu", mfu},
-                           {"step_time_s", report.seconds}};
+                           {"step_time_s", report.seconds}, {"loss_scale", report.loss_scale},
+                           {"skipped", report.skipped}};
     *metrics_ << line.dump() << "\n" << std::flush;
   }
   const bool last = report.step == spec_.train.steps;
+  if (report.skipped) {  // always said: a skipped update is news
+    fmt::print("step {:>{}}/{} | loss {:.4f} | skipped: fp16 gradients overflowed at loss scale {:g}, now {:g}\n",
+               report.step, std::to_string(spec_.train.steps).size(), spec_.train.steps, report.loss,
+               report.loss_scale, trainer_.loss_scale());
+    std::fflush(stdout);
+    return;
+  }
   if (report.step != 1 && !last && report.step % spec_.metrics.log_every != 0) return;
   fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
              "{:.0f} ms | ETA {}\n",

@@ -15,6 +15,18 @@ Result<int> mpi_count(std::size_t count, std::int32_t dtype, const char* what) {
   return static_cast<int>(count);
 }
 
+// Calls that only move data (sends, receives, broadcasts, gathers) take 16-bit floats as their
+// bits: no arithmetic happens on them.
+MPI_Datatype moved_datatype(std::int32_t dtype) {
+  return dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16 ? MPI_UINT16_T : mpi_datatype(dtype);
+}
+
+Result<int> moved_count(std::size_t count, std::int32_t dtype, const char* what) {
+  if (count > static_cast<std::size_t>(INT_MAX)) return runtime_error("{} of {} elements: above MPI's int count", what, count);
+  if (moved_datatype(dtype) == MPI_DATATYPE_NULL) return input_error("{} of {}: unknown dtype", what, dtype_name(dtype));
+  return static_cast<int>(count);
+}
+
 Status mpi_call(int code, const char* what, std::size_t count) {
   if (code == MPI_SUCCESS) return Status::success();
   return runtime_error("{} of {} elements failed (MPI error {})", what, count, code);
@@ -63,8 +75,8 @@ Status MpiCollectives::all_reduce(const void* send, void* recv, std::size_t coun
 
 Status MpiCollectives::all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
                                   llmrt_stream*) {
-  LLMRT_ASSIGN_OR_RETURN(const int n, mpi_count(send_count, dtype, "MPI_Allgather"));
-  const MPI_Datatype type = mpi_datatype(dtype);
+  LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(send_count, dtype, "MPI_Allgather"));
+  const MPI_Datatype type = moved_datatype(dtype);
   return mpi_call(MPI_Allgather(send, n, type, recv, n, type, comm_), "MPI_Allgather", send_count);
 }
 
@@ -76,8 +88,8 @@ Status MpiCollectives::reduce_scatter(const void* send, void* recv, std::size_t 
 }
 
 Status MpiCollectives::broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, llmrt_stream*) {
-  LLMRT_ASSIGN_OR_RETURN(const int n, mpi_count(count, dtype, "MPI_Bcast"));
-  return mpi_call(MPI_Bcast(buffer, n, mpi_datatype(dtype), root, comm_), "MPI_Bcast", count);
+  LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(count, dtype, "MPI_Bcast"));
+  return mpi_call(MPI_Bcast(buffer, n, moved_datatype(dtype), root, comm_), "MPI_Bcast", count);
 }
 
 Result<RequestPtr> MpiCollectives::start_all_reduce(void* buffer, std::size_t count, std::int32_t dtype,
@@ -92,20 +104,20 @@ Result<RequestPtr> MpiCollectives::start_all_reduce(void* buffer, std::size_t co
 
 Result<RequestPtr> MpiCollectives::start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer,
                                               int tag, llmrt_stream*) {
-  LLMRT_ASSIGN_OR_RETURN(const int n, mpi_count(count, dtype, "MPI_Isend"));
+  LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(count, dtype, "MPI_Isend"));
   auto request = std::make_unique<MpiRequest>();
   LLMRT_RETURN_IF_ERROR_CTX(
-      mpi_call(MPI_Isend(buffer, n, mpi_datatype(dtype), peer, tag, comm_, &request->get()), "MPI_Isend", count),
+      mpi_call(MPI_Isend(buffer, n, moved_datatype(dtype), peer, tag, comm_, &request->get()), "MPI_Isend", count),
       "sending to rank {} of the group", peer);
   return RequestPtr(std::move(request));
 }
 
 Result<RequestPtr> MpiCollectives::start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                               llmrt_stream*) {
-  LLMRT_ASSIGN_OR_RETURN(const int n, mpi_count(count, dtype, "MPI_Irecv"));
+  LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(count, dtype, "MPI_Irecv"));
   auto request = std::make_unique<MpiRequest>();
   LLMRT_RETURN_IF_ERROR_CTX(
-      mpi_call(MPI_Irecv(buffer, n, mpi_datatype(dtype), peer, tag, comm_, &request->get()), "MPI_Irecv", count),
+      mpi_call(MPI_Irecv(buffer, n, moved_datatype(dtype), peer, tag, comm_, &request->get()), "MPI_Irecv", count),
       "receiving from rank {} of the group", peer);
   return RequestPtr(std::move(request));
 }

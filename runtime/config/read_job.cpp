@@ -73,6 +73,14 @@ TrainSpec read_train(TableReader train) {
   spec.global_batch = {train.positive_or("global_batch", 8), train.pos_of("global_batch")};
   const int precision = train.choice_or("precision", {"fp32", "bf16", "fp16"}, 0);
   spec.precision = precision == 0 ? Precision::kFp32 : precision == 1 ? Precision::kBf16 : Precision::kFp16;
+  spec.loss_scale_init = train.positive_number_or("loss_scale_init", spec.loss_scale_init);
+  spec.loss_scale_window = train.positive_or("loss_scale_window", spec.loss_scale_window);
+  for (const char* key : {"loss_scale_init", "loss_scale_window"}) {
+    if (train.has(key) && spec.precision != Precision::kFp16) {
+      train.fail(key, "applies only with train.precision = \"fp16\" (bf16 and fp32 keep fp32's exponent range "
+                      "and train without a loss scale)");
+    }
+  }
   spec.grad_clip = train.nonnegative_number_or("grad_clip", 1.0);
   spec.seed = static_cast<std::uint64_t>(train.nonnegative_or("seed", 1337));
   spec.timeout_s = train.positive_number_or("timeout_s", 300);

@@ -64,6 +64,8 @@ const std::vector<KeyInfo> kSchema = {
     {"train.steps", K::kInt, "1000"},
     {"train.global_batch", K::kInt, "8"},
     {"train.precision", K::kString, "\"fp32\""},
+    {"train.loss_scale_init", K::kFloat, "65536.0"},
+    {"train.loss_scale_window", K::kInt, "1000"},
     {"train.grad_clip", K::kFloat, "1.0"},
     {"train.seed", K::kInt, "1337"},
     {"train.timeout_s", K::kFloat, "300"},

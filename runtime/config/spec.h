@@ -143,6 +143,9 @@ struct TrainSpec {
   std::int64_t steps = 1000;
   Located<std::int64_t> global_batch;  // sequences per optimizer step
   Precision precision = Precision::kFp32;
+  // fp16's dynamic loss scale: the first scale, and the clean steps after which it doubles.
+  double loss_scale_init = 65536;
+  std::int64_t loss_scale_window = 1000;
   double grad_clip = 1.0;              // global-norm clip; 0 disables
   std::uint64_t seed = 1337;
   double timeout_s = 300;

@@ -71,13 +71,6 @@ void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out)
 
 std::vector<std::string> unbuilt_key_warnings(const Spec& spec) {
   std::vector<std::string> out;
-  // Precision has no position (the planner reads it: its type stays plain) and fp32 is both its
-  // default and the only precision built, so its value alone says whether the user asked.
-  if (spec.train.precision != Precision::kFp32) {
-    const char* name = spec.train.precision == Precision::kBf16 ? "bf16" : "fp16";
-    out.push_back(fmt::format("train.precision = \"{}\": only fp32 training is built yet; this run trains in fp32 "
-                              "(the planner still sizes memory and speed for {})", name, name));
-  }
   data_warnings(spec.data, out);
   checkpoint_warnings(spec.checkpoint, out);
   metrics_warnings(spec.metrics, out);

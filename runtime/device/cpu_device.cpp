@@ -1,8 +1,12 @@
 // CpuDevice, and the lookup from a plugin's llmrt_device to a ComputeDevice.
 #include "device/cpu_device.h"
+#include "device/dtype.h"
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#include <llmrt/half.hpp>
 
 #if LLMRT_HAVE_CUDA
 #include "device/cuda_device.h"
@@ -54,6 +58,31 @@ Result<double> CpuDevice::sum_of_squares(const float* data, std::size_t count, S
 
 Status CpuDevice::scale(float* data, std::size_t count, float factor, Stream*) {
   for (std::size_t i = 0; i < count; ++i) data[i] *= factor;
+  return Status::success();
+}
+
+Status CpuDevice::convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
+                          std::size_t count, Stream*) {
+  return convert_on_host(dst, dst_dtype, src, src_dtype, count);
+}
+
+Status convert_on_host(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
+                       std::size_t count) {
+  if (!is_float_storage(dst_dtype) || !is_float_storage(src_dtype)) {
+    return runtime_error("convert: {} to {} is not a floating-point conversion", dtype_name(src_dtype),
+                         dtype_name(dst_dtype));
+  }
+  if (src_dtype == LLMRT_DTYPE_F32) {
+    from_float(dst, static_cast<const float*>(src), dst_dtype, count);
+  } else if (dst_dtype == LLMRT_DTYPE_F32) {
+    to_float(static_cast<float*>(dst), src, src_dtype, count);
+  } else if (src_dtype == dst_dtype) {
+    if (count > 0 && dst != src) std::memmove(dst, src, count * dtype_size(src_dtype));
+  } else {  // bf16 <-> f16 through fp32
+    std::vector<float> wide(count);
+    to_float(wide.data(), src, src_dtype, count);
+    from_float(dst, wide.data(), dst_dtype, count);
+  }
   return Status::success();
 }
 

@@ -2,6 +2,7 @@
 // executor needs on the GPU (the norm's reduction, the clip's scale) come from kernels/cuda
 // when the GPU issue wires them; until then those two go through host memory.
 #include "device/cuda_device.h"
+#include "device/dtype.h"
 
 #include <cuda_runtime.h>
 
@@ -118,6 +119,16 @@ class CudaDevice final : public ComputeDevice {
     LLMRT_RETURN_IF_ERROR(synchronize(stream));
     for (float& value : host) value *= factor;
     LLMRT_RETURN_IF_ERROR(copy(data, host.data(), count * sizeof(float), CopyKind::kHostToDevice, stream));
+    return synchronize(stream);
+  }
+  // Through host memory as well, until kernels/cuda's conversions are wired here (the GPU issue).
+  Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype, std::size_t count,
+                 Stream* stream) override {
+    std::vector<unsigned char> in(count * dtype_size(src_dtype)), out(count * dtype_size(dst_dtype));
+    LLMRT_RETURN_IF_ERROR(copy(in.data(), src, in.size(), CopyKind::kDeviceToHost, stream));
+    LLMRT_RETURN_IF_ERROR(synchronize(stream));
+    LLMRT_RETURN_IF_ERROR(convert_on_host(out.data(), dst_dtype, in.data(), src_dtype, count));
+    LLMRT_RETURN_IF_ERROR(copy(dst, out.data(), out.size(), CopyKind::kHostToDevice, stream));
     return synchronize(stream);
   }
 

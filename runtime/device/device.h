@@ -53,7 +53,16 @@ class ComputeDevice {
   // global gradient norm and clipping never copy gradients to the host.
   virtual Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) = 0;
   virtual Status scale(float* data, std::size_t count, float factor, Stream* stream) = 0;
+  // Mixed precision: dst (count) of dst_dtype from src (count) of src_dtype, both in this
+  // device's memory, each f32, bf16 or f16; narrowing rounds to nearest-even (llmrt/half.hpp).
+  // The fp32 master weights' compute copy is made with it after every update.
+  virtual Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
+                         std::size_t count, Stream* stream) = 0;
 };
+
+// convert() on host memory: what the CPU device does, and the CUDA one through a host copy.
+Status convert_on_host(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
+                       std::size_t count);
 
 // The host: one for the process (it has no state).
 ComputeDevice& cpu_device();

@@ -147,11 +147,27 @@ Status ParamStore::initialize(std::uint64_t seed) {
 
 Status ParamStore::zero_grads() { return grads_.zero(); }
 
+Status ParamStore::use_compute_dtype(std::int32_t dtype) {
+  if (dtype == LLMRT_DTYPE_F32) {
+    compute_params_ = Buffer();
+    return Status::success();
+  }
+  LLMRT_RETURN_IF_ERROR_CTX(compute_params_.resize(*device_, dtype, params_.count()), "the {} copy of the weights",
+                            dtype_name(dtype));
+  return refresh_compute_copy();
+}
+
+Status ParamStore::refresh_compute_copy() {
+  if (compute_params_.empty()) return Status::success();
+  return device_->convert(compute_params_.data(), compute_params_.dtype(), params_.data(), LLMRT_DTYPE_F32,
+                          params_.count(), nullptr);
+}
+
 std::vector<llmrt_tensor> ParamStore::param_tensors(std::size_t slot) {
   std::vector<llmrt_tensor> tensors;
   for (std::size_t index : slot_entries_.at(slot)) {
     const ParamEntry& entry = entries_[index];
-    tensors.push_back(buffer_tensor(params_, entry.local_shape, entry.offset));
+    tensors.push_back(buffer_tensor(compute_params_.empty() ? params_ : compute_params_, entry.local_shape, entry.offset));
   }
   return tensors;
 }

@@ -54,8 +54,16 @@ class ParamStore {
   std::span<const float> grads() const { return grads_.span<float>(); }
   Status zero_grads();
 
+  // Mixed precision: layers read a copy of the fp32 master weights in `dtype` (bf16 or f16),
+  // made here and remade by refresh_compute_copy() after every update; gradients stay fp32.
+  // With f32 the layers read the master weights themselves and no copy exists.
+  Status use_compute_dtype(std::int32_t dtype);
+  Status refresh_compute_copy();
+  std::int32_t compute_dtype() const { return compute_params_.empty() ? LLMRT_DTYPE_F32 : compute_params_.dtype(); }
+
   const std::vector<ParamEntry>& entries() const { return entries_; }
-  // The tensors a layer receives, in its param_specs order.
+  // The tensors a layer receives, in its param_specs order: weights in the compute dtype,
+  // gradients in f32.
   std::vector<llmrt_tensor> param_tensors(std::size_t slot);
   std::vector<llmrt_tensor> grad_tensors(std::size_t slot);
   // The entries (indices into entries()) of a slot's parameters, in its param_specs order.
@@ -67,6 +75,7 @@ class ParamStore {
  private:
   ComputeDevice* device_ = &cpu_device();
   Buffer params_, grads_;
+  Buffer compute_params_;  // (parameter_count) bf16/f16 copy of params_, or empty
   std::vector<ParamEntry> entries_;
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;

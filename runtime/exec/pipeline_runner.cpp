@@ -50,7 +50,7 @@ Status PipelineRunner::post_receive(std::size_t index) {
   const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
   const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
   Buffer& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
-  LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), LLMRT_DTYPE_F32,
+  LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), stage.activation_dtype(),
                                       gradient ? stage.output_elements() : stage.input_elements()));
   return transport_.post_receive(index, buffer, action.peer_rank, tag_of(action));
 }

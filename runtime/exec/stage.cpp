@@ -52,6 +52,11 @@ Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
   return Status::success();
 }
 
+// The loss is f32 whatever the precision; every other output is an activation.
+std::int32_t Stage::output_dtype(std::size_t layer) const {
+  return placement_.last && layer + 1 == layers_.size() ? LLMRT_DTYPE_F32 : placement_.activation_dtype;
+}
+
 llmrt_call_ctx Stage::call_context(int microbatch) const {
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
@@ -99,7 +104,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
   if (placement_.first) {
     LLMRT_RETURN_IF_ERROR(upload_tokens(state.tokens, tokens));
   } else {
-    LLMRT_RETURN_IF_ERROR(state.inputs[0].resize(*device_, LLMRT_DTYPE_F32, activation->count()));
+    LLMRT_RETURN_IF_ERROR(state.inputs[0].resize(*device_, placement_.activation_dtype, activation->count()));
     LLMRT_RETURN_IF_ERROR(state.inputs[0].copy_from(*activation));
   }
   if (placement_.last) LLMRT_RETURN_IF_ERROR(upload_tokens(state.targets, targets));
@@ -109,7 +114,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     // The layer writes its whole output: a reused buffer needs no clearing.
     Buffer& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
-    LLMRT_RETURN_IF_ERROR(output.resize(*device_, LLMRT_DTYPE_F32, elements_of(shapes_[i].output)));
+    LLMRT_RETURN_IF_ERROR(output.resize(*device_, output_dtype(i), elements_of(shapes_[i].output)));
     llmrt_tensor out = buffer_tensor(output, shapes_[i].output);
     LLMRT_RETURN_IF_ERROR(state.saved[i].resize(*device_, LLMRT_DTYPE_U8, shapes_[i].saved_bytes));
     LLMRT_RETURN_IF_ERROR(layer_forward(layers_[i].instance, ctx,
@@ -122,7 +127,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
 Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
   MicrobatchState& state = state_of(microbatch, "backward_input");
   const llmrt_call_ctx ctx = call_context(microbatch);
-  LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().resize(*device_, LLMRT_DTYPE_F32, grad_output.count()));
+  LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().resize(*device_, output_dtype(layers_.size() - 1), grad_output.count()));
   LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().copy_from(grad_output));
   for (std::size_t i = layers_.size(); i-- > 0;) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
@@ -132,7 +137,8 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
     const bool takes_tokens = placement_.first && i == 0;
     // The gradient w.r.t. this layer's input is the previous layer's output gradient (written, not added).
     Buffer& grad_in = i > 0 ? state.grad_outputs[i - 1] : state.input_grad;
-    LLMRT_RETURN_IF_ERROR(grad_in.resize(*device_, LLMRT_DTYPE_F32, takes_tokens ? 0 : elements_of(shapes_[i].input)));
+    LLMRT_RETURN_IF_ERROR(
+        grad_in.resize(*device_, placement_.activation_dtype, takes_tokens ? 0 : elements_of(shapes_[i].input)));
     llmrt_tensor grad_in_tensor = buffer_tensor(grad_in, shapes_[i].input);
     LLMRT_RETURN_IF_ERROR(layer_backward_input(
         layers_[i].instance, ctx,

@@ -27,6 +27,9 @@ struct StagePlacement {
   llmrt_comm* tp_comm = nullptr;
   PluginJobState* job = nullptr;  // what the calls' host_private carries (the job's RNG stream)
   std::vector<std::int64_t> input_shape;  // a non-first stage's input activation, e.g. (B, T, C)
+  // What activations and their gradients are stored as (the training precision's compute
+  // dtype): between layers, in messages between stages. The loss and its gradient are f32.
+  std::int32_t activation_dtype = LLMRT_DTYPE_F32;
 };
 
 class Stage {
@@ -58,6 +61,7 @@ class Stage {
   const Buffer& input_grad(int microbatch) const;            // non-first stage, after backward_input
   std::size_t output_elements() const;                       // what a send of the output carries
   std::size_t input_elements() const;                        // what the activation receive carries
+  std::int32_t activation_dtype() const { return placement_.activation_dtype; }  // of both messages
 
   // Called when a layer has added one microbatch's weight gradients (after its backward_weight,
   // or its backward_input for a layer that fuses both): the data-parallel all-reduce of a
@@ -90,6 +94,7 @@ class Stage {
   Status infer_layer_shapes(std::int64_t batch, std::int64_t seq);
   std::vector<llmrt_tensor> layer_inputs(std::size_t layer, MicrobatchState& state);
   llmrt_call_ctx call_context(int microbatch) const;
+  std::int32_t output_dtype(std::size_t layer) const;
   Status upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens);
   MicrobatchState& state_of(int microbatch, const char* pass);
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include <fmt/format.h>
@@ -44,6 +45,7 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->groups_ = &groups;
   trainer->progress_ = &progress;
   trainer->job_state_ = std::make_unique<PluginJobState>(spec.train.seed);
+  trainer->scaler_ = std::make_unique<LossScaler>(spec.train);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
   LLMRT_ASSIGN_OR_RETURN(auto optimizer,
                          OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(),
@@ -60,7 +62,8 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
 Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   const int layer_count = static_cast<int>(expand_layers(spec.model).size());
   const RankCoords& coords = groups_->coords();
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, LLMRT_DTYPE_F32, 0};
+  const std::int32_t compute_dtype = compute_dtype_of(spec.train.precision);
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, compute_dtype, 0};
   LLMRT_ASSIGN_OR_RETURN(auto all_layers, create_layers(spec.model, registry, 0, layer_count, context));
   LLMRT_ASSIGN_OR_RETURN(auto shapes, layer_output_shapes(all_layers, layout_.microbatch_size, seq_));
   flops_per_microbatch_ = 0;
@@ -81,6 +84,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device()));
   params_ = std::make_unique<ParamStore>(std::move(params));
   LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
+  LLMRT_RETURN_IF_ERROR(params_->use_compute_dtype(compute_dtype));
   std::size_t first_slot = 0;
   for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
     const int vs = layout_.virtual_stage(coords.pp, chunk);
@@ -92,6 +96,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     placement.tp_size = layout_.tp;
     placement.tp_comm = groups_->tensor_parallel_handle();
     placement.job = job_state_.get();
+    placement.activation_dtype = compute_dtype;
     if (!placement.first) placement.input_shape = shapes[static_cast<std::size_t>(first - 1)];
     std::vector<LayerSlot> layers(std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot)),
                                   std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot + count)));
@@ -167,16 +172,59 @@ Result<double> Trainer::global_grad_norm() {
   return std::sqrt(sum);
 }
 
+// One inf in this rank's first gradient, after the gradient reductions: the norm and the
+// overflow flag carry it to every rank.
+Status Trainer::poison_gradients() {
+  inject_overflow_ = false;
+  if (params_->parameter_count() == 0) return Status::success();
+  const float inf = std::numeric_limits<float>::infinity();
+  ComputeDevice& device = groups_->device();
+  return device.copy(params_->grad_buffer().data(), &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()),
+                     nullptr);
+}
+
+// Whether every rank's norm is finite. Data-parallel replicas hold the same reduced gradients
+// and the norm is summed over the model-parallel group, so one rank's answer is everyone's;
+// under dynamic scaling a skip must be unanimous for certain, so the flag is agreed world-wide
+// (one scalar, and a fault injected on one rank after the reductions is seen by all).
+Result<bool> Trainer::gradients_finite_everywhere(const StepReport& report) {
+  double overflow = std::isfinite(report.grad_norm) ? 0.0 : 1.0;
+  if (!scaler_->dynamic()) return overflow == 0;
+  progress_->begin_action(fmt::format("step {} all-reduce of the overflow flag", report.step), -1);
+  LLMRT_RETURN_IF_ERROR(
+      progress_->wait(groups_->world().start_all_reduce(&overflow, 1, kDtypeF64, LLMRT_REDUCE_MAX, nullptr)));
+  progress_->end_action();
+  return overflow == 0;
+}
+
+// Clipping, the learning rate, the optimizer and the weights' compute copy, on a step whose
+// gradients are finite and unscaled.
+Status Trainer::apply_update(StepReport& report) {
+  if (train_.grad_clip > 0 && report.grad_norm > train_.grad_clip) {
+    const float scale = static_cast<float>(train_.grad_clip / (report.grad_norm + 1e-6));
+    Buffer& grads = params_->grad_buffer();
+    LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(), scale, nullptr));
+  }
+  // Skipped fp16 steps do not advance the schedule or the optimizer's step count (Megatron's rule).
+  const std::int64_t update = updates_done_ + 1;
+  LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(update, train_.steps));
+  report.lr = lr;
+  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, update));
+  LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
+  ++updates_done_;
+  return Status::success();
+}
+
 Result<StepReport> Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   StepReport report;
   report.step = steps_done_ + 1;
+  report.loss_scale = scaler_->scale();
   LLMRT_RETURN_IF_ERROR(params_->zero_grads());
   const int all_microbatches = layout_.microbatches * layout_.dp;
   const std::int64_t first_batch = steps_done_ * all_microbatches + groups_->coords().dp * layout_.microbatches;
-  LLMRT_ASSIGN_OR_RETURN(auto loss_sum,
-                         runner_->run_step(*data_, first_batch, 1.0f / static_cast<float>(all_microbatches),
-                                           report.step));
+  const float dloss = static_cast<float>(report.loss_scale / all_microbatches);
+  LLMRT_ASSIGN_OR_RETURN(auto loss_sum, runner_->run_step(*data_, first_batch, dloss, report.step));
   double loss = loss_sum;
   progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
   LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
@@ -184,20 +232,22 @@ Result<StepReport> Trainer::train_step() {
   if (groups_->distributed()) loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
   report.loss = loss / all_microbatches;
   LLMRT_RETURN_IF_ERROR(synchronize_gradients());
+  if (inject_overflow_) LLMRT_RETURN_IF_ERROR(poison_gradients());
+  if (report.loss_scale != 1) {
+    Buffer& grads = params_->grad_buffer();
+    LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(),
+                                                  static_cast<float>(1 / report.loss_scale), nullptr));
+  }
   LLMRT_ASSIGN_OR_RETURN(auto norm, global_grad_norm());
   report.grad_norm = norm;
-  if (!std::isfinite(report.grad_norm)) {
-    return runtime_error("step {}: the gradient norm is {}; stopping before the update", report.step,
-                         report.grad_norm);
+  LLMRT_ASSIGN_OR_RETURN(const bool finite, gradients_finite_everywhere(report));
+  LLMRT_ASSIGN_OR_RETURN(const bool update, scaler_->after_step(finite, report.step));
+  if (update) {
+    LLMRT_RETURN_IF_ERROR(apply_update(report));
+  } else {
+    report.skipped = true;
+    LLMRT_ASSIGN_OR_RETURN(report.lr, optimizer_->learning_rate(updates_done_ + 1, train_.steps));
   }
-  if (train_.grad_clip > 0 && report.grad_norm > train_.grad_clip) {
-    const float scale = static_cast<float>(train_.grad_clip / (report.grad_norm + 1e-6));
-    Buffer& grads = params_->grad_buffer();
-    LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(), scale, nullptr));
-  }
-  LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(report.step, train_.steps));
-  report.lr = lr;
-  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, report.step));
   ++steps_done_;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;

@@ -16,6 +16,7 @@
 #include "config/spec.h"
 #include "data/token_shards.h"
 #include "exec/gradient_buckets.h"
+#include "exec/loss_scaler.h"
 #include "exec/optimizer_step.h"
 #include "exec/pipeline_runner.h"
 #include "exec/stage.h"
@@ -33,6 +34,8 @@ struct StepReport {
   double seconds = 0;
   std::int64_t tokens = 0;       // trained this step, all replicas
   double flops = 0;              // model FLOPs this step on this rank (forward + both backward passes)
+  double loss_scale = 1;         // what the loss gradient was multiplied by (fp16's dynamic scale; else 1)
+  bool skipped = false;          // fp16: the gradients overflowed, no update was applied
 };
 
 class Trainer {
@@ -42,6 +45,9 @@ class Trainer {
                                                  ProcessGroups& groups, Progress& progress);
 
   Result<StepReport> train_step();  // the next optimizer step
+  // Testing only (--inject-fault RANK:STEP:overflow): the next step's gradients on this rank get
+  // an inf before they are reduced, as an fp16 overflow would leave them.
+  void inject_gradient_overflow() { inject_overflow_ = true; }
 
   ParamStore& params() { return *params_; }
   PipelineRunner& runner() { return *runner_; }
@@ -50,6 +56,7 @@ class Trainer {
   const Layout& layout() const { return layout_; }
   int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
+  double loss_scale() const { return scaler_->scale(); }  // the next step's
   std::size_t live_microbatches() const;  // activations held (0 between steps)
   // The model's parameter count over all ranks (tied copies and tp replicas counted once).
   Result<double> total_parameters();
@@ -60,6 +67,9 @@ class Trainer {
   Status load_actions(const Registry& registry);
   Status synchronize_gradients();
   Result<double> global_grad_norm();
+  Status poison_gradients();
+  Result<bool> gradients_finite_everywhere(const StepReport& report);
+  Status apply_update(StepReport& report);
 
   TrainSpec train_;
   Layout layout_;
@@ -76,6 +86,9 @@ class Trainer {
   std::vector<std::string> tied_names_;            // tied parameters shared with other stages
   double flops_per_microbatch_ = 0;
   std::int64_t steps_done_ = 0;
+  std::int64_t updates_done_ = 0;                  // steps whose update was applied (fp16 skips some)
+  std::unique_ptr<LossScaler> scaler_;
+  bool inject_overflow_ = false;
   std::unique_ptr<PluginJobState> job_state_;     // behind every plugin call of this trainer
 };
 

@@ -35,6 +35,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_ASSIGN_OR_RETURN(DeviceCatalog catalog, DeviceCatalog::build(spec.cluster.device_models));
   LLMRT_ASSIGN_OR_RETURN(Topology topology, build_topology(spec.cluster, catalog));
   LLMRT_RETURN_IF_ERROR(check_world_size(world, topology, request.config_path));
+  LLMRT_RETURN_IF_ERROR_CTX(check_precision_support(topology, spec.train.precision), "{}", request.config_path);
   // OpenBLAS and OpenMP read their thread settings when they load, with the first plugin.
   if (request.trains) configure_cpu_threads_for(spec.cluster, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));

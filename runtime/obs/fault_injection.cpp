@@ -19,7 +19,7 @@ bool parse_whole(std::string_view field, Int& out) {
 
 Result<FaultInjection> parse_fault_injection(std::string_view text) {
   auto fail = [&](std::string_view why) {
-    return input_error("fault injection \"{}\": {}; expected RANK:STEP:stall|exit, e.g. \"1:2:stall\"", text, why);
+    return input_error("fault injection \"{}\": {}; expected RANK:STEP:stall|exit|overflow, e.g. \"1:2:stall\"", text, why);
   };
   const std::size_t first = text.find(':');
   const std::size_t second = first == std::string_view::npos ? first : text.find(':', first + 1);
@@ -34,14 +34,16 @@ Result<FaultInjection> parse_fault_injection(std::string_view text) {
     fault.mode = FaultInjection::Mode::kStall;
   } else if (mode == "exit") {
     fault.mode = FaultInjection::Mode::kExit;
+  } else if (mode == "overflow") {
+    fault.mode = FaultInjection::Mode::kOverflow;
   } else {
-    return fail("mode must be \"stall\" or \"exit\"");
+    return fail("mode must be \"stall\", \"exit\" or \"overflow\"");
   }
   return fault;
 }
 
 void maybe_inject_fault(const FaultInjection& fault, int world_rank, std::int64_t step) {
-  if (fault.rank != world_rank || fault.step != step) return;
+  if (fault.rank != world_rank || fault.step != step || fault.mode == FaultInjection::Mode::kOverflow) return;
   std::fprintf(stderr, "llmrt fault injection (testing only): rank %d %s at step %lld\n", world_rank,
                fault.mode == FaultInjection::Mode::kExit ? "exits" : "stalls", static_cast<long long>(step));
   std::fflush(stderr);

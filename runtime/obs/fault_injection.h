@@ -1,5 +1,6 @@
 // Fault injection FOR TESTING ONLY: makes one rank stall or die at a chosen step, so tests
-// can prove the watchdog stops the whole job (exit 3) instead of hanging.
+// can prove the watchdog stops the whole job (exit 3) instead of hanging; or overflow its
+// gradients, so tests can prove fp16's loss scaler skips exactly that step.
 #pragma once
 
 #include <cstdint>
@@ -10,17 +11,18 @@
 namespace llmrt::obs {
 
 struct FaultInjection {
-  enum class Mode { kStall, kExit };
+  enum class Mode { kStall, kExit, kOverflow };
   int rank = -1;           // world rank that misbehaves
   std::int64_t step = -1;  // at the start of this step
   Mode mode = Mode::kStall;
 };
 
-// Parses "RANK:STEP:stall|exit", e.g. "1:2:stall". Errors are kInput and show the format.
+// Parses "RANK:STEP:stall|exit|overflow", e.g. "1:2:stall". Errors are kInput and show the format.
 Result<FaultInjection> parse_fault_injection(std::string_view text);
 
 // On the chosen rank at the chosen step: kStall sleeps forever (a rank stuck in compute);
-// kExit calls _exit(1) (a crash: no MPI_Finalize, no destructors). Elsewhere: returns.
+// kExit calls _exit(1) (a crash: no MPI_Finalize, no destructors). Elsewhere, and for
+// kOverflow (which the trainer acts on: an inf in that step's gradients), returns.
 void maybe_inject_fault(const FaultInjection& fault, int world_rank, std::int64_t step);
 
 }  // namespace llmrt::obs

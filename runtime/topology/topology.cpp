@@ -6,6 +6,9 @@
 #include <map>
 #include <numeric>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "util/strings.h"
 
 namespace llmrt {
@@ -334,6 +337,31 @@ double Topology::peak_tflops(PeakPrecision precision) const {
   double total = 0;
   for (const Device& device : devices_) total += device.peak_tflops(precision);
   return total;
+}
+
+Status check_precision_support(const Topology& topology, Precision precision) {
+  if (precision == Precision::kFp32) return Status::success();
+  const PeakPrecision wanted = peak_precision_for(precision);
+  bool fp16_everywhere = true;
+  std::map<std::string, std::vector<std::string>> nodes_of;  // model -> nodes, in node order
+  for (const Device& device : topology.devices()) {
+    if (device.model->is_cpu) continue;
+    fp16_everywhere = fp16_everywhere && peak_of(device.model->peak_tflops, PeakPrecision::kFp16) > 0;
+    if (peak_of(device.model->peak_tflops, wanted) > 0) continue;
+    std::vector<std::string>& nodes = nodes_of[device.model->name];
+    const std::string& node = topology.nodes().at(static_cast<std::size_t>(device.node)).name;
+    if (nodes.empty() || nodes.back() != node) nodes.push_back(node);
+  }
+  if (nodes_of.empty()) return Status::success();
+  std::vector<std::string> lacking;  // "V100-32GB (on n1, n2)"
+  for (const auto& [model, nodes] : nodes_of) lacking.push_back(fmt::format("{} (on {})", model, fmt::join(nodes, ", ")));
+  const std::string name(peak_precision_name(wanted));
+  const std::string advice = precision == Precision::kBf16 && fp16_everywhere
+                                 ? "use train.precision = \"fp16\" (dynamic loss scaling), or leave those cards out "
+                                   "of the topology"
+                                 : "use train.precision = \"fp32\", or leave those cards out of the topology";
+  return input_error("train.precision = \"{}\": {} {} no {} arithmetic; {}", name, fmt::join(lacking, ", "),
+                     lacking.size() == 1 ? "has" : "have", name, advice);
 }
 
 }  // namespace llmrt

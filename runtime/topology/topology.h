@@ -34,8 +34,10 @@ struct Device {
   double memory_gib() const { return model->memory_gib; }
   double tdp_w() const { return scaled(model->tdp_w); }
   double memory_bandwidth_gbps() const { return scaled(model->memory_bandwidth_gbps); }
+  // A CPU trains bf16 and fp16 with fp32 arithmetic (16-bit storage only): its fp32 peak applies.
   double peak_tflops(PeakPrecision precision) const {
-    return scaled(peak_of(model->peak_tflops, precision));
+    const bool storage_only = model->is_cpu && (precision == PeakPrecision::kBf16 || precision == PeakPrecision::kFp16);
+    return scaled(peak_of(model->peak_tflops, storage_only ? PeakPrecision::kFp32 : precision));
   }
 
  private:
@@ -112,5 +114,10 @@ class Topology {
 // rank). mpirun must place ranks the same way: by slot, with the hostfile listing the nodes
 // in this order and as many slots per node as it has devices.
 Result<Topology> build_topology(const ClusterSpec& cluster, const DeviceCatalog& catalog);
+
+// A bf16 or fp16 job on GPUs that lack that precision (a V100 has no bf16) is refused, naming
+// each such card model with where it is and suggesting the precision it does have. CPU ranks
+// run every precision (16-bit storage, fp32 arithmetic).
+Status check_precision_support(const Topology& topology, Precision precision);
 
 }  // namespace llmrt

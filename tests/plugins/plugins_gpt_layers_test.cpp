@@ -250,7 +250,8 @@ BOOST_AUTO_TEST_CASE(other_devices_are_unimplemented) {
   BOOST_TEST(refused.error().message().find("is not yet") != std::string::npos, refused.error().message());
 }
 
-// What the GPT layers declare: CPU f32 now, CUDA f32/bf16/f16 for the GPU path.
+// What the GPT layers declare: the CPU with f32, bf16 or f16 (fp32 arithmetic), CUDA f32/bf16/f16
+// for the GPU path.
 BOOST_AUTO_TEST_CASE(gpt_layers_declare_their_devices_and_dtypes) {
   Registry registry = load_builtin_plugins();
   std::mt19937 rng(7);
@@ -260,8 +261,10 @@ BOOST_AUTO_TEST_CASE(gpt_layers_declare_their_devices_and_dtypes) {
     BOOST_REQUIRE_MESSAGE(reason.ok(), (reason.ok() ? "" : reason.error().message()));
     return *reason;
   };
-  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_F32) == "");
-  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_BF16) == "on the CPU only f32 activations are implemented");
+  for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16}) {
+    BOOST_TEST(answer(LLMRT_DEVICE_CPU, dtype) == "", "CPU dtype " << dtype);
+  }
+  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_I32) == "on the CPU only f32, bf16 and f16 activations are implemented");
   for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16}) {
     BOOST_TEST(answer(LLMRT_DEVICE_CUDA, dtype) == "", "CUDA dtype " << dtype);
   }

@@ -1,0 +1,73 @@
+// Bad input for mixed precision: each gets exit 2 and one message naming the key.
+#define BOOST_TEST_MODULE exec_mixed_precision_badinput
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+#include "support/process.h"
+
+using namespace llmrt::test;
+
+// Bad input: a loss-scale key without fp16, a scale that is not positive, an unknown fault mode.
+BOOST_AUTO_TEST_CASE(loss_scale_keys_need_fp16) {
+  const std::string config = source_path("configs/local-cpu.toml");
+  const ProcessResult bf16 = run_llmrt({"check", config, "--set", "train.precision=\"bf16\"", "--set",
+                                        "train.loss_scale_init=1024"});
+  BOOST_TEST(bf16.exit_code == 2);
+  BOOST_TEST(bf16.err.find("train.loss_scale_init") != std::string::npos, bf16.err);
+  BOOST_TEST(bf16.err.find("applies only with train.precision = \"fp16\"") != std::string::npos, bf16.err);
+  const ProcessResult zero = run_llmrt({"check", config, "--set", "train.precision=\"fp16\"", "--set",
+                                        "train.loss_scale_window=0"});
+  BOOST_TEST(zero.exit_code == 2);
+  BOOST_TEST(zero.err.find("train.loss_scale_window") != std::string::npos, zero.err);
+  const ProcessResult fault = run_llmrt({"run", config, "--set", "train.steps=1", "--inject-fault", "0:1:overfloww"});
+  BOOST_TEST(fault.exit_code == 2);
+  BOOST_TEST(fault.err.find("stall|exit|overflow") != std::string::npos, fault.err);
+}
+
+// bf16 on cards without it (a V100) is refused before anything starts, naming the card and
+// where it is, and suggesting fp16; fp16 on the same cards passes the check.
+BOOST_AUTO_TEST_CASE(bf16_on_a_card_without_it_is_refused) {
+  TempDir dir("mixed_precision_v100");
+  const std::string config = dir.write("v100.toml", R"(
+[cluster]
+name = "mixed"
+[[cluster.node]]
+name = "old01"
+gpus = { model = "V100-32GB", count = 2 }
+[[cluster.node]]
+name = "new01"
+gpus = { model = "A100-80GB-SXM", count = 2 }
+[model]
+name = "m"
+seq_len = 64
+vocab_size = 256
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 64
+[[model.layer]]
+component = "gpt.block"
+repeat = 4
+d_model = 64
+heads = 4
+[[model.layer]]
+component = "gpt.head"
+[parallel]
+pp = 4
+tp = 1
+dp = 1
+[train]
+global_batch = 8
+precision = "bf16"
+)");
+  for (const char* command : {"check", "plan", "run"}) {
+    const ProcessResult result = run_llmrt({command, config});
+    BOOST_TEST(result.exit_code == 2, command);
+    BOOST_TEST(result.err.find("train.precision = \"bf16\": V100-32GB (on old01) has no bf16 arithmetic") !=
+                   std::string::npos,
+               command << ": " << result.err);
+    BOOST_TEST(result.err.find("use train.precision = \"fp16\"") != std::string::npos, result.err);
+  }
+  const ProcessResult fp16 = run_llmrt({"check", config, "--set", "train.precision=\"fp16\""});
+  BOOST_TEST(fp16.err.find("has no") == std::string::npos, fp16.err);
+}
