@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <vector>
 
 namespace llmrt {
 namespace {
@@ -91,10 +92,23 @@ bool card_model_matches(std::string_view catalog_model, std::string_view device_
     part.clear();
   }
   if (family.empty()) return true;  // a name of variants only says nothing about the chip
-  const std::string name = squeezed(device_name);
+  // The device's name squeezed the same way, remembering where a space or dash stood: "H100 80GB"
+  // is an H100, "A100" squeezed is not an A10.
+  std::string name;
+  std::vector<bool> separated;  // [i]: a separator stood before name[i]
+  bool gap = false;
+  for (unsigned char c : device_name) {
+    if (!std::isalnum(c)) {
+      gap = true;
+      continue;
+    }
+    name.push_back(static_cast<char>(std::toupper(c)));
+    separated.push_back(gap);
+    gap = false;
+  }
   for (std::size_t at = name.find(family); at != std::string::npos; at = name.find(family, at + 1)) {
     const std::size_t end = at + family.size();
-    if (end == name.size() || !std::isdigit(static_cast<unsigned char>(name[end]))) return true;
+    if (end == name.size() || separated[end] || !std::isdigit(static_cast<unsigned char>(name[end]))) return true;
   }
   return false;
 }
