@@ -55,6 +55,25 @@ bool is_variant_part(const std::string& part) {
          std::all_of(part.begin(), part.end() - 2, [](unsigned char c) { return std::isdigit(c); });
 }
 
+// "H100-SXM" → "H100", "A100-80GB-PCIE" → "A100", "RTX-3090" → "RTX3090": the chip, without
+// memory size and form factor.
+std::string model_family(std::string_view catalog_model) {
+  std::string family;
+  std::string part;
+  for (std::size_t i = 0; i <= catalog_model.size(); ++i) {
+    const bool separator = i == catalog_model.size() || catalog_model[i] == '-' || catalog_model[i] == ' ' ||
+                           catalog_model[i] == '_';
+    if (!separator) {
+      part.push_back(catalog_model[i]);
+      continue;
+    }
+    part = squeezed(part);
+    if (!is_variant_part(part)) family += part;
+    part.clear();
+  }
+  return family;
+}
+
 }  // namespace
 
 std::optional<LocalRank> local_rank_from_env(const EnvLookup& env) {
@@ -78,19 +97,7 @@ bool same_host(std::string_view host, std::string_view node_name) {
 }
 
 bool card_model_matches(std::string_view catalog_model, std::string_view device_name) {
-  std::string family;
-  std::string part;
-  for (std::size_t i = 0; i <= catalog_model.size(); ++i) {
-    const bool separator = i == catalog_model.size() || catalog_model[i] == '-' || catalog_model[i] == ' ' ||
-                           catalog_model[i] == '_';
-    if (!separator) {
-      part.push_back(catalog_model[i]);
-      continue;
-    }
-    part = squeezed(part);
-    if (!is_variant_part(part)) family += part;
-    part.clear();
-  }
+  const std::string family = model_family(catalog_model);
   if (family.empty()) return true;  // a name of variants only says nothing about the chip
   // The device's name squeezed the same way, remembering where a space or dash stood: "H100 80GB"
   // is an H100, "A100" squeezed is not an A10.
