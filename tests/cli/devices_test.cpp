@@ -128,18 +128,6 @@ BOOST_AUTO_TEST_CASE(a_rank_on_another_host_than_its_node_is_refused) {
   BOOST_TEST(has(rehearsed.out, "step 2/2"));
 }
 
-BOOST_AUTO_TEST_CASE(the_two_node_dgx_config_on_this_host_is_refused) {
-  TempDir dir("devices_dgx");
-  const ProcessResult result =
-      mpirun_llmrt(16, {"run", source_path("configs/dgx-a100-2node.toml"), "--set", "metrics.run_dir=\"" + dir.path() + "/run\""});
-  BOOST_TEST_INFO(result.err);
-  BOOST_TEST(result.exit_code == 2);
-  // Unless this host is called dgx01, its name is the first thing wrong; else its GPUs are.
-  BOOST_TEST((has(result.err, "runs on host " + host_name() + ", but the topology places it on node dgx01") ||
-              has(result.err, "node dgx01 expects 8 × A100-80GB-SXM; this host")));
-  BOOST_TEST(!std::filesystem::exists(dir.path() + "/run"));
-}
-
 BOOST_AUTO_TEST_CASE(a_rehearsal_needs_every_layer_on_the_cpu_at_the_training_precision) {
   TempDir dir("devices_rehearse_bf16");
   const ProcessResult result =

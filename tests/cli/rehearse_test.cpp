@@ -1,13 +1,14 @@
 // --rehearse: the exact 16-rank job of configs/dgx-a100-2node.toml on CPU ranks (mpirun
 // --oversubscribe -np 16), the model shrunk with --set, pinned to pp 2 · tp 2 · dp 4, gives the
 // losses and gradient norms of the same job on one rank (fp32, relative error < 1e-5), and
-// every command says it is a rehearsal.
+// every command says it is a rehearsal; without --rehearse the same job is refused here.
 #define BOOST_TEST_MODULE cli_rehearse
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -112,4 +113,21 @@ BOOST_AUTO_TEST_CASE(check_and_plan_say_it_is_a_rehearsal) {
   BOOST_TEST(plan.exit_code == 0);
   BOOST_TEST(has(plan.out, "16 devices (16 × A100-80GB-SXM) on 2 nodes"));  // the planner plans for the GPUs
   BOOST_TEST(has(plan.out, "rehearsal: predicted for the topology's devices"));
+}
+
+// Without --rehearse the same 16 ranks are refused before anything is written (here in the
+// mpi tests, not the bad-input ones: 16 processes under the sanitizers take most of a minute).
+BOOST_AUTO_TEST_CASE(without_rehearse_the_dgx_job_on_this_host_is_refused) {
+  TempDir dir("devices_dgx");
+  const ProcessResult result =
+      llmrt::test::run_process({"mpirun", "--oversubscribe", "-np", "16", LLMRT_CLI_BINARY, "run",
+                                source_path("configs/dgx-a100-2node.toml"), "--set",
+                                "metrics.run_dir=\"" + dir.path() + "/run\""},
+                               llmrt::test::mpirun_env(), "", 240);
+  BOOST_TEST_INFO(result.err);
+  BOOST_TEST(result.exit_code == 2);
+  // Unless this host is called dgx01, its name is the first thing wrong; else its GPUs are.
+  BOOST_TEST((has(result.err, "runs on host " + host_name() + ", but the topology places it on node dgx01") ||
+              has(result.err, "node dgx01 expects 8 × A100-80GB-SXM; this host")));
+  BOOST_TEST(!std::filesystem::exists(dir.path() + "/run"));
 }
