@@ -126,6 +126,12 @@ BOOST_AUTO_TEST_CASE(a_rank_on_another_host_than_its_node_is_refused) {
   BOOST_TEST(rehearsed.exit_code == 0);
   BOOST_TEST(has(rehearsed.out, "rehearsal: 2 × cpu played by 2 CPU ranks on " + host_name()));
   BOOST_TEST(has(rehearsed.out, "step 2/2"));
+
+  // `check` under the launcher holds the hosts to the topology as `run` does.
+  const ProcessResult checked = mpirun_llmrt(2, {"check", config});
+  BOOST_TEST_INFO(checked.err);
+  BOOST_TEST(checked.exit_code == 2);
+  BOOST_TEST(has(checked.err, "rank 0 runs on host " + host_name() + ", but the topology places it on node llmrt-node-a"));
 }
 
 BOOST_AUTO_TEST_CASE(a_rehearsal_needs_every_layer_on_the_cpu_at_the_training_precision) {
