@@ -60,6 +60,13 @@ Status check_command(const CliOptions& options, const World& world) {
                          check_pipeline_schedule(job->registry, parallel, job->spec.train, topology.world_size()));
   // The layout of the launched run, as `run` resolves it.
   LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_job(*job, topology.world_size()));
+  // Under a launcher every rank's host and GPU, as `run` checks them; a rehearsal says it skips them.
+  std::string placement_line;
+  if (world.launched() || job->rehearsal) {
+    LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, resolved, world));
+    print_warnings(placement);
+    if (!placement.summary.empty()) placement_line = placement.summary + "\n";
+  }
 
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);
@@ -67,7 +74,8 @@ Status check_command(const CliOptions& options, const World& world) {
             << format_model_summary(job->spec.model, model) << "\n"
             << format_parallel(parallel) << format_resolved(resolved) << schedule
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
-                           job->registry.plugins().size());
+                           job->registry.plugins().size())
+            << placement_line;
   if (world.launched()) {
     std::cout << fmt::format("MPI: {} ranks under {}, matching the topology\n", world.size(), world.launcher());
   }

@@ -55,12 +55,17 @@ JobRequest job_request(const CliOptions& options, bool trains) {
   request.overrides = options.overrides;
   request.allow_insecure_plugins = options.allow_insecure_plugins;
   request.trains = trains;
+  request.rehearse = options.rehearse;
   return request;
 }
 
 void print_warnings(const OpenJob& job, const World& world) {
   if (world.rank() != 0) return;
   for (const std::string& warning : job.warnings) std::cerr << "llmrt: warning: " << warning << "\n";
+}
+
+void print_warnings(const RankPlacement& placement) {
+  for (const std::string& warning : placement.warnings) std::cerr << "llmrt: warning: " << warning << "\n";
 }
 
 int run_command(const CliOptions& options, const World& world) {

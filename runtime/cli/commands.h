@@ -34,6 +34,8 @@ JobRequest job_request(const CliOptions& options, bool trains);
 
 // Rank 0 prints one line per config key the job accepts but does not act on yet.
 void print_warnings(const OpenJob& job, const World& world);
+// Each rank prints its own placement's warnings (one per host: another card model).
+void print_warnings(const RankPlacement& placement);
 
 // Where `plugins list` and `plugins info` search (built-in, LLMRT_PLUGIN_PATH).
 PluginSearchOptions plugin_search_options(const CliOptions& options);

@@ -18,6 +18,9 @@ using llmrt::CliOptions;
 void add_config_command(CLI::App& app, const std::string& name, const std::string& help, CliOptions& options) {
   CLI::App* command = app.add_subcommand(name, help);
   command->add_option("config", options.config_path, "the topology and job TOML file")->required();
+  command->add_flag("--rehearse", options.rehearse,
+                    "the same job on CPU ranks: each device played by a CPU rank, the checks of hosts and GPUs "
+                    "skipped (docs/launch.md)");
   command->callback([&options, name] { options.command = name; });
 }
 

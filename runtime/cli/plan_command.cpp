@@ -133,9 +133,12 @@ std::string title_of(const std::string& command, const OpenJob& job) {
   const char* precision = job.spec.train.precision == Precision::kBf16   ? "bf16"
                           : job.spec.train.precision == Precision::kFp16 ? "fp16"
                                                                             : "fp32";
-  return fmt::format("llmrt {} {}: {}; {} (seq {}), global batch {}, {}\n\n", command, job.spec.config_path,
+  const std::string rehearsal =
+      job.rehearsal ? "rehearsal: predicted for the topology's devices; `llmrt run --rehearse` plays each by a CPU rank\n"
+                    : "";
+  return fmt::format("llmrt {} {}: {}; {} (seq {}), global batch {}, {}\n{}\n", command, job.spec.config_path,
                      describe_cluster(job.topology), job.spec.model.name, job.spec.model.seq_len.value,
-                     job.spec.train.global_batch.value, precision);
+                     job.spec.train.global_batch.value, precision, rehearsal);
 }
 
 // ------------------------------------------------------------------------ sweep grid

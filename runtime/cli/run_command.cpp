@@ -70,11 +70,14 @@ Status train_command(const CliOptions& options, const World& world) {
   print_warnings(*job, world);
   auto resolved = resolve_job(*job, world.size());
   LLMRT_RETURN_IF_ERROR(world.agree(resolved.ok() ? Status::success() : Status(resolved.error())));
+  // Every rank on its host and device, or refused, before anything is written.
+  LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
+  print_warnings(placement);
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));
-  LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(job->spec, job->registry, *resolved, world));
+  LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(job->spec, job->registry, *resolved, placement, world));
   Trainer& trainer = *built.trainer;
   LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
-  reporter.print_plan();
+  reporter.print_plan(placement.summary);
   Status trained = train_loop(trainer, job->spec, reporter, options, fault, world.rank(),
                               predicted_track(*job, *resolved, options, world));
   if (!trained.ok() && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());

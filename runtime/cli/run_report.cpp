@@ -39,7 +39,7 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   return reporter;
 }
 
-void RunReporter::print_plan() const {
+void RunReporter::print_plan(const std::string& placement) const {
   if (!speaks_) return;
   const Layout& layout = trainer_.layout();
   const std::string where =
@@ -55,6 +55,7 @@ void RunReporter::print_plan() const {
              spec_.model.seq_len.value, layout.schedule, spec_.train.optimizer.component.value,
              trainer_.optimizer().base_lr(), spec_.train.lr_schedule.component.value,
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train);
+  if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
   std::fflush(stdout);
 }
 

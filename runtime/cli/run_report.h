@@ -18,7 +18,8 @@ class RunReporter {
  public:
   static Result<RunReporter> create(const Spec& spec, const Topology& topology, Trainer& trainer,
                                     const World& world);
-  void print_plan() const;
+  // `placement`: place_rank's line (a rehearsal, the GPUs), printed after the paragraph when set.
+  void print_plan(const std::string& placement) const;
   void step_done(const StepReport& report) const;
   // After the last step, collective: every rank's peak resident memory, printed by rank 0.
   void finish() const;

@@ -22,7 +22,8 @@ Spec spec_for(const Spec& base, const Layout& layout, std::int64_t steps) {
 // (warm-up) one, the slowest rank's.
 Result<double> measure_layout(const OpenJob& job, const Spec& spec, const Layout& planned, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_layout(job, spec, planned));
-  LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(spec, job.registry, resolved, world));
+  LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(job, resolved, world));
+  LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(spec, job.registry, resolved, placement, world));
   std::vector<double> seconds;
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
     LLMRT_ASSIGN_OR_RETURN(StepReport report, built.trainer->train_step());

@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -43,6 +44,12 @@ class World {
   std::vector<double> gather(double value) const;
   // The largest value over all ranks. Collective.
   double max(double value) const;
+  // This rank's index and the number of ranks among the ranks that share its node's memory
+  // (MPI_Comm_split_type, MPI_COMM_TYPE_SHARED): the local rank when the launcher did not say.
+  // {0, 1} for a world of one. Collective.
+  std::pair<int, int> shared_memory_local_rank() const;
+  // Rank 0 gets every rank's text in rank order; the others an empty vector. Collective.
+  std::vector<std::string> gather(const std::string& text) const;
   // Seconds on one clock for every rank of a node (MPI_Wtime, or the steady clock alone).
   double seconds() const;
 

@@ -18,11 +18,11 @@ Result<std::unique_ptr<Progress>> make_progress(const TrainSpec& train, const Wo
 }  // namespace
 
 Result<BuiltJob> build_job(const Spec& spec, const Registry& registry, const ResolvedJob& resolved,
-                           const World& world) {
+                           const RankPlacement& placement, const World& world) {
   BuiltJob built;
   // Groups and the watchdog are collective and cannot fail on one rank alone.
   LLMRT_ASSIGN_OR_RETURN(built.groups, ProcessGroups::create(resolved.layout, world.rank(), world.launched(),
-                                                              resolved.tie_stages));
+                                                              resolved.tie_stages, placement.device));
   LLMRT_ASSIGN_OR_RETURN(built.progress, make_progress(spec.train, world, built.groups->coords()));
   auto trainer = Trainer::create(spec, registry, resolved.layout, *built.groups, *built.progress);
   LLMRT_RETURN_IF_ERROR(world.agree(trainer.ok() ? Status::success() : Status(trainer.error())));
@@ -34,7 +34,8 @@ Result<TrainingJob> start_training(const JobRequest& request, const World& world
   TrainingJob job;
   LLMRT_ASSIGN_OR_RETURN(job.open, open_job(request, world));
   LLMRT_ASSIGN_OR_RETURN(job.resolved, resolve_job(*job.open, world.size()));
-  LLMRT_ASSIGN_OR_RETURN(job.built, build_job(job.open->spec, job.open->registry, job.resolved, world));
+  LLMRT_ASSIGN_OR_RETURN(job.placement, place_rank(*job.open, job.resolved, world));
+  LLMRT_ASSIGN_OR_RETURN(job.built, build_job(job.open->spec, job.open->registry, job.resolved, job.placement, world));
   return job;
 }
 

@@ -21,6 +21,7 @@
 #include "comm/world.h"
 #include "config/spec.h"
 #include "exec/trainer.h"
+#include "job/placement.h"
 #include "plan/layout.h"
 #include "plan/planner.h"
 #include "plugin/registry.h"
@@ -36,6 +37,7 @@ struct JobRequest {
   std::vector<std::string> overrides;  // --set key.path=value, in order
   bool allow_insecure_plugins = false;
   bool trains = false;  // run, sweep --measure: kernel threads for training, set before plugins load
+  bool rehearse = false;  // --rehearse: every device played by a CPU rank, the host checks skipped
 };
 
 // Open: everything read and loaded, nothing planned. Held behind a unique_ptr: the plan
@@ -47,6 +49,8 @@ struct OpenJob {
   Registry registry;
   // One per config key that is accepted but not acted on yet ("checkpoint.every = 500: ...").
   std::vector<std::string> warnings;
+  // --rehearse: the planner plans for the topology's devices, CPU ranks play them.
+  bool rehearsal = false;
 
   // The planner's inputs for `world_size` ranks of this job.
   PlanRequest plan_request(int world_size) const;
@@ -66,7 +70,8 @@ struct ResolvedJob {
   int world_size = 1;
 };
 
-// The layout for `world_size` ranks: a world of one holds the whole model (pp = tp = dp = 1,
+// The layout for `world_size` ranks (in a rehearsal every layer must also run on the CPU at the
+// training precision): a world of one holds the whole model (pp = tp = dp = 1,
 // [parallel]'s microbatch size and schedule); otherwise [parallel] when it fixes pp, tp and dp,
 // the planner's best layout when it leaves any on "auto". May rewrite job.spec.parallel to the
 // chosen layout, so that what is written to run_dir is what runs.
@@ -85,14 +90,16 @@ struct BuiltJob {
   std::unique_ptr<Trainer> trainer;
 };
 
-// Collective: every rank returns an error when any rank failed.
+// On the device `placement` bound (place_rank). Collective: every rank returns an error when
+// any rank failed.
 Result<BuiltJob> build_job(const Spec& spec, const Registry& registry, const ResolvedJob& resolved,
-                           const World& world);
+                           const RankPlacement& placement, const World& world);
 
-// Open, resolve for the world's size, build: what tests and benchmarks use to train a config.
+// Open, resolve for the world's size, place, build: what tests and benchmarks use to train a config.
 struct TrainingJob {
   std::unique_ptr<OpenJob> open;
   ResolvedJob resolved;
+  RankPlacement placement;
   BuiltJob built;
   Trainer& trainer() { return *built.trainer; }
 };

@@ -29,6 +29,16 @@ Status check_world_size(const World& world, const Topology& topology, const std:
                      config_path, world.launcher(), world.size(), topology.world_size(), topology.world_size());
 }
 
+// A rehearsal's CPU ranks play GPUs: one kernel thread each under a launcher, so that a node's
+// ranks share its cores instead of each taking all of them.
+void configure_threads(const ClusterSpec& cluster, bool rehearse, bool launched) {
+  if (rehearse && !cluster.nodes.front().is_cpu()) {
+    if (launched) configure_cpu_threads(1);
+    return;
+  }
+  configure_cpu_threads_for(cluster, launched);
+}
+
 // Everything one rank can find wrong on its own.
 Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(Spec spec, read_spec(request.config_path, request.overrides));
@@ -37,7 +47,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_RETURN_IF_ERROR(check_world_size(world, topology, request.config_path));
   LLMRT_RETURN_IF_ERROR_CTX(check_precision_support(topology, spec.train.precision), "{}", request.config_path);
   // OpenBLAS and OpenMP read their thread settings when they load, with the first plugin.
-  if (request.trains) configure_cpu_threads_for(spec.cluster, world.launched());
+  if (request.trains) configure_threads(spec.cluster, request.rehearse, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));
   LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry));
   LLMRT_RETURN_IF_ERROR(check_optimizer_config(spec.train, registry));
@@ -47,7 +57,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   (void)schedule;
   std::vector<std::string> warnings = unbuilt_key_warnings(spec);
   auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
-                                               std::move(registry), std::move(warnings)});
+                                               std::move(registry), std::move(warnings), request.rehearse});
   return job;
 }
 

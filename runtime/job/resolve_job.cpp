@@ -31,6 +31,30 @@ Result<PlannedLayout> best_planned_layout(const OpenJob& job, int world_size) {
   return result.ranked.front();
 }
 
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+    case Precision::kFp32: break;
+  }
+  return "fp32";
+}
+
+// A rehearsal plays every device by a CPU rank: every layer must run on the CPU too.
+Status check_rehearsal_layer_support(const OpenJob& job) {
+  ClusterSpec cpu_only;
+  NodeSpec node;
+  node.name = "rehearsal";
+  node.cpu_ranks = 1;
+  cpu_only.nodes.push_back(node);
+  LLMRT_ASSIGN_OR_RETURN(Topology cpu, build_topology(cpu_only, job.catalog));
+  LLMRT_RETURN_IF_ERROR_CTX(check_layer_support(job.spec.model, job.registry, cpu, job.spec.train.precision),
+                            "--rehearse plays every device by a CPU rank, at train.precision = \"{}\" (`--set "
+                            "train.precision=\"fp32\"` rehearses in fp32)",
+                            precision_name(job.spec.train.precision));
+  return Status::success();
+}
+
 }  // namespace
 
 void pin_parallel(ParallelSpec& parallel, const Layout& layout) {
@@ -55,6 +79,7 @@ Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const L
 Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
   // Every layer must run on the devices the topology names, at the training precision.
   LLMRT_RETURN_IF_ERROR(check_layer_support(job.spec.model, job.registry, job.topology, job.spec.train.precision));
+  if (job.rehearsal) LLMRT_RETURN_IF_ERROR(check_rehearsal_layer_support(job));
   ParallelSpec& parallel = job.spec.parallel;
   std::optional<PlannedLayout> planned;
   Layout layout;
