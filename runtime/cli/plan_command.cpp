@@ -130,9 +130,7 @@ Status report(const CliOptions& options, const OpenJob& job, const PlanRequest& 
 }
 
 std::string title_of(const std::string& command, const OpenJob& job) {
-  const char* precision = job.spec.train.precision == Precision::kBf16   ? "bf16"
-                          : job.spec.train.precision == Precision::kFp16 ? "fp16"
-                                                                            : "fp32";
+  const std::string_view precision = precision_name(job.spec.train.precision);
   const std::string rehearsal =
       job.rehearsal ? "rehearsal: predicted for the topology's devices; `llmrt run --rehearse` plays each by a CPU rank\n"
                     : "";

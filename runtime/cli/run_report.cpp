@@ -1,10 +1,12 @@
 #include "cli/run_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "topology/device_catalog.h"
@@ -26,7 +28,7 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   // One rank without a launcher does every device's work of its node on that node's cores.
   const Device& device = topology.device(world.rank());
   const int devices_used = world.launched() ? 1 : topology.nodes().front().device_count;
-  reporter.peak_flops_ = device.peak_tflops(peak_precision_for(spec.train.precision)) * 1e12 * devices_used;
+  reporter.peak_flops_ = training_peak_tflops(device, spec.train.precision) * 1e12 * devices_used;
   LLMRT_ASSIGN_OR_RETURN(auto parameters, trainer.total_parameters());  // collective: every rank asks
   reporter.parameters_ = parameters;
   if (reporter.speaks_ && !spec.metrics.run_dir.empty()) {
@@ -39,6 +41,29 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   return reporter;
 }
 
+namespace {
+
+// "bf16", "fp16 (dynamic loss scale from 65536)", or under "auto" which ranks run what:
+// "auto: bf16 on ranks 0-1, fp16 on ranks 2-3 (dynamic loss scale from 65536)".
+std::string describe_precision(Precision precision, const std::vector<std::int32_t>& rank_dtypes, double loss_scale) {
+  const bool any_fp16 = std::count(rank_dtypes.begin(), rank_dtypes.end(), LLMRT_DTYPE_F16) > 0;
+  const std::string scale = any_fp16 ? fmt::format(" (dynamic loss scale from {:g})", loss_scale) : "";
+  if (precision != Precision::kAuto) return std::string(precision_name(precision)) + scale;
+  std::vector<std::string> parts;  // runs of equal dtype over the ranks, in rank order
+  for (std::size_t first = 0; first < rank_dtypes.size();) {
+    std::size_t last = first;
+    while (last + 1 < rank_dtypes.size() && rank_dtypes[last + 1] == rank_dtypes[first]) ++last;
+    const std::string ranks = first == last ? fmt::format("rank {}", first) : fmt::format("ranks {}-{}", first, last);
+    const std::int32_t dtype = rank_dtypes[first];
+    const char* name = dtype == LLMRT_DTYPE_BF16 ? "bf16" : dtype == LLMRT_DTYPE_F16 ? "fp16" : "fp32";
+    parts.push_back(fmt::format("{} on {}", name, ranks));
+    first = last + 1;
+  }
+  return fmt::format("auto: {}{}", fmt::join(parts, ", "), scale);
+}
+
+}  // namespace
+
 void RunReporter::print_plan(const std::string& placement) const {
   if (!speaks_) return;
   const Layout& layout = trainer_.layout();
@@ -50,11 +75,12 @@ void RunReporter::print_plan(const std::string& placement) const {
                                                  "`mpirun -np {}` spreads them)",
                                                  topology_ranks_, topology_ranks_);
   fmt::print("llmrt: training {} ({:.2f} M parameters) on {}: {} steps of {} microbatches × {} × {} tokens per replica, schedule {}, "
-             "optimizer {} (lr {:g}), lr schedule {}, {}\n",
+             "optimizer {} (lr {:g}), lr schedule {}, {}, precision {}\n",
              spec_.model.name, parameters_ / 1e6, where, spec_.train.steps, layout.microbatches, layout.microbatch_size,
              spec_.model.seq_len.value, layout.schedule, spec_.train.optimizer.component.value,
              trainer_.optimizer().base_lr(), spec_.train.lr_schedule.component.value,
-             spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train);
+             spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train,
+             describe_precision(spec_.train.precision, trainer_.rank_dtypes(), trainer_.loss_scale()));
   if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
   std::fflush(stdout);
 }

@@ -71,14 +71,14 @@ TrainSpec read_train(TableReader train) {
   TrainSpec spec;
   spec.steps = train.positive_or("steps", 1000);
   spec.global_batch = {train.positive_or("global_batch", 8), train.pos_of("global_batch")};
-  const int precision = train.choice_or("precision", {"fp32", "bf16", "fp16"}, 0);
-  spec.precision = precision == 0 ? Precision::kFp32 : precision == 1 ? Precision::kBf16 : Precision::kFp16;
+  constexpr Precision kChoices[] = {Precision::kFp32, Precision::kBf16, Precision::kFp16, Precision::kAuto};
+  spec.precision = kChoices[train.choice_or("precision", {"fp32", "bf16", "fp16", "auto"}, 0)];
   spec.loss_scale_init = train.positive_number_or("loss_scale_init", spec.loss_scale_init);
   spec.loss_scale_window = train.positive_or("loss_scale_window", spec.loss_scale_window);
   for (const char* key : {"loss_scale_init", "loss_scale_window"}) {
-    if (train.has(key) && spec.precision != Precision::kFp16) {
-      train.fail(key, "applies only with train.precision = \"fp16\" (bf16 and fp32 keep fp32's exponent range "
-                      "and train without a loss scale)");
+    if (train.has(key) && spec.precision != Precision::kFp16 && spec.precision != Precision::kAuto) {
+      train.fail(key, "applies only with train.precision = \"fp16\" or \"auto\" (bf16 and fp32 keep fp32's exponent "
+                      "range and train without a loss scale)");
     }
   }
   spec.grad_clip = train.nonnegative_number_or("grad_clip", 1.0);

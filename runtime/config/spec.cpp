@@ -11,4 +11,14 @@ std::string SourcePos::describe() const {
   return where;
 }
 
+std::string_view precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+    case Precision::kAuto: return "auto";
+  }
+  return "fp32";
+}
+
 }  // namespace llmrt

@@ -137,7 +137,10 @@ struct ParallelSpec {
 };
 
 // ---------------------------------------------------------------------------------- [train]
-enum class Precision { kFp32, kBf16, kFp16 };
+// kAuto: each device trains at the best its card has — bf16, else fp16 (with loss scaling),
+// else fp32 (topology/topology.h device_precision); a mixed room runs several at once.
+enum class Precision { kFp32, kBf16, kFp16, kAuto };
+std::string_view precision_name(Precision precision);  // "fp32", "bf16", "fp16", "auto"
 
 struct TrainSpec {
   std::int64_t steps = 1000;

@@ -11,8 +11,8 @@ constexpr double kMinScale = 1.0;
 constexpr double kMaxScale = 16777216.0;  // 2^24
 }  // namespace
 
-LossScaler::LossScaler(const TrainSpec& train)
-    : dynamic_(train.precision == Precision::kFp16),
+LossScaler::LossScaler(const TrainSpec& train, bool any_fp16)
+    : dynamic_(any_fp16),
       scale_(dynamic_ ? train.loss_scale_init : 1.0),
       window_(train.loss_scale_window) {}
 

@@ -15,8 +15,9 @@ namespace llmrt {
 
 class LossScaler {
  public:
-  // Dynamic for fp16 (train.loss_scale_init, train.loss_scale_window); fixed at 1 otherwise.
-  explicit LossScaler(const TrainSpec& train);
+  // Dynamic when any rank computes in fp16 (train.loss_scale_init, train.loss_scale_window);
+  // fixed at 1 otherwise.
+  LossScaler(const TrainSpec& train, bool any_fp16);
 
   bool dynamic() const { return dynamic_; }
   double scale() const { return scale_; }  // what this step's loss gradient is multiplied by

@@ -124,9 +124,14 @@ std::int32_t compute_dtype_of(Precision precision) {
   switch (precision) {
     case Precision::kBf16: return LLMRT_DTYPE_BF16;
     case Precision::kFp16: return LLMRT_DTYPE_F16;
+    case Precision::kAuto: return LLMRT_DTYPE_BF16;  // for sizing only: bf16 and f16 take the same bytes
     case Precision::kFp32: break;
   }
   return LLMRT_DTYPE_F32;
+}
+
+std::int32_t rank_compute_dtype(const Device& device, Precision precision) {
+  return compute_dtype_of(device_precision(device, precision));
 }
 
 std::int32_t device_type_of(const Device& device) {
@@ -142,22 +147,24 @@ Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t d
 }
 
 Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
-                           Precision precision) {
-  const std::int32_t dtype = compute_dtype_of(precision);
-  // One device per device type is enough: the answer depends on the type, not the model.
-  std::map<std::int32_t, std::string> labels;
+                           Precision precision, bool played_by_cpu) {
+  // One device per (device type, dtype) is enough: the answer depends on those, not the model.
+  std::map<std::pair<std::int32_t, std::int32_t>, std::string> labels;
   for (const Device& device : topology.devices()) {
-    labels.emplace(device_type_of(device), device_label(device));
+    const std::int32_t type = played_by_cpu ? LLMRT_DEVICE_CPU : device_type_of(device);
+    const std::string label = played_by_cpu ? fmt::format("a CPU rank playing {}", device.model->name) : device_label(device);
+    labels.emplace(std::make_pair(type, rank_compute_dtype(device, precision)), label);
   }
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
   int first = 0;
   for (const LayerSpec& layer : model.layers) {
-    LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_layers(model, registry, first, first + 1, context));
-    first += layer.repeat;
-    for (const auto& [type, label] : labels) {
+    for (const auto& [key, label] : labels) {
+      const auto [type, dtype] = key;
+      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
+      LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_layers(model, registry, first, first + 1, context));
       LLMRT_ASSIGN_OR_RETURN(const std::string problem, layer_support_problem(slots.front(), type, label, dtype));
       if (!problem.empty()) return input_error("{}: {}", layer.pos.describe(), problem);
     }
+    first += layer.repeat;
   }
   return Status::success();
 }
@@ -170,8 +177,8 @@ LayerSupportFn make_layer_support_fn(const ModelSpec& model, const Registry& reg
   };
   auto cache = std::make_shared<Cache>();
   auto entries = std::make_shared<const std::vector<LayerPlanEntry>>(expand_layers(model));
-  const std::int32_t dtype = compute_dtype_of(precision);
-  return [cache, entries, &model, &registry, dtype](int layer, const Device& device) -> Result<std::string> {
+  return [cache, entries, &model, &registry, precision](int layer, const Device& device) -> Result<std::string> {
+    const std::int32_t dtype = rank_compute_dtype(device, precision);
     std::lock_guard<std::mutex> lock(cache->mutex);
     const int entry = entries->at(static_cast<std::size_t>(layer)).spec_index;
     const auto key = std::make_pair(entry, device.model->name);
@@ -180,7 +187,8 @@ LayerSupportFn make_layer_support_fn(const ModelSpec& model, const Registry& reg
     auto slots = cache->entries.find(entry);
     if (slots == cache->entries.end()) {
       const int first = layer - entries->at(static_cast<std::size_t>(layer)).repeat_index;
-      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
+      // The instance is created at the job's nominal dtype; supports() is asked about this device's.
+      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, compute_dtype_of(precision), 0};
       slots = cache->entries.emplace(entry, create_layers(model, registry, first, first + 1, context)).first;
     }
     if (!slots->second.ok()) return slots->second.error();

@@ -58,8 +58,12 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
 // Every layer's component exists, has the right kind, and accepts its config (for `check`).
 Status check_model_components(const ModelSpec& model, const Registry& registry);
 
-// The llmrt_dtype of activations at a training precision (llmrt_layer_context.compute_dtype).
+// The llmrt_dtype of activations at a training precision (llmrt_layer_context.compute_dtype);
+// "auto" gives bf16, for sizing only (f16 takes the same bytes): a rank's own dtype comes from
+// its device (rank_compute_dtype).
 std::int32_t compute_dtype_of(Precision precision);
+// The dtype a rank on `device` computes in: its device_precision (topology.h) at `precision`.
+std::int32_t rank_compute_dtype(const Device& device, Precision precision);
 // The device type (llmrt_device_type) a rank on `device` runs on: CPU ranks on the CPU, every
 // GPU model on CUDA.
 std::int32_t device_type_of(const Device& device);
@@ -71,9 +75,10 @@ Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t d
                                           std::string_view device_label, std::int32_t dtype);
 
 // Every layer of the model runs on every kind of device in the topology with activations of
-// the training precision; an input error (exit code 2) naming the first that does not.
+// the precision each device trains at; an input error (exit code 2) naming the first that does
+// not. `played_by_cpu` (a rehearsal): every device is a CPU rank computing at its device's dtype.
 Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
-                           Precision precision);
+                           Precision precision, bool played_by_cpu = false);
 
 // The planner's view of the same question (PlanRequest::layer_support): one instance per
 // [[model.layer]] entry, each answer cached per device model. Keeps references to both.

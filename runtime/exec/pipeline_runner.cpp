@@ -24,8 +24,9 @@ double PipelineRunner::now() const {
 
 PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups,
                                Progress& progress, std::vector<llmrt_action> actions, std::int64_t batch,
-                               std::int64_t seq)
-    : chunks_(std::move(chunks)), layout_(layout), groups_(groups), progress_(progress), actions_(std::move(actions)),
+                               std::int64_t seq, std::vector<std::int32_t> pipeline_dtypes)
+    : chunks_(std::move(chunks)), layout_(layout), pipeline_dtypes_(std::move(pipeline_dtypes)), groups_(groups),
+      progress_(progress), actions_(std::move(actions)),
       batch_(batch), seq_(seq), coords_pp_(groups.coords().pp), transport_(groups.pipeline(), progress) {
   next_receive_.assign(actions_.size() + 1, actions_.size());
   for (std::size_t i = actions_.size(); i-- > 0;) {
@@ -50,7 +51,8 @@ Status PipelineRunner::post_receive(std::size_t index) {
   const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
   const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
   Buffer& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
-  LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), stage.activation_dtype(),
+  const std::int32_t sent_as = pipeline_dtypes_.at(static_cast<std::size_t>(action.peer_rank));
+  LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), sent_as,
                                       gradient ? stage.output_elements() : stage.input_elements()));
   return transport_.post_receive(index, buffer, action.peer_rank, tag_of(action));
 }

@@ -27,7 +27,8 @@ class PipelineRunner {
  public:
   // chunks[c] is this rank's stage for virtual stage c·pp + pp_rank.
   PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups, Progress& progress,
-                 std::vector<llmrt_action> actions, std::int64_t batch, std::int64_t seq);
+                 std::vector<llmrt_action> actions, std::int64_t batch, std::int64_t seq,
+                 std::vector<std::int32_t> pipeline_dtypes);
 
   // One step. Microbatch j reads data batch first_batch_index + j; each loss enters the mean
   // with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless it
@@ -58,6 +59,9 @@ class PipelineRunner {
 
   std::vector<Stage*> chunks_;
   Layout layout_;
+  // [pp rank] the dtype that rank computes in and sends: a message is received as its sender's
+  // and the stage converts it to its own (a mixed room under precision "auto").
+  std::vector<std::int32_t> pipeline_dtypes_;
   ProcessGroups& groups_;
   Progress& progress_;
   std::vector<llmrt_action> actions_;

@@ -52,6 +52,13 @@ Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
   return Status::success();
 }
 
+// A message from another stage into this stage's buffer: a copy, or a conversion when the
+// sender computes in another dtype (a mixed room under precision "auto").
+Status Stage::take_message(Buffer& into, const Buffer& message) {
+  if (message.dtype() == into.dtype()) return into.copy_from(message);
+  return device_->convert(into.data(), into.dtype(), message.data(), message.dtype(), message.count(), nullptr);
+}
+
 // The loss is f32 whatever the precision; every other output is an activation.
 std::int32_t Stage::output_dtype(std::size_t layer) const {
   return placement_.last && layer + 1 == layers_.size() ? LLMRT_DTYPE_F32 : placement_.activation_dtype;
@@ -105,7 +112,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     LLMRT_RETURN_IF_ERROR(upload_tokens(state.tokens, tokens));
   } else {
     LLMRT_RETURN_IF_ERROR(state.inputs[0].resize(*device_, placement_.activation_dtype, activation->count()));
-    LLMRT_RETURN_IF_ERROR(state.inputs[0].copy_from(*activation));
+    LLMRT_RETURN_IF_ERROR(take_message(state.inputs[0], *activation));
   }
   if (placement_.last) LLMRT_RETURN_IF_ERROR(upload_tokens(state.targets, targets));
   const llmrt_call_ctx ctx = call_context(microbatch);
@@ -128,7 +135,7 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
   MicrobatchState& state = state_of(microbatch, "backward_input");
   const llmrt_call_ctx ctx = call_context(microbatch);
   LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().resize(*device_, output_dtype(layers_.size() - 1), grad_output.count()));
-  LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().copy_from(grad_output));
+  LLMRT_RETURN_IF_ERROR(take_message(state.grad_outputs.back(), grad_output));
   for (std::size_t i = layers_.size(); i-- > 0;) {
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);

@@ -95,6 +95,7 @@ class Stage {
   std::vector<llmrt_tensor> layer_inputs(std::size_t layer, MicrobatchState& state);
   llmrt_call_ctx call_context(int microbatch) const;
   std::int32_t output_dtype(std::size_t layer) const;
+  Status take_message(Buffer& into, const Buffer& message);
   Status upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens);
   MicrobatchState& state_of(int microbatch, const char* pass);
 

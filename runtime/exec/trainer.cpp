@@ -1,5 +1,6 @@
 #include "exec/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -37,15 +38,24 @@ Result<double> layers_flops(const std::vector<LayerSlot>& layers, std::int64_t b
 }
 
 Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registry& registry, const Layout& layout,
-                                                 ProcessGroups& groups, Progress& progress) {
+                                                 ProcessGroups& groups, Progress& progress,
+                                                 std::vector<std::int32_t> rank_dtypes) {
   std::unique_ptr<Trainer> trainer(new Trainer());
+  if (rank_dtypes.empty()) rank_dtypes.assign(static_cast<std::size_t>(layout.world_size()), compute_dtype_of(spec.train.precision));
+  if (rank_dtypes.size() != static_cast<std::size_t>(layout.world_size())) {
+    return runtime_error("{} rank dtypes for a layout of {} ranks", rank_dtypes.size(), layout.world_size());
+  }
+  trainer->rank_dtypes_ = std::move(rank_dtypes);
   trainer->train_ = spec.train;
   trainer->layout_ = layout;
   trainer->seq_ = spec.model.seq_len.value;
   trainer->groups_ = &groups;
   trainer->progress_ = &progress;
   trainer->job_state_ = std::make_unique<PluginJobState>(spec.train.seed);
-  trainer->scaler_ = std::make_unique<LossScaler>(spec.train);
+  // One fp16 rank anywhere puts the whole job under the dynamic loss scale: the loss gradient
+  // crosses every stage, and skips must be unanimous.
+  const bool any_fp16 = std::count(trainer->rank_dtypes_.begin(), trainer->rank_dtypes_.end(), LLMRT_DTYPE_F16) > 0;
+  trainer->scaler_ = std::make_unique<LossScaler>(spec.train, any_fp16);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
   LLMRT_ASSIGN_OR_RETURN(auto optimizer,
                          OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(),
@@ -62,7 +72,7 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
 Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   const int layer_count = static_cast<int>(expand_layers(spec.model).size());
   const RankCoords& coords = groups_->coords();
-  const std::int32_t compute_dtype = compute_dtype_of(spec.train.precision);
+  const std::int32_t compute_dtype = rank_dtypes_.at(static_cast<std::size_t>(groups_->world_rank()));
   const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, compute_dtype, 0};
   LLMRT_ASSIGN_OR_RETURN(auto all_layers, create_layers(spec.model, registry, 0, layer_count, context));
   LLMRT_ASSIGN_OR_RETURN(auto shapes, layer_output_shapes(all_layers, layout_.microbatch_size, seq_));
@@ -109,6 +119,15 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   return Status::success();
 }
 
+std::vector<std::int32_t> Trainer::pipeline_dtypes() const {
+  std::vector<std::int32_t> dtypes;
+  for (int pp = 0; pp < layout_.pp; ++pp) {
+    const int rank = groups_->distributed() ? groups_->world_rank_of_stage(pp) : 0;
+    dtypes.push_back(rank_dtypes_.at(static_cast<std::size_t>(rank)));
+  }
+  return dtypes;
+}
+
 Status Trainer::load_actions(const Registry& registry) {
   // Every rank verifies all pipeline ranks' lists (cheap, and no rank starts a list that can hang).
   LLMRT_ASSIGN_OR_RETURN(
@@ -119,7 +138,7 @@ Status Trainer::load_actions(const Registry& registry) {
   for (auto& chunk : chunks_) chunks.push_back(chunk.get());
   runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
                                              std::move(schedule.actions[static_cast<std::size_t>(groups_->coords().pp)]),
-                                             layout_.microbatch_size, seq_);
+                                             layout_.microbatch_size, seq_, pipeline_dtypes());
   if (layout_.dp > 1) {
     buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches);
     for (auto& chunk : chunks_) chunk->on_weights_done([this](std::size_t slot) { return buckets_->layer_done(slot); });

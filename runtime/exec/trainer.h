@@ -41,8 +41,10 @@ struct StepReport {
 class Trainer {
  public:
   // `groups` and `progress` must outlive the trainer.
+  // rank_dtypes: [world rank] the dtype it computes in (empty: the training precision's everywhere).
   static Result<std::unique_ptr<Trainer>> create(const Spec& spec, const Registry& registry, const Layout& layout,
-                                                 ProcessGroups& groups, Progress& progress);
+                                                 ProcessGroups& groups, Progress& progress,
+                                                 std::vector<std::int32_t> rank_dtypes = {});
 
   Result<StepReport> train_step();  // the next optimizer step
   // Testing only (--inject-fault RANK:STEP:overflow): the next step's gradients on this rank get
@@ -57,6 +59,7 @@ class Trainer {
   int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
   double loss_scale() const { return scaler_->scale(); }  // the next step's
+  const std::vector<std::int32_t>& rank_dtypes() const { return rank_dtypes_; }  // [world rank]
   std::size_t live_microbatches() const;  // activations held (0 between steps)
   // The model's parameter count over all ranks (tied copies and tp replicas counted once).
   Result<double> total_parameters();
@@ -64,6 +67,7 @@ class Trainer {
  private:
   Trainer() = default;
   Status build_stages(const Spec& spec, const Registry& registry);
+  std::vector<std::int32_t> pipeline_dtypes() const;  // [pp rank] of this rank's pipeline
   Status load_actions(const Registry& registry);
   Status synchronize_gradients();
   Result<double> global_grad_norm();
@@ -74,6 +78,7 @@ class Trainer {
   TrainSpec train_;
   Layout layout_;
   std::int64_t seq_ = 1;
+  std::vector<std::int32_t> rank_dtypes_;         // [world rank] its compute dtype
   ProcessGroups* groups_ = nullptr;
   Progress* progress_ = nullptr;
   std::unique_ptr<ParamStore> params_;

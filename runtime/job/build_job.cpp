@@ -24,7 +24,7 @@ Result<BuiltJob> build_job(const Spec& spec, const Registry& registry, const Res
   LLMRT_ASSIGN_OR_RETURN(built.groups, ProcessGroups::create(resolved.layout, world.rank(), world.launched(),
                                                               resolved.tie_stages, placement.device));
   LLMRT_ASSIGN_OR_RETURN(built.progress, make_progress(spec.train, world, built.groups->coords()));
-  auto trainer = Trainer::create(spec, registry, resolved.layout, *built.groups, *built.progress);
+  auto trainer = Trainer::create(spec, registry, resolved.layout, *built.groups, *built.progress, resolved.rank_dtypes);
   LLMRT_RETURN_IF_ERROR(world.agree(trainer.ok() ? Status::success() : Status(trainer.error())));
   built.trainer = std::move(*trainer);
   return built;

@@ -68,6 +68,9 @@ struct ResolvedJob {
   std::optional<PlannedLayout> planned;            // set when the planner chose the layout
   std::map<std::string, std::set<int>> tie_stages; // tied parameter → pipeline ranks holding a copy
   int world_size = 1;
+  // [world rank] the llmrt_dtype it computes in: the training precision, or under "auto" the
+  // best its device has (a mixed room runs bf16 on some stages and fp16 on others).
+  std::vector<std::int32_t> rank_dtypes;
 };
 
 // The layout for `world_size` ranks (in a rehearsal every layer must also run on the CPU at the

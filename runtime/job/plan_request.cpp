@@ -11,6 +11,7 @@
 
 namespace llmrt {
 
+// "auto" stores 16 bits on every GPU (bf16 or fp16).
 int element_bytes_of(Precision precision) { return precision == Precision::kFp32 ? 4 : 2; }
 
 namespace {

@@ -31,24 +31,10 @@ Result<PlannedLayout> best_planned_layout(const OpenJob& job, int world_size) {
   return result.ranked.front();
 }
 
-const char* precision_name(Precision precision) {
-  switch (precision) {
-    case Precision::kBf16: return "bf16";
-    case Precision::kFp16: return "fp16";
-    case Precision::kFp32: break;
-  }
-  return "fp32";
-}
-
 // A rehearsal plays every device by a CPU rank: every layer must run on the CPU too.
 Status check_rehearsal_layer_support(const OpenJob& job) {
-  ClusterSpec cpu_only;
-  NodeSpec node;
-  node.name = "rehearsal";
-  node.cpu_ranks = 1;
-  cpu_only.nodes.push_back(node);
-  LLMRT_ASSIGN_OR_RETURN(Topology cpu, build_topology(cpu_only, job.catalog));
-  LLMRT_RETURN_IF_ERROR_CTX(check_layer_support(job.spec.model, job.registry, cpu, job.spec.train.precision),
+  LLMRT_RETURN_IF_ERROR_CTX(check_layer_support(job.spec.model, job.registry, job.topology, job.spec.train.precision,
+                                                /*played_by_cpu=*/true),
                             "--rehearse plays every device by a CPU rank, at train.precision = \"{}\" (`--set "
                             "train.precision=\"fp32\"` rehearses in fp32)",
                             precision_name(job.spec.train.precision));
@@ -73,6 +59,12 @@ Result<ResolvedJob> resolve_layout(const OpenJob& job, const Spec& spec, const L
   resolved.layout = std::move(model.layout);
   resolved.tie_stages = std::move(model.tie_stages);
   resolved.world_size = layout.world_size();
+  // Rank r runs on the topology's device r; a world of one runs on device 0 (a rehearsal's
+  // CPU ranks compute at the dtype of the device they play).
+  for (int rank = 0; rank < resolved.world_size; ++rank) {
+    const int device = resolved.world_size == job.topology.world_size() ? rank : 0;
+    resolved.rank_dtypes.push_back(rank_compute_dtype(job.topology.device(device), spec.train.precision));
+  }
   return resolved;
 }
 

@@ -14,6 +14,7 @@ namespace {
 constexpr double kGib = 1024.0 * 1024.0 * 1024.0;
 constexpr double kFp32Bytes = 4;
 
+// "auto" stores 16 bits on every GPU (bf16 or fp16).
 double element_bytes(Precision precision) { return precision == Precision::kFp32 ? 4.0 : 2.0; }
 
 // fp32 state values per parameter the optimizer keeps: SGD its momentum, AdamW (and any

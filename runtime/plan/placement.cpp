@@ -95,7 +95,7 @@ void share_network(LinkCost& cost, int sharers) {
   cost.sharers = sharers;
 }
 
-void describe_devices(const Topology& topology, const PlacedDegrees& placed, PeakPrecision precision,
+void describe_devices(const Topology& topology, const PlacedDegrees& placed, Precision precision,
                       std::vector<StageDevices>& stages) {
   const int per_stage = placed.degrees.tp * placed.degrees.dp;
   for (std::size_t r = 0; r < stages.size(); ++r) {
@@ -104,7 +104,7 @@ void describe_devices(const Topology& topology, const PlacedDegrees& placed, Pea
         std::numeric_limits<double>::infinity();
     for (int i = 0; i < per_stage; ++i) {
       const Device& device = topology.device(placed.rank_to_device[r * static_cast<std::size_t>(per_stage) + i]);
-      const double peak = device.peak_tflops(precision) * 1e12;
+      const double peak = training_peak_tflops(device, precision) * 1e12;
       if (peak < stage.peak_flops) {
         stage.peak_flops = peak;
         stage.slowest_model = device.model->name;
@@ -193,7 +193,7 @@ std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees) {
   return rank_to_device;
 }
 
-PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, PeakPrecision precision,
+PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, Precision precision,
                                  double network_efficiency) {
   PlacedDegrees placed;
   placed.degrees = degrees;

@@ -114,7 +114,7 @@ std::string slowest_stage_problem(const PlacedDegrees& placed, const TrainSpec& 
   for (std::size_t r = 0; r < placed.stages.size(); ++r) {
     if (placed.stages[r].peak_flops <= 0) {
       return fmt::format("stage {} runs on {}, which has no {} throughput in the device catalog", r,
-                         placed.stages[r].slowest_model, peak_precision_name(peak_precision_for(train.precision)));
+                         placed.stages[r].slowest_model, precision_name(train.precision));
     }
   }
   return "";
@@ -152,7 +152,7 @@ PlannedLayout planned_from(const PlanRequest& request, Layout layout, const Plac
   out.step_time_s = timing.makespan_s + step.dp_allreduce_s + step.optimizer_s;
   out.tokens_per_s = static_cast<double>(request.train.global_batch.value) * static_cast<double>(request.seq_len) /
                      out.step_time_s;
-  const double peak = request.topology->peak_tflops(peak_precision_for(request.train.precision)) * 1e12;
+  const double peak = training_peak_tflops(*request.topology, request.train.precision) * 1e12;
   out.mfu = step.model_flops_per_step / (peak * out.step_time_s);
   out.bubble_fraction = timing.bubble_fraction;
   out.rank_to_device = placed.rank_to_device;
@@ -221,7 +221,7 @@ Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Lay
                              "model layer costs at tp = {}", layout.tp);
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
-                         peak_precision_for(request.train.precision), request.plan.network_efficiency);
+                         request.train.precision, request.plan.network_efficiency);
   if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
   return split_layers(request, layout, costs, placed);
 }
@@ -236,7 +236,7 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
   CostCache cache;
   LLMRT_ASSIGN_OR_RETURN(auto layers, check_model(request, cache, microbatch_sizes));
   LLMRT_ASSIGN_OR_RETURN(auto degrees, enumerate_degrees(request, layers));
-  const PeakPrecision precision = peak_precision_for(request.train.precision);
+  const Precision precision = request.train.precision;
   PlanResult result;
   for (const Degrees& d : degrees) {
     const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.network_efficiency);

@@ -73,7 +73,7 @@ struct PlacedDegrees {
 std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees);
 
 // place_ranks plus every group's link costs and each stage's device limits; O(devices).
-PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, PeakPrecision precision,
+PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, Precision precision,
                                  double network_efficiency);
 
 // ------------------------------------------------------------------ partition.cpp

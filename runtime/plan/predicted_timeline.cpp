@@ -12,7 +12,7 @@ Result<PredictedStep> predict_step_timeline(const PlanRequest& request, const La
   const std::vector<std::vector<llmrt_action>>& actions = schedule->actions;
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
-                         peak_precision_for(request.train.precision), request.plan.network_efficiency);
+                         request.train.precision, request.plan.network_efficiency);
   const StageMemory memory = estimate_stage_memory(layout, costs, actions, request.train, request.plan.workspace_gib);
   const StepCosts step =
       estimate_step_costs(layout, costs, placed, memory, request.train, request.plan.compute_efficiency);

@@ -140,6 +140,7 @@ PeakPrecision peak_precision_for(Precision train_precision) {
     case Precision::kFp32: return PeakPrecision::kFp32;
     case Precision::kBf16: return PeakPrecision::kBf16;
     case Precision::kFp16: return PeakPrecision::kFp16;
+    case Precision::kAuto: break;  // resolved per device first (topology.h device_precision)
   }
   return PeakPrecision::kFp32;
 }

@@ -339,8 +339,26 @@ double Topology::peak_tflops(PeakPrecision precision) const {
   return total;
 }
 
+Precision device_precision(const Device& device, Precision requested) {
+  if (requested != Precision::kAuto) return requested;
+  if (device.model->is_cpu) return Precision::kFp32;
+  if (peak_of(device.model->peak_tflops, PeakPrecision::kBf16) > 0) return Precision::kBf16;
+  if (peak_of(device.model->peak_tflops, PeakPrecision::kFp16) > 0) return Precision::kFp16;
+  return Precision::kFp32;
+}
+
+double training_peak_tflops(const Device& device, Precision requested) {
+  return device.peak_tflops(peak_precision_for(device_precision(device, requested)));
+}
+
+double training_peak_tflops(const Topology& topology, Precision requested) {
+  double total = 0;
+  for (const Device& device : topology.devices()) total += training_peak_tflops(device, requested);
+  return total;
+}
+
 Status check_precision_support(const Topology& topology, Precision precision) {
-  if (precision == Precision::kFp32) return Status::success();
+  if (precision == Precision::kFp32 || precision == Precision::kAuto) return Status::success();
   const PeakPrecision wanted = peak_precision_for(precision);
   bool fp16_everywhere = true;
   std::map<std::string, std::vector<std::string>> nodes_of;  // model -> nodes, in node order
@@ -357,9 +375,9 @@ Status check_precision_support(const Topology& topology, Precision precision) {
   for (const auto& [model, nodes] : nodes_of) lacking.push_back(fmt::format("{} (on {})", model, fmt::join(nodes, ", ")));
   const std::string name(peak_precision_name(wanted));
   const std::string advice = precision == Precision::kBf16 && fp16_everywhere
-                                 ? "use train.precision = \"fp16\" (dynamic loss scaling), or leave those cards out "
-                                   "of the topology"
-                                 : "use train.precision = \"fp32\", or leave those cards out of the topology";
+                                 ? "use train.precision = \"auto\" (bf16 where a card has it, fp16 with loss scaling "
+                                   "elsewhere) or \"fp16\", or leave those cards out of the topology"
+                                 : "use train.precision = \"auto\" or \"fp32\", or leave those cards out of the topology";
   return input_error("train.precision = \"{}\": {} {} no {} arithmetic; {}", name, fmt::join(lacking, ", "),
                      lacking.size() == 1 ? "has" : "have", name, advice);
 }

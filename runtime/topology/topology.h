@@ -115,6 +115,15 @@ class Topology {
 // in this order and as many slots per node as it has devices.
 Result<Topology> build_topology(const ClusterSpec& cluster, const DeviceCatalog& catalog);
 
+// The precision `device` trains at when the job asks for `requested`: the same, except "auto",
+// which takes the best the card has — bf16, else fp16 (with loss scaling), else fp32. CPU ranks
+// take fp32 under "auto": they compute in fp32 whatever they store.
+Precision device_precision(const Device& device, Precision requested);
+// The device's peak FLOP/s for training at `requested` (resolved per device under "auto").
+double training_peak_tflops(const Device& device, Precision requested);
+// The sum over the topology's devices.
+double training_peak_tflops(const Topology& topology, Precision requested);
+
 // A bf16 or fp16 job on GPUs that lack that precision (a V100 has no bf16) is refused, naming
 // each such card model with where it is and suggesting the precision it does have. CPU ranks
 // run every precision (16-bit storage, fp32 arithmetic).

@@ -162,3 +162,73 @@ BOOST_AUTO_TEST_CASE(fp16_overflow_on_one_rank_skips_on_all) {
   BOOST_TEST(result.out.find("step 2/3 | loss") != std::string::npos);
   BOOST_TEST(result.out.find("skipped: fp16 gradients overflowed at loss scale 65536, now 32768") != std::string::npos);
 }
+
+// precision = "auto" in a mixed room, rehearsed: two A100s (bf16) and two CPU ranks (fp32) as
+// four pipeline stages. The stage boundary between them converts bf16 to fp32 and back; the
+// plan paragraph says which ranks run what; the losses track a one-rank fp32 run as bf16 does.
+BOOST_AUTO_TEST_CASE(auto_precision_runs_each_stage_at_its_cards_best) {
+  const Text text;
+  const std::string config = text.dir.write("room.toml", R"(
+[cluster]
+name = "mixed-room"
+[[cluster.node]]
+name = "gpu01"
+gpus = { model = "A100-80GB-SXM", count = 2 }
+[[cluster.node]]
+name = "cpu01"
+cpus = { ranks = 2, threads_per_rank = 1 }
+[model]
+name = "room"
+seq_len = 64
+vocab_size = 256
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 64
+[[model.layer]]
+component = "gpt.block"
+repeat = 2
+d_model = 64
+heads = 4
+[[model.layer]]
+component = "gpt.head"
+[parallel]
+pp = 4
+tp = 1
+dp = 1
+stage_layers = [1, 1, 1, 1]
+microbatch_size = 2
+[train]
+global_batch = 8
+precision = "auto"
+optimizer = { component = "adamw", lr = 1e-3 }
+[metrics]
+log_every = 1
+prometheus = ""
+)");
+  const std::string run_dir = text.dir.path() + "/room";
+  const std::vector<std::string> common = {"--set", "data.train=" + text.shards, "--set", "train.steps=6",
+                                           "--set", "metrics.run_dir=" + run_dir};
+  std::vector<std::string> argv = {"mpirun", "--oversubscribe", "-np", "4", LLMRT_CLI_BINARY, "run", config, "--rehearse"};
+  argv.insert(argv.end(), common.begin(), common.end());
+  const ProcessResult room = run_process(argv, mpirun_env(), "", 240);
+  BOOST_TEST_INFO("stderr: " << room.err << "\nstdout: " << room.out);
+  BOOST_REQUIRE(room.exit_code == 0);
+  BOOST_TEST(room.out.find("precision auto: bf16 on ranks 0-1, fp32 on ranks 2-3") != std::string::npos);
+  const std::vector<Step> mixed = read_steps(run_dir);
+
+  std::vector<std::string> one_args = {"run", config, "--rehearse", "--set", "train.precision=\"fp32\"", "--set",
+                                       "data.train=" + text.shards, "--set", "train.steps=6", "--set",
+                                       "metrics.run_dir=" + run_dir + "_fp32"};
+  const ProcessResult one = run_llmrt(one_args);
+  BOOST_REQUIRE_MESSAGE(one.exit_code == 0, one.err);
+  const std::vector<Step> fp32 = read_steps(run_dir + "_fp32");
+  BOOST_REQUIRE(mixed.size() == 6u);
+  BOOST_REQUIRE(fp32.size() == 6u);
+  int differing = 0;
+  for (std::size_t i = 0; i < fp32.size(); ++i) {
+    BOOST_TEST(std::abs(mixed[i].loss - fp32[i].loss) < 0.02, "step " << i + 1);
+    BOOST_TEST(mixed[i].loss_scale == 1.0);  // no fp16 rank: no loss scale
+    differing += mixed[i].loss != fp32[i].loss;
+  }
+  BOOST_TEST(differing > 0);  // the bf16 stages really round
+}

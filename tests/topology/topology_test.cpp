@@ -217,5 +217,32 @@ BOOST_AUTO_TEST_CASE(cpu_ranks_share_memory_and_scale_by_threads) {
   BOOST_TEST(topology.total_memory_gib() == 2 * cpu->memory_gib);
 }
 
+// precision "auto" per device: bf16 where the card has it, else fp16, else fp32; CPU ranks fp32.
+// A fixed precision is every device's. bf16 on a V100 is refused, naming it and offering auto.
+BOOST_AUTO_TEST_CASE(auto_precision_is_the_best_each_card_has) {
+  const Topology room = build_ok(make_cluster({gpu_node("old", "V100-32GB", 1, 5, {}),
+                                               gpu_node("new", "A100-80GB-SXM", 1, 8, {}), cpu_node("cpu", 1, 2, 11)}));
+  BOOST_REQUIRE(room.devices().size() == 3u);
+  BOOST_TEST((device_precision(room.device(0), Precision::kAuto) == Precision::kFp16));
+  BOOST_TEST((device_precision(room.device(1), Precision::kAuto) == Precision::kBf16));
+  BOOST_TEST((device_precision(room.device(2), Precision::kAuto) == Precision::kFp32));
+  BOOST_TEST((device_precision(room.device(0), Precision::kBf16) == Precision::kBf16));
+  // The V100's fp16 peak, the A100's bf16 peak, the CPU's fp32 one.
+  BOOST_TEST(training_peak_tflops(room.device(0), Precision::kAuto) == room.device(0).peak_tflops(PeakPrecision::kFp16));
+  BOOST_TEST(training_peak_tflops(room.device(1), Precision::kAuto) == room.device(1).peak_tflops(PeakPrecision::kBf16));
+  BOOST_TEST(training_peak_tflops(room.device(2), Precision::kAuto) == room.device(2).peak_tflops(PeakPrecision::kFp32));
+  // A CPU stores bf16 but computes fp32: its fp32 peak counts at bf16 too.
+  BOOST_TEST(training_peak_tflops(room.device(2), Precision::kBf16) == room.device(2).peak_tflops(PeakPrecision::kFp32));
+
+  BOOST_TEST(check_precision_support(room, Precision::kAuto).ok());
+  BOOST_TEST(check_precision_support(room, Precision::kFp16).ok());
+  const Status bf16 = check_precision_support(room, Precision::kBf16);
+  BOOST_REQUIRE(!bf16.ok());
+  BOOST_TEST((bf16.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(contains(bf16.error().message(), "V100-32GB (on old) has no bf16 arithmetic"), bf16.error().message());
+  BOOST_TEST(contains(bf16.error().message(), "train.precision = \"auto\""), bf16.error().message());
+  BOOST_TEST(!contains(bf16.error().message(), "A100"), bf16.error().message());
+}
+
 }  // namespace
 }  // namespace llmrt
