@@ -15,7 +15,7 @@ BOOST_AUTO_TEST_CASE(loss_scale_keys_need_fp16) {
                                         "train.loss_scale_init=1024"});
   BOOST_TEST(bf16.exit_code == 2);
   BOOST_TEST(bf16.err.find("train.loss_scale_init") != std::string::npos, bf16.err);
-  BOOST_TEST(bf16.err.find("applies only with train.precision = \"fp16\"") != std::string::npos, bf16.err);
+  BOOST_TEST(bf16.err.find("applies only with train.precision = \"fp16\" or \"auto\"") != std::string::npos, bf16.err);
   const ProcessResult zero = run_llmrt({"check", config, "--set", "train.precision=\"fp16\"", "--set",
                                         "train.loss_scale_window=0"});
   BOOST_TEST(zero.exit_code == 2);
@@ -26,7 +26,7 @@ BOOST_AUTO_TEST_CASE(loss_scale_keys_need_fp16) {
 }
 
 // bf16 on cards without it (a V100) is refused before anything starts, naming the card and
-// where it is, and suggesting fp16; fp16 on the same cards passes the check.
+// where it is, and suggesting auto or fp16; fp16 on the same cards passes the check.
 BOOST_AUTO_TEST_CASE(bf16_on_a_card_without_it_is_refused) {
   TempDir dir("mixed_precision_v100");
   const std::string config = dir.write("v100.toml", R"(
@@ -66,7 +66,7 @@ precision = "bf16"
     BOOST_TEST(result.err.find("train.precision = \"bf16\": V100-32GB (on old01) has no bf16 arithmetic") !=
                    std::string::npos,
                command << ": " << result.err);
-    BOOST_TEST(result.err.find("use train.precision = \"fp16\"") != std::string::npos, result.err);
+    BOOST_TEST(result.err.find("use train.precision = \"auto\" (bf16 where a card has it, fp16 with loss scaling elsewhere) or \"fp16\"") != std::string::npos, result.err);
   }
   const ProcessResult fp16 = run_llmrt({"check", config, "--set", "train.precision=\"fp16\""});
   BOOST_TEST(fp16.err.find("has no") == std::string::npos, fp16.err);
