@@ -72,16 +72,27 @@ dry_run() {
 declare -a ROWS=()
 row() { ROWS+=("$(printf '%-34s %s' "$1" "$2")"); }
 
+# A test that skips (exit 77) while nvidia-smi lists a GPU is a failure: the GPU is there and
+# the test could not use it. The row quotes the log's last line, the CUDA error that made it skip.
+skip_status() {
+  if [ "$GPU_LISTED" = 1 ]; then
+    echo "FAILED (skipped with a GPU present: $(tail -n 1 "$1" | cut -c1-120))"
+    return 1
+  fi
+  echo "SKIPPED (no GPU)"
+}
+
 run_tests() {
-  local t rc status failed=0
+  local t rc status failed=0 log
   for t in "$STAGE"/bin/cuda_*; do
     [ -x "$t" ] || continue
-    "$t" --log_level=message >"$LOG_DIR/$(basename "$t").log" 2>&1
+    log="$LOG_DIR/$(basename "$t").log"
+    timeout 300 "$t" --log_level=message >"$log" 2>&1
     rc=$?
     case $rc in
       0) status=passed ;;
-      77) status="SKIPPED (no GPU)" ;;
-      *) status="FAILED (exit $rc)"; failed=1; tail -n 30 "$LOG_DIR/$(basename "$t").log" ;;
+      77) status=$(skip_status "$log") || failed=1 ;;
+      *) status="FAILED (exit $rc)"; failed=1; tail -n 30 "$log" ;;
     esac
     row "$(basename "$t")" "$status"
   done
@@ -96,19 +107,20 @@ run_mpi_tests() {
   command -v mpirun >/dev/null || { row "$name" "not run: no mpirun in the kit"; return 0; }
   timeout 300 mpirun --oversubscribe -np 2 "$t" --log_level=message >"$LOG_DIR/cuda_comm_gpu_np2.log" 2>&1
   rc=$?
+  local failed=0
   case $rc in
     0) status=passed ;;
-    77) status="SKIPPED (no GPU)" ;;
-    *) status="FAILED (exit $rc)"; tail -n 30 "$LOG_DIR/cuda_comm_gpu_np2.log" ;;
+    77) status=$(skip_status "$LOG_DIR/cuda_comm_gpu_np2.log") || failed=1 ;;
+    *) status="FAILED (exit $rc)"; failed=1; tail -n 30 "$LOG_DIR/cuda_comm_gpu_np2.log" ;;
   esac
   row "$name" "$status"
-  [ "$rc" = 0 ] || [ "$rc" = 77 ]
+  return $failed
 }
 
 run_benches() {
   local line
   if [ -x "$STAGE/bin/bench_gpt_cuda" ]; then
-    line=$("$STAGE/bin/bench_gpt_cuda" "${SHAPE[@]}" --steps 20 --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/bench.log" | tail -n 1)
+    line=$(timeout 180 "$STAGE/bin/bench_gpt_cuda" "${SHAPE[@]}" --steps 20 --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/bench.log" | tail -n 1)
     row "llmrt bench_gpt_cuda" "$line"
   else
     row "llmrt bench_gpt_cuda" "not built"
@@ -116,7 +128,7 @@ run_benches() {
   # The PyTorch peer is part of the checkout (bench/), which travels anyway.
   if [ -f bench/torch_gpt_ref.py ] && command -v python3 >/dev/null; then
     # Outside the kit's library path: PyTorch brings its own CUDA libraries.
-    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 python3 bench/torch_gpt_ref.py \
+    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 timeout 240 python3 bench/torch_gpt_ref.py \
       --device cuda --dtype bf16 --compile "${SHAPE[@]}" --steps 30 --peak-tflops $PEAK_TFLOPS 2>&1 \
       | tee -a "$LOG_DIR/torch.log" | tail -n 1)
     row "torch_gpt_ref.py (compile, bf16)" "$line"
@@ -132,6 +144,8 @@ run_there() {
   # shellcheck disable=SC1091
   source "$KIT_DIR/enter.sh" || die "could not source $KIT_DIR/enter.sh"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
+  GPU_LISTED=0
+  nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && GPU_LISTED=1
   # cuBLASLt and the CUDA runtime come from the machine; if its toolkit lacks them, take
   # PyTorch's CUDA wheels' copies (nvidia-* packages) rather than fail to load.
   if ldd "$STAGE"/bin/* 2>/dev/null | grep -q "not found"; then
@@ -143,8 +157,9 @@ print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob
   fi
   local failed=0
   run_tests || failed=1
-  run_mpi_tests || failed=1
+  # The benchmark before the multi-rank tests: a hang there must not cost the figures.
   if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then run_benches; fi
+  run_mpi_tests || failed=1
   { echo "== gpu-check =="; printf '%s\n' "${ROWS[@]}"; } | tee "$LOG_DIR/summary.txt"
   return $failed
 }
