@@ -127,11 +127,14 @@ run_benches() {
   fi
   # The PyTorch peer is part of the checkout (bench/), which travels anyway.
   if [ -f bench/torch_gpt_ref.py ] && command -v python3 >/dev/null; then
-    # Outside the kit's library path: PyTorch brings its own CUDA libraries.
-    line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 timeout 240 python3 bench/torch_gpt_ref.py \
-      --device cuda --dtype bf16 --compile "${SHAPE[@]}" --steps 30 --peak-tflops $PEAK_TFLOPS 2>&1 \
-      | tee -a "$LOG_DIR/torch.log" | tail -n 1)
-    row "torch_gpt_ref.py (compile, bf16)" "$line"
+    # Outside the kit's library path: PyTorch brings its own CUDA libraries. Eager, then compiled.
+    local mode
+    for mode in eager compile; do
+      line=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" PYTHONUNBUFFERED=1 timeout 240 python3 bench/torch_gpt_ref.py \
+        --device cuda --dtype bf16 $([ "$mode" = compile ] && echo --compile) "${SHAPE[@]}" --steps 30 \
+        --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/torch_$mode.log" | tail -n 1)
+      row "torch_gpt_ref.py ($mode, bf16)" "$line"
+    done
   else
     row "torch_gpt_ref.py" "not run: no python3"
   fi
