@@ -119,6 +119,8 @@ MPI_Datatype reducible_type(std::int32_t dtype) {
 
 MPI_Op reduce_op(std::int32_t op) { return op == LLMRT_REDUCE_MAX ? MPI_MAX : op == LLMRT_REDUCE_MIN ? MPI_MIN : MPI_SUM; }
 
+}  // namespace
+
 // Bytes of `count` elements, checked against MPI's int counts.
 Result<int> mpi_bytes(std::size_t count, std::int32_t dtype, std::string_view what) {
   const std::size_t element = dtype_size(dtype);
@@ -137,6 +139,8 @@ Status check_mpi(int rc, std::string_view what) {
   MPI_Error_string(rc, text, &length);
   return runtime_error("{}: {}", what, std::string_view(text, static_cast<std::size_t>(length)));
 }
+
+namespace {
 
 Result<int> comm_rank(MPI_Comm comm) {
   int rank = 0;

@@ -17,6 +17,11 @@ namespace llmrt {
 // Success, or an Error "<what>: <CUDA's text>" for a failed CUDA runtime call.
 Status check_cuda(cudaError_t err, std::string_view what);
 
+// Bytes of `count` elements of `dtype`, checked against MPI's int counts (an error names `what`).
+Result<int> mpi_bytes(std::size_t count, std::int32_t dtype, std::string_view what);
+// Success, or an Error "<what>: <MPI's text>".
+Status check_mpi(int rc, std::string_view what);
+
 // True when this process's MPI library can take CUDA pointers (Open MPI's MPIX_Query_cuda_support
 // where mpi-ext.h declares it; false for any other MPI).
 bool mpi_is_cuda_aware();

@@ -34,21 +34,17 @@ Result<RequestPtr> DeviceMemoryCollectives::start_all_reduce(void* buffer, std::
   return RequestPtr();
 }
 
-// Device p2p has no tags (NCCL matches by order); the schedule's order is the same on both ends.
+// Non-blocking and matched by tag, like the host path: the executor posts receives ahead.
 Result<RequestPtr> DeviceMemoryCollectives::start_send(const void* buffer, std::size_t count, std::int32_t dtype,
                                                        int peer, int tag, llmrt_stream* stream) {
   if (!is_device_pointer(buffer)) return host_.start_send(buffer, count, dtype, peer, tag, stream);
-  const DeviceP2p op{DeviceP2p::Kind::kSend, peer, const_cast<void*>(buffer), count, dtype};
-  LLMRT_RETURN_IF_ERROR(device_.exchange(std::span<const DeviceP2p>(&op, 1), cuda_stream_of(stream)));
-  return RequestPtr();
+  return device_.start_send(buffer, count, dtype, peer, tag, cuda_stream_of(stream));
 }
 
 Result<RequestPtr> DeviceMemoryCollectives::start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer,
                                                        int tag, llmrt_stream* stream) {
   if (!is_device_pointer(buffer)) return host_.start_recv(buffer, count, dtype, peer, tag, stream);
-  const DeviceP2p op{DeviceP2p::Kind::kRecv, peer, buffer, count, dtype};
-  LLMRT_RETURN_IF_ERROR(device_.exchange(std::span<const DeviceP2p>(&op, 1), cuda_stream_of(stream)));
-  return RequestPtr();
+  return device_.start_recv(buffer, count, dtype, peer, tag, cuda_stream_of(stream));
 }
 
 }  // namespace llmrt

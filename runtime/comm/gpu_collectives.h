@@ -23,10 +23,10 @@ class DeviceMemoryCollectives final : public Collectives {
   Status reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype, std::int32_t op,
                         llmrt_stream* stream) override;
   Status broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, llmrt_stream* stream) override;
-  // On device memory these are enqueued on `stream` and come back complete (a null request):
-  // the stream, not the host, orders what follows. Not yet fit for pp > 1 on GPUs: on the
-  // staging path a receive posted ahead blocks until its data arrives, which can deadlock a
-  // schedule; the GPU issue replaces these with event- or MPI-backed requests.
+  // On device memory the all-reduce is enqueued on `stream` and comes back complete (a null
+  // request): the stream, not the host, orders what follows. Sends and receives are
+  // non-blocking MPI requests matched by tag (comm/staged_p2p.h), so receives posted ahead
+  // cannot deadlock a schedule.
   Result<RequestPtr> start_all_reduce(void* buffer, std::size_t count, std::int32_t dtype, std::int32_t op,
                                       llmrt_stream* stream) override;
   Result<RequestPtr> start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,

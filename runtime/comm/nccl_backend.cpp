@@ -291,14 +291,28 @@ Result<std::unique_ptr<GpuCollectives>> GpuCollectives::create(int cuda_device) 
   LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
   LLMRT_ASSIGN_OR_RETURN(auto staging, PinnedStaging::create(mpi_is_cuda_aware()));
   gpu->staging_ = std::make_unique<PinnedStaging>(std::move(staging));
+  gpu->p2p_ = std::make_unique<StagedP2p>(gpu->staging_->direct());
   return gpu;
 }
 
 Result<DeviceComm*> GpuCollectives::attach(MPI_Comm comm, DeviceBackend backend) {
   LLMRT_ASSIGN_OR_RETURN_CTX(auto device, DeviceComm::create(comm, device_, *staging_, backend),
                              "attaching a process group to the GPU");
+  device->set_p2p(p2p_.get());
   unnamed_.push_back(std::move(device));
   return unnamed_.back().get();
+}
+
+Result<RequestPtr> DeviceComm::start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
+                                          cudaStream_t stream) {
+  if (comm_ == MPI_COMM_NULL || p2p_ == nullptr) return runtime_error("a send in a group of one, or before set_p2p");
+  return p2p_->start_send(comm_, buffer, count, dtype, peer, tag, stream);
+}
+
+Result<RequestPtr> DeviceComm::start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
+                                          cudaStream_t stream) {
+  if (comm_ == MPI_COMM_NULL || p2p_ == nullptr) return runtime_error("a receive in a group of one, or before set_p2p");
+  return p2p_->start_recv(comm_, buffer, count, dtype, peer, tag, stream);
 }
 
 }  // namespace llmrt

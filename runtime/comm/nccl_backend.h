@@ -18,6 +18,7 @@
 #include <llmrt/plugin.h>
 
 #include "comm/device_staging.h"
+#include "comm/staged_p2p.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -108,6 +109,14 @@ class DeviceComm {
                         cudaStream_t stream);
   Status broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream);
   Status exchange(std::span<const DeviceP2p> ops, cudaStream_t stream);
+  // Pipeline p2p of the executor: non-blocking, matched by tag, on every path through MPI
+  // (staged, or direct when MPI is CUDA-aware), never NCCL's stream-blocking send/recv
+  // (comm/staged_p2p.h says why). Needs set_p2p() (GpuCollectives::attach does it).
+  Result<RequestPtr> start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
+                                cudaStream_t stream);
+  Result<RequestPtr> start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
+                                cudaStream_t stream);
+  void set_p2p(StagedP2p* p2p) { p2p_ = p2p; }
 
  private:
   DeviceComm() = default;
@@ -115,6 +124,7 @@ class DeviceComm {
   Path path_ = Path::kAlone;
   NcclGroup nccl_;
   PinnedStaging* staging_ = nullptr;
+  StagedP2p* p2p_ = nullptr;  // owned by GpuCollectives
 };
 
 // The device side of the process groups of one rank: one DeviceComm per group, all sharing
@@ -135,6 +145,7 @@ class GpuCollectives {
   GpuCollectives() = default;
   int device_ = 0;
   std::unique_ptr<PinnedStaging> staging_;
+  std::unique_ptr<StagedP2p> p2p_;
   std::vector<std::unique_ptr<DeviceComm>> unnamed_;
 };
 

@@ -164,6 +164,34 @@ BOOST_AUTO_TEST_CASE(staged_exchange_passes_activations_round_a_ring) {
   BOOST_TEST(to_host(incoming.get(), kOdd) == values(kOdd, previous), boost::test_tools::per_element());
 }
 
+// The executor's pattern that deadlocked the blocking exchange: every rank posts both of its
+// receives before it sends anything (1F1B prefetches receives), two messages per peer with
+// tags in opposite orders; the non-blocking requests complete whatever the order.
+BOOST_AUTO_TEST_CASE(posted_receives_ahead_of_sends_complete_by_tag) {
+  const int size = world_size(), rank = world_rank();
+  if (size < 2) {
+    BOOST_TEST_MESSAGE("one rank: no peer to exchange with (run under mpirun -np 2)");
+    return;
+  }
+  auto attached = gpu().attach(MPI_COMM_WORLD);
+  REQUIRE_OK(attached);
+  DeviceComm& comm = **attached;
+  const int next = (rank + 1) % size, previous = (rank + size - 1) % size;
+  auto first_in = to_device(std::vector<float>(kOdd, 0.0f)), second_in = to_device(std::vector<float>(kOdd, 0.0f));
+  auto first_out = to_device(values(kOdd, 10 * rank + 1)), second_out = to_device(values(kOdd, 10 * rank + 2));
+  auto recv_first = comm.start_recv(first_in.get(), kOdd, LLMRT_DTYPE_F32, previous, /*tag=*/1, nullptr);
+  auto recv_second = comm.start_recv(second_in.get(), kOdd, LLMRT_DTYPE_F32, previous, /*tag=*/2, nullptr);
+  REQUIRE_OK(recv_first);
+  REQUIRE_OK(recv_second);
+  auto send_second = comm.start_send(second_out.get(), kOdd, LLMRT_DTYPE_F32, next, /*tag=*/2, nullptr);
+  auto send_first = comm.start_send(first_out.get(), kOdd, LLMRT_DTYPE_F32, next, /*tag=*/1, nullptr);
+  REQUIRE_OK(send_second);
+  REQUIRE_OK(send_first);
+  for (auto* request : {&*recv_first, &*recv_second, &*send_first, &*send_second}) REQUIRE_OK((*request)->wait());
+  BOOST_TEST(to_host(first_in.get(), kOdd) == values(kOdd, 10 * previous + 1), boost::test_tools::per_element());
+  BOOST_TEST(to_host(second_in.get(), kOdd) == values(kOdd, 10 * previous + 2), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(auto_backend_takes_nccl_only_when_every_rank_owns_its_gpu) {
   auto own = members_own_devices(MPI_COMM_WORLD, gpu().device());
   REQUIRE_OK(own);
