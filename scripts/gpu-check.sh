@@ -158,6 +158,15 @@ print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob
     export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$extra"
     ldd "$STAGE"/bin/* 2>/dev/null | grep "not found" | sort -u | sed 's/^/still missing: /'
   fi
+  # NCCL is loaded at run time (runtime/comm/nccl_library.h), so ldd does not list it: point
+  # LLMRT_NCCL_LIBRARY at one when the loader has none (PyTorch's nvidia-nccl wheel has one).
+  if [ -z "${LLMRT_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then
+    local nccl roots
+    roots=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>/dev/null)
+    # shellcheck disable=SC2086
+    nccl=$(find /usr/local/cuda*/lib* $roots -name 'libnccl.so.2' 2>/dev/null | head -n 1)
+    if [ -n "$nccl" ]; then export LLMRT_NCCL_LIBRARY="$nccl"; echo "nccl: $nccl"; else echo "nccl: none found (staging path only)"; fi
+  fi
   local failed=0
   run_tests || failed=1
   # The benchmark before the multi-rank tests: a hang there must not cost the figures.

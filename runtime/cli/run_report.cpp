@@ -82,6 +82,10 @@ void RunReporter::print_plan(const std::string& placement) const {
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train,
              describe_precision(spec_.train.precision, trainer_.rank_dtypes(), trainer_.loss_scale()));
   if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
+  // GPU ranks: which path each group's device buffers take, NCCL or the staging path (and why).
+  if (const std::string paths = trainer_.groups().device_paths(); !paths.empty()) {
+    fmt::print("llmrt: GPU collectives of rank 0's groups: {}\n", paths);
+  }
   std::fflush(stdout);
 }
 

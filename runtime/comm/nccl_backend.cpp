@@ -14,12 +14,15 @@ namespace llmrt {
 
 namespace {
 
+// The loaded NCCL. Only called once a group exists, which needed nccl_api() to succeed.
+const NcclApi& nccl() { return **nccl_api(); }
+
 // "<what>: <NCCL's text> (<NCCL's last error>)"; the last error names the failing transport.
 Status check_nccl(ncclResult_t result, std::string_view what, ncclComm_t comm = nullptr) {
   if (result == ncclSuccess) return Status::success();
-  const char* last = ncclGetLastError(comm);
-  if (last != nullptr && last[0] != '\0') return runtime_error("{}: {} ({})", what, ncclGetErrorString(result), last);
-  return runtime_error("{}: {}", what, ncclGetErrorString(result));
+  const char* last = nccl().GetLastError(comm);
+  if (last != nullptr && last[0] != '\0') return runtime_error("{}: {} ({})", what, nccl().GetErrorString(result), last);
+  return runtime_error("{}: {}", what, nccl().GetErrorString(result));
 }
 
 Result<ncclDataType_t> nccl_type(std::int32_t dtype, std::string_view what) {
@@ -48,6 +51,7 @@ Result<ncclRedOp_t> nccl_op(std::int32_t op, std::string_view what) {
 // ---------------------------------------------------------------------------- NcclGroup
 
 Result<NcclGroup> NcclGroup::create(MPI_Comm comm, int cuda_device) {
+  if (auto api = nccl_api(); !api.ok()) return api.error();
   NcclGroup group;
   MPI_Comm_rank(comm, &group.rank_);
   MPI_Comm_size(comm, &group.size_);
@@ -57,14 +61,14 @@ Result<NcclGroup> NcclGroup::create(MPI_Comm comm, int cuda_device) {
     ncclUniqueId id;
     int result;
   } offer{};
-  if (group.rank_ == 0) offer.result = ncclGetUniqueId(&offer.id);
+  if (group.rank_ == 0) offer.result = nccl().GetUniqueId(&offer.id);
   if (MPI_Bcast(&offer, sizeof(offer), MPI_BYTE, 0, comm) != MPI_SUCCESS) {
     return runtime_error("NCCL group of {}: MPI_Bcast of the unique id failed", group.size_);
   }
   LLMRT_RETURN_IF_ERROR(check_nccl(static_cast<ncclResult_t>(offer.result),
                                    fmt::format("NCCL group of {}: ncclGetUniqueId on its rank 0", group.size_)));
   LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
-  LLMRT_RETURN_IF_ERROR(check_nccl(ncclCommInitRank(&group.comm_, group.size_, offer.id, group.rank_),
+  LLMRT_RETURN_IF_ERROR(check_nccl(nccl().CommInitRank(&group.comm_, group.size_, offer.id, group.rank_),
                                    fmt::format("ncclCommInitRank (rank {} of {}, device {})", group.rank_,
                                                group.size_, cuda_device)));
   return group;
@@ -86,12 +90,12 @@ NcclGroup& NcclGroup::operator=(NcclGroup&& other) noexcept {
 }
 
 void NcclGroup::destroy() noexcept {
-  if (comm_ != nullptr) ncclCommDestroy(comm_);  // a destructor cannot report; destroy flushes pending work
+  if (comm_ != nullptr) nccl().CommDestroy(comm_);  // a destructor cannot report; destroy flushes pending work
   comm_ = nullptr;
 }
 
 void NcclGroup::abort() noexcept {
-  if (comm_ != nullptr) ncclCommAbort(comm_);
+  if (comm_ != nullptr) nccl().CommAbort(comm_);
   comm_ = nullptr;
 }
 
@@ -99,7 +103,7 @@ Status NcclGroup::all_reduce(const void* send, void* recv, std::size_t count, st
                              cudaStream_t stream) {
   LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclAllReduce"));
   LLMRT_ASSIGN_OR_RETURN(auto red, nccl_op(op, "ncclAllReduce"));
-  return check_nccl(ncclAllReduce(send, recv, count, type, red, comm_, stream),
+  return check_nccl(nccl().AllReduce(send, recv, count, type, red, comm_, stream),
                     fmt::format("ncclAllReduce of {} {} (rank {} of {})", count, dtype_name(dtype), rank_, size_),
                     comm_);
 }
@@ -107,7 +111,7 @@ Status NcclGroup::all_reduce(const void* send, void* recv, std::size_t count, st
 Status NcclGroup::all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
                              cudaStream_t stream) {
   LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclAllGather"));
-  return check_nccl(ncclAllGather(send, recv, send_count, type, comm_, stream),
+  return check_nccl(nccl().AllGather(send, recv, send_count, type, comm_, stream),
                     fmt::format("ncclAllGather of {} {} per rank (rank {} of {})", send_count, dtype_name(dtype),
                                 rank_, size_),
                     comm_);
@@ -117,7 +121,7 @@ Status NcclGroup::reduce_scatter(const void* send, void* recv, std::size_t recv_
                                  std::int32_t op, cudaStream_t stream) {
   LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclReduceScatter"));
   LLMRT_ASSIGN_OR_RETURN(auto red, nccl_op(op, "ncclReduceScatter"));
-  return check_nccl(ncclReduceScatter(send, recv, recv_count, type, red, comm_, stream),
+  return check_nccl(nccl().ReduceScatter(send, recv, recv_count, type, red, comm_, stream),
                     fmt::format("ncclReduceScatter to {} {} per rank (rank {} of {})", recv_count, dtype_name(dtype),
                                 rank_, size_),
                     comm_);
@@ -125,7 +129,7 @@ Status NcclGroup::reduce_scatter(const void* send, void* recv, std::size_t recv_
 
 Status NcclGroup::broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream) {
   LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(dtype, "ncclBroadcast"));
-  return check_nccl(ncclBroadcast(buffer, buffer, count, type, root, comm_, stream),
+  return check_nccl(nccl().Broadcast(buffer, buffer, count, type, root, comm_, stream),
                     fmt::format("ncclBroadcast of {} {} from rank {} (rank {} of {})", count, dtype_name(dtype), root,
                                 rank_, size_),
                     comm_);
@@ -149,20 +153,20 @@ Status NcclGroup::exchange(std::span<const DeviceP2p> ops, cudaStream_t stream) 
     LLMRT_ASSIGN_OR_RETURN(auto type, nccl_type(op.dtype, fmt::format("NCCL p2p with peer {}", op.peer)));
     types.push_back(type);
   }
-  LLMRT_RETURN_IF_ERROR(check_nccl(ncclGroupStart(), "ncclGroupStart", comm_));
+  LLMRT_RETURN_IF_ERROR(check_nccl(nccl().GroupStart(), "ncclGroupStart", comm_));
   Status first = Status::success();
   for (std::size_t i = 0; i < ops.size() && first.ok(); i++) {
     const DeviceP2p& op = ops[i];
     const bool sending = op.kind == DeviceP2p::Kind::kSend;
-    const ncclResult_t result = sending ? ncclSend(op.buffer, op.count, types[i], op.peer, comm_, stream)
-                                        : ncclRecv(op.buffer, op.count, types[i], op.peer, comm_, stream);
+    const ncclResult_t result = sending ? nccl().Send(op.buffer, op.count, types[i], op.peer, comm_, stream)
+                                        : nccl().Recv(op.buffer, op.count, types[i], op.peer, comm_, stream);
     first = check_nccl(result,
                        fmt::format("{} of {} {} {} peer {} (rank {} of {})", sending ? "ncclSend" : "ncclRecv",
                                    op.count, dtype_name(op.dtype), sending ? "to" : "from", op.peer, rank_, size_),
                        comm_);
   }
   // The group must be closed even after a failure, or every later NCCL call on this thread joins it.
-  const Status closed = check_nccl(ncclGroupEnd(), "ncclGroupEnd of a p2p batch", comm_);
+  const Status closed = check_nccl(nccl().GroupEnd(), "ncclGroupEnd of a p2p batch", comm_);
   return first.ok() ? closed : first;
 }
 
@@ -206,6 +210,18 @@ Result<std::unique_ptr<DeviceComm>> DeviceComm::create(MPI_Comm comm, int cuda_d
     }
     return device;
   }
+  // NCCL is loaded at run time: every member must have it, or none uses it.
+  const auto api = nccl_api();
+  int everywhere = api.ok() ? 1 : 0;
+  if (MPI_Allreduce(MPI_IN_PLACE, &everywhere, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS) {
+    return runtime_error("MPI_Allreduce of NCCL's availability failed");
+  }
+  if (everywhere == 0) {
+    const std::string why = api.ok() ? "another rank of the group cannot load NCCL" : api.error().message();
+    if (backend == DeviceBackend::kNccl) return runtime_error("NCCL was asked for: {}", why);
+    device->fallback_reason_ = why;
+    return device;
+  }
   LLMRT_ASSIGN_OR_RETURN(auto group, NcclGroup::create(comm, cuda_device));
   device->nccl_ = std::move(group);
   device->path_ = Path::kNccl;
@@ -219,6 +235,15 @@ std::string_view DeviceComm::path_name() const {
     case Path::kStaging: return staging_->direct() ? "mpi (cuda-aware)" : "mpi (pinned staging)";
   }
   return "?";
+}
+
+std::string DeviceComm::describe() const {
+  if (path_ == Path::kNccl) {
+    const int version = (*nccl_api())->version;
+    return fmt::format("nccl {}.{}.{}", version / 10000, version / 100 % 100, version % 100);
+  }
+  if (!fallback_reason_.empty()) return fmt::format("{} ({})", path_name(), fallback_reason_);
+  return std::string(path_name());
 }
 
 namespace {

@@ -12,12 +12,14 @@
 #include <map>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include <llmrt/plugin.h>
 
 #include "comm/device_staging.h"
+#include "comm/nccl_library.h"
 #include "comm/staged_p2p.h"
 #include "util/status.h"
 
@@ -99,6 +101,9 @@ class DeviceComm {
 
   Path path() const { return path_; }
   std::string_view path_name() const;
+  // For the run's plan paragraph: "nccl 2.27.3", "mpi (pinned staging)", or the staging path
+  // with why NCCL was not taken ("NCCL is not available: ...").
+  std::string describe() const;
   NcclGroup* nccl() { return path_ == Path::kNccl ? &nccl_ : nullptr; }
 
   // Shapes as NcclGroup's; reductions on the staging path are f32/i32/i64 only.
@@ -125,6 +130,7 @@ class DeviceComm {
   NcclGroup nccl_;
   PinnedStaging* staging_ = nullptr;
   StagedP2p* p2p_ = nullptr;  // owned by GpuCollectives
+  std::string fallback_reason_;  // why NCCL was not used, when it was wanted
 };
 
 // The device side of the process groups of one rank: one DeviceComm per group, all sharing

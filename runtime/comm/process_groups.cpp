@@ -1,5 +1,10 @@
 #include "comm/process_groups.h"
 
+#include <map>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "comm/mpi_collectives.h"
 #if LLMRT_HAVE_NCCL
 #include "comm/gpu_collectives.h"
@@ -23,6 +28,7 @@ Result<Collectives*> ProcessGroups::collectives_for(MPI_Comm comm) {
       LLMRT_ASSIGN_OR_RETURN(gpu_, GpuCollectives::create(device_->id().index));
     }
     LLMRT_ASSIGN_OR_RETURN(DeviceComm * on_device, gpu_->attach(comm));
+    if (on_device->path() != DeviceComm::Path::kAlone) device_paths_.push_back(on_device->describe());
     made = std::make_unique<DeviceMemoryCollectives>(comm, *on_device);
 #else
     return input_error("a process group on device type {}: this build has no NCCL", device_->id().type);
@@ -30,6 +36,14 @@ Result<Collectives*> ProcessGroups::collectives_for(MPI_Comm comm) {
   }
   collectives_.push_back(std::move(made));
   return collectives_.back().get();
+}
+
+std::string ProcessGroups::device_paths() const {
+  std::map<std::string, int> groups;  // path -> groups taking it
+  for (const std::string& path : device_paths_) ++groups[path];
+  std::vector<std::string> parts;
+  for (const auto& [path, count] : groups) parts.push_back(fmt::format("{} ({} group{})", path, count, count == 1 ? "" : "s"));
+  return fmt::format("{}", fmt::join(parts, ", "));
 }
 
 Result<Collectives*> ProcessGroups::split(int color, int key) {

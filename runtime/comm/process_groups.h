@@ -41,6 +41,9 @@ class ProcessGroups {
   int world_rank() const { return world_rank_; }
   const RankCoords& coords() const { return coords_; }
   ComputeDevice& device() const { return *device_; }
+  // On a GPU rank, which path each of its groups' device buffers take ("nccl 2.27.3 (3 groups),
+  // mpi (pinned staging) (1 group)", with why NCCL was not taken); "" on CPU ranks.
+  std::string device_paths() const;
 
   Collectives& world() { return *world_.collectives; }
   Collectives& tensor_parallel() { return *tp_.collectives; }
@@ -64,6 +67,7 @@ class ProcessGroups {
   bool distributed_ = false;
   int world_rank_ = 0;
   ComputeDevice* device_ = nullptr;
+  std::vector<std::string> device_paths_;  // per GPU group: DeviceComm::describe()
   Layout layout_;
   RankCoords coords_;
   std::vector<MPI_Comm> comms_;                            // owned, freed last
