@@ -7,10 +7,12 @@
 #                                          # and print (dry run) what will be carried and its size
 #   THERE:  bash scripts/gpu-check.sh run  # with carry [".gpukit", "build-cuda/gpu-carry"]
 #
-# `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU), cuda_comm_gpu once more
-# under `mpirun -np 2`, then, if staged, bench_gpt_cuda and bench/torch_gpt_ref.py on the same shapes,
-# and prints a short table. With $OUT set (the device tool sets it) the log and the table are
-# also written there.
+# `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU; a failure while
+# nvidia-smi lists a GPU), llmrt training on the GPU (GPT-2 124M for 20 steps; a small GPT
+# against the CPU fp32 losses made here), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
+# compiled) on the same shapes, cuda_comm_gpu under `mpirun -np 2`, and tp2, dp2 and pp2 as two
+# ranks on the one GPU against one rank; every binary under its own timeout; one table out.
+# With $OUT set (the device tool sets it) the logs and the table are also written there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,11 @@ STAGE="$BUILD_DIR/gpu-carry"          # under /build*/, so git ignores it and th
 KIT_DIR=.gpukit                       # not $KIT: enter.sh reads that as its unpack prefix
 CARRY_LIMIT_MIB=64
 SHARED=${LLMRT_SHARED_DIR:-../shared}  # only for the kit's maker (gpu-kit/make-kit.sh), used HERE
+# The small GPT of the training checks: GPT-2 124M's config shrunk, 20 steps, lr warm-up of 5.
+SMALL=(--set model.seq_len=128 --set 'model.layer[0].d_model=128' --set 'model.layer[1].d_model=128'
+       --set 'model.layer[1].heads=4' --set 'model.layer[1].repeat=2' --set parallel.microbatch_size=4
+       --set train.global_batch=8 --set train.steps=20 --set metrics.log_every=5
+       --set 'train.lr_schedule={ component = "cosine", warmup_steps = 5, min_lr = 6e-5 }')
 # GPT-2 124M at T=1024, the shapes both benchmarks run.
 SHAPE=(--layers 12 --d-model 768 --heads 12 --seq 1024 --vocab 50304 --batch 16)
 PEAK_TFLOPS=989                       # H100 SXM bf16 dense
@@ -28,7 +35,8 @@ die() { echo "gpu-check: $*" >&2; exit 1; }
 build_here() {
   cmake -S . -B "$BUILD_DIR" -G Ninja ${LLMRT_CMAKE_ARGS:-} >/dev/null || die "cmake configure failed"
   local targets
-  targets=$(cmake --build "$BUILD_DIR" --target help | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\):.*/\1/p' | sort -u)
+  targets=$(cmake --build "$BUILD_DIR" --target help \
+    | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\|llmrt\|llmrt_gpt\|llmrt_optim\|llmrt_lr\|llmrt_schedule_[a-z0-9_]*\):.*/\1/p' | sort -u)
   [ -n "$targets" ] || die "no CUDA targets: is nvcc installed (LLMRT_HAVE_CUDA)?"
   # shellcheck disable=SC2086
   cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target $targets || die "build failed"
@@ -45,10 +53,26 @@ ensure_kit() {
 }
 
 stage() {
-  rm -rf "$STAGE" && mkdir -p "$STAGE/bin"
+  rm -rf "$STAGE" && mkdir -p "$STAGE/bin" "$STAGE/lib/llmrt/plugins" "$STAGE/data"
   find "$BUILD_DIR" -path "$STAGE" -prune -o -type f -perm -u+x \( -name 'cuda_*' -o -name bench_gpt_cuda \) \
     -print | while read -r f; do cp "$f" "$STAGE/bin/"; done
-  strip --strip-debug "$STAGE"/bin/* 2>/dev/null || true
+  # llmrt itself and its built-in plugins, where the binary looks for them (../lib/llmrt/plugins).
+  if [ -x "$BUILD_DIR/llmrt" ]; then
+    cp "$BUILD_DIR/llmrt" "$STAGE/bin/"
+    cp "$BUILD_DIR"/lib/llmrt/plugins/*.so "$STAGE/lib/llmrt/plugins/"
+    stage_training_inputs
+  fi
+  strip --strip-debug "$STAGE"/bin/* "$STAGE"/lib/llmrt/plugins/*.so 2>/dev/null || true
+}
+
+# Text every Debian has, as byte-level shards (the GPU machine has no network), and the CPU
+# fp32 losses of the small model the GPU run is held against: the same job rehearsed here.
+stage_training_inputs() {
+  "$BUILD_DIR/llmrt" data prepare /usr/share/common-licenses/GPL-3 "$STAGE/data/gpl" >/dev/null || die "data prepare failed"
+  "$BUILD_DIR/llmrt" run configs/gpt2-124m-h100.toml --rehearse "${SMALL[@]}" --set 'train.precision="fp32"' \
+    --set "data.train=\"$STAGE/data/gpl_train.bin\"" --set "metrics.run_dir=\"$STAGE/reference\"" >/dev/null \
+    || die "the CPU reference run failed"
+  rm -f "$STAGE/reference/config.resolved.toml" "$STAGE/reference/plan.json"
 }
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
@@ -140,6 +164,57 @@ run_benches() {
   fi
 }
 
+# The losses of a run's metrics.jsonl, one per line.
+losses_of() { sed -n 's/.*"loss":\([-0-9.e+]*\).*/\1/p' "$1/metrics.jsonl" 2>/dev/null; }
+
+# `name`: every step of run dir $2 within $3 of run dir $4's (same step count), else the worst.
+compare_losses() {
+  local name=$1 got=$2 tolerance=$3 want=$4 verdict
+  verdict=$(paste <(losses_of "$got") <(losses_of "$want") | awk -v tol="$tolerance" '
+    { n++; d = $1 - $2; if (d < 0) d = -d; if (d > worst) worst = d }
+    END { if (n < 20) print "FAILED (" n " steps)"; else if (worst > tol) print "FAILED (worst " worst " > " tol ")";
+          else print "passed (worst " worst ", " n " steps)" }')
+  row "$name" "$verdict"
+  [[ $verdict == passed* ]]
+}
+
+# llmrt training on the GPU: GPT-2 124M for 20 steps (first loss ln(50304) ± 0.3, falling), and
+# the small model against the CPU fp32 reference made at prepare time (bf16 tolerance).
+run_training() {
+  local bin="$STAGE/bin/llmrt" data="data.train=\"$STAGE/data/gpl_train.bin\"" failed=0 first last verdict
+  [ -x "$bin" ] || { row "llmrt training" "not staged"; return 0; }
+  timeout 300 "$bin" run configs/gpt2-124m-h100.toml --set train.steps=20 --set metrics.log_every=5 --set "$data" \
+    --set 'train.lr_schedule={ component = "cosine", warmup_steps = 5, min_lr = 6e-5 }' \
+    --set "metrics.run_dir=\"$LOG_DIR/run_124m\"" >"$LOG_DIR/run_124m.log" 2>&1 || failed=1
+  first=$(losses_of "$LOG_DIR/run_124m" | head -n 1)
+  last=$(losses_of "$LOG_DIR/run_124m" | tail -n 1)
+  verdict=$(awk -v f="${first:-0}" -v l="${last:-99}" 'BEGIN { ln = log(50304);
+    if (f < ln - 0.3 || f > ln + 0.3) print "FAILED (first loss " f ", ln V = " ln ")";
+    else if (l >= f) print "FAILED (no fall: " f " -> " l ")"; else print "passed (" f " -> " l ")" }')
+  [ "$failed" = 1 ] && verdict="FAILED (exit; $(tail -n 1 "$LOG_DIR/run_124m.log" | cut -c1-100))"
+  row "llmrt GPT-2 124M, 20 steps" "$verdict"
+  [[ $verdict == passed* ]] || failed=1
+  timeout 120 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" \
+    --set "metrics.run_dir=\"$LOG_DIR/run_small\"" >"$LOG_DIR/run_small.log" 2>&1
+  compare_losses "small GPT bf16 vs CPU fp32" "$LOG_DIR/run_small" 0.05 "$STAGE/reference" || failed=1
+  return $failed
+}
+
+# tp2, dp2 and pp2 as two ranks sharing the one GPU (--share-gpus: the staging path, since
+# NCCL refuses a shared GPU), each against the one-rank GPU run of the same small model.
+run_layouts() {
+  local bin="$STAGE/bin/llmrt" degree failed=0
+  [ -x "$bin" ] || return 0
+  command -v mpirun >/dev/null || { row "llmrt tp2/dp2/pp2" "not run: no mpirun in the kit"; return 0; }
+  for degree in tp dp pp; do
+    timeout 150 mpirun --oversubscribe -np 2 "$bin" run configs/gpt2-124m-h100.toml --share-gpus "${SMALL[@]}" \
+      --set "data.train=\"$STAGE/data/gpl_train.bin\"" --set 'cluster.node[0].gpus.count=2' \
+      --set "parallel.$degree=2" --set "metrics.run_dir=\"$LOG_DIR/run_$degree\"" >"$LOG_DIR/run_$degree.log" 2>&1
+    compare_losses "llmrt ${degree}2 on one GPU vs one rank" "$LOG_DIR/run_$degree" 0.002 "$LOG_DIR/run_small" || failed=1
+  done
+  return $failed
+}
+
 run_there() {
   [ -d "$STAGE/bin" ] || die "$STAGE/bin missing: run 'scripts/gpu-check.sh prepare' here and carry $STAGE"
   LOG_DIR=${OUT:-$(mktemp -d)}
@@ -170,8 +245,10 @@ print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob
   local failed=0
   run_tests || failed=1
   # The benchmark before the multi-rank tests: a hang there must not cost the figures.
+  run_training || failed=1
   if [ "${GPU_CHECK_SKIP_BENCH:-0}" != 1 ]; then run_benches; fi
   run_mpi_tests || failed=1
+  run_layouts || failed=1
   { echo "== gpu-check =="; printf '%s\n' "${ROWS[@]}"; } | tee "$LOG_DIR/summary.txt"
   return $failed
 }

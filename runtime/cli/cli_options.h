@@ -11,6 +11,7 @@ struct CliOptions {
   std::string config_path;
   std::vector<std::string> overrides;  // --set key.path=value, in order
   bool allow_insecure_plugins = false;
+  bool share_gpus = false;             // run/check --share-gpus (testing): ranks beyond a host's GPUs share them
   bool rehearse = false;               // run/check/plan/sweep --rehearse: the job on CPU ranks, host checks skipped
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT

@@ -56,6 +56,7 @@ JobRequest job_request(const CliOptions& options, bool trains) {
   request.allow_insecure_plugins = options.allow_insecure_plugins;
   request.trains = trains;
   request.rehearse = options.rehearse;
+  request.share_gpus = options.share_gpus;
   return request;
 }
 

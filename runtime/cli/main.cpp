@@ -21,6 +21,10 @@ void add_config_command(CLI::App& app, const std::string& name, const std::strin
   command->add_flag("--rehearse", options.rehearse,
                     "the same job on CPU ranks: each device played by a CPU rank, the checks of hosts and GPUs "
                     "skipped (docs/launch.md)");
+  command->add_flag("--share-gpus", options.share_gpus,
+                    "for tests: ranks beyond a host's GPUs share them round-robin (tp, dp and pp on one GPU); "
+                    "NCCL refuses shared GPUs, so their groups take the staging path")
+      ->group("Testing");
   command->callback([&options, name] { options.command = name; });
 }
 

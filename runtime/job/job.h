@@ -38,6 +38,7 @@ struct JobRequest {
   bool allow_insecure_plugins = false;
   bool trains = false;  // run, sweep --measure: kernel threads for training, set before plugins load
   bool rehearse = false;  // --rehearse: every device played by a CPU rank, the host checks skipped
+  bool share_gpus = false;  // --share-gpus (testing): ranks beyond a host's GPUs share them round-robin
 };
 
 // Open: everything read and loaded, nothing planned. Held behind a unique_ptr: the plan
@@ -51,6 +52,7 @@ struct OpenJob {
   std::vector<std::string> warnings;
   // --rehearse: the planner plans for the topology's devices, CPU ranks play them.
   bool rehearsal = false;
+  bool share_gpus = false;  // --share-gpus
 
   // The planner's inputs for `world_size` ranks of this job.
   PlanRequest plan_request(int world_size) const;

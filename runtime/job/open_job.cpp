@@ -58,6 +58,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   std::vector<std::string> warnings = unbuilt_key_warnings(spec);
   auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
                                                std::move(registry), std::move(warnings), request.rehearse});
+  job->share_gpus = request.share_gpus;
   return job;
 }
 

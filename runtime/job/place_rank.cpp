@@ -57,8 +57,10 @@ Status check_host(const Topology& topology, const RankPlacement& placement, cons
                      placement.rank, placement.host, node.name, placement.node + 1, topology.node_count());
 }
 
-// b) A GPU for each of the host's local ranks; this rank's is its slot in PCI bus order.
-Result<HostGpu> pick_gpu(const Topology& topology, const RankPlacement& placement, const HostDevices& host) {
+// b) A GPU for each of the host's local ranks; this rank's is its slot in PCI bus order. With
+// `share` (--share-gpus, for tests) ranks beyond the host's GPUs share them round-robin.
+Result<HostGpu> pick_gpu(const Topology& topology, const RankPlacement& placement, const HostDevices& host,
+                         bool share) {
   const TopologyNode& node = topology.nodes()[static_cast<std::size_t>(placement.node)];
   const std::string expects = fmt::format("node {} expects {}", node.name, describe_devices(topology, placement.node));
   const char* rehearse = "`--rehearse` runs the same job on CPU ranks instead (docs/launch.md)";
@@ -67,6 +69,7 @@ Result<HostGpu> pick_gpu(const Topology& topology, const RankPlacement& placemen
                        rehearse);
   }
   const int usable = static_cast<int>(host.gpus.size());
+  if (share && usable < placement.local.size) return host.gpus[static_cast<std::size_t>(placement.local.rank % usable)];
   if (usable < placement.local.size) {
     return input_error("{}; this host ({}) has {} for its {} local ranks (one GPU per rank; CUDA_VISIBLE_DEVICES "
                        "may hide some). {}",
@@ -102,7 +105,8 @@ Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resol
   if (placement.rehearsal) return placement;
   LLMRT_RETURN_IF_ERROR(check_host(topology, placement, world));
   if (device.model->is_cpu) return placement;
-  LLMRT_ASSIGN_OR_RETURN(placement.gpu, pick_gpu(topology, placement, discover_host_devices()));
+  const HostDevices host = discover_host_devices();
+  LLMRT_ASSIGN_OR_RETURN(placement.gpu, pick_gpu(topology, placement, host, job.share_gpus));
   const HostGpu& gpu = *placement.gpu;
   const std::string where = fmt::format("rank {} (node {}, GPU {}: CUDA {} {}, PCI {})", placement.rank,
                                         topology.nodes()[static_cast<std::size_t>(device.node)].name, placement.slot,
@@ -113,7 +117,11 @@ Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resol
                                              where, device.model->name, gpu.name, device.model->name));
   }
   LLMRT_ASSIGN_OR_RETURN(std::optional<double> predicted, predicted_memory_gib(job, resolved, world.rank()));
-  if (predicted) LLMRT_RETURN_IF_ERROR(check_card_memory(*predicted, gpu, where));
+  // Ranks sharing a card (--share-gpus) share its memory too.
+  const int sharing = job.share_gpus && !host.gpus.empty()
+                          ? (local.size + static_cast<int>(host.gpus.size()) - 1) / static_cast<int>(host.gpus.size())
+                          : 1;
+  if (predicted) LLMRT_RETURN_IF_ERROR(check_card_memory(*predicted * sharing, gpu, where));
   LLMRT_ASSIGN_OR_RETURN(placement.device, bind_cuda_device(gpu.ordinal));
   return placement;
 }
