@@ -1,5 +1,6 @@
-// A CUDA GPU as a device: cudaMallocAsync memory, copies and fills on streams, CUDA events.
-// Built only with LLMRT_CUDA (LLMRT_HAVE_CUDA); compiled here, exercised by the GPU path.
+// A CUDA GPU as a device: cudaMalloc memory, copies and fills on streams, CUDA events, and the
+// optimizer step's reductions and precision conversions as kernels/cuda kernels on the stream.
+// Built only with LLMRT_CUDA (LLMRT_HAVE_CUDA); tested by tests/cuda/cuda_device_test.cpp.
 #pragma once
 
 #include "device/device.h"

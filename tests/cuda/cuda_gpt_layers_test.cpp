@@ -28,11 +28,13 @@ std::vector<std::vector<int64_t>> shapes_of(const std::vector<ParamSpec>& specs)
 }
 
 // Weights as GPT layers see them in training: LayerNorm gains near 1, linear weights of scale
-// 1/sqrt(fan-in), small biases; gradients random (they are accumulated into).
-void fill_params(TwinTensors& params, TwinTensors& grads, const std::vector<ParamSpec>& specs, std::mt19937& rng) {
+// 1/sqrt(fan-in), small biases; gradients random (they are accumulated into). `shapes` are the
+// tensors as the layer receives them (this rank's slices under tensor parallelism).
+void fill_params(TwinTensors& params, TwinTensors& grads, const std::vector<ParamSpec>& specs,
+                 const std::vector<std::vector<int64_t>>& shapes, std::mt19937& rng) {
   for (size_t i = 0; i < specs.size(); ++i) {
     size_t n = 1;
-    for (int64_t d : specs[i].shape) n *= size_t(d);
+    for (int64_t d : shapes[i]) n *= size_t(d);
     const float fan_in = float(specs[i].shape.back());
     if (specs[i].init == LLMRT_INIT_ONES) {
       params.fill(i, random_floats(n, rng, 0.8f, 1.2f));
@@ -45,6 +47,9 @@ void fill_params(TwinTensors& params, TwinTensors& grads, const std::vector<Para
     grads.fill(i, random_floats(n, rng, -0.01f, 0.01f));
   }
 }
+void fill_params(TwinTensors& params, TwinTensors& grads, const std::vector<ParamSpec>& specs, std::mt19937& rng) {
+  fill_params(params, grads, specs, shapes_of(specs), rng);
+}
 
 // Every gradient of `grads`: the CUDA side against the CPU side.
 void check_grads(const TwinTensors& grads, const std::vector<ParamSpec>& specs, double rows, double factor) {
@@ -53,17 +58,27 @@ void check_grads(const TwinTensors& grads, const std::vector<ParamSpec>& specs, 
   }
 }
 
-void run_block(int B, int T, int C, int NH, unsigned seed) {
-  BOOST_TEST_MESSAGE("gpt.block B=" << B << " T=" << T << " C=" << C << " NH=" << NH);
+// At tp > 1 the layers hold one rank's slices (flat, as the ParamStore hands them out) and the
+// test host's all_reduce copies (a group that sums one rank): the CPU and CUDA passes still see
+// the same numbers, and the CUDA branch's tensor-parallel path (bf16 partials widened to f32,
+// all_reduce on the call's stream, the epilogue from f32) runs.
+void run_block(int B, int T, int C, int NH, unsigned seed, int tp = 1) {
+  BOOST_TEST_MESSAGE("gpt.block B=" << B << " T=" << T << " C=" << C << " NH=" << NH << " tp=" << tp);
   TestHost host;
   TestConfig keys;
   keys.integer("d_model", C).integer("heads", NH).integer("n_layer_for_init", 12);
-  llmrt::gpt::Block cpu_layer(ComponentArgs{host.api(), keys.config(), bf16_layer_context()});
-  llmrt::gpt::Block cuda_layer(ComponentArgs{host.api(), keys.config(), bf16_layer_context()});
+  llmrt_layer_context context = bf16_layer_context();
+  context.tp_size = tp;
+  llmrt::gpt::Block cpu_layer(ComponentArgs{host.api(), keys.config(), context});
+  llmrt::gpt::Block cuda_layer(ComponentArgs{host.api(), keys.config(), context});
   const std::vector<ParamSpec> specs = cpu_layer.param_specs();
+  std::vector<std::vector<int64_t>> shapes = shapes_of(specs);
+  if (tp > 1) {
+    for (size_t i = 0; i < shapes.size(); ++i) shapes[i] = {cpu_layer.local_numel(i)};
+  }
   std::mt19937 rng(seed);
-  TwinTensors params(LLMRT_DTYPE_BF16, shapes_of(specs)), grads(LLMRT_DTYPE_F32, shapes_of(specs));
-  fill_params(params, grads, specs, rng);
+  TwinTensors params(LLMRT_DTYPE_BF16, shapes), grads(LLMRT_DTYPE_F32, shapes);
+  fill_params(params, grads, specs, shapes, rng);
   const size_t nc = size_t(B) * T * C;
   TwinTensors acts(LLMRT_DTYPE_BF16, {{B, T, C}, {B, T, C}, {B, T, C}, {B, T, C}});  // x, y, dy, dx
   acts.fill(0, random_floats(nc, rng, -1.0f, 1.0f));
@@ -176,6 +191,8 @@ BOOST_AUTO_TEST_CASE(embedding_forward_and_weight_pass_match_cpu) {
 BOOST_AUTO_TEST_CASE(block_odd_shapes_match_cpu) { run_block(2, 37, 96, 4, 31); }
 
 BOOST_AUTO_TEST_CASE(block_at_gpt2_124m_shapes_matches_cpu) { run_block(1, 1024, 768, 12, 32); }
+
+BOOST_AUTO_TEST_CASE(block_tensor_parallel_path_matches_cpu) { run_block(2, 29, 96, 4, 33, /*tp=*/2); }
 
 BOOST_AUTO_TEST_CASE(head_odd_shapes_match_cpu) {
   run_head(2, 37, 96, 101, /*loss_on_device=*/true, 41);
