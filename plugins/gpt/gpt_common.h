@@ -69,6 +69,7 @@ class SavedRegions {
   float* stat(int64_t count) { return take(count, LLMRT_DTYPE_F32); }
   size_t bytes() const { return used_; }
   size_t taken() const { return regions_.size(); }  // regions so far: the bounds for load/store
+  size_t offset(size_t region) const { return regions_.at(region).offset; }  // bytes into the buffer
 
   // Widens regions [first, last) from the buffer into their fp32 copies.
   void load(size_t first, size_t last) {
