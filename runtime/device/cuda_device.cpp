@@ -197,6 +197,11 @@ ComputeDevice* cuda_device(int index) {
   return device.get();
 }
 
+Status copy_on_cuda_stream(void* dst, const void* src, std::size_t bytes, llmrt_stream* stream) {
+  return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, reinterpret_cast<cudaStream_t>(stream)),
+               "cudaMemcpyAsync (device to device)");
+}
+
 Status synchronize_cuda_stream(llmrt_stream* stream) {
   return check(cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(stream)), "cudaStreamSynchronize");
 }

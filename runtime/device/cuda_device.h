@@ -14,4 +14,7 @@ ComputeDevice* cuda_device(int index);
 // cudaStreamSynchronize on a plugin's stream (the cudaStream_t itself, by convention).
 Status synchronize_cuda_stream(llmrt_stream* stream);
 
+// A device-to-device copy queued on a plugin's stream (NULL: the legacy default stream).
+Status copy_on_cuda_stream(void* dst, const void* src, std::size_t bytes, llmrt_stream* stream);
+
 }  // namespace llmrt
