@@ -9,6 +9,18 @@ void throw_cuda_error(const char* what, const char* detail, const char* file, in
   throw CudaError(std::string(file) + ":" + std::to_string(line) + ": " + what + " failed: " + detail);
 }
 
+void throw_cuda_status(const char* what, cudaError_t err, const char* file, int line) {
+  const std::string detail = std::string(cudaGetErrorName(err)) + " (" + std::to_string(int(err)) + "): " +
+                             cudaGetErrorString(err);
+  throw_cuda_error(what, detail.c_str(), file, line);
+}
+
+void throw_cublas_status(const char* what, cublasStatus_t st, const char* file, int line) {
+  const std::string detail = std::string(cublasLtGetStatusName(st)) + " (" + std::to_string(int(st)) + "): " +
+                             cublasLtGetStatusString(st);
+  throw_cuda_error(what, detail.c_str(), file, line);
+}
+
 int cuda_device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {

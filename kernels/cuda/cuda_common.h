@@ -4,6 +4,7 @@
 
 #include <cublasLt.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <array>
@@ -16,6 +17,7 @@
 namespace llmrt::kernels::cuda {
 
 using bf16 = __nv_bfloat16;
+using f16 = __half;
 
 // A failed CUDA or cuBLASLt call. Kernels are library code and must not exit(); the caller that
 // owns the process decides. The message carries the call site and the runtime's own text.
@@ -26,11 +28,16 @@ class CudaError : public std::runtime_error {
 
 [[noreturn]] void throw_cuda_error(const char* what, const char* detail, const char* file, int line);
 
+// Both name the code as the runtime spells it, its number and its description, e.g.
+// "cudaErrorMemoryAllocation (2): out of memory" or "CUBLAS_STATUS_NOT_SUPPORTED (15): ...".
+[[noreturn]] void throw_cuda_status(const char* what, cudaError_t err, const char* file, int line);
+[[noreturn]] void throw_cublas_status(const char* what, cublasStatus_t st, const char* file, int line);
+
 inline void check_cuda(cudaError_t err, const char* what, const char* file, int line) {
-  if (err != cudaSuccess) throw_cuda_error(what, cudaGetErrorString(err), file, line);
+  if (err != cudaSuccess) throw_cuda_status(what, err, file, line);
 }
 inline void check_cublas(cublasStatus_t st, const char* what, const char* file, int line) {
-  if (st != CUBLAS_STATUS_SUCCESS) throw_cuda_error(what, "cuBLAS status", file, line);
+  if (st != CUBLAS_STATUS_SUCCESS) throw_cublas_status(what, st, file, line);
 }
 
 #define LLMRT_CUDA_CHECK(call) ::llmrt::kernels::cuda::check_cuda((call), #call, __FILE__, __LINE__)

@@ -26,6 +26,11 @@ namespace llmrt::kernels::cuda {
 // out, in: (n).
 void bf16_to_float(float* out, const bf16* in, std::size_t n, cudaStream_t stream);
 void float_to_bf16(bf16* out, const float* in, std::size_t n, cudaStream_t stream);
+// fp16 (IEEE binary16, round to nearest-even; beyond 65504 it overflows to inf) for fp16 runs.
+void f16_to_float(float* out, const f16* in, std::size_t n, cudaStream_t stream);
+void float_to_f16(f16* out, const float* in, std::size_t n, cudaStream_t stream);
+void bf16_to_f16(f16* out, const bf16* in, std::size_t n, cudaStream_t stream);
+void f16_to_bf16(bf16* out, const f16* in, std::size_t n, cudaStream_t stream);
 
 // ---- encoder ----
 // out: (B, T, C) bf16; tokens: (B, T) int32 in [0, V); wte: (V, C) bf16; wpe: (maxT >= T, C) bf16.
@@ -73,6 +78,14 @@ void residual_forward(bf16* out, const bf16* a, const bf16* b, std::size_t n, cu
 // acc += x; acc, x: (n) bf16.
 void residual_accumulate(bf16* acc, const bf16* x, std::size_t n, cudaStream_t stream);
 
+// The epilogue of a row-parallel linear (tensor parallelism sums the partial outputs first):
+// out = sum + residual + bias, rounded once. out, residual: (N, C) bf16; sum: (N, C) fp32 (the
+// all-reduced partials) or bf16 (one rank's matmul output); bias: (C) bf16. out may alias residual.
+void bias_residual_forward(bf16* out, const float* sum, const bf16* residual, const bf16* bias,
+                           int N, int C, cudaStream_t stream);
+void bias_residual_forward(bf16* out, const bf16* sum, const bf16* residual, const bf16* bias,
+                           int N, int C, cudaStream_t stream);
+
 // ---- causal self-attention, fused (flash-style): no (B, NH, T, T) tensor is ever stored ----
 // out: (B, T, C) bf16; lse: (B, NH, T) fp32; qkv: (B, T, 3C) bf16, [q | k | v], head h at
 // channels [h*hs, (h+1)*hs) of each part. Head size hs = C / NH must be <= 128 (64 and 128 are
@@ -106,5 +119,22 @@ void crossentropy_backward(float* dlogits, const float* logits, const float* lse
 void adamw_update(float* params, const float* grads, float* m, float* v, std::size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, int t,
                   bf16* params_bf16, cudaStream_t stream);
+
+// ---- SGD, torch.optim.SGD semantics (dampening 0, no Nesterov) ----
+// params, grads: (n) fp32; momentum_buffer: (n) fp32 or nullptr when momentum is 0.
+// d = g + weight_decay * p; buf = momentum * buf + d (d = buf); p -= lr * d.
+void sgd_update(float* params, const float* grads, float* momentum_buffer, std::size_t n, float lr,
+                float momentum, float weight_decay, cudaStream_t stream);
+
+// ---- the optimizer step's reductions and the loss ----
+// Blocks sum_of_squares spreads over at most; its scratch holds that many doubles.
+inline constexpr int kSumOfSquaresBlocks = 1024;
+// out: (1) fp64 = sum of in[i]^2, accumulated in fp64 in a fixed order (bitwise reproducible);
+// in: (n) fp32; scratch: (kSumOfSquaresBlocks) fp64 device memory.
+void sum_of_squares(double* out, const float* in, std::size_t n, double* scratch, cudaStream_t stream);
+// data: (n) fp32 *= factor.
+void scale(float* data, std::size_t n, float factor, cudaStream_t stream);
+// out: (1) fp32 = the mean of in: (n) fp32 (the per-row losses of crossentropy_forward).
+void mean(float* out, const float* in, int n, cudaStream_t stream);
 
 }  // namespace llmrt::kernels::cuda

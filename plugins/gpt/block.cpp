@@ -14,9 +14,7 @@ namespace llmrt::gpt {
 namespace cpu = llmrt::kernels::cpu;
 
 namespace {
-// In BlockParam order.
-constexpr const char* kParamNames[kBlockParams] = {"ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b",
-                                                   "ln2_w", "ln2_b", "fc_w",  "fc_b",  "fc2_w",  "fc2_b"};
+constexpr const auto& kParamNames = kBlockParamNames;
 }  // namespace
 
 std::vector<ConfigKey> Block::config_keys() {
@@ -111,33 +109,9 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
   return hints;
 }
 
-// The saved buffer, in order. Forward fills ln1 (N, C), mean1/rstd1 (N), qkv (N, 3C/tp),
-// att (N, C/tp), lse (B, NH/tp, T), x2 (N, C), ln2 (N, C), mean2/rstd2 (N), fc_pre and fc_act
-// (N, 4C/tp). backward_input fills what backward_weight needs: d_x2 (N, C) (proj's output
-// gradient), d_fc_pre (N, 4C/tp), d_qkv (N, 3C/tp), d_ln1 and d_ln2 (N, C), all-reduced.
-// Activations and their gradients are stored at the compute dtype, mean/rstd/lse in f32.
-BlockSaved Block::layout(SavedRegions& r, int64_t batch, int64_t seq) const {
-  const int64_t n = batch * seq, c = dims_.channels, l = dims_.local, h = dims_.hidden;
-  BlockSaved s{};
-  s.ln1 = r.activation(n * c), s.mean1 = r.stat(n), s.rstd1 = r.stat(n);
-  s.qkv = r.activation(n * 3 * l), s.att = r.activation(n * l), s.lse = r.stat(n * dims_.heads);
-  s.x2 = r.activation(n * c), s.ln2 = r.activation(n * c), s.mean2 = r.stat(n), s.rstd2 = r.stat(n);
-  s.fc_pre = r.activation(n * h), s.fc_act = r.activation(n * h);
-  s.forward_regions = r.taken();
-  s.d_x2 = r.activation(n * c), s.d_fc_pre = r.activation(n * h), s.d_qkv = r.activation(n * 3 * l);
-  s.d_ln1 = r.activation(n * c), s.d_ln2 = r.activation(n * c);
-  return s;
-}
-
-BlockSaved Block::saved_regions(SavedRegions& regions, Saved saved, int64_t batch, int64_t seq) const {
-  BlockSaved s = layout(regions, batch, seq);
-  check_saved(saved, regions.bytes(), "gpt.block");
-  return s;
-}
-
 size_t Block::saved_bytes(int64_t batch, int64_t seq) {
   SavedRegions counter(nullptr, dtype_);
-  layout(counter, batch, seq);
+  block_layout(counter, dims_, batch, seq);
   return counter.bytes();
 }
 
@@ -171,6 +145,9 @@ void add_bias_residual(float* out, const float* residual, const float* bias, int
 // x: (B, T, C) -> y: (B, T, C); saved as laid out above. Every stored activation is rounded to
 // the compute dtype where it is made, so the pass continues with what a 16-bit buffer holds.
 void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out, saved);
+#endif
   require_cpu(ctx, "gpt.block forward");
   expect_count(in.size(), 1, "gpt.block inputs");
   expect_count(out.size(), 1, "gpt.block outputs");

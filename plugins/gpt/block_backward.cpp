@@ -18,6 +18,9 @@ namespace cpu = llmrt::kernels::cpu;
 // are untouched here; the saved buffer gains d_x2, d_fc_pre, d_qkv, d_ln1, d_ln2.
 void Block::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                            Out) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_input_cuda(ctx, grad_out, in, params, saved, grad_in);
+#endif
   require_cpu(ctx, "gpt.block backward_input");
   expect_count(grad_out.size(), 1, "gpt.block output gradients");
   expect_count(in.size(), 1, "gpt.block inputs");
@@ -73,6 +76,9 @@ void Block::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In par
 // activations forward saved and the output gradients backward_input saved.
 void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
                             Out grad_params) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_weight_cuda(ctx, grad_out, in, params, saved, grad_params);
+#endif
   require_cpu(ctx, "gpt.block backward_weight");
   expect_count(grad_out.size(), 1, "gpt.block output gradients");
   expect_count(in.size(), 1, "gpt.block inputs");

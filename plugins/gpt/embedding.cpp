@@ -57,6 +57,9 @@ llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
 
 // tokens: (B, T) i32; params wte (V, C), wpe (seq_len, C); out x: (B, T, C) f32
 void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out);
+#endif
   require_cpu(ctx, "gpt.embedding forward");
   expect_count(in.size(), 1, "gpt.embedding inputs");
   expect_count(params.size(), 2, "gpt.embedding params");
@@ -78,11 +81,17 @@ void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Sa
 
 // Token ids have no gradient: grad_in (if the host passes one) is left alone.
 void Embedding::backward_input(const llmrt_call_ctx& ctx, In, In, In, Saved, Out, Out) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return;  // nothing to do on any device
+#endif
   require_cpu(ctx, "gpt.embedding backward_input");
 }
 
 // grad_out: (B, T, C); dwte (V, C) +=, dwpe (seq_len, C) +=
 void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In, Saved, Out grad_params) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_weight_cuda(ctx, grad_out, in, grad_params);
+#endif
   require_cpu(ctx, "gpt.embedding backward_weight");
   expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
   expect_count(in.size(), 1, "gpt.embedding inputs");

@@ -18,21 +18,22 @@
 
 namespace llmrt::gpt {
 
-// The only backend so far is the CPU (fp32 arithmetic, f32/bf16/f16 storage). A CUDA build adds
-// a branch per device type in each layer's compute passes; until then any other device is
-// refused here with LLMRT_UNIMPLEMENTED (not the user's mistake, a missing path).
+// The backends: the CPU (fp32 arithmetic, f32/bf16/f16 storage) and, in builds with CUDA
+// (LLMRT_HAVE_CUDA), CUDA at bf16 through kernels/cuda (the *_cuda.cpp files). Each compute pass
+// takes its CUDA branch first where there is one; anything that reaches the CPU path on another
+// device is refused here with LLMRT_UNIMPLEMENTED (not the user's mistake, a missing path).
 inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
   if (ctx.device.type != LLMRT_DEVICE_CPU) {
-    throw PluginError(std::string(where) + ": only fp32 on the CPU is implemented, device type " +
-                          std::to_string(ctx.device.type) + " is not yet",
+    throw PluginError(std::string(where) + ": device type " + std::to_string(ctx.device.type) +
+                          (ctx.device.type == LLMRT_DEVICE_CUDA ? " (CUDA) needs a plugin built with CUDA"
+                                                                : " has no implementation"),
                       LLMRT_UNIMPLEMENTED);
   }
 }
 
-// Where every GPT layer says it runs (Layer::supports): the CPU with f32, bf16 or f16 activations, and CUDA
-// with f32, bf16 or f16, whose kernels exist in kernels/cuda. The layers' CUDA branch lands with
-// the GPU issue (until then require_cpu refuses at the first forward); declaring CUDA now keeps
-// `llmrt plan` and `llmrt check` working on the shipped GPU configs.
+// Where every GPT layer says it runs (Layer::supports): the CPU with f32, bf16 or f16 activations,
+// and CUDA with bf16 only, the one dtype kernels/cuda implements (bf16 storage, fp32
+// accumulation). `check` refuses a CUDA stage at f32 or f16 with this reason.
 inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
   switch (device.type) {
     case LLMRT_DEVICE_CPU:
@@ -40,11 +41,17 @@ inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
                  ? ""
                  : "on the CPU only f32, bf16 and f16 activations are implemented";
     case LLMRT_DEVICE_CUDA:
-      return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16
-                 ? ""
-                 : "on CUDA only f32, bf16 and f16 activations are implemented";
+      return dtype == LLMRT_DTYPE_BF16 ? ""
+                                       : "on CUDA only bf16 activations are implemented (the CUDA kernels are "
+                                         "bf16 with fp32 accumulation): set train.precision = \"bf16\"";
     default: return "device type " + std::to_string(device.type) + " is unknown to the GPT layers";
   }
+}
+
+// Bytes a saved region of `count` values of `dtype` takes: every region starts 4-byte aligned.
+// The one rule SavedRegions and DeviceRegions share, so both see the same layout.
+inline size_t region_bytes(int64_t count, int32_t dtype) {
+  return (static_cast<size_t>(count) * (dtype == LLMRT_DTYPE_F32 ? 4 : 2) + 3) / 4 * 4;
 }
 
 // The saved buffer carved into regions, in the order they are taken. Activations are stored as
@@ -62,6 +69,7 @@ class SavedRegions {
   float* stat(int64_t count) { return take(count, LLMRT_DTYPE_F32); }
   size_t bytes() const { return used_; }
   size_t taken() const { return regions_.size(); }  // regions so far: the bounds for load/store
+  size_t offset(size_t region) const { return regions_.at(region).offset; }  // bytes into the buffer
 
   // Widens regions [first, last) from the buffer into their fp32 copies.
   void load(size_t first, size_t last) {
@@ -90,7 +98,7 @@ class SavedRegions {
   float* take(int64_t count, int32_t dtype) {
     const size_t n = static_cast<size_t>(count);
     const size_t offset = used_;
-    used_ += (n * (dtype == LLMRT_DTYPE_F32 ? 4 : 2) + 3) / 4 * 4;  // keep every region 4-byte aligned
+    used_ += region_bytes(count, dtype);
     if (base_ == nullptr) return nullptr;
     if (dtype == LLMRT_DTYPE_F32) {
       regions_.push_back(Region{offset, n, nullptr});
@@ -106,6 +114,38 @@ class SavedRegions {
   size_t used_ = 0;
   std::vector<Region> regions_;
   std::deque<std::vector<float>> copies_;
+};
+
+// The same layout over a buffer the host cannot read (device memory): regions are handed out in
+// place, activations as `Act*` (the compute dtype's storage type, bf16 on CUDA) and statistics
+// as float*, at the offsets SavedRegions gives them. No copies, no load/store/round: the device
+// kernels read and write the stored dtype themselves. A layer's one layout function is a
+// template over the regions type, so both see the same carving.
+template <typename Act>
+class DeviceRegions {
+ public:
+  explicit DeviceRegions(std::byte* base) : base_(base) {}
+  DeviceRegions(const DeviceRegions&) = delete;
+  DeviceRegions& operator=(const DeviceRegions&) = delete;
+
+  Act* activation(int64_t count) {
+    static_assert(sizeof(Act) == 2, "device activations are 16-bit");
+    return static_cast<Act*>(take(count, LLMRT_DTYPE_BF16));
+  }
+  float* stat(int64_t count) { return static_cast<float*>(take(count, LLMRT_DTYPE_F32)); }
+  size_t bytes() const { return used_; }
+  size_t taken() const { return taken_; }
+
+ private:
+  void* take(int64_t count, int32_t dtype) {
+    const size_t offset = used_;
+    used_ += region_bytes(count, dtype);
+    ++taken_;
+    return base_ == nullptr ? nullptr : base_ + offset;
+  }
+
+  std::byte* base_;
+  size_t used_ = 0, taken_ = 0;
 };
 
 // The host sized `saved` from saved_bytes(); anything smaller is the host's bug, not the user's.

@@ -6,10 +6,16 @@
 
 #include "gpt/gpt_common.h"
 
+#include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace llmrt::gpt {
+
+// A layer instance's device scratch in builds with CUDA (gpt_cuda.h): grow-only, freed with the
+// layer. Held by shared_ptr so the CPU-only build needs no definition.
+class CudaWorkspace;
 
 // in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (V, C) tied as "wte", wpe (seq_len, C).
 class Embedding : public Layer {
@@ -27,8 +33,13 @@ class Embedding : public Layer {
                        Out grad_params) override;
 
  private:
+  // The CUDA branch (embedding_cuda.cpp), in builds with CUDA.
+  void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out);
+  void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params);
+
   int64_t channels_, vocab_, max_seq_;
   int32_t dtype_;  // activations and weights as the layer receives them
+  std::shared_ptr<CudaWorkspace> workspace_;  // tokens uploaded from the host, on CUDA
 };
 
 // The block's local sizes under tensor parallelism (tp ranks split heads and MLP width).
@@ -43,15 +54,42 @@ struct BlockDims {
 enum BlockParam : size_t {
   kLn1W, kLn1B, kQkvW, kQkvB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kBlockParams
 };
+inline constexpr const char* kBlockParamNames[kBlockParams] = {
+    "ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b", "ln2_w", "ln2_b", "fc_w", "fc_b", "fc2_w", "fc2_b"};
 
-// Regions of the saved buffer for one microbatch (see block.cpp for what each holds), as fp32.
-struct BlockSaved {
+// Regions of the saved buffer for one microbatch (see block_layout), activations as `Act`
+// (float through SavedRegions' fp32 copies on the CPU, bf16 in place on CUDA), statistics fp32.
+template <typename Act>
+struct BlockSavedOf {
   // forward
-  float *ln1, *mean1, *rstd1, *qkv, *att, *lse, *x2, *ln2, *mean2, *rstd2, *fc_pre, *fc_act;
+  Act *ln1; float *mean1, *rstd1; Act *qkv, *att; float* lse;
+  Act *x2, *ln2; float *mean2, *rstd2; Act *fc_pre, *fc_act;
   // backward_input, for backward_weight
-  float *d_x2, *d_fc_pre, *d_qkv, *d_ln1, *d_ln2;
+  Act *d_x2, *d_fc_pre, *d_qkv, *d_ln1, *d_ln2;
   size_t forward_regions;  // regions [0, forward_regions) are forward's, the rest backward_input's
 };
+using BlockSaved = BlockSavedOf<float>;
+
+// The block's saved buffer, in order, over SavedRegions (CPU) or DeviceRegions (CUDA); with a
+// null base it only counts. Forward fills ln1 (N, C), mean1/rstd1 (N), qkv (N, 3C/tp),
+// att (N, C/tp), lse (B, NH/tp, T), x2 (N, C), ln2 (N, C), mean2/rstd2 (N), fc_pre and fc_act
+// (N, 4C/tp). backward_input fills what backward_weight needs: d_x2 (N, C) (proj's output
+// gradient), d_fc_pre (N, 4C/tp), d_qkv (N, 3C/tp), d_ln1 and d_ln2 (N, C), all-reduced.
+// Activations and their gradients are stored at the compute dtype, mean/rstd/lse in f32.
+template <typename Regions>
+auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq) {
+  using Act = std::remove_pointer_t<decltype(r.activation(0))>;
+  const int64_t n = batch * seq, c = dims.channels, l = dims.local, h = dims.hidden;
+  BlockSavedOf<Act> s{};
+  s.ln1 = r.activation(n * c), s.mean1 = r.stat(n), s.rstd1 = r.stat(n);
+  s.qkv = r.activation(n * 3 * l), s.att = r.activation(n * l), s.lse = r.stat(n * dims.heads);
+  s.x2 = r.activation(n * c), s.ln2 = r.activation(n * c), s.mean2 = r.stat(n), s.rstd2 = r.stat(n);
+  s.fc_pre = r.activation(n * h), s.fc_act = r.activation(n * h);
+  s.forward_regions = r.taken();
+  s.d_x2 = r.activation(n * c), s.d_fc_pre = r.activation(n * h), s.d_qkv = r.activation(n * 3 * l);
+  s.d_ln1 = r.activation(n * c), s.d_ln2 = r.activation(n * c);
+  return s;
+}
 
 // in: x (B, T, C) -> out: y (B, T, C). Params (global shapes; shard dims in block.cpp):
 // ln1_w, ln1_b (C); qkv_w (3, C, C); qkv_b (3, C); proj_w (C, C); proj_b (C); ln2_w, ln2_b (C);
@@ -71,20 +109,46 @@ class Block : public Layer {
   void backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
                        Out grad_params) override;
 
+  const BlockDims& dims() const { return dims_; }
+  int64_t local_numel(size_t param) const;  // elements of this rank's slice of parameter `param`
+
  private:
-  // Carves `regions`' buffer (or only counts, when it has none) into the block's regions.
-  BlockSaved layout(SavedRegions& regions, int64_t batch, int64_t seq) const;
-  // layout() of a host buffer that must be large enough.
-  BlockSaved saved_regions(SavedRegions& regions, Saved saved, int64_t batch, int64_t seq) const;
-  int64_t local_numel(size_t param) const;
+  // block_layout() of a buffer that must be large enough (SavedRegions or DeviceRegions).
+  template <typename Regions>
+  auto saved_regions(Regions& regions, Saved saved, int64_t batch, int64_t seq) const {
+    auto s = block_layout(regions, dims_, batch, seq);
+    check_saved(saved, regions.bytes(), "gpt.block");
+    return s;
+  }
   std::vector<const float*> param_pointers(Fp32Views& views, In params) const;
   std::vector<float*> grad_pointers(Out grads) const;
+
+  // The CUDA branch (block_cuda.cpp, block_backward_cuda.cpp), in builds with CUDA.
+  void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
+  void backward_input_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in);
+  void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
+                            Out grad_params);
 
   const llmrt_host_api* host_;
   int64_t heads_total_, n_layer_, tp_;
   int32_t dtype_;  // activations and weights as the layer receives them
   BlockDims dims_;
+  std::shared_ptr<CudaWorkspace> workspace_;  // partial sums and branch gradients, on CUDA
 };
+
+// The head's saved buffer: lnf (N, C) at the compute dtype; mean, rstd (N) of the final
+// LayerNorm and lse (N) of the logits in f32.
+template <typename Act>
+struct HeadSavedOf {
+  Act* lnf;
+  float *mean, *rstd, *lse;
+};
+template <typename Regions>
+auto head_layout(Regions& r, int64_t rows, int64_t channels) {
+  HeadSavedOf<std::remove_pointer_t<decltype(r.activation(0))>> s{};
+  s.lnf = r.activation(rows * channels), s.mean = r.stat(rows), s.rstd = r.stat(rows), s.lse = r.stat(rows);
+  return s;
+}
 
 // in: x (B, T, C), targets (B, T) i32 -> out: loss () f32, the mean over B*T. Params: lnf_w,
 // lnf_b (C), then wte (V, C) tied as "wte", or lm_head_w (V, C) when untied. Backward is fused
@@ -104,9 +168,15 @@ class Head : public Layer {
                       Out grad_params) override;
 
  private:
+  // The CUDA branch (head_cuda.cpp), in builds with CUDA.
+  void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
+  void backward_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
+                     Out grad_params);
+
   int64_t channels_, vocab_;
   bool tied_;
   int32_t dtype_;  // activations and weights as the layer receives them
+  std::shared_ptr<CudaWorkspace> workspace_;  // the (N, V) logits and the row scratch, on CUDA
 };
 
 }  // namespace llmrt::gpt

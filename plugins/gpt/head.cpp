@@ -12,18 +12,6 @@ namespace llmrt::gpt {
 namespace cpu = llmrt::kernels::cpu;
 
 namespace {
-// Saved regions: lnf (N, C), mean and rstd (N) of the final LayerNorm, lse (N) of the logits.
-struct HeadSaved {
-  float *lnf, *mean, *rstd, *lse;
-};
-
-// lnf at the compute dtype, the statistics in f32.
-HeadSaved head_layout(SavedRegions& r, int64_t rows, int64_t channels) {
-  HeadSaved s{};
-  s.lnf = r.activation(rows * channels), s.mean = r.stat(rows), s.rstd = r.stat(rows), s.lse = r.stat(rows);
-  return s;
-}
-
 // targets: (N) i32, each in [0, V).
 const int32_t* checked_targets(const llmrt_tensor& tensor, int64_t rows, int64_t vocab) {
   if (numel(tensor) != rows) throw PluginError("targets: expected " + std::to_string(rows) + " ids");
@@ -91,6 +79,9 @@ size_t Head::saved_bytes(int64_t batch, int64_t seq) {
 
 // x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
 void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out, saved);
+#endif
   require_cpu(ctx, "gpt.head forward");
   expect_count(in.size(), 2, "gpt.head inputs");
   expect_count(params.size(), 3, "gpt.head params");
@@ -98,7 +89,7 @@ void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved s
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int64_t n = shape.rows();
   SavedRegions regions(saved.data(), dtype_);
-  const HeadSaved s = head_layout(regions, n, channels_);
+  const auto s = head_layout(regions, n, channels_);
   check_saved(saved, regions.bytes(), "gpt.head");
   const int32_t* targets = checked_targets(in[1], n, vocab_);
   float* loss = cpu_data<float>(out[0], "loss");  // f32 at every precision
@@ -120,6 +111,9 @@ void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved s
 // dlnf_b (C) and dW (V, C) accumulated. The targets get no gradient.
 void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                           Out grad_params) {
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_cuda(ctx, grad_out, in, params, saved, grad_in, grad_params);
+#endif
   require_cpu(ctx, "gpt.head backward");
   expect_count(grad_out.size(), 1, "gpt.head output gradients");
   expect_count(in.size(), 2, "gpt.head inputs");
@@ -129,7 +123,7 @@ void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In para
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
   SavedRegions regions(saved.data(), dtype_);
-  const HeadSaved s = head_layout(regions, n, c);
+  const auto s = head_layout(regions, n, c);
   check_saved(saved, regions.bytes(), "gpt.head");
   regions.load(0, regions.taken());
   const int32_t* targets = checked_targets(in[1], n, vocab_);

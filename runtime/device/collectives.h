@@ -91,7 +91,8 @@ class SelfCollectives final : public Collectives {
   using Collectives::start_send;
 
  private:
-  Status copy(const void* send, void* recv, std::size_t count, std::int32_t dtype);
+  // Device memory is copied on `stream` (the caller's order), host memory at once.
+  Status copy(const void* send, void* recv, std::size_t count, std::int32_t dtype, llmrt_stream* stream);
   ComputeDevice& device_;
 };
 

@@ -1,6 +1,7 @@
-// CudaDevice: the CUDA runtime behind the ComputeDevice interface. Plain C++ (no nvcc): kernels the
-// executor needs on the GPU (the norm's reduction, the clip's scale) come from kernels/cuda
-// when the GPU issue wires them; until then those two go through host memory.
+// CudaDevice: the CUDA runtime behind the ComputeDevice interface. Plain C++ (no nvcc): the
+// optimizer step's reductions (the global norm's sum of squares, the clip's scale) and the
+// mixed-precision conversions are kernels/cuda's, queued on the given stream; only the norm's
+// one double comes back to the host.
 #include "device/cuda_device.h"
 #include "device/dtype.h"
 
@@ -8,7 +9,10 @@
 
 #include <map>
 #include <mutex>
+#include <utility>
 #include <vector>
+
+#include "cuda/kernels_cuda.h"
 
 namespace llmrt {
 namespace {
@@ -43,6 +47,19 @@ class CudaEventHandle final : public Event {
   cudaEvent_t event_ = nullptr;
 };
 
+namespace cu = llmrt::kernels::cuda;
+
+// Runs kernels/cuda calls, whose failures are CudaErrors (code, name, text, call site), as a Status.
+template <typename Body>
+Status kernel_status(std::string_view what, Body&& body) {
+  try {
+    body();
+    return Status::success();
+  } catch (const cu::CudaError& error) {
+    return runtime_error("{}: {}", what, error.what());
+  }
+}
+
 cudaStream_t native(Stream* stream) {
   return stream == nullptr ? nullptr : static_cast<CudaStream*>(stream)->get();
 }
@@ -60,6 +77,9 @@ cudaMemcpyKind native(CopyKind kind) {
 class CudaDevice final : public ComputeDevice {
  public:
   explicit CudaDevice(int index) : index_(index) {}
+  ~CudaDevice() override {
+    if (scratch_ != nullptr) cudaFree(scratch_);
+  }
   llmrt_device id() const override { return llmrt_device{LLMRT_DEVICE_CUDA, index_}; }
 
   Result<void*> allocate(std::size_t bytes) override {
@@ -104,36 +124,64 @@ class CudaDevice final : public ComputeDevice {
     LLMRT_RETURN_IF_ERROR(check(err, "cudaEventQuery"));
     return true;
   }
-  // Through host memory until kernels/cuda provides the reduction (the GPU issue).
+  // data: (count) f32 on this device. fp64 accumulation in a fixed order (two kernels), then the
+  // host waits for the one double.
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override {
-    std::vector<float> host(count);
-    LLMRT_RETURN_IF_ERROR(copy(host.data(), data, count * sizeof(float), CopyKind::kDeviceToHost, stream));
-    LLMRT_RETURN_IF_ERROR(synchronize(stream));
+    std::lock_guard lock(mutex_);
+    if (scratch_ == nullptr) {
+      void* scratch = nullptr;
+      LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+      LLMRT_RETURN_IF_ERROR(check(cudaMalloc(&scratch, (cu::kSumOfSquaresBlocks + 1) * sizeof(double)),
+                                  "cudaMalloc (sum_of_squares scratch)"));
+      scratch_ = static_cast<double*>(scratch);
+    }
     double sum = 0;
-    for (float value : host) sum += static_cast<double>(value) * value;
+    LLMRT_RETURN_IF_ERROR(kernel_status("sum_of_squares", [&] {
+      cu::sum_of_squares(scratch_ + cu::kSumOfSquaresBlocks, data, count, scratch_, native(stream));
+    }));
+    LLMRT_RETURN_IF_ERROR(copy(&sum, scratch_ + cu::kSumOfSquaresBlocks, sizeof(double), CopyKind::kDeviceToHost,
+                               stream));
+    LLMRT_RETURN_IF_ERROR(synchronize(stream));
     return sum;
   }
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override {
-    std::vector<float> host(count);
-    LLMRT_RETURN_IF_ERROR(copy(host.data(), data, count * sizeof(float), CopyKind::kDeviceToHost, stream));
-    LLMRT_RETURN_IF_ERROR(synchronize(stream));
-    for (float& value : host) value *= factor;
-    LLMRT_RETURN_IF_ERROR(copy(data, host.data(), count * sizeof(float), CopyKind::kHostToDevice, stream));
-    return synchronize(stream);
+    return kernel_status("scale", [&] { cu::scale(data, count, factor, native(stream)); });
   }
-  // Through host memory as well, until kernels/cuda's conversions are wired here (the GPU issue).
+  // f32, bf16 and f16 either way, round to nearest-even as llmrt/half.hpp does on the host.
   Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype, std::size_t count,
                  Stream* stream) override {
-    std::vector<unsigned char> in(count * dtype_size(src_dtype)), out(count * dtype_size(dst_dtype));
-    LLMRT_RETURN_IF_ERROR(copy(in.data(), src, in.size(), CopyKind::kDeviceToHost, stream));
-    LLMRT_RETURN_IF_ERROR(synchronize(stream));
-    LLMRT_RETURN_IF_ERROR(convert_on_host(out.data(), dst_dtype, in.data(), src_dtype, count));
-    LLMRT_RETURN_IF_ERROR(copy(dst, out.data(), out.size(), CopyKind::kHostToDevice, stream));
-    return synchronize(stream);
+    if (dtype_size(src_dtype) == 0 || dtype_size(dst_dtype) == 0) {
+      return input_error("convert: unknown dtype {} or {}", src_dtype, dst_dtype);
+    }
+    if (src_dtype == dst_dtype) {
+      return copy(dst, src, count * dtype_size(src_dtype), CopyKind::kDeviceToDevice, stream);
+    }
+    const cudaStream_t s = native(stream);
+    const auto pair = std::pair(src_dtype, dst_dtype);
+    return kernel_status("convert", [&] {
+      if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16)) {
+        cu::float_to_bf16(static_cast<cu::bf16*>(dst), static_cast<const float*>(src), count, s);
+      } else if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_BF16, LLMRT_DTYPE_F32)) {
+        cu::bf16_to_float(static_cast<float*>(dst), static_cast<const cu::bf16*>(src), count, s);
+      } else if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_F32, LLMRT_DTYPE_F16)) {
+        cu::float_to_f16(static_cast<cu::f16*>(dst), static_cast<const float*>(src), count, s);
+      } else if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_F16, LLMRT_DTYPE_F32)) {
+        cu::f16_to_float(static_cast<float*>(dst), static_cast<const cu::f16*>(src), count, s);
+      } else if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16)) {
+        cu::bf16_to_f16(static_cast<cu::f16*>(dst), static_cast<const cu::bf16*>(src), count, s);
+      } else if (pair == std::pair<std::int32_t, std::int32_t>(LLMRT_DTYPE_F16, LLMRT_DTYPE_BF16)) {
+        cu::f16_to_bf16(static_cast<cu::bf16*>(dst), static_cast<const cu::f16*>(src), count, s);
+      } else {
+        throw cu::CudaError("no conversion from dtype " + std::to_string(src_dtype) + " to " +
+                            std::to_string(dst_dtype) + " (f32, bf16 and f16 only)");
+      }
+    });
   }
 
  private:
   int index_ = 0;
+  std::mutex mutex_;            // guards scratch_
+  double* scratch_ = nullptr;   // (kSumOfSquaresBlocks + 1): partial sums, then the total
 };
 
 }  // namespace
@@ -147,6 +195,11 @@ ComputeDevice* cuda_device(int index) {
   auto& device = devices[index];
   if (!device) device = std::make_unique<CudaDevice>(index);
   return device.get();
+}
+
+Status copy_on_cuda_stream(void* dst, const void* src, std::size_t bytes, llmrt_stream* stream) {
+  return check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, reinterpret_cast<cudaStream_t>(stream)),
+               "cudaMemcpyAsync (device to device)");
 }
 
 Status synchronize_cuda_stream(llmrt_stream* stream) {

@@ -1,5 +1,6 @@
-// A CUDA GPU as a device: cudaMallocAsync memory, copies and fills on streams, CUDA events.
-// Built only with LLMRT_CUDA (LLMRT_HAVE_CUDA); compiled here, exercised by the GPU path.
+// A CUDA GPU as a device: cudaMalloc memory, copies and fills on streams, CUDA events, and the
+// optimizer step's reductions and precision conversions as kernels/cuda kernels on the stream.
+// Built only with LLMRT_CUDA (LLMRT_HAVE_CUDA); tested by tests/cuda/cuda_device_test.cpp.
 #pragma once
 
 #include "device/device.h"
@@ -12,5 +13,8 @@ ComputeDevice* cuda_device(int index);
 
 // cudaStreamSynchronize on a plugin's stream (the cudaStream_t itself, by convention).
 Status synchronize_cuda_stream(llmrt_stream* stream);
+
+// A device-to-device copy queued on a plugin's stream (NULL: the legacy default stream).
+Status copy_on_cuda_stream(void* dst, const void* src, std::size_t bytes, llmrt_stream* stream);
 
 }  // namespace llmrt

@@ -98,7 +98,9 @@ BOOST_AUTO_TEST_CASE(more_local_ranks_than_gpus_is_refused) {
   TempDir dir("devices_too_few");
   const std::string node = "[[cluster.node]]\nname = \"localhost\"\ngpus = { model = \"H100-SXM\", count = " +
                            std::to_string(ranks) + " }\n";
-  const ProcessResult result = mpirun_llmrt(ranks, {"run", tiny_config(dir, node, ranks)});
+  // bf16: the GPT layers' precision on CUDA, so `check` passes and placement is what refuses.
+  const ProcessResult result =
+      mpirun_llmrt(ranks, {"run", tiny_config(dir, node, ranks), "--set", "train.precision=\"bf16\""});
   BOOST_TEST_INFO(result.err);
   BOOST_TEST(result.exit_code == 2);
   BOOST_TEST(has(result.err, "node localhost expects " + std::to_string(ranks) + " × H100-SXM; this host (" + host_name() +

@@ -322,8 +322,9 @@ BOOST_AUTO_TEST_CASE(fixed_degrees_that_contradict_the_model_or_topology_are_con
 namespace llmrt {
 namespace {
 
-// The cluster owner's case: a mixed 3090/A100/V100 room on 10 GbE, a model whose stages the
-// planner splits by device speed.
+// The cluster owner's case: a mixed 3090/A100/4090 room on 10 GbE, a model whose stages the
+// planner splits by device speed. bf16, the one precision the GPT layers run on CUDA (a V100,
+// which has no bf16, cannot hold a stage of them until they run fp16).
 const char* kMixedRoom = R"([cluster]
 name = "mixed-room"
 [[cluster.node]]
@@ -332,7 +333,7 @@ gpus = { model = "RTX-3090", count = 2 }
 links = [ { kind = "pcie", gpus = "0-1" } ]
 [[cluster.node]]
 name = "b"
-gpus = [ { model = "A100-80GB-PCIE", count = 1 }, { model = "V100-32GB", count = 1 } ]
+gpus = [ { model = "A100-80GB-PCIE", count = 1 }, { model = "RTX-4090", count = 1 } ]
 links = [ { kind = "pcie", gpus = "0-1" } ]
 [cluster.network]
 kind = "ethernet"
@@ -356,7 +357,7 @@ tp = 1
 dp = 1
 [train]
 global_batch = 16
-precision = "fp16"
+precision = "bf16"
 )";
 
 }  // namespace
@@ -387,7 +388,7 @@ BOOST_AUTO_TEST_CASE(pinned_degrees_run_the_split_plan_predicted) {
   BOOST_REQUIRE_MESSAGE(block.exit_code == 0, block.err);
   BOOST_TEST(has(block.out, "[parallel]"));
   const std::string pasted = dir.write("pasted.toml", std::string(kMixedRoom).substr(0, std::string(kMixedRoom).find("[parallel]")) +
-                                                          block.out + "[train]\nglobal_batch = 16\nprecision = \"fp16\"\n");
+                                                          block.out + "[train]\nglobal_batch = 16\nprecision = \"bf16\"\n");
   const ProcessResult again = run_llmrt({"check", pasted});
   BOOST_REQUIRE_MESSAGE(again.exit_code == 0, again.err);
   BOOST_TEST(has(again.out, "stage layers " + stage_layers_label(predicted)));

@@ -26,9 +26,10 @@ vocab_size = 512
 layer = [ { component = "gpt.embedding", d_model = 64 },
   { component = "gpt.block", d_model = 64, heads = 4 },
   { component = "gpt.head" } ]
-# a runnable model: `check` validates everything `run` would
+# a runnable model: `check` validates everything `run` would (bf16: the GPT layers on CUDA)
 [train]
 steps = 10
+precision = "bf16"
 )";
 
 std::string with_line(int line, const std::string& replacement) {
@@ -143,7 +144,7 @@ BOOST_AUTO_TEST_CASE(missing_config_file) {
 BOOST_AUTO_TEST_CASE(fixed_degrees_that_do_not_fit_the_devices) {
   TempDir dir("bad_degrees");
   const std::string path = dir.write("bad.toml", std::string(kValid) + "[parallel]\npp = 2\ntp = 1\ndp = 1\n");
-  expect_input_error({"check", path}, {path + ":17:6: parallel.pp", "does not equal the topology's 4 devices"});
+  expect_input_error({"check", path}, {path + ":18:6: parallel.pp", "does not equal the topology's 4 devices"});
 }
 
 BOOST_AUTO_TEST_CASE(world_size_under_mpirun_differs_from_the_topology) {

@@ -26,7 +26,8 @@ BOOST_AUTO_TEST_CASE(loss_scale_keys_need_fp16) {
 }
 
 // bf16 on cards without it (a V100) is refused before anything starts, naming the card and
-// where it is, and suggesting auto or fp16; fp16 on the same cards passes the check.
+// where it is, and suggesting auto or fp16; fp16 on the same cards passes the card check (and is
+// then refused by the GPT layers, which run bf16 only on CUDA).
 BOOST_AUTO_TEST_CASE(bf16_on_a_card_without_it_is_refused) {
   TempDir dir("mixed_precision_v100");
   const std::string config = dir.write("v100.toml", R"(
@@ -66,8 +67,19 @@ precision = "bf16"
     BOOST_TEST(result.err.find("train.precision = \"bf16\": V100-32GB (on old01) has no bf16 arithmetic") !=
                    std::string::npos,
                command << ": " << result.err);
-    BOOST_TEST(result.err.find("use train.precision = \"auto\" (bf16 where a card has it, fp16 with loss scaling elsewhere) or \"fp16\"") != std::string::npos, result.err);
+    BOOST_TEST(result.err.find("use train.precision = \"auto\" (bf16 where a card has it, fp16 with loss scaling "
+                               "elsewhere) or \"fp16\"") != std::string::npos,
+               result.err);
   }
+  // fp16 gets past the cards (the V100 has fp16), then meets the GPT layers, which run only bf16
+  // on CUDA (kernels/cuda): refused for that reason, not for the cards.
   const ProcessResult fp16 = run_llmrt({"check", config, "--set", "train.precision=\"fp16\""});
-  BOOST_TEST(fp16.err.find("has no") == std::string::npos, fp16.err);
+  BOOST_TEST(fp16.err.find("has no bf16") == std::string::npos, fp16.err);
+  BOOST_TEST(fp16.exit_code == 2, fp16.err);
+  BOOST_TEST(fp16.err.find("on CUDA only bf16 activations are implemented") != std::string::npos, fp16.err);
+  // "auto" plans bf16 for the A100s and fp16 for the V100s: the same layers refuse the V100
+  // stage, naming the card and the dtype it would have run.
+  const ProcessResult automatic = run_llmrt({"check", config, "--set", "train.precision=\"auto\""});
+  BOOST_TEST(automatic.exit_code == 2, automatic.err);
+  BOOST_TEST(automatic.err.find("V100-32GB (CUDA) with f16 activations") != std::string::npos, automatic.err);
 }

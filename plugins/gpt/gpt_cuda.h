@@ -1,0 +1,136 @@
+// The GPT layers' CUDA plumbing (builds with LLMRT_HAVE_CUDA only): device tensors checked and
+// typed, the per-instance grow-only device workspace, the cuBLASLt context shared by the layers
+// on one GPU, the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors
+// naming the pass. Everything is queued on the call's stream (ctx.stream, a cudaStream_t;
+// NULL is the legacy default stream); nothing here synchronises except a workspace that grows.
+#pragma once
+
+#if !LLMRT_HAVE_CUDA
+#error "gpt_cuda.h is for builds with CUDA (LLMRT_HAVE_CUDA)"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cuda/kernels_cuda.h"
+#include "gpt/gpt_layers.h"
+
+namespace llmrt::gpt {
+
+namespace cu = llmrt::kernels::cuda;
+using cu::bf16;
+
+// A layer instance's device scratch: one allocation, carved afresh by each pass. It grows (the
+// device waits for queued work, then the old block is freed) only when a pass needs more than
+// any pass before, so a steady state of equal shapes never calls cudaMalloc. Freed in the
+// destructor. The next pass reuses the same bytes while the last one may still be queued: the
+// passes of one instance must be ordered on the device (one stream per stage, as the executor
+// runs them, or events between streams).
+class CudaWorkspace {
+ public:
+  explicit CudaWorkspace(int device) : device_(device) {}
+  ~CudaWorkspace();
+  CudaWorkspace(const CudaWorkspace&) = delete;
+  CudaWorkspace& operator=(const CudaWorkspace&) = delete;
+
+  // Pointers to regions of `bytes` each (256-byte aligned), growing the allocation if needed.
+  std::vector<std::byte*> carve(std::initializer_list<size_t> bytes, cudaStream_t stream);
+  size_t capacity() const { return capacity_; }
+
+ private:
+  int device_;
+  std::byte* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+// The workspace of a layer instance, made on first use.
+CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
+
+// The cuBLASLt handle and workspace every GPT layer on CUDA ordinal `device` uses (one per GPU for
+// the process, never freed: the driver may be gone at exit). Layers of one rank queue their
+// GEMMs on one stream per stage, so they never use its workspace at the same time.
+cu::GemmContext& gemm_context(int device);
+
+// The call's stream as the CUDA runtime's handle.
+inline cudaStream_t stream_of(const llmrt_call_ctx& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
+
+// Makes ctx.device the calling thread's current GPU (a no-op when it already is).
+void bind_device(const llmrt_call_ctx& ctx, std::string_view where);
+
+// The device data of a contiguous tensor of `dtype` on CUDA ordinal ctx.device.index; throws a
+// PluginError naming `what` otherwise.
+void* device_data(const llmrt_tensor& tensor, int32_t dtype, const llmrt_call_ctx& ctx, std::string_view what);
+inline const bf16* bf16_in(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
+  return static_cast<const bf16*>(device_data(t, LLMRT_DTYPE_BF16, ctx, what));
+}
+inline bf16* bf16_out(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
+  return static_cast<bf16*>(device_data(t, LLMRT_DTYPE_BF16, ctx, what));
+}
+// A weight (bf16 compute copy) holding exactly `expected_numel` values.
+inline const bf16* bf16_weight(const llmrt_tensor& t, int64_t expected_numel, const llmrt_call_ctx& ctx,
+                               std::string_view what) {
+  check_numel(t, expected_numel, what);
+  return bf16_in(t, ctx, what);
+}
+// A parameter gradient (fp32 at every precision) holding exactly `expected_numel` values.
+inline float* f32_grad(const llmrt_tensor& t, int64_t expected_numel, const llmrt_call_ctx& ctx,
+                       std::string_view what) {
+  check_numel(t, expected_numel, what);
+  return static_cast<float*>(device_data(t, LLMRT_DTYPE_F32, ctx, what));
+}
+
+// Refuses a layer whose compute dtype is not bf16 on CUDA (supports() says so at `check`; this
+// is the guard for a host that did not ask).
+void require_bf16(int32_t dtype, std::string_view where);
+
+// Token ids (B*T) i32 on the device: the tensor itself when it is there, else checked on the
+// host (each in [0, limit)) and copied into `scratch` (room for `rows` ids) on the stream. Ids on
+// the device are not range-checked: the kernels trust them.
+const int32_t* device_ids(const llmrt_tensor& tensor, int64_t rows, int64_t limit, int32_t* scratch,
+                          const llmrt_call_ctx& ctx, std::string_view what);
+
+// Runs one CUDA pass; a CudaError (a CUDA or cuBLAS code, its name and text, and the call site)
+// becomes a PluginError prefixed with `where`.
+template <typename Body>
+void cuda_pass(std::string_view where, Body&& body) {
+  try {
+    body();
+  } catch (const cu::CudaError& error) {
+    throw PluginError(std::string(where) + ": " + error.what(), LLMRT_INTERNAL);
+  }
+}
+
+}  // namespace llmrt::gpt
+
+namespace llmrt::gpt {
+
+// The tensor-parallel sum of a row-parallel linear's (N, C) partial output on the device. At
+// tp = 1 there is nothing to sum and no all-reduce is made. Otherwise the bf16 partials are
+// widened into `wide` (f32: what the staged MPI path reduces, and no bf16 rounding of the sum),
+// all-reduced into `total` through the host on ctx.stream, and used from there.
+struct TpSum {
+  const llmrt_host_api* host;
+  const llmrt_call_ctx& ctx;
+  int64_t tp;
+  float* wide = nullptr;   // (N, C) f32 scratch, tp > 1 only
+  float* total = nullptr;  // (N, C) f32 scratch, tp > 1 only
+
+  // Bytes each of the two scratch buffers needs for `count` values (0 at tp = 1).
+  static size_t scratch_bytes(int64_t tp, int64_t count) { return tp > 1 ? size_t(count) * sizeof(float) : 0; }
+  // out (N, C) = the group's sum of partial (N, C) + residual (N, C) + bias (C), rounded once.
+  void bias_residual(bf16* out, const bf16* partial, const bf16* residual, const bf16* bias, int n, int c,
+                     std::string_view what) const;
+  // values (count) = the group's sum of values, in place.
+  void in_place(bf16* values, size_t count, std::string_view what) const;
+};
+
+// The block's weights (bf16 compute copies) and gradients (fp32), in BlockParam order, checked.
+std::vector<const bf16*> block_weights(const Block& block, In params, const llmrt_call_ctx& ctx);
+std::vector<float*> block_grads(const Block& block, Out grads, const llmrt_call_ctx& ctx);
+
+}  // namespace llmrt::gpt

@@ -1,0 +1,91 @@
+// CudaDevice's reductions and conversions (runtime/device/cuda_device.cpp), now kernels on the
+// device: sum_of_squares against an fp64 host sum, scale exactly, and convert between f32, bf16
+// and f16 bit for bit against the host's rounding (llmrt/half.hpp), all on a non-default stream.
+#define BOOST_TEST_MODULE cuda_device
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <llmrt/half.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "cuda/cuda_test_util.h"
+#include "device/cuda_device.h"
+
+using namespace llmrt::kernels::cuda_test;
+using llmrt::kernels::test::random_floats;
+
+namespace {
+
+llmrt::ComputeDevice& device0() {
+  llmrt::ComputeDevice* device = llmrt::cuda_device(0);
+  BOOST_TEST_REQUIRE(device != nullptr);
+  return *device;
+}
+
+std::unique_ptr<llmrt::Stream> make_stream(llmrt::ComputeDevice& device) {
+  auto stream = device.create_stream();
+  BOOST_TEST_REQUIRE(stream.ok());
+  return std::move(*stream);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sum_of_squares_and_scale) {
+  llmrt::ComputeDevice& device = device0();
+  auto stream = make_stream(device);
+  std::mt19937 rng(61);
+  for (size_t n : {size_t(1), size_t(1000), size_t(1 << 20) + 3}) {
+    const std::vector<float> x = random_floats(n, rng, -2.0f, 2.0f);
+    DeviceBuffer<float> d = to_device(x);
+    double want = 0;
+    for (float v : x) want += double(v) * v;
+    auto got = device.sum_of_squares(d.get(), n, stream.get());
+    BOOST_TEST_REQUIRE(got.ok(), (got.ok() ? "" : got.error().message()));
+    BOOST_TEST(std::fabs(*got - want) <= 1e-12 * want, "n = " << n << ": " << *got << " vs " << want);
+    auto again = device.sum_of_squares(d.get(), n, stream.get());
+    BOOST_TEST(*again == *got, "the same order every time");
+
+    BOOST_TEST_REQUIRE(device.scale(d.get(), n, 0.375f, stream.get()).ok());
+    BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+    const std::vector<float> scaled = to_host(d);
+    for (size_t i = 0; i < n; ++i) BOOST_TEST_REQUIRE(scaled[i] == x[i] * 0.375f);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(convert_rounds_as_the_host_does) {
+  llmrt::ComputeDevice& device = device0();
+  auto stream = make_stream(device);
+  std::mt19937 rng(62);
+  std::vector<float> x = random_floats(4099, rng, -70000.0f, 70000.0f);  // past f16's range: inf
+  for (size_t i = 0; i < 1000; ++i) x[i] *= 1e-9f;                        // and into its subnormals
+  const size_t n = x.size();
+  DeviceBuffer<float> wide = to_device(x), back(n);
+  DeviceBuffer<unsigned short> bf16(n), f16(n), bf16_from_f16(n), f16_from_bf16(n);
+  const auto run = [&](void* dst, int32_t dst_dtype, const void* src, int32_t src_dtype) {
+    const auto status = device.convert(dst, dst_dtype, src, src_dtype, n, stream.get());
+    BOOST_TEST_REQUIRE(status.ok(), (status.ok() ? "" : status.error().message()));
+  };
+  run(bf16.get(), LLMRT_DTYPE_BF16, wide.get(), LLMRT_DTYPE_F32);
+  run(f16.get(), LLMRT_DTYPE_F16, wide.get(), LLMRT_DTYPE_F32);
+  run(f16_from_bf16.get(), LLMRT_DTYPE_F16, bf16.get(), LLMRT_DTYPE_BF16);
+  run(bf16_from_f16.get(), LLMRT_DTYPE_BF16, f16.get(), LLMRT_DTYPE_F16);
+  run(back.get(), LLMRT_DTYPE_F32, f16.get(), LLMRT_DTYPE_F16);
+  BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+  std::vector<unsigned short> b(n), h(n), hb(n), bh(n);
+  bf16.download(b.data(), n), f16.download(h.data(), n);
+  f16_from_bf16.download(hb.data(), n), bf16_from_f16.download(bh.data(), n);
+  const std::vector<float> widened = to_host(back);
+  for (size_t i = 0; i < n; ++i) {
+    BOOST_TEST_REQUIRE(b[i] == llmrt::bf16_from_float(x[i]), "bf16 of " << x[i]);
+    BOOST_TEST_REQUIRE(h[i] == llmrt::f16_from_float(x[i]), "f16 of " << x[i]);
+    BOOST_TEST_REQUIRE(hb[i] == llmrt::f16_from_float(llmrt::float_from_bf16(b[i])), "f16 of bf16 " << x[i]);
+    BOOST_TEST_REQUIRE(bh[i] == llmrt::bf16_from_float(llmrt::float_from_f16(h[i])), "bf16 of f16 " << x[i]);
+    const float want = llmrt::float_from_f16(h[i]);
+    BOOST_TEST_REQUIRE((widened[i] == want || (std::isnan(want) && std::isnan(widened[i]))), "f32 of f16 " << x[i]);
+  }
+}
+
+LLMRT_CUDA_TEST_MAIN()

@@ -1,0 +1,73 @@
+// AdamW and SGD on CUDA (plugins/optim/optim_cuda.cpp) against the same classes' CPU step: fp32
+// master weights, gradients and state in device memory at odd offsets of flat buffers, three
+// steps on a non-default stream. Both sides are fp32, so the tolerance is fp32's.
+#define BOOST_TEST_MODULE cuda_optim
+#define BOOST_TEST_NO_MAIN
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "cuda/cuda_plugin_test_util.h"
+#include "optim/optimizers.h"
+
+using namespace llmrt::kernels::cuda_test;
+using llmrt::ComponentArgs;
+using llmrt::kernels::test::random_floats;
+
+namespace {
+
+constexpr size_t kN = 1001;  // odd: no vector width divides it
+
+// Steps `optimizer` three times on each side; buffers: params, grads, then one per state.
+void run_steps(llmrt::Optimizer& cpu, llmrt::Optimizer& cuda, size_t states, const std::string& what) {
+  std::mt19937 rng(51);
+  std::vector<std::vector<int64_t>> shapes(2 + states, std::vector<int64_t>{int64_t(kN)});
+  TwinTensors buffers(LLMRT_DTYPE_F32, shapes);
+  buffers.fill(0, random_floats(kN, rng, -1.0f, 1.0f));
+  for (size_t s = 0; s < states; ++s) buffers.fill(2 + s, std::vector<float>(kN, 0.0f));
+  cu::CudaStream stream;
+  for (int64_t step = 1; step <= 3; ++step) {
+    buffers.fill(1, random_floats(kN, rng, -1.0f, 1.0f));  // this step's gradients
+    for (bool on_cuda : {false, true}) {
+      const llmrt_call_ctx ctx = call_ctx(on_cuda ? LLMRT_DEVICE_CUDA : LLMRT_DEVICE_CPU, stream.get());
+      std::vector<llmrt_tensor> t = on_cuda ? buffers.devices() : buffers.hosts();
+      std::vector<llmrt_tensor> state(t.begin() + 2, t.end());
+      (on_cuda ? cuda : cpu).step(ctx, t[0], t[1], state, 1e-2, step);
+    }
+    stream.synchronize();
+  }
+  for (size_t i = 0; i < 2 + states; ++i) {
+    if (i == 1) continue;  // the gradients, unchanged
+    const std::vector<float> got = buffers.device_values(i), want = buffers.host_values(i);
+    llmrt::kernels::test::require_nonzero(want, what + " buffer " + std::to_string(i));
+    for (size_t k = 0; k < kN; ++k) {
+      BOOST_TEST_REQUIRE(std::fabs(got[k] - want[k]) <= 1e-5f * (std::fabs(want[k]) + 1e-3f),
+                         what << " buffer " << i << "[" << k << "]: " << got[k] << " vs " << want[k]);
+    }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(adamw_matches_cpu) {
+  TestHost host;
+  TestConfig keys;
+  keys.number("lr", 1e-2).numbers("betas", {0.9, 0.95}).number("eps", 1e-8).number("weight_decay", 0.1);
+  llmrt::optim::AdamW cpu(ComponentArgs{host.api(), keys.config(), {}});
+  llmrt::optim::AdamW cuda(ComponentArgs{host.api(), keys.config(), {}});
+  run_steps(cpu, cuda, 2, "adamw");
+}
+
+BOOST_AUTO_TEST_CASE(sgd_with_and_without_momentum_matches_cpu) {
+  for (double momentum : {0.0, 0.9}) {
+    TestHost host;
+    TestConfig keys;
+    keys.number("lr", 1e-2).number("momentum", momentum).number("weight_decay", 0.01);
+    llmrt::optim::Sgd cpu(ComponentArgs{host.api(), keys.config(), {}});
+    llmrt::optim::Sgd cuda(ComponentArgs{host.api(), keys.config(), {}});
+    run_steps(cpu, cuda, momentum > 0 ? 1 : 0, "sgd momentum " + std::to_string(momentum));
+  }
+}
+
+LLMRT_CUDA_TEST_MAIN()
