@@ -12,15 +12,6 @@ using detail::to_float;
 
 constexpr int kBlock = 256;
 
-// ---- conversions ----
-template <typename Out, typename In>
-__global__ void convert_kernel(Out* out, const In* in, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    out[i] = detail::from_float<Out>(to_float(in[i]));
-  }
-}
-
 // ---- encoder ----
 // One thread per (b, t, c) output element.
 __global__ void encoder_forward_kernel(bf16* out, const std::int32_t* tokens, const bf16* wte,
@@ -192,12 +183,12 @@ int sm_count() {
 }  // namespace
 
 void bf16_to_float(float* out, const bf16* in, std::size_t n, cudaStream_t stream) {
-  convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
+  detail::convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 
 void float_to_bf16(bf16* out, const float* in, std::size_t n, cudaStream_t stream) {
-  convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
+  detail::convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 

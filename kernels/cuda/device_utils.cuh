@@ -69,6 +69,15 @@ inline unsigned elementwise_blocks(std::size_t n, int block) {
   return unsigned(want < 65535 * 8 ? (want > 0 ? want : 1) : 65535 * 8);
 }
 
+// out[i] = in[i] converted through fp32 (rounded to nearest-even when narrowing); grid-stride.
+template <typename Out, typename In>
+__global__ void convert_kernel(Out* out, const In* in, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    out[i] = from_float<Out>(to_float(in[i]));
+  }
+}
+
 // Launch errors (bad configuration, missing kernel image) surface here, at the launch site.
 #define LLMRT_CUDA_CHECK_LAUNCH() LLMRT_CUDA_CHECK(cudaGetLastError())
 

@@ -11,17 +11,9 @@ using detail::to_float;
 constexpr int kBlock = 256;
 
 template <typename Out, typename In>
-__global__ void convert_kernel(Out* out, const In* in, std::size_t n) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    out[i] = detail::from_float<Out>(to_float(in[i]));
-  }
-}
-
-template <typename Out, typename In>
 void convert(Out* out, const In* in, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
-  convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
+  detail::convert_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, in, n);
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 

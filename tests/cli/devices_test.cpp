@@ -14,6 +14,7 @@
 
 using llmrt::test::ProcessResult;
 using llmrt::test::TempDir;
+using llmrt::test::host_name;
 using llmrt::test::run_llmrt;
 using llmrt::test::source_path;
 
@@ -21,11 +22,6 @@ namespace {
 
 bool has(const std::string& text, const std::string& piece) { return text.find(piece) != std::string::npos; }
 
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
-}
 
 // GPUs nvidia-smi lists on this machine (0 without the tool or a driver).
 int gpus_listed() {
@@ -155,4 +151,20 @@ BOOST_AUTO_TEST_CASE(a_bf16_job_rehearses_in_bf16) {
   std::string first;
   BOOST_REQUIRE(std::getline(metrics, first));
   BOOST_TEST(has(first, "\"loss_scale\":1.0"), first);  // bf16: no loss scale
+}
+
+// --share-gpus (for tests: ranks sharing a GPU) still needs one: on a host without any it is
+// refused as any GPU job is, naming the node and what the host lacks.
+BOOST_AUTO_TEST_CASE(sharing_gpus_needs_at_least_one) {
+  if (gpus_listed() > 0) {
+    BOOST_TEST_MESSAGE("skipped: this host has a GPU, so sharing it is not refused");
+    return;
+  }
+  TempDir dir("devices_share");
+  const ProcessResult result = run_llmrt({"run", source_path("configs/gpt2-124m-h100.toml"), "--share-gpus", "--set",
+                                          "metrics.run_dir=\"" + dir.path() + "/run\""});
+  BOOST_TEST(result.exit_code == 2, result.err);
+  BOOST_TEST(has(result.err, "node localhost expects 1 × H100-SXM; this host"), result.err);
+  BOOST_TEST(has(result.err, "has no CUDA device"), result.err);
+  BOOST_TEST(!std::filesystem::exists(dir.path() + "/run"));
 }

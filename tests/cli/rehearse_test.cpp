@@ -17,17 +17,13 @@
 
 using llmrt::test::ProcessResult;
 using llmrt::test::TempDir;
+using llmrt::test::host_name;
 using llmrt::test::source_path;
 
 namespace {
 
 bool has(const std::string& text, const std::string& piece) { return text.find(piece) != std::string::npos; }
 
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
-}
 
 // The DGX job shrunk to run in a second on a laptop: same topology, same world, same
 // schedule, a model of 0.05 M parameters on random tokens; bf16, the one precision the GPT

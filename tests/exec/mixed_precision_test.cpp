@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(fp16_overflow_on_one_rank_skips_on_all) {
 // plan paragraph says which ranks run what; the losses track a one-rank fp32 run as bf16 does.
 BOOST_AUTO_TEST_CASE(auto_precision_runs_each_stage_at_its_cards_best) {
   const Text text;
-  const std::string config = text.dir.write("room.toml", R"(
+  const std::string room_cluster = R"(
 [cluster]
 name = "mixed-room"
 [[cluster.node]]
@@ -177,6 +177,15 @@ gpus = { model = "A100-80GB-SXM", count = 2 }
 [[cluster.node]]
 name = "cpu01"
 cpus = { ranks = 2, threads_per_rank = 1 }
+)";
+  const std::string cpu_cluster = R"(
+[cluster]
+name = "cpus"
+[[cluster.node]]
+name = "cpu01"
+cpus = { ranks = 4, threads_per_rank = 1 }
+)";
+  const std::string job = R"(
 [model]
 name = "room"
 seq_len = 64
@@ -204,7 +213,11 @@ optimizer = { component = "adamw", lr = 1e-3 }
 [metrics]
 log_every = 1
 prometheus = ""
-)");
+)";
+  const std::string config = text.dir.write("room.toml", room_cluster + job);
+  // The reference: the same model and seed on CPU ranks in fp32 (the GPT layers run CUDA in
+  // bf16 only, so the room itself cannot be the fp32 reference).
+  const std::string reference = text.dir.write("cpus.toml", cpu_cluster + job);
   const std::string run_dir = text.dir.path() + "/room";
   const std::vector<std::string> common = {"--set", "data.train=" + text.shards, "--set", "train.steps=6",
                                            "--set", "metrics.run_dir=" + run_dir};
@@ -216,7 +229,7 @@ prometheus = ""
   BOOST_TEST(room.out.find("precision auto: bf16 on ranks 0-1, fp32 on ranks 2-3") != std::string::npos);
   const std::vector<Step> mixed = read_steps(run_dir);
 
-  std::vector<std::string> one_args = {"run", config, "--rehearse", "--set", "train.precision=\"fp32\"", "--set",
+  std::vector<std::string> one_args = {"run", reference, "--set", "train.precision=\"fp32\"", "--set",
                                        "data.train=" + text.shards, "--set", "train.steps=6", "--set",
                                        "metrics.run_dir=" + run_dir + "_fp32"};
   const ProcessResult one = run_llmrt(one_args);

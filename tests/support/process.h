@@ -43,4 +43,7 @@ class TempDir {
 // The environment mpirun needs to run as root in CI.
 std::vector<std::string> mpirun_env();
 
+// This machine's host name (gethostname), as llmrt compares it with a node's name.
+std::string host_name();
+
 }  // namespace llmrt::test
