@@ -38,6 +38,8 @@ build_here() {
   targets=$(cmake --build "$BUILD_DIR" --target help \
     | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\|llmrt\|llmrt_gpt\|llmrt_optim\|llmrt_lr\|llmrt_schedule_[a-z0-9_]*\):.*/\1/p' | sort -u)
   [ -n "$targets" ] || die "no CUDA targets: is nvcc installed (LLMRT_HAVE_CUDA)?"
+  # The CLI's target is its output file at the top of the build tree: help lists no alias for it.
+  targets="$targets llmrt"
   # shellcheck disable=SC2086
   cmake --build "$BUILD_DIR" -j "${JOBS:-2}" --target $targets || die "build failed"
 }
@@ -69,9 +71,12 @@ stage() {
 # fp32 losses of the small model the GPU run is held against: the same job rehearsed here.
 stage_training_inputs() {
   "$BUILD_DIR/llmrt" data prepare /usr/share/common-licenses/GPL-3 "$STAGE/data/gpl" >/dev/null || die "data prepare failed"
-  "$BUILD_DIR/llmrt" run configs/gpt2-124m-h100.toml --rehearse "${SMALL[@]}" --set 'train.precision="fp32"' \
-    --set "data.train=\"$STAGE/data/gpl_train.bin\"" --set "metrics.run_dir=\"$STAGE/reference\"" >/dev/null \
-    || die "the CPU reference run failed"
+  # The same model, seed, optimizer and data on one CPU rank in fp32 (the GPU config itself
+  # cannot run fp32: the CUDA layers are bf16 only).
+  "$BUILD_DIR/llmrt" run configs/local-cpu.toml "${SMALL[@]}" --set model.vocab_size=50304 \
+    --set 'train.optimizer={ component = "adamw", lr = 6e-4, betas = [0.9, 0.95], weight_decay = 0.1 }' \
+    --set 'train.precision="fp32"' --set "data.train=\"$STAGE/data/gpl_train.bin\"" \
+    --set "metrics.run_dir=\"$STAGE/reference\"" >/dev/null || die "the CPU reference run failed"
   rm -f "$STAGE/reference/config.resolved.toml" "$STAGE/reference/plan.json"
 }
 
@@ -169,10 +174,15 @@ losses_of() { sed -n 's/.*"loss":\([-0-9.e+]*\).*/\1/p' "$1/metrics.jsonl" 2>/de
 
 # `name`: every step of run dir $2 within $3 of run dir $4's (same step count), else the worst.
 compare_losses() {
-  local name=$1 got=$2 tolerance=$3 want=$4 verdict
+  local name=$1 got=$2 tolerance=$3 want=$4 verdict steps
+  steps=$(losses_of "$got" | wc -l)
+  if [ "$steps" -lt 20 ]; then
+    row "$name" "FAILED ($steps steps of 20 in $got; its log says why)"
+    return 1
+  fi
   verdict=$(paste <(losses_of "$got") <(losses_of "$want") | awk -v tol="$tolerance" '
     { n++; d = $1 - $2; if (d < 0) d = -d; if (d > worst) worst = d }
-    END { if (n < 20) print "FAILED (" n " steps)"; else if (worst > tol) print "FAILED (worst " worst " > " tol ")";
+    END { if (worst > tol) print "FAILED (worst " worst " > " tol ")";
           else print "passed (worst " worst ", " n " steps)" }')
   row "$name" "$verdict"
   [[ $verdict == passed* ]]
@@ -183,6 +193,7 @@ compare_losses() {
 run_training() {
   local bin="$STAGE/bin/llmrt" data="data.train=\"$STAGE/data/gpl_train.bin\"" failed=0 first last verdict
   [ -x "$bin" ] || { row "llmrt training" "not staged"; return 0; }
+  [ "$GPU_LISTED" = 1 ] || { row "llmrt training" "SKIPPED (no GPU)"; return 0; }
   timeout 300 "$bin" run configs/gpt2-124m-h100.toml --set train.steps=20 --set metrics.log_every=5 --set "$data" \
     --set 'train.lr_schedule={ component = "cosine", warmup_steps = 5, min_lr = 6e-5 }' \
     --set "metrics.run_dir=\"$LOG_DIR/run_124m\"" >"$LOG_DIR/run_124m.log" 2>&1 || failed=1
@@ -201,16 +212,17 @@ run_training() {
 }
 
 # tp2, dp2 and pp2 as two ranks sharing the one GPU (--share-gpus: the staging path, since
-# NCCL refuses a shared GPU), each against the one-rank GPU run of the same small model.
+# NCCL refuses a shared GPU), each against the one-rank GPU run of the same small model (0.01).
 run_layouts() {
   local bin="$STAGE/bin/llmrt" degree failed=0
   [ -x "$bin" ] || return 0
+  [ "$GPU_LISTED" = 1 ] || { row "llmrt tp2/dp2/pp2" "SKIPPED (no GPU)"; return 0; }
   command -v mpirun >/dev/null || { row "llmrt tp2/dp2/pp2" "not run: no mpirun in the kit"; return 0; }
   for degree in tp dp pp; do
     timeout 150 mpirun --oversubscribe -np 2 "$bin" run configs/gpt2-124m-h100.toml --share-gpus "${SMALL[@]}" \
       --set "data.train=\"$STAGE/data/gpl_train.bin\"" --set 'cluster.node[0].gpus.count=2' \
       --set "parallel.$degree=2" --set "metrics.run_dir=\"$LOG_DIR/run_$degree\"" >"$LOG_DIR/run_$degree.log" 2>&1
-    compare_losses "llmrt ${degree}2 on one GPU vs one rank" "$LOG_DIR/run_$degree" 0.002 "$LOG_DIR/run_small" || failed=1
+    compare_losses "llmrt ${degree}2 on one GPU vs one rank" "$LOG_DIR/run_$degree" 0.01 "$LOG_DIR/run_small" || failed=1
   done
   return $failed
 }
