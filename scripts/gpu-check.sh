@@ -116,7 +116,7 @@ run_tests() {
   for t in "$STAGE"/bin/cuda_*; do
     [ -x "$t" ] || continue
     log="$LOG_DIR/$(basename "$t").log"
-    timeout 300 "$t" --log_level=message >"$log" 2>&1
+    timeout 120 "$t" --log_level=message >"$log" 2>&1
     rc=$?
     case $rc in
       0) status=passed ;;
@@ -134,7 +134,7 @@ run_mpi_tests() {
   local t="$STAGE/bin/cuda_comm_gpu" name="cuda_comm_gpu (mpirun -np 2)" rc status
   [ -x "$t" ] || return 0
   command -v mpirun >/dev/null || { row "$name" "not run: no mpirun in the kit"; return 0; }
-  timeout 300 mpirun --oversubscribe -np 2 "$t" --log_level=message >"$LOG_DIR/cuda_comm_gpu_np2.log" 2>&1
+  timeout 120 mpirun --oversubscribe -np 2 "$t" --log_level=message >"$LOG_DIR/cuda_comm_gpu_np2.log" 2>&1
   rc=$?
   local failed=0
   case $rc in
@@ -149,7 +149,7 @@ run_mpi_tests() {
 run_benches() {
   local line
   if [ -x "$STAGE/bin/bench_gpt_cuda" ]; then
-    line=$(timeout 180 "$STAGE/bin/bench_gpt_cuda" "${SHAPE[@]}" --steps 20 --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/bench.log" | tail -n 1)
+    line=$(timeout 150 "$STAGE/bin/bench_gpt_cuda" "${SHAPE[@]}" --steps 20 --peak-tflops $PEAK_TFLOPS 2>&1 | tee -a "$LOG_DIR/bench.log" | tail -n 1)
     row "llmrt bench_gpt_cuda" "$line"
   else
     row "llmrt bench_gpt_cuda" "not built"
@@ -194,7 +194,7 @@ run_training() {
   local bin="$STAGE/bin/llmrt" data="data.train=\"$STAGE/data/gpl_train.bin\"" failed=0 first last verdict
   [ -x "$bin" ] || { row "llmrt training" "not staged"; return 0; }
   [ "$GPU_LISTED" = 1 ] || { row "llmrt training" "SKIPPED (no GPU)"; return 0; }
-  timeout 300 "$bin" run configs/gpt2-124m-h100.toml --set train.steps=20 --set metrics.log_every=5 --set "$data" \
+  timeout 150 "$bin" run configs/gpt2-124m-h100.toml --set train.steps=20 --set metrics.log_every=5 --set "$data" \
     --set 'train.lr_schedule={ component = "cosine", warmup_steps = 5, min_lr = 6e-5 }' \
     --set "metrics.run_dir=\"$LOG_DIR/run_124m\"" >"$LOG_DIR/run_124m.log" 2>&1 || failed=1
   first=$(losses_of "$LOG_DIR/run_124m" | head -n 1)
@@ -205,7 +205,7 @@ run_training() {
   [ "$failed" = 1 ] && verdict="FAILED (exit; $(tail -n 1 "$LOG_DIR/run_124m.log" | cut -c1-100))"
   row "llmrt GPT-2 124M, 20 steps" "$verdict"
   [[ $verdict == passed* ]] || failed=1
-  timeout 120 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" \
+  timeout 90 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" \
     --set "metrics.run_dir=\"$LOG_DIR/run_small\"" >"$LOG_DIR/run_small.log" 2>&1
   compare_losses "small GPT bf16 vs CPU fp32" "$LOG_DIR/run_small" 0.05 "$STAGE/reference" || failed=1
   return $failed
@@ -219,7 +219,7 @@ run_layouts() {
   [ "$GPU_LISTED" = 1 ] || { row "llmrt tp2/dp2/pp2" "SKIPPED (no GPU)"; return 0; }
   command -v mpirun >/dev/null || { row "llmrt tp2/dp2/pp2" "not run: no mpirun in the kit"; return 0; }
   for degree in tp dp pp; do
-    timeout 150 mpirun --oversubscribe -np 2 "$bin" run configs/gpt2-124m-h100.toml --share-gpus "${SMALL[@]}" \
+    timeout 90 mpirun --oversubscribe -np 2 "$bin" run configs/gpt2-124m-h100.toml --share-gpus "${SMALL[@]}" \
       --set "data.train=\"$STAGE/data/gpl_train.bin\"" --set 'cluster.node[0].gpus.count=2' \
       --set "parallel.$degree=2" --set "metrics.run_dir=\"$LOG_DIR/run_$degree\"" >"$LOG_DIR/run_$degree.log" 2>&1
     compare_losses "llmrt ${degree}2 on one GPU vs one rank" "$LOG_DIR/run_$degree" 0.01 "$LOG_DIR/run_small" || failed=1
