@@ -76,6 +76,10 @@ TrainSpec read_train(TableReader train) {
   spec.loss_scale_init = train.positive_number_or("loss_scale_init", spec.loss_scale_init);
   spec.loss_scale_window = train.positive_or("loss_scale_window", spec.loss_scale_window);
   for (const char* key : {"loss_scale_init", "loss_scale_window"}) {
+    if (train.has(key) && !spec.loss_scale_written) {
+      spec.loss_scale_written = true;
+      spec.loss_scale_pos = train.pos_of(key);
+    }
     if (train.has(key) && spec.precision != Precision::kFp16 && spec.precision != Precision::kAuto) {
       train.fail(key, "applies only with train.precision = \"fp16\" or \"auto\" (bf16 and fp32 keep fp32's exponent "
                       "range and train without a loss scale)");

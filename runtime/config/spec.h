@@ -149,6 +149,8 @@ struct TrainSpec {
   // fp16's dynamic loss scale: the first scale, and the clean steps after which it doubles.
   double loss_scale_init = 65536;
   std::int64_t loss_scale_window = 1000;
+  bool loss_scale_written = false;     // a loss-scale key was written (config or --set)
+  SourcePos loss_scale_pos;            // where the first one was
   double grad_clip = 1.0;              // global-norm clip; 0 disables
   std::uint64_t seed = 1337;
   double timeout_s = 300;

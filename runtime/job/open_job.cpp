@@ -46,6 +46,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_ASSIGN_OR_RETURN(Topology topology, build_topology(spec.cluster, catalog));
   LLMRT_RETURN_IF_ERROR(check_world_size(world, topology, request.config_path));
   LLMRT_RETURN_IF_ERROR_CTX(check_precision_support(topology, spec.train.precision), "{}", request.config_path);
+  LLMRT_RETURN_IF_ERROR(check_loss_scale_keys(topology, spec.train));
   // OpenBLAS and OpenMP read their thread settings when they load, with the first plugin.
   if (request.trains) configure_threads(spec.cluster, request.rehearse, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));

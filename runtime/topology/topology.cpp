@@ -357,6 +357,16 @@ double training_peak_tflops(const Topology& topology, Precision requested) {
   return total;
 }
 
+Status check_loss_scale_keys(const Topology& topology, const TrainSpec& train) {
+  if (!train.loss_scale_written || train.precision != Precision::kAuto) return Status::success();
+  for (const Device& device : topology.devices()) {
+    if (device_precision(device, train.precision) == Precision::kFp16) return Status::success();
+  }
+  return input_error("{}: train.precision = \"auto\" puts no rank of this topology in fp16 (every card has bf16, "
+                     "CPU ranks run fp32), so no loss scale runs: remove the key",
+                     train.loss_scale_pos.describe());
+}
+
 Status check_precision_support(const Topology& topology, Precision precision) {
   if (precision == Precision::kFp32 || precision == Precision::kAuto) return Status::success();
   const PeakPrecision wanted = peak_precision_for(precision);

@@ -129,4 +129,9 @@ double training_peak_tflops(const Topology& topology, Precision requested);
 // run every precision (16-bit storage, fp32 arithmetic).
 Status check_precision_support(const Topology& topology, Precision precision);
 
+// A loss-scale key (train.loss_scale_init/_window) written for a job where no rank trains in
+// fp16 (precision "auto" on cards that all have bf16) would do nothing: an input error at its
+// position instead.
+Status check_loss_scale_keys(const Topology& topology, const TrainSpec& train);
+
 }  // namespace llmrt

@@ -83,3 +83,18 @@ precision = "bf16"
   BOOST_TEST(automatic.exit_code == 2, automatic.err);
   BOOST_TEST(automatic.err.find("V100-32GB (CUDA) with f16 activations") != std::string::npos, automatic.err);
 }
+
+// A loss-scale key under "auto" on cards that all have bf16 would do nothing: refused at its
+// place. On a room with a V100 (fp16 under auto) the same key is the scale's.
+BOOST_AUTO_TEST_CASE(a_loss_scale_key_that_nothing_would_read_is_refused) {
+  const std::string config = source_path("configs/dgx-a100-2node.toml");
+  const ProcessResult a100 = run_llmrt({"check", config, "--rehearse", "--set", "train.precision=\"auto\"", "--set",
+                                        "train.loss_scale_window=10"});
+  BOOST_TEST(a100.exit_code == 2, a100.err);
+  BOOST_TEST(a100.err.find("train.loss_scale_window") != std::string::npos, a100.err);
+  BOOST_TEST(a100.err.find("puts no rank of this topology in fp16") != std::string::npos, a100.err);
+  const ProcessResult cpu = run_llmrt({"check", source_path("configs/local-cpu.toml"), "--set",
+                                       "train.precision=\"auto\"", "--set", "train.loss_scale_init=1024"});
+  BOOST_TEST(cpu.exit_code == 2, cpu.err);
+  BOOST_TEST(cpu.err.find("train.loss_scale_init") != std::string::npos, cpu.err);
+}
