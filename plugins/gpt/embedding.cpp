@@ -57,13 +57,13 @@ llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
 
 // tokens: (B, T) i32; params wte (V, C), wpe (seq_len, C); out x: (B, T, C) f32
 void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved) {
+  expect_count(in.size(), 1, "gpt.embedding inputs");
+  expect_count(params.size(), 2, "gpt.embedding params");
+  expect_count(out.size(), 1, "gpt.embedding outputs");
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out);
 #endif
   require_cpu(ctx, "gpt.embedding forward");
-  expect_count(in.size(), 1, "gpt.embedding inputs");
-  expect_count(params.size(), 2, "gpt.embedding params");
-  expect_count(out.size(), 1, "gpt.embedding outputs");
   BatchShape shape = batch_shape(in[0], 2, "tokens");
   if (shape.seq > max_seq_) throw PluginError("tokens: sequence longer than seq_len");
   const int32_t* tokens = cpu_data<int32_t>(in[0], "tokens");
@@ -89,13 +89,13 @@ void Embedding::backward_input(const llmrt_call_ctx& ctx, In, In, In, Saved, Out
 
 // grad_out: (B, T, C); dwte (V, C) +=, dwpe (seq_len, C) +=
 void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In, Saved, Out grad_params) {
+  expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
+  expect_count(in.size(), 1, "gpt.embedding inputs");
+  expect_count(grad_params.size(), 2, "gpt.embedding parameter gradients");
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_weight_cuda(ctx, grad_out, in, grad_params);
 #endif
   require_cpu(ctx, "gpt.embedding backward_weight");
-  expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
-  expect_count(in.size(), 1, "gpt.embedding inputs");
-  expect_count(grad_params.size(), 2, "gpt.embedding parameter gradients");
   BatchShape shape = batch_shape(in[0], 2, "tokens");
   Fp32Views views;
   cpu::encoder_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),

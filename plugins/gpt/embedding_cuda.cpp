@@ -9,9 +9,6 @@ namespace llmrt::gpt {
 void Embedding::forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out) {
   constexpr const char* kWhere = "gpt.embedding forward (CUDA)";
   require_bf16(dtype_, kWhere);
-  expect_count(in.size(), 1, "gpt.embedding inputs");
-  expect_count(params.size(), 2, "gpt.embedding params");
-  expect_count(out.size(), 1, "gpt.embedding outputs");
   const BatchShape shape = batch_shape(in[0], 2, "tokens");
   if (shape.seq > max_seq_) throw PluginError("tokens: sequence longer than seq_len");
   check_numel(out[0], shape.rows() * channels_, "x");
@@ -31,9 +28,6 @@ void Embedding::forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out ou
 void Embedding::backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params) {
   constexpr const char* kWhere = "gpt.embedding backward_weight (CUDA)";
   require_bf16(dtype_, kWhere);
-  expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
-  expect_count(in.size(), 1, "gpt.embedding inputs");
-  expect_count(grad_params.size(), 2, "gpt.embedding parameter gradients");
   const BatchShape shape = batch_shape(in[0], 2, "tokens");
   check_numel(grad_out[0], shape.rows() * channels_, "dx");
   bind_device(ctx, kWhere);

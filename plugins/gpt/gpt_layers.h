@@ -33,7 +33,8 @@ class Embedding : public Layer {
                        Out grad_params) override;
 
  private:
-  // The CUDA branch (embedding_cuda.cpp), in builds with CUDA.
+  // The CUDA branch (embedding_cuda.cpp), in builds with CUDA; the tensor counts are checked
+  // by forward() and backward_weight() before they dispatch.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out);
   void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params);
 
@@ -168,7 +169,8 @@ class Head : public Layer {
                       Out grad_params) override;
 
  private:
-  // The CUDA branch (head_cuda.cpp), in builds with CUDA.
+  // The CUDA branch (head_cuda.cpp), in builds with CUDA; the tensor counts are checked by
+  // forward() and backward_input() before they dispatch.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
   void backward_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                      Out grad_params);

@@ -79,13 +79,13 @@ size_t Head::saved_bytes(int64_t batch, int64_t seq) {
 
 // x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
 void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+  expect_count(in.size(), 2, "gpt.head inputs");
+  expect_count(params.size(), 3, "gpt.head params");
+  expect_count(out.size(), 1, "gpt.head outputs");
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out, saved);
 #endif
   require_cpu(ctx, "gpt.head forward");
-  expect_count(in.size(), 2, "gpt.head inputs");
-  expect_count(params.size(), 3, "gpt.head params");
-  expect_count(out.size(), 1, "gpt.head outputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int64_t n = shape.rows();
   SavedRegions regions(saved.data(), dtype_);
@@ -111,15 +111,15 @@ void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved s
 // dlnf_b (C) and dW (V, C) accumulated. The targets get no gradient.
 void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                           Out grad_params) {
-#if LLMRT_HAVE_CUDA
-  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_cuda(ctx, grad_out, in, params, saved, grad_in, grad_params);
-#endif
-  require_cpu(ctx, "gpt.head backward");
   expect_count(grad_out.size(), 1, "gpt.head output gradients");
   expect_count(in.size(), 2, "gpt.head inputs");
   expect_count(params.size(), 3, "gpt.head params");
   expect_count(grad_params.size(), 3, "gpt.head parameter gradients");
   if (grad_in.empty()) throw PluginError("gpt.head: no gradient tensor for x");
+#if LLMRT_HAVE_CUDA
+  if (ctx.device.type == LLMRT_DEVICE_CUDA) return backward_cuda(ctx, grad_out, in, params, saved, grad_in, grad_params);
+#endif
+  require_cpu(ctx, "gpt.head backward");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
   SavedRegions regions(saved.data(), dtype_);

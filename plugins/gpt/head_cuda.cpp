@@ -18,9 +18,6 @@ float* device_scalar(const llmrt_tensor& tensor, const llmrt_call_ctx& ctx, std:
 void Head::forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
   constexpr const char* kWhere = "gpt.head forward (CUDA)";
   require_bf16(dtype_, kWhere);
-  expect_count(in.size(), 2, "gpt.head inputs");
-  expect_count(params.size(), 3, "gpt.head params");
-  expect_count(out.size(), 1, "gpt.head outputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
   DeviceRegions<bf16> regions(saved.data());
@@ -63,11 +60,6 @@ void Head::backward_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In param
                          Out grad_params) {
   constexpr const char* kWhere = "gpt.head backward (CUDA)";
   require_bf16(dtype_, kWhere);
-  expect_count(grad_out.size(), 1, "gpt.head output gradients");
-  expect_count(in.size(), 2, "gpt.head inputs");
-  expect_count(params.size(), 3, "gpt.head params");
-  expect_count(grad_params.size(), 3, "gpt.head parameter gradients");
-  if (grad_in.empty()) throw PluginError("gpt.head: no gradient tensor for x");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   const int n = int(shape.rows()), c = int(channels_), v = int(vocab_);
   DeviceRegions<bf16> regions(saved.data());
