@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
+scripts/install-tools.sh
 jobs=$(nproc)
 
 # Every option this script depends on is set here, never inherited from an earlier configure

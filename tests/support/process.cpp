@@ -107,6 +107,14 @@ ProcessResult run_llmrt(const std::vector<std::string>& args, const std::vector<
 
 std::string source_path(const std::string& relative) { return std::string(LLMRT_SOURCE_DIR) + "/" + relative; }
 
+std::string tools_python(const std::string& module) {
+  for (const std::string& python : {source_path(".venv-tools/bin/python"), std::string("python3")}) {
+    if (python.front() == '/' && !std::filesystem::exists(python)) continue;
+    if (run_process({python, "-c", "import " + module}, {}, "", 120).exit_code == 0) return python;
+  }
+  return "";
+}
+
 TempDir::TempDir(const std::string& name) {
   path_ = std::string(LLMRT_BINARY_DIR) + "/tmp/" + name + "-" + std::to_string(getpid());
   std::filesystem::remove_all(path_);

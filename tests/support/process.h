@@ -43,6 +43,10 @@ class TempDir {
 // The environment mpirun needs to run as root in CI.
 std::vector<std::string> mpirun_env();
 
+// The Python that can `import module` (scripts/install-tools.sh's .venv-tools, else python3),
+// or "" when none can: the test then says what it skips and exits 77 (ctest shows SKIP).
+std::string tools_python(const std::string& module);
+
 // This machine's host name (gethostname), as llmrt compares it with a node's name.
 std::string host_name();
 
