@@ -147,6 +147,28 @@ Status ParamStore::initialize(std::uint64_t seed) {
 
 Status ParamStore::zero_grads() { return grads_.zero(); }
 
+Status ParamStore::load_global(const ModelTensors& tensors, const std::string& source) {
+  for (const ParamEntry& entry : entries_) {
+    auto found = tensors.find(entry.name);
+    if (found == tensors.end()) {
+      return input_error("{}: has no tensor {} (this model's is {})", source, entry.name,
+                         shape_text(entry.global_shape));
+    }
+    if (found->second.shape != entry.global_shape) {
+      return input_error("{}: tensor {} is {}, this model's is {}", source, entry.name,
+                         shape_text(found->second.shape), shape_text(entry.global_shape));
+    }
+    const std::vector<float> local =
+        slice_along(found->second.values, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
+    LLMRT_RETURN_IF_ERROR_CTX(device_->copy(params_.data_as<float>() + entry.offset, local.data(),
+                                            local.size() * sizeof(float),
+                                            copy_kind(cpu_device().id(), device_->id()), nullptr),
+                              "loading {}", entry.name);
+  }
+  LLMRT_RETURN_IF_ERROR(device_->synchronize(nullptr));
+  return refresh_compute_copy();
+}
+
 Status ParamStore::use_compute_dtype(std::int32_t dtype) {
   if (dtype == LLMRT_DTYPE_F32) {
     compute_params_ = Buffer();
@@ -185,5 +207,7 @@ const ParamEntry* ParamStore::find(const std::string& name) const {
   auto it = std::find_if(entries_.begin(), entries_.end(), [&](const ParamEntry& e) { return e.name == name; });
   return it == entries_.end() ? nullptr : &*it;
 }
+
+std::string shape_text(const std::vector<std::int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
 }  // namespace llmrt

@@ -10,6 +10,7 @@
 
 #include <llmrt/plugin.h>
 
+#include "ckpt/model_tensors.h"
 #include "device/buffer.h"
 #include "exec/model_layers.h"
 #include "util/status.h"
@@ -54,6 +55,13 @@ class ParamStore {
   std::span<const float> grads() const { return grads_.span<float>(); }
   Status zero_grads();
 
+  // Sets every parameter from `tensors` (global shapes, fp32), sliced for this tp rank — a
+  // checkpoint on another layout, an export, init_from. A tensor this store needs that is
+  // missing, or of another shape, is an input error naming `source`, the tensor and both
+  // shapes. Tensors this store does not hold are left to the caller (a rank holds a part).
+  // Remakes the compute copy.
+  Status load_global(const ModelTensors& tensors, const std::string& source);
+
   // Mixed precision: layers read a copy of the fp32 master weights in `dtype` (bf16 or f16),
   // made here and remade by refresh_compute_copy() after every update; gradients stay fp32.
   // With f32 the layers read the master weights themselves and no copy exists.
@@ -80,6 +88,9 @@ class ParamStore {
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;
 };
+
+// "[768, 2304]"
+std::string shape_text(const std::vector<std::int64_t>& shape);
 
 // A contiguous fp32 CPU tensor view.
 llmrt_tensor cpu_tensor(float* data, const std::vector<std::int64_t>& shape);
