@@ -152,7 +152,8 @@ auto head_layout(Regions& r, int64_t rows, int64_t channels) {
 }
 
 // in: x (B, T, C), targets (B, T) i32 -> out: loss () f32, the mean over B*T. Params: lnf_w,
-// lnf_b (C), then wte (V, C) tied as "wte", or lm_head_w (V, C) when untied. Backward is fused
+// lnf_b (C), then wte (V, C) tied as "wte", or lm_head_w (V, C) when untied. Called with x
+// alone (inference, CPU only): out: logits (B, T, V) f32. Backward is fused
 // (weight gradients in backward_input): the (N, V) logits are recomputed, never saved.
 class Head : public Layer {
  public:
@@ -169,6 +170,7 @@ class Head : public Layer {
                       Out grad_params) override;
 
  private:
+  void forward_logits(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
   // The CUDA branch (head_cuda.cpp), in builds with CUDA; the tensor counts are checked by
   // forward() and backward_input() before they dispatch.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);

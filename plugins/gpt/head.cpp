@@ -40,12 +40,14 @@ Head::Head(const ComponentArgs& args)
   require_positive(vocab_, "vocab_size");
 }
 
-// x: (B, T, C), targets: (B, T) i32 -> loss: () f32
+// x: (B, T, C), targets: (B, T) i32 -> loss: () f32. Without targets (inference, docs/plugins.md):
+// x: (B, T, C) -> logits: (B, T, V) f32.
 std::vector<llmrt_tensor> Head::infer_shapes(In in) {
-  expect_count(in.size(), 2, "gpt.head inputs (x, targets)");
+  if (in.size() != 1) expect_count(in.size(), 2, "gpt.head inputs (x, targets)");
   const BatchShape shape = batch_shape(in[0], 3, "x");
-  const BatchShape targets = batch_shape(in[1], 2, "targets");
   if (in[0].shape[2] != channels_) throw PluginError("x: last dimension is not d_model = " + std::to_string(channels_));
+  if (in.size() == 1) return {tensor_shape(LLMRT_DTYPE_F32, {shape.batch, shape.seq, vocab_})};
+  const BatchShape targets = batch_shape(in[1], 2, "targets");
   if (targets.batch != shape.batch || targets.seq != shape.seq) {
     throw PluginError("targets: shape differs from x's (B, T)");
   }
@@ -77,11 +79,30 @@ size_t Head::saved_bytes(int64_t batch, int64_t seq) {
   return counter.bytes();
 }
 
+// Inference (no targets): x (B, T, C) -> logits (B, T, V) f32, on the CPU. Nothing is kept for
+// a backward pass; `saved` is only scratch for the final LayerNorm.
+void Head::forward_logits(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
+  require_cpu(ctx, "gpt.head forward (logits)");
+  const int64_t n = batch_shape(in[0], 3, "x").rows();
+  SavedRegions regions(saved.data(), dtype_);
+  const auto s = head_layout(regions, n, channels_);
+  check_saved(saved, regions.bytes(), "gpt.head");
+  check_numel(out[0], n * vocab_, "logits");
+  float* logits = cpu_data<float>(out[0], "logits");
+  Fp32Views views;
+  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
+                         weight_data(views, params[1], channels_, "lnf_b"), int(n), int(channels_));
+  regions.round(s.lnf, n * channels_);
+  cpu::matmul_forward(logits, s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, int(n),
+                      int(channels_), int(vocab_));
+}
+
 // x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
 void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
-  expect_count(in.size(), 2, "gpt.head inputs");
+  if (in.size() != 1) expect_count(in.size(), 2, "gpt.head inputs");
   expect_count(params.size(), 3, "gpt.head params");
   expect_count(out.size(), 1, "gpt.head outputs");
+  if (in.size() == 1) return forward_logits(ctx, in, params, out, saved);
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) return forward_cuda(ctx, in, params, out, saved);
 #endif
