@@ -1,6 +1,7 @@
 // What the command line asked for, parsed by CLI11 in main.cpp and handed to each command.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ struct CliOptions {
   bool sweep_measure = false;          // sweep --measure: train the top [sweep].measure_top_k layouts (mpirun)
   bool sweep_calibrate = false;        // sweep --calibrate: also write calibration.toml
   std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
+  // sample SOURCE, ckpt export SOURCE OUT (cli/sample_command.cpp)
+  std::string model_source;            // a model file (or checkpoint directory)
+  std::string model_config;            // --config FILE: the model's config, when SOURCE carries none
+  std::string export_output;           // ckpt export OUT
+  std::string export_format = "safetensors";  // ckpt export --format safetensors|hf
+  std::string sample_prompt;           // sample --prompt TEXT
+  std::int64_t sample_tokens = 200;    // sample --tokens N
+  double sample_temperature = 0.8;     // sample --temperature T (0 = greedy)
+  std::int64_t sample_top_k = 40;      // sample --top-k K (0 = off)
+  std::uint64_t sample_seed = 1337;    // sample --seed S
 };
 
 }  // namespace llmrt

@@ -14,7 +14,6 @@ namespace {
 // Commands whose issue has not landed yet say so instead of pretending.
 const std::map<std::string, std::string> kNotBuiltYet = {
     {"ckpt inspect", "checkpoints"},
-    {"ckpt export", "checkpoints"},
 };
 
 Status dispatch(const CliOptions& options, const World& world) {
@@ -23,6 +22,8 @@ Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "plan") return plan_command(options, world);
   if (options.command == "sweep") return sweep_command(options, world);
   if (options.command == "data prepare") return data_prepare_command(options);
+  if (options.command == "sample") return sample_command(options);
+  if (options.command == "ckpt export") return export_command(options);
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options), std::cout);
   if (options.command == "plugins info") {
     return describe_plugin(plugin_search_options(options), options.plugin_name, std::cout);

@@ -29,6 +29,12 @@ Status train_command(const CliOptions& options, const World& world);
 // `llmrt data prepare IN OUT`: byte-level token shards OUT_train.bin and OUT_val.bin.
 Status data_prepare_command(const CliOptions& options);
 
+// `llmrt sample SOURCE --prompt TEXT [...]`: generated text on stdout (cli/sample_command.cpp).
+Status sample_command(const CliOptions& options);
+// `llmrt ckpt export SOURCE OUT --format hf`: a Hugging Face GPT-2 folder. The consolidated
+// format (--format safetensors) is the checkpoint branch's.
+Status export_command(const CliOptions& options);
+
 // What the command line asks of the job layer.
 JobRequest job_request(const CliOptions& options, bool trains);
 

@@ -46,6 +46,30 @@ void add_plan_options(CLI::App& plan, CliOptions& options) {
                   "write an Open MPI hostfile for the best layout (mpirun --hostfile FILE --map-by slot)");
 }
 
+// `ckpt export SOURCE OUT [--format hf]`: a model in another format (cli/sample_command.cpp).
+void add_export_command(CLI::App& ckpt, CliOptions& options) {
+  CLI::App* command = ckpt.add_subcommand("export", "write a model file: --format hf a Hugging Face GPT-2 folder");
+  command->add_option("source", options.model_source, "a model file (consolidated safetensors)")->required();
+  command->add_option("output", options.export_output, "the file, or with --format hf the folder, to write")->required();
+  command->add_option("--format", options.export_format, "safetensors (one consolidated file) or hf")
+      ->check(CLI::IsMember({"safetensors", "hf"}));
+  command->add_option("--config", options.model_config, "the model's config, when SOURCE carries none");
+  command->callback([&options] { options.command = "ckpt export"; });
+}
+
+// `sample SOURCE --prompt TEXT`: generate text from a model (byte tokens).
+void add_sample_command(CLI::App& app, CliOptions& options) {
+  CLI::App* command = app.add_subcommand("sample", "generate text from a model file (byte tokens; no KV cache)");
+  command->add_option("source", options.model_source, "a model file (consolidated safetensors)")->required();
+  command->add_option("--prompt", options.sample_prompt, "the text to continue")->required();
+  command->add_option("--tokens", options.sample_tokens, "tokens to generate (default 200)");
+  command->add_option("--temperature", options.sample_temperature, "softmax temperature (default 0.8; 0 = greedy)");
+  command->add_option("--top-k", options.sample_top_k, "sample among the K most likely (default 40; 0 = off)");
+  command->add_option("--seed", options.sample_seed, "random seed: one seed, one text (default 1337)");
+  command->add_option("--config", options.model_config, "the model's config, when SOURCE carries none");
+  command->callback([&options] { options.command = "sample"; });
+}
+
 void add_commands(CLI::App& app, CliOptions& options) {
   add_config_command(app, "run", "train (under mpirun/srun; one rank without a launcher)", options);
   app.get_subcommand("run")
@@ -89,9 +113,8 @@ void add_commands(CLI::App& app, CliOptions& options) {
   CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints (not built yet: exits 2)");
   ckpt->require_subcommand(1);
   ckpt->add_subcommand("inspect", "look into a checkpoint (not built yet)")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
-  ckpt->add_subcommand("export", "write one consolidated safetensors file (not built yet)")
-      ->callback([&options] { options.command = "ckpt export"; })
-      ->allow_extras();
+  add_export_command(*ckpt, options);
+  add_sample_command(app, options);
 }
 
 void configure_app(CLI::App& app, CliOptions& options) {
@@ -107,7 +130,7 @@ void configure_app(CLI::App& app, CliOptions& options) {
 
 // `llmrt CONFIG` is `llmrt run CONFIG`: insert the word when the first positional is no command.
 std::vector<std::string> with_default_command(int argc, char** argv) {
-  static const std::vector<std::string> kCommands = {"run", "plan", "check", "sweep", "plugins", "data", "ckpt"};
+  static const std::vector<std::string> kCommands = {"run", "plan", "check", "sweep", "plugins", "data", "ckpt", "sample"};
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -127,7 +150,7 @@ int main(int argc, char** argv) {
   CliOptions options;
   CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
                "  llmrt [run] CONFIG | check CONFIG | plan CONFIG | sweep CONFIG | data prepare IN OUT | "
-               "plugins list|info NAME",
+               "sample MODEL --prompt TEXT | ckpt export MODEL OUT [--format hf] | plugins list|info NAME",
                "llmrt");
   configure_app(app, options);
   std::vector<std::string> args = with_default_command(argc, argv);

@@ -123,6 +123,9 @@ MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   }
   spec.log_every = metrics.positive_or("log_every", 10);
   spec.tensorboard = {metrics.boolean("tensorboard").value_or(true), written_pos(metrics, "tensorboard")};
+  spec.sample_every = metrics.nonnegative_or("sample_every", 0);
+  spec.sample_prompt = metrics.string_or("sample_prompt", "\n");
+  if (spec.sample_prompt.empty()) metrics.fail("sample_prompt", "expected at least one character (default \"\\n\")");
   return spec;
 }
 

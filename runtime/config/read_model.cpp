@@ -76,6 +76,9 @@ ModelSpec read_model(TableReader model) {
   spec.name = model.string_or("name", "gpt");
   spec.seq_len = {model.required_positive("seq_len", "tokens per sequence"), model.pos_of("seq_len")};
   spec.vocab_size = {model.required_positive("vocab_size", "token ids are below it"), model.pos_of("vocab_size")};
+  if (auto init_from = model.string("init_from"); init_from && !init_from->empty()) {
+    spec.init_from = {resolve_against_file(*init_from, model.pos_of("init_from")), model.pos_of("init_from")};
+  }
   if (auto paths = model.strings("plugin_paths")) {
     const toml::array& array = *model.node("plugin_paths")->as_array();
     for (std::size_t i = 0; i < paths->size(); ++i) {

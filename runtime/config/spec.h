@@ -121,6 +121,9 @@ struct ModelSpec {
   Located<std::int64_t> vocab_size;
   std::vector<std::string> plugin_paths;  // resolved relative to the file that names them
   std::vector<LayerSpec> layers;
+  // init_from: start from these weights (an llmrt model file or GPT-2 safetensors) instead of
+  // the seeded init; resolved against the config file, "" = off (runtime/infer/model_files.h).
+  Located<std::string> init_from;
   SourcePos pos;
 };
 
@@ -185,6 +188,8 @@ struct MetricsSpec {
   Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "" turns the endpoint off
   std::int64_t log_every = 10;
   Located<bool> tensorboard{true, {}};
+  std::int64_t sample_every = 0;       // rank 0 prints a generated sample every N steps; 0 = off
+  std::string sample_prompt = "\n";   // what those samples continue
 };
 
 // ---------------------------------------------------------------------------------- [plan]

@@ -2,6 +2,7 @@
 // and the trainer — the same objects for one rank and for many.
 #include <fmt/format.h>
 
+#include "infer/model_files.h"
 #include "job/job.h"
 #include "obs/watchdog_progress.h"
 
@@ -25,7 +26,9 @@ Result<BuiltJob> build_job(const Spec& spec, const Registry& registry, const Res
                                                               resolved.tie_stages, placement.device));
   LLMRT_ASSIGN_OR_RETURN(built.progress, make_progress(spec.train, world, built.groups->coords()));
   auto trainer = Trainer::create(spec, registry, resolved.layout, *built.groups, *built.progress, resolved.rank_dtypes);
-  LLMRT_RETURN_IF_ERROR(world.agree(trainer.ok() ? Status::success() : Status(trainer.error())));
+  // model.init_from replaces the seeded init before step 1 (checked by open_job already).
+  const Status initialized = trainer.ok() ? load_init_from(spec.model, registry, (*trainer)->params()) : Status(trainer.error());
+  LLMRT_RETURN_IF_ERROR(world.agree(initialized));
   built.trainer = std::move(*trainer);
   return built;
 }

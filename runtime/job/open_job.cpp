@@ -6,6 +6,7 @@
 #include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
 #include "exec/optimizer_step.h"
+#include "infer/model_files.h"
 #include "job/job.h"
 #include "job/plan_request.h"
 #include "plugin/plugin_agreement.h"
@@ -51,6 +52,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   if (request.trains) configure_threads(spec.cluster, request.rehearse, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));
   LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry));
+  LLMRT_RETURN_IF_ERROR(check_init_from(spec.model, registry));
   LLMRT_RETURN_IF_ERROR(check_optimizer_config(spec.train, registry));
   // The schedule [parallel] names must exist even when the planner may choose another.
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,

@@ -1,0 +1,261 @@
+// A tiny GPT trained on a repeating text, kept as an llmrt model file, then: exported as a
+// Hugging Face folder that transformers' GPT2LMHeadModel loads with the same logits; started
+// from again with model.init_from (both files), giving the loss the original run's next step
+// gives; sampled greedily (the text comes back) and with a seed (the same text twice); and the
+// bad inputs of all three exit 2 with the option, key or tensor named.
+#define BOOST_TEST_MODULE infer_models
+#include <boost/test/unit_test.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "data/token_shards.h"
+#include "infer/hf_gpt2.h"
+#include "infer/inference_model.h"
+#include "infer/model_files.h"
+#include "infer/model_source.h"
+#include "job/job.h"
+#include "config/read_spec.h"
+#include "plugin/plugin_search.h"
+#include "support/process.h"
+
+using namespace llmrt;
+using llmrt::test::run_llmrt;
+using llmrt::test::TempDir;
+
+namespace {
+
+constexpr int kSteps = 60;
+// Period 5 against B·T = 64: sequences start at every phase of the text (generation past seq_len
+// sees them all), and step 61 (60·64 tokens on, a multiple of 5) reads the same tokens as step 1.
+const std::string kText = "abcde";
+
+std::string config_text(const std::string& dir, bool tied = true) {
+  return fmt::format(R"([cluster]
+[[cluster.node]]
+name = "localhost"
+cpus = {{ ranks = 1 }}
+[model]
+seq_len = 16
+vocab_size = 256
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 32
+[[model.layer]]
+component = "gpt.block"
+repeat = 2
+d_model = 32
+heads = 4
+[[model.layer]]
+component = "gpt.head"
+tied_embedding = {}
+[parallel]
+pp = 1
+tp = 1
+dp = 1
+microbatch_size = 4
+[train]
+steps = {}
+global_batch = 4
+seed = 3
+optimizer = {{ component = "adamw", lr = 1e-2, betas = [0.9, 0.95], eps = 1e-8, weight_decay = 0.0 }}
+lr_schedule = {{ component = "constant" }}
+[data]
+train = "{}/text.bin"
+[metrics]
+run_dir = "{}/run"
+tensorboard = false
+prometheus = ""
+)",
+                     tied, kSteps, dir, dir);
+}
+
+// Trained once for every case: the model after kSteps steps as a file, and step kSteps + 1's loss.
+struct Trained {
+  TempDir dir{"infer_models"};
+  std::string config, model, hf;
+  double next_loss = 0;
+
+  Trained() {
+    std::vector<std::uint16_t> tokens;
+    for (int i = 0; i < 1000; ++i) tokens.insert(tokens.end(), kText.begin(), kText.end());
+    BOOST_REQUIRE(write_token_shard(dir.path() + "/text.bin", tokens).ok());
+    const std::string text = config_text(dir.path());
+    config = dir.write("job.toml", text);
+    World world;
+    auto job = start_training(JobRequest{config, {}, false, true}, world);
+    BOOST_REQUIRE_MESSAGE(job.ok(), (job.ok() ? "" : job.error().message()));
+    for (int step = 0; step < kSteps; ++step) BOOST_REQUIRE(job->trainer().train_step().ok());
+    ModelTensors tensors;
+    const ParamStore& params = job->trainer().params();
+    for (const ParamEntry& entry : params.entries()) {
+      auto values = params.params().subspan(entry.offset, entry.count);
+      tensors[entry.name] = GlobalTensor{entry.global_shape, std::vector<float>(values.begin(), values.end())};
+    }
+    model = dir.path() + "/model.safetensors";
+    BOOST_REQUIRE(write_model_file(model, tensors, text).ok());
+    auto next = job->trainer().train_step();
+    BOOST_REQUIRE(next.ok());
+    next_loss = next->loss;
+    hf = dir.path() + "/hf";
+    const auto exported = run_llmrt({"ckpt", "export", model, hf, "--format", "hf"});
+    BOOST_REQUIRE_MESSAGE(exported.exit_code == 0, exported.err);
+  }
+};
+
+Trained& trained() {
+  static Trained instance;
+  return instance;
+}
+
+double first_step_loss(const std::string& init_from) {
+  World world;
+  const JobRequest request{trained().config, {"train.steps=1", fmt::format("model.init_from=\"{}\"", init_from)}, false, true};
+  auto job = start_training(request, world);
+  BOOST_REQUIRE_MESSAGE(job.ok(), (job.ok() ? "" : job.error().message()));
+  auto report = job->trainer().train_step();
+  BOOST_REQUIRE(report.ok());
+  return report->loss;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_hf_export_is_gpt2_shaped) {
+  std::ifstream file(trained().hf + "/config.json");
+  const auto config = nlohmann::json::parse(file);
+  BOOST_TEST(config["model_type"] == "gpt2");
+  BOOST_TEST(config["n_embd"] == 32);
+  BOOST_TEST(config["n_layer"] == 2);
+  BOOST_TEST(config["n_head"] == 4);
+  BOOST_TEST(config["n_positions"] == 16);
+  BOOST_TEST(config["vocab_size"] == 256);
+  BOOST_TEST(config["activation_function"] == "gelu_new");
+  auto weights = SafetensorsFile::open(trained().hf + "/model.safetensors");
+  BOOST_REQUIRE(weights.ok());
+  BOOST_TEST(weights->entries().at("transformer.h.1.attn.c_attn.weight").shape == (std::vector<std::int64_t>{32, 96}));
+  BOOST_TEST(weights->entries().at("transformer.h.0.mlp.c_proj.weight").shape == (std::vector<std::int64_t>{128, 32}));
+  BOOST_TEST(weights->entries().at("transformer.h.0.attn.c_attn.bias").shape == (std::vector<std::int64_t>{96}));
+  BOOST_TEST(!weights->contains("lm_head.weight"));  // tied to wte
+}
+
+BOOST_AUTO_TEST_CASE(transformers_gives_the_same_logits) {
+  const std::string python = llmrt::test::tools_python("transformers, torch");
+  if (python.empty()) {
+    BOOST_TEST_MESSAGE("SKIP: no Python with transformers and torch (scripts/install-tools.sh)");
+    return;
+  }
+  auto source = open_model_source(trained().model, "", false);
+  BOOST_REQUIRE_MESSAGE(source.ok(), (source.ok() ? "" : source.error().message()));
+  auto model = InferenceModel::create(source->spec.model, source->registry, source->tensors, source->path);
+  BOOST_REQUIRE(model.ok());
+  const std::vector<std::int32_t> prompt = {99, 100, 101, 102, 200, 7, 97, 98, 99, 100, 101};  // "cdef", odd ids, "abcde"
+  auto logits = model->logits(prompt, /*all_positions=*/true);
+  BOOST_REQUIRE(logits.ok());
+  BOOST_REQUIRE(logits->size() == prompt.size() * 256);
+  const std::string tokens_path = trained().dir.write("prompt.json", nlohmann::json(prompt).dump());
+  const std::string out_path = trained().dir.path() + "/hf_logits.json";
+  const auto run = llmrt::test::run_process(
+      {python, llmrt::test::source_path("tests/infer/hf_logits.py"), trained().hf, tokens_path, out_path}, {}, "", 300);
+  BOOST_REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  std::ifstream file(out_path);
+  const auto theirs = nlohmann::json::parse(file);
+  BOOST_REQUIRE(theirs.size() == prompt.size());
+  double worst = 0, largest = 0;
+  for (std::size_t t = 0; t < prompt.size(); ++t) {
+    for (std::size_t v = 0; v < 256; ++v) {
+      const double ours = (*logits)[t * 256 + v];
+      worst = std::max(worst, std::abs(ours - theirs[t][v].get<double>()));
+      largest = std::max(largest, std::abs(ours));
+    }
+  }
+  BOOST_TEST_MESSAGE("max |llmrt - transformers| logit difference " << worst << " (largest logit " << largest << ")");
+  BOOST_TEST(largest > 1.0);  // a trained model, not zeros
+  BOOST_TEST(worst < 1e-4);
+  // The last position alone (what generation asks for) is the same row.
+  auto last = model->logits(prompt);
+  BOOST_REQUIRE(last.ok());
+  for (std::size_t v = 0; v < 256; ++v) BOOST_TEST(std::abs((*last)[v] - (*logits)[(prompt.size() - 1) * 256 + v]) < 1e-5);
+}
+
+BOOST_AUTO_TEST_CASE(init_from_continues_the_run) {
+  const double from_llmrt = first_step_loss(trained().model);
+  const double from_hf = first_step_loss(trained().hf + "/model.safetensors");
+  BOOST_TEST_MESSAGE("step " << kSteps + 1 << " loss " << trained().next_loss << "; init_from: " << from_llmrt
+                              << " (llmrt file), " << from_hf << " (hf)");
+  BOOST_TEST(trained().next_loss < 1.0);  // it learned the text (ln 256 = 5.5 at the start)
+  BOOST_TEST(std::abs(from_llmrt - trained().next_loss) <= 1e-6 * std::abs(trained().next_loss) + 1e-7);
+  BOOST_TEST(std::abs(from_hf - trained().next_loss) <= 1e-6 * std::abs(trained().next_loss) + 1e-7);
+}
+
+BOOST_AUTO_TEST_CASE(init_from_of_another_shape_exits_2_naming_the_tensor) {
+  for (const std::string command : {"check", "run"}) {
+    const auto result = run_llmrt({command, trained().config, "--set", "model.vocab_size=300", "--set",
+                                   fmt::format("model.init_from=\"{}\"", trained().model)});
+    BOOST_TEST(result.exit_code == 2, command << ": " << result.err);
+    BOOST_TEST(result.err.find("model.init_from") != std::string::npos, result.err);
+    BOOST_TEST(result.err.find("tensor wte has shape [256, 32], the model needs [300, 32]") != std::string::npos, result.err);
+    BOOST_TEST(result.err.find("vocab_size = 256") != std::string::npos, result.err);
+  }
+  const auto hf = run_llmrt({"check", trained().config, "--set", "model.layer[1].d_model=48", "--set",
+                             "model.layer[0].d_model=48", "--set",
+                             fmt::format("model.init_from=\"{}/model.safetensors\"", trained().hf)});
+  BOOST_TEST(hf.exit_code == 2, hf.err);
+  BOOST_TEST(hf.err.find("tensor transformer.wte.weight has shape [256, 32], the model needs [256, 48]") != std::string::npos, hf.err);
+  const auto missing = run_llmrt({"check", trained().config, "--set", "model.init_from=\"/nonexistent/model.safetensors\""});
+  BOOST_TEST(missing.exit_code == 2, missing.err);
+  BOOST_TEST(missing.err.find("model.init_from") != std::string::npos, missing.err);
+}
+
+BOOST_AUTO_TEST_CASE(greedy_sampling_gives_back_the_text) {
+  const auto result = run_llmrt({"sample", trained().model, "--prompt", "abcd", "--temperature", "0", "--tokens", "28"});
+  BOOST_TEST_REQUIRE(result.exit_code == 0, result.err);
+  std::string expected;
+  while (expected.size() < 4 + 28) expected += kText;
+  BOOST_TEST(result.out == expected.substr(0, 4 + 28) + "\n");  // past seq_len = 16 too
+}
+
+BOOST_AUTO_TEST_CASE(one_seed_gives_one_text) {
+  auto sample = [](const std::string& seed) {
+    return run_llmrt({"sample", trained().model, "--prompt", "q", "--temperature", "2", "--top-k", "0", "--seed", seed,
+                      "--tokens", "40"});
+  };
+  const auto first = sample("11"), again = sample("11"), other = sample("12");
+  BOOST_TEST_REQUIRE(first.exit_code == 0, first.err);
+  BOOST_TEST(first.out.size() > 1u + 40u - 1u);
+  BOOST_TEST(first.out == again.out);
+  BOOST_TEST(first.out != other.out);  // at temperature 2 over 256 bytes, 40 draws do not repeat
+}
+
+BOOST_AUTO_TEST_CASE(bad_sample_and_export_input_exits_2_naming_the_option) {
+  const std::string model = trained().model;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"sample", model, "--prompt", "ab", "--tokens", "0"}, "--tokens"},
+      {{"sample", model, "--prompt", "ab", "--temperature", "-1"}, "--temperature"},
+      {{"sample", model, "--prompt", ""}, "--prompt"},
+      {{"sample", model}, "--prompt"},
+      {{"sample", trained().dir.path() + "/nothing.safetensors", "--prompt", "ab"}, "nothing.safetensors: no such"},
+      {{"sample", trained().config, "--prompt", "ab"}, "job.toml"},
+      {{"sample", trained().dir.path(), "--prompt", "ab"}, "a directory"},
+      {{"ckpt", "export", model, trained().hf, "--format", "hf"}, "already exists"},
+      {{"ckpt", "export", model, trained().dir.path() + "/x", "--format", "onnx"}, "--format"},
+  };
+  for (const auto& [args, named] : cases) {
+    const auto result = run_llmrt(args);
+    BOOST_TEST(result.exit_code == 2, args.back() << ": " << result.err);
+    BOOST_TEST(result.err.find(named) != std::string::npos, named << " in: " << result.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(models_that_are_not_gpt2_are_refused_with_the_reason) {
+  auto registry = load_plugins(PluginSearchOptions{});
+  BOOST_REQUIRE(registry.ok());
+  const std::string path = trained().dir.write("untied.toml", config_text(trained().dir.path(), false));
+  auto spec = read_spec(path);
+  BOOST_REQUIRE(spec.ok());
+  auto map = gpt2_map(spec->model, *registry);
+  BOOST_REQUIRE(!map.ok());
+  BOOST_TEST(map.error().message().find("not tied") != std::string::npos, map.error().message());
+}
