@@ -30,6 +30,9 @@ class InferenceModel {
   // seq_len) positions when all_positions, else (V) of the last position only.
   Result<std::vector<float>> logits(std::span<const std::int32_t> context, bool all_positions = false);
 
+  // New weights for the same model (training samples reuse one model), checked as in create().
+  Status load(const ModelTensors& tensors, const std::string& source) { return params_->load_global(tensors, source); }
+
   std::int64_t seq_len() const { return seq_len_; }
   std::int64_t vocab_size() const { return vocab_; }
 

@@ -32,12 +32,17 @@ Result<double> TrainingSamples::after_step(std::int64_t step, Trainer& trainer, 
   const auto start = std::chrono::steady_clock::now();
   LLMRT_ASSIGN_OR_RETURN(auto tensors, gather_model(spec_->model, *registry_, trainer.params(), trainer.groups()));
   if (!tensors) return 0.0;  // not rank 0
-  LLMRT_ASSIGN_OR_RETURN(InferenceModel model,
-                         InferenceModel::create(spec_->model, *registry_, *tensors, fmt::format("step {} weights", step)));
+  const std::string source = fmt::format("step {} weights", step);
+  if (!model_) {
+    LLMRT_ASSIGN_OR_RETURN(InferenceModel model, InferenceModel::create(spec_->model, *registry_, *tensors, source));
+    model_ = std::make_unique<InferenceModel>(std::move(model));
+  } else {
+    LLMRT_RETURN_IF_ERROR(model_->load(*tensors, source));
+  }
   const SampleOptions options{kSampleTokens, kSampleTemperature, kSampleTopK,
                               spec_->train.seed + static_cast<std::uint64_t>(step)};
   const std::vector<std::int32_t> prompt = byte_tokens(spec_->metrics.sample_prompt);
-  LLMRT_ASSIGN_OR_RETURN(std::vector<std::int32_t> generated, generate(model, prompt, options));
+  LLMRT_ASSIGN_OR_RETURN(std::vector<std::int32_t> generated, generate(*model_, prompt, options));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   out << fmt::format("step {} sample ({:.2f} s): {}{}\n", step, seconds, escaped_line(spec_->metrics.sample_prompt),
                      escaped_line(token_text(generated)))

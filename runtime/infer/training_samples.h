@@ -7,6 +7,8 @@
 #include <memory>
 #include <ostream>
 
+#include "infer/inference_model.h"
+
 #include "config/spec.h"
 #include "exec/trainer.h"
 #include "plugin/registry.h"
@@ -27,6 +29,7 @@ class TrainingSamples {
  private:
   const Spec* spec_;
   const Registry* registry_;
+  std::unique_ptr<InferenceModel> model_;  // rank 0, made at the first sample, loaded at each
 };
 
 // Text for one line of output: printable ASCII as it is, \n, \t, \\ and other bytes as \xNN.
