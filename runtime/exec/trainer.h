@@ -58,6 +58,11 @@ class Trainer {
   const Layout& layout() const { return layout_; }
   int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
+  // The data position: sequences of the training data consumed (steps × global batch).
+  std::int64_t sequences_consumed() const {
+    return steps_done_ * layout_.microbatches * layout_.microbatch_size * layout_.dp;
+  }
+  Progress& progress() { return *progress_; }
   double loss_scale() const { return scaler_->scale(); }  // the next step's
   const std::vector<std::int32_t>& rank_dtypes() const { return rank_dtypes_; }  // [world rank]
   std::size_t live_microbatches() const;  // activations held (0 between steps)
