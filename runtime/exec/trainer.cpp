@@ -273,6 +273,7 @@ Result<StepReport> Trainer::train_step() {
     LLMRT_ASSIGN_OR_RETURN(report.lr, optimizer_->learning_rate(updates_done_ + 1, train_.steps));
   }
   ++steps_done_;
+  sequences_consumed_ += std::int64_t{layout_.microbatch_size} * all_microbatches;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
