@@ -64,9 +64,12 @@ def parse_args(argv):
     return args
 
 
-ARGS = parse_args(sys.argv[1:])
-# OpenBLAS sizes its thread pool once, when libtorch loads it: the variable must be set first.
-os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)
+# Run as a script, it parses its flags first; imported (bench/shakespeare_char_ref.py takes Gpt),
+# the importer sets OPENBLAS_NUM_THREADS itself.
+ARGS = parse_args(sys.argv[1:]) if __name__ == "__main__" else None
+if ARGS is not None:
+    # OpenBLAS sizes its thread pool once, when libtorch loads it: the variable must be set first.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(ARGS.blas_threads)
 try:
     import torch
     import torch.nn.functional as F

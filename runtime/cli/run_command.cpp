@@ -10,6 +10,7 @@
 #include "cli/run_report.h"
 #include "exec/param_dump.h"
 #include "exec/step_trace.h"
+#include "exec/validation.h"
 #include "infer/training_samples.h"
 #include "job/job.h"
 #include "obs/fault_injection.h"
@@ -28,9 +29,15 @@ std::optional<PredictedTrack> predicted_track(const OpenJob& job, const Resolved
                         fmt::format("predicted: {} {}", layout_label(resolved.layout), resolved.layout.schedule)};
 }
 
-Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
-                  const std::optional<obs::FaultInjection>& fault, int world_rank,
-                  const std::optional<PredictedTrack>& predicted, TrainingSamples& samples) {
+// What runs between steps besides the step itself.
+struct BetweenSteps {
+  Validator* validator = nullptr;  // data.val_every
+  TrainingSamples* samples = nullptr;  // metrics.sample_every
+};
+
+Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spec, const RunReporter& reporter,
+                  const CliOptions& options, const std::optional<obs::FaultInjection>& fault, int world_rank,
+                  const std::optional<PredictedTrack>& predicted) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
   for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
@@ -41,7 +48,11 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
     }
     LLMRT_ASSIGN_OR_RETURN(StepReport report, trainer.train_step());
     reporter.step_done(report);
-    LLMRT_RETURN_IF_ERROR(samples.after_step(step, trainer, std::cout));
+    if (between.validator && between.validator->due(step)) {
+      LLMRT_ASSIGN_OR_RETURN(const double val_loss, between.validator->run(trainer, step));
+      reporter.validation_done(step, val_loss);
+    }
+    LLMRT_RETURN_IF_ERROR(between.samples->after_step(step, trainer, std::cout));
     if (step == trace_step && !options.trace_path.empty()) {
       LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path,
                                              predicted ? &*predicted : nullptr));
@@ -81,8 +92,9 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
   reporter.print_plan(placement.summary);
   TrainingSamples samples(job->spec, job->registry);  // metrics.sample_every
-  Status trained = train_loop(trainer, job->spec, reporter, options, fault, world.rank(),
-                              predicted_track(*job, *resolved, options, world), samples);
+  LLMRT_ASSIGN_OR_RETURN(std::unique_ptr<Validator> validator, Validator::create(job->spec, trainer));
+  Status trained = train_loop(trainer, BetweenSteps{validator.get(), &samples}, job->spec, reporter, options, fault,
+                              world.rank(), predicted_track(*job, *resolved, options, world));
   if (!trained.ok() && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
   LLMRT_RETURN_IF_ERROR(trained);
   reporter.finish();

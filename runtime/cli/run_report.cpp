@@ -117,6 +117,13 @@ void RunReporter::step_done(const StepReport& report) const {
   std::fflush(stdout);
 }
 
+void RunReporter::validation_done(std::int64_t step, double loss) const {
+  if (!speaks_) return;
+  if (metrics_) *metrics_ << nlohmann::json{{"step", step}, {"val_loss", loss}}.dump() << "\n" << std::flush;
+  fmt::print("step {} val loss {:.4f}\n", step, loss);
+  std::fflush(stdout);
+}
+
 }  // namespace llmrt
 
 namespace llmrt {

@@ -21,6 +21,8 @@ class RunReporter {
   // `placement`: place_rank's line (a rehearsal, the GPUs), printed after the paragraph when set.
   void print_plan(const std::string& placement) const;
   void step_done(const StepReport& report) const;
+  // "step 500 val loss 1.8123", and {"step": 500, "val_loss": 1.8123} in metrics.jsonl.
+  void validation_done(std::int64_t step, double loss) const;
   // After the last step, collective: every rank's peak resident memory, printed by rank 0.
   void finish() const;
 

@@ -93,11 +93,24 @@ TrainSpec read_train(TableReader train) {
   return spec;
 }
 
-DataSpec read_data(TableReader data) {
+DataSpec read_data(TableReader data, std::int64_t global_batch) {
   DataSpec spec;
   spec.train = data.string_or("train", "");
+  spec.shuffle = data.boolean("shuffle").value_or(true);
   spec.val = {data.string_or("val", ""), written_pos(data, "val")};
   spec.val_every = {data.nonnegative_or("val_every", 0), written_pos(data, "val_every")};
+  spec.val_sequences = data.nonnegative_or("val_sequences", 0);
+  if (!spec.val.value.empty() && spec.train.empty()) {
+    data.fail("val", "needs data.train: validation measures a model trained on token shards, not on random tokens");
+  }
+  if (spec.val.value.empty() && (spec.val_every.value > 0 || data.has("val_sequences"))) {
+    data.fail(spec.val_every.value > 0 ? "val_every" : "val_sequences", "needs data.val (the validation shards)");
+  }
+  if (data.has("val_sequences") && (spec.val_sequences == 0 || spec.val_sequences % global_batch != 0)) {
+    data.fail("val_sequences", fmt::format("expected a positive multiple of train.global_batch = {} (every layout "
+                                           "then validates on the same sequences), found {}",
+                                           global_batch, spec.val_sequences));
+  }
   return spec;
 }
 

@@ -18,7 +18,7 @@ Result<Spec> read_spec(const std::string& path, const std::vector<std::string>& 
   spec.model = read_model(root.table("model"));
   spec.parallel = read_parallel(root.table("parallel"));
   spec.train = read_train(root.table("train"));
-  spec.data = read_data(root.table("data"));
+  spec.data = read_data(root.table("data"), spec.train.global_batch.value);
   spec.checkpoint = read_checkpoint(root.table("checkpoint"));
   spec.metrics = read_metrics(root.table("metrics"), spec.model.name);
   spec.plan = read_plan(root.table("plan"));

@@ -19,7 +19,7 @@ ClusterSpec read_cluster(TableReader cluster);
 ModelSpec read_model(TableReader model);
 ParallelSpec read_parallel(TableReader parallel);
 TrainSpec read_train(TableReader train);
-DataSpec read_data(TableReader data);
+DataSpec read_data(TableReader data, std::int64_t global_batch);
 CheckpointSpec read_checkpoint(TableReader checkpoint);
 MetricsSpec read_metrics(TableReader metrics, const std::string& model_name);
 SweepSpec read_sweep(TableReader sweep);

@@ -162,13 +162,14 @@ struct TrainSpec {
 };
 
 // ---------------------------------------------------------------------------------- [data]
-// `val` and `val_every` are read but not acted on yet (validation is not built). Keys not built
-// yet are Located with an empty pos when not written, so that unbuilt_key_warnings()
-// (config/unbuilt_keys.h) can tell a key the user wrote from its default.
+// Keys not built yet elsewhere are Located with an empty pos when not written, so that
+// unbuilt_key_warnings() (config/unbuilt_keys.h) can tell a key the user wrote from its default.
 struct DataSpec {
   std::string train;  // llm.c token shards (glob); "" = random tokens
-  Located<std::string> val;
-  Located<std::int64_t> val_every{0, {}};
+  bool shuffle = true;              // seeded epoch-wise permutation of windows; false = contiguous
+  Located<std::string> val;         // validation shards (glob); "" = no validation
+  Located<std::int64_t> val_every{0, {}};  // steps between validation passes (and after the last); 0 = only after the last
+  std::int64_t val_sequences = 0;   // sequences of val per pass; 0 = 20 × global_batch, capped by the file
 };
 
 // ---------------------------------------------------------------------------------- [checkpoint]

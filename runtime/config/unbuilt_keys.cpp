@@ -42,18 +42,6 @@ void checkpoint_warnings(const CheckpointSpec& checkpoint, std::vector<std::stri
   }
 }
 
-void data_warnings(const DataSpec& data, std::vector<std::string>& out) {
-  if (written(data.val) && !data.val.value.empty()) {
-    add(out, data.val.pos,
-        fmt::format("data.val = \"{}\": validation is not built yet; this run never reads it", data.val.value));
-  }
-  if (written(data.val_every) && data.val_every.value > 0) {
-    add(out, data.val_every.pos,
-        fmt::format("data.val_every = {}: validation is not built yet; this run reports no validation loss",
-                    data.val_every.value));
-  }
-}
-
 void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out) {
   if (written(metrics.prometheus) && !metrics.prometheus.value.empty()) {
     add(out, metrics.prometheus.pos,
@@ -71,7 +59,6 @@ void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out)
 
 std::vector<std::string> unbuilt_key_warnings(const Spec& spec) {
   std::vector<std::string> out;
-  data_warnings(spec.data, out);
   checkpoint_warnings(spec.checkpoint, out);
   metrics_warnings(spec.metrics, out);
   return out;

@@ -1,4 +1,4 @@
-// Config keys that are read and checked but that no feature acts on yet ([checkpoint], data.val,
+// Config keys that are read and checked but that no feature acts on yet ([checkpoint],
 // metrics.prometheus, ...): one warning each, so that a user who writes one learns what the run
 // does not do instead of finding out afterwards. `check` and `run` print these.
 #pragma once

@@ -8,26 +8,39 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string_view>
 
 #include <fmt/format.h>
+
+#include "data/window_order.h"
+#include "util/mapped_file.h"
 
 namespace llmrt {
 namespace {
 
-struct Shard {
-  std::string path;
-  std::vector<std::uint16_t> tokens;
+constexpr std::size_t kHeaderBytes = kShardHeaderInts * 4;
+
+// One shard, mapped: its tokens are read in place.
+struct MappedShard {
+  MappedFile file;
+  std::size_t tokens = 0;
+  std::size_t windows = 0;  // (tokens − 1) / T: windows of T + 1 tokens at stride T
+  std::uint16_t token(std::size_t index) const {
+    std::uint16_t value;
+    std::memcpy(&value, file.bytes().data() + kHeaderBytes + index * 2, sizeof value);
+    return value;
+  }
 };
 
-Result<Shard> read_shard(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return input_error("{}: cannot open the token shard: {}", path, std::strerror(errno));
-  std::int32_t header[kShardHeaderInts] = {};
-  file.read(reinterpret_cast<char*>(header), sizeof header);
-  if (file.gcount() != static_cast<std::streamsize>(sizeof header)) {
-    return input_error("{}: truncated token shard: {} bytes, expected a {}-byte header", path, file.gcount(),
-                       sizeof header);
+// Magic, version, and a file size that matches the header's token count, before any token is read.
+Result<MappedShard> map_shard(const std::string& path) {
+  LLMRT_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  const std::size_t size = file.size();
+  if (size < kHeaderBytes) {
+    return input_error("{}: truncated token shard: {} bytes, expected a {}-byte header", path, size, kHeaderBytes);
   }
+  std::int32_t header[3];
+  std::memcpy(header, file.bytes().data(), sizeof header);
   if (header[0] != kShardMagic) {
     return input_error("{}: offset 0: not an llm.c token shard (magic {}, expected {})", path, header[0], kShardMagic);
   }
@@ -35,108 +48,130 @@ Result<Shard> read_shard(const std::string& path) {
     return input_error("{}: offset 4: token shard version {} is not supported (expected {}: uint16 tokens)", path,
                        header[1], kShardVersion);
   }
-  const std::int64_t count = header[2];
-  Shard shard{path, std::vector<std::uint16_t>(static_cast<std::size_t>(std::max<std::int64_t>(count, 0)))};
-  file.read(reinterpret_cast<char*>(shard.tokens.data()), static_cast<std::streamsize>(shard.tokens.size() * 2));
-  if (count < 0 || file.gcount() != static_cast<std::streamsize>(shard.tokens.size() * 2)) {
-    return input_error("{}: truncated token shard: the header promises {} tokens ({} bytes), the file has {}", path,
-                       count, sizeof header + static_cast<std::size_t>(std::max<std::int64_t>(count, 0)) * 2,
-                       sizeof header + static_cast<std::size_t>(file.gcount()));
+  if (header[2] < 0) return input_error("{}: offset 8: negative token count {}", path, header[2]);
+  const std::size_t count = static_cast<std::size_t>(header[2]), expected = kHeaderBytes + count * 2;
+  if (size != expected) {
+    return input_error("{}: {}: the header promises {} tokens ({} bytes), the file has {}", path,
+                       size < expected ? "truncated token shard" : "token shard longer than its header says", count,
+                       expected, size);
   }
-  return shard;
+  return MappedShard{std::move(file), count, 0};
 }
 
 class ShardSource final : public TokenSource {
  public:
-  ShardSource(std::vector<std::string> paths, std::vector<std::size_t> sizes, std::int64_t vocab_size)
-      : paths_(std::move(paths)), sizes_(std::move(sizes)), vocab_size_(vocab_size) {}
+  ShardSource(std::vector<MappedShard> shards, std::int64_t vocab_size, std::int64_t seq, ShardOrder order)
+      : shards_(std::move(shards)), vocab_size_(vocab_size), seq_(static_cast<std::size_t>(seq)),
+        order_(count_windows(), order.shuffle, order.seed) {}
 
-  Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) override {
-    const std::size_t stride = static_cast<std::size_t>(batch * seq);
-    // Batches per shard: a batch fits while position + B·T + 1 <= tokens.
-    std::vector<std::size_t> counts;
-    std::size_t total = 0;
-    for (std::size_t size : sizes_) total += counts.emplace_back(size > stride ? (size - 1) / stride : 0);
-    if (total == 0) {
-      return input_error("{}: {} tokens cannot fill one microbatch of {} × {} + 1", paths_.front(), sizes_.front(),
-                         batch, seq);
-    }
-    std::size_t local = static_cast<std::size_t>(index) % total, shard = 0;
-    while (local >= counts[shard]) local -= counts[shard++];
-    LLMRT_RETURN_IF_ERROR(load_shard(shard));
-    return window(local * stride, stride + 1);
-  }
+  std::int64_t windows() const override { return order_.windows(); }
 
- private:
-  Status load_shard(std::size_t shard) {
-    if (loaded_ == shard) return Status::success();
-    LLMRT_ASSIGN_OR_RETURN(auto read, read_shard(paths_[shard]));
-    shard_ = std::move(read);
-    loaded_ = shard;
-    return Status::success();
-  }
-
-  Result<TokenBatch> window(std::size_t position, std::size_t span) const {
+  Result<TokenBatch> sequences_at(std::int64_t first, std::int64_t count) override {
     TokenBatch out;
-    out.inputs.resize(span - 1);
-    out.targets.resize(span - 1);
-    for (std::size_t i = 0; i < span; ++i) {
-      const std::uint16_t token = shard_.tokens[position + i];
-      if (token >= vocab_size_) {
-        return input_error("{}: token {} at byte offset {} is not below vocab_size = {}", shard_.path, token,
-                           kShardHeaderInts * 4 + (position + i) * 2, vocab_size_);
-      }
-      if (i + 1 < span) out.inputs[i] = token;
-      if (i > 0) out.targets[i - 1] = token;
+    out.inputs.resize(static_cast<std::size_t>(count) * seq_);
+    out.targets.resize(out.inputs.size());
+    for (std::int64_t row = 0; row < count; ++row) {
+      LLMRT_RETURN_IF_ERROR(read_sequence(first + row, static_cast<std::size_t>(row) * seq_, out));
     }
     return out;
   }
 
-  std::vector<std::string> paths_;
-  std::vector<std::size_t> sizes_;  // tokens per shard
+ private:
+  std::int64_t count_windows() {
+    std::int64_t total = 0;
+    for (MappedShard& shard : shards_) {
+      shard.windows = shard.tokens > seq_ ? (shard.tokens - 1) / seq_ : 0;
+      total += static_cast<std::int64_t>(shard.windows);
+      first_window_.push_back(total);  // prefix sums: shard s holds windows [first_window_[s-1], first_window_[s])
+    }
+    return total;
+  }
+
+  // Sequence `sequence` into row `at` of `out`: its window, then that window's shard and place.
+  Status read_sequence(std::int64_t sequence, std::size_t at, TokenBatch& out) const {
+    const std::int64_t window = order_.window_of(sequence);
+    const std::size_t s = static_cast<std::size_t>(
+        std::upper_bound(first_window_.begin(), first_window_.end(), window) - first_window_.begin());
+    const MappedShard& shard = shards_[s];
+    const std::size_t local = static_cast<std::size_t>(window - (s == 0 ? 0 : first_window_[s - 1]));
+    const std::size_t slack = shard.tokens - 1 - shard.windows * seq_;  // tokens no window of offset 0 reaches
+    const std::size_t offset = static_cast<std::size_t>(
+        order_.epoch_offset(order_.epoch_of(sequence), static_cast<std::int64_t>(slack) + 1));
+    const std::size_t position = offset + local * seq_;
+    for (std::size_t i = 0; i <= seq_; ++i) {
+      const std::uint16_t token = shard.token(position + i);
+      if (token >= vocab_size_) {
+        return input_error("{}: token {} at byte offset {} is not below vocab_size = {}", shard.file.path(), token,
+                           kHeaderBytes + (position + i) * 2, vocab_size_);
+      }
+      if (i < seq_) out.inputs[at + i] = token;
+      if (i > 0) out.targets[at + i - 1] = token;
+    }
+    return Status::success();
+  }
+
+  std::vector<MappedShard> shards_;
+  std::vector<std::int64_t> first_window_;  // [shard] windows in shards 0 .. shard
   std::int64_t vocab_size_;
-  Shard shard_;
-  std::size_t loaded_ = static_cast<std::size_t>(-1);
+  std::size_t seq_;
+  WindowOrder order_;
 };
 
 class RandomSource final : public TokenSource {
  public:
-  RandomSource(std::uint64_t seed, std::int64_t vocab_size) : seed_(seed), vocab_size_(vocab_size) {}
+  RandomSource(std::uint64_t seed, std::int64_t vocab_size, std::int64_t seq)
+      : seed_(seed), vocab_size_(vocab_size), seq_(static_cast<std::size_t>(seq)) {}
 
-  Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) override {
-    // One generator per batch: any rank can draw batch `index` without drawing the ones before.
-    std::mt19937_64 generator(seed_ * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(index));
+  std::int64_t windows() const override { return 0; }
+
+  Result<TokenBatch> sequences_at(std::int64_t first, std::int64_t count) override {
+    TokenBatch out;
     std::uniform_int_distribution<std::int32_t> token(0, static_cast<std::int32_t>(vocab_size_ - 1));
-    std::vector<std::int32_t> stream(static_cast<std::size_t>(batch * seq) + 1);
-    for (auto& value : stream) value = token(generator);
-    return TokenBatch{{stream.begin(), stream.end() - 1}, {stream.begin() + 1, stream.end()}};
+    for (std::int64_t row = 0; row < count; ++row) {
+      // One generator per sequence: any rank can draw sequence g without drawing the ones before.
+      std::mt19937_64 generator(seed_ * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(first + row));
+      std::vector<std::int32_t> stream(seq_ + 1);
+      for (auto& value : stream) value = token(generator);
+      out.inputs.insert(out.inputs.end(), stream.begin(), stream.end() - 1);
+      out.targets.insert(out.targets.end(), stream.begin() + 1, stream.end());
+    }
+    return out;
   }
 
  private:
   std::uint64_t seed_;
   std::int64_t vocab_size_;
+  std::size_t seq_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::int64_t vocab_size) {
+Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::string_view key,
+                                                       std::int64_t vocab_size, std::int64_t seq, ShardOrder order) {
   glob_t matches{};
   const int status = glob(pattern.c_str(), 0, nullptr, &matches);
   std::vector<std::string> paths(matches.gl_pathv, matches.gl_pathv + (status == 0 ? matches.gl_pathc : 0));
   globfree(&matches);
-  if (paths.empty()) return input_error("[data].train = \"{}\": no file matches", pattern);
+  if (paths.empty()) return input_error("{} = \"{}\": no file matches", key, pattern);
   std::sort(paths.begin(), paths.end());
-  std::vector<std::size_t> sizes;
+  std::vector<MappedShard> shards;
+  std::size_t tokens = 0;
   for (const std::string& path : paths) {
     // Validates every shard up front: a bad one fails before step 0.
-    LLMRT_ASSIGN_OR_RETURN(auto shard, read_shard(path));
-    sizes.push_back(shard.tokens.size());
+    LLMRT_ASSIGN_OR_RETURN(auto shard, map_shard(path));
+    tokens += shard.tokens;
+    shards.push_back(std::move(shard));
   }
-  return std::unique_ptr<TokenSource>(std::make_unique<ShardSource>(std::move(paths), std::move(sizes), vocab_size));
+  auto source = std::make_unique<ShardSource>(std::move(shards), vocab_size, seq, order);
+  if (source->windows() == 0) {
+    return input_error("{} = \"{}\": {} tokens in {} shard(s), no shard holds one window of seq_len + 1 = {} tokens",
+                       key, pattern, tokens, paths.size(), seq + 1);
+  }
+  return std::unique_ptr<TokenSource>(std::move(source));
 }
 
-std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size) {
-  return std::make_unique<RandomSource>(seed, vocab_size);
+std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size, std::int64_t seq) {
+  return std::make_unique<RandomSource>(seed, vocab_size, seq);
 }
 
 Status write_token_shard(const std::string& path, std::span<const std::uint16_t> tokens) {

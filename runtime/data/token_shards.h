@@ -1,11 +1,13 @@
-// Tokens in: llm.c token shards (a 256-int32 header, then uint16 token ids) read in order, or
-// seeded random tokens when [data] names no files. `llmrt data prepare` writes such shards.
+// Tokens in: llm.c token shards (a 256-int32 header, then uint16 token ids) read as windows of
+// T + 1 tokens in a seeded shuffled order or in order, or seeded random tokens when [data] names
+// no files. `llmrt data prepare` writes such shards.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/status.h"
@@ -22,22 +24,34 @@ struct TokenBatch {
   std::vector<std::int32_t> targets;
 };
 
-// Batches by global index: optimizer step s, microbatch k of M is batch s·M + k, whichever rank
-// (data-parallel replica, pipeline stage) asks for it, so every layout trains on the same data.
+// How a shard source orders its windows (data/window_order.h).
+struct ShardOrder {
+  bool shuffle = true;     // false: contiguous windows in name order (llm.c's loader)
+  std::uint64_t seed = 0;  // the permutations and offsets of a shuffled order
+};
+
+// Sequences by global index: sequence g of the run is the same T + 1 tokens whichever rank
+// (data-parallel replica, pipeline stage) asks for it and whatever the microbatch size, so every
+// layout trains on the same data, and "sequences consumed" is the whole data position.
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
-  // Batch number `index` of shape (B, T). Errors name the shard and the offset of a bad token.
-  virtual Result<TokenBatch> batch_at(std::int64_t index, std::int64_t batch, std::int64_t seq) = 0;
+  // Sequences first .. first + count − 1 as one (count, T) batch. Errors name the shard and the
+  // byte offset of a bad token.
+  virtual Result<TokenBatch> sequences_at(std::int64_t first, std::int64_t count) = 0;
+  // Windows in one pass over the data (N); 0 for an endless source (random tokens).
+  virtual std::int64_t windows() const = 0;
 };
 
-// Shards matching `pattern` (a glob), in name order, read as llm.c's loader reads them: each
-// batch B·T + 1 contiguous tokens, the next one B·T further on, the next shard when a batch
-// no longer fits; wraps around at the end. Token ids must be below vocab_size.
-Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::int64_t vocab_size);
+// Shards matching `pattern` (a glob; `key` names it in errors, e.g. "data.train"), in name order,
+// mapped read-only and validated on open (magic, version, file size against the header's token
+// count). Windows of seq + 1 tokens at stride seq across all shards, in `order`; sequence g reads
+// window order(g) of epoch g / N. Token ids must be below vocab_size (checked as they are read).
+Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::string_view key,
+                                                       std::int64_t vocab_size, std::int64_t seq, ShardOrder order);
 
 // Uniform random token ids, the same for a given seed on any machine.
-std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size);
+std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size, std::int64_t seq);
 
 // Writes tokens as one llm.c shard (version 1: uint16), through a temporary file and a rename.
 Status write_token_shard(const std::string& path, std::span<const std::uint16_t> tokens);

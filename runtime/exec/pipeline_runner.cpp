@@ -70,13 +70,13 @@ Status PipelineRunner::send(const llmrt_action& action) {
   return transport_.send(std::move(payload), action.peer_rank, tag_of(action));
 }
 
-Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_batch_index,
+Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence,
                                std::int64_t step, double& loss_sum) {
   const int chunk = action.chunk, mb = action.microbatch;
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   TokenBatch batch;
   if (is_first(chunk) || is_last(chunk)) {
-    LLMRT_ASSIGN_OR_RETURN(auto read, data.batch_at(first_batch_index + mb, batch_, seq_));
+    LLMRT_ASSIGN_OR_RETURN(auto read, data.sequences_at(first_sequence + mb * batch_, batch_));
     batch = std::move(read);
   }
   const MessageKey input_key{0, mb, chunk};
@@ -120,12 +120,12 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
   return Status::success();
 }
 
-Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_batch_index,
+Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence,
                                   float loss_scale, std::int64_t step, double& loss_sum) {
   const llmrt_action& action = actions_[index];
   LLMRT_RETURN_IF_ERROR(post_receive(next_receive_[index]));  // the next transfer overlaps this action
   switch (action.kind) {
-    case LLMRT_ACTION_FORWARD: return forward(action, data, first_batch_index, step, loss_sum);
+    case LLMRT_ACTION_FORWARD: return forward(action, data, first_sequence, step, loss_sum);
     case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, loss_scale);
     case LLMRT_ACTION_BACKWARD_WEIGHT:
       return chunks_[static_cast<std::size_t>(action.chunk)]->backward_weight(action.microbatch);
@@ -137,7 +137,7 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
   }
 }
 
-Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale,
+Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale,
                                         std::int64_t step) {
   double loss_sum = 0;
   const bool recording = step == record_step_;
@@ -147,7 +147,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_ba
     const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
     progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
     const double start = recording ? now() : 0;
-    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_batch_index, loss_scale, step, loss_sum));
+    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence, loss_scale, step, loss_sum));
     if (recording) measured_.push_back(TimedAction{action, start, now()});
     progress_.end_action();
   }

@@ -30,10 +30,17 @@ class PipelineRunner {
                  std::vector<llmrt_action> actions, std::int64_t batch, std::int64_t seq,
                  std::vector<std::int32_t> pipeline_dtypes);
 
-  // One step. Microbatch j reads data batch first_batch_index + j; each loss enters the mean
-  // with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless it
-  // holds the last virtual stage).
-  Result<double> run_step(TokenSource& data, std::int64_t first_batch_index, float loss_scale, std::int64_t step);
+  // One step. Microbatch j reads sequences first_sequence + j·B .. + B − 1; each loss enters
+  // the mean with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless
+  // it holds the last virtual stage).
+  Result<double> run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale, std::int64_t step);
+
+  // Forward only (validation, after step `step`): `microbatches` microbatches of sequences from
+  // first_sequence on, each through every virtual stage in turn, activations sent on and freed
+  // as soon as they are, no gradients. Returns the sum of this rank's microbatch losses, as
+  // run_step. Implemented in exec/forward_only.cpp.
+  Result<double> run_forward_only(TokenSource& data, std::int64_t first_sequence, int microbatches,
+                                  std::int64_t step);
 
   // Records every action's start and end (seconds on MPI_Wtime's clock, or the steady clock
   // without MPI) during step `step`; measured() then holds them.
@@ -43,10 +50,11 @@ class PipelineRunner {
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
 
-  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_batch_index, float loss_scale,
+  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence, float loss_scale,
                     std::int64_t step, double& loss_sum);
-  Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_batch_index, std::int64_t step,
+  Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence, std::int64_t step,
                  double& loss_sum);
+  Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence, double& loss_sum);
   Status backward_input(const llmrt_action& action, float loss_scale);
   Status send(const llmrt_action& action);
   Status receive(std::size_t index);

@@ -175,10 +175,14 @@ Status Stage::backward_weight(int microbatch) {
         fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
     if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
+  release(microbatch);
+  return Status::success();
+}
+
+void Stage::release(int microbatch) {
   auto finished = live_.find(microbatch);
   free_states_.push_back(std::move(finished->second));
   live_.erase(finished);
-  return Status::success();
 }
 
 Buffer Stage::exchange_output(int microbatch, Buffer replacement) {

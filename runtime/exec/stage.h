@@ -49,6 +49,7 @@ class Stage {
   // gradient w.r.t. this stage's output, received from the next stage. On the rank's device.
   Status backward_input(int microbatch, const Buffer& grad_output);
   Status backward_weight(int microbatch);  // frees the microbatch
+  void release(int microbatch);            // frees it after a forward-only pass (validation)
 
   // Hands the microbatch's output (non-last stage, after forward) or input gradient (non-first
   // stage, after backward_input) to the caller without a copy, taking `replacement` in its place.

@@ -17,8 +17,10 @@ namespace llmrt {
 namespace {
 
 Result<std::unique_ptr<TokenSource>> open_training_data(const Spec& spec) {
-  if (spec.data.train.empty()) return random_tokens(spec.train.seed, spec.model.vocab_size.value);
-  return open_token_shards(spec.data.train, spec.model.vocab_size.value);
+  const std::int64_t seq = spec.model.seq_len.value;
+  if (spec.data.train.empty()) return random_tokens(spec.train.seed, spec.model.vocab_size.value, seq);
+  return open_token_shards(spec.data.train, "data.train", spec.model.vocab_size.value, seq,
+                           ShardOrder{spec.data.shuffle, spec.train.seed});
 }
 
 }  // namespace
@@ -241,9 +243,12 @@ Result<StepReport> Trainer::train_step() {
   report.loss_scale = scaler_->scale();
   LLMRT_RETURN_IF_ERROR(params_->zero_grads());
   const int all_microbatches = layout_.microbatches * layout_.dp;
-  const std::int64_t first_batch = steps_done_ * all_microbatches + groups_->coords().dp * layout_.microbatches;
+  // By sequence, not batch: a replica's slice of the step is the same sequences whatever the
+  // microbatch size, so a layout change keeps the data order.
+  const std::int64_t first_sequence =
+      sequences_consumed() + std::int64_t{groups_->coords().dp} * layout_.microbatches * layout_.microbatch_size;
   const float dloss = static_cast<float>(report.loss_scale / all_microbatches);
-  LLMRT_ASSIGN_OR_RETURN(auto loss_sum, runner_->run_step(*data_, first_batch, dloss, report.step));
+  LLMRT_ASSIGN_OR_RETURN(auto loss_sum, runner_->run_step(*data_, first_sequence, dloss, report.step));
   double loss = loss_sum;
   progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
   LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
@@ -268,6 +273,7 @@ Result<StepReport> Trainer::train_step() {
     LLMRT_ASSIGN_OR_RETURN(report.lr, optimizer_->learning_rate(updates_done_ + 1, train_.steps));
   }
   ++steps_done_;
+  sequences_consumed_ += std::int64_t{layout_.microbatch_size} * all_microbatches;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -58,6 +58,11 @@ class Trainer {
   const Layout& layout() const { return layout_; }
   int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
+  // The data position: sequences of the training data consumed (steps × global batch). A
+  // checkpoint stores it; a resume on any layout sets it back and reads on from there.
+  std::int64_t sequences_consumed() const { return sequences_consumed_; }
+  void set_sequences_consumed(std::int64_t sequences) { sequences_consumed_ = sequences; }
+  Progress& progress() { return *progress_; }
   double loss_scale() const { return scaler_->scale(); }  // the next step's
   const std::vector<std::int32_t>& rank_dtypes() const { return rank_dtypes_; }  // [world rank]
   std::size_t live_microbatches() const;  // activations held (0 between steps)
@@ -91,6 +96,7 @@ class Trainer {
   std::vector<std::string> tied_names_;            // tied parameters shared with other stages
   double flops_per_microbatch_ = 0;
   std::int64_t steps_done_ = 0;
+  std::int64_t sequences_consumed_ = 0;            // training sequences read by finished steps
   std::int64_t updates_done_ = 0;                  // steps whose update was applied (fp16 skips some)
   std::unique_ptr<LossScaler> scaler_;
   bool inject_overflow_ = false;

@@ -26,13 +26,13 @@ bool has(const std::string& text, const std::string& piece) { return text.find(p
 
 
 // The DGX job shrunk to run in a second on a laptop: same topology, same world, same
-// schedule, a model of 0.05 M parameters on random tokens; bf16, the one precision the GPT
+// schedule, a model of 0.05 M parameters on random tokens (so no validation); bf16, the one precision the GPT
 // layers run on the A100s (CUDA), emulated by the CPU ranks with the GPU's rounding points.
 std::vector<std::string> shrunk(const std::string& run_dir) {
   std::vector<std::string> args;
   for (const std::string& set : std::vector<std::string>{"model.seq_len=16", "model.vocab_size=64", "model.layer[0].d_model=32", "model.layer[1].d_model=32",
         "model.layer[1].heads=4", "model.layer[1].repeat=4", "train.steps=3", "train.global_batch=8",
-        "train.precision=\"bf16\"", "data.train=\"\"", "train.optimizer.lr=3e-3", "train.lr_schedule.warmup_steps=0",
+        "train.precision=\"bf16\"", "data.train=\"\"", "data.val=\"\"", "data.val_every=0", "train.optimizer.lr=3e-3", "train.lr_schedule.warmup_steps=0",
         "parallel.pp=2", "parallel.tp=2", "parallel.dp=4", "parallel.microbatch_size=1",
         std::string("metrics.run_dir=\"") + run_dir + "\""}) {
     args.push_back("--set");

@@ -55,6 +55,7 @@ optimizer = {{ component = "adamw", lr = 1e-3, betas = [0.9, 0.95], eps = 1e-8, 
 lr_schedule = {{ component = "constant" }}
 [data]
 train = "{}"
+shuffle = false
 )",
                      kSeq, kVocab, kModel, kLayers, kModel, kHeads, kMicro, kSteps, kGlobal, shard);
 }

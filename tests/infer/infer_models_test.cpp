@@ -65,6 +65,7 @@ optimizer = {{ component = "adamw", lr = 1e-2, betas = [0.9, 0.95], eps = 1e-8, 
 lr_schedule = {{ component = "constant" }}
 [data]
 train = "{}/text.bin"
+shuffle = false  # step 61 must read step 1's tokens (see kText)
 [metrics]
 run_dir = "{}/run"
 tensorboard = false
