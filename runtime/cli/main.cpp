@@ -60,7 +60,9 @@ void add_commands(CLI::App& app, CliOptions& options) {
   app.get_subcommand("run")
       ->add_option("--inject-fault", options.inject_fault,
                    "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step; "
-                   "RANK:STEP:overflow puts an inf in its gradients of that step (an fp16 overflow)")
+                   "RANK:STEP:overflow puts an inf in its gradients of that step (an fp16 overflow); RANK:STEP:kill "
+                   "SIGKILLs it at the start of that step; RANK:STEP:ckpt-kill kills it halfway through writing the "
+                   "checkpoint of that step")
       ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
   add_plan_options(*app.get_subcommand("plan"), options);
@@ -86,12 +88,15 @@ void add_commands(CLI::App& app, CliOptions& options) {
   prepare->add_option("input", options.data_input, "a text file")->required();
   prepare->add_option("output", options.data_output, "prefix of OUT_train.bin and OUT_val.bin")->required();
   prepare->callback([&options] { options.command = "data prepare"; });
-  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints (not built yet: exits 2)");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints: inspect, export");
   ckpt->require_subcommand(1);
-  ckpt->add_subcommand("inspect", "look into a checkpoint (not built yet)")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
-  ckpt->add_subcommand("export", "write one consolidated safetensors file (not built yet)")
-      ->callback([&options] { options.command = "ckpt export"; })
-      ->allow_extras();
+  CLI::App* inspect = ckpt->add_subcommand("inspect", "step, layout, tensors and sizes; every checksum verified");
+  inspect->add_option("dir", options.ckpt_path, "a step folder, or a checkpoint.dir (its latest)")->required();
+  inspect->callback([&options] { options.command = "ckpt inspect"; });
+  CLI::App* exporter = ckpt->add_subcommand("export", "write one consolidated safetensors file (global tensors)");
+  exporter->add_option("dir", options.ckpt_path, "a step folder, or a checkpoint.dir (its latest)")->required();
+  exporter->add_option("out", options.ckpt_out, "the .safetensors file to write")->required();
+  exporter->callback([&options] { options.command = "ckpt export"; });
 }
 
 void configure_app(CLI::App& app, CliOptions& options) {

@@ -8,6 +8,7 @@
 #include "cli/plan_report.h"
 #include "cli/run_outputs.h"
 #include "cli/run_report.h"
+#include "ckpt/training_checkpoints.h"
 #include "exec/param_dump.h"
 #include "exec/step_trace.h"
 #include "job/job.h"
@@ -29,10 +30,11 @@ std::optional<PredictedTrack> predicted_track(const OpenJob& job, const Resolved
 
 Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
                   const std::optional<obs::FaultInjection>& fault, int world_rank,
-                  const std::optional<PredictedTrack>& predicted) {
+                  const std::optional<PredictedTrack>& predicted, TrainingCheckpoints& checkpoints) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
-  for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
+  // After a resume the trainer has done steps already.
+  for (std::int64_t step = trainer.steps_done() + 1; step <= spec.train.steps; ++step) {
     if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
     if (fault && fault->mode == obs::FaultInjection::Mode::kOverflow && fault->rank == world_rank &&
         fault->step == step) {
@@ -44,8 +46,21 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
       LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path,
                                              predicted ? &*predicted : nullptr));
     }
+    LLMRT_ASSIGN_OR_RETURN(AfterStep next, checkpoints.after_step(step));
+    if (next == AfterStep::kStop) break;
   }
-  return Status::success();
+  return checkpoints.finish();
+}
+
+// Resume (checkpoint.resume) and checkpoint writing for this run, collectively.
+Result<std::unique_ptr<TrainingCheckpoints>> open_checkpoints(const CliOptions& options, const OpenJob& job,
+                                                              Trainer& trainer, const World& world,
+                                                              const std::optional<obs::FaultInjection>& fault) {
+  auto config = resolved_config_text(options.config_path, options.overrides);
+  LLMRT_RETURN_IF_ERROR(world.agree(config ? Status::success() : Status(config.error())));
+  const bool kill_in_write = fault && fault->mode == obs::FaultInjection::Mode::kCheckpointKill &&
+                             fault->rank == world.rank();
+  return TrainingCheckpoints::open(job.spec, job.registry, trainer, world, *config, kill_in_write ? fault->step : -1);
 }
 
 // What rank 0 writes to run_dir before step 1; every rank learns whether it worked.
@@ -78,9 +93,13 @@ Status train_command(const CliOptions& options, const World& world) {
   Trainer& trainer = *built.trainer;
   LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
   reporter.print_plan(placement.summary);
+  LLMRT_ASSIGN_OR_RETURN(auto checkpoints, open_checkpoints(options, *job, trainer, world, fault));
   Status trained = train_loop(trainer, job->spec, reporter, options, fault, world.rank(),
-                              predicted_track(*job, *resolved, options, world));
-  if (!trained.ok() && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
+                              predicted_track(*job, *resolved, options, world), *checkpoints);
+  // Every rank agreed on a stop by signal: nothing to abort.
+  const bool interrupted = !trained.ok() && trained.error().kind() == ErrorKind::kInterrupted;
+  if (!trained.ok() && !interrupted && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
+  if (interrupted) reporter.finish();
   LLMRT_RETURN_IF_ERROR(trained);
   reporter.finish();
   if (!options.dump_params_dir.empty()) {
