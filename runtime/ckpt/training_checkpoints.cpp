@@ -46,7 +46,7 @@ Result<std::unique_ptr<TrainingCheckpoints>> TrainingCheckpoints::open(const Spe
                       kill_during_write_step};
     session->writer_ = std::make_unique<CheckpointWriter>(std::move(run), trainer, world);
   }
-  install_stop_handlers();
+  install_stop_handlers(/*sigterm=*/world.launcher() != "mpirun");
   return session;
 }
 

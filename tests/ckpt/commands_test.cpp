@@ -148,13 +148,13 @@ BOOST_AUTO_TEST_CASE(a_manifest_whose_file_names_leave_the_folder_is_refused) {
 
 // A signal mid-run: bash starts the run, waits for its first metrics line, sends the signal.
 ProcessResult signalled_run(const TempDir& dir, const std::string& config, const std::string& signal,
-                            const std::vector<std::string>& sets) {
+                            const std::vector<std::string>& sets, Degrees degrees = {}) {
   const std::string run_dir = dir.path() + "/sig-" + signal;  // a fresh metrics.jsonl to wait for
   std::string command;
-  for (const std::string& arg : run_argv(config, {}, run_dir, sets)) command += " '" + arg + "'";
+  for (const std::string& arg : run_argv(config, degrees, run_dir, sets)) command += " '" + arg + "'";
   command += " & pid=$!; for i in $(seq 600); do grep -q step '" + run_dir +
              "/metrics.jsonl' 2>/dev/null && break; sleep 0.05; done; kill -" + signal + " $pid; wait $pid";
-  return llmrt::test::run_process({"bash", "-c", command}, {}, "", 300);
+  return llmrt::test::run_process({"bash", "-c", command}, llmrt::test::mpirun_env(), "", 300);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_keeps_a_checkpoint_and_exits_0_and_sigint_without_a_dir_exits_130) {
@@ -172,4 +172,22 @@ BOOST_AUTO_TEST_CASE(sigterm_keeps_a_checkpoint_and_exits_0_and_sigint_without_a
   BOOST_TEST_INFO(describe(lost));
   BOOST_TEST(lost.exit_code == 130);
   BOOST_TEST(std::regex_search(lost.err, std::regex(R"(stopped by SIGINT after step \d+; nothing was kept \(no checkpoint.dir\))")));
+}
+
+// Under mpirun, SIGTERM is mpirun ending the job (the watchdog's note says where each rank was);
+// SIGUSR1, which mpirun forwards to every rank, is the graceful stop.
+BOOST_AUTO_TEST_CASE(sigusr1_to_mpirun_keeps_a_checkpoint_of_both_ranks_and_exits_0) {
+  TempDir dir("ckpt_signal_mpi");
+  const std::string config = write_config(dir);
+  const std::string ck = dir.path() + "/ck";
+  const ProcessResult kept =
+      signalled_run(dir, config, "USR1", {"train.steps=100000", "checkpoint.dir=\"" + ck + "\""}, {2, 1, 1});
+  BOOST_TEST_INFO(describe(kept));
+  BOOST_REQUIRE(kept.exit_code == 0);
+  std::smatch match;
+  BOOST_REQUIRE(std::regex_search(kept.out, match, std::regex(R"(stopped by SIGUSR1 after step (\d+); checkpoint kept in (\S+))")));
+  const ProcessResult inspect = llmrt::test::run_llmrt({"ckpt", "inspect", match[2].str()});
+  BOOST_TEST(inspect.exit_code == 0, describe(inspect));
+  BOOST_TEST(inspect.out.find("pp1-tp0.safetensors") != std::string::npos);
+  BOOST_TEST(inspect.out.find("step " + match[1].str() + " (") != std::string::npos);
 }

@@ -92,5 +92,5 @@ BOOST_AUTO_TEST_CASE(precision_is_built_and_does_not_warn) {
 
 BOOST_AUTO_TEST_CASE(a_key_set_on_the_command_line_warns_and_says_so) {
   expect_one(warnings_for("", {"data.val_every=50"}), "data.val_every = 50: ", {"(--set"});
-  BOOST_TEST(warnings_for("", {"checkpoint.dir=ckpt/y", "checkpoint.every=25"}).size() == 2u);
+  BOOST_TEST(warnings_for("", {"data.val=v.bin", "data.val_every=25"}).size() == 2u);
 }
