@@ -16,6 +16,7 @@ struct CliOptions {
   bool rehearse = false;               // run/check/plan/sweep --rehearse: the job on CPU ranks, host checks skipped
   std::string plugin_name;             // plugins info NAME
   std::string data_input, data_output; // data prepare IN OUT
+  std::string ckpt_path;               // ckpt inspect DIR
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank
   std::string trace_path;              // run --trace FILE: one step's measured timeline, all ranks;
                                        // plan --trace FILE: the best layout's predicted timeline
@@ -28,7 +29,7 @@ struct CliOptions {
   std::string hostfile_path;           // plan --hostfile FILE: Open MPI hostfile placing the best layout
   bool sweep_measure = false;          // sweep --measure: train the top [sweep].measure_top_k layouts (mpirun)
   bool sweep_calibrate = false;        // sweep --calibrate: also write calibration.toml
-  std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit (for tests)
+  std::string inject_fault;            // run --inject-fault RANK:STEP:stall|exit|overflow|kill|ckpt-kill (for tests)
   // sample SOURCE, ckpt export SOURCE OUT (cli/sample_command.cpp)
   std::string model_source;            // a model file (or checkpoint directory)
   std::string model_config;            // --config FILE: the model's config, when SOURCE carries none

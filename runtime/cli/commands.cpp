@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "ckpt/ckpt_commands.h"
 #include "data/token_shards.h"
 #include "plugin/plugins_command.h"
 
@@ -12,9 +13,7 @@ namespace llmrt {
 namespace {
 
 // Commands whose issue has not landed yet say so instead of pretending.
-const std::map<std::string, std::string> kNotBuiltYet = {
-    {"ckpt inspect", "checkpoints"},
-};
+const std::map<std::string, std::string> kNotBuiltYet = {};
 
 Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "check") return check_command(options, world);
@@ -23,6 +22,7 @@ Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "sweep") return sweep_command(options, world);
   if (options.command == "data prepare") return data_prepare_command(options);
   if (options.command == "sample") return sample_command(options);
+  if (options.command == "ckpt inspect") return inspect_checkpoint(options.ckpt_path, std::cout);
   if (options.command == "ckpt export") return export_command(options);
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options), std::cout);
   if (options.command == "plugins info") {

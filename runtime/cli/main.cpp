@@ -48,8 +48,8 @@ void add_plan_options(CLI::App& plan, CliOptions& options) {
 
 // `ckpt export SOURCE OUT [--format hf]`: a model in another format (cli/sample_command.cpp).
 void add_export_command(CLI::App& ckpt, CliOptions& options) {
-  CLI::App* command = ckpt.add_subcommand("export", "write a model file: --format hf a Hugging Face GPT-2 folder");
-  command->add_option("source", options.model_source, "a model file (consolidated safetensors)")->required();
+  CLI::App* command = ckpt.add_subcommand("export", "one consolidated safetensors file of a checkpoint, or with --format hf a Hugging Face GPT-2 folder");
+  command->add_option("source", options.model_source, "a checkpoint (step folder or checkpoint.dir) or a model file (consolidated safetensors)")->required();
   command->add_option("output", options.export_output, "the file, or with --format hf the folder, to write")->required();
   command->add_option("--format", options.export_format, "safetensors (one consolidated file) or hf")
       ->check(CLI::IsMember({"safetensors", "hf"}));
@@ -60,7 +60,7 @@ void add_export_command(CLI::App& ckpt, CliOptions& options) {
 // `sample SOURCE --prompt TEXT`: generate text from a model (byte tokens).
 void add_sample_command(CLI::App& app, CliOptions& options) {
   CLI::App* command = app.add_subcommand("sample", "generate text from a model file (byte tokens; no KV cache)");
-  command->add_option("source", options.model_source, "a model file (consolidated safetensors)")->required();
+  command->add_option("source", options.model_source, "a checkpoint (step folder or checkpoint.dir) or a model file (consolidated safetensors)")->required();
   command->add_option("--prompt", options.sample_prompt, "the text to continue")->required();
   command->add_option("--tokens", options.sample_tokens, "tokens to generate (default 200)");
   command->add_option("--temperature", options.sample_temperature, "softmax temperature (default 0.8; 0 = greedy)");
@@ -84,7 +84,9 @@ void add_commands(CLI::App& app, CliOptions& options) {
   app.get_subcommand("run")
       ->add_option("--inject-fault", options.inject_fault,
                    "for tests: RANK:STEP:stall|exit makes that rank stall or exit at the start of that step; "
-                   "RANK:STEP:overflow puts an inf in its gradients of that step (an fp16 overflow)")
+                   "RANK:STEP:overflow puts an inf in its gradients of that step (an fp16 overflow); RANK:STEP:kill "
+                   "SIGKILLs it at the start of that step; RANK:STEP:ckpt-kill kills it halfway through writing the "
+                   "checkpoint of that step")
       ->group("Testing");
   add_config_command(app, "plan", "rank the possible layouts by predicted throughput", options);
   add_plan_options(*app.get_subcommand("plan"), options);
@@ -110,9 +112,11 @@ void add_commands(CLI::App& app, CliOptions& options) {
   prepare->add_option("input", options.data_input, "a text file")->required();
   prepare->add_option("output", options.data_output, "prefix of OUT_train.bin and OUT_val.bin")->required();
   prepare->callback([&options] { options.command = "data prepare"; });
-  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints (not built yet: exits 2)");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "checkpoints: inspect, export");
   ckpt->require_subcommand(1);
-  ckpt->add_subcommand("inspect", "look into a checkpoint (not built yet)")->callback([&options] { options.command = "ckpt inspect"; })->allow_extras();
+  CLI::App* inspect = ckpt->add_subcommand("inspect", "step, layout, tensors and sizes; every checksum verified");
+  inspect->add_option("dir", options.ckpt_path, "a step folder, or a checkpoint.dir (its latest)")->required();
+  inspect->callback([&options] { options.command = "ckpt inspect"; });
   add_export_command(*ckpt, options);
   add_sample_command(app, options);
 }

@@ -8,6 +8,7 @@
 #include "cli/plan_report.h"
 #include "cli/run_outputs.h"
 #include "cli/run_report.h"
+#include "ckpt/training_checkpoints.h"
 #include "exec/param_dump.h"
 #include "exec/step_trace.h"
 #include "exec/validation.h"
@@ -31,8 +32,9 @@ std::optional<PredictedTrack> predicted_track(const OpenJob& job, const Resolved
 
 // What runs between steps besides the step itself.
 struct BetweenSteps {
-  Validator* validator = nullptr;  // data.val_every
-  TrainingSamples* samples = nullptr;  // metrics.sample_every
+  Validator* validator = nullptr;          // data.val_every
+  TrainingSamples* samples = nullptr;      // metrics.sample_every
+  TrainingCheckpoints* checkpoints = nullptr;  // [checkpoint], stop signals
 };
 
 Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spec, const RunReporter& reporter,
@@ -40,7 +42,8 @@ Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spe
                   const std::optional<PredictedTrack>& predicted) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
-  for (std::int64_t step = 1; step <= spec.train.steps; ++step) {
+  // After a resume the trainer has done steps already.
+  for (std::int64_t step = trainer.steps_done() + 1; step <= spec.train.steps; ++step) {
     if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
     if (fault && fault->mode == obs::FaultInjection::Mode::kOverflow && fault->rank == world_rank &&
         fault->step == step) {
@@ -57,8 +60,21 @@ Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spe
       LLMRT_RETURN_IF_ERROR(write_step_trace(trainer.runner().measured(), trainer.groups(), step, options.trace_path,
                                              predicted ? &*predicted : nullptr));
     }
+    LLMRT_ASSIGN_OR_RETURN(AfterStep next, between.checkpoints->after_step(step));
+    if (next == AfterStep::kStop) break;
   }
-  return Status::success();
+  return between.checkpoints->finish();
+}
+
+// Resume (checkpoint.resume) and checkpoint writing for this run, collectively.
+Result<std::unique_ptr<TrainingCheckpoints>> open_checkpoints(const CliOptions& options, const OpenJob& job,
+                                                              Trainer& trainer, const World& world,
+                                                              const std::optional<obs::FaultInjection>& fault) {
+  auto config = resolved_config_text(options.config_path, options.overrides);
+  LLMRT_RETURN_IF_ERROR(world.agree(config ? Status::success() : Status(config.error())));
+  const bool kill_in_write = fault && fault->mode == obs::FaultInjection::Mode::kCheckpointKill &&
+                             fault->rank == world.rank();
+  return TrainingCheckpoints::open(job.spec, job.registry, trainer, world, *config, kill_in_write ? fault->step : -1);
 }
 
 // What rank 0 writes to run_dir before step 1; every rank learns whether it worked.
@@ -91,11 +107,15 @@ Status train_command(const CliOptions& options, const World& world) {
   Trainer& trainer = *built.trainer;
   LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
   reporter.print_plan(placement.summary);
+  LLMRT_ASSIGN_OR_RETURN(auto checkpoints, open_checkpoints(options, *job, trainer, world, fault));
   TrainingSamples samples(job->spec, job->registry);  // metrics.sample_every
   LLMRT_ASSIGN_OR_RETURN(std::unique_ptr<Validator> validator, Validator::create(job->spec, trainer));
-  Status trained = train_loop(trainer, BetweenSteps{validator.get(), &samples}, job->spec, reporter, options, fault,
-                              world.rank(), predicted_track(*job, *resolved, options, world));
-  if (!trained.ok() && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
+  Status trained = train_loop(trainer, BetweenSteps{validator.get(), &samples, checkpoints.get()}, job->spec, reporter,
+                              options, fault, world.rank(), predicted_track(*job, *resolved, options, world));
+  // Every rank agreed on a stop by signal: nothing to abort.
+  const bool interrupted = !trained.ok() && trained.error().kind() == ErrorKind::kInterrupted;
+  if (!trained.ok() && !interrupted && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
+  if (interrupted) reporter.finish();
   LLMRT_RETURN_IF_ERROR(trained);
   reporter.finish();
   if (!options.dump_params_dir.empty()) {

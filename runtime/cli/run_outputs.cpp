@@ -30,15 +30,20 @@ Status write_run_file(const std::string& run_dir, const std::string& name, const
 
 }  // namespace
 
-Status write_resolved_config(const std::string& config_path, const std::vector<std::string>& overrides,
-                             const std::string& run_dir) {
-  if (run_dir.empty()) return Status::success();
+Result<std::string> resolved_config_text(const std::string& config_path, const std::vector<std::string>& overrides) {
   LLMRT_ASSIGN_OR_RETURN(auto document, load_config_document(config_path));
   LLMRT_RETURN_IF_ERROR(apply_overrides(document, overrides));
   std::ostringstream text;
   text << fmt::format("# {} as this run read it: includes merged, --set applied\n", config_path) << document.root
        << "\n";
-  return write_run_file(run_dir, "config.resolved.toml", text.str());
+  return text.str();
+}
+
+Status write_resolved_config(const std::string& config_path, const std::vector<std::string>& overrides,
+                             const std::string& run_dir) {
+  if (run_dir.empty()) return Status::success();
+  LLMRT_ASSIGN_OR_RETURN(const std::string text, resolved_config_text(config_path, overrides));
+  return write_run_file(run_dir, "config.resolved.toml", text);
 }
 
 Status write_plan_json(const std::string& run_dir, const ResolvedJob& resolved, const Topology& topology) {

@@ -12,7 +12,9 @@
 
 namespace llmrt {
 
-// run_dir/config.resolved.toml: the config as this run read it — includes merged, --set applied.
+// The config as this run read it — includes merged, --set applied (also each checkpoint's config.toml).
+Result<std::string> resolved_config_text(const std::string& config_path, const std::vector<std::string>& overrides);
+// run_dir/config.resolved.toml: resolved_config_text().
 Status write_resolved_config(const std::string& config_path, const std::vector<std::string>& overrides,
                              const std::string& run_dir);
 

@@ -1,9 +1,11 @@
 // `llmrt sample` and `llmrt ckpt export --format hf`: a model file in, text or a Hugging Face
 // folder out, on this process's CPU (no launcher needed).
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
 
+#include "ckpt/ckpt_commands.h"
 #include "cli/commands.h"
 #include "infer/hf_gpt2.h"
 #include "infer/inference_model.h"
@@ -37,8 +39,12 @@ Status sample_command(const CliOptions& options) {
 
 Status export_command(const CliOptions& options) {
   if (options.export_format != "hf") {
-    return input_error("ckpt export --format {}: the consolidated export is not built yet: it needs checkpoints",
-                       options.export_format);
+    // One consolidated safetensors file of a checkpoint's global parameters.
+    if (!std::filesystem::is_directory(options.model_source)) {
+      return input_error("ckpt export {}: not a checkpoint folder (a step folder or a checkpoint.dir); a model file "
+                         "is already consolidated (--format hf converts it)", options.model_source);
+    }
+    return export_checkpoint(options.model_source, options.export_output, std::cout);
   }
   LLMRT_ASSIGN_OR_RETURN(ModelSource source, open_model_source(options.model_source, options.model_config,
                                                                options.allow_insecure_plugins));

@@ -173,12 +173,12 @@ struct DataSpec {
 };
 
 // ---------------------------------------------------------------------------------- [checkpoint]
-// Not built yet: nothing reads these (see DataSpec for why they are Located).
+// docs/checkpoints.md: runtime/ckpt writes, resumes and reshards from these.
 struct CheckpointSpec {
-  Located<std::string> dir;                 // "" = no checkpoints
-  Located<std::int64_t> every{0, {}};       // steps between checkpoints; 0 = none
-  Located<int> keep{3, {}};
-  Located<std::string> resume{"auto", {}};  // auto | never | a checkpoint path
+  Located<std::string> dir;                 // "" = no checkpoints (and a signal keeps none)
+  Located<std::int64_t> every{0, {}};       // steps between checkpoints, and the last step; 0 = none
+  Located<int> keep{3, {}};                 // complete checkpoints kept
+  Located<std::string> resume{"auto", {}};  // auto (latest, if any) | never | a step folder or checkpoint.dir
 };
 
 // ---------------------------------------------------------------------------------- [metrics]

@@ -21,27 +21,6 @@ void add(std::vector<std::string>& out, const SourcePos& pos, std::string messag
   out.push_back(message + where(pos));
 }
 
-void checkpoint_warnings(const CheckpointSpec& checkpoint, std::vector<std::string>& out) {
-  if (written(checkpoint.dir) && !checkpoint.dir.value.empty()) {
-    add(out, checkpoint.dir.pos,
-        fmt::format("checkpoint.dir = \"{}\": checkpoints are not built yet; nothing is written there or resumed "
-                    "from it", checkpoint.dir.value));
-  }
-  if (written(checkpoint.every) && checkpoint.every.value > 0) {
-    add(out, checkpoint.every.pos,
-        fmt::format("checkpoint.every = {}: checkpoints are not built yet; this run keeps none", checkpoint.every.value));
-  }
-  if (written(checkpoint.keep)) {
-    add(out, checkpoint.keep.pos,
-        fmt::format("checkpoint.keep = {}: checkpoints are not built yet; there are none to keep", checkpoint.keep.value));
-  }
-  if (written(checkpoint.resume) && checkpoint.resume.value != "never") {
-    add(out, checkpoint.resume.pos,
-        fmt::format("checkpoint.resume = \"{}\": resuming is not built yet; this run starts at step 0 from freshly "
-                    "initialised weights", checkpoint.resume.value));
-  }
-}
-
 void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out) {
   if (written(metrics.prometheus) && !metrics.prometheus.value.empty()) {
     add(out, metrics.prometheus.pos,
@@ -59,7 +38,6 @@ void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out)
 
 std::vector<std::string> unbuilt_key_warnings(const Spec& spec) {
   std::vector<std::string> out;
-  checkpoint_warnings(spec.checkpoint, out);
   metrics_warnings(spec.metrics, out);
   return out;
 }

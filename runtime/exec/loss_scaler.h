@@ -27,6 +27,18 @@ class LossScaler {
   // overflow with a fixed scale, or with the scale already at its floor, is an error.
   Result<bool> after_step(bool finite, std::int64_t step);
 
+  // What a checkpoint keeps and a resume puts back: the scale and the clean steps since the
+  // last overflow or growth.
+  struct State {
+    double scale = 1;
+    std::int64_t clean_steps = 0;
+  };
+  State state() const { return {scale_, clean_steps_}; }
+  void restore(const State& state) {
+    scale_ = state.scale;
+    clean_steps_ = state.clean_steps;
+  }
+
  private:
   bool dynamic_ = false;
   double scale_ = 1;

@@ -77,6 +77,7 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
     LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
                                       copy_kind(cpu_device().id(), device.id()), nullptr));
     step.states_.push_back(std::move(state));
+    step.state_names_.emplace_back(spec.name);
   }
   return step;
 }

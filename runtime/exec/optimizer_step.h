@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "config/spec.h"
@@ -35,6 +36,8 @@ class OptimizerStep {
 
   double base_lr() const { return base_lr_; }
   std::vector<Buffer>& states() { return states_; }
+  // [state] the optimizer's name for it ("exp_avg"): checkpoint tensor names end in it.
+  const std::vector<std::string>& state_names() const { return state_names_; }
 
  private:
   OptimizerStep(ComponentInstance optimizer, ComponentInstance schedule, ResolvedConfig optimizer_config,
@@ -46,6 +49,7 @@ class OptimizerStep {
   ResolvedConfig optimizer_config_, schedule_config_;
   ComponentInstance optimizer_, schedule_;
   std::vector<Buffer> states_;  // one per state spec: (parameter_count) f32 each
+  std::vector<std::string> state_names_;
   ComputeDevice* device_ = &cpu_device();
   double base_lr_ = 0;
 };

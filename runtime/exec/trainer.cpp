@@ -280,6 +280,18 @@ Result<StepReport> Trainer::train_step() {
   return report;
 }
 
+TrainerState Trainer::state() const {
+  return {steps_done_, updates_done_, scaler_->state(), job_state_->rng_offset.load(), sequences_consumed_};
+}
+
+void Trainer::restore(const TrainerState& state) {
+  steps_done_ = state.steps_done;
+  updates_done_ = state.updates_done;
+  scaler_->restore(state.scaler);
+  job_state_->rng_offset.store(state.rng_offset);
+  sequences_consumed_ = state.sequences_consumed;
+}
+
 Result<double> Trainer::total_parameters() {
   double count = 0;
   for (std::size_t e = 0; e < params_->entries().size(); ++e) count += norm_weights_[e] * params_->entries()[e].count;

@@ -38,6 +38,15 @@ struct StepReport {
   bool skipped = false;          // fp16: the gradients overflowed, no update was applied
 };
 
+// What a checkpoint keeps of the trainer beyond its tensors, and a resume puts back.
+struct TrainerState {
+  std::int64_t steps_done = 0;
+  std::int64_t updates_done = 0;      // the lr schedule's and the optimizer's step count
+  LossScaler::State scaler;
+  std::uint64_t rng_offset = 0;       // the plugins' RNG stream (dropout), this rank's
+  std::int64_t sequences_consumed = 0;  // the data position (see Trainer::sequences_consumed)
+};
+
 class Trainer {
  public:
   // `groups` and `progress` must outlive the trainer.
@@ -63,6 +72,8 @@ class Trainer {
   std::int64_t sequences_consumed() const { return sequences_consumed_; }
   void set_sequences_consumed(std::int64_t sequences) { sequences_consumed_ = sequences; }
   Progress& progress() { return *progress_; }
+  TrainerState state() const;
+  void restore(const TrainerState& state);  // before the first step (a resume)
   double loss_scale() const { return scaler_->scale(); }  // the next step's
   const std::vector<std::int32_t>& rank_dtypes() const { return rank_dtypes_; }  // [world rank]
   std::size_t live_microbatches() const;  // activations held (0 between steps)

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "ckpt/checkpoint_read.h"
 #include "config/read_spec.h"
 #include "infer/model_files.h"
 #include "plugin/plugin_search.h"
@@ -62,17 +63,24 @@ Result<ModelSource> open_model_source(const std::string& path, const std::string
   namespace fs = std::filesystem;
   std::error_code error;
   if (!fs::exists(path, error)) return input_error("{}: no such model file or checkpoint directory", path);
-  if (fs::is_directory(path, error)) {
-    // Seam for the checkpoint branch: read_checkpoint_model(path) with DIR/config.toml.
-    return input_error("{}: a directory; reading checkpoint directories is not built yet: pass a consolidated "
-                       "safetensors file (llmrt ckpt export)", path);
+  const bool checkpoint = fs::is_directory(path, error);
+  std::string step_dir;
+  if (checkpoint) {
+    LLMRT_ASSIGN_OR_RETURN(step_dir, resolve_step_dir(path));
   }
-  LLMRT_ASSIGN_OR_RETURN(Spec spec, source_spec(path, config_path));
+  // A checkpoint carries the run's config beside its manifest.
+  LLMRT_ASSIGN_OR_RETURN(Spec spec, checkpoint ? read_spec(config_path.empty() ? step_dir + "/config.toml" : config_path)
+                                               : source_spec(path, config_path));
   PluginSearchOptions search;
   search.config_paths = spec.model.plugin_paths;
   search.allow_insecure = allow_insecure_plugins;
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search));
-  LLMRT_ASSIGN_OR_RETURN(ModelTensors tensors, read_model_file(path, spec.model, registry));
+  ModelTensors tensors;
+  if (checkpoint) {
+    LLMRT_ASSIGN_OR_RETURN(tensors, read_checkpoint_model(step_dir));
+  } else {
+    LLMRT_ASSIGN_OR_RETURN(tensors, read_model_file(path, spec.model, registry));
+  }
   return ModelSource{path, std::move(spec), std::move(registry), std::move(tensors)};
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 
 namespace llmrt::obs {
@@ -19,7 +20,7 @@ bool parse_whole(std::string_view field, Int& out) {
 
 Result<FaultInjection> parse_fault_injection(std::string_view text) {
   auto fail = [&](std::string_view why) {
-    return input_error("fault injection \"{}\": {}; expected RANK:STEP:stall|exit|overflow, e.g. \"1:2:stall\"", text, why);
+    return input_error("fault injection \"{}\": {}; expected RANK:STEP:stall|exit|overflow|kill|ckpt-kill, e.g. \"1:2:stall\"", text, why);
   };
   const std::size_t first = text.find(':');
   const std::size_t second = first == std::string_view::npos ? first : text.find(':', first + 1);
@@ -36,17 +37,26 @@ Result<FaultInjection> parse_fault_injection(std::string_view text) {
     fault.mode = FaultInjection::Mode::kExit;
   } else if (mode == "overflow") {
     fault.mode = FaultInjection::Mode::kOverflow;
+  } else if (mode == "kill") {
+    fault.mode = FaultInjection::Mode::kKill;
+  } else if (mode == "ckpt-kill") {
+    fault.mode = FaultInjection::Mode::kCheckpointKill;
   } else {
-    return fail("mode must be \"stall\", \"exit\" or \"overflow\"");
+    return fail("mode must be \"stall\", \"exit\", \"overflow\", \"kill\" or \"ckpt-kill\"");
   }
   return fault;
 }
 
 void maybe_inject_fault(const FaultInjection& fault, int world_rank, std::int64_t step) {
-  if (fault.rank != world_rank || fault.step != step || fault.mode == FaultInjection::Mode::kOverflow) return;
-  std::fprintf(stderr, "llmrt fault injection (testing only): rank %d %s at step %lld\n", world_rank,
-               fault.mode == FaultInjection::Mode::kExit ? "exits" : "stalls", static_cast<long long>(step));
+  if (fault.rank != world_rank || fault.step != step || fault.mode == FaultInjection::Mode::kOverflow ||
+      fault.mode == FaultInjection::Mode::kCheckpointKill) {
+    return;
+  }
+  const char* what = fault.mode == FaultInjection::Mode::kExit ? "exits" : fault.mode == FaultInjection::Mode::kKill ? "is killed" : "stalls";
+  std::fprintf(stderr, "llmrt fault injection (testing only): rank %d %s at step %lld\n", world_rank, what,
+               static_cast<long long>(step));
   std::fflush(stderr);
+  if (fault.mode == FaultInjection::Mode::kKill) raise(SIGKILL);
   // A crash: no MPI_Finalize, no destructors, exactly what the watchdog must survive.
   if (fault.mode == FaultInjection::Mode::kExit) _exit(1);
   for (;;) pause();  // stalled in "compute" for good; only a signal ends it

@@ -16,6 +16,7 @@ enum class ErrorKind : int {
   kRuntime = 1,  // something failed while running
   kInput = 2,    // usage, config or plugin error: nothing was started
   kHang = 3,     // a rank hung or died; every rank stopped on the watchdog
+  kInterrupted = 130,  // SIGINT/SIGTERM stopped training with nothing kept (128 + SIGINT, as shells say)
 };
 
 class Error {

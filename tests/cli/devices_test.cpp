@@ -142,7 +142,8 @@ BOOST_AUTO_TEST_CASE(a_bf16_job_rehearses_in_bf16) {
                  "--set", "model.vocab_size=64", "--set", "model.layer[0].d_model=32", "--set", "model.layer[1].d_model=32",
                  "--set", "model.layer[1].heads=4", "--set", "model.layer[1].repeat=1", "--set", "train.steps=2",
                  "--set", "parallel.microbatch_size=1", "--set", "train.global_batch=1", "--set",
-                 "metrics.run_dir=\"" + dir.path() + "/run\""});
+                 "metrics.run_dir=\"" + dir.path() + "/run\"", "--set",
+                 "checkpoint.dir=\"" + dir.path() + "/ckpt\""});  // the config's [checkpoint], kept apart
   BOOST_TEST_INFO(result.err << result.out);
   BOOST_REQUIRE(result.exit_code == 0);
   BOOST_TEST(has(result.out, "rehearsal"));

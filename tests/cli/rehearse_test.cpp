@@ -34,7 +34,9 @@ std::vector<std::string> shrunk(const std::string& run_dir) {
         "model.layer[1].heads=4", "model.layer[1].repeat=4", "train.steps=3", "train.global_batch=8",
         "train.precision=\"bf16\"", "data.train=\"\"", "data.val=\"\"", "data.val_every=0", "train.optimizer.lr=3e-3", "train.lr_schedule.warmup_steps=0",
         "parallel.pp=2", "parallel.tp=2", "parallel.dp=4", "parallel.microbatch_size=1",
-        std::string("metrics.run_dir=\"") + run_dir + "\""}) {
+        std::string("metrics.run_dir=\"") + run_dir + "\"",
+        // The config's [checkpoint] keeps the run's end: in the run folder, never resumed from.
+        std::string("checkpoint.dir=\"") + run_dir + "/ckpt\"", std::string("checkpoint.resume=\"never\"")}) {
     args.push_back("--set");
     args.push_back(set);
   }

@@ -168,10 +168,10 @@ d_model = 8
   BOOST_TEST(result.out.find("OK") == std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(unbuilt_command_says_so) {
+BOOST_AUTO_TEST_CASE(ckpt_inspect_without_a_folder_is_a_usage_error) {
   const ProcessResult result = run_llmrt({"ckpt", "inspect"});
   BOOST_TEST(result.exit_code == 2);
-  BOOST_TEST(result.err.find("'ckpt inspect' is not built yet") != std::string::npos);
+  BOOST_TEST(result.err.find("dir is required") != std::string::npos);
 }
 
 // A config or include that is no regular file is named as what it is before anything reads it:

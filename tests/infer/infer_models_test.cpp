@@ -239,7 +239,8 @@ BOOST_AUTO_TEST_CASE(bad_sample_and_export_input_exits_2_naming_the_option) {
       {{"sample", model}, "--prompt"},
       {{"sample", trained().dir.path() + "/nothing.safetensors", "--prompt", "ab"}, "nothing.safetensors: no such"},
       {{"sample", trained().config, "--prompt", "ab"}, "job.toml"},
-      {{"sample", trained().dir.path(), "--prompt", "ab"}, "a directory"},
+      {{"sample", trained().dir.path(), "--prompt", "ab"}, "neither a step folder"},
+      {{"ckpt", "export", model, trained().dir.path() + "/x.safetensors"}, "not a checkpoint folder"},
       {{"ckpt", "export", model, trained().hf, "--format", "hf"}, "already exists"},
       {{"ckpt", "export", model, trained().dir.path() + "/x", "--format", "onnx"}, "--format"},
   };
