@@ -1,5 +1,6 @@
 // The job sections: [parallel], [train], [data], [checkpoint], [metrics], [sweep].
 #include "config/read_spec.h"
+#include "util/host_port.h"
 
 namespace llmrt {
 namespace {
@@ -117,9 +118,8 @@ MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   MetricsSpec spec;
   spec.run_dir = metrics.string_or("run_dir", "runs/" + model_name);
   spec.prometheus = {metrics.string_or("prometheus", "127.0.0.1:9464"), written_pos(metrics, "prometheus")};
-  const std::string& endpoint = spec.prometheus.value;
-  if (!endpoint.empty() && endpoint.rfind(':') == std::string::npos) {
-    metrics.fail("prometheus", fmt::format("expected \"host:port\" or \"\", found \"{}\"", endpoint));
+  if (!spec.prometheus.value.empty()) {
+    if (auto address = parse_host_port(spec.prometheus.value); !address) metrics.fail("prometheus", address.error().message());
   }
   spec.log_every = metrics.positive_or("log_every", 10);
   spec.tensorboard = {metrics.boolean("tensorboard").value_or(true), written_pos(metrics, "tensorboard")};
