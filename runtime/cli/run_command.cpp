@@ -27,7 +27,7 @@ std::optional<PredictedTrack> predicted_track(const OpenJob& job, const Resolved
                         fmt::format("predicted: {} {}", layout_label(resolved.layout), resolved.layout.schedule)};
 }
 
-Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporter, const CliOptions& options,
+Status train_loop(Trainer& trainer, const Spec& spec, RunReporter& reporter, const CliOptions& options,
                   const std::optional<obs::FaultInjection>& fault, int world_rank,
                   const std::optional<PredictedTrack>& predicted) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
@@ -46,6 +46,15 @@ Status train_loop(Trainer& trainer, const Spec& spec, const RunReporter& reporte
     }
   }
   return Status::success();
+}
+
+// Rank 0's terminal (a progress bar), GPU (NVML readings) and predicted pipeline bubble.
+ReportOptions report_options(const ResolvedJob& resolved, const RankPlacement& placement, const World& world) {
+  ReportOptions options;
+  if (world.rank() == 0) options.terminal_columns = stdout_terminal_columns(world.launcher());
+  options.nvidia_gpu = placement.gpu.has_value();
+  if (resolved.planned) options.pipeline_bubble = resolved.planned->bubble_fraction;
+  return options;
 }
 
 // What rank 0 writes to run_dir before step 1; every rank learns whether it worked.
@@ -76,10 +85,12 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));
   LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(job->spec, job->registry, *resolved, placement, world));
   Trainer& trainer = *built.trainer;
-  LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
+  LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world,
+                                                                   report_options(*resolved, placement, world)));
   reporter.print_plan(placement.summary);
   Status trained = train_loop(trainer, job->spec, reporter, options, fault, world.rank(),
                               predicted_track(*job, *resolved, options, world));
+  if (!trained.ok()) reporter.stop();
   if (!trained.ok() && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
   LLMRT_RETURN_IF_ERROR(trained);
   reporter.finish();

@@ -178,13 +178,14 @@ struct CheckpointSpec {
 };
 
 // ---------------------------------------------------------------------------------- [metrics]
-// `prometheus` and `tensorboard` are not built yet (see DataSpec for why they are Located); their
-// defaults are on, for when they land, so only a written key warns.
+// Rank 0 watches the run (docs/watching.md): metrics.jsonl, TensorBoard events, the Prometheus
+// endpoint. `prometheus` and `tensorboard` carry where they were written (empty when left at
+// their default), so that a warning about them can point there.
 struct MetricsSpec {
   std::string run_dir = "runs/default";
-  Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "" turns the endpoint off
+  Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "host:port" (util/host_port.h); "" turns it off
   std::int64_t log_every = 10;
-  Located<bool> tensorboard{true, {}};
+  Located<bool> tensorboard{true, {}};  // run_dir/tb/rank0/events.out.tfevents.*
 };
 
 // ---------------------------------------------------------------------------------- [plan]

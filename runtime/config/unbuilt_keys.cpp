@@ -54,26 +54,12 @@ void data_warnings(const DataSpec& data, std::vector<std::string>& out) {
   }
 }
 
-void metrics_warnings(const MetricsSpec& metrics, std::vector<std::string>& out) {
-  if (written(metrics.prometheus) && !metrics.prometheus.value.empty()) {
-    add(out, metrics.prometheus.pos,
-        fmt::format("metrics.prometheus = \"{}\": the Prometheus endpoint is not built yet; nothing listens there "
-                    "(metrics.jsonl in the run directory has every step)", metrics.prometheus.value));
-  }
-  if (written(metrics.tensorboard) && metrics.tensorboard.value) {
-    add(out, metrics.tensorboard.pos,
-        "metrics.tensorboard = true: TensorBoard event files are not built yet; this run writes none "
-        "(metrics.jsonl in the run directory has every step)");
-  }
-}
-
 }  // namespace
 
 std::vector<std::string> unbuilt_key_warnings(const Spec& spec) {
   std::vector<std::string> out;
   data_warnings(spec.data, out);
   checkpoint_warnings(spec.checkpoint, out);
-  metrics_warnings(spec.metrics, out);
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Config keys that are read and checked but that no feature acts on yet ([checkpoint], data.val,
-// metrics.prometheus, ...): one warning each, so that a user who writes one learns what the run
+// ...): one warning each, so that a user who writes one learns what the run
 // does not do instead of finding out afterwards. `check` and `run` print these.
 #pragma once
 
@@ -14,7 +14,7 @@ namespace llmrt {
 // built yet, naming the key, its value, what the run does without it and where it was written:
 //   "checkpoint.every = 500: checkpoints are not built yet; this run keeps none (job.toml:40:9)"
 // A key left at its default, or written with a value that turns its feature off
-// (prometheus = "", tensorboard = false, every = 0), warns nothing. Remove a key's entry here
+// (val = "", every = 0, resume = "never"), warns nothing. Remove a key's entry here
 // when its feature lands.
 std::vector<std::string> unbuilt_key_warnings(const Spec& spec);
 
