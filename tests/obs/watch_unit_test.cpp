@@ -11,12 +11,18 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "obs/crc32c.h"
 #include "obs/nvml_reader.h"
 #include "obs/prometheus_endpoint.h"
 #include "obs/prometheus_text.h"
 #include "obs/tensorboard_writer.h"
+#include "support/process.h"
 #include "util/host_port.h"
 
 using namespace llmrt;
@@ -271,4 +277,62 @@ BOOST_AUTO_TEST_CASE(a_taken_port_is_an_error_naming_the_address) {
   BOOST_TEST(!PrometheusEndpoint::start({"127.0.0.1", port}, nullptr, "here").ok());
   // An address that is not this host's cannot be bound.
   BOOST_TEST(!PrometheusEndpoint::start({"192.0.2.1", port}, nullptr, "here").ok());
+}
+
+namespace {
+
+void collect_exprs(const nlohmann::json& node, std::vector<std::string>& out) {
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if (key == "expr" && value.is_string()) out.push_back(value.get<std::string>());
+      else collect_exprs(value, out);
+    }
+  } else if (node.is_array()) {
+    for (const auto& item : node) collect_exprs(item, out);
+  }
+}
+
+}  // namespace
+
+// examples/grafana/llmrt-dashboard.json: valid JSON, a Prometheus datasource variable every
+// query goes through, and every expression over series the endpoint exports — all of them.
+BOOST_AUTO_TEST_CASE(the_grafana_dashboard_queries_what_llmrt_exports) {
+  const std::string path = llmrt::test::source_path("examples/grafana/llmrt-dashboard.json");
+  std::ifstream file(path);
+  BOOST_REQUIRE_MESSAGE(file, "cannot read " << path);
+  const nlohmann::json dashboard = nlohmann::json::parse(file);  // throws, and fails the test, on bad JSON
+  bool has_datasource_variable = false;
+  for (const auto& variable : dashboard["templating"]["list"]) {
+    has_datasource_variable |= variable["type"] == "datasource" && variable["query"] == "prometheus" &&
+                               variable["name"] == "datasource";
+  }
+  BOOST_TEST(has_datasource_variable);
+  for (const auto& panel : dashboard["panels"]) {
+    if (panel["type"] == "row") continue;
+    BOOST_TEST(panel["datasource"]["uid"] == "${datasource}", panel["title"]);
+    for (const auto& target : panel["targets"]) BOOST_TEST(target["datasource"]["uid"] == "${datasource}");
+  }
+  const std::vector<std::string> names = exported_metric_names();
+  const std::set<std::string> exported(names.begin(), names.end());
+  std::set<std::string> used;
+  std::vector<std::string> exprs;
+  collect_exprs(dashboard, exprs);
+  BOOST_TEST(exprs.size() >= 10u);
+  const std::regex metric(R"(\bllmrt_[a-z0-9_]+)");
+  const std::regex histogram_series("(.*)_(bucket|sum|count)$");
+  for (const std::string& expr : exprs) {
+    BOOST_TEST_CONTEXT(expr) {
+      std::size_t named = 0;
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator(); ++it) {
+        std::string name = it->str();
+        std::smatch parts;
+        if (!exported.count(name) && std::regex_match(name, parts, histogram_series)) name = parts[1];
+        BOOST_TEST(exported.count(name) == 1u, name << " is not a metric llmrt exports");
+        used.insert(name);
+        ++named;
+      }
+      BOOST_TEST(named >= 1u);
+    }
+  }
+  for (const std::string& name : exported) BOOST_TEST(used.count(name) == 1u, "no panel shows " << name);
 }
