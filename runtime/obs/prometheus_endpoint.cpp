@@ -52,6 +52,7 @@ Result<std::unique_ptr<PrometheusEndpoint>> PrometheusEndpoint::start(const Host
   while (!server.is_running() && !endpoint->listen_returned_) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (endpoint->listen_returned_) return runtime_error("cannot serve on {}: listen failed", format_host_port(address));
   return endpoint;
 }
 
