@@ -195,7 +195,8 @@ llmrt::Status train_once(const Options& o, bool watched, const std::string& scra
 
 nlohmann::json summary(const Timing& t) {
   return {{"step_ms_median", median(t.step_s) * 1e3}, {"step_ms_mean", mean(t.step_s) * 1e3},
-          {"reporter_us_mean", mean(t.reporter_s) * 1e6}, {"reporter_us_max", *std::max_element(t.reporter_s.begin(), t.reporter_s.end()) * 1e6},
+          {"reporter_us_mean", mean(t.reporter_s) * 1e6},
+          {"reporter_us_max", *std::max_element(t.reporter_s.begin(), t.reporter_s.end()) * 1e6},
           {"steps", t.step_s.size()}, {"scrapes", t.scrapes}};
 }
 

@@ -119,7 +119,8 @@ MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   spec.run_dir = metrics.string_or("run_dir", "runs/" + model_name);
   spec.prometheus = {metrics.string_or("prometheus", "127.0.0.1:9464"), written_pos(metrics, "prometheus")};
   if (!spec.prometheus.value.empty()) {
-    if (auto address = parse_host_port(spec.prometheus.value); !address) metrics.fail("prometheus", address.error().message());
+    auto address = parse_host_port(spec.prometheus.value);
+    if (!address) metrics.fail("prometheus", address.error().message());
   }
   spec.log_every = metrics.positive_or("log_every", 10);
   spec.tensorboard = {metrics.boolean("tensorboard").value_or(true), written_pos(metrics, "tensorboard")};

@@ -179,8 +179,8 @@ struct CheckpointSpec {
 
 // ---------------------------------------------------------------------------------- [metrics]
 // Rank 0 watches the run (docs/watching.md): metrics.jsonl, TensorBoard events, the Prometheus
-// endpoint. `prometheus` and `tensorboard` carry where they were written (empty when left at
-// their default), so that a warning about them can point there.
+// endpoint. `prometheus` carries where it was written (empty when left at its default), so that
+// the warning about an address it cannot bind points there; `tensorboard` likewise.
 struct MetricsSpec {
   std::string run_dir = "runs/default";
   Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "host:port" (util/host_port.h); "" turns it off

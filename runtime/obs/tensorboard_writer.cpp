@@ -27,7 +27,9 @@ void put_varint(std::string& out, std::uint64_t value) {
   out.push_back(static_cast<char>(value));
 }
 
-void put_tag(std::string& out, int field, int wire_type) { put_varint(out, static_cast<std::uint64_t>(field << 3 | wire_type)); }
+void put_tag(std::string& out, int field, int wire_type) {
+  put_varint(out, static_cast<std::uint64_t>(field << 3 | wire_type));
+}
 
 template <typename T>
 void put_little_endian(std::string& out, T value) {
