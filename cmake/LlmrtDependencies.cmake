@@ -5,6 +5,10 @@ find_package(MPI REQUIRED COMPONENTS C) # libopenmpi-dev
 find_package(CLI11 REQUIRED)            # libcli11-dev
 find_package(nlohmann_json 3 REQUIRED)  # nlohmann-json3-dev
 find_package(Threads REQUIRED)
+# libcpp-httplib-dev ships a compiled library and a pkg-config file, no CMake package; its
+# Cflags (OpenSSL, zlib, brotli on) must match how the library was built.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(cpp_httplib REQUIRED IMPORTED_TARGET cpp-httplib)  # the metrics endpoint
 set(BLA_VENDOR OpenBLAS)
 find_package(BLAS REQUIRED)             # libopenblas-dev (cblas_sgemm)
 find_path(LLMRT_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES x86_64-linux-gnu/openblas-pthread openblas-pthread openblas REQUIRED)

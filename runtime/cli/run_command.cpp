@@ -37,7 +37,7 @@ struct BetweenSteps {
   TrainingCheckpoints* checkpoints = nullptr;  // [checkpoint], stop signals
 };
 
-Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spec, const RunReporter& reporter,
+Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spec, RunReporter& reporter,
                   const CliOptions& options, const std::optional<obs::FaultInjection>& fault, int world_rank,
                   const std::optional<PredictedTrack>& predicted) {
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
@@ -77,6 +77,15 @@ Result<std::unique_ptr<TrainingCheckpoints>> open_checkpoints(const CliOptions& 
   return TrainingCheckpoints::open(job.spec, job.registry, trainer, world, *config, kill_in_write ? fault->step : -1);
 }
 
+// Rank 0's terminal (a progress bar), GPU (NVML readings) and predicted pipeline bubble.
+ReportOptions report_options(const ResolvedJob& resolved, const RankPlacement& placement, const World& world) {
+  ReportOptions options;
+  if (world.rank() == 0) options.terminal_columns = stdout_terminal_columns(world.launcher());
+  options.nvidia_gpu = placement.gpu.has_value();
+  if (resolved.planned) options.pipeline_bubble = resolved.planned->bubble_fraction;
+  return options;
+}
+
 // What rank 0 writes to run_dir before step 1; every rank learns whether it worked.
 Status write_run_outputs(const CliOptions& options, const OpenJob& job, const ResolvedJob& resolved,
                          const World& world) {
@@ -105,7 +114,8 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));
   LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(job->spec, job->registry, *resolved, placement, world));
   Trainer& trainer = *built.trainer;
-  LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world));
+  LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world,
+                                                                   report_options(*resolved, placement, world)));
   reporter.print_plan(placement.summary);
   LLMRT_ASSIGN_OR_RETURN(auto checkpoints, open_checkpoints(options, *job, trainer, world, fault));
   TrainingSamples samples(job->spec, job->registry);  // metrics.sample_every
@@ -114,6 +124,7 @@ Status train_command(const CliOptions& options, const World& world) {
                               options, fault, world.rank(), predicted_track(*job, *resolved, options, world));
   // Every rank agreed on a stop by signal: nothing to abort.
   const bool interrupted = !trained.ok() && trained.error().kind() == ErrorKind::kInterrupted;
+  if (!trained.ok() && !interrupted) reporter.stop();
   if (!trained.ok() && !interrupted && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
   if (interrupted) reporter.finish();
   LLMRT_RETURN_IF_ERROR(trained);

@@ -9,7 +9,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "device/host_devices.h"
+#include "obs/nvml_reader.h"
 #include "topology/device_catalog.h"
+#include "util/host_port.h"
 #include "util/memory.h"
 
 namespace llmrt {
@@ -21,7 +24,7 @@ std::string format_duration(double seconds) {
 }
 
 Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topology, Trainer& trainer,
-                                        const World& world) {
+                                        const World& world, ReportOptions options) {
   RunReporter reporter(spec, trainer, world);
   reporter.speaks_ = world.rank() == 0;
   reporter.topology_ranks_ = topology.world_size();
@@ -31,14 +34,50 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   reporter.peak_flops_ = training_peak_tflops(device, spec.train.precision) * 1e12 * devices_used;
   LLMRT_ASSIGN_OR_RETURN(auto parameters, trainer.total_parameters());  // collective: every rank asks
   reporter.parameters_ = parameters;
-  if (reporter.speaks_ && !spec.metrics.run_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(spec.metrics.run_dir, error);
-    const std::string path = spec.metrics.run_dir + "/metrics.jsonl";
-    reporter.metrics_ = std::make_unique<std::ofstream>(path, std::ios::trunc);
-    if (error || !*reporter.metrics_) return runtime_error("{}: cannot write the metrics file", path);
-  }
+  const std::vector<std::int32_t>& dtypes = trainer.rank_dtypes();
+  reporter.fp16_ = spec.train.precision == Precision::kFp16 ||
+                   std::count(dtypes.begin(), dtypes.end(), LLMRT_DTYPE_F16) > 0;
+  if (!reporter.speaks_) return reporter;
+  LLMRT_RETURN_IF_ERROR(reporter.open_outputs());
+  reporter.start_endpoint(options);
+  if (options.terminal_columns) reporter.progress_ = std::make_unique<ProgressBar>(stdout, *options.terminal_columns);
   return reporter;
+}
+
+// run_dir/metrics.jsonl and run_dir/tb/rank0/ (rank 0's events: one writer per directory).
+Status RunReporter::open_outputs() {
+  const std::string& run_dir = spec_.metrics.run_dir;
+  if (run_dir.empty()) return Status::success();
+  std::error_code error;
+  std::filesystem::create_directories(run_dir, error);
+  const std::string path = run_dir + "/metrics.jsonl";
+  metrics_ = std::make_unique<std::ofstream>(path, std::ios::trunc);
+  if (error || !*metrics_) return runtime_error("{}: cannot write the metrics file", path);
+  if (spec_.metrics.tensorboard.value) {
+    LLMRT_ASSIGN_OR_RETURN(tensorboard_, obs::TensorBoardWriter::open(run_dir + "/tb/rank0"));
+  }
+  return Status::success();
+}
+
+// The endpoint on metrics.prometheus (checked when the config was read); one that cannot listen
+// is a warning naming the address, and training goes on.
+void RunReporter::start_endpoint(const ReportOptions& options) {
+  const Located<std::string>& key = spec_.metrics.prometheus;
+  if (key.value.empty()) return;
+  auto address = parse_host_port(key.value);
+  if (!address) return warn(fmt::format("metrics.prometheus: {}", address.error().message()));
+  std::unique_ptr<obs::GpuReader> gpus = options.nvidia_gpu ? obs::open_nvml_reader() : nullptr;
+  auto endpoint = obs::PrometheusEndpoint::start(*address, std::move(gpus), this_host_name());
+  if (!endpoint) {
+    const SourcePos& pos = key.pos;  // empty when the key was left at its default
+    const std::string where = pos.file.empty() ? ""
+                              : pos.line > 0   ? fmt::format(" ({}:{}:{})", pos.file, pos.line, pos.column)
+                                               : fmt::format(" ({})", pos.file);
+    return warn(fmt::format("metrics.prometheus = \"{}\"{}: {}; training goes on without the metrics endpoint",
+                            key.value, where, endpoint.error().message()));
+  }
+  endpoint_ = std::move(*endpoint);
+  if (options.pipeline_bubble) endpoint_->set_pipeline_bubble_ratio(*options.pipeline_bubble);
 }
 
 namespace {
@@ -89,7 +128,7 @@ void RunReporter::print_plan(const std::string& placement) const {
   std::fflush(stdout);
 }
 
-void RunReporter::step_done(const StepReport& report) const {
+void RunReporter::step_done(const StepReport& report) {
   if (!speaks_) return;
   const double tokens_per_s = report.tokens / report.seconds;
   const double mfu = peak_flops_ > 0 ? report.flops / report.seconds / peak_flops_ : 0;
@@ -100,38 +139,111 @@ void RunReporter::step_done(const StepReport& report) const {
                            {"skipped", report.skipped}};
     *metrics_ << line.dump() << "\n" << std::flush;
   }
+  if (endpoint_) {
+    endpoint_->record_step({report.loss, report.lr, report.grad_norm, report.seconds,
+                            static_cast<double>(report.tokens), tokens_per_s, mfu});
+  }
+  write_tensorboard(report, tokens_per_s, mfu);
+  print_step(report, tokens_per_s, mfu);
+}
+
+void RunReporter::write_tensorboard(const StepReport& report, double tokens_per_s, double mfu) {
+  if (!tensorboard_) return;
+  if (!session_marked_) {  // a fresh run hides whatever an earlier run left in this directory
+    tensorboard_->session_start(report.step);
+    session_marked_ = true;
+  }
+  const std::pair<const char*, double> scalars[] = {
+      {"train/loss", report.loss},          {"train/lr", report.lr},
+      {"train/grad_norm", report.grad_norm}, {"train/tokens_per_second", tokens_per_s},
+      {"train/mfu", mfu},                   {"train/step_seconds", report.seconds}};
+  for (const auto& [tag, value] : scalars) tensorboard_->add_scalar(tag, report.step, value);
+  if (fp16_) tensorboard_->add_scalar("train/loss_scale", report.step, report.loss_scale);
+  // A reader sees the run as it goes: whole records every log_every steps and at the end.
+  if (report.step % spec_.metrics.log_every == 0 || report.step == spec_.train.steps) flush_tensorboard();
+}
+
+void RunReporter::flush_tensorboard() {
+  if (!tensorboard_) return;
+  if (Status flushed = tensorboard_->flush(); !flushed.ok()) {
+    warn(fmt::format("{}; no more TensorBoard events are written", flushed.error().message()));
+    tensorboard_.reset();
+  }
+}
+
+void RunReporter::add_scalar(std::string_view tag, std::int64_t step, double value) {
+  if (!speaks_ || !tensorboard_) return;
+  tensorboard_->add_scalar(tag, step, value);
+  flush_tensorboard();
+}
+
+void RunReporter::resumed_at(std::int64_t step) {
+  if (!speaks_ || !tensorboard_) return;
+  tensorboard_->session_start(step + 1);
+  session_marked_ = true;
+  flush_tensorboard();
+}
+
+void RunReporter::print_step(const StepReport& report, double tokens_per_s, double mfu) {
   const bool last = report.step == spec_.train.steps;
+  const int width = static_cast<int>(std::to_string(spec_.train.steps).size());
   if (report.skipped) {  // always said: a skipped update is news
-    fmt::print("step {:>{}}/{} | loss {:.4f} | skipped: fp16 gradients overflowed at loss scale {:g}, now {:g}\n",
-               report.step, std::to_string(spec_.train.steps).size(), spec_.train.steps, report.loss,
-               report.loss_scale, trainer_.loss_scale());
-    std::fflush(stdout);
+    print_line(fmt::format("step {:>{}}/{} | loss {:.4f} | skipped: fp16 gradients overflowed at loss scale {:g}, "
+                           "now {:g}",
+                           report.step, width, spec_.train.steps, report.loss, report.loss_scale,
+                           trainer_.loss_scale()));
+    return;
+  }
+  if (progress_) {
+    progress_->step_done({report.step, spec_.train.steps, report.loss, report.lr, tokens_per_s, mfu, report.seconds, 0},
+                         report.step == 1 || last);
     return;
   }
   if (report.step != 1 && !last && report.step % spec_.metrics.log_every != 0) return;
   fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
              "{:.0f} ms | ETA {}\n",
-             report.step, std::to_string(spec_.train.steps).size(), spec_.train.steps, report.loss, report.lr,
-             report.grad_norm, tokens_per_s, 100 * mfu, report.seconds * 1e3,
-             format_duration(report.seconds * static_cast<double>(spec_.train.steps - report.step)));
+             report.step, width, spec_.train.steps, report.loss, report.lr, report.grad_norm, tokens_per_s, 100 * mfu,
+             report.seconds * 1e3, format_duration(report.seconds * static_cast<double>(spec_.train.steps - report.step)));
   std::fflush(stdout);
 }
 
-void RunReporter::validation_done(std::int64_t step, double loss) const {
+void RunReporter::validation_done(std::int64_t step, double loss) {
   if (!speaks_) return;
   if (metrics_) *metrics_ << nlohmann::json{{"step", step}, {"val_loss", loss}}.dump() << "\n" << std::flush;
-  fmt::print("step {} val loss {:.4f}\n", step, loss);
+  add_scalar("val/loss", step, loss);
+  print_line(fmt::format("step {} val loss {:.4f}", step, loss));
+}
+
+void RunReporter::print_line(std::string_view line) {
+  if (!speaks_) return;
+  if (progress_) progress_->end_line();
+  fmt::print("{}\n", line);
   std::fflush(stdout);
+}
+
+void RunReporter::stop() {
+  if (progress_) progress_->end_line();
+  flush_tensorboard();
+  endpoint_.reset();
+}
+
+void RunReporter::warn(std::string_view message) {
+  if (progress_) progress_->end_line();
+  std::fflush(stdout);
+  fmt::print(stderr, "llmrt: warning: {}\n", message);
+  std::fflush(stderr);
 }
 
 }  // namespace llmrt
 
 namespace llmrt {
 
-void RunReporter::finish() const {
+void RunReporter::finish() {
   const double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
   const std::vector<double> per_rank = world_.gather(peak_mib);  // collective
   if (!speaks_) return;
+  flush_tensorboard();
+  if (progress_) progress_->end_line();
   std::vector<std::string> shown;
   for (double mib : per_rank) shown.push_back(fmt::format("{:.0f}", mib));
   fmt::print("peak resident memory per rank: [{}] MiB\n", fmt::join(shown, ", "));

@@ -1,5 +1,6 @@
 // The job sections: [parallel], [train], [data], [checkpoint], [metrics], [sweep].
 #include "config/read_spec.h"
+#include "util/host_port.h"
 
 namespace llmrt {
 namespace {
@@ -26,8 +27,8 @@ Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
   return degree;
 }
 
-// The key's position when the user wrote it, else an empty one: for keys that are read but not
-// built yet, whose warnings (config/unbuilt_keys.h) must not fire on a default.
+// The key's position when the user wrote it, else an empty one: later checks (checkpoint keys,
+// the loss scale under auto) tell a key the user wrote from its default by it.
 SourcePos written_pos(const TableReader& table, std::string_view key) {
   return table.has(key) ? table.pos_of(key) : SourcePos{};
 }
@@ -130,9 +131,9 @@ MetricsSpec read_metrics(TableReader metrics, const std::string& model_name) {
   MetricsSpec spec;
   spec.run_dir = metrics.string_or("run_dir", "runs/" + model_name);
   spec.prometheus = {metrics.string_or("prometheus", "127.0.0.1:9464"), written_pos(metrics, "prometheus")};
-  const std::string& endpoint = spec.prometheus.value;
-  if (!endpoint.empty() && endpoint.rfind(':') == std::string::npos) {
-    metrics.fail("prometheus", fmt::format("expected \"host:port\" or \"\", found \"{}\"", endpoint));
+  if (!spec.prometheus.value.empty()) {
+    auto address = parse_host_port(spec.prometheus.value);
+    if (!address) metrics.fail("prometheus", address.error().message());
   }
   spec.log_every = metrics.positive_or("log_every", 10);
   spec.tensorboard = {metrics.boolean("tensorboard").value_or(true), written_pos(metrics, "tensorboard")};

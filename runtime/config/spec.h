@@ -162,8 +162,8 @@ struct TrainSpec {
 };
 
 // ---------------------------------------------------------------------------------- [data]
-// Keys not built yet elsewhere are Located with an empty pos when not written, so that
-// unbuilt_key_warnings() (config/unbuilt_keys.h) can tell a key the user wrote from its default.
+// Located keys have an empty pos when not written, so that later checks can tell a key the user
+// wrote from its default.
 struct DataSpec {
   std::string train;  // llm.c token shards (glob); "" = random tokens
   bool shuffle = true;              // seeded epoch-wise permutation of windows; false = contiguous
@@ -182,13 +182,14 @@ struct CheckpointSpec {
 };
 
 // ---------------------------------------------------------------------------------- [metrics]
-// `prometheus` and `tensorboard` are not built yet (see DataSpec for why they are Located); their
-// defaults are on, for when they land, so only a written key warns.
+// Rank 0 watches the run (docs/watching.md): metrics.jsonl, TensorBoard events, the Prometheus
+// endpoint. `prometheus` carries where it was written (empty when left at its default), so that
+// the warning about an address it cannot bind points there; `tensorboard` likewise.
 struct MetricsSpec {
   std::string run_dir = "runs/default";
-  Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "" turns the endpoint off
+  Located<std::string> prometheus{"127.0.0.1:9464", {}};  // "host:port" (util/host_port.h); "" turns it off
   std::int64_t log_every = 10;
-  Located<bool> tensorboard{true, {}};
+  Located<bool> tensorboard{true, {}};  // run_dir/tb/rank0/events.out.tfevents.*
   std::int64_t sample_every = 0;       // rank 0 prints a generated sample every N steps; 0 = off
   std::string sample_prompt = "\n";   // what those samples continue
 };

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include "config/read_spec.h"
-#include "config/unbuilt_keys.h"
 #include "exec/cpu_threads.h"
 #include "exec/model_layers.h"
 #include "exec/optimizer_step.h"
@@ -58,7 +57,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(spec.parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule"));
   (void)schedule;
-  std::vector<std::string> warnings = unbuilt_key_warnings(spec);
+  std::vector<std::string> warnings;
   auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
                                                std::move(registry), std::move(warnings), request.rehearse});
   job->share_gpus = request.share_gpus;

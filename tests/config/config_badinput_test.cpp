@@ -227,3 +227,26 @@ BOOST_AUTO_TEST_CASE(learning_rate_sanity_is_checked_before_anything_runs) {
   expect_input_error({"check", path, "--set", "train.optimizer.betaz=[0.9, 0.95]"},
                      {"train.optimizer.betaz", "did you mean 'betas'"});
 }
+
+// The metrics endpoint's address: malformed, or a port out of range, refused at its key.
+BOOST_AUTO_TEST_CASE(metrics_endpoint_address_is_checked_at_its_key) {
+  TempDir dir("bad_prometheus");
+  const std::string path = dir.write("bad.toml", std::string(kValid) + "[metrics]\nprometheus = \"abc\"\n");
+  expect_input_error({"check", path}, {path + ":18:", "metrics.prometheus: expected \"host:port\" or \"\", found \"abc\""});
+  expect_input_error({"check", path, "--set", "metrics.prometheus=127.0.0.1:65536"},
+                     {"metrics.prometheus", "port 65536 is out of range 1-65535"});
+  expect_input_error({"check", path, "--set", "metrics.prometheus=127.0.0.1:0"},
+                     {"metrics.prometheus", "out of range"});
+  expect_input_error({"check", path, "--set", "metrics.prometheus=localhost:metrics"},
+                     {"metrics.prometheus", "expected a port number", "\"metrics\""});
+  expect_input_error({"check", path, "--set", "metrics.prometheus=:9464"},
+                     {"metrics.prometheus", "expected a host"});
+  expect_input_error({"check", path, "--set", "metrics.prometheus=::1:9464"},
+                     {"metrics.prometheus", "IPv6 host in brackets"});
+  // Well-formed ones pass, and "" turns the endpoint off.
+  for (const char* fine : {"127.0.0.1:9464", "[::1]:9464", "localhost:1", ""}) {
+    const ProcessResult result = run_llmrt({"check", path, "--set", std::string("metrics.prometheus=\"") + fine + "\""});
+    BOOST_TEST_INFO(fine << ": " << result.err);
+    BOOST_TEST(result.exit_code == 0);
+  }
+}
