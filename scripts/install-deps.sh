@@ -8,7 +8,7 @@ packages=(cmake ninja-build ccache g++ make pkg-config
   libtomlplusplus-dev libfmt-dev libopenmpi-dev openmpi-bin libboost-test-dev
   libopenblas-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-torch python3-venv)
+  packages+=(python3 python3-torch python3-venv prometheus)
 fi
 
 missing=()

@@ -3,7 +3,8 @@
 # (configs/local-cpu.toml: a tiny GPT as a 2-stage pipeline on this machine's CPU, under
 # `mpirun -np 2`) on text every Debian system has — the licence texts in
 # /usr/share/common-licenses — tokenised as bytes by `llmrt data prepare`.
-# Extra arguments go to llmrt, e.g. `scripts/quickstart.sh --set train.steps=200`.
+# Extra arguments go to llmrt, e.g. `scripts/quickstart.sh --set train.steps=200` (which, after a
+# first run, resumes from its checkpoint and trains on to step 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,4 +21,8 @@ fi
 # Open MPI refuses root unless asked; --oversubscribe lets 2 ranks share a 1-core machine.
 as_root=()
 if [[ $(id -u) -eq 0 ]]; then as_root=(--allow-run-as-root); fi
-mpirun "${as_root[@]}" --oversubscribe -np 2 build/llmrt configs/local-cpu.toml --set data.train=data/licenses_train.bin "$@"
+# Validation on the held-out tenth and a sample every 25 steps; a checkpoint every 25 steps in
+# ckpt/tiny-gpt, which the next run resumes from by itself (README: "Keep, watch, sample, export").
+mpirun "${as_root[@]}" --oversubscribe -np 2 build/llmrt configs/local-cpu.toml \
+  --set data.train=data/licenses_train.bin --set data.val=data/licenses_val.bin --set data.val_every=25 \
+  --set checkpoint.dir=ckpt/tiny-gpt --set checkpoint.every=25 --set metrics.sample_every=25 "$@"

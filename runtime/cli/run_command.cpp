@@ -43,6 +43,11 @@ Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spe
   const std::int64_t trace_step = std::min(options.trace_step, spec.train.steps);
   if (!options.trace_path.empty()) trainer.runner().record_step(trace_step);
   // After a resume the trainer has done steps already.
+  if (trainer.steps_done() >= spec.train.steps) {
+    reporter.print_line(fmt::format("the checkpoint is at step {}, train.steps = {}: nothing left to train (raise "
+                                    "train.steps to go on, or checkpoint.resume = \"never\" to start afresh)",
+                                    trainer.steps_done(), spec.train.steps));
+  }
   for (std::int64_t step = trainer.steps_done() + 1; step <= spec.train.steps; ++step) {
     if (fault) obs::maybe_inject_fault(*fault, world_rank, step);
     if (fault && fault->mode == obs::FaultInjection::Mode::kOverflow && fault->rank == world_rank &&
