@@ -1,8 +1,6 @@
 #include "ckpt/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -172,25 +170,18 @@ Result<SafetensorsEntry> parse_entry(const std::string& path, const std::string&
 }  // namespace
 
 Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return input_error("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) return input_error("{}: cannot stat: {}", path, std::strerror(errno));
-  const auto file_size = static_cast<std::size_t>(info.st_size);
+  LLMRT_ASSIGN_OR_RETURN(MappedFile mapped, MappedFile::open(path));
+  const std::size_t file_size = mapped.size();
   if (file_size < 8) return input_error("{}: truncated: {} bytes, a safetensors file has at least 8", path, file_size);
-  SafetensorsFile file;
-  file.path_ = path;
-  void* mapped = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
-  if (mapped == MAP_FAILED) return input_error("{}: cannot map: {}", path, std::strerror(errno));
-  file.mapped_ = static_cast<const std::byte*>(mapped);
-  file.mapped_size_ = file_size;
+  SafetensorsFile file(std::move(mapped));
+  const std::byte* bytes = file.mapped_.bytes().data();
   std::uint64_t header_size = 0;
-  for (int i = 0; i < 8; ++i) header_size |= std::uint64_t(std::to_integer<unsigned>(file.mapped_[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i) header_size |= std::uint64_t(std::to_integer<unsigned>(bytes[i])) << (8 * i);
   if (header_size > file_size - 8) {
     return input_error("{}: offset 0: the header claims {} bytes, the file has {} after the size", path, header_size,
                        file_size - 8);
   }
-  const char* text = reinterpret_cast<const char*>(file.mapped_ + 8);
+  const char* text = reinterpret_cast<const char*>(bytes + 8);
   nlohmann::json header = nlohmann::json::parse(text, text + header_size, nullptr, /*allow_exceptions=*/false);
   if (!header.is_object()) return input_error("{}: offset 8: the header is not a JSON object", path);
   file.buffer_offset_ = 8 + header_size;
@@ -222,30 +213,10 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   return file;
 }
 
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept { *this = std::move(other); }
-
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
-  if (this != &other) {
-    if (mapped_ != nullptr) ::munmap(const_cast<std::byte*>(mapped_), mapped_size_);
-    path_ = std::move(other.path_);
-    mapped_ = std::exchange(other.mapped_, nullptr);
-    mapped_size_ = std::exchange(other.mapped_size_, 0);
-    buffer_offset_ = other.buffer_offset_;
-    entries_ = std::move(other.entries_);
-    metadata_ = std::move(other.metadata_);
-  }
-  return *this;
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (mapped_ != nullptr) ::munmap(const_cast<std::byte*>(mapped_), mapped_size_);
-}
-
 Result<std::span<const std::byte>> SafetensorsFile::bytes(const std::string& name) const {
   auto found = entries_.find(name);
-  if (found == entries_.end()) return input_error("{}: has no tensor {}", path_, name);
-  return std::span<const std::byte>(mapped_ + buffer_offset_ + found->second.begin,
-                                    found->second.end - found->second.begin);
+  if (found == entries_.end()) return input_error("{}: has no tensor {}", path(), name);
+  return mapped_.bytes().subspan(buffer_offset_ + found->second.begin, found->second.end - found->second.begin);
 }
 
 Result<std::vector<float>> SafetensorsFile::read_f32(const std::string& name) const {
@@ -267,7 +238,7 @@ Result<std::vector<float>> SafetensorsFile::read_f32(const std::string& name) co
       out[i] = static_cast<float>(value);
     }
   } else {
-    return input_error("{}: tensor {} is {}, expected a floating-point tensor", path_, name, entry.dtype);
+    return input_error("{}: tensor {} is {}, expected a floating-point tensor", path(), name, entry.dtype);
   }
   return out;
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "util/mapped_file.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -52,13 +53,8 @@ struct SafetensorsEntry {
 class SafetensorsFile {
  public:
   static Result<SafetensorsFile> open(const std::string& path);
-  SafetensorsFile(SafetensorsFile&& other) noexcept;
-  SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
-  SafetensorsFile(const SafetensorsFile&) = delete;
-  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  ~SafetensorsFile();
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return mapped_.path(); }
   const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   bool contains(const std::string& name) const { return entries_.count(name) != 0; }
@@ -68,10 +64,8 @@ class SafetensorsFile {
   Result<std::vector<float>> read_f32(const std::string& name) const;
 
  private:
-  SafetensorsFile() = default;
-  std::string path_;
-  const std::byte* mapped_ = nullptr;
-  std::size_t mapped_size_ = 0;
+  explicit SafetensorsFile(MappedFile mapped) : mapped_(std::move(mapped)) {}
+  MappedFile mapped_;
   std::size_t buffer_offset_ = 0;  // 8 + header size
   std::map<std::string, SafetensorsEntry> entries_;
   std::map<std::string, std::string> metadata_;
