@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <future>
 #include <cstring>
 #include <llmrt/half.hpp>
 #include <nlohmann/json.hpp>
@@ -26,9 +27,8 @@ class Fd {
   int fd_;
 };
 
-Status write_all(int fd, const void* data, std::size_t size, const std::string& path, std::uint32_t& crc) {
+Status write_all(int fd, const void* data, std::size_t size, const std::string& path) {
   const auto* bytes = static_cast<const unsigned char*>(data);
-  crc = static_cast<std::uint32_t>(::crc32_z(crc, bytes, size));
   while (size > 0) {
     const ssize_t written = ::write(fd, bytes, std::min<std::size_t>(size, std::size_t{1} << 30));
     if (written < 0) {
@@ -86,15 +86,26 @@ Result<WrittenFile> write_safetensors(const std::string& path, const std::vector
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return runtime_error("{}: cannot create: {}", path, std::strerror(errno));
   WrittenFile out{path, 0, 0};
+  const std::uint64_t size = header.size();
+  unsigned char prefix[8];
+  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(size >> (8 * i));
+  // The tensors' CRC-32 on a second thread while this one writes (the disk and the checksum
+  // each take about as long); joined before the future goes, on every path.
+  std::future<std::pair<uLong, std::size_t>> data_crc = std::async(std::launch::async, [&tensors] {
+    uLong crc = ::crc32_z(0, nullptr, 0);
+    std::size_t bytes = 0;
+    for (const SafetensorsView& tensor : tensors) {
+      crc = ::crc32_z(crc, reinterpret_cast<const unsigned char*>(tensor.bytes.data()), tensor.bytes.size());
+      bytes += tensor.bytes.size();
+    }
+    return std::pair(crc, bytes);
+  });
   auto write_everything = [&]() -> Status {
-    const std::uint64_t size = header.size();
-    unsigned char prefix[8];
-    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(size >> (8 * i));
-    LLMRT_RETURN_IF_ERROR(write_all(fd.get(), prefix, 8, path, out.crc32));
-    LLMRT_RETURN_IF_ERROR(write_all(fd.get(), header.data(), header.size(), path, out.crc32));
+    LLMRT_RETURN_IF_ERROR(write_all(fd.get(), prefix, 8, path));
+    LLMRT_RETURN_IF_ERROR(write_all(fd.get(), header.data(), header.size(), path));
     out.bytes = 8 + header.size();
     for (const SafetensorsView& tensor : tensors) {
-      LLMRT_RETURN_IF_ERROR(write_all(fd.get(), tensor.bytes.data(), tensor.bytes.size(), path, out.crc32));
+      LLMRT_RETURN_IF_ERROR(write_all(fd.get(), tensor.bytes.data(), tensor.bytes.size(), path));
       out.bytes += tensor.bytes.size();
     }
     if (::fsync(fd.get()) != 0) return runtime_error("{}: cannot sync to disk: {}", path, std::strerror(errno));
@@ -102,10 +113,14 @@ Result<WrittenFile> write_safetensors(const std::string& path, const std::vector
     return Status::success();
   };
   Status written = write_everything();
+  const auto [crc, data_bytes] = data_crc.get();
   if (!written.ok()) {
     ::unlink(path.c_str());
     return written.error();
   }
+  uLong head = ::crc32_z(::crc32_z(0, nullptr, 0), prefix, 8);
+  head = ::crc32_z(head, reinterpret_cast<const unsigned char*>(header.data()), header.size());
+  out.crc32 = static_cast<std::uint32_t>(::crc32_combine(head, crc, static_cast<z_off_t>(data_bytes)));
   return out;
 }
 
