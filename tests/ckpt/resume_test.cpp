@@ -7,6 +7,8 @@
 #define BOOST_TEST_MODULE ckpt_resume
 #include <boost/test/unit_test.hpp>
 
+#include <sys/mount.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -224,6 +226,68 @@ BOOST_AUTO_TEST_CASE(a_write_that_runs_out_of_space_leaves_the_previous_checkpoi
   auto latest = llmrt::latest_step_dir(ck);
   BOOST_REQUIRE(latest.ok());
   BOOST_TEST(*latest == ck + "/step_00000004");
+  auto manifest = llmrt::read_manifest(*latest);
+  BOOST_REQUIRE(manifest.ok());
+  BOOST_TEST(llmrt::verify_checkpoint(*latest, *manifest).ok());
+}
+
+namespace {
+
+// A tmpfs mounted for one test and unmounted (lazily) however the test ends.
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::string& path, std::uintmax_t bytes) : path_(path) {
+    fs::create_directories(path);
+    const std::string options = "size=" + std::to_string((bytes + 4095) / 4096 * 4096);
+    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+std::uintmax_t folder_bytes(const std::string& path) {
+  std::uintmax_t bytes = 0;
+  for (const auto& item : fs::recursive_directory_iterator(path)) {
+    if (item.is_regular_file()) bytes += item.file_size();
+  }
+  return bytes;
+}
+
+}  // namespace
+
+// The same on a real full disk: a tmpfs with room for one checkpoint and a half (mounting
+// needs root or CAP_SYS_ADMIN; without it the case says so and skips).
+BOOST_AUTO_TEST_CASE(a_full_tmpfs_leaves_the_previous_checkpoint_and_exits_1) {
+  TempDir dir("ckpt_tmpfs");
+  const std::string config = write_config(dir);
+  const ProcessResult probe = run(config, {}, dir.path() + "/p", ckpt_sets(dir.path() + "/probe", 2),
+                                  {"--set", "train.steps=2"});
+  BOOST_REQUIRE_MESSAGE(probe.exit_code == 0, describe(probe));
+  const std::uintmax_t one = folder_bytes(dir.path() + "/probe/step_00000002");
+  const std::string ck = dir.path() + "/ck";
+  SmallTmpfs disk(ck, one + one / 2);
+  if (!disk.mounted()) {
+    BOOST_TEST_MESSAGE("SKIP: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN); the RLIMIT_FSIZE case stands in");
+    return;
+  }
+  const ProcessResult a = run(config, {}, dir.path() + "/a", ckpt_sets(ck, 2), {"--set", "train.steps=2"});
+  BOOST_REQUIRE_MESSAGE(a.exit_code == 0, describe(a));
+  const ProcessResult b = run(config, {}, dir.path() + "/b", ckpt_sets(ck, 2), {"--set", "train.steps=4"});
+  BOOST_TEST_INFO(describe(b));
+  BOOST_TEST(b.exit_code == 1);
+  BOOST_TEST(b.err.find("checkpoint of step 4 not kept: ") != std::string::npos);
+  BOOST_TEST(b.err.find("the previous one, " + ck + "/step_00000002, is intact") != std::string::npos);
+  BOOST_TEST(!fs::exists(ck + "/step_00000004"));
+  BOOST_TEST(!any_tmp(ck));
+  auto latest = llmrt::latest_step_dir(ck);
+  BOOST_REQUIRE(latest.ok());
+  BOOST_TEST(*latest == ck + "/step_00000002");
   auto manifest = llmrt::read_manifest(*latest);
   BOOST_REQUIRE(manifest.ok());
   BOOST_TEST(llmrt::verify_checkpoint(*latest, *manifest).ok());
