@@ -17,8 +17,10 @@ for tool in "${tools[@]}"; do
   "$venv/bin/python" -c "import $tool" 2>/dev/null || missing+=("$tool")
 done
 # transformers must also see torch (a newer transformers disables it)
-"$venv/bin/python" -c "import transformers, sys; sys.exit(0 if transformers.is_torch_available() else 1)" 2>/dev/null ||
+if [[ " ${missing[*]} " != *" transformers "* ]] &&
+  ! "$venv/bin/python" -c "import transformers, sys; sys.exit(0 if transformers.is_torch_available() else 1)" 2>/dev/null; then
   missing+=(transformers)
+fi
 wanted=()
 for i in "${!tools[@]}"; do
   [[ " ${missing[*]} " == *" ${tools[$i]} "* ]] && wanted+=("${requirements[$i]}")
