@@ -78,16 +78,11 @@ Status export_checkpoint(const std::string& path, const std::string& out_path, s
   std::ifstream config_file(step_dir + "/config.toml");
   std::ostringstream config;
   config << config_file.rdbuf();
-  std::vector<SafetensorsView> views;
   std::int64_t parameters = 0;
-  for (const auto& [name, tensor] : model) {
-    views.push_back({name, "F32", tensor.shape, std::as_bytes(std::span<const float>(tensor.values))});
-    parameters += static_cast<std::int64_t>(tensor.values.size());
-  }
+  for (const auto& [name, tensor] : model) parameters += static_cast<std::int64_t>(tensor.values.size());
   LLMRT_ASSIGN_OR_RETURN(const WrittenFile written,
-                         write_safetensors(out_path, views,
-                                           {{"format", "llmrt"}, {"step", std::to_string(manifest.step)},
-                                            {"config", config.str()}}));
+                         write_model_tensors(out_path, model,
+                                             {{"step", std::to_string(manifest.step)}, {"config", config.str()}}));
   out << fmt::format("wrote {}: {} tensors, {} parameters, step {} ({} bytes)\n", out_path, model.size(), parameters,
                      manifest.step, written.bytes);
   return Status::success();

@@ -124,6 +124,16 @@ Result<WrittenFile> write_safetensors(const std::string& path, const std::vector
   return out;
 }
 
+Result<WrittenFile> write_model_tensors(const std::string& path, const ModelTensors& model,
+                                        std::map<std::string, std::string> metadata) {
+  std::vector<SafetensorsView> views;
+  for (const auto& [name, tensor] : model) {
+    views.push_back({name, "F32", tensor.shape, std::as_bytes(std::span<const float>(tensor.values))});
+  }
+  metadata["format"] = "llmrt";
+  return write_safetensors(path, views, metadata);
+}
+
 Result<WrittenFile> checksum_file(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return runtime_error("{}: cannot open: {}", path, std::strerror(errno));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ckpt/model_tensors.h"
 #include "util/mapped_file.h"
 #include "util/status.h"
 
@@ -35,6 +36,12 @@ struct WrittenFile {
 // Errors (a full disk included) name the file; a partly written file is removed.
 Result<WrittenFile> write_safetensors(const std::string& path, const std::vector<SafetensorsView>& tensors,
                                       const std::map<std::string, std::string>& metadata = {});
+
+// A consolidated model file: every tensor of `model` as F32 under its ParamEntry name, with
+// metadata "format" = "llmrt" plus `metadata` (e.g. "config": the resolved config text, "step").
+// What `ckpt export` writes and init_from, `sample` and `--format hf` read.
+Result<WrittenFile> write_model_tensors(const std::string& path, const ModelTensors& model,
+                                        std::map<std::string, std::string> metadata = {});
 
 // zlib CRC-32 of a whole file, read in large blocks (for checking a checkpoint before loading).
 Result<WrittenFile> checksum_file(const std::string& path);

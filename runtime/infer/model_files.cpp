@@ -68,18 +68,6 @@ Status load_init_from(const ModelSpec& model, const Registry& registry, ParamSto
   return params.load_global(tensors, model.init_from.value);
 }
 
-Status write_model_file(const std::string& path, const ModelTensors& tensors, const std::string& config_text) {
-  std::vector<SafetensorsView> views;
-  for (const auto& [name, tensor] : tensors) {
-    views.push_back({name, "F32", tensor.shape, std::as_bytes(std::span(tensor.values))});
-  }
-  std::map<std::string, std::string> metadata{{"format", "llmrt"}};
-  if (!config_text.empty()) metadata["config"] = config_text;
-  auto written = write_safetensors(path, views, metadata);
-  if (!written.ok()) return written.error();
-  return Status::success();
-}
-
 Result<std::optional<std::string>> model_file_config(const std::string& path) {
   LLMRT_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
   auto found = file.metadata().find("config");

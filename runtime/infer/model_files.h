@@ -30,9 +30,6 @@ Status check_init_from(const ModelSpec& model, const Registry& registry);
 // Loads model.init_from into `params` (this rank's slices) in place of the seeded init.
 Status load_init_from(const ModelSpec& model, const Registry& registry, ParamStore& params);
 
-// Writes `tensors` to `path` as F32 with ParamEntry names; `config_text` (the resolved config,
-// may be empty) goes into __metadata__ "config".
-Status write_model_file(const std::string& path, const ModelTensors& tensors, const std::string& config_text);
 
 // The __metadata__ "config" entry of an llmrt model file, if any.
 Result<std::optional<std::string>> model_file_config(const std::string& path);

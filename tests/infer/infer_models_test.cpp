@@ -15,6 +15,7 @@
 #include "data/token_shards.h"
 #include "infer/hf_gpt2.h"
 #include "infer/inference_model.h"
+#include "ckpt/safetensors.h"
 #include "infer/model_files.h"
 #include "infer/model_source.h"
 #include "job/job.h"
@@ -97,7 +98,7 @@ struct Trained {
       tensors[entry.name] = GlobalTensor{entry.global_shape, std::vector<float>(values.begin(), values.end())};
     }
     model = dir.path() + "/model.safetensors";
-    BOOST_REQUIRE(write_model_file(model, tensors, text).ok());
+    BOOST_REQUIRE(write_model_tensors(model, tensors, {{"config", text}}).ok());
     auto next = job->trainer().train_step();
     BOOST_REQUIRE(next.ok());
     next_loss = next->loss;
