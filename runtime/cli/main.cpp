@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 
@@ -148,9 +149,25 @@ std::vector<std::string> with_default_command(int argc, char** argv) {
   return args;
 }
 
+// The last resort for an exception no one caught on another thread (or thrown past main's
+// catch): one line naming it, exit 1, never std::terminate's "terminate called ..." and a core.
+[[noreturn]] void on_terminate() {
+  try {
+    if (std::exception_ptr current = std::current_exception()) std::rethrow_exception(current);
+    std::fputs("llmrt: internal error: std::terminate called without an exception\n", stderr);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "llmrt: internal error: uncaught exception: %s\n", error.what());
+  } catch (...) {
+    std::fputs("llmrt: internal error: uncaught exception of unknown type\n", stderr);
+  }
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::set_terminate(on_terminate);
   CliOptions options;
   CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
                "  llmrt [run] CONFIG | check CONFIG | plan CONFIG | sweep CONFIG | data prepare IN OUT | "
@@ -179,6 +196,9 @@ int main(int argc, char** argv) {
     // A bug or a resource failure below a Status-returning layer: one message, exit 1, never
     // std::terminate's core dump without a word.
     std::cerr << "llmrt: internal error: " << error.what() << "\n";
+    exit_code = 1;
+  } catch (...) {
+    std::cerr << "llmrt: internal error: an exception of unknown type\n";
     exit_code = 1;
   }
   return world.agree_exit_code(exit_code);

@@ -55,10 +55,10 @@ Status train_loop(Trainer& trainer, const BetweenSteps& between, const Spec& spe
       trainer.inject_gradient_overflow();
     }
     LLMRT_ASSIGN_OR_RETURN(StepReport report, trainer.train_step());
-    reporter.step_done(report);
+    LLMRT_RETURN_IF_ERROR(reporter.step_done(report));
     if (between.validator && between.validator->due(step)) {
       LLMRT_ASSIGN_OR_RETURN(const double val_loss, between.validator->run(trainer, step));
-      reporter.validation_done(step, val_loss);
+      LLMRT_RETURN_IF_ERROR(reporter.validation_done(step, val_loss));
     }
     LLMRT_RETURN_IF_ERROR(between.samples->after_step(step, trainer, std::cout));
     if (step == trace_step && !options.trace_path.empty()) {
@@ -116,6 +116,8 @@ Status train_command(const CliOptions& options, const World& world) {
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);
+  LLMRT_ASSIGN_OR_RETURN(const RunDirLock run_dir_lock,
+                         claim_output_paths(job->spec, {options.trace_path, options.dump_params_dir}, world));
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));
   LLMRT_ASSIGN_OR_RETURN(BuiltJob built, build_job(job->spec, job->registry, *resolved, placement, world));
   Trainer& trainer = *built.trainer;

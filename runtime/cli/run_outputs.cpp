@@ -1,9 +1,6 @@
 #include "cli/run_outputs.h"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -11,24 +8,40 @@
 
 #include "cli/plan_report.h"
 #include "config/config_document.h"
+#include "util/file_checks.h"
+#include "util/file_write.h"
 
 namespace llmrt {
 namespace {
 
-// Writes `text` to run_dir/name; a failure names the file and the reason.
+// Writes `text` to run_dir/name whole (a temporary file renamed into place); a failure names the
+// file and the OS reason, and leaves no empty or partial file.
 Status write_run_file(const std::string& run_dir, const std::string& name, const std::string& text) {
   std::error_code error;
   std::filesystem::create_directories(run_dir, error);
   if (error) return runtime_error("{}: cannot create the run directory: {}", run_dir, error.message());
-  const std::string path = run_dir + "/" + name;
-  std::ofstream file(path, std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file) return runtime_error("{}: cannot write: {}", path, std::strerror(errno));
-  return Status::success();
+  return write_file_replacing(run_dir + "/" + name, text);
+}
+
+// This rank's part of claim_output_paths.
+Result<RunDirLock> claim_local(const Spec& spec, const OutputPaths& paths, int rank) {
+  if (!paths.dump_params.empty()) LLMRT_RETURN_IF_ERROR(prepare_output_dir(paths.dump_params, "--dump-params"));
+  if (!spec.checkpoint.dir.value.empty()) {
+    LLMRT_RETURN_IF_ERROR(prepare_output_dir(spec.checkpoint.dir.value, "checkpoint.dir"));
+  }
+  if (rank != 0) return RunDirLock();
+  if (!paths.trace.empty()) LLMRT_RETURN_IF_ERROR(check_output_file(paths.trace, "--trace"));
+  if (spec.metrics.run_dir.empty()) return RunDirLock();
+  return RunDirLock::acquire(spec.metrics.run_dir);
 }
 
 }  // namespace
+
+Result<RunDirLock> claim_output_paths(const Spec& spec, const OutputPaths& paths, const World& world) {
+  Result<RunDirLock> lock = claim_local(spec, paths, world.rank());
+  LLMRT_RETURN_IF_ERROR(world.agree(lock.ok() ? Status::success() : Status(lock.error())));
+  return lock;
+}
 
 Result<std::string> resolved_config_text(const std::string& config_path, const std::vector<std::string>& overrides) {
   LLMRT_ASSIGN_OR_RETURN(auto document, load_config_document(config_path));

@@ -50,9 +50,8 @@ Status RunReporter::open_outputs() {
   if (run_dir.empty()) return Status::success();
   std::error_code error;
   std::filesystem::create_directories(run_dir, error);
-  const std::string path = run_dir + "/metrics.jsonl";
-  metrics_ = std::make_unique<std::ofstream>(path, std::ios::trunc);
-  if (error || !*metrics_) return runtime_error("{}: cannot write the metrics file", path);
+  if (error) return runtime_error("{}: cannot create the run directory: {}", run_dir, error.message());
+  LLMRT_ASSIGN_OR_RETURN(metrics_, LineFile::create(run_dir + "/metrics.jsonl"));
   if (spec_.metrics.tensorboard.value) {
     LLMRT_ASSIGN_OR_RETURN(tensorboard_, obs::TensorBoardWriter::open(run_dir + "/tb/rank0"));
   }
@@ -128,8 +127,8 @@ void RunReporter::print_plan(const std::string& placement) const {
   std::fflush(stdout);
 }
 
-void RunReporter::step_done(const StepReport& report) {
-  if (!speaks_) return;
+Status RunReporter::step_done(const StepReport& report) {
+  if (!speaks_) return Status::success();
   const double tokens_per_s = report.tokens / report.seconds;
   const double mfu = peak_flops_ > 0 ? report.flops / report.seconds / peak_flops_ : 0;
   if (metrics_) {
@@ -137,7 +136,7 @@ void RunReporter::step_done(const StepReport& report) {
                            {"grad_norm", report.grad_norm}, {"tokens_per_s", tokens_per_s}, {"mfu", mfu},
                            {"step_time_s", report.seconds}, {"loss_scale", report.loss_scale},
                            {"skipped", report.skipped}};
-    *metrics_ << line.dump() << "\n" << std::flush;
+    LLMRT_RETURN_IF_ERROR(metrics_->append_line(line.dump()));
   }
   if (endpoint_) {
     endpoint_->record_step({report.loss, report.lr, report.grad_norm, report.seconds,
@@ -145,6 +144,7 @@ void RunReporter::step_done(const StepReport& report) {
   }
   write_tensorboard(report, tokens_per_s, mfu);
   print_step(report, tokens_per_s, mfu);
+  return Status::success();
 }
 
 void RunReporter::write_tensorboard(const StepReport& report, double tokens_per_s, double mfu) {
@@ -207,11 +207,12 @@ void RunReporter::print_step(const StepReport& report, double tokens_per_s, doub
   std::fflush(stdout);
 }
 
-void RunReporter::validation_done(std::int64_t step, double loss) {
-  if (!speaks_) return;
-  if (metrics_) *metrics_ << nlohmann::json{{"step", step}, {"val_loss", loss}}.dump() << "\n" << std::flush;
+Status RunReporter::validation_done(std::int64_t step, double loss) {
+  if (!speaks_) return Status::success();
+  if (metrics_) LLMRT_RETURN_IF_ERROR(metrics_->append_line(nlohmann::json{{"step", step}, {"val_loss", loss}}.dump()));
   add_scalar("val/loss", step, loss);
   print_line(fmt::format("step {} val loss {:.4f}", step, loss));
+  return Status::success();
 }
 
 void RunReporter::print_line(std::string_view line) {

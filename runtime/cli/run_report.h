@@ -5,7 +5,6 @@
 // endpoint (docs/watching.md). RunReporter is the one owner that feeds them all.
 #pragma once
 
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +17,7 @@
 #include "obs/prometheus_endpoint.h"
 #include "obs/tensorboard_writer.h"
 #include "topology/topology.h"
+#include "util/file_write.h"
 
 namespace llmrt {
 
@@ -36,7 +36,8 @@ class RunReporter {
                                     ReportOptions options = {});
   // `placement`: place_rank's line (a rehearsal, the GPUs), printed after the paragraph when set.
   void print_plan(const std::string& placement) const;
-  void step_done(const StepReport& report);
+  // A metrics.jsonl line that cannot be written (a full disk) is an error: the run stops.
+  Status step_done(const StepReport& report);
   // Any scalar on TensorBoard beside the train/ ones, e.g. ("val/loss", step, loss). Rank 0 only.
   void add_scalar(std::string_view tag, std::int64_t step, double value);
   // A run resumed from the checkpoint of step `step` continues at step + 1: TensorBoard drops the
@@ -46,7 +47,7 @@ class RunReporter {
   // A line of rank 0's own (validation, a checkpoint written): on a line of its own, above the bar.
   void print_line(std::string_view line);
   // "step 500 val loss 1.8123", {"step": 500, "val_loss": 1.8123} in metrics.jsonl, val/loss on TensorBoard.
-  void validation_done(std::int64_t step, double loss);
+  Status validation_done(std::int64_t step, double loss);
   // After the last step, collective: every rank's peak resident memory, printed by rank 0.
   void finish();
   // A run that failed: the bar's line ended, the events flushed and the endpoint closed now,
@@ -72,7 +73,7 @@ class RunReporter {
   double parameters_ = 0;       // the whole model's
   bool fp16_ = false;           // some rank runs fp16: its loss scale is worth a curve
   bool session_marked_ = false; // the TensorBoard session start is written
-  std::unique_ptr<std::ofstream> metrics_;                   // run_dir/metrics.jsonl
+  std::optional<LineFile> metrics_;                          // run_dir/metrics.jsonl
   std::unique_ptr<obs::TensorBoardWriter> tensorboard_;      // run_dir/tb/rank0/
   std::unique_ptr<obs::PrometheusEndpoint> endpoint_;        // metrics.prometheus
   std::unique_ptr<ProgressBar> progress_;                    // on a terminal

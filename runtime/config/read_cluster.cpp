@@ -3,6 +3,7 @@
 #include <charconv>
 #include <set>
 
+#include "config/limits.h"
 #include "config/read_spec.h"
 
 namespace llmrt {
@@ -63,12 +64,18 @@ NodeSpec read_node(TableReader node) {
       group.model.value = gpus.required_string("model", "a device model from the catalog or [[cluster.device_model]]");
       group.model.pos = gpus.pos_of("model");
       group.count = gpus.required_positive_int("count", "GPUs of this model on the node");
+      gpus.check_at_most("count", group.count, kMaxDevicesPerNode, "devices on one node");
       spec.gpus.push_back(std::move(group));
     }
+    std::int64_t total = 0;  // several groups: their sum is the node's
+    for (const GpuGroupSpec& group : spec.gpus) total += group.count;
+    if (spec.gpus.size() > 1) node.check_at_most("gpus", total, kMaxDevicesPerNode, "devices on one node");
   } else if (has_cpus) {
     TableReader cpus = node.table("cpus");
     spec.cpu_ranks = cpus.required_positive_int("ranks", "MPI ranks on this node");
+    cpus.check_at_most("ranks", spec.cpu_ranks, kMaxDevicesPerNode, "devices on one node");
     spec.cpu_threads_per_rank = cpus.positive_int_or("threads_per_rank", 1);
+    cpus.check_at_most("threads_per_rank", spec.cpu_threads_per_rank, kMaxThreadsPerRank, "threads of one rank");
   }
   for (TableReader& link : node.tables("links")) spec.links.push_back(read_link(link));
   return spec;
@@ -151,6 +158,10 @@ ClusterSpec read_cluster(TableReader cluster) {
   if (cluster.present() && cluster.has("node") && spec.nodes.empty()) {
     cluster.fail("node", "expected at least one [[cluster.node]]");
   }
+  cluster.check_at_most("node", static_cast<std::int64_t>(spec.nodes.size()), kMaxNodes, "nodes");
+  std::int64_t devices = 0;
+  for (const NodeSpec& node : spec.nodes) devices += node.device_count();
+  cluster.check_at_most("node", devices, kMaxDevices, "devices in the cluster");
   spec.network = read_network(cluster.table("network"));
   for (TableReader& model : cluster.tables("device_model")) spec.device_models.push_back(read_device_model(model));
   return spec;

@@ -1,4 +1,5 @@
 // The job sections: [parallel], [train], [data], [checkpoint], [metrics], [sweep].
+#include "config/limits.h"
 #include "config/read_spec.h"
 #include "util/host_port.h"
 
@@ -20,6 +21,7 @@ Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
                                   value->get()));
     } else {
       degree.value = static_cast<int>(value->get());
+      table.check_at_most(key, value->get(), kMaxDevices, "devices in the cluster");
     }
     return degree;
   }
@@ -71,7 +73,9 @@ ParallelSpec read_parallel(TableReader parallel) {
 TrainSpec read_train(TableReader train) {
   TrainSpec spec;
   spec.steps = train.positive_or("steps", 1000);
+  train.check_at_most("steps", spec.steps, kMaxSteps, "optimizer steps");
   spec.global_batch = {train.positive_or("global_batch", 8), train.pos_of("global_batch")};
+  train.check_at_most("global_batch", spec.global_batch.value, kMaxGlobalBatch, "sequences per step");
   constexpr Precision kChoices[] = {Precision::kFp32, Precision::kBf16, Precision::kFp16, Precision::kAuto};
   spec.precision = kChoices[train.choice_or("precision", {"fp32", "bf16", "fp16", "auto"}, 0)];
   spec.loss_scale_init = train.positive_number_or("loss_scale_init", spec.loss_scale_init);
@@ -166,6 +170,7 @@ SweepSpec read_sweep(TableReader sweep) {
   spec.virtual_stages = read_positive_list(sweep, "virtual_stages");
   spec.measure_top_k = sweep.positive_int_or("measure_top_k", 3);
   spec.measure_steps = sweep.positive_or("measure_steps", 5);
+  sweep.check_at_most("measure_steps", spec.measure_steps, kMaxSteps, "optimizer steps");
   return spec;
 }
 

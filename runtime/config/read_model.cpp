@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "config/limits.h"
 #include "config/read_spec.h"
 
 namespace llmrt {
@@ -76,6 +77,8 @@ ModelSpec read_model(TableReader model) {
   spec.name = model.string_or("name", "gpt");
   spec.seq_len = {model.required_positive("seq_len", "tokens per sequence"), model.pos_of("seq_len")};
   spec.vocab_size = {model.required_positive("vocab_size", "token ids are below it"), model.pos_of("vocab_size")};
+  model.check_at_most("seq_len", spec.seq_len.value, kMaxSeqLen, "tokens per sequence");
+  model.check_at_most("vocab_size", spec.vocab_size.value, kMaxVocabSize, "token ids");
   if (auto init_from = model.string("init_from"); init_from && !init_from->empty()) {
     spec.init_from = {resolve_against_file(*init_from, model.pos_of("init_from")), model.pos_of("init_from")};
   }
@@ -92,8 +95,12 @@ ModelSpec read_model(TableReader model) {
     LayerSpec layer_spec;
     static_cast<ComponentSpec&>(layer_spec) = read_component(layer, "", {"repeat"});
     layer_spec.repeat = layer.positive_int_or("repeat", 1);
+    layer.check_at_most("repeat", layer_spec.repeat, kMaxLayers, "layers in a model");
     spec.layers.push_back(std::move(layer_spec));
   }
+  std::int64_t layers = 0;
+  for (const LayerSpec& layer : spec.layers) layers += layer.repeat;
+  if (spec.layers.size() > 1) model.check_at_most("layer", layers, kMaxLayers, "layers in a model, repeats counted");
   if (model.present() && model.has("layer") && spec.layers.empty()) model.fail("layer", "expected at least one [[model.layer]]");
   return spec;
 }

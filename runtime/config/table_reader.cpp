@@ -182,6 +182,10 @@ int TableReader::required_positive_int(std::string_view key, std::string_view wh
   return positive_int_or(key, 1);
 }
 
+void TableReader::check_at_most(std::string_view key, std::int64_t value, std::int64_t limit, std::string_view what) {
+  if (value > limit) fail(key, fmt::format("expected at most {} ({}), found {}", limit, what, value));
+}
+
 double TableReader::positive_number_or(std::string_view key, double fallback) {
   const auto value = number(key);
   if (value && !(*value > 0)) fail(key, fmt::format("expected a positive number, found {}", *value));

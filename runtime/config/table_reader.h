@@ -58,6 +58,8 @@ class TableReader {
   // The same for keys that land in an int: a value past INT_MAX is an error, never a wrap.
   int positive_int_or(std::string_view key, int fallback);
   int required_positive_int(std::string_view key, std::string_view what);
+  // A count read above that may not pass `limit` (config/limits.h): "expected at most LIMIT (WHAT), found V".
+  void check_at_most(std::string_view key, std::int64_t value, std::int64_t limit, std::string_view what);
   double positive_number_or(std::string_view key, double fallback);        // > 0
   double nonnegative_number_or(std::string_view key, double fallback);     // >= 0
   // One of `choices`, e.g. {"nvlink", "pcie"}; returns the index.

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "data/window_order.h"
+#include "util/file_write.h"
 #include "util/mapped_file.h"
 
 namespace llmrt {
@@ -175,36 +176,16 @@ std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t voca
 }
 
 Status write_token_shard(const std::string& path, std::span<const std::uint16_t> tokens) {
+  if (tokens.size() > 2147483647u) {
+    return input_error("{}: {} tokens; a shard's header counts at most 2147483647", path, tokens.size());
+  }
   std::int32_t header[kShardHeaderInts] = {};
   header[0] = kShardMagic;
   header[1] = kShardVersion;
   header[2] = static_cast<std::int32_t>(tokens.size());
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    file.write(reinterpret_cast<const char*>(header), sizeof header);
-    file.write(reinterpret_cast<const char*>(tokens.data()), static_cast<std::streamsize>(tokens.size() * 2));
-    if (!file) return runtime_error("{}: cannot write the token shard: {}", temporary, std::strerror(errno));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) return runtime_error("{}: cannot rename into place: {}", path, error.message());
-  return Status::success();
-}
-
-Result<std::vector<std::string>> prepare_byte_shards(const std::string& input_path, const std::string& output_prefix) {
-  std::ifstream input(input_path, std::ios::binary);
-  if (!input) return input_error("{}: cannot open the text file: {}", input_path, std::strerror(errno));
-  std::vector<std::uint16_t> tokens;
-  for (char c; input.get(c);) tokens.push_back(static_cast<unsigned char>(c));
-  if (tokens.size() < 2) return input_error("{}: needs at least 2 bytes of text", input_path);
-  const std::size_t split = tokens.size() * 9 / 10;
-  const std::filesystem::path parent = std::filesystem::path(output_prefix).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::vector<std::string> written = {output_prefix + "_train.bin", output_prefix + "_val.bin"};
-  LLMRT_RETURN_IF_ERROR(write_token_shard(written[0], std::span(tokens).first(split)));
-  LLMRT_RETURN_IF_ERROR(write_token_shard(written[1], std::span(tokens).subspan(split)));
-  return written;
+  std::string bytes(reinterpret_cast<const char*>(header), sizeof header);
+  bytes.append(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 2);
+  return write_file_replacing(path, bytes);
 }
 
 }  // namespace llmrt

@@ -84,6 +84,7 @@ class Topology {
   // NVLink islands as ascending global device indices, in device order; a device in no NVLink
   // link is an island of one.
   const std::vector<std::vector<int>>& islands() const { return islands_; }
+  const std::vector<ResolvedLink>& node_links(int node) const { return node_links_[static_cast<std::size_t>(node)]; }
   const NetworkSpec& network() const { return network_; }
 
   // How devices a and b (global indices) exchange data: the fastest path the config names.

@@ -2,6 +2,7 @@
 #include "topology/topology_report.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 #include <vector>
@@ -89,17 +90,49 @@ std::string describe_islands(const Topology& topology, const TopologyNode& node)
   return text;
 }
 
+// Devices of one node that every link treats alike: same card, same NVLink island (-1 for a GPU
+// alone in its island: two such GPUs never share one), named by the same [[cluster.node.links]].
+// The link between two devices depends only on their classes.
+struct LinkClassMembers {
+  int first = -1, second = -1;  // two members (second = -1 when alone)
+  int lowest = 0, highest = 0;  // global indices
+};
+
+std::map<std::tuple<const DeviceModel*, int, std::vector<int>>, LinkClassMembers> link_classes(
+    const Topology& topology, const TopologyNode& node) {
+  std::map<std::tuple<const DeviceModel*, int, std::vector<int>>, LinkClassMembers> classes;
+  const std::vector<ResolvedLink>& links = topology.node_links(topology.device(node.first_device).node);
+  for (int a = node.first_device; a < node.first_device + node.device_count; ++a) {
+    std::vector<int> named_by;
+    for (std::size_t l = 0; l < links.size(); ++l) {
+      if (std::binary_search(links[l].devices.begin(), links[l].devices.end(), a)) named_by.push_back(static_cast<int>(l));
+    }
+    const Device& device = topology.device(a);
+    const int island = topology.islands()[static_cast<std::size_t>(device.island)].size() > 1 ? device.island : -1;
+    LinkClassMembers& members = classes[{device.model, island, std::move(named_by)}];
+    if (members.first < 0) members = {a, -1, a, a};
+    else if (members.second < 0) members.second = a;
+    members.highest = a;
+  }
+  return classes;
+}
+
 // One row per distinct (model pair, link class, bandwidth, latency) among the node's devices.
+// Linear in the devices (one representative pair per pair of classes), not quadratic.
 std::vector<Row> describe_links(const Topology& topology, const TopologyNode& node) {
   using Key = std::tuple<std::string, std::string, std::string, double, double>;
   std::set<Key> kinds;
-  const int end = node.first_device + node.device_count;
-  for (int a = node.first_device; a < end; ++a) {
-    for (int b = a + 1; b < end; ++b) {
-      const LinkInfo link = topology.link_between(a, b);
-      kinds.emplace(topology.device(a).model->name, topology.device(b).model->name,
-                    std::string(link_class_name(link.link_class)), link.bandwidth_gbps,
-                    link.latency_us);
+  auto add = [&](int a, int b) {  // the pair as the devices a < b would show it
+    const LinkInfo link = topology.link_between(a, b);
+    kinds.emplace(topology.device(a).model->name, topology.device(b).model->name,
+                  std::string(link_class_name(link.link_class)), link.bandwidth_gbps, link.latency_us);
+  };
+  const auto classes = link_classes(topology, node);
+  for (auto i = classes.begin(); i != classes.end(); ++i) {
+    if (i->second.second >= 0) add(i->second.first, i->second.second);
+    for (auto j = std::next(i); j != classes.end(); ++j) {
+      if (i->second.lowest < j->second.highest) add(i->second.first, j->second.first);
+      if (j->second.lowest < i->second.highest) add(j->second.first, i->second.first);
     }
   }
   std::vector<Row> rows;

@@ -1,5 +1,7 @@
 #include "util/mapped_file.h"
 
+#include "util/file_checks.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,13 +14,18 @@
 namespace llmrt {
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return input_error("{}: cannot open: {}", path, std::strerror(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
     const int error = errno;
     ::close(fd);
     return input_error("{}: cannot stat: {}", path, std::strerror(error));
+  }
+  if (const char* kind = non_regular_kind(info.st_mode)) {
+    ::close(fd);
+    return input_error("{}: expected a regular file, found {}", path, kind);
   }
   MappedFile file;
   file.path_ = path;

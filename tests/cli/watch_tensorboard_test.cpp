@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(a_resumed_session_hides_the_points_it_made_stale) {
     for (int step = 1; step <= 8; ++step) {
       auto report = job->trainer().train_step();
       BOOST_REQUIRE(report.ok());
-      reporter->step_done(*report);
+      BOOST_REQUIRE(reporter->step_done(*report).ok());
       first_losses.push_back(report->loss);
     }
   }
@@ -147,7 +147,7 @@ BOOST_AUTO_TEST_CASE(a_resumed_session_hides_the_points_it_made_stale) {
       auto report = job->trainer().train_step();
       BOOST_REQUIRE(report.ok());
       report->step = step;
-      reporter->step_done(*report);
+      BOOST_REQUIRE(reporter->step_done(*report).ok());
       resumed_losses.push_back(report->loss);
     }
     reporter->add_scalar("val/loss", 6, 3.5);

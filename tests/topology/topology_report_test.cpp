@@ -2,6 +2,9 @@
 #define BOOST_TEST_MODULE topology_report
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <set>
+
 #include "topology/cluster_fixtures.h"
 #include "topology/topology_report.h"
 
@@ -92,6 +95,64 @@ BOOST_FIXTURE_TEST_CASE(totals_match_the_topology, Fixture) {
   BOOST_TEST(contains(line_starting(text, "peak TFLOP/s"),
                       fmt::format("bf16 {:.1f}", topology.peak_tflops(PeakPrecision::kBf16))));
   for (char c : text) BOOST_TEST(c != '\x1b');  // plain text: no terminal colour codes
+}
+
+// The report's link rows come from one pair per class of alike devices; the reference twin
+// asks every pair. An irregular node (two cards, NVLink islands of 1, 2 and 3 GPUs, a PCIe
+// link over part of them) must give the same rows.
+std::set<std::string> every_pair_kinds(const Topology& topology, int first, int count) {
+  std::set<std::string> kinds;
+  for (int a = first; a < first + count; ++a) {
+    for (int b = a + 1; b < first + count; ++b) {
+      const LinkInfo link = topology.link_between(a, b);
+      kinds.insert(fmt::format("{} <-> {} {} {:g} Gbit/s {:g} us", topology.device(a).model->name,
+                               topology.device(b).model->name, link_class_name(link.link_class), link.bandwidth_gbps,
+                               link.latency_us));
+    }
+  }
+  return kinds;
+}
+
+std::set<std::string> reported_kinds(const std::string& text) {
+  std::set<std::string> kinds;
+  for (std::string line : link_lines(text)) {
+    if (line.rfind("  links", 0) == 0) line = line.substr(7);
+    std::string squeezed;  // the columns' padding collapsed to one space
+    for (char c : line) {
+      if (c != ' ' || (!squeezed.empty() && squeezed.back() != ' ')) squeezed += c;
+    }
+    while (!squeezed.empty() && squeezed.back() == ' ') squeezed.pop_back();
+    kinds.insert(squeezed);
+  }
+  return kinds;
+}
+
+BOOST_AUTO_TEST_CASE(link_rows_equal_those_of_every_pair) {
+  NodeSpec node = gpu_node("mixed", "A100-80GB-SXM", 6, 3,
+                           {make_link(LinkKind::kNvlink, {1, 2}, 5, 300), make_link(LinkKind::kNvlink, {3, 4, 6}, 6, 200),
+                            make_link(LinkKind::kPcie, {0, 2, 7, 8}, 7, 100)});
+  node.gpus.push_back(GpuGroupSpec{{"RTX-3090", testing::pos_at(4, 8, "cluster.node.gpus.model")}, 4});
+  const ClusterSpec cluster = make_cluster({node});
+  const Topology topology = build_topology(cluster, DeviceCatalog::build({}).value()).value();
+  const std::string text = format_topology(topology, cluster);
+  BOOST_TEST_MESSAGE(text);
+  const std::set<std::string> want = every_pair_kinds(topology, 0, 10);
+  BOOST_TEST(want.size() >= 5u);  // the node is irregular enough to be worth comparing
+  BOOST_TEST(reported_kinds(text) == want, boost::test_tools::per_element());
+}
+
+// `check` of a large cluster is linear in its devices: 64 nodes of 1,024 GPUs report in well
+// under a second (the pairwise walk took minutes).
+BOOST_AUTO_TEST_CASE(a_cluster_of_65536_devices_reports_quickly) {
+  std::vector<NodeSpec> nodes;
+  for (int n = 0; n < 64; ++n) nodes.push_back(gpu_node(fmt::format("n{}", n), "H100-SXM", 1024, 10 + n));
+  const ClusterSpec cluster = make_cluster(nodes);
+  const auto start = std::chrono::steady_clock::now();
+  const Topology topology = build_topology(cluster, DeviceCatalog::build({}).value()).value();
+  const std::string text = format_topology(topology, cluster);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  BOOST_TEST(contains(line_starting(text, "world size"), "65536"));
+  BOOST_TEST(seconds < 5.0, "took " << seconds << " s");
 }
 
 }  // namespace
