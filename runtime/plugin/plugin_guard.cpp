@@ -71,20 +71,34 @@ void write_all(const char* text) {
   }
 }
 
-void write_decimal(long value) {
-  char digits[24];
-  char* end = digits + sizeof(digits) - 1;
-  *end = '\0';
-  char* p = end;
-  const bool negative = value < 0;
-  unsigned long magnitude = negative ? 0UL - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
-  do {
-    *--p = static_cast<char>('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude != 0);
-  if (negative) *--p = '-';
-  write_all(p);
-}
+// A handler's message, assembled without allocating and written in one write(2), so that the
+// lines of ranks sharing a terminal do not interleave. Async-signal-safe.
+class SignalSafeLine {
+ public:
+  SignalSafeLine& operator<<(const char* text) {
+    while (*text != '\0' && length_ + 1 < sizeof(buffer_)) buffer_[length_++] = *text++;
+    buffer_[length_] = '\0';
+    return *this;
+  }
+  SignalSafeLine& operator<<(long value) {
+    char digits[24];
+    char* p = digits + sizeof(digits) - 1;
+    *p = '\0';
+    const bool negative = value < 0;
+    unsigned long magnitude = negative ? 0UL - static_cast<unsigned long>(value) : static_cast<unsigned long>(value);
+    do {
+      *--p = static_cast<char>('0' + magnitude % 10);
+      magnitude /= 10;
+    } while (magnitude != 0);
+    if (negative) *--p = '-';
+    return *this << static_cast<const char*>(p);
+  }
+  void write() const { write_all(buffer_); }
+
+ private:
+  char buffer_[4096] = {};
+  std::size_t length_ = 0;
+};
 
 // --- crash signals ----------------------------------------------------------------------------
 
@@ -105,13 +119,10 @@ void on_crash(int signal_number, siginfo_t* info, void* ucontext) {
   while (index < std::size(kCrashSignals) && kCrashSignals[index].number != signal_number) ++index;
   if (depth > 0 && depth <= kMaxDepth && index < std::size(kCrashSignals) && !g_ending.load()) {
     const CallRecord& record = g_records[depth - 1];
-    write_all("llmrt: ");
-    write_all(kCrashSignals[index].text);
-    write_all(" in plugin ");
-    write_all(record.plugin);
-    write_all(" ");
-    write_all(record.context);
-    write_all("; the process dies with the signal\n");
+    SignalSafeLine line;  // on the alternate stack: 4 KiB of its 64
+    line << "llmrt: " << kCrashSignals[index].text << " in plugin " << record.plugin << " " << record.context
+         << "; the process dies with the signal\n";
+    line.write();
     g_ending.store(true);
     ::signal(signal_number, SIG_DFL);  // dies when the handler returns (the fault repeats, or the raise)
     ::raise(signal_number);
@@ -160,18 +171,11 @@ void report_exit(const char* how, int status) {
   if (depth <= 0 || depth > kMaxDepth || g_ending.exchange(true)) return;
   const CallRecord& record = g_records[depth - 1];
   std::fflush(nullptr);  // what the run printed before, in order
-  write_all("llmrt: plugin ");
-  write_all(record.plugin);
-  write_all(" called ");
-  write_all(how);
-  if (status >= 0) {
-    write_all("(");
-    write_decimal(status);
-    write_all(")");
-  }
-  write_all(" ");
-  write_all(record.context);
-  write_all("; a plugin must return an error status, not end the process: exit code 1\n");
+  SignalSafeLine line;
+  line << "llmrt: plugin " << record.plugin << " called " << how;
+  if (status >= 0) line << "(" << static_cast<long>(status) << ")";
+  line << " " << record.context << "; a plugin must return an error status, not end the process: exit code 1\n";
+  line.write();
   ::_exit(kExitCodeAfterExit);
 }
 
