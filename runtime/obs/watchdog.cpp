@@ -233,6 +233,11 @@ RankState Watchdog::snapshot() const {
   state.action = !local.overrun.empty() ? local.overrun
                  : local.action_open     ? local.action
                                          : (local.in_wait ? "MPI wait outside any action" : "");
+  // A rank stuck in compute shows the plugin call it is in, whichever rank noticed first.
+  if (const auto call = running_plugin_call(); call && local.overrun.empty() && !local.in_wait) {
+    state.action = fmt::format("{}{}plugin call: {} (plugin {})", state.action, state.action.empty() ? "" : ", in ",
+                               call->call, call->plugin_file);
+  }
   state.waits_for = local.action_open ? local.waits_for : -1;
   state.seconds = seconds_since(local.action_open ? local.action_began : local.last_finished_at);
   state.last_finished = local.last_finished;

@@ -201,15 +201,9 @@ void on_quick_exit_hook() { report_exit("quick_exit()", -1); }
 
 // The innermost call, when it has run past the bound.
 std::optional<PluginOverrun> find_overrun() {
-  const double bound = g_bound_s.load();
-  std::lock_guard lock(g_mutex);
-  const int depth = g_depth.load();
-  if (bound <= 0 || depth <= 0 || depth > kMaxDepth) return std::nullopt;
-  const CallRecord& record = g_records[depth - 1];
-  const double seconds = static_cast<double>(now_ns() - record.started_ns) / 1e9;
-  if (seconds <= bound) return std::nullopt;
-  const std::string context = record.context;
-  return PluginOverrun{record.plugin, context.substr(kDuring.size(), record.call_length), context, seconds, bound};
+  auto call = running_plugin_call();
+  if (!call || call->bound <= 0 || call->seconds <= call->bound) return std::nullopt;
+  return call;
 }
 
 void watch_calls() {
@@ -281,6 +275,17 @@ PluginCallScope::~PluginCallScope() {
   if (depth_ < 0) return;
   std::lock_guard lock(g_mutex);
   g_depth.store(depth_, std::memory_order_release);
+}
+
+std::optional<PluginOverrun> running_plugin_call() {
+  const double bound = g_bound_s.load();
+  std::lock_guard lock(g_mutex);
+  const int depth = g_depth.load();
+  if (depth <= 0 || depth > kMaxDepth) return std::nullopt;
+  const CallRecord& record = g_records[depth - 1];
+  const double seconds = static_cast<double>(now_ns() - record.started_ns) / 1e9;
+  const std::string context = record.context;
+  return PluginOverrun{record.plugin, context.substr(kDuring.size(), record.call_length), context, seconds, bound};
 }
 
 PluginOverrunHandler set_plugin_overrun_handler(PluginOverrunHandler handler) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,10 @@ struct PluginOverrun {
   double seconds = 0;       // in the call so far
   double bound = 0;
 };
+
+// The innermost plugin call running now, with its time so far (bound: the current bound), if
+// any: what the watchdog's table shows for a rank stuck in compute.
+std::optional<PluginOverrun> running_plugin_call();
 
 // What the watch thread does with an overrun. It must end the process or arrange for the job
 // to end (the MPI watchdog's protocol); if it returns, the watch thread stops watching.
