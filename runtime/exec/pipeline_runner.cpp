@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "plugin/plugin_guard.h"
 #include "schedule/verifier.h"
 
 namespace llmrt {
@@ -140,6 +141,7 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
 Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale,
                                         std::int64_t step) {
   double loss_sum = 0;
+  set_plugin_call_step(step);  // named when a plugin crashes, exits or hangs in this step
   const bool recording = step == record_step_;
   if (recording) measured_.clear();
   for (std::size_t index = 0; index < actions_.size(); ++index) {

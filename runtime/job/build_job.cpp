@@ -4,14 +4,21 @@
 
 #include "infer/model_files.h"
 #include "job/job.h"
+#include "obs/plugin_overrun.h"
 #include "obs/watchdog_progress.h"
+#include "plugin/plugin_guard.h"
 
 namespace llmrt {
 namespace {
 
 // Under a launcher every wait is watched: a rank stuck past timeout_s stops the job (exit 3).
+// Without one, a plugin call past timeout_s still ends the run with exit 3 and this rank's row.
 Result<std::unique_ptr<Progress>> make_progress(const TrainSpec& train, const World& world, const RankCoords& coords) {
-  if (!world.launched()) return std::make_unique<Progress>();
+  set_plugin_call_rank(world.rank(), coords.label());
+  if (!world.launched()) {
+    obs::report_plugin_overruns_locally(world.rank(), coords.label());
+    return std::make_unique<Progress>();
+  }
   LLMRT_ASSIGN_OR_RETURN(auto watchdog, obs::Watchdog::start(world.comm(), train.timeout_s, coords.label()));
   return std::unique_ptr<Progress>(std::make_unique<obs::WatchdogProgress>(std::move(watchdog)));
 }

@@ -9,6 +9,7 @@
 #include "job/job.h"
 #include "job/plan_request.h"
 #include "plugin/plugin_agreement.h"
+#include "plugin/plugin_guard.h"
 #include "plugin/plugin_search.h"
 
 namespace llmrt {
@@ -42,6 +43,9 @@ void configure_threads(const ClusterSpec& cluster, bool rehearse, bool launched)
 // Everything one rank can find wrong on its own.
 Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(Spec spec, read_spec(request.config_path, request.overrides));
+  // From here a plugin call (loading included) that runs past train.timeout_s stops the job.
+  set_plugin_call_rank(world.rank(), "");
+  set_plugin_call_bound(spec.train.timeout_s);
   LLMRT_ASSIGN_OR_RETURN(DeviceCatalog catalog, DeviceCatalog::build(spec.cluster.device_models));
   LLMRT_ASSIGN_OR_RETURN(Topology topology, build_topology(spec.cluster, catalog));
   LLMRT_RETURN_IF_ERROR(check_world_size(world, topology, request.config_path));

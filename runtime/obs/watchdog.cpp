@@ -48,6 +48,7 @@ struct Watchdog::Local {
   Clock::time_point last_finished_at;  // or when the watchdog started
   bool in_wait = false;
   bool timed_out = false;
+  std::string overrun;  // the plugin call that ran past its bound, when that is why
 };
 
 Result<std::unique_ptr<Watchdog>> Watchdog::start(MPI_Comm world, double timeout_s, std::string coords) {
@@ -94,9 +95,12 @@ Watchdog::Watchdog(MPI_Comm world, MPI_Comm control, double timeout_s, std::vect
     publish_note();
   }
   monitor_ = std::jthread([this](std::stop_token stop) { monitor(stop); });
+  previous_overrun_handler_ =
+      set_plugin_overrun_handler([this](const PluginOverrun& overrun) { report_plugin_overrun(overrun); });
 }
 
 Watchdog::~Watchdog() {
+  set_plugin_overrun_handler(std::move(previous_overrun_handler_));
   monitor_.request_stop();
   monitor_.join();
   MPI_Comm_free(&control_);
@@ -204,6 +208,18 @@ void Watchdog::report_hang() {
   for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // MPI_Abort ends this process
 }
 
+void Watchdog::report_plugin_overrun(const PluginOverrun& overrun) {
+  {
+    std::lock_guard lock(mutex_);
+    local_->timed_out = true;
+    local_->overrun = fmt::format("plugin call: {} (plugin {})", overrun.call, overrun.plugin_file);
+  }
+  note_->silence();
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Isend(&rank_, 1, MPI_INT, 0, kTagHang, control_, &request);
+  arm_fallback();
+}
+
 RankState Watchdog::snapshot() const {
   std::lock_guard lock(mutex_);
   const Local& local = *local_;
@@ -214,7 +230,14 @@ RankState Watchdog::snapshot() const {
                 : local.in_wait    ? RankState::Phase::kWaiting
                 : local.action_open ? RankState::Phase::kInAction
                                     : RankState::Phase::kBetweenActions;
-  state.action = local.action_open ? local.action : (local.in_wait ? "MPI wait outside any action" : "");
+  state.action = !local.overrun.empty() ? local.overrun
+                 : local.action_open     ? local.action
+                                         : (local.in_wait ? "MPI wait outside any action" : "");
+  // A rank stuck in compute shows the plugin call it is in, whichever rank noticed first.
+  if (const auto call = running_plugin_call(); call && local.overrun.empty() && !local.in_wait) {
+    state.action = fmt::format("{}{}plugin call: {} (plugin {})", state.action, state.action.empty() ? "" : ", in ",
+                               call->call, call->plugin_file);
+  }
   state.waits_for = local.action_open ? local.waits_for : -1;
   state.seconds = seconds_since(local.action_open ? local.action_began : local.last_finished_at);
   state.last_finished = local.last_finished;

@@ -16,6 +16,7 @@
 
 #include "obs/hang_report.h"
 #include "obs/termination_note.h"
+#include "plugin/plugin_guard.h"
 #include "util/status.h"
 
 namespace llmrt::obs {
@@ -48,6 +49,11 @@ class Watchdog {
   // A blocking collective made safe: MPI_Iallreduce, then wait(); an action of its own.
   Status allreduce(const void* send, void* recv, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
                    std::string description = "ALLREDUCE");
+
+  // A plugin call on this rank ran past its bound (the plugin guard's watch thread calls this
+  // while the executor's thread is stuck in the plugin): the same protocol as a timed-out wait,
+  // with the call as this rank's action. Returns; MPI_Abort ends the process.
+  void report_plugin_overrun(const PluginOverrun& overrun);
 
   double timeout_s() const { return timeout_s_; }
   int world_rank() const { return rank_; }
@@ -89,6 +95,7 @@ class Watchdog {
   std::unique_ptr<Local> local_;
   std::atomic<std::int64_t> fallback_at_ns_{0};  // steady clock; 0: not armed
 
+  PluginOverrunHandler previous_overrun_handler_;  // put back by the destructor
   std::jthread monitor_;  // joined by the destructor before control_ is freed
 };
 

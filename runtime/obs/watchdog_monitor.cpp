@@ -99,6 +99,7 @@ void Watchdog::collect_and_abort(int reporter) {
       "llmrt watchdog: rank {} ({}) waited more than {} s in {}; stopping all {} ranks (exit code {}).\n{}",
       reporter, coords_[static_cast<std::size_t>(reporter)], timeout_s_,
       first.action.empty() ? "an MPI wait" : first.action, size_, kHangExitCode, format_hang_table(states, coords_)));
+  mark_plugin_guard_ending();  // a rank stuck in a plugin call is not "exiting" from it
   MPI_Abort(world_, kHangExitCode);
   std::abort();  // MPI_Abort does not return; this keeps [[noreturn]] honest
 }
@@ -106,6 +107,7 @@ void Watchdog::collect_and_abort(int reporter) {
 void Watchdog::abort_alone(const char* why) {
   print_all(fmt::format("llmrt watchdog: {}; rank {} stops the job (exit code {}). Its own state:\n{}", why, rank_,
                         kHangExitCode, format_hang_table({snapshot()}, coords_)));
+  mark_plugin_guard_ending();
   MPI_Abort(world_, kHangExitCode);
   std::abort();
 }

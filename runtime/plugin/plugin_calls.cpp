@@ -7,6 +7,7 @@
 
 #include "plugin/component_checks.h"
 #include "plugin/host_api.h"
+#include "plugin/plugin_guard.h"
 
 namespace llmrt {
 namespace {
@@ -17,6 +18,14 @@ T sized() {
   T value{};
   value.struct_size = sizeof(T);
   return value;
+}
+
+// Marks the process as inside `component`'s code for the crash, exit and time-out reports:
+// "forward of layer 'gpt.block' (gpt.block[3] forward (microbatch 1))".
+PluginCallScope guard(const Component& component, std::string_view call, std::string_view what = {},
+                      int microbatch = -1) {
+  return PluginCallScope(component.plugin->path, fmt::format("{} '{}'", kind_name(component.kind), component.name),
+                         call, what == call ? std::string_view() : what, microbatch);
 }
 
 }  // namespace
@@ -44,6 +53,7 @@ ComponentInstance::~ComponentInstance() { reset(); }
 
 void ComponentInstance::reset() {
   if (instance_ == nullptr) return;
+  const PluginCallScope scope = guard(*component_, "destroy");
   switch (component_->kind) {
     case LLMRT_KIND_LAYER: component_->layer().destroy(instance_); break;
     case LLMRT_KIND_OPTIMIZER: component_->optimizer().destroy(instance_); break;
@@ -56,22 +66,34 @@ void ComponentInstance::reset() {
 Result<ComponentInstance> create_layer(const Component& component, const ResolvedConfig& config,
                                        const llmrt_layer_context& context) {
   void* instance = nullptr;
-  LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.layer().create(plugin_host_api(), config.get(), &context, &instance), component, "create"));
+  llmrt_status* status = nullptr;
+  {
+    const PluginCallScope scope = guard(component, "create", fmt::format("layer index {}", context.layer_index));
+    status = component.layer().create(plugin_host_api(), config.get(), &context, &instance);
+  }
+  LLMRT_RETURN_IF_ERROR(check_component_call(status, component, "create"));
   return ComponentInstance(component, instance);
 }
 
 Result<ComponentInstance> create_optimizer(const Component& component, const ResolvedConfig& config) {
   void* instance = nullptr;
-  LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.optimizer().create(plugin_host_api(), config.get(), &instance), component, "create"));
+  llmrt_status* status = nullptr;
+  {
+    const PluginCallScope scope = guard(component, "create");
+    status = component.optimizer().create(plugin_host_api(), config.get(), &instance);
+  }
+  LLMRT_RETURN_IF_ERROR(check_component_call(status, component, "create"));
   return ComponentInstance(component, instance);
 }
 
 Result<ComponentInstance> create_lr_schedule(const Component& component, const ResolvedConfig& config) {
   void* instance = nullptr;
-  LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.lr_schedule().create(plugin_host_api(), config.get(), &instance), component, "create"));
+  llmrt_status* status = nullptr;
+  {
+    const PluginCallScope scope = guard(component, "create");
+    status = component.lr_schedule().create(plugin_host_api(), config.get(), &instance);
+  }
+  LLMRT_RETURN_IF_ERROR(check_component_call(status, component, "create"));
   return ComponentInstance(component, instance);
 }
 
@@ -87,6 +109,7 @@ Status layer_forward(const ComponentInstance& layer, const llmrt_call_ctx& ctx, 
   args.saved = call.saved.data();
   args.saved_bytes = call.saved.size();
   const Component& component = layer.component();
+  const PluginCallScope scope = guard(component, "forward", what, ctx.microbatch);
   return check_component_call(component.layer().forward(layer.get(), &ctx, &args), component, what);
 }
 
@@ -117,6 +140,7 @@ Status layer_backward_input(const ComponentInstance& layer, const llmrt_call_ctx
   args.grad_in = call.grad_in.data();
   args.grad_in_count = call.grad_in.size();
   const Component& component = layer.component();
+  const PluginCallScope scope = guard(component, "backward_input", what, ctx.microbatch);
   return check_component_call(component.layer().backward_input(layer.get(), &ctx, &args), component, what);
 }
 
@@ -125,6 +149,7 @@ Status layer_backward_weight(const ComponentInstance& layer, const llmrt_call_ct
   const Component& component = layer.component();
   assert(has_backward_weight(component));
   const auto args = backward_args<llmrt_backward_weight_args>(call);
+  const PluginCallScope scope = guard(component, "backward_weight", what, ctx.microbatch);
   return check_component_call(component.layer().backward_weight(layer.get(), &ctx, &args), component, what);
 }
 
@@ -134,6 +159,7 @@ Result<llmrt_cost_hints> layer_cost_hints(const ComponentInstance& layer, std::i
   llmrt_cost_hints hints = sized<llmrt_cost_hints>();
   const Component& component = layer.component();
   if (component.layer().cost_hints == nullptr) return hints;
+  const PluginCallScope scope = guard(component, "cost_hints");
   LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().cost_hints(layer.get(), batch, seq, &hints),
                                              component, "cost_hints"));
   return hints;
@@ -143,6 +169,7 @@ Result<std::size_t> layer_saved_bytes(const ComponentInstance& layer, std::int64
   std::size_t bytes = 0;
   const Component& component = layer.component();
   if (component.layer().saved_bytes == nullptr) return bytes;
+  const PluginCallScope scope = guard(component, "saved_bytes");
   LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().saved_bytes(layer.get(), batch, seq, &bytes),
                                              component, "saved_bytes"));
   return bytes;
@@ -154,6 +181,7 @@ Result<std::string> layer_supports(const ComponentInstance& layer, std::int32_t 
     if (device_type == LLMRT_DEVICE_CPU && dtype == LLMRT_DTYPE_F32) return std::string();
     return std::string("it declares no supports() (the default: the CPU with f32 activations only)");
   }
+  const PluginCallScope scope = guard(component, "supports");
   llmrt_status* status = component.layer().supports(layer.get(), llmrt_device{device_type, 0}, dtype);
   if (status == nullptr) return std::string();
   // "Not supported" is an answer, not a failure: its message is the reason.
@@ -174,6 +202,7 @@ Status optimizer_step(const ComponentInstance& optimizer, const llmrt_call_ctx& 
   args.lr = lr;
   args.step = step;
   const Component& component = optimizer.component();
+  const PluginCallScope scope = guard(component, "step", fmt::format("step {}", step));
   return check_component_call(component.optimizer().step(optimizer.get(), &ctx, &args), component, "step");
 }
 
@@ -181,6 +210,7 @@ Result<double> lr_schedule_lr_at(const ComponentInstance& schedule, std::int64_t
                                  double base_lr) {
   double lr = 0;
   const Component& component = schedule.component();
+  const PluginCallScope scope = guard(component, "lr_at");
   LLMRT_RETURN_IF_ERROR(check_component_call(
       component.lr_schedule().lr_at(schedule.get(), step, total_steps, base_lr, &lr), component, "lr_at"));
   return lr;
@@ -190,6 +220,7 @@ Result<std::vector<llmrt_tensor>> layer_infer_shapes(const ComponentInstance& la
                                                      const std::vector<llmrt_tensor>& in) {
   const Component& component = layer.component();
   const auto& table = component.layer();
+  const PluginCallScope scope = guard(component, "infer_shapes");
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(table.infer_shapes(layer.get(), in.data(), in.size(), nullptr, 0, &count),
                                              component, "infer_shapes"));
@@ -202,6 +233,7 @@ Result<std::vector<llmrt_tensor>> layer_infer_shapes(const ComponentInstance& la
 
 Result<std::vector<llmrt_param_spec>> layer_param_specs(const ComponentInstance& layer) {
   const Component& component = layer.component();
+  const PluginCallScope scope = guard(component, "param_specs");
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().param_specs(layer.get(), nullptr, 0, &count),
                                              component, "param_specs"));
@@ -216,6 +248,7 @@ Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInsta
   const Component& component = optimizer.component();
   const auto& table = component.optimizer();
   if (table.state_specs == nullptr) return std::vector<llmrt_state_spec>{};
+  const PluginCallScope scope = guard(component, "state_specs");
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(table.state_specs(optimizer.get(), nullptr, 0, &count), component,
                                              "state_specs"));
@@ -229,6 +262,7 @@ Result<std::vector<llmrt_state_spec>> optimizer_state_specs(const ComponentInsta
 Status check_schedule_shape(const Component& schedule, const ResolvedConfig& config, const llmrt_schedule_shape& shape) {
   const auto& table = schedule.pipeline_schedule();
   if (table.check_shape == nullptr) return Status::success();
+  const PluginCallScope scope = guard(schedule, "check_shape");
   llmrt_status* status = table.check_shape(config.get(), &shape);
   if (status == nullptr) return Status::success();
   // A rejected shape is the user's choice of pp/microbatches, whatever code the plugin used.
@@ -240,6 +274,7 @@ Status check_schedule_shape(const Component& schedule, const ResolvedConfig& con
 Result<std::vector<llmrt_action>> schedule_actions(const Component& schedule, const ResolvedConfig& config,
                                                    const llmrt_schedule_shape& shape, int rank) {
   const auto& table = schedule.pipeline_schedule();
+  const PluginCallScope scope = guard(schedule, "actions", fmt::format("rank {}", rank));
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(table.actions(config.get(), &shape, rank, nullptr, 0, &count), schedule,
                                              "actions"));

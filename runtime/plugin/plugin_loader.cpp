@@ -12,6 +12,7 @@
 
 #include <llmrt/plugin.h>
 
+#include "plugin/plugin_guard.h"
 #include "util/strings.h"
 
 namespace llmrt {
@@ -104,22 +105,33 @@ Status load_checked_file(Registry& registry, const std::string& path, const Load
   LLMRT_RETURN_IF_ERROR(check_elf(path));
   // RTLD_LOCAL keeps one plugin's symbols from resolving another's; the handle is kept (never
   // dlclose'd) because unloading code with live static/TLS destructors crashes.
-  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = nullptr;
+  {
+    // Its static constructors run here: a crash, exit or hang in them names this file.
+    const PluginCallScope scope(path, "", "loading", "dlopen: its static constructors");
+    handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  }
   if (handle == nullptr) {
     const char* reason = ::dlerror();
     return input_error("dlopen failed: {}", reason != nullptr ? reason : "unknown reason");
   }
   LLMRT_ASSIGN_OR_RETURN(auto entry, find_entry(handle));
-  const llmrt_plugin_identity* identity = entry();
+  const llmrt_plugin_identity* identity = nullptr;
+  {
+    const PluginCallScope scope(path, "", "loading", "its entry function " LLMRT_PLUGIN_ENTRY_SYMBOL);
+    identity = entry();
+  }
   LLMRT_RETURN_IF_ERROR(check_identity(identity));
   LoadedPlugin plugin{path, identity->name, identity->version, identity->build_id, identity->abi_major,
                       identity->abi_minor};
+  const PluginCallScope scope(path, "", "registration", "register_components");
   return registry.register_plugin(std::move(plugin), *identity);
 }
 
 }  // namespace
 
 Status load_plugin_file(Registry& registry, const std::string& path, const LoadOptions& options) {
+  install_plugin_guard();  // before any plugin code runs
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
   if (!fs::exists(status)) return input_error("plugin {}: file not found", path);
