@@ -5,7 +5,7 @@
 # first 10 % of the steps) both must stay flat: max − min within 1 % of the first sample after
 # warm-up (samples in the last 2 % of the steps, when the ranks finish and close files, are left
 # out too). metrics.jsonl grows by one line a step: expected disk use, not a leak.
-#   bench/soak.sh [STEPS] [INTERVAL]      env: LLMRT (default build/llmrt), OUT (default soak-out)
+#   bench/soak.sh [STEPS] [INTERVAL]      env: LLMRT (default build/llmrt), OUT (default build/soak)
 # Writes OUT/samples.csv (t_s, step, rank, rss_kib, fds) and prints a summary per rank; exits 1
 # when either is not flat or the run fails.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 steps=${1:-20000}
 interval=${2:-5}
 llmrt=$(realpath "${LLMRT:-build/llmrt}")
-out=${OUT:-soak-out}
+out=${OUT:-build/soak}
 rm -rf "$out" && mkdir -p "$out"
 out=$(realpath "$out")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
