@@ -23,6 +23,19 @@ if(LLMRT_SANITIZE)
   target_link_options(llmrt_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
+# libFuzzer targets (tests/fuzz, scripts/fuzz.sh): clang only; every llmrt library instrumented
+# for coverage, AddressSanitizer and UBSan. Build target llmrt_fuzz: the targets and their libraries.
+option(LLMRT_FUZZ "Build the libFuzzer targets of tests/fuzz instead of the tests (clang)" OFF)
+if(LLMRT_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "LLMRT_FUZZ needs clang (CXX=clang++), found ${CMAKE_CXX_COMPILER_ID}")
+  endif()
+  target_compile_options(llmrt_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX,C>:-g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+      -fno-sanitize-recover=undefined>)
+  target_link_options(llmrt_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
 # Where built plugins land, so the runtime finds them in the build tree as it does when installed.
 set(LLMRT_BUILD_PLUGIN_DIR "${CMAKE_BINARY_DIR}/lib/llmrt/plugins")
 include(GNUInstallDirs)

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what llmrt needs from Debian 12 packages, and only what is missing (idempotent).
 #   scripts/install-deps.sh          build and run
-#   scripts/install-deps.sh --test   also what the tests need (python3-torch, the reference)
+#   scripts/install-deps.sh --test   also what the tests need (python3-torch, the reference;
+#                                    clang and libFuzzer for scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(cmake ninja-build ccache g++ make pkg-config
   libtomlplusplus-dev libfmt-dev libopenmpi-dev openmpi-bin libboost-test-dev
   libopenblas-dev libcli11-dev nlohmann-json3-dev libcpp-httplib-dev zlib1g-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-torch python3-venv prometheus)
+  packages+=(python3 python3-torch python3-venv prometheus clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command: install what is missing, build, and run every test.
-# The bad-input tests run a second time in an AddressSanitizer + UBSan build (build-asan/),
-# then the whole suite runs in the Release build; the last line is ctest's summary.
+# The bad-input tests run a second time in an AddressSanitizer + UBSan build (build-asan/), the
+# fuzz targets briefly (build-fuzz/), then the whole suite runs in the Release build; the last
+# line is ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -16,6 +17,10 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug BUILD_TARGET=llmrt_badinput_tests \
 # Open MPI's own allocations are not ours to report; keep the sanitizers on llmrt's code.
 ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan -L badinput -j "$jobs" --output-on-failure --no-tests=error
+
+# The fuzz targets, briefly (15 s each over their corpora, docs/RELIABILITY.md); says SKIPPED
+# and goes on where clang is absent.
+FUZZ_JOBS="$jobs" scripts/fuzz.sh 15
 
 scripts/build.sh -DLLMRT_BUILD_TESTS=ON -DLLMRT_SANITIZE=OFF
 # ctest lists skipped tests (the GPU ones, without a GPU) after its summary: repeat the summary

@@ -1,6 +1,8 @@
 #include "ckpt/manifest.h"
 
 #include <charconv>
+#include <limits>
+#include <stdexcept>
 #include <fstream>
 #include <sstream>
 
@@ -12,6 +14,43 @@ namespace {
 
 using nlohmann::json;
 
+// A field of the wrong type or out of its type's range; parse_manifest reports it as an input error.
+struct FieldError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The integer at `key`, which must be a JSON integer that fits T: a float or a wider value would
+// be cast (undefined for 1e300, a silent wrap for 2^32 + 2; both found by tests/fuzz).
+template <typename T>
+T integer(const json& value, std::string_view key) {
+  if (value.is_number_unsigned()) {
+    const auto number = value.get<std::uint64_t>();
+    if (number <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(number);
+  } else if (value.is_number_integer()) {
+    const auto number = value.get<std::int64_t>();
+    if (number >= static_cast<std::int64_t>(std::numeric_limits<T>::min()) &&
+        (number < 0 || static_cast<std::uint64_t>(number) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
+      return static_cast<T>(number);
+    }
+  }
+  throw FieldError(fmt::format("{}: expected an integer from {} to {}, found {}", key, std::numeric_limits<T>::min(),
+                               std::numeric_limits<T>::max(), value.dump()));
+}
+
+template <typename T>
+T integer_at(const json& object, const char* key) {
+  return integer<T>(object.at(key), key);
+}
+
+template <typename T>
+std::vector<T> integers_at(const json& object, const char* key) {
+  const json& array = object.at(key);
+  if (!array.is_array()) throw FieldError(fmt::format("{}: expected an array of integers, found {}", key, array.dump()));
+  std::vector<T> out;
+  for (const json& item : array) out.push_back(integer<T>(item, key));
+  return out;
+}
+
 json layout_json(const CheckpointLayout& layout) {
   return {{"pp", layout.pp}, {"tp", layout.tp}, {"dp", layout.dp}, {"virtual_stages", layout.virtual_stages},
           {"microbatch_size", layout.microbatch_size}, {"microbatches", layout.microbatches},
@@ -20,14 +59,14 @@ json layout_json(const CheckpointLayout& layout) {
 
 CheckpointLayout layout_from(const json& j) {
   CheckpointLayout layout;
-  layout.pp = j.at("pp").get<int>();
-  layout.tp = j.at("tp").get<int>();
-  layout.dp = j.at("dp").get<int>();
-  layout.virtual_stages = j.at("virtual_stages").get<int>();
-  layout.microbatch_size = j.at("microbatch_size").get<int>();
-  layout.microbatches = j.at("microbatches").get<int>();
+  layout.pp = integer_at<int>(j, "pp");
+  layout.tp = integer_at<int>(j, "tp");
+  layout.dp = integer_at<int>(j, "dp");
+  layout.virtual_stages = integer_at<int>(j, "virtual_stages");
+  layout.microbatch_size = integer_at<int>(j, "microbatch_size");
+  layout.microbatches = integer_at<int>(j, "microbatches");
   layout.schedule = j.at("schedule").get<std::string>();
-  layout.stage_layers = j.at("stage_layers").get<std::vector<int>>();
+  layout.stage_layers = integers_at<int>(j, "stage_layers");
   return layout;
 }
 
@@ -39,28 +78,28 @@ bool plain_file_name(const std::string& name) {
 
 Manifest manifest_from(const json& j) {
   Manifest m;
-  m.step = j.at("step").get<std::int64_t>();
-  m.updates_done = j.at("updates_done").get<std::int64_t>();
+  m.step = integer_at<std::int64_t>(j, "step");
+  m.updates_done = integer_at<std::int64_t>(j, "updates_done");
   m.loss_scale = j.at("loss_scaler").at("scale").get<double>();
-  m.loss_scale_clean_steps = j.at("loss_scaler").at("clean_steps").get<std::int64_t>();
+  m.loss_scale_clean_steps = integer_at<std::int64_t>(j.at("loss_scaler"), "clean_steps");
   m.layout = layout_from(j.at("layout"));
   m.precision = j.at("precision").get<std::string>();
   m.config_crc32 = j.at("config_crc32").get<std::string>();
   m.model_name = j.at("model_name").get<std::string>();
   m.plugins = j.at("plugins").get<std::map<std::string, std::string>>();
-  m.seed = j.at("seed").get<std::uint64_t>();
+  m.seed = integer_at<std::uint64_t>(j, "seed");
   const json& data = j.at("data");
-  m.global_batch = data.at("global_batch").get<std::int64_t>();
-  m.sequences_consumed = data.at("sequences_consumed").get<std::int64_t>();
+  m.global_batch = integer_at<std::int64_t>(data, "global_batch");
+  m.sequences_consumed = integer_at<std::int64_t>(data, "sequences_consumed");
   m.data_train = data.at("train").get<std::string>();
   m.optimizer_states = j.at("optimizer_states").get<std::vector<std::string>>();
   for (const json& f : j.at("files")) {
-    m.files.push_back({f.at("name").get<std::string>(), f.at("pp").get<int>(), f.at("tp").get<int>(),
-                       f.at("bytes").get<std::uint64_t>(), f.at("crc32").get<std::uint32_t>(),
-                       f.at("rng_offset").get<std::uint64_t>()});
+    m.files.push_back({f.at("name").get<std::string>(), integer_at<int>(f, "pp"), integer_at<int>(f, "tp"),
+                       integer_at<std::uint64_t>(f, "bytes"), integer_at<std::uint32_t>(f, "crc32"),
+                       integer_at<std::uint64_t>(f, "rng_offset")});
   }
   for (const auto& [name, t] : j.at("tensors").items()) {
-    m.tensors[name] = {t.at("global_shape").get<std::vector<std::int64_t>>(), t.at("shard_dim").get<int>(),
+    m.tensors[name] = {integers_at<std::int64_t>(t, "global_shape"), integer_at<int>(t, "shard_dim"),
                        t.at("tied").get<bool>(), t.at("files").get<std::vector<std::string>>()};
   }
   return m;
@@ -75,7 +114,10 @@ Status check_manifest(const Manifest& m, const std::string& source) {
   }
   for (const auto& [name, tensor] : m.tensors) {
     if (tensor.files.empty()) return input_error("{}: tensor {} names no file", source, name);
-    if (tensor.shard_dim >= static_cast<int>(tensor.global_shape.size())) {
+    for (const std::int64_t dim : tensor.global_shape) {
+      if (dim < 0) return input_error("{}: tensor {} has a negative dimension {}", source, name, dim);
+    }
+    if (tensor.shard_dim < -1 || tensor.shard_dim >= static_cast<int>(tensor.global_shape.size())) {
       return input_error("{}: tensor {} has shard_dim {} but {} dimensions", source, name, tensor.shard_dim,
                          tensor.global_shape.size());
     }
@@ -126,14 +168,17 @@ Result<Manifest> parse_manifest(const std::string& text, const std::string& sour
     if (j.value("format", "") != "llmrt-checkpoint") {
       return input_error("{}: not an llmrt checkpoint manifest (format \"{}\")", source, j.value("format", ""));
     }
-    if (j.value("version", 0) != kManifestVersion) {
-      return input_error("{}: manifest version {}; this llmrt reads version {}", source, j.value("version", 0),
+    const json version = j.value("version", json(0));
+    if (!version.is_number_integer() || version.get<std::int64_t>() != kManifestVersion) {
+      return input_error("{}: manifest version {}; this llmrt reads version {}", source, version.dump(),
                          kManifestVersion);
     }
     Manifest manifest = manifest_from(j);
     LLMRT_RETURN_IF_ERROR(check_manifest(manifest, source));
     return manifest;
   } catch (const json::exception& error) {
+    return input_error("{}: {}", source, error.what());
+  } catch (const FieldError& error) {
     return input_error("{}: {}", source, error.what());
   }
 }

@@ -172,8 +172,11 @@ Result<SafetensorsEntry> parse_entry(const std::string& path, const std::string&
       return bad("a shape entry is not a dimension");
     }
     entry.shape.push_back(dim.get<std::int64_t>());
+    // Checked before multiplying: [2^40, 2^40] would overflow int64 (found by tests/fuzz).
+    if (entry.shape.back() != 0 && elements > (std::int64_t{1} << 40) / entry.shape.back()) {
+      return bad("the shape is larger than any file");
+    }
     elements *= entry.shape.back();
-    if (elements > (std::int64_t{1} << 40)) return bad("the shape is larger than any file");
   }
   const auto& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||

@@ -77,6 +77,15 @@ Result<toml::table> parse_toml_file(const fs::path& file, const std::string& sho
   }
 }
 
+// fs::weakly_canonical, with a path the OS refuses (a name over 255 bytes: "File name too long")
+// an input error rather than a filesystem_error thrown out of the loader (found by tests/fuzz).
+Result<fs::path> resolve_path(const fs::path& path, const std::string& shown_path) {
+  std::error_code error;
+  fs::path resolved = fs::weakly_canonical(path, error);
+  if (error) return input_error("{}: cannot resolve the path: {}", shown_path, error.message());
+  return resolved;
+}
+
 // A file being read: its canonical path (for cycles) and how messages name it — as the user
 // wrote it, an include joined to the including file's shown folder.
 struct ConfigFile {
@@ -101,8 +110,10 @@ Result<toml::table> merge_includes(toml::table& including, const ConfigFile& fil
     const SourcePos pos = position_of(entry, fmt::format("include[{}]", i));
     const auto* name = entry.as_string();
     if (!name) return input_error("{}: expected a file name string", pos.describe());
-    const ConfigFile target{fs::weakly_canonical(file.canonical.parent_path() / name->get()),
-                            (fs::path(file.shown).parent_path() / name->get()).lexically_normal().string()};
+    const std::string shown = (fs::path(file.shown).parent_path() / name->get()).lexically_normal().string();
+    LLMRT_ASSIGN_OR_RETURN(fs::path canonical, resolve_path(file.canonical.parent_path() / name->get(),
+                                                            fmt::format("{}: {}", pos.describe(), shown)));
+    const ConfigFile target{std::move(canonical), shown};
     auto same_file = [&](const ConfigFile& open) { return open.canonical == target.canonical; };
     if (std::any_of(include_stack.begin(), include_stack.end(), same_file)) {
       std::vector<std::string> cycle;
@@ -110,7 +121,8 @@ Result<toml::table> merge_includes(toml::table& including, const ConfigFile& fil
       cycle.push_back(target.shown);
       return input_error("{}: include cycle: {}", pos.describe(), join(cycle, " -> "));
     }
-    if (!fs::exists(target.canonical)) {
+    std::error_code missing;
+    if (!fs::exists(target.canonical, missing)) {
       return input_error("{}: included file '{}' does not exist (looked for {})", pos.describe(), name->get(),
                          target.shown);
     }
@@ -134,9 +146,13 @@ Result<toml::table> load_with_includes(const ConfigFile& file, std::vector<Confi
 }  // namespace
 
 Result<ConfigDocument> load_config_document(const std::string& path) {
-  if (!fs::exists(path)) return input_error("{}: the config file does not exist", path);
+  std::error_code missing;
+  if (!fs::exists(path, missing)) {
+    return input_error("{}: the config file does not exist{}", path, missing ? ": " + missing.message() : "");
+  }
   std::vector<ConfigFile> include_stack;
-  LLMRT_ASSIGN_OR_RETURN(auto root, load_with_includes(ConfigFile{fs::weakly_canonical(path), path}, include_stack));
+  LLMRT_ASSIGN_OR_RETURN(fs::path canonical, resolve_path(path, path));
+  LLMRT_ASSIGN_OR_RETURN(auto root, load_with_includes(ConfigFile{std::move(canonical), path}, include_stack));
   return ConfigDocument{path, std::move(root)};
 }
 

@@ -7,12 +7,12 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
 #include <llmrt/plugin.h>
 
 #include "plugin/plugin_guard.h"
+#include "plugin/plugin_identity.h"
 #include "util/strings.h"
 
 namespace llmrt {
@@ -27,19 +27,6 @@ Status check_not_writable_by_others(const std::string& path, const char* what) {
     return input_error("refused: the plugin {} {} is writable by others (mode {:04o}, expected no o+w); "
                        "run chmod o-w on it, or pass --allow-insecure-plugins",
                        what, path, info.st_mode & 07777);
-  }
-  return Status::success();
-}
-
-Status check_elf(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  char magic[4] = {};
-  file.read(magic, sizeof(magic));
-  if (file.gcount() != 4 || magic[0] != 0x7f || magic[1] != 'E' || magic[2] != 'L' || magic[3] != 'F') {
-    std::string found;
-    for (int i = 0; i < file.gcount(); ++i) found += fmt::format("{:02x}", static_cast<unsigned char>(magic[i]));
-    return input_error("not an ELF shared object: expected the bytes 7f454c46 ('\\x7fELF') at the start, found '{}'",
-                       found);
   }
   return Status::success();
 }
@@ -61,48 +48,12 @@ Result<llmrt_plugin_entry_fn> find_entry(void* handle) {
                      "define it with LLMRT_PLUGIN or export it from C)", LLMRT_PLUGIN_ENTRY_SYMBOL);
 }
 
-// Every identity field that does not fit this host, as "identity.field: expected X, found Y".
-Status check_identity(const llmrt_plugin_identity* id) {
-  if (id == nullptr) return input_error("{} returned NULL: expected its identity", LLMRT_PLUGIN_ENTRY_SYMBOL);
-  if (id->magic != LLMRT_PLUGIN_MAGIC) {
-    return input_error("identity.magic: expected 0x{:08X}, found 0x{:08X}", LLMRT_PLUGIN_MAGIC, id->magic);
-  }
-  const std::size_t needed = LLMRT_STRUCT_SIZE(llmrt_plugin_identity, register_components);
-  if (id->struct_size < needed) {
-    return input_error("identity.struct_size: expected at least {}, found {}", needed, id->struct_size);
-  }
-  std::vector<std::string> problems;
-  if (id->abi_major != LLMRT_ABI_MAJOR) {
-    problems.push_back(fmt::format("identity.abi_major: expected {}, found {}", LLMRT_ABI_MAJOR, id->abi_major));
-  }
-  if (id->min_host_minor > LLMRT_ABI_MINOR) {
-    problems.push_back(fmt::format("identity.min_host_minor: expected at most {} (this host's ABI minor), found {} "
-                                   "(the plugin needs a newer llmrt)", LLMRT_ABI_MINOR, id->min_host_minor));
-  }
-  if (id->pointer_size != sizeof(void*)) {
-    problems.push_back(fmt::format("identity.pointer_size: expected {}, found {}", sizeof(void*), id->pointer_size));
-  }
-  const std::pair<const char*, const char*> strings[] = {
-      {"name", id->name}, {"version", id->version}, {"build_id", id->build_id}};
-  for (const auto& [field, value] : strings) {
-    if (value == nullptr || value[0] == '\0') {
-      problems.push_back(fmt::format("identity.{}: expected a non-empty string, found {}", field,
-                                     value == nullptr ? "NULL" : "\"\""));
-    }
-  }
-  if (id->register_components == nullptr) {
-    problems.push_back("identity.register_components: expected a function, found NULL");
-  }
-  if (!problems.empty()) return input_error("{}", join(problems, "; "));
-  return Status::success();
-}
-
 Status load_checked_file(Registry& registry, const std::string& path, const LoadOptions& options) {
   if (!options.allow_insecure) {
     LLMRT_RETURN_IF_ERROR(check_not_writable_by_others(path, "file"));
     LLMRT_RETURN_IF_ERROR(check_not_writable_by_others(fs::path(path).parent_path().string(), "directory"));
   }
-  LLMRT_RETURN_IF_ERROR(check_elf(path));
+  LLMRT_RETURN_IF_ERROR(check_elf_file(path));
   // RTLD_LOCAL keeps one plugin's symbols from resolving another's; the handle is kept (never
   // dlclose'd) because unloading code with live static/TLS destructors crashes.
   void* handle = nullptr;
@@ -121,7 +72,7 @@ Status load_checked_file(Registry& registry, const std::string& path, const Load
     const PluginCallScope scope(path, "", "loading", "its entry function " LLMRT_PLUGIN_ENTRY_SYMBOL);
     identity = entry();
   }
-  LLMRT_RETURN_IF_ERROR(check_identity(identity));
+  LLMRT_RETURN_IF_ERROR(check_plugin_identity(identity));
   LoadedPlugin plugin{path, identity->name, identity->version, identity->build_id, identity->abi_major,
                       identity->abi_minor};
   const PluginCallScope scope(path, "", "registration", "register_components");

@@ -74,3 +74,20 @@ BOOST_AUTO_TEST_CASE(step_folder_names) {
   BOOST_TEST(llmrt::step_of_dir_name("latest") == -1);
   BOOST_TEST(llmrt::step_of_dir_name("step_") == -1);
 }
+
+// Numbers of the wrong kind or range are refused naming the field, never cast: 1e300 into an int
+// was undefined behaviour and 2^32 + 2 became 2 (both found by tests/fuzz).
+BOOST_AUTO_TEST_CASE(integers_out_of_their_range_or_not_integers_are_refused) {
+  const std::string text = llmrt::manifest_json(sample());
+  const std::pair<std::string, std::string> cases[] = {
+      {"\"pp\": 2", "\"pp\": 4294967298"},    {"\"pp\": 2", "\"pp\": 1e300"},
+      {"\"step\": 12", "\"step\": 12.5"},     {"\"crc32\": 4660", "\"crc32\": 4294967296"},
+      {"\"shard_dim\": 0", "\"shard_dim\": -2"}, {"\"version\": 1", "\"version\": 1e300"}};
+  for (const auto& [from, to] : cases) {
+    auto m = llmrt::parse_manifest(replaced(text, from, to), "m.json");
+    BOOST_REQUIRE_MESSAGE(!m.ok(), to);
+    BOOST_TEST(m.error().exit_code() == 2);
+    const std::string field = from.substr(1, from.find('"', 1) - 1);
+    BOOST_TEST(m.error().message().find(field) != std::string::npos, m.error().message());
+  }
+}

@@ -121,6 +121,11 @@ BOOST_AUTO_TEST_CASE(broken_files_are_refused_naming_file_and_tensor) {
                             dir, "meta", R"({"__metadata__":{"k":1}})", 0)))
                  .find("__metadata__.k") != std::string::npos);
   BOOST_TEST(message_of(SafetensorsFile::open(dir.path() + "/absent")).find("cannot open") != std::string::npos);
+  // Two dimensions of 2^40 each: refused before their product overflows (found by tests/fuzz).
+  BOOST_TEST(message_of(SafetensorsFile::open(write_raw(
+                            dir, "overflow",
+                            R"({"t":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,0]}})", 0)))
+                 .find("tensor t: the shape is larger than any file") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(an_unwritable_file_is_an_error_and_leaves_nothing) {
