@@ -8,6 +8,7 @@
 #include "cli/model_summary.h"
 #include "cli/plan_report.h"
 #include "job/job.h"
+#include "job/job_checks.h"
 #include "topology/topology_report.h"
 
 namespace llmrt {
@@ -59,7 +60,10 @@ Status check_command(const CliOptions& options, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(std::string schedule,
                          check_pipeline_schedule(job->registry, parallel, job->spec.train, topology.world_size()));
   // The layout of the launched run, as `run` resolves it.
-  LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_job(*job, topology.world_size()));
+  auto resolved_or = resolve_job(*job, topology.world_size());
+  // Every rank learns whether any failed (each holds its own host's RAM): none waits alone below.
+  LLMRT_RETURN_IF_ERROR(world.agree(resolved_or.ok() ? Status::success() : Status(resolved_or.error())));
+  ResolvedJob& resolved = *resolved_or;
   // Under a launcher every rank's host and GPU, as `run` checks them; a rehearsal says it skips them.
   std::string placement_line;
   if (world.launched() || job->rehearsal) {
@@ -67,6 +71,9 @@ Status check_command(const CliOptions& options, const World& world) {
     print_warnings(placement);
     if (!placement.summary.empty()) placement_line = placement.summary + "\n";
   }
+  // The shards as `run` reads them, after the hosts they are read on (same call in run_command.cpp).
+  auto data = check_training_data(job->spec);
+  LLMRT_RETURN_IF_ERROR(world.agree(data.ok() ? Status::success() : Status(data.error())));
 
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);
@@ -75,7 +82,7 @@ Status check_command(const CliOptions& options, const World& world) {
             << format_parallel(parallel) << format_resolved(resolved) << schedule
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
                            job->registry.plugins().size())
-            << placement_line;
+            << *data << placement_line;
   if (world.launched()) {
     std::cout << fmt::format("MPI: {} ranks under {}, matching the topology\n", world.size(), world.launcher());
   }

@@ -14,6 +14,7 @@
 #include "exec/validation.h"
 #include "infer/training_samples.h"
 #include "job/job.h"
+#include "job/job_checks.h"
 #include "obs/fault_injection.h"
 #include "plan/predicted_timeline.h"
 
@@ -116,6 +117,9 @@ Status train_command(const CliOptions& options, const World& world) {
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);
+  // Every shard read through before anything is written (same call in check_command.cpp).
+  auto data = check_training_data(job->spec);
+  LLMRT_RETURN_IF_ERROR(world.agree(data.ok() ? Status::success() : Status(data.error())));
   LLMRT_ASSIGN_OR_RETURN(const RunDirLock run_dir_lock,
                          claim_output_paths(job->spec, {options.trace_path, options.dump_params_dir}, world));
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "data/token_scan.h"
 #include "data/window_order.h"
 #include "util/file_write.h"
 #include "util/mapped_file.h"
@@ -59,6 +60,31 @@ Result<MappedShard> map_shard(const std::string& path) {
   return MappedShard{std::move(file), count, 0};
 }
 
+// Windows of seq + 1 tokens at stride seq in a shard of `tokens`.
+std::size_t shard_windows(std::size_t tokens, std::size_t seq) { return tokens > seq ? (tokens - 1) / seq : 0; }
+
+// Every shard `pattern` matches, in name order, mapped and validated: a bad one fails before step 1.
+Result<std::vector<MappedShard>> map_shards(const std::string& pattern, std::string_view key) {
+  glob_t matches{};
+  const int status = glob(pattern.c_str(), 0, nullptr, &matches);
+  std::vector<std::string> paths(matches.gl_pathv, matches.gl_pathv + (status == 0 ? matches.gl_pathc : 0));
+  globfree(&matches);
+  if (paths.empty()) return input_error("{} = \"{}\": no file matches", key, pattern);
+  std::sort(paths.begin(), paths.end());
+  std::vector<MappedShard> shards;
+  for (const std::string& path : paths) {
+    LLMRT_ASSIGN_OR_RETURN(auto shard, map_shard(path));
+    shards.push_back(std::move(shard));
+  }
+  return shards;
+}
+
+Error no_window_error(std::string_view key, const std::string& pattern, std::size_t tokens, std::size_t files,
+                       std::int64_t seq) {
+  return input_error("{} = \"{}\": {} tokens in {} shard(s), no shard holds one window of seq_len + 1 = {} tokens",
+                     key, pattern, tokens, files, seq + 1);
+}
+
 class ShardSource final : public TokenSource {
  public:
   ShardSource(std::vector<MappedShard> shards, std::int64_t vocab_size, std::int64_t seq, ShardOrder order)
@@ -81,7 +107,7 @@ class ShardSource final : public TokenSource {
   std::int64_t count_windows() {
     std::int64_t total = 0;
     for (MappedShard& shard : shards_) {
-      shard.windows = shard.tokens > seq_ ? (shard.tokens - 1) / seq_ : 0;
+      shard.windows = shard_windows(shard.tokens, seq_);
       total += static_cast<std::int64_t>(shard.windows);
       first_window_.push_back(total);  // prefix sums: shard s holds windows [first_window_[s-1], first_window_[s])
     }
@@ -149,26 +175,35 @@ class RandomSource final : public TokenSource {
 
 Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::string_view key,
                                                        std::int64_t vocab_size, std::int64_t seq, ShardOrder order) {
-  glob_t matches{};
-  const int status = glob(pattern.c_str(), 0, nullptr, &matches);
-  std::vector<std::string> paths(matches.gl_pathv, matches.gl_pathv + (status == 0 ? matches.gl_pathc : 0));
-  globfree(&matches);
-  if (paths.empty()) return input_error("{} = \"{}\": no file matches", key, pattern);
-  std::sort(paths.begin(), paths.end());
-  std::vector<MappedShard> shards;
+  LLMRT_ASSIGN_OR_RETURN(std::vector<MappedShard> shards, map_shards(pattern, key));
   std::size_t tokens = 0;
-  for (const std::string& path : paths) {
-    // Validates every shard up front: a bad one fails before step 0.
-    LLMRT_ASSIGN_OR_RETURN(auto shard, map_shard(path));
-    tokens += shard.tokens;
-    shards.push_back(std::move(shard));
-  }
+  for (const MappedShard& shard : shards) tokens += shard.tokens;
+  const std::size_t files = shards.size();
   auto source = std::make_unique<ShardSource>(std::move(shards), vocab_size, seq, order);
-  if (source->windows() == 0) {
-    return input_error("{} = \"{}\": {} tokens in {} shard(s), no shard holds one window of seq_len + 1 = {} tokens",
-                       key, pattern, tokens, paths.size(), seq + 1);
-  }
+  if (source->windows() == 0) return no_window_error(key, pattern, tokens, files, seq);
   return std::unique_ptr<TokenSource>(std::move(source));
+}
+
+Result<ShardSummary> check_token_shards(const std::string& pattern, std::string_view key, std::int64_t vocab_size,
+                                        std::int64_t seq) {
+  LLMRT_ASSIGN_OR_RETURN(std::vector<MappedShard> shards, map_shards(pattern, key));
+  ShardSummary summary;
+  summary.files = shards.size();
+  for (const MappedShard& shard : shards) {
+    const std::size_t bad = first_token_at_or_above(
+        shard.file.bytes().subspan(kHeaderBytes, shard.tokens * 2),
+        static_cast<std::uint32_t>(std::min<std::int64_t>(vocab_size, 0x10000)));
+    if (bad < shard.tokens) {
+      return input_error("{}: token {} at byte offset {} is not below vocab_size = {}", shard.file.path(),
+                         shard.token(bad), kHeaderBytes + bad * 2, vocab_size);
+    }
+    summary.tokens += static_cast<std::int64_t>(shard.tokens);
+    summary.windows += static_cast<std::int64_t>(shard_windows(shard.tokens, static_cast<std::size_t>(seq)));
+  }
+  if (summary.windows == 0) {
+    return no_window_error(key, pattern, static_cast<std::size_t>(summary.tokens), summary.files, seq);
+  }
+  return summary;
 }
 
 std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size, std::int64_t seq) {

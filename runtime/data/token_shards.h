@@ -50,6 +50,19 @@ class TokenSource {
 Result<std::unique_ptr<TokenSource>> open_token_shards(const std::string& pattern, std::string_view key,
                                                        std::int64_t vocab_size, std::int64_t seq, ShardOrder order);
 
+// What a run would read from `pattern`, checked before step 1 by `check` and `run` alike: every
+// shard opened as open_token_shards opens it (the header's sizes held against the file's before
+// anything is read), at least one window of seq + 1 tokens, and every token id below vocab_size
+// in one vectorised pass (data/token_scan.h): the first that is not is an input error naming the
+// file and its byte offset.
+struct ShardSummary {
+  std::size_t files = 0;
+  std::int64_t tokens = 0;
+  std::int64_t windows = 0;  // of seq + 1 tokens at stride seq, over all shards
+};
+Result<ShardSummary> check_token_shards(const std::string& pattern, std::string_view key, std::int64_t vocab_size,
+                                        std::int64_t seq);
+
 // Uniform random token ids, the same for a given seed on any machine.
 std::unique_ptr<TokenSource> random_tokens(std::uint64_t seed, std::int64_t vocab_size, std::int64_t seq);
 

@@ -38,12 +38,18 @@ Status check_learning_rate(const TrainSpec& train, const Component& schedule, do
 }  // namespace
 
 Status check_optimizer_config(const TrainSpec& train, const Registry& registry) {
-  // Creating both (no parameters yet) runs every check their plugins make on their configs.
-  LLMRT_ASSIGN_OR_RETURN(const OptimizerStep step, OptimizerStep::create(train, registry, 0));
+  // The rate first, so that a bad lr is named at its key whatever the plugin says of it; then
+  // creating both (no parameters yet) runs every check their plugins make on their configs.
+  LLMRT_ASSIGN_OR_RETURN(const Component* optimizer,
+                         registry.lookup(train.optimizer.component.value, LLMRT_KIND_OPTIMIZER,
+                                         train.optimizer.component.pos.describe()));
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(train.lr_schedule.component.value, LLMRT_KIND_LR_SCHEDULE,
                                          train.lr_schedule.component.pos.describe()));
-  return check_learning_rate(train, *schedule, step.base_lr());
+  LLMRT_ASSIGN_OR_RETURN(const double base_lr, component_number(*optimizer, train.optimizer, "lr"));
+  LLMRT_RETURN_IF_ERROR(check_learning_rate(train, *schedule, base_lr));
+  const auto step = OptimizerStep::create(train, registry, 0);
+  return step.ok() ? Status::success() : Status(step.error());
 }
 
 Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Registry& registry,
@@ -57,8 +63,11 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
   LLMRT_ASSIGN_OR_RETURN(auto optimizer_config, resolve_component_config(*optimizer, train.optimizer));
   LLMRT_ASSIGN_OR_RETURN(auto schedule_config, resolve_component_config(*schedule, train.lr_schedule));
   LLMRT_ASSIGN_OR_RETURN(auto base_lr, component_number(*optimizer, train.optimizer, "lr"));
-  LLMRT_ASSIGN_OR_RETURN(auto optimizer_instance, create_optimizer(*optimizer, optimizer_config));
-  LLMRT_ASSIGN_OR_RETURN(auto schedule_instance, create_lr_schedule(*schedule, schedule_config));
+  // A plugin's refusal of its config, at the table it came from.
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto optimizer_instance, create_optimizer(*optimizer, optimizer_config), "{}",
+                             train.optimizer.pos.describe());
+  LLMRT_ASSIGN_OR_RETURN_CTX(auto schedule_instance, create_lr_schedule(*schedule, schedule_config), "{}",
+                             train.lr_schedule.pos.describe());
   LLMRT_ASSIGN_OR_RETURN(auto state_specs, optimizer_state_specs(optimizer_instance));
 
   OptimizerStep step(std::move(optimizer_instance), std::move(schedule_instance), std::move(optimizer_config),

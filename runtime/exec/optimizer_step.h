@@ -18,8 +18,8 @@ namespace llmrt {
 // [train]'s optimizer and lr schedule as `run` will create them: their configs accepted by the
 // plugins, and the learning rate sane — the optimizer's lr positive and finite, and, for a
 // schedule that declares it, min_lr ≤ lr. `check` and `run` refuse the same things (exit 2),
-// naming the key. (A warmup longer than the run is allowed: a short smoke run of a real config
-// shortens train.steps.)
+// naming the key. (A warmup longer than the run is allowed, with a warning from open_job: a
+// short smoke run of a real config shortens train.steps.)
 Status check_optimizer_config(const TrainSpec& train, const Registry& registry);
 
 class OptimizerStep {

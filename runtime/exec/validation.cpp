@@ -6,6 +6,13 @@
 
 namespace llmrt {
 
+Status check_val_windows(const Spec& spec, std::int64_t windows, std::int64_t global_batch) {
+  if (windows >= global_batch) return Status::success();
+  return input_error("data.val = \"{}\": {} windows of seq_len + 1 = {} tokens, fewer than one train.global_batch "
+                     "= {} (validation runs in whole global batches)",
+                     spec.data.val.value, windows, spec.model.seq_len.value + 1, global_batch);
+}
+
 Result<std::unique_ptr<Validator>> Validator::create(const Spec& spec, const Trainer& trainer) {
   if (spec.data.val.value.empty()) return std::unique_ptr<Validator>();
   LLMRT_ASSIGN_OR_RETURN(auto data, open_token_shards(spec.data.val.value, "data.val", spec.model.vocab_size.value,
@@ -13,12 +20,8 @@ Result<std::unique_ptr<Validator>> Validator::create(const Spec& spec, const Tra
   const Layout& layout = trainer.layout();
   const std::int64_t global_batch = std::int64_t{layout.microbatches} * layout.microbatch_size * layout.dp;
   const std::int64_t wanted = spec.data.val_sequences > 0 ? spec.data.val_sequences : 20 * global_batch;
+  LLMRT_RETURN_IF_ERROR(check_val_windows(spec, data->windows(), global_batch));
   const std::int64_t fits = data->windows() / global_batch * global_batch;
-  if (fits == 0) {
-    return input_error("data.val = \"{}\": {} windows of seq_len + 1 = {} tokens, fewer than one train.global_batch "
-                       "= {} (validation runs in whole global batches)",
-                       spec.data.val.value, data->windows(), spec.model.seq_len.value + 1, global_batch);
-  }
   return std::unique_ptr<Validator>(
       new Validator(std::move(data), std::min(wanted, fits), spec.data.val_every.value, spec.train.steps));
 }

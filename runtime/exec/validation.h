@@ -13,6 +13,10 @@
 
 namespace llmrt {
 
+// Validation runs in whole global batches: the val shards' `windows` must hold one
+// train.global_batch of them. The one refusal of a too-short data.val, for check and run.
+Status check_val_windows(const Spec& spec, std::int64_t windows, std::int64_t global_batch);
+
 class Validator {
  public:
   // nullptr when [data] names no val shards. Opens and checks them; val_sequences (0: 20 ×

@@ -7,6 +7,7 @@
 #include "exec/optimizer_step.h"
 #include "infer/model_files.h"
 #include "job/job.h"
+#include "job/job_checks.h"
 #include "job/plan_request.h"
 #include "plugin/plugin_agreement.h"
 #include "plugin/plugin_guard.h"
@@ -61,7 +62,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(spec.parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule"));
   (void)schedule;
-  std::vector<std::string> warnings;
+  std::vector<std::string> warnings = train_warnings(spec.train, registry);
   auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
                                                std::move(registry), std::move(warnings), request.rehearse});
   job->share_gpus = request.share_gpus;

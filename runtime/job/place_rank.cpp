@@ -80,15 +80,13 @@ Result<HostGpu> pick_gpu(const Topology& topology, const RankPlacement& placemen
   return host.gpus[static_cast<std::size_t>(pick)];
 }
 
-// The planner's peak memory of this rank for the resolved layout; nullopt when it has none.
-Result<std::optional<double>> predicted_memory_gib(const OpenJob& job, const ResolvedJob& resolved, int rank) {
-  if (resolved.planned) return std::optional<double>(resolved.planned->peak_memory_gib.at(static_cast<std::size_t>(rank)));
-  if (resolved.world_size != job.topology.world_size()) return std::optional<double>();
-  PlanRequest request = job.plan_request(resolved.world_size);
-  pin_parallel(request.parallel, resolved.layout);
-  LLMRT_ASSIGN_OR_RETURN(PlanResult plan, plan_layouts(request));
-  if (plan.ranked.empty()) return std::optional<double>();
-  return std::optional<double>(plan.ranked.front().peak_memory_gib.at(static_cast<std::size_t>(rank)));
+// The planner's peak memory of this rank for the resolved layout (job_checks.h held it against the
+// topology's figure already; here it meets the real card).
+Result<double> predicted_memory_gib(const OpenJob& job, const ResolvedJob& resolved, int rank) {
+  if (resolved.planned) return resolved.planned->peak_memory_gib.at(static_cast<std::size_t>(rank));
+  LLMRT_ASSIGN_OR_RETURN(const std::vector<double> gib,
+                         predict_rank_memory_gib(job.plan_request(resolved.world_size), resolved.layout));
+  return gib.at(static_cast<std::size_t>(rank));
 }
 
 Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resolved, const World& world,
@@ -116,12 +114,12 @@ Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resol
                                              "assume {}",
                                              where, device.model->name, gpu.name, device.model->name));
   }
-  LLMRT_ASSIGN_OR_RETURN(std::optional<double> predicted, predicted_memory_gib(job, resolved, world.rank()));
+  LLMRT_ASSIGN_OR_RETURN(const double predicted, predicted_memory_gib(job, resolved, world.rank()));
   // Ranks sharing a card (--share-gpus) share its memory too.
   const int sharing = job.share_gpus && !host.gpus.empty()
                           ? (local.size + static_cast<int>(host.gpus.size()) - 1) / static_cast<int>(host.gpus.size())
                           : 1;
-  if (predicted) LLMRT_RETURN_IF_ERROR(check_card_memory(*predicted * sharing, gpu, where));
+  LLMRT_RETURN_IF_ERROR(check_card_memory(predicted * sharing, gpu, where));
   LLMRT_ASSIGN_OR_RETURN(placement.device, bind_cuda_device(gpu.ordinal));
   return placement;
 }

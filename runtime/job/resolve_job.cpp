@@ -5,6 +5,8 @@
 #include "exec/model_layers.h"
 #include "exec/model_plan.h"
 #include "job/job.h"
+#include "job/job_checks.h"
+#include "util/memory.h"
 
 namespace llmrt {
 namespace {
@@ -92,6 +94,8 @@ Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
   }
   LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_layout(job, job.spec, layout));
   resolved.planned = std::move(planned);
+  // Before anything is allocated: the layout fits the memory it will run in.
+  LLMRT_RETURN_IF_ERROR(check_memory_fit(job, resolved, host_memory_bytes()));
   return resolved;
 }
 

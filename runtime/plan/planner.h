@@ -86,4 +86,12 @@ Result<PlanResult> plan_layouts(const PlanRequest& request);
 // Needs request.topology and request.layer_costs.
 Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Layout& layout);
 
+// The planner's memory model for a layout it was not asked to choose (stage_layers filled, as
+// resolve_job leaves it): [world rank] the GiB one rank holds at its schedule's peak — its
+// parameter slice, fp32 gradients, optimizer state (and master copy), the activations in flight,
+// [plan].workspace_gib — the figure plan_layouts holds against each device. Needs
+// request.layer_costs and request.schedule_source; an error of either (a layer refusing its
+// input shape) comes back as is.
+Result<std::vector<double>> predict_rank_memory_gib(const PlanRequest& request, const Layout& layout);
+
 }  // namespace llmrt

@@ -37,6 +37,7 @@ struct Probe {
   std::vector<std::string> base;  // --set for both runs: where the key matters
   std::string value;              // the key's value in the second run
   std::vector<std::string> also;  // --set for the second run only: what the new value needs
+  std::string path;               // the key as `--set` spells it, when not the schema path at [0]
 };
 
 // Keys whose effect another test proves: the key, and that test's source (which must name it).
@@ -173,7 +174,8 @@ const std::vector<Probe> kProbes = {
     {"model.name", S::kCpu, C::kCheck, {}, "\"renamed\""},
     {"model.seq_len", S::kCpu, C::kCheck, {}, "32"},
     {"model.vocab_size", S::kCpu, C::kCheck, {}, "300"},
-    {"model.layer[].repeat", S::kCpu, C::kCheck, {}, "3"},
+    // The blocks, not the embedding: a repeated embedding would take activations for token ids.
+    {"model.layer[].repeat", S::kCpu, C::kCheck, {}, "3", {}, "model.layer[1].repeat"},
     {"parallel.pp", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.tp", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.dp", S::kGpu, C::kCheck, {}, "2"},
@@ -289,7 +291,7 @@ class Observer {
     std::vector<std::string> sets;
     for (const std::string& set : probe.base) sets.push_back(expand(set, outputs));
     if (with_value) {
-      sets.push_back(set_path(probe.key) + "=" + expand(probe.value, outputs));
+      sets.push_back((probe.path.empty() ? set_path(probe.key) : probe.path) + "=" + expand(probe.value, outputs));
       for (const std::string& set : probe.also) sets.push_back(expand(set, outputs));
     }
     for (const std::string& set : sets) args.push_back("--set=" + set);

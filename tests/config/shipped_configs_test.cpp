@@ -1,10 +1,13 @@
-// Every shipped config passes `llmrt check`, and the summary states what the file describes.
+// Every shipped config passes `llmrt check` where the data it names exists (check reads every
+// shard a run would, so it runs from a folder holding small shards at the config's paths), and
+// the summary states what the file describes.
 #define BOOST_TEST_MODULE config_shipped
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>
 #include <regex>
 
+#include "data/token_shards.h"
 #include "support/process.h"
 
 using llmrt::test::ProcessResult;
@@ -13,8 +16,25 @@ using llmrt::test::source_path;
 
 namespace {
 
+// A folder with the token shards the shipped configs name (data.* is relative to the working
+// directory): the dgx config's fineweb train and val shards, val holding one global batch of
+// 512 windows of 1024 + 1 tokens below its vocabulary.
+const llmrt::test::TempDir& data_dir() {
+  static const llmrt::test::TempDir dir("shipped_data");
+  static const bool written = [] {
+    std::filesystem::create_directories(dir.path() + "/data");
+    std::vector<std::uint16_t> tokens(512 * 1024 + 1);
+    for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<std::uint16_t>(i * 7919 % 50257);
+    return llmrt::write_token_shard(dir.path() + "/data/fineweb_train_000001.bin", tokens).ok() &&
+           llmrt::write_token_shard(dir.path() + "/data/fineweb_val_000000.bin", tokens).ok();
+  }();
+  BOOST_REQUIRE(written);
+  return dir;
+}
+
 ProcessResult check(const std::string& config) {
-  const ProcessResult result = run_llmrt({"check", source_path("configs/" + config)});
+  const ProcessResult result = llmrt::test::run_process(
+      {LLMRT_CLI_BINARY, "check", source_path("configs/" + config)}, {}, data_dir().path());
   BOOST_TEST_INFO(config << " stderr: " << result.err);
   BOOST_TEST(result.exit_code == 0);
   return result;

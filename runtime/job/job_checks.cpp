@@ -1,0 +1,111 @@
+#include "job/job_checks.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "data/token_shards.h"
+#include "exec/model_layers.h"
+#include "exec/validation.h"
+
+namespace llmrt {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+std::string layout_words(const OpenJob& job, const ResolvedJob& resolved) {
+  const Layout& layout = resolved.layout;
+  const char* source = resolved.planned ? "the planner's layout" : "the layout of [parallel]";
+  if (resolved.world_size == 1 && job.topology.world_size() > 1) source = "one rank holding the whole model";
+  return fmt::format("{} (pp {} · tp {} · dp {}, microbatch_size {}, {} microbatches)", source, layout.pp, layout.tp,
+                     layout.dp, layout.microbatch_size, layout.microbatches);
+}
+
+std::string remedy(const OpenJob& job) {
+  return fmt::format("`llmrt plan {}` lists layouts that fit; a smaller microbatch_size, model.seq_len or model "
+                     "needs less",
+                     job.spec.config_path);
+}
+
+// The topology device rank `rank` runs on: its own, or device 0 for a world of one.
+const Device& device_of(const OpenJob& job, const ResolvedJob& resolved, int rank) {
+  return job.topology.device(resolved.world_size == job.topology.world_size() ? rank : 0);
+}
+
+}  // namespace
+
+Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::int64_t host_ram_bytes) {
+  const PlanRequest request = job.plan_request(resolved.world_size);
+  LLMRT_ASSIGN_OR_RETURN(const std::vector<double> gib, predict_rank_memory_gib(request, resolved.layout));
+  const int per_stage = resolved.layout.tp * resolved.layout.dp;
+  std::map<int, std::vector<int>> cpu_ranks;  // node → its CPU ranks
+  for (int rank = 0; rank < resolved.world_size; ++rank) {
+    const Device& device = device_of(job, resolved, rank);
+    const double need = gib[static_cast<std::size_t>(rank)];
+    if (device.model->is_cpu || job.rehearsal) {
+      cpu_ranks[device.node].push_back(rank);
+    } else if (need > device.memory_gib()) {
+      return input_error("{}: {}: stage {} needs {:.1f} GiB per rank (the planner's memory model: parameters, "
+                         "gradients, optimizer state, activations, workspace); rank {} runs on {} ({:g} GiB): {:.1f} "
+                         "GiB short. {}",
+                         job.spec.config_path, layout_words(job, resolved), rank / per_stage, need, rank,
+                         device.model->name, device.memory_gib(), need - device.memory_gib(), remedy(job));
+    }
+  }
+  if (host_ram_bytes <= 0) return Status::success();
+  const double ram_gib = static_cast<double>(host_ram_bytes) / kGiB;
+  for (const auto& [node, ranks] : cpu_ranks) {
+    double need = 0;
+    for (int rank : ranks) need += gib[static_cast<std::size_t>(rank)];
+    if (need <= ram_gib) continue;
+    const int worst = *std::max_element(ranks.begin(), ranks.end(), [&](int a, int b) {
+      return gib[static_cast<std::size_t>(a)] < gib[static_cast<std::size_t>(b)];
+    });
+    return input_error("{}: {}: node {} runs {} CPU rank{} needing {:.1f} GiB in all (stage {}: {:.1f} GiB per rank, "
+                       "the planner's memory model), more than this host's RAM, {:.1f} GiB (MemTotal in "
+                       "/proc/meminfo). {}",
+                       job.spec.config_path, layout_words(job, resolved),
+                       job.topology.nodes()[static_cast<std::size_t>(node)].name, ranks.size(),
+                       ranks.size() == 1 ? "" : "s", need, worst / per_stage, gib[static_cast<std::size_t>(worst)],
+                       ram_gib, remedy(job));
+  }
+  return Status::success();
+}
+
+Result<std::string> check_training_data(const Spec& spec) {
+  if (spec.data.train.empty()) return std::string("data: random tokens (data.train = \"\")\n");
+  const std::int64_t vocab = spec.model.vocab_size.value, seq = spec.model.seq_len.value;
+  const auto describe = [&](std::string_view key, const ShardSummary& shards) {
+    return fmt::format("{} {} shard{}, {} tokens, {} windows", key, shards.files, shards.files == 1 ? "" : "s",
+                       shards.tokens, shards.windows);
+  };
+  LLMRT_ASSIGN_OR_RETURN(const ShardSummary train, check_token_shards(spec.data.train, "data.train", vocab, seq));
+  std::string line = "data: " + describe("train", train);
+  if (!spec.data.val.value.empty()) {
+    LLMRT_ASSIGN_OR_RETURN(const ShardSummary val, check_token_shards(spec.data.val.value, "data.val", vocab, seq));
+    LLMRT_RETURN_IF_ERROR(check_val_windows(spec, val.windows, spec.train.global_batch.value));
+    line += ", " + describe("val", val);
+  }
+  return line + fmt::format("; every token id below vocab_size {}\n", vocab);
+}
+
+std::vector<std::string> train_warnings(const TrainSpec& train, const Registry& registry) {
+  std::vector<std::string> warnings;
+  const Component* schedule = registry.find(train.lr_schedule.component.value);
+  const bool has_warmup = schedule && std::any_of(schedule->keys.begin(), schedule->keys.end(),
+                                                  [](const ConfigKeyDecl& key) { return key.name == "warmup_steps"; });
+  if (!has_warmup) return warnings;
+  auto warmup = component_number(*schedule, train.lr_schedule, "warmup_steps");
+  if (!warmup.ok() || *warmup <= static_cast<double>(train.steps)) return warnings;
+  const auto written = train.lr_schedule.params.find("warmup_steps");
+  const SourcePos& pos = written != train.lr_schedule.params.end() ? written->second.pos : train.lr_schedule.pos;
+  warnings.push_back(fmt::format("{}: warmup_steps = {:g} is longer than train.steps = {}: the learning rate ends at "
+                                 "{:.0f}% of its peak and never decays (as meant for a shortened smoke run; otherwise "
+                                 "lower warmup_steps)",
+                                 pos.describe(), *warmup, train.steps,
+                                 100.0 * static_cast<double>(train.steps) / *warmup));
+  return warnings;
+}
+
+}  // namespace llmrt
