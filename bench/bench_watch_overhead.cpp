@@ -183,7 +183,7 @@ llmrt::Status train_once(const Options& o, bool watched, const std::string& scra
     const auto start = clock::now();
     LLMRT_ASSIGN_OR_RETURN(llmrt::StepReport report, job.trainer().train_step());
     const auto trained = clock::now();
-    reporter.step_done(report);
+    LLMRT_RETURN_IF_ERROR(reporter.step_done(report));
     const auto reported = clock::now();
     if (step < o.warmup) continue;
     timing.step_s.push_back(std::chrono::duration<double>(reported - start).count());

@@ -14,6 +14,12 @@ if [[ ${#targets[@]} -eq 0 ]]; then targets=(config_loader config_set token_shar
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
 
 if ! command -v clang++ >/dev/null 2>&1; then
+  # scripts/test.sh installed clang (install-deps.sh --test) and sets FUZZ_REQUIRED: there a
+  # missing clang is a broken install, not a reason to stop fuzzing unnoticed.
+  if [[ -n ${FUZZ_REQUIRED:-} ]]; then
+    echo "fuzz.sh: FAILED: clang++ not found, though install-deps.sh --test installs it"
+    exit 1
+  fi
   echo "fuzz.sh: SKIPPED: clang++ not found (apt-get install clang); the corpora still replay in ctest"
   exit 0
 fi

@@ -31,7 +31,7 @@ Block::Block(const ComponentArgs& args)
       tp_(tp_size_of(args.layer)),
       dtype_(compute_dtype_of(args.layer)) {
   const int64_t channels = args.config.get_int("d_model");
-  require_positive(channels, "d_model");
+  require_width(channels, "d_model");
   require_positive(heads_total_, "heads");
   require_positive(n_layer_, "n_layer_for_init");
   if (channels % heads_total_ != 0) {

@@ -19,7 +19,7 @@ Embedding::Embedding(const ComponentArgs& args)
       vocab_(args.config.get_int("vocab_size")),
       max_seq_(args.config.get_int("seq_len")),
       dtype_(compute_dtype_of(args.layer)) {
-  require_positive(channels_, "d_model");
+  require_width(channels_, "d_model");
   require_positive(vocab_, "vocab_size");
   require_positive(max_seq_, "seq_len");
 }

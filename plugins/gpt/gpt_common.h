@@ -208,6 +208,19 @@ inline void require_positive(int64_t value, std::string_view key) {
   if (value <= 0) throw PluginError(std::string(key) + " must be positive, found " + std::to_string(value));
 }
 
+// The widest residual stream the GPT layers take: 8× GPT-3's 12288 and more than any published
+// model, and small enough that every byte count of a layer (microbatch × seq_len × 4·d_model ×
+// 4 bytes, with the config's own limits on the first two) stays exact in 64 bits.
+constexpr int64_t kMaxModelWidth = int64_t{1} << 17;
+
+inline void require_width(int64_t value, std::string_view key) {
+  require_positive(value, key);
+  if (value > kMaxModelWidth) {
+    throw PluginError(std::string(key) + " must be at most " + std::to_string(kMaxModelWidth) + ", found " +
+                      std::to_string(value));
+  }
+}
+
 // What activations are stored as, from the layer context: f32, bf16 or f16 (unset means f32).
 inline int32_t compute_dtype_of(const llmrt_layer_context& layer) {
   if (layer.compute_dtype == 0) return LLMRT_DTYPE_F32;

@@ -36,7 +36,7 @@ Head::Head(const ComponentArgs& args)
       vocab_(args.config.get_int("vocab_size")),
       tied_(args.config.get_bool("tied_embedding")),
       dtype_(compute_dtype_of(args.layer)) {
-  require_positive(channels_, "d_model");
+  require_width(channels_, "d_model");
   require_positive(vocab_, "vocab_size");
 }
 

@@ -137,9 +137,9 @@ Status train_command(const CliOptions& options, const World& world) {
   const bool interrupted = !trained.ok() && trained.error().kind() == ErrorKind::kInterrupted;
   if (!trained.ok() && !interrupted) reporter.stop();
   if (!trained.ok() && !interrupted && world.size() > 1) world.abort(trained.error(), built.groups->coords().label());
-  if (interrupted) reporter.finish();
+  if (interrupted) (void)reporter.finish();  // the interruption is what this run reports
   LLMRT_RETURN_IF_ERROR(trained);
-  reporter.finish();
+  LLMRT_RETURN_IF_ERROR(reporter.finish());
   if (!options.dump_params_dir.empty()) {
     LLMRT_RETURN_IF_ERROR(dump_parameters(trainer.params(), options.dump_params_dir, world.rank(),
                                           built.groups->coords(), resolved->layout));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -42,6 +43,12 @@ Result<RunDirLock> RunDirLock::acquire(const std::string& run_dir) {
       return input_error("metrics.run_dir = \"{}\" is in use by another llmrt run ({}, holding {}): wait for it to "
                          "end, or give this run another metrics.run_dir",
                          run_dir, read_holder(fd), path);
+    }
+    if (errno == ENOSYS || errno == ENOLCK || errno == EOPNOTSUPP) {
+      // Lustre without -o flock, some NFS and FUSE mounts: a run there must still run.
+      fmt::print(stderr, "llmrt: warning: metrics.run_dir: {} cannot be locked on this file system ({}): a second "
+                 "run started in the same run_dir would not be refused\n", path, std::strerror(errno));
+      break;
     }
     return input_error("metrics.run_dir: cannot lock {}: {}", path, std::strerror(errno));
   }

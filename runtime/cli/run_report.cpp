@@ -239,16 +239,18 @@ void RunReporter::warn(std::string_view message) {
 
 namespace llmrt {
 
-void RunReporter::finish() {
+Status RunReporter::finish() {
   const double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
   const std::vector<double> per_rank = world_.gather(peak_mib);  // collective
-  if (!speaks_) return;
+  if (metrics_) LLMRT_RETURN_IF_ERROR(metrics_->close());
+  if (!speaks_) return Status::success();
   flush_tensorboard();
   if (progress_) progress_->end_line();
   std::vector<std::string> shown;
   for (double mib : per_rank) shown.push_back(fmt::format("{:.0f}", mib));
   fmt::print("peak resident memory per rank: [{}] MiB\n", fmt::join(shown, ", "));
   std::fflush(stdout);
+  return Status::success();
 }
 
 }  // namespace llmrt

@@ -49,7 +49,7 @@ class RunReporter {
   // "step 500 val loss 1.8123", {"step": 500, "val_loss": 1.8123} in metrics.jsonl, val/loss on TensorBoard.
   Status validation_done(std::int64_t step, double loss);
   // After the last step, collective: every rank's peak resident memory, printed by rank 0.
-  void finish();
+  Status finish();  // collective; the metrics file closed (its close may report a failed write)
   // A run that failed: the bar's line ended, the events flushed and the endpoint closed now,
   // before the error is printed (the destructor does the same).
   void stop();

@@ -60,7 +60,8 @@ Result<std::vector<std::string>> prepare_byte_shards(const std::string& input_pa
   std::vector<std::string> written = {output_prefix + "_train.bin", output_prefix + "_val.bin"};
   LLMRT_RETURN_IF_ERROR(write_token_shard(written[0], std::span(tokens).first(split)));
   if (Status val = write_token_shard(written[1], std::span(tokens).subspan(split)); !val.ok()) {
-    std::filesystem::remove(written[0]);  // both shards or neither
+    std::error_code ignored;  // the write's error is the one to report
+    std::filesystem::remove(written[0], ignored);  // both shards or neither
     return val.error();
   }
   return written;

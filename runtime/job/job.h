@@ -53,6 +53,9 @@ struct OpenJob {
   // --rehearse: the planner plans for the topology's devices, CPU ranks play them.
   bool rehearsal = false;
   bool share_gpus = false;  // --share-gpus
+  // The topology node this process runs on when a launcher started the whole topology's world;
+  // -1 otherwise (check without a launcher, a world of one): what the host-RAM check may judge.
+  int own_node = -1;
 
   // The planner's inputs for `world_size` ranks of this job.
   PlanRequest plan_request(int world_size) const;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "data/token_shards.h"
+#include "device/host_devices.h"
 #include "exec/model_layers.h"
 #include "exec/validation.h"
 
@@ -33,19 +34,39 @@ const Device& device_of(const OpenJob& job, const ResolvedJob& resolved, int ran
   return job.topology.device(resolved.world_size == job.topology.world_size() ? rank : 0);
 }
 
+// The CPU ranks this process can judge against its own host's RAM, by the bucket they share:
+// every rank of a rehearsal (all played on this host), this rank's own node under a launcher,
+// otherwise (check without a launcher) the nodes that are this host: "localhost", its name, or
+// the topology's only node. Other hosts' RAM is theirs to check when they run.
+std::map<std::string, std::vector<int>> ranks_on_this_host(const OpenJob& job, const ResolvedJob& resolved) {
+  std::map<std::string, std::vector<int>> buckets;
+  const auto& nodes = job.topology.nodes();
+  const std::string host = this_host_name();
+  for (int rank = 0; rank < resolved.world_size; ++rank) {
+    const Device& device = device_of(job, resolved, rank);
+    const std::string& node_name = nodes[static_cast<std::size_t>(device.node)].name;
+    if (job.rehearsal) {
+      buckets["this host (every rank of a --rehearse)"].push_back(rank);
+    } else if (!device.model->is_cpu) {
+      continue;
+    } else if (job.own_node >= 0 ? device.node == job.own_node
+                                 : nodes.size() == 1 || node_name == "localhost" || node_name == host) {
+      buckets["node " + node_name].push_back(rank);
+    }
+  }
+  return buckets;
+}
+
 }  // namespace
 
 Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::int64_t host_ram_bytes) {
   const PlanRequest request = job.plan_request(resolved.world_size);
   LLMRT_ASSIGN_OR_RETURN(const std::vector<double> gib, predict_rank_memory_gib(request, resolved.layout));
   const int per_stage = resolved.layout.tp * resolved.layout.dp;
-  std::map<int, std::vector<int>> cpu_ranks;  // node → its CPU ranks
   for (int rank = 0; rank < resolved.world_size; ++rank) {
     const Device& device = device_of(job, resolved, rank);
     const double need = gib[static_cast<std::size_t>(rank)];
-    if (device.model->is_cpu || job.rehearsal) {
-      cpu_ranks[device.node].push_back(rank);
-    } else if (need > device.memory_gib()) {
+    if (!device.model->is_cpu && !job.rehearsal && need > device.memory_gib()) {
       return input_error("{}: {}: stage {} needs {:.1f} GiB per rank (the planner's memory model: parameters, "
                          "gradients, optimizer state, activations, workspace); rank {} runs on {} ({:g} GiB): {:.1f} "
                          "GiB short. {}",
@@ -55,20 +76,22 @@ Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::in
   }
   if (host_ram_bytes <= 0) return Status::success();
   const double ram_gib = static_cast<double>(host_ram_bytes) / kGiB;
-  for (const auto& [node, ranks] : cpu_ranks) {
+  // A refusal must be sure: a CPU rank is held to its model state and activations, without
+  // plan.workspace_gib (a GPU figure: kernel scratch, CUDA context) that it may not use.
+  const double workspace = request.plan.workspace_gib;
+  for (const auto& [where, ranks] : ranks_on_this_host(job, resolved)) {
     double need = 0;
-    for (int rank : ranks) need += gib[static_cast<std::size_t>(rank)];
+    for (int rank : ranks) need += std::max(0.0, gib[static_cast<std::size_t>(rank)] - workspace);
     if (need <= ram_gib) continue;
     const int worst = *std::max_element(ranks.begin(), ranks.end(), [&](int a, int b) {
       return gib[static_cast<std::size_t>(a)] < gib[static_cast<std::size_t>(b)];
     });
-    return input_error("{}: {}: node {} runs {} CPU rank{} needing {:.1f} GiB in all (stage {}: {:.1f} GiB per rank, "
-                       "the planner's memory model), more than this host's RAM, {:.1f} GiB (MemTotal in "
-                       "/proc/meminfo). {}",
-                       job.spec.config_path, layout_words(job, resolved),
-                       job.topology.nodes()[static_cast<std::size_t>(node)].name, ranks.size(),
-                       ranks.size() == 1 ? "" : "s", need, worst / per_stage, gib[static_cast<std::size_t>(worst)],
-                       ram_gib, remedy(job));
+    return input_error("{}: {}: {} runs {} CPU rank{} needing {:.1f} GiB in all (stage {}: {:.1f} GiB per rank, "
+                       "the planner's memory model without plan.workspace_gib), more than this host's RAM, {:.1f} "
+                       "GiB (MemTotal in /proc/meminfo). {}",
+                       job.spec.config_path, layout_words(job, resolved), where, ranks.size(),
+                       ranks.size() == 1 ? "" : "s", need, worst / per_stage,
+                       std::max(0.0, gib[static_cast<std::size_t>(worst)] - workspace), ram_gib, remedy(job));
   }
   return Status::success();
 }

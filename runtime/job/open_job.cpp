@@ -66,6 +66,9 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   auto job = std::make_unique<OpenJob>(OpenJob{std::move(spec), std::move(catalog), std::move(topology),
                                                std::move(registry), std::move(warnings), request.rehearse});
   job->share_gpus = request.share_gpus;
+  if (world.launched() && world.size() == job->topology.world_size()) {
+    job->own_node = job->topology.device(world.rank()).node;
+  }
   return job;
 }
 

@@ -3,6 +3,7 @@
 #include "plugin/plugin_guard.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@ struct CallRecord {
   char context[2048];  // "during forward of layer 'x' (...), step 1, microbatch 0, rank 0 (pp 0 · tp 0 · dp 0)"
   std::size_t call_length;  // of "forward of layer 'x' (...)", after "during "
   std::int64_t started_ns;
+  pthread_t thread;  // the thread that made the call
 };
 
 // Written only by the thread making plugin calls (under g_mutex); read by the handlers without
@@ -68,6 +70,15 @@ void write_all(const char* text) {
     if (n <= 0) return;
     text += n;
     left -= static_cast<std::size_t>(n);
+  }
+}
+
+// Flush `stream` unless another thread holds its lock (never wait on a lock a stuck or dying
+// thread may hold: the process would hang instead of printing).
+void flush_if_free(std::FILE* stream) {
+  if (::ftrylockfile(stream) == 0) {
+    std::fflush(stream);
+    ::funlockfile(stream);
   }
 }
 
@@ -120,24 +131,30 @@ void on_crash(int signal_number, siginfo_t* info, void* ucontext) {
   if (depth > 0 && depth <= kMaxDepth && index < std::size(kCrashSignals) && !g_ending.load()) {
     const CallRecord& record = g_records[depth - 1];
     SignalSafeLine line;  // on the alternate stack: 4 KiB of its 64
-    line << "llmrt: " << kCrashSignals[index].text << " in plugin " << record.plugin << " " << record.context
-         << "; the process dies with the signal\n";
+    line << "llmrt: " << kCrashSignals[index].text;
+    if (pthread_equal(pthread_self(), record.thread)) {
+      line << " in plugin " << record.plugin << " " << record.context;
+    } else {  // an OpenMP worker of the plugin's, or a thread of llmrt's or a library's
+      line << " on another thread while plugin " << record.plugin << " was running " << record.context;
+    }
+    line << "; the process dies with the signal\n";
     line.write();
     g_ending.store(true);
     ::signal(signal_number, SIG_DFL);  // dies when the handler returns (the fault repeats, or the raise)
     ::raise(signal_number);
     return;
   }
-  // Not ours: whoever handled it before (a sanitizer's report, or the default action).
+  // Not ours: whoever handled it before (a sanitizer's report), ours staying installed for the
+  // next; or the default action, which needs the default disposition back.
   if (index >= std::size(kCrashSignals)) return;
   const struct sigaction& previous = g_previous[index];
-  ::sigaction(signal_number, &previous, nullptr);
   if ((previous.sa_flags & SA_SIGINFO) != 0 && previous.sa_sigaction != nullptr) {
     previous.sa_sigaction(signal_number, info, ucontext);
   } else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN && previous.sa_handler != nullptr) {
     previous.sa_handler(signal_number);
-  } else if (info == nullptr || info->si_code <= 0) {
-    ::raise(signal_number);  // sent, not a fault: it would not repeat by itself
+  } else {
+    ::sigaction(signal_number, &previous, nullptr);
+    if (info == nullptr || info->si_code <= 0) ::raise(signal_number);  // sent, not a fault: it would not repeat
   }
 }
 
@@ -170,9 +187,12 @@ void report_exit(const char* how, int status) {
   const int depth = g_depth.load(std::memory_order_acquire);
   if (depth <= 0 || depth > kMaxDepth || g_ending.exchange(true)) return;
   const CallRecord& record = g_records[depth - 1];
-  std::fflush(nullptr);  // what the run printed before, in order
+  flush_if_free(stdout);  // what the run printed before, in order
+  flush_if_free(stderr);
   SignalSafeLine line;
-  line << "llmrt: plugin " << record.plugin << " called " << how;
+  const bool same_thread = pthread_equal(pthread_self(), record.thread);
+  line << "llmrt: " << (same_thread ? "plugin " : "a thread other than the one running plugin ") << record.plugin
+       << " called " << how;
   if (status >= 0) line << "(" << static_cast<long>(status) << ")";
   line << " " << record.context << "; a plugin must return an error status, not end the process: exit code 1\n";
   line.write();
@@ -187,10 +207,7 @@ void on_quick_exit_hook() { report_exit("quick_exit()", -1); }
 [[noreturn]] void default_overrun(const PluginOverrun& overrun) {
   const std::string text = describe_overrun(overrun);
   g_ending.store(true);
-  if (::ftrylockfile(stdout) == 0) {  // never wait on a lock the stuck thread may hold
-    std::fflush(stdout);
-    ::funlockfile(stdout);
-  }
+  flush_if_free(stdout);
   write_all(text.c_str());
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
@@ -236,6 +253,8 @@ void install_plugin_guard() {
   });
 }
 
+void rearm_plugin_exit_hook() { ::on_exit(on_exit_hook, nullptr); }
+
 void set_plugin_call_rank(int rank, std::string_view coords) {
   std::lock_guard lock(g_site_mutex);
   g_rank = rank;
@@ -268,6 +287,7 @@ PluginCallScope::PluginCallScope(std::string_view plugin_file, std::string_view 
   copy_text(record.context, sizeof(record.context), context);
   record.call_length = std::min(call_length, sizeof(record.context) - 1 - kDuring.size());
   record.started_ns = now_ns();
+  record.thread = pthread_self();
   g_depth.store(depth_ + 1, std::memory_order_release);
 }
 

@@ -17,6 +17,11 @@ namespace llmrt {
 // at_quick_exit hooks, and the thread that watches the running call's time. Idempotent.
 void install_plugin_guard();
 
+// After a plugin is loaded: exit() runs its handlers last-registered first, so the hook that
+// names a plugin's exit goes again after the plugin's own static destructors (registered by its
+// dlopen) — its report is not lost when one of them hangs or crashes.
+void rearm_plugin_exit_hook();
+
 // Where this process stands, for the reports. coords: the executor's label ("pp 0 · tp 0 ·
 // dp 0"), "" before the job is built.
 void set_plugin_call_rank(int rank, std::string_view coords);

@@ -62,6 +62,7 @@ Status load_checked_file(Registry& registry, const std::string& path, const Load
     const PluginCallScope scope(path, "", "loading", "dlopen: its static constructors");
     handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   }
+  rearm_plugin_exit_hook();
   if (handle == nullptr) {
     const char* reason = ::dlerror();
     return input_error("dlopen failed: {}", reason != nullptr ? reason : "unknown reason");

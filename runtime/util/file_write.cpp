@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 
 namespace llmrt {
@@ -20,17 +21,25 @@ Status write_all(int fd, std::string_view bytes, const std::string& path) {
   return Status::success();
 }
 
-Status write_file_replacing(const std::string& path, std::string_view text) {
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+Status write_file_replacing(const std::string& path, std::span<const std::string_view> parts) {
+  // This process's own temporary name: never another writer's, nor a user's file called PATH.tmp.
+  const std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return runtime_error("{}: cannot create: {}", temporary, std::strerror(errno));
-  Status written = write_all(fd, text, path);
+  Status written = Status::success();
+  for (std::size_t i = 0; i < parts.size() && written.ok(); ++i) written = write_all(fd, parts[i], path);
+  // On the disk before the rename publishes it: after a power loss the name holds the old or the new file.
+  if (written.ok() && ::fsync(fd) != 0) written = runtime_error("{}: cannot write: {}", path, std::strerror(errno));
   if (::close(fd) != 0 && written.ok()) written = runtime_error("{}: cannot write: {}", path, std::strerror(errno));
   if (written.ok() && ::rename(temporary.c_str(), path.c_str()) != 0) {
     written = runtime_error("{}: cannot rename {} into place: {}", path, temporary, std::strerror(errno));
   }
   if (!written.ok()) ::unlink(temporary.c_str());
   return written;
+}
+
+Status write_file_replacing(const std::string& path, std::string_view text) {
+  return write_file_replacing(path, std::span<const std::string_view>(&text, 1));
 }
 
 Result<LineFile> LineFile::create(const std::string& path) {
@@ -54,6 +63,13 @@ LineFile& LineFile::operator=(LineFile&& other) noexcept {
 
 LineFile::~LineFile() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+Status LineFile::close() {
+  const int fd = std::exchange(fd_, -1);
+  // NFS and quota file systems may report a write's failure only here.
+  if (fd >= 0 && ::close(fd) != 0) return runtime_error("{}: cannot write: {}", path_, std::strerror(errno));
+  return Status::success();
 }
 
 Status LineFile::append_line(std::string_view line) {

@@ -2,6 +2,7 @@
 // ("No space left on device", "File too large"), and nothing half-written is left looking whole.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,9 @@ Status write_all(int fd, std::string_view bytes, const std::string& path);
 // `path` holds `text`, or (on failure) whatever it held before: the text goes to PATH.tmp,
 // which is renamed over `path` once complete and removed when not.
 Status write_file_replacing(const std::string& path, std::string_view text);
+// The same for a file made of `parts` written in order (no copy into one buffer). The temporary
+// is PATH.tmp.PID, synced before the rename: after a crash or a power loss `path` is whole.
+Status write_file_replacing(const std::string& path, std::span<const std::string_view> parts);
 
 // A log of whole lines (metrics.jsonl): each append writes one line completely or, when the
 // disk is full or the device fails, cuts the file back to the lines before it and says why.
@@ -28,6 +32,7 @@ class LineFile {
   ~LineFile();
 
   Status append_line(std::string_view line);  // `line` without its "\n"
+  Status close();  // the close's own error (NFS, quotas report some failures only there)
   const std::string& path() const { return path_; }
 
  private:

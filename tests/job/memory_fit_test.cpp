@@ -74,11 +74,16 @@ BOOST_AUTO_TEST_CASE(the_figure_is_the_planners_for_the_same_layout) {
 
 BOOST_AUTO_TEST_CASE(the_cpu_ranks_of_a_node_share_the_hosts_ram) {
   TempDir dir("fit_cpu");
-  auto job = open(dir, kTwoCpuRanks, "pp = 2\ntp = 1\ndp = 1\nmicrobatch_size = 1");
+  auto job = open(dir, kTwoCpuRanks, "pp = 2\ntp = 1\ndp = 1\nmicrobatch_size = 1", {"plan.workspace_gib=0.5"});
   auto resolved = resolve_job(*job, 2);
   BOOST_REQUIRE(resolved.ok());
   auto gib = predict_rank_memory_gib(job->plan_request(2), resolved->layout);
   BOOST_REQUIRE(gib.ok());
+  // A CPU rank is held to its figure without plan.workspace_gib (a GPU figure).
+  const double workspace = job->plan_request(2).plan.workspace_gib;
+  for (double& rank_gib : *gib) rank_gib -= workspace;
+  BOOST_TEST_REQUIRE(std::min((*gib)[0], (*gib)[1]) > 0.0);
+  BOOST_TEST(std::accumulate(gib->begin(), gib->end(), 0.0) < 0.5);  // this tiny model: less than one workspace
   const double both = std::accumulate(gib->begin(), gib->end(), 0.0);
   const auto bytes = [](double gib_value) { return static_cast<std::int64_t>(gib_value * 1024 * 1024 * 1024); };
   BOOST_TEST(check_memory_fit(*job, *resolved, bytes(both * 1.01)).ok());
@@ -92,6 +97,48 @@ BOOST_AUTO_TEST_CASE(the_cpu_ranks_of_a_node_share_the_hosts_ram) {
                           "localhost runs 2 CPU ranks needing") != std::string::npos, message);
   BOOST_TEST(message.find("(MemTotal in /proc/meminfo)") != std::string::npos, message);
   BOOST_TEST(check_memory_fit(*job, *resolved, 0).ok());  // RAM unknown: not checked
+  // Under a launcher a rank judges only its own node's ranks: another node's RAM is its own.
+  job->own_node = 0;
+  BOOST_TEST(!check_memory_fit(*job, *resolved, bytes(both * 0.99)).ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_rank_under_a_launcher_judges_only_its_own_nodes_ranks) {
+  TempDir dir("fit_nodes");
+  const std::string two_nodes = R"([cluster]
+[[cluster.node]]
+name = "node-a"
+cpus = { ranks = 1, threads_per_rank = 1 }
+[[cluster.node]]
+name = "node-b"
+cpus = { ranks = 1, threads_per_rank = 1 }
+)";
+  auto job = open(dir, two_nodes, "pp = 2\ntp = 1\ndp = 1\nmicrobatch_size = 1\nstage_layers = [1, 4]",
+                  {"plan.workspace_gib=0.5"});
+  auto resolved = resolve_job(*job, 2);
+  BOOST_REQUIRE(resolved.ok());
+  auto gib = predict_rank_memory_gib(job->plan_request(2), resolved->layout);
+  BOOST_REQUIRE(gib.ok());
+  const double workspace = job->plan_request(2).plan.workspace_gib;
+  const double stage0 = (*gib)[0] - workspace, stage1 = (*gib)[1] - workspace;
+  BOOST_TEST_REQUIRE(stage1 > stage0);  // the last stage also holds the head
+  const auto bytes = [](double gib_value) { return static_cast<std::int64_t>(gib_value * 1024 * 1024 * 1024); };
+  const std::int64_t between = bytes((stage0 + stage1) / 2);  // stage 0 fits, stage 1 does not
+  job->own_node = 0;
+  BOOST_TEST(check_memory_fit(*job, *resolved, between).ok());
+  job->own_node = 1;
+  const Status short_b = check_memory_fit(*job, *resolved, between);
+  BOOST_REQUIRE(!short_b.ok());
+  BOOST_TEST(short_b.error().message().find("node node-b runs 1 CPU rank needing") != std::string::npos,
+             short_b.error().message());
+  // Without a launcher neither node is this host: their RAM is checked where they run.
+  job->own_node = -1;
+  BOOST_TEST(check_memory_fit(*job, *resolved, between).ok());
+  // A rehearsal plays every rank on this host: one bucket holding both.
+  job->rehearsal = true;
+  const Status rehearsal = check_memory_fit(*job, *resolved, bytes(stage1 * 1.01));
+  BOOST_REQUIRE(!rehearsal.ok());
+  BOOST_TEST(rehearsal.error().message().find("this host (every rank of a --rehearse) runs 2 CPU ranks") !=
+                 std::string::npos, rehearsal.error().message());
 }
 
 BOOST_AUTO_TEST_CASE(a_gpu_rank_is_held_against_its_cards_memory_by_resolve_job) {
