@@ -6,11 +6,16 @@ function(llmrt_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} llmrt_test_support Boost::unit_test_framework)
   target_compile_definitions(${name} PRIVATE BOOST_TEST_DYN_LINK)
+  # Each test runs in a folder of its own: the runs it starts write the config's relative
+  # metrics.run_dir (runs/tiny-gpt) there, and run_dir is locked for a run — two tests of one
+  # area running at once (ctest -j) must not meet in one run_dir.
+  set(workdir ${CMAKE_CURRENT_BINARY_DIR}/work/${name})
+  file(MAKE_DIRECTORY ${workdir})
   if(ARG_MPI_RANKS)
     add_test(NAME ${name} COMMAND ${MPIEXEC_EXECUTABLE} --oversubscribe --allow-run-as-root
-      -np ${ARG_MPI_RANKS} $<TARGET_FILE:${name}>)
+      -np ${ARG_MPI_RANKS} $<TARGET_FILE:${name}> WORKING_DIRECTORY ${workdir})
   else()
-    add_test(NAME ${name} COMMAND ${name})
+    add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${workdir})
   endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
