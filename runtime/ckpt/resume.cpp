@@ -157,13 +157,13 @@ bool same_layout(const CheckpointLayout& written, const Layout& layout) {
 
 Result<std::string> choose_resume_dir(const CheckpointSpec& checkpoint, const World& world) {
   Result<std::string> chosen = world.rank() == 0 ? choose_on_rank0(checkpoint) : Result<std::string>(std::string());
-  LLMRT_RETURN_IF_ERROR(world.agree(chosen ? Status::success() : Status(chosen.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(chosen));
   return broadcast_text(world, *chosen);
 }
 
 Status load_checkpoint(const std::string& step_dir, Trainer& trainer, const Spec& spec, const World& world) {
   auto manifest = read_manifest(step_dir);
-  LLMRT_RETURN_IF_ERROR(world.agree(manifest ? Status::success() : Status(manifest.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(manifest));
   LLMRT_RETURN_IF_ERROR(check_same_model(*manifest, trainer.params(), step_dir, world));
   LLMRT_RETURN_IF_ERROR(world.agree(check_resumable(*manifest, spec, trainer.optimizer(), step_dir)));
   const Manifest& m = *manifest;

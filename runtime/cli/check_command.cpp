@@ -62,7 +62,7 @@ Status check_command(const CliOptions& options, const World& world) {
   // The layout of the launched run, as `run` resolves it.
   auto resolved_or = resolve_job(*job, topology.world_size());
   // Every rank learns whether any failed (each holds its own host's RAM): none waits alone below.
-  LLMRT_RETURN_IF_ERROR(world.agree(resolved_or.ok() ? Status::success() : Status(resolved_or.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(resolved_or));
   ResolvedJob& resolved = *resolved_or;
   // Under a launcher every rank's host and GPU, as `run` checks them; a rehearsal says it skips them.
   std::string placement_line;
@@ -73,7 +73,7 @@ Status check_command(const CliOptions& options, const World& world) {
   }
   // The shards as `run` reads them, after the hosts they are read on (same call in run_command.cpp).
   auto data = check_training_data(job->spec);
-  LLMRT_RETURN_IF_ERROR(world.agree(data.ok() ? Status::success() : Status(data.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(data));
 
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);

@@ -77,7 +77,7 @@ Result<std::unique_ptr<TrainingCheckpoints>> open_checkpoints(const CliOptions& 
                                                               Trainer& trainer, const World& world,
                                                               const std::optional<obs::FaultInjection>& fault) {
   auto config = resolved_config_text(options.config_path, options.overrides);
-  LLMRT_RETURN_IF_ERROR(world.agree(config ? Status::success() : Status(config.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(config));
   const bool kill_in_write = fault && fault->mode == obs::FaultInjection::Mode::kCheckpointKill &&
                              fault->rank == world.rank();
   return TrainingCheckpoints::open(job.spec, job.registry, trainer, world, *config, kill_in_write ? fault->step : -1);
@@ -113,13 +113,13 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(auto job, open_job(job_request(options, /*trains=*/true), world));
   print_warnings(*job, world);
   auto resolved = resolve_job(*job, world.size());
-  LLMRT_RETURN_IF_ERROR(world.agree(resolved.ok() ? Status::success() : Status(resolved.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(resolved));
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);
   // Every shard read through before anything is written (same call in check_command.cpp).
   auto data = check_training_data(job->spec);
-  LLMRT_RETURN_IF_ERROR(world.agree(data.ok() ? Status::success() : Status(data.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(data));
   LLMRT_ASSIGN_OR_RETURN(const RunDirLock run_dir_lock,
                          claim_output_paths(job->spec, {options.trace_path, options.dump_params_dir}, world));
   LLMRT_RETURN_IF_ERROR(write_run_outputs(options, *job, *resolved, world));

@@ -39,7 +39,7 @@ Result<RunDirLock> claim_local(const Spec& spec, const OutputPaths& paths, int r
 
 Result<RunDirLock> claim_output_paths(const Spec& spec, const OutputPaths& paths, const World& world) {
   Result<RunDirLock> lock = claim_local(spec, paths, world.rank());
-  LLMRT_RETURN_IF_ERROR(world.agree(lock.ok() ? Status::success() : Status(lock.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(lock));
   return lock;
 }
 

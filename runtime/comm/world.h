@@ -34,6 +34,10 @@ class World {
   // Rank 0 prints the run's error later; a failure only another rank saw is printed here by
   // that rank. Collective.
   Status agree(const Status& local) const;
+  template <typename T>
+  Status agree(const Result<T>& local) const {
+    return agree(local.ok() ? Status::success() : Status(local.error()));
+  }
   // The largest exit code any rank reports. Collective.
   int agree_exit_code(int local_code) const;
   // A failure once training runs may leave other ranks waiting on this one: say which rank

@@ -1,12 +1,16 @@
 #include "config/config_document.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "config/schema.h"
+#include "util/file_checks.h"
 #include "util/strings.h"
 
 namespace llmrt {
@@ -45,18 +49,14 @@ void merge_into(toml::table& base, toml::table&& overlay) {
 constexpr std::uintmax_t kMaxConfigBytes = 4u << 20;
 
 Status check_config_file(const fs::path& file, const std::string& shown_path) {
-  std::error_code error;
-  const fs::file_status status = fs::status(file, error);
-  if (error) return input_error("{}: cannot open the config file: {}", shown_path, error.message());
-  const char* kind = fs::is_directory(status) ? "a directory"
-                     : fs::is_fifo(status)    ? "a FIFO"
-                     : fs::is_character_file(status) || fs::is_block_file(status) ? "a device"
-                     : fs::is_socket(status)  ? "a socket"
-                     : !fs::is_regular_file(status) ? "not a regular file"
-                                                    : nullptr;
-  if (kind != nullptr) return input_error("{}: expected a regular TOML file, found {}", shown_path, kind);
-  const std::uintmax_t bytes = fs::file_size(file, error);
-  if (!error && bytes > kMaxConfigBytes) {
+  struct stat info {};
+  if (::stat(file.c_str(), &info) != 0) {
+    return input_error("{}: cannot open the config file: {}", shown_path, std::strerror(errno));
+  }
+  if (const char* kind = non_regular_kind(info.st_mode)) {
+    return input_error("{}: expected a regular TOML file, found {}", shown_path, kind);
+  }
+  if (const auto bytes = static_cast<std::uintmax_t>(info.st_size); bytes > kMaxConfigBytes) {
     return input_error("{}: {} bytes; a config is at most {} MiB (is this the right file?)", shown_path, bytes,
                        kMaxConfigBytes >> 20);
   }

@@ -80,7 +80,7 @@ PlanRequest OpenJob::plan_request(int world_size) const {
 
 Result<std::unique_ptr<OpenJob>> open_job(const JobRequest& request, const World& world) {
   auto job = open_locally(request, world);
-  LLMRT_RETURN_IF_ERROR(world.agree(job.ok() ? Status::success() : Status(job.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(job));
   // Every rank got here with its plugins loaded: now they can compare them.
   if (world.launched()) LLMRT_RETURN_IF_ERROR(check_plugins_agree((*job)->registry, world.comm()));
   return job;

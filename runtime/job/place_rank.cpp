@@ -161,7 +161,7 @@ Status check_card_memory(double predicted_gib, const HostGpu& gpu, std::string_v
 Result<RankPlacement> place_rank(const OpenJob& job, const ResolvedJob& resolved, const World& world) {
   const LocalRank local = detect_local_rank(world);  // collective
   auto placed = place_on_host(job, resolved, world, local);
-  LLMRT_RETURN_IF_ERROR(world.agree(placed.ok() ? Status::success() : Status(placed.error())));
+  LLMRT_RETURN_IF_ERROR(world.agree(placed));
   placed->summary = placement_summary(job.topology, *placed, resolved.world_size, world);  // collective
   return placed;
 }

@@ -185,14 +185,15 @@ void install_crash_handlers() {
 
 void report_exit(const char* how, int status) {
   const int depth = g_depth.load(std::memory_order_acquire);
-  if (depth <= 0 || depth > kMaxDepth || g_ending.exchange(true)) return;
+  if (depth <= 0 || depth > kMaxDepth) return;
   const CallRecord& record = g_records[depth - 1];
+  // Only the thread inside the plugin call: another thread's exit (main returning while a worker
+  // still destroys a layer) is the program ending, not the plugin.
+  if (!pthread_equal(pthread_self(), record.thread) || g_ending.exchange(true)) return;
   flush_if_free(stdout);  // what the run printed before, in order
   flush_if_free(stderr);
   SignalSafeLine line;
-  const bool same_thread = pthread_equal(pthread_self(), record.thread);
-  line << "llmrt: " << (same_thread ? "plugin " : "a thread other than the one running plugin ") << record.plugin
-       << " called " << how;
+  line << "llmrt: plugin " << record.plugin << " called " << how;
   if (status >= 0) line << "(" << static_cast<long>(status) << ")";
   line << " " << record.context << "; a plugin must return an error status, not end the process: exit code 1\n";
   line.write();
