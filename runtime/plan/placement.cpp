@@ -77,7 +77,8 @@ const LinkCost& slower(const LinkCost& a, const LinkCost& b) {
   return a.latency_s >= b.latency_s ? a : b;
 }
 
-// A ring over `devices` in order is as slow as its slowest neighbour link.
+}  // namespace
+
 LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, double network_efficiency) {
   LinkCost worst;
   if (devices.size() < 2) return worst;
@@ -88,12 +89,13 @@ LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, do
   return worst;
 }
 
-// A node's network bandwidth is per node: every group leaving it at once shares it.
 void share_network(LinkCost& cost, int sharers) {
   if (cost.link_class != LinkClass::kNetwork || sharers <= 1) return;
   cost.s_per_byte *= sharers;
   cost.sharers = sharers;
 }
+
+namespace {
 
 void describe_devices(const Topology& topology, const PlacedDegrees& placed, Precision precision,
                       std::vector<StageDevices>& stages) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct LayerCost {
   double activation_bytes = 0;  // kept from forward to backward
   double parameter_bytes = 0;   // this rank's slice
   double output_bytes = 0;      // the activation sent to the next stage (p2p)
+  // Parameters tied to other layers' (the head's projection to the embedding): tie name → this
+  // rank's slice in the training precision. Copies on different pipeline stages sum their
+  // gradients once per step, over the links between those stages.
+  std::map<std::string, double> tied_parameter_bytes;
 };
 
 // The model's layers' costs at (tp, microbatch size), or why that tp cannot work (e.g. "tp = 3

@@ -67,6 +67,11 @@ struct PlacedDegrees {
   std::map<std::pair<int, int>, LinkCost> p2p;     // (from, to) pipeline ranks: worst replica pair
 };
 
+// A ring over `devices` in order: as slow as its slowest neighbour link.
+LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, double network_efficiency);
+// A node's network bandwidth is per node: `sharers` groups leaving it at once divide it.
+void share_network(LinkCost& cost, int sharers);
+
 // Ranks onto devices: tp groups packed into NVLink islands (else into one node, else anywhere),
 // groups of one device model kept together within a node, then pipeline stages as contiguous
 // blocks in node order so stage boundaries fall between nodes and dp stays inside them.
@@ -125,12 +130,23 @@ struct StepCosts {
   std::vector<double> tp_allreduce_s_per_step;         // [pp rank] all microbatches' tp all-reduces
   std::vector<double> tp_nvlink_s_per_step;            // [pp rank] the same inside one NVLink island
   double dp_allreduce_s = 0;                           // slowest stage's gradient all-reduce
+  int dp_bounding_stage = 0;                           // the pp rank whose dp all-reduce that is
+  double tie_allreduce_s = 0;                          // tied copies' gradient sums across stages
+  std::vector<std::string> tie_notes;                  // one per tie crossing stages, with its link
   double optimizer_s = 0;                              // slowest stage's optimizer pass
   double model_flops_per_step = 0;                     // all ranks, all microbatches
 };
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
                               const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
                               double compute_efficiency);
+
+// The gradient all-reduce of tied parameters whose copies sit on different pipeline stages
+// (the embedding on stage 0, the head on the last): for every tp and dp position a ring over
+// those stages' ranks, fp32 gradients, after the dp all-reduce as the trainer does it. Sets
+// step.tie_allreduce_s and step.tie_notes.
+void estimate_tie_allreduce(const Layout& layout, const std::vector<LayerCost>& costs, const PlacedDegrees& placed,
+                            const Topology& topology, const TrainSpec& train, double network_efficiency,
+                            StepCosts& step);
 
 // Simulates one pipeline's action lists with `step` costs and the placement's p2p links.
 Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<std::vector<llmrt_action>>& actions,
