@@ -19,6 +19,7 @@ const std::vector<KeyInfo> kSchema = {
     {"cluster.node[].gpus", K::kTableArray, ""},
     {"cluster.node[].gpus.model", K::kString, "", true},
     {"cluster.node[].gpus.count", K::kInt, "", true},
+    {"cluster.node[].gpus.compute_efficiency", K::kFloat, "plan.compute_efficiency"},
     {"cluster.node[].cpus", K::kTable, ""},
     {"cluster.node[].cpus.ranks", K::kInt, "", true},
     {"cluster.node[].cpus.threads_per_rank", K::kInt, "1"},

@@ -46,6 +46,7 @@ struct LinkSpec {
 struct GpuGroupSpec {
   Located<std::string> model;
   int count = 0;
+  double compute_efficiency = 0;  // achieved ÷ peak FLOP/s of these cards; 0 = [plan].compute_efficiency
 };
 
 struct NodeSpec {

@@ -32,9 +32,9 @@ struct ChunkTally {
 };
 
 ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs, int stage,
-                       const StageDevices& devices, double compute_efficiency) {
+                       const StageDevices& devices) {
   ChunkTally tally;
-  const double flops_per_s = devices.peak_flops * compute_efficiency;
+  const double flops_per_s = devices.achieved_flops;
   const LinkCost& ring = devices.tp_ring;
   // The same ring inside one NVLink island, for the note when the real one is slower.
   const double nvlink_s_per_byte = devices.tp_nvlink_bandwidth_gbps > 0 && ring.bandwidth_gbps > 0
@@ -67,8 +67,7 @@ double input_bytes(const Layout& layout, const std::vector<LayerCost>& costs, in
 }  // namespace
 
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
-                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
-                              double compute_efficiency) {
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train) {
   StepCosts step;
   const auto pp = static_cast<std::size_t>(layout.pp);
   const auto v = static_cast<std::size_t>(layout.virtual_stages);
@@ -83,7 +82,7 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
     double parameter_bytes = 0;
     for (int c = 0; c < layout.virtual_stages; ++c) {
       const int stage = layout.virtual_stage(r, c);
-      const ChunkTally tally = tally_chunk(layout, costs, stage, devices, compute_efficiency);
+      const ChunkTally tally = tally_chunk(layout, costs, stage, devices);
       step.pass_s[r][c] = tally.pass_s;
       const int last = layout.first_layer(stage) + layout.stage_layers[static_cast<std::size_t>(stage)] - 1;
       step.output_bytes[r][c] = costs[static_cast<std::size_t>(last)].output_bytes;

@@ -79,7 +79,7 @@ Result<std::vector<int>> split_layers(const PlanRequest& request, const Layout& 
     work.push_back(cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops);
   }
   std::vector<double> speed;
-  for (const StageDevices& stage : placed.stages) speed.push_back(stage.peak_flops);
+  for (const StageDevices& stage : placed.stages) speed.push_back(stage.achieved_flops);
   return partition_layers(request.parallel, work, speed, layout.pp, layout.virtual_stages);
 }
 
@@ -192,7 +192,7 @@ Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::
   if (std::string why = memory_shortfall(memory, placed.stages); !why.empty()) {
     return InfeasibleLayout{std::move(layout), std::move(why)};
   }
-  StepCosts step = estimate_step_costs(layout, costs, placed, memory, request.train, request.plan.compute_efficiency);
+  StepCosts step = estimate_step_costs(layout, costs, placed, memory, request.train);
   estimate_tie_allreduce(layout, costs, placed, *request.topology, request.train, request.plan.network_efficiency,
                          step);
   auto timing = time_step(layout, *samples, step, placed);
@@ -277,7 +277,7 @@ Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Lay
                              "model layer costs at tp = {}", layout.tp);
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
-                         request.train.precision, request.plan.network_efficiency);
+                         request.train.precision, request.plan.compute_efficiency, request.plan.network_efficiency);
   if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
   return split_layers(request, layout, costs, placed);
 }
@@ -295,7 +295,8 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
   const Precision precision = request.train.precision;
   PlanResult result;
   for (const Degrees& d : degrees) {
-    const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.network_efficiency);
+    const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.compute_efficiency,
+                                                    request.plan.network_efficiency);
     for (int mbs : microbatch_sizes) {
       std::vector<Layout> candidates = enumerate_schedules(request, d, mbs, layers, result.infeasible);
       if (candidates.empty()) continue;

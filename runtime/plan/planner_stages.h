@@ -49,6 +49,7 @@ struct LinkCost {
 // What one pipeline rank's devices (its tp × dp ranks) can do; the slowest bounds the stage.
 struct StageDevices {
   double peak_flops = 0;         // slowest device's peak for the training precision, FLOP/s
+  double achieved_flops = 0;     // slowest device's peak × its compute efficiency, FLOP/s
   double memory_bandwidth = 0;   // slowest device's memory bandwidth, bytes/s
   double min_memory_gib = 0;     // the smallest device's memory
   std::string smallest_model;    // its model name, for "needs 31.2 GiB on RTX-3090 (24 GiB)"
@@ -78,8 +79,9 @@ void share_network(LinkCost& cost, int sharers);
 std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees);
 
 // place_ranks plus every group's link costs and each stage's device limits; O(devices).
+// `compute_efficiency` is [plan]'s, for the devices whose gpus group gives none.
 PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, Precision precision,
-                                 double network_efficiency);
+                                 double compute_efficiency, double network_efficiency);
 
 // ------------------------------------------------------------------ partition.cpp
 // The algorithm behind partition_layers (layout.h) without the config: contiguous layers per
@@ -137,8 +139,7 @@ struct StepCosts {
   double model_flops_per_step = 0;                     // all ranks, all microbatches
 };
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
-                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
-                              double compute_efficiency);
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train);
 
 // The gradient all-reduce of tied parameters whose copies sit on different pipeline stages
 // (the embedding on stage 0, the head on the last): for every tp and dp position a ring over

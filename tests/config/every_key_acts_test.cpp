@@ -150,6 +150,7 @@ const std::vector<Probe> kProbes = {
     {"cluster.node[].name", S::kCpu, C::kCheck, {}, "\"elsewhere\""},
     {"cluster.node[].gpus.model", S::kGpu, C::kCheck, {}, "\"H100-SXM\""},
     {"cluster.node[].gpus.count", S::kGpu, C::kCheck, {}, "8"},
+    {"cluster.node[].gpus.compute_efficiency", S::kGpu, C::kPlan, {}, "0.3"},
     {"cluster.node[].cpus.ranks", S::kCpu, C::kCheck, {"parallel.dp=\"auto\""}, "2"},
     {"cluster.node[].cpus.threads_per_rank", S::kCpu, C::kCheck, {}, "2"},
     {"cluster.node[].links[].kind", S::kGpu, C::kCheck, {}, "\"pcie\""},

@@ -132,6 +132,36 @@ BOOST_AUTO_TEST_CASE(a_schedule_far_ahead_of_1f1b_says_why) {
   BOOST_TEST(explained > 0);  // the room's case: interleaved v1 well ahead of 1f1b over 10 GbE
 }
 
+// One compute efficiency served every card. A card's own (cluster.node[].gpus.compute_efficiency)
+// now sets its stage's speed: one 3090 at ε = 0.25 before an A100 at [plan]'s 0.5, 26 equal
+// layers over pp = 2. The expected split minimises the larger stage time n ÷ (peak·ε).
+BOOST_AUTO_TEST_CASE(each_card_has_its_own_compute_efficiency) {
+  const double peak_3090 = 71e12, peak_a100 = 312e12;  // catalog bf16 dense peaks
+  const auto plan_with = [&](double efficiency_3090) {
+    ClusterSpec two = testing::make_cluster({gpu_node("ws", "RTX-3090", 1, 2), gpu_node("srv", "A100-80GB-PCIE", 1, 6)});
+    two.nodes[0].gpus[0].compute_efficiency = efficiency_3090;
+    PlanFixture fixture(two, testing::equal_costs(26, 1e12), 8);
+    fix_degrees(fixture.request, 2, 1, 1);
+    const PlanResult result = fixture.plan();
+    BOOST_REQUIRE_EQUAL(result.ranked.size(), 1u);
+    return result.ranked[0];
+  };
+  const auto best_split = [&](double efficiency_3090) {
+    int best = 1;
+    double best_s = 1e300;
+    for (int n = 1; n < 26; ++n) {
+      const double s = std::max(n / (peak_3090 * efficiency_3090), (26 - n) / (peak_a100 * 0.5));
+      if (s < best_s) best = n, best_s = s;
+    }
+    return best;
+  };
+  const PlannedLayout slow = plan_with(0.25), plain = plan_with(0);
+  BOOST_TEST(plain.layout.stage_layers[0] == best_split(0.5));
+  BOOST_TEST(slow.layout.stage_layers[0] == best_split(0.25));
+  BOOST_TEST(slow.layout.stage_layers[0] < plain.layout.stage_layers[0]);
+  BOOST_TEST(slow.step_time_s > plain.step_time_s);
+}
+
 // A parallel-degree error (tp = 3 on the room's 8 cards) was blamed on parallel.pp.
 BOOST_AUTO_TEST_CASE(tp_that_does_not_divide_the_room_names_parallel_tp) {
   TrainSpec train;
