@@ -155,6 +155,7 @@ ClusterSpec read_cluster(TableReader cluster) {
   spec.name = cluster.string_or("name", "cluster");
   spec.power_overhead_w_per_node = cluster.nonnegative_number_or("power_overhead_w_per_node", 300);
   spec.price_per_kwh = cluster.nonnegative_number_or("price_per_kwh", 0);
+  spec.currency = cluster.string_or("currency", "");
   if (cluster.present() && !cluster.has("node")) {
     cluster.fail("node", "missing required key 'node': describe each machine with [[cluster.node]]");
   }

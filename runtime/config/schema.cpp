@@ -14,6 +14,7 @@ const std::vector<KeyInfo> kSchema = {
     {"cluster.name", K::kString, "\"cluster\""},
     {"cluster.power_overhead_w_per_node", K::kFloat, "300"},
     {"cluster.price_per_kwh", K::kFloat, "0"},
+    {"cluster.currency", K::kString, "\"\""},
     {"cluster.node", K::kTableArray, "", true},
     {"cluster.node[].name", K::kString, "", true},
     {"cluster.node[].gpus", K::kTableArray, ""},

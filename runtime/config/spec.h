@@ -95,6 +95,7 @@ struct ClusterSpec {
   std::string name = "cluster";
   double power_overhead_w_per_node = 300;
   double price_per_kwh = 0;  // currency units per kWh; 0 = no cost estimate
+  std::string currency;      // the price's unit as printed after a cost ("EUR"); "" = none
   std::vector<NodeSpec> nodes;
   NetworkSpec network;
   std::vector<DeviceModelSpec> device_models;

@@ -168,7 +168,8 @@ PlannedLayout planned_from(const PlanRequest& request, Layout layout, const Plac
   }
   const ClusterSpec* cluster = request.cluster;
   out.power_w = request.topology->total_power_w(cluster ? cluster->power_overhead_w_per_node : 0.0);
-  out.run_energy_kwh = out.power_w * out.step_time_s * static_cast<double>(request.train.steps) / 3.6e6;
+  out.run_time_s = out.step_time_s * static_cast<double>(request.train.steps);
+  out.run_energy_kwh = out.power_w * out.run_time_s / 3.6e6;
   out.run_cost = cluster ? out.run_energy_kwh * cluster->price_per_kwh : 0.0;
   out.notes = layout_notes(layout, placed, step);
   out.layout = std::move(layout);
@@ -319,6 +320,7 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
     }
   }
   explain_schedule_gaps(result.ranked);
+  if (request.cluster != nullptr) result.currency = request.cluster->currency;
   rank_layouts(result.ranked);
   return result;
 }

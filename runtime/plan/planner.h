@@ -67,6 +67,7 @@ struct PlannedLayout {
   double bubble_fraction = 0;             // idle share of the pipeline, from the simulation
   std::vector<double> peak_memory_gib;    // [rank] parameters, gradients, optimizer state, activations at the schedule's peak, workspace
   double power_w = 0;                     // devices' TDP + per-node overhead
+  double run_time_s = 0;                  // step time × train.steps: the run's training wall-clock
   double run_energy_kwh = 0;              // power × step time × train.steps
   double run_cost = 0;                    // run_energy_kwh × cluster.price_per_kwh (0 when unset)
   std::vector<std::string> notes;         // warnings: "tp group crosses PCIe: all-reduce 4.1 ms per step more"
@@ -80,6 +81,7 @@ struct InfeasibleLayout {
 struct PlanResult {
   std::vector<PlannedLayout> ranked;      // best first (highest tokens/s)
   std::vector<InfeasibleLayout> infeasible;
+  std::string currency;                   // cluster.currency, the unit of run_cost ("" = none given)
 };
 
 Result<PlanResult> plan_layouts(const PlanRequest& request);

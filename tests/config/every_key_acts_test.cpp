@@ -147,6 +147,7 @@ const std::vector<Probe> kProbes = {
     {"cluster.name", S::kCpu, C::kCheck, {}, "\"other\""},
     {"cluster.power_overhead_w_per_node", S::kGpu, C::kPlan, {}, "900"},
     {"cluster.price_per_kwh", S::kGpu, C::kPlan, {}, "0.3"},
+    {"cluster.currency", S::kGpu, C::kPlan, {"cluster.price_per_kwh=0.3"}, "\"EUR\""},
     {"cluster.node[].name", S::kCpu, C::kCheck, {}, "\"elsewhere\""},
     {"cluster.node[].gpus.model", S::kGpu, C::kCheck, {}, "\"H100-SXM\""},
     {"cluster.node[].gpus.count", S::kGpu, C::kCheck, {}, "8"},
