@@ -78,11 +78,15 @@ Result<std::string> write_trace(const OpenJob& job, const PlanRequest& request, 
   trace["otherData"]["planned_step_time_s"] = best.step_time_s;
   trace["otherData"]["pipeline_makespan_s"] = timeline.makespan_s;
   trace["otherData"]["dp_allreduce_s"] = predicted.dp_allreduce_s;
+  trace["otherData"]["tie_allreduce_s"] = predicted.tie_allreduce_s;
   trace["otherData"]["optimizer_s"] = predicted.optimizer_s;
   LLMRT_RETURN_IF_ERROR(write_chrome_trace(path, trace));
-  return fmt::format("wrote {}: predicted timeline of {} — pipeline {:.1f} ms + dp all-reduce {:.1f} ms + "
+  const std::string tie = predicted.tie_allreduce_s > 0
+                              ? fmt::format(" + tied gradients {:.1f} ms", predicted.tie_allreduce_s * 1e3)
+                              : "";
+  return fmt::format("wrote {}: predicted timeline of {} — pipeline {:.1f} ms + dp all-reduce {:.1f} ms{} + "
                      "optimizer {:.1f} ms = {:.1f} ms step (open in Perfetto or chrome://tracing)\n",
-                     path, layout_label(best.layout), timeline.makespan_s * 1e3, predicted.dp_allreduce_s * 1e3,
+                     path, layout_label(best.layout), timeline.makespan_s * 1e3, predicted.dp_allreduce_s * 1e3, tie,
                      predicted.optimizer_s * 1e3, best.step_time_s * 1e3);
 }
 

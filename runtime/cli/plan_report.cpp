@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -36,6 +37,15 @@ std::string energy_label(double kwh) {
 }
 
 // "1 layout", "3 layouts"
+// "3 h 20 min", "12 min", "45 s": a run's training time at the predicted step.
+std::string duration_label(double seconds) {
+  if (seconds < 60) return fmt::format("{:.0f} s", seconds);
+  const auto minutes = static_cast<long long>(std::llround(seconds / 60));
+  if (minutes < 60) return fmt::format("{} min", minutes);
+  if (minutes < 48 * 60) return fmt::format("{} h {} min", minutes / 60, minutes % 60);
+  return fmt::format("{:.1f} days", seconds / 86400);
+}
+
 std::string count_of(std::size_t count, const char* noun) {
   return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
 }
@@ -334,9 +344,10 @@ std::string format_plan_table(const PlanResult& result, const Topology& topology
   }
   if (!result.ranked.empty()) {
     const PlannedLayout& best = result.ranked.front();
-    text += fmt::format("best: {} {} — {} for the run", layout_label(best.layout), best.layout.schedule,
-                        energy_label(best.run_energy_kwh));
-    text += best.run_cost > 0 ? fmt::format(", cost {:.2f}\n", best.run_cost) : "\n";
+    text += fmt::format("best: {} {} — {} and {} for the run", layout_label(best.layout), best.layout.schedule,
+                        duration_label(best.run_time_s), energy_label(best.run_energy_kwh));
+    const std::string unit = result.currency.empty() ? "" : " " + result.currency;
+    text += best.run_cost > 0 ? fmt::format(", cost {:.2f}{}\n", best.run_cost, unit) : "\n";
   }
   return text;
 }
@@ -357,6 +368,7 @@ nlohmann::json plan_result_json(const PlanResult& result, const Topology& topolo
                       {"peak_memory_gib", p.peak_memory_gib},
                       {"peak_memory_gib_by_device_model", by_model},
                       {"power_w", p.power_w},
+                      {"run_time_s", p.run_time_s},
                       {"run_energy_kwh", p.run_energy_kwh},
                       {"run_cost", p.run_cost},
                       {"notes", p.notes}});
@@ -365,7 +377,8 @@ nlohmann::json plan_result_json(const PlanResult& result, const Topology& topolo
   for (const InfeasibleLayout& entry : result.infeasible) {
     infeasible.push_back({{"layout", layout_json(entry.layout)}, {"reason", entry.reason}});
   }
-  return {{"world_size", topology.world_size()}, {"ranked", ranked}, {"infeasible", infeasible}};
+  return {{"world_size", topology.world_size()}, {"currency", result.currency}, {"ranked", ranked},
+          {"infeasible", infeasible}};
 }
 
 std::string format_plan_csv(const PlanResult& result, const Topology& topology) {
@@ -392,6 +405,39 @@ std::string format_plan_csv(const PlanResult& result, const Topology& topology) 
   return text;
 }
 
+// One line per node of the best layout: its cards, the pipeline stages it hosts, its largest
+// rank's peak memory against the card, and its cards' draw at TDP.
+std::string explain_nodes(const Topology& topology, const PlannedLayout& best) {
+  const int per_stage = best.layout.tp * best.layout.dp;
+  std::string text = "  per node:\n";
+  for (std::size_t n = 0; n < topology.nodes().size(); ++n) {
+    const TopologyNode& node = topology.nodes()[n];
+    std::set<int> stages;
+    double peak_gib = 0, card_gib = 0, tdp_w = 0;
+    std::map<std::string, int> cards;
+    for (std::size_t rank = 0; rank < best.rank_to_device.size(); ++rank) {
+      const Device& device = topology.device(best.rank_to_device[rank]);
+      if (device.node != static_cast<int>(n)) continue;
+      stages.insert(static_cast<int>(rank) / per_stage);
+      peak_gib = std::max(peak_gib, best.peak_memory_gib[rank]);
+      card_gib = card_gib == 0 ? device.memory_gib() : std::min(card_gib, device.memory_gib());
+      tdp_w += device.tdp_w();
+      ++cards[device.model->name];
+    }
+    if (stages.empty()) {
+      text += fmt::format("    {}: unused\n", node.name);
+      continue;
+    }
+    std::vector<std::string> card_parts, stage_parts;
+    for (const auto& [model, count] : cards) card_parts.push_back(fmt::format("{} × {}", count, model));
+    for (int stage : stages) stage_parts.push_back(std::to_string(stage));
+    text += fmt::format("    {}: {}, stage{} {}, peak {:.1f} of {:.0f} GiB, {} W at TDP\n", node.name,
+                        join(card_parts, " + "), stages.size() == 1 ? "" : "s", join(stage_parts, ","), peak_gib,
+                        card_gib, grouped(tdp_w));
+  }
+  return text;
+}
+
 std::string format_plan_explanation(const PlanResult& result, const Topology& topology) {
   if (result.ranked.empty()) return explain_infeasible(result);
   const PlannedLayout& best = result.ranked.front();
@@ -403,6 +449,7 @@ std::string format_plan_explanation(const PlanResult& result, const Topology& to
   text += explain_stages(topology, best);
   text += explain_axis(topology, best, 'd', layout.dp, "dp",
                        "gradients are all-reduced once per step, over the links that remain");
+  text += explain_nodes(topology, best);
   for (const std::string& note : best.notes) text += fmt::format("  note: {}\n", note);
   if (result.ranked.size() > 1) {
     text += '\n';

@@ -65,6 +65,10 @@ NodeSpec read_node(TableReader node) {
       group.model.pos = gpus.pos_of("model");
       group.count = gpus.required_positive_int("count", "GPUs of this model on the node");
       gpus.check_at_most("count", group.count, kMaxDevicesPerNode, "devices on one node");
+      group.compute_efficiency = gpus.positive_number_or("compute_efficiency", 0.0);
+      if (group.compute_efficiency > 1.0) {
+        gpus.fail("compute_efficiency", fmt::format("expected a fraction in (0, 1], found {}", group.compute_efficiency));
+      }
       spec.gpus.push_back(std::move(group));
     }
     std::int64_t total = 0;  // several groups: their sum is the node's
@@ -151,6 +155,7 @@ ClusterSpec read_cluster(TableReader cluster) {
   spec.name = cluster.string_or("name", "cluster");
   spec.power_overhead_w_per_node = cluster.nonnegative_number_or("power_overhead_w_per_node", 300);
   spec.price_per_kwh = cluster.nonnegative_number_or("price_per_kwh", 0);
+  spec.currency = cluster.string_or("currency", "");
   if (cluster.present() && !cluster.has("node")) {
     cluster.fail("node", "missing required key 'node': describe each machine with [[cluster.node]]");
   }

@@ -46,6 +46,7 @@ struct LinkSpec {
 struct GpuGroupSpec {
   Located<std::string> model;
   int count = 0;
+  double compute_efficiency = 0;  // achieved ÷ peak FLOP/s of these cards; 0 = [plan].compute_efficiency
 };
 
 struct NodeSpec {
@@ -94,6 +95,7 @@ struct ClusterSpec {
   std::string name = "cluster";
   double power_overhead_w_per_node = 300;
   double price_per_kwh = 0;  // currency units per kWh; 0 = no cost estimate
+  std::string currency;      // the price's unit as printed after a cost ("EUR"); "" = none
   std::vector<NodeSpec> nodes;
   NetworkSpec network;
   std::vector<DeviceModelSpec> device_models;

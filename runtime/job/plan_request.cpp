@@ -46,6 +46,13 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
     cost.backward_weight_flops = hints.backward_weight_flops;
     cost.activation_bytes = hints.activation_bytes;
     cost.parameter_bytes = parameter_slice_bytes(layers[i], tp, precision);
+    for (const llmrt_param_spec& spec : layers[i].params) {
+      if (spec.tie_name == nullptr) continue;
+      double count = 1;
+      for (int d = 0; d < spec.rank; ++d) count *= static_cast<double>(spec.shape[d]);
+      if (spec.shard_dim != LLMRT_NO_SHARD) count /= tp;
+      cost.tied_parameter_bytes[spec.tie_name] += count * element_bytes_of(precision);
+    }
     double elements = 1;
     for (std::int64_t extent : shapes[i]) elements *= static_cast<double>(extent);
     cost.output_bytes = elements * element_bytes_of(precision);

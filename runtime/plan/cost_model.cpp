@@ -3,6 +3,11 @@
 // the step's tail: the dp gradient all-reduce (not overlapped with backward: an upper bound)
 // and the optimizer pass over the rank's state.
 #include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "plan/planner_stages.h"
 
@@ -27,9 +32,9 @@ struct ChunkTally {
 };
 
 ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs, int stage,
-                       const StageDevices& devices, double compute_efficiency) {
+                       const StageDevices& devices) {
   ChunkTally tally;
-  const double flops_per_s = devices.peak_flops * compute_efficiency;
+  const double flops_per_s = devices.achieved_flops;
   const LinkCost& ring = devices.tp_ring;
   // The same ring inside one NVLink island, for the note when the real one is slower.
   const double nvlink_s_per_byte = devices.tp_nvlink_bandwidth_gbps > 0 && ring.bandwidth_gbps > 0
@@ -62,8 +67,7 @@ double input_bytes(const Layout& layout, const std::vector<LayerCost>& costs, in
 }  // namespace
 
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
-                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
-                              double compute_efficiency) {
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train) {
   StepCosts step;
   const auto pp = static_cast<std::size_t>(layout.pp);
   const auto v = static_cast<std::size_t>(layout.virtual_stages);
@@ -78,7 +82,7 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
     double parameter_bytes = 0;
     for (int c = 0; c < layout.virtual_stages; ++c) {
       const int stage = layout.virtual_stage(r, c);
-      const ChunkTally tally = tally_chunk(layout, costs, stage, devices, compute_efficiency);
+      const ChunkTally tally = tally_chunk(layout, costs, stage, devices);
       step.pass_s[r][c] = tally.pass_s;
       const int last = layout.first_layer(stage) + layout.stage_layers[static_cast<std::size_t>(stage)] - 1;
       step.output_bytes[r][c] = costs[static_cast<std::size_t>(last)].output_bytes;
@@ -90,8 +94,8 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
     }
     const double gradient_bytes = state_bytes(parameter_bytes, train).gradients;
     const LinkCost& ring = devices.dp_ring;
-    step.dp_allreduce_s =
-        std::max(step.dp_allreduce_s, ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte));
+    const double dp_s = ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+    if (dp_s > step.dp_allreduce_s) step.dp_allreduce_s = dp_s, step.dp_bounding_stage = r;
     // The optimizer reads and writes the whole state once: bound by memory bandwidth.
     step.optimizer_s = std::max(step.optimizer_s, memory.state_bytes[r] / devices.memory_bandwidth);
   }
@@ -99,6 +103,70 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
   step.model_flops_per_step =
       model_flops_per_microbatch * layout.tp * static_cast<double>(layout.microbatches) * layout.dp;
   return step;
+}
+
+namespace {
+
+// Pipeline ranks holding each tie name, and its bytes per rank (the copies are one slice each).
+std::map<std::string, std::pair<std::set<int>, double>> tie_holders(const Layout& layout,
+                                                                   const std::vector<LayerCost>& costs) {
+  std::map<std::string, std::pair<std::set<int>, double>> holders;
+  for (std::size_t stage = 0; stage < layout.stage_layers.size(); ++stage) {
+    const int first = layout.first_layer(static_cast<int>(stage));
+    for (int l = first; l < first + layout.stage_layers[stage]; ++l) {
+      for (const auto& [name, bytes] : costs[static_cast<std::size_t>(l)].tied_parameter_bytes) {
+        auto& [ranks, size] = holders[name];
+        ranks.insert(static_cast<int>(stage) % layout.pp);
+        size = std::max(size, bytes);
+      }
+    }
+  }
+  return holders;
+}
+
+// The slowest of the tp × dp rings over `stages`, the network shared by the rings leaving a node.
+LinkCost tie_ring(const Layout& layout, const std::set<int>& stages, const PlacedDegrees& placed,
+                  const Topology& topology, double network_efficiency) {
+  LinkCost worst;
+  std::vector<int> leaving(static_cast<std::size_t>(topology.node_count()), 0);
+  for (int k = 0; k < layout.dp; ++k) {
+    for (int t = 0; t < layout.tp; ++t) {
+      std::vector<int> devices;
+      for (int r : stages) devices.push_back(placed.rank_to_device[static_cast<std::size_t>(t + layout.tp * (k + layout.dp * r))]);
+      const LinkCost ring = ring_cost(topology, devices, network_efficiency);
+      if (ring.s_per_byte > worst.s_per_byte) worst = ring;
+      if (ring.link_class != LinkClass::kNetwork) continue;
+      std::set<int> nodes;
+      for (int device : devices) nodes.insert(topology.device(device).node);
+      for (int node : nodes) ++leaving[static_cast<std::size_t>(node)];
+    }
+  }
+  share_network(worst, *std::max_element(leaving.begin(), leaving.end()));
+  return worst;
+}
+
+}  // namespace
+
+void estimate_tie_allreduce(const Layout& layout, const std::vector<LayerCost>& costs, const PlacedDegrees& placed,
+                            const Topology& topology, const TrainSpec& train, double network_efficiency,
+                            StepCosts& step) {
+  for (const auto& [name, holders] : tie_holders(layout, costs)) {
+    const auto& [stages, bytes] = holders;
+    if (stages.size() < 2) continue;
+    const LinkCost ring = tie_ring(layout, stages, placed, topology, network_efficiency);
+    const double gradient_bytes = state_bytes(bytes, train).gradients;
+    const double seconds = ring_allreduce_s(gradient_bytes, static_cast<int>(stages.size()), ring.latency_s,
+                                            ring.s_per_byte);
+    step.tie_allreduce_s += seconds;
+    std::vector<std::string> names;
+    for (int r : stages) names.push_back(std::to_string(r));
+    step.tie_notes.push_back(fmt::format("tied {} gradients ({:.1f} MB fp32) summed between stages {} over {} "
+                                         "({:g} Gbit/s{}): {:.1f} ms per step",
+                                         name, gradient_bytes / 1e6, fmt::join(names, ", "),
+                                         link_class_name(ring.link_class), ring.bandwidth_gbps,
+                                         ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : "",
+                                         seconds * 1e3));
+  }
 }
 
 Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<std::vector<llmrt_action>>& actions,

@@ -32,14 +32,20 @@ Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train
   layout.tp = parallel.tp.value.value_or(1);
   const int model_parallel = layout.pp * layout.tp;
   if (world_size % model_parallel != 0) {
-    return input_error("{}: pp × tp = {} × {} does not divide the {} ranks", parallel.pp.pos.describe(), layout.pp,
-                       layout.tp, world_size);
+    // Name the degree that is at fault: the one that alone does not divide the ranks, else both.
+    const bool tp_alone = parallel.tp.value && world_size % layout.tp != 0;
+    const bool pp_alone = parallel.pp.value && world_size % layout.pp != 0;
+    const std::string where = tp_alone && !pp_alone   ? key_where(parallel.tp.pos, "parallel.tp")
+                              : pp_alone && !tp_alone ? key_where(parallel.pp.pos, "parallel.pp")
+                                                      : key_where(parallel.pp.pos, "parallel.pp") + " and " +
+                                                            key_where(parallel.tp.pos, "parallel.tp");
+    return input_error("{}: pp × tp = {} × {} does not divide the {} ranks", where, layout.pp, layout.tp, world_size);
   }
   layout.dp = parallel.dp.value.value_or(world_size / model_parallel);
   if (layout.world_size() != world_size) {
     return input_error("{}: pp × tp × dp = {} × {} × {} = {} ranks, but {} were started (one rank per device); "
                        "run with -np {} or change [parallel]",
-                       parallel.pp.pos.describe(), layout.pp, layout.tp, layout.dp, layout.world_size(), world_size,
+                       key_where(parallel.dp.pos, "parallel.dp"), layout.pp, layout.tp, layout.dp, layout.world_size(), world_size,
                        layout.world_size());
   }
   layout.virtual_stages = parallel.virtual_stages;

@@ -77,7 +77,8 @@ const LinkCost& slower(const LinkCost& a, const LinkCost& b) {
   return a.latency_s >= b.latency_s ? a : b;
 }
 
-// A ring over `devices` in order is as slow as its slowest neighbour link.
+}  // namespace
+
 LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, double network_efficiency) {
   LinkCost worst;
   if (devices.size() < 2) return worst;
@@ -88,25 +89,30 @@ LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, do
   return worst;
 }
 
-// A node's network bandwidth is per node: every group leaving it at once shares it.
 void share_network(LinkCost& cost, int sharers) {
   if (cost.link_class != LinkClass::kNetwork || sharers <= 1) return;
   cost.s_per_byte *= sharers;
   cost.sharers = sharers;
 }
 
+namespace {
+
 void describe_devices(const Topology& topology, const PlacedDegrees& placed, Precision precision,
-                      std::vector<StageDevices>& stages) {
+                      double compute_efficiency, std::vector<StageDevices>& stages) {
   const int per_stage = placed.degrees.tp * placed.degrees.dp;
   for (std::size_t r = 0; r < stages.size(); ++r) {
     StageDevices& stage = stages[r];
-    stage.peak_flops = stage.memory_bandwidth = stage.min_memory_gib = stage.tp_nvlink_bandwidth_gbps =
-        std::numeric_limits<double>::infinity();
+    stage.peak_flops = stage.achieved_flops = stage.memory_bandwidth = stage.min_memory_gib =
+        stage.tp_nvlink_bandwidth_gbps = std::numeric_limits<double>::infinity();
     for (int i = 0; i < per_stage; ++i) {
       const Device& device = topology.device(placed.rank_to_device[r * static_cast<std::size_t>(per_stage) + i]);
       const double peak = training_peak_tflops(device, precision) * 1e12;
-      if (peak < stage.peak_flops) {
-        stage.peak_flops = peak;
+      stage.peak_flops = std::min(stage.peak_flops, peak);
+      // A card's own efficiency (a 3090 reaches less of its peak than an A100): the slowest is
+      // the one with the least achieved FLOP/s, not the least peak.
+      const double achieved = peak * (device.compute_efficiency > 0 ? device.compute_efficiency : compute_efficiency);
+      if (achieved < stage.achieved_flops) {
+        stage.achieved_flops = achieved;
         stage.slowest_model = device.model->name;
       }
       stage.memory_bandwidth = std::min(stage.memory_bandwidth, device.memory_bandwidth_gbps() * 1e9 / 8.0);
@@ -194,12 +200,12 @@ std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees) {
 }
 
 PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, Precision precision,
-                                 double network_efficiency) {
+                                 double compute_efficiency, double network_efficiency) {
   PlacedDegrees placed;
   placed.degrees = degrees;
   placed.rank_to_device = place_ranks(topology, degrees);
   placed.stages.resize(static_cast<std::size_t>(degrees.pp));
-  describe_devices(topology, placed, precision, placed.stages);
+  describe_devices(topology, placed, precision, compute_efficiency, placed.stages);
   describe_tp_rings(topology, placed, network_efficiency, placed.stages);
   describe_dp_rings(topology, placed, network_efficiency, placed.stages);
   describe_p2p(topology, placed, network_efficiency);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <variant>
 
 #include <fmt/format.h>
@@ -78,7 +79,7 @@ Result<std::vector<int>> split_layers(const PlanRequest& request, const Layout& 
     work.push_back(cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops);
   }
   std::vector<double> speed;
-  for (const StageDevices& stage : placed.stages) speed.push_back(stage.peak_flops);
+  for (const StageDevices& stage : placed.stages) speed.push_back(stage.achieved_flops);
   return partition_layers(request.parallel, work, speed, layout.pp, layout.virtual_stages);
 }
 
@@ -138,18 +139,22 @@ std::vector<std::string> layout_notes(const Layout& layout, const PlacedDegrees&
     break;  // one stage says it; the others are placed alike
   }
   if (layout.dp > 1) {
-    const LinkCost& ring = placed.stages.front().dp_ring;
-    notes.push_back(fmt::format("dp all-reduce {:.1f} ms per step over {} ({:g} Gbit/s{}), not overlapped with backward",
+    // The link named is the one the time was computed on: the slowest stage's ring, not stage 0's.
+    const std::size_t bounding = static_cast<std::size_t>(step.dp_bounding_stage);
+    const LinkCost& ring = placed.stages[bounding].dp_ring;
+    notes.push_back(fmt::format("dp all-reduce {:.1f} ms per step over {} ({:g} Gbit/s{}) in stage {}, not overlapped "
+                                "with backward",
                                 step.dp_allreduce_s * 1e3, link_class_name(ring.link_class), ring.bandwidth_gbps,
-                                ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : ""));
+                                ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : "", bounding));
   }
+  notes.insert(notes.end(), step.tie_notes.begin(), step.tie_notes.end());
   return notes;
 }
 
 PlannedLayout planned_from(const PlanRequest& request, Layout layout, const PlacedDegrees& placed,
                            const StageMemory& memory, const StepCosts& step, const StepTiming& timing) {
   PlannedLayout out;
-  out.step_time_s = timing.makespan_s + step.dp_allreduce_s + step.optimizer_s;
+  out.step_time_s = timing.makespan_s + step.dp_allreduce_s + step.tie_allreduce_s + step.optimizer_s;
   out.tokens_per_s = static_cast<double>(request.train.global_batch.value) * static_cast<double>(request.seq_len) /
                      out.step_time_s;
   const double peak = training_peak_tflops(*request.topology, request.train.precision) * 1e12;
@@ -163,7 +168,8 @@ PlannedLayout planned_from(const PlanRequest& request, Layout layout, const Plac
   }
   const ClusterSpec* cluster = request.cluster;
   out.power_w = request.topology->total_power_w(cluster ? cluster->power_overhead_w_per_node : 0.0);
-  out.run_energy_kwh = out.power_w * out.step_time_s * static_cast<double>(request.train.steps) / 3.6e6;
+  out.run_time_s = out.step_time_s * static_cast<double>(request.train.steps);
+  out.run_energy_kwh = out.power_w * out.run_time_s / 3.6e6;
   out.run_cost = cluster ? out.run_energy_kwh * cluster->price_per_kwh : 0.0;
   out.notes = layout_notes(layout, placed, step);
   out.layout = std::move(layout);
@@ -187,8 +193,9 @@ Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::
   if (std::string why = memory_shortfall(memory, placed.stages); !why.empty()) {
     return InfeasibleLayout{std::move(layout), std::move(why)};
   }
-  const StepCosts step =
-      estimate_step_costs(layout, costs, placed, memory, request.train, request.plan.compute_efficiency);
+  StepCosts step = estimate_step_costs(layout, costs, placed, memory, request.train);
+  estimate_tie_allreduce(layout, costs, placed, *request.topology, request.train, request.plan.network_efficiency,
+                         step);
   auto timing = time_step(layout, *samples, step, placed);
   if (!timing.ok()) return InfeasibleLayout{std::move(layout), timing.error().message()};
   return planned_from(request, std::move(layout), placed, memory, step, *timing);
@@ -208,6 +215,56 @@ void rank_layouts(std::vector<PlannedLayout>& ranked) {
   });
 }
 
+double max_peak_gib(const PlannedLayout& p) {
+  return p.peak_memory_gib.empty() ? 0.0 : *std::max_element(p.peak_memory_gib.begin(), p.peak_memory_gib.end());
+}
+
+// Why `schedule` (faster) differs from 1f1b on the same degrees and microbatching.
+std::string schedule_gap_reason(const PlannedLayout& faster, const PlannedLayout& one_f_one_b) {
+  const Layout& l = faster.layout;
+  const std::string bubbles = fmt::format("bubble {:.1f} % vs {:.1f} %, peak memory {:.1f} GiB vs {:.1f} GiB",
+                                          faster.bubble_fraction * 100, one_f_one_b.bubble_fraction * 100,
+                                          max_peak_gib(faster), max_peak_gib(one_f_one_b));
+  if (l.schedule == "interleaved-1f1b" && l.virtual_stages == 1) {
+    return fmt::format("with v = 1 it is 1F1B with Megatron's deeper warm-up: pipeline rank r runs 2·(pp−1−r) "
+                       "forwards before its first backward where 1f1b runs pp−1−r, so more microbatches are in "
+                       "flight and the pipeline transfers hide behind compute ({})", bubbles);
+  }
+  if (l.schedule == "interleaved-1f1b") {
+    return fmt::format("each pipeline rank runs v = {} model chunks, which shortens the warm-up and cool-down "
+                       "about v-fold ({})", l.virtual_stages, bubbles);
+  }
+  if (l.schedule == "gpipe") {
+    return fmt::format("all forwards run before any backward, so the pipeline transfers hide behind compute, at the "
+                       "cost of every microbatch's activations held at once ({})", bubbles);
+  }
+  if (l.schedule == "zb-h1") {
+    return fmt::format("the weight-gradient passes (W) are deferred into the bubble ({})", bubbles);
+  }
+  return bubbles;
+}
+
+// A schedule that beats 1f1b on the same degrees and microbatching by more than 5 % says why, so
+// a 30 % gap between "interleaved-1f1b v1" and "1f1b" is not left for the reader to puzzle out.
+void explain_schedule_gaps(std::vector<PlannedLayout>& ranked) {
+  const auto key = [](const Layout& l) { return std::tuple{l.pp, l.tp, l.dp, l.microbatch_size}; };
+  std::map<std::tuple<int, int, int, int>, const PlannedLayout*> baseline;
+  for (const PlannedLayout& p : ranked) {
+    if (p.layout.schedule == "1f1b") baseline[key(p.layout)] = &p;
+  }
+  for (PlannedLayout& p : ranked) {
+    const auto found = baseline.find(key(p.layout));
+    if (found == baseline.end() || p.layout.schedule == "1f1b") continue;
+    const PlannedLayout& base = *found->second;
+    if (p.step_time_s >= 0.95 * base.step_time_s) continue;
+    p.notes.push_back(fmt::format("{} v{} is {:.0f} % faster than 1f1b on the same layout (step {:.0f} ms vs {:.0f} "
+                                  "ms): {}",
+                                  p.layout.schedule, p.layout.virtual_stages,
+                                  (base.step_time_s / p.step_time_s - 1) * 100, p.step_time_s * 1e3,
+                                  base.step_time_s * 1e3, schedule_gap_reason(p, base)));
+  }
+}
+
 }  // namespace
 
 Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Layout& layout) {
@@ -221,7 +278,7 @@ Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Lay
                              "model layer costs at tp = {}", layout.tp);
   const PlacedDegrees placed =
       place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
-                         request.train.precision, request.plan.network_efficiency);
+                         request.train.precision, request.plan.compute_efficiency, request.plan.network_efficiency);
   if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
   return split_layers(request, layout, costs, placed);
 }
@@ -239,7 +296,8 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
   const Precision precision = request.train.precision;
   PlanResult result;
   for (const Degrees& d : degrees) {
-    const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.network_efficiency);
+    const PlacedDegrees placed = place_and_describe(*request.topology, d, precision, request.plan.compute_efficiency,
+                                                    request.plan.network_efficiency);
     for (int mbs : microbatch_sizes) {
       std::vector<Layout> candidates = enumerate_schedules(request, d, mbs, layers, result.infeasible);
       if (candidates.empty()) continue;
@@ -261,6 +319,8 @@ Result<PlanResult> plan_layouts(const PlanRequest& original) {
       }
     }
   }
+  explain_schedule_gaps(result.ranked);
+  if (request.cluster != nullptr) result.currency = request.cluster->currency;
   rank_layouts(result.ranked);
   return result;
 }

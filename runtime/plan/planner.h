@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct LayerCost {
   double activation_bytes = 0;  // kept from forward to backward
   double parameter_bytes = 0;   // this rank's slice
   double output_bytes = 0;      // the activation sent to the next stage (p2p)
+  // Parameters tied to other layers' (the head's projection to the embedding): tie name → this
+  // rank's slice in the training precision. Copies on different pipeline stages sum their
+  // gradients once per step, over the links between those stages.
+  std::map<std::string, double> tied_parameter_bytes;
 };
 
 // The model's layers' costs at (tp, microbatch size), or why that tp cannot work (e.g. "tp = 3
@@ -62,6 +67,7 @@ struct PlannedLayout {
   double bubble_fraction = 0;             // idle share of the pipeline, from the simulation
   std::vector<double> peak_memory_gib;    // [rank] parameters, gradients, optimizer state, activations at the schedule's peak, workspace
   double power_w = 0;                     // devices' TDP + per-node overhead
+  double run_time_s = 0;                  // step time × train.steps: the run's training wall-clock
   double run_energy_kwh = 0;              // power × step time × train.steps
   double run_cost = 0;                    // run_energy_kwh × cluster.price_per_kwh (0 when unset)
   std::vector<std::string> notes;         // warnings: "tp group crosses PCIe: all-reduce 4.1 ms per step more"
@@ -75,6 +81,7 @@ struct InfeasibleLayout {
 struct PlanResult {
   std::vector<PlannedLayout> ranked;      // best first (highest tokens/s)
   std::vector<InfeasibleLayout> infeasible;
+  std::string currency;                   // cluster.currency, the unit of run_cost ("" = none given)
 };
 
 Result<PlanResult> plan_layouts(const PlanRequest& request);

@@ -49,6 +49,7 @@ struct LinkCost {
 // What one pipeline rank's devices (its tp × dp ranks) can do; the slowest bounds the stage.
 struct StageDevices {
   double peak_flops = 0;         // slowest device's peak for the training precision, FLOP/s
+  double achieved_flops = 0;     // slowest device's peak × its compute efficiency, FLOP/s
   double memory_bandwidth = 0;   // slowest device's memory bandwidth, bytes/s
   double min_memory_gib = 0;     // the smallest device's memory
   std::string smallest_model;    // its model name, for "needs 31.2 GiB on RTX-3090 (24 GiB)"
@@ -67,14 +68,20 @@ struct PlacedDegrees {
   std::map<std::pair<int, int>, LinkCost> p2p;     // (from, to) pipeline ranks: worst replica pair
 };
 
+// A ring over `devices` in order: as slow as its slowest neighbour link.
+LinkCost ring_cost(const Topology& topology, const std::vector<int>& devices, double network_efficiency);
+// A node's network bandwidth is per node: `sharers` groups leaving it at once divide it.
+void share_network(LinkCost& cost, int sharers);
+
 // Ranks onto devices: tp groups packed into NVLink islands (else into one node, else anywhere),
 // groups of one device model kept together within a node, then pipeline stages as contiguous
 // blocks in node order so stage boundaries fall between nodes and dp stays inside them.
 std::vector<int> place_ranks(const Topology& topology, const Degrees& degrees);
 
 // place_ranks plus every group's link costs and each stage's device limits; O(devices).
+// `compute_efficiency` is [plan]'s, for the devices whose gpus group gives none.
 PlacedDegrees place_and_describe(const Topology& topology, const Degrees& degrees, Precision precision,
-                                 double network_efficiency);
+                                 double compute_efficiency, double network_efficiency);
 
 // ------------------------------------------------------------------ partition.cpp
 // The algorithm behind partition_layers (layout.h) without the config: contiguous layers per
@@ -125,12 +132,22 @@ struct StepCosts {
   std::vector<double> tp_allreduce_s_per_step;         // [pp rank] all microbatches' tp all-reduces
   std::vector<double> tp_nvlink_s_per_step;            // [pp rank] the same inside one NVLink island
   double dp_allreduce_s = 0;                           // slowest stage's gradient all-reduce
+  int dp_bounding_stage = 0;                           // the pp rank whose dp all-reduce that is
+  double tie_allreduce_s = 0;                          // tied copies' gradient sums across stages
+  std::vector<std::string> tie_notes;                  // one per tie crossing stages, with its link
   double optimizer_s = 0;                              // slowest stage's optimizer pass
   double model_flops_per_step = 0;                     // all ranks, all microbatches
 };
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
-                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train,
-                              double compute_efficiency);
+                              const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train);
+
+// The gradient all-reduce of tied parameters whose copies sit on different pipeline stages
+// (the embedding on stage 0, the head on the last): for every tp and dp position a ring over
+// those stages' ranks, fp32 gradients, after the dp all-reduce as the trainer does it. Sets
+// step.tie_allreduce_s and step.tie_notes.
+void estimate_tie_allreduce(const Layout& layout, const std::vector<LayerCost>& costs, const PlacedDegrees& placed,
+                            const Topology& topology, const TrainSpec& train, double network_efficiency,
+                            StepCosts& step);
 
 // Simulates one pipeline's action lists with `step` costs and the placement's p2p links.
 Result<SimulatedTimeline> simulate_step(const Layout& layout, const std::vector<std::vector<llmrt_action>>& actions,

@@ -12,6 +12,7 @@ namespace llmrt {
 struct PredictedStep {
   SimulatedTimeline timeline;  // one pipeline: a track per pipeline rank
   double dp_allreduce_s = 0;   // after the pipeline
+  double tie_allreduce_s = 0;  // tied copies on different stages, after the dp all-reduce
   double optimizer_s = 0;
 };
 

@@ -36,6 +36,10 @@ std::vector<DeviceModel> builtin_models() {
                     from_gbytes(300.0 / 2), from_gbytes(16)});
   models.push_back({"V100-32GB", false, 32, v100_peak, from_gbytes(900), 300,
                     from_gbytes(300.0 / 2), from_gbytes(16)});
+  // Same datasheet, PCIe: 14 fp32, 112 fp16 tensor; 900 GB/s; 250 W; no NVLink; PCIe Gen3.
+  const PeakTflops v100_pcie_peak{14, 0, 112, 0};
+  models.push_back({"V100-16GB-PCIE", false, 16, v100_pcie_peak, from_gbytes(900), 250, 0, from_gbytes(16)});
+  models.push_back({"V100-32GB-PCIE", false, 32, v100_pcie_peak, from_gbytes(900), 250, 0, from_gbytes(16)});
   // NVIDIA A100 Tensor Core GPU datasheet: 19.5 fp32, 156 tf32, 312 fp16/bf16 (dense);
   // NVLink3 600 GB/s total (the PCIe cards through the 2-GPU NVLink bridge); PCIe Gen4.
   const PeakTflops a100_peak{19.5, 156, 312, 312};

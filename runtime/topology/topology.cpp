@@ -229,10 +229,13 @@ Status TopologyBuilder::add_node(const NodeSpec& spec) {
   LLMRT_ASSIGN_OR_RETURN(auto models, resolve_models(spec));
   const int node_index = topology_.node_count();
   TopologyNode node{spec.name, spec.is_cpu(), topology_.world_size(), spec.device_count()};
+  std::vector<double> efficiency;  // [local] from the card's gpus group
+  for (const GpuGroupSpec& group : spec.gpus) efficiency.insert(efficiency.end(), group.count, group.compute_efficiency);
   for (int local = 0; local < node.device_count; ++local) {
-    topology_.devices_.push_back(Device{node.first_device + local, node_index, local,
-                                        models[static_cast<std::size_t>(local)].get(), 0,
-                                        node.is_cpu ? spec.cpu_threads_per_rank : 0});
+    const auto at = static_cast<std::size_t>(local);
+    topology_.devices_.push_back(Device{node.first_device + local, node_index, local, models[at].get(), 0,
+                                        node.is_cpu ? spec.cpu_threads_per_rank : 0,
+                                        at < efficiency.size() ? efficiency[at] : 0.0});
   }
   std::vector<ResolvedLink> links;
   for (const LinkSpec& link : spec.links) {

@@ -30,6 +30,7 @@ struct Device {
   const DeviceModel* model = nullptr;
   int island = 0;        // index into Topology::islands()
   int cpu_threads = 0;   // threads of a CPU rank; 0 for a GPU
+  double compute_efficiency = 0;  // achieved ÷ peak FLOP/s the config gives these cards; 0 = [plan]'s
 
   double memory_gib() const { return model->memory_gib; }
   double tdp_w() const { return scaled(model->tdp_w); }

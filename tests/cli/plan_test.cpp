@@ -160,6 +160,26 @@ BOOST_AUTO_TEST_CASE(explanation_places_groups_names_the_runner_up_and_the_infea
   }
 }
 
+// Issue #12 item 5: the report gives the run's wall-clock time, its cost in the configured
+// currency, and a line per node (cards, stages, peak memory against the card, draw at TDP:
+// the A100-80GB-SXM datasheet's 400 W × 4).
+BOOST_AUTO_TEST_CASE(report_gives_run_time_cost_currency_and_nodes) {
+  PlanResult result = sample_result();
+  PlannedLayout& best = result.ranked.front();
+  best.run_time_s = best.step_time_s * 5000;  // 2,060 s
+  best.run_cost = 0.87;
+  result.currency = "EUR";
+  const Topology topology = two_nodes();
+  const std::string table = format_plan_table(result, topology, 2);
+  BOOST_TEST(has(table, "34 min and 2.9 kWh for the run, cost 0.87 EUR"), table);
+  const std::string text = format_plan_explanation(result, topology);
+  BOOST_TEST(has(text, "n0: 4 × A100-80GB-SXM, stage 0, peak 31.2 of 80 GiB, 1,600 W at TDP"), text);
+  BOOST_TEST(has(text, "n1: 4 × A100-80GB-SXM, stage 1, peak 30.0 of 80 GiB, 1,600 W at TDP"), text);
+  const nlohmann::json json = plan_result_json(result, topology);
+  BOOST_TEST(json.at("currency").get<std::string>() == "EUR");
+  BOOST_TEST(json.at("ranked")[0].at("run_time_s").get<double>() == 2060.0, boost::test_tools::tolerance(1e-9));
+}
+
 BOOST_AUTO_TEST_CASE(hostfile_lists_used_nodes_with_their_slots) {
   const Topology topology = two_nodes();
   const Hostfile both = format_hostfile(sample_result().ranked[0], topology);

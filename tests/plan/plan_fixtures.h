@@ -15,7 +15,7 @@
 
 namespace llmrt::testing {
 
-// A GPT: embedding, `blocks` equal transformer blocks, an untied head. Costs follow the
+// A GPT: embedding, `blocks` equal transformer blocks, a head (tied to the embedding when asked). Costs follow the
 // usual counts (2 FLOPs per multiply-add; backward-input and backward-weight each about the
 // forward); parameters and activations are per tp rank.
 struct GptShape {
@@ -25,6 +25,7 @@ struct GptShape {
   double vocab = 50304;
   double seq_len = 1024;
   double element_bytes = 2;  // bf16
+  bool tied = false;         // the head's projection tied to the embedding's table ("wte")
 };
 
 inline LayerCostFn gpt_costs(GptShape shape) {
@@ -32,12 +33,13 @@ inline LayerCostFn gpt_costs(GptShape shape) {
     if (shape.heads % tp != 0) return input_error("tp = {} does not divide heads = {}", tp, shape.heads);
     const double tokens = shape.seq_len * microbatch_size;
     const double d = shape.d_model, eb = shape.element_bytes, hidden = tokens * d * eb;
-    LayerCost embedding{2 * tokens * d, 0, 2 * tokens * d, hidden, shape.vocab * d * eb / tp, hidden};
+    LayerCost embedding{2 * tokens * d, 0, 2 * tokens * d, hidden, shape.vocab * d * eb / tp, hidden, {}};
     const double block_flops = (24 * d * d * tokens + 4 * shape.seq_len * tokens * d) / tp;
     const double block_activations = 18 * hidden / tp + 2 * shape.heads * shape.seq_len * tokens * eb / tp;
-    LayerCost block{block_flops, block_flops, block_flops, block_activations, 12 * d * d * eb / tp, hidden};
+    LayerCost block{block_flops, block_flops, block_flops, block_activations, 12 * d * d * eb / tp, hidden, {}};
     const double head_flops = 2 * tokens * d * shape.vocab / tp;
-    LayerCost head{head_flops, head_flops, head_flops, tokens * shape.vocab * 4 / tp, shape.vocab * d * eb / tp, 0};
+    LayerCost head{head_flops, head_flops, head_flops, tokens * shape.vocab * 4 / tp, shape.vocab * d * eb / tp, 0, {}};
+    if (shape.tied) embedding.tied_parameter_bytes["wte"] = head.tied_parameter_bytes["wte"] = embedding.parameter_bytes;
     std::vector<LayerCost> costs{embedding};
     costs.insert(costs.end(), static_cast<std::size_t>(shape.blocks), block);
     costs.push_back(head);
@@ -49,7 +51,7 @@ inline LayerCostFn gpt_costs(GptShape shape) {
 inline LayerCostFn equal_costs(int layers, double flops, double output_bytes = 0) {
   return [=](int, int) -> Result<std::vector<LayerCost>> {
     return std::vector<LayerCost>(static_cast<std::size_t>(layers),
-                                  LayerCost{flops, flops, flops, 1e6, 1e3, output_bytes});
+                                  LayerCost{flops, flops, flops, 1e6, 1e3, output_bytes, {}});
   };
 }
 

@@ -179,6 +179,32 @@ BOOST_AUTO_TEST_CASE(fixed_tp_that_does_not_divide_the_world_is_an_input_error) 
   BOOST_TEST(result.error().message().find("parallel.tp") != std::string::npos, result.error().message());
 }
 
+// Issue #12: `run` with tp = 3 on 8 ranks (pp left auto) blamed parallel.pp, at no position.
+BOOST_AUTO_TEST_CASE(fixed_layout_blames_the_degree_that_does_not_divide) {
+  TrainSpec train;
+  train.global_batch.value = 48;
+  ParallelSpec tp_only;
+  tp_only.tp = {3, testing::config_pos(12, "parallel.tp")};
+  auto by_tp = fixed_layout(tp_only, train, 8);
+  BOOST_REQUIRE(!by_tp.ok());
+  BOOST_TEST(by_tp.error().message().find("lab.toml:12") != std::string::npos, by_tp.error().message());
+  BOOST_TEST(by_tp.error().message().find("parallel.tp") != std::string::npos, by_tp.error().message());
+  BOOST_TEST(by_tp.error().message().find("parallel.pp") == std::string::npos, by_tp.error().message());
+  ParallelSpec pp_only;
+  pp_only.pp = {3, testing::config_pos(11, "parallel.pp")};
+  pp_only.tp = {2, testing::config_pos(12, "parallel.tp")};
+  auto by_pp = fixed_layout(pp_only, train, 8);
+  BOOST_REQUIRE(!by_pp.ok());
+  BOOST_TEST(by_pp.error().message().find("lab.toml:11") != std::string::npos, by_pp.error().message());
+  BOOST_TEST(by_pp.error().message().find("parallel.tp") == std::string::npos, by_pp.error().message());
+  ParallelSpec wrong_dp;
+  wrong_dp.tp = {2, testing::config_pos(12, "parallel.tp")};
+  wrong_dp.dp = {2, testing::config_pos(13, "parallel.dp")};
+  auto by_dp = fixed_layout(wrong_dp, train, 8);
+  BOOST_REQUIRE(!by_dp.ok());
+  BOOST_TEST(by_dp.error().message().find("lab.toml:13") != std::string::npos, by_dp.error().message());
+}
+
 BOOST_AUTO_TEST_CASE(fixed_pp_beyond_the_layers_is_an_input_error) {
   PlanFixture fixture(testing::nodes_of(2, 8, "A100-80GB-SXM", 8, {}), testing::equal_costs(12, 1e12), 16);
   fixture.request.parallel.pp.value = 16;

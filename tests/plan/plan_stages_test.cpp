@@ -55,7 +55,7 @@ BOOST_AUTO_TEST_CASE(pipeline_neighbours_across_nodes_share_the_network) {
   // pp = 2 over 2 nodes of 4: each boundary pair leaves the node; 4 pairs share its NIC.
   PlanFixture fixture(testing::nodes_of(2, 4, "A100-80GB-SXM", 4, {NetworkKind::kEthernet, 100, 10}),
                       testing::equal_costs(12, 1e12), 8);
-  const PlacedDegrees placed = place_and_describe(*fixture.topology, {2, 1, 4}, Precision::kBf16, 0.8);
+  const PlacedDegrees placed = place_and_describe(*fixture.topology, {2, 1, 4}, Precision::kBf16, 0.5, 0.8);
   const LinkCost& link = placed.p2p.at({0, 1});
   BOOST_TEST((link.link_class == LinkClass::kNetwork));
   BOOST_TEST(link.sharers == 4);
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(extrapolated_step_matches_full_simulation) {
                       testing::equal_costs(16, 2e12, 3e7), 200);
   auto costs = fixture.request.layer_costs(1, 1);
   BOOST_REQUIRE(costs.ok());
-  const PlacedDegrees placed = place_and_describe(*fixture.topology, {4, 1, 1}, Precision::kBf16, 0.8);
+  const PlacedDegrees placed = place_and_describe(*fixture.topology, {4, 1, 1}, Precision::kBf16, 0.5, 0.8);
   for (const auto& [schedule, v] : std::vector<std::pair<std::string, int>>{
            {"1f1b", 1}, {"gpipe", 1}, {"zb-h1", 1}, {"interleaved-1f1b", 2}}) {
     Layout layout;
@@ -194,7 +194,7 @@ BOOST_AUTO_TEST_CASE(extrapolated_step_matches_full_simulation) {
     const StageMemory exact_memory = estimate_stage_memory(layout, *costs, full, fixture.request.train, 1.0);
     const StageMemory memory = memory_at(*samples, 200, 1.0);
     for (int r = 0; r < 4; ++r) BOOST_TEST(memory.gib[r] == exact_memory.gib[r], boost::test_tools::tolerance(1e-9));
-    const StepCosts step = estimate_step_costs(layout, *costs, placed, memory, fixture.request.train, 0.5);
+    const StepCosts step = estimate_step_costs(layout, *costs, placed, memory, fixture.request.train);
     auto timing = time_step(layout, *samples, step, placed);
     auto exact = simulate_step(layout, full, step, placed);
     BOOST_REQUIRE(timing.ok());

@@ -34,7 +34,7 @@ bool starts_with(const std::string& text, std::string_view prefix) {
 BOOST_AUTO_TEST_CASE(every_builtin_entry_is_usable) {
   const DeviceCatalog catalog = builtin_catalog();
   const std::vector<std::string> names = catalog.names();
-  BOOST_TEST(names.size() == 13u);
+  BOOST_TEST(names.size() == 15u);
   for (const std::string& name : names) {
     BOOST_TEST_CONTEXT(name) {
       const DeviceModel* model = catalog.find(name);
@@ -53,13 +53,35 @@ BOOST_AUTO_TEST_CASE(every_builtin_entry_is_usable) {
 
 BOOST_AUTO_TEST_CASE(volta_has_no_bf16_or_tf32) {
   const DeviceCatalog catalog = builtin_catalog();
-  for (const char* name : {"V100-16GB", "V100-32GB"}) {
+  for (const char* name : {"V100-16GB", "V100-32GB", "V100-16GB-PCIE", "V100-32GB-PCIE"}) {
     const DeviceModel* model = catalog.find(name);
     BOOST_REQUIRE(model != nullptr);
     BOOST_TEST(model->peak_tflops.bf16 == 0);
     BOOST_TEST(model->peak_tflops.tf32 == 0);
     BOOST_TEST(model->peak_tflops.fp16 > model->peak_tflops.fp32);
   }
+}
+
+// Issue #12: the catalog's PCIe cards draw less than their SXM twins (datasheet TDPs), at
+// the same or lower peak, and have no NVLink unless a bridge exists for them.
+BOOST_AUTO_TEST_CASE(pcie_variants_draw_less_than_their_sxm_twins) {
+  const DeviceCatalog catalog = builtin_catalog();
+  const std::vector<std::pair<const char*, const char*>> twins{
+      {"V100-16GB-PCIE", "V100-16GB"}, {"V100-32GB-PCIE", "V100-32GB"}, {"A100-40GB-PCIE", "A100-40GB-SXM"},
+      {"A100-80GB-PCIE", "A100-80GB-SXM"}, {"H100-PCIE", "H100-SXM"}};
+  for (const auto& [pcie_name, sxm_name] : twins) {
+    const DeviceModel* pcie = catalog.find(pcie_name);
+    const DeviceModel* sxm = catalog.find(sxm_name);
+    BOOST_REQUIRE(pcie != nullptr);
+    BOOST_REQUIRE(sxm != nullptr);
+    BOOST_TEST_CONTEXT(pcie_name) {
+      BOOST_TEST(pcie->tdp_w < sxm->tdp_w);
+      BOOST_TEST(pcie->peak_tflops.fp16 <= sxm->peak_tflops.fp16);
+      BOOST_TEST(pcie->memory_gib == sxm->memory_gib);
+    }
+  }
+  BOOST_TEST(catalog.find("V100-32GB-PCIE")->tdp_w == 250);  // V100 PCIe datasheet
+  BOOST_TEST(catalog.find("V100-32GB-PCIE")->nvlink_bandwidth_gbps == 0);
 }
 
 BOOST_AUTO_TEST_CASE(datacenter_tensor_cores_beat_fp32) {
