@@ -41,6 +41,11 @@ struct CallRecord {
 // a lock (a record below g_depth is complete and stays put while its call runs).
 CallRecord g_records[kMaxDepth];
 std::atomic<int> g_depth{0};
+// The thread that loads the plugins and makes the run's calls (the executor's): only its calls
+// are recorded. A test or tool calling plugins from several threads at once would otherwise
+// interleave the one stack of records.
+pthread_t g_owner;
+std::atomic<bool> g_owner_set{false};
 std::mutex g_mutex;  // the scopes against the watch thread
 
 std::atomic<std::int64_t> g_step{0};
@@ -247,6 +252,8 @@ void watch_calls() {
 void install_plugin_guard() {
   static std::once_flag once;
   std::call_once(once, [] {
+    g_owner = pthread_self();
+    g_owner_set.store(true, std::memory_order_release);
     install_crash_handlers();
     ::on_exit(on_exit_hook, nullptr);
     ::at_quick_exit(on_quick_exit_hook);
@@ -268,6 +275,10 @@ void set_plugin_call_bound(double seconds) { g_bound_s.store(seconds); }
 
 PluginCallScope::PluginCallScope(std::string_view plugin_file, std::string_view component, std::string_view call,
                                  std::string_view detail, int microbatch) {
+  if (!g_owner_set.load(std::memory_order_acquire) || !pthread_equal(pthread_self(), g_owner)) {
+    depth_ = -1;  // not the plugin-calling thread: unrecorded (see g_owner)
+    return;
+  }
   std::string context = fmt::format("{}{}{}{}", kDuring, call, component.empty() ? "" : fmt::format(" of {}", component),
                                     detail.empty() ? "" : fmt::format(" ({})", detail));
   const std::size_t call_length = context.size() - kDuring.size();
