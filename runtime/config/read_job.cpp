@@ -29,6 +29,26 @@ Located<AutoInt> read_degree(TableReader& table, std::string_view key) {
   return degree;
 }
 
+// [parallel].zero: 0, 1 or "auto" (nullopt).
+Located<AutoInt> read_zero(TableReader& table) {
+  Located<AutoInt> zero{std::nullopt, table.pos_of("zero")};
+  const toml::node* node = table.node("zero");
+  if (!node) return zero;
+  const auto* text = node->as_string();
+  const auto* value = node->as_integer();
+  if (text && text->get() == "auto") return zero;
+  if (value && (value->get() == 0 || value->get() == 1)) {
+    zero.value = static_cast<int>(value->get());
+  } else if (value && (value->get() == 2 || value->get() == 3)) {
+    table.fail("zero", fmt::format("ZeRO stage {} (sharded gradients{}) is not built yet: expected 0, 1 or \"auto\"",
+                                   value->get(), value->get() == 3 ? " and parameters" : ""));
+  } else {
+    table.fail("zero", fmt::format("expected 0, 1 or \"auto\", found {}",
+                                   text ? fmt::format("\"{}\"", text->get()) : describe_found(*node)));
+  }
+  return zero;
+}
+
 // The key's position when the user wrote it, else an empty one: later checks (checkpoint keys,
 // the loss scale under auto) tell a key the user wrote from its default by it.
 SourcePos written_pos(const TableReader& table, std::string_view key) {
@@ -67,6 +87,7 @@ ParallelSpec read_parallel(TableReader parallel) {
   } else if (stage_layers) {
     spec.stage_layers.value = read_positive_list(parallel, "stage_layers");
   }
+  spec.zero = read_zero(parallel);
   return spec;
 }
 
@@ -95,6 +116,9 @@ TrainSpec read_train(TableReader train) {
   spec.timeout_s = train.positive_number_or("timeout_s", 300);
   spec.optimizer = read_component(train.table("optimizer"), "adamw", {});
   spec.lr_schedule = read_component(train.table("lr_schedule"), "constant", {});
+  constexpr Recompute kModes[] = {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kAuto};
+  spec.recompute = {kModes[train.choice_or("recompute", {"none", "selective", "full", "auto"}, 3)],
+                    written_pos(train, "recompute")};
   return spec;
 }
 

@@ -93,8 +93,13 @@ ModelSpec read_model(TableReader model) {
   }
   for (TableReader& layer : model.tables("layer")) {
     LayerSpec layer_spec;
-    static_cast<ComponentSpec&>(layer_spec) = read_component(layer, "", {"repeat"});
+    static_cast<ComponentSpec&>(layer_spec) = read_component(layer, "", {"repeat", "recompute"});
     layer_spec.repeat = layer.positive_int_or("repeat", 1);
+    if (layer.has("recompute")) {
+      constexpr Recompute kModes[] = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
+      layer_spec.recompute = {kModes[layer.choice_or("recompute", {"none", "selective", "full"}, 0)],
+                              layer.pos_of("recompute")};
+    }
     layer.check_at_most("repeat", layer_spec.repeat, kMaxLayers, "layers in a model");
     spec.layers.push_back(std::move(layer_spec));
   }

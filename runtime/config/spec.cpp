@@ -21,4 +21,14 @@ std::string_view precision_name(Precision precision) {
   return "fp32";
 }
 
+std::string_view recompute_name(Recompute recompute) {
+  switch (recompute) {
+    case Recompute::kNone: return "none";
+    case Recompute::kSelective: return "selective";
+    case Recompute::kFull: return "full";
+    case Recompute::kAuto: return "auto";
+  }
+  return "none";
+}
+
 }  // namespace llmrt

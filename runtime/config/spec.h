@@ -113,8 +113,15 @@ struct ComponentSpec {
   SourcePos pos;
 };
 
+// Activation recompute ([train].recompute, model.layer[].recompute; docs/config.md): kAuto lets
+// the planner choose (none unless a layout fits or runs faster only with it).
+enum class Recompute { kNone, kSelective, kFull, kAuto };
+std::string_view recompute_name(Recompute recompute);  // "none", "selective", "full", "auto"
+
 struct LayerSpec : ComponentSpec {
   int repeat = 1;
+  // This layer's own recompute mode (not "auto"), overriding [train].recompute; nullopt = that.
+  Located<std::optional<Recompute>> recompute;
 };
 
 struct ModelSpec {
@@ -139,6 +146,9 @@ struct ParallelSpec {
   int virtual_stages = 1;
   int microbatch_size = 1;
   Located<std::optional<std::vector<int>>> stage_layers;  // nullopt = "auto"
+  // ZeRO stage: 0 = every dp rank keeps the whole optimizer state, 1 = each keeps its 1/dp slice
+  // (and the fp32 master weights of it); nullopt = "auto", the planner's choice.
+  Located<AutoInt> zero;
 };
 
 // ---------------------------------------------------------------------------------- [train]
@@ -161,6 +171,7 @@ struct TrainSpec {
   double timeout_s = 300;
   ComponentSpec optimizer;
   ComponentSpec lr_schedule;
+  Located<Recompute> recompute{Recompute::kAuto, {}};  // layers without their own mode
 };
 
 // ---------------------------------------------------------------------------------- [data]

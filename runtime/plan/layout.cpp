@@ -51,6 +51,8 @@ Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train
   layout.virtual_stages = parallel.virtual_stages;
   layout.microbatch_size = parallel.microbatch_size;
   layout.schedule = parallel.schedule;
+  layout.recompute = train.recompute.value == Recompute::kAuto ? Recompute::kNone : train.recompute.value;
+  layout.zero = parallel.zero.value.value_or(0);
   LLMRT_ASSIGN_OR_RETURN(layout.microbatches, microbatches_per_replica(train, layout.microbatch_size, layout.dp));
   return layout;
 }

@@ -25,6 +25,10 @@ struct Layout {
   std::string schedule = "1f1b";
   // Model layers per virtual stage, in virtual-stage order (c·pp + r); sums to the model's layers.
   std::vector<int> stage_layers;
+  // Memory savers, resolved (never kAuto): the recompute mode of layers that set none of their
+  // own (model.layer[].recompute), and the ZeRO stage (0 or 1).
+  Recompute recompute = Recompute::kNone;
+  int zero = 0;
 
   int world_size() const { return pp * tp * dp; }
   // Ranks are numbered tp fastest, then dp, then pp: a tp group is consecutive ranks (one
@@ -36,7 +40,8 @@ struct Layout {
   int first_layer(int virtual_stage) const;
 };
 
-// Degrees from [parallel]: fixed ones as given, "auto" ones as data parallel (pp = tp = 1);
+// Degrees from [parallel]: fixed ones as given, "auto" ones as data parallel (pp = tp = 1),
+// an "auto" recompute as none and an "auto" zero as 0;
 // checks they fit the world and the global batch. Callers that want the planner's choice for
 // "auto" degrees ask the planner instead.
 Result<Layout> fixed_layout(const ParallelSpec& parallel, const TrainSpec& train, int world_size);

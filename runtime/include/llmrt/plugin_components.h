@@ -46,7 +46,21 @@ typedef struct llmrt_cost_hints {
   double backward_weight_flops;
   double activation_bytes; /* kept from forward to backward (inputs and saved state) */
   double parameter_bytes;
+  /* For activation recompute (0 where a plugin leaves them): the layer's inputs for one
+   * microbatch, which is what full recompute keeps; and, for a layer with
+   * LLMRT_LAYER_RECOMPUTE_SELECTIVE, its activation_bytes and the extra forward FLOPs of its
+   * backward under selective recompute. The same whatever mode the instance runs in. */
+  double input_bytes;
+  double selective_activation_bytes;
+  double selective_recompute_flops;
 } llmrt_cost_hints;
+
+/* Activation recompute ([train].recompute, model.layer[].recompute). */
+typedef enum llmrt_recompute {
+  LLMRT_RECOMPUTE_NONE = 0,      /* forward saves what backward needs */
+  LLMRT_RECOMPUTE_SELECTIVE = 1, /* the layer keeps less and recomputes the cheap rest in backward */
+  LLMRT_RECOMPUTE_FULL = 2       /* the host keeps only the inputs and runs forward again before backward */
+} llmrt_recompute;
 
 /* The layer's view of its place in the parallel layout, given at create. */
 typedef struct llmrt_layer_context {
@@ -55,10 +69,22 @@ typedef struct llmrt_layer_context {
   int32_t tp_size;
   int32_t compute_dtype; /* llmrt_dtype of activations: f32, bf16 or f16 */
   int32_t layer_index;   /* position in the model, 0-based */
+  /* llmrt_recompute asked of this instance, NONE or SELECTIVE (only of a layer
+   * that declares LLMRT_LAYER_RECOMPUTE_SELECTIVE). FULL is the host's work: the layer is
+   * created with NONE and its forward is called again. */
+  int32_t recompute;
 } llmrt_layer_context;
 
 /* backward_input also accumulates the weight gradients; backward_weight may then be NULL. */
 #define LLMRT_LAYER_FUSED_BACKWARD 1u
+/* forward may run again for a microbatch it has run: from the same inputs, parameters and call
+ * context it writes the same outputs and saved state (no hidden state, the same RNG draws), so
+ * the host may drop the saved state after forward and rerun forward before backward (full
+ * recompute). A layer without the flag keeps its saved state under any recompute mode. */
+#define LLMRT_LAYER_RECOMPUTE_FULL 2u
+/* created with llmrt_layer_context.recompute = LLMRT_RECOMPUTE_SELECTIVE, the layer asks for
+ * fewer saved_bytes and its backward recomputes the rest (gradients unchanged). */
+#define LLMRT_LAYER_RECOMPUTE_SELECTIVE 4u
 
 /* The arguments of the compute entry points, one struct per call so that a later minor can
  * append fields (a plugin reads an appended field only when LLMRT_HAS_FIELD says the host wrote
