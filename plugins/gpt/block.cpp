@@ -103,6 +103,7 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
   hints.backward_input_flops = matmul + 2 * attention;
   hints.backward_weight_flops = matmul;
   hints.activation_bytes = double(saved_bytes(batch, seq));
+  hints.input_bytes = double(region_bytes(batch * seq * dims_.channels, dtype_));  // x (B, T, C)
   double params = 0;
   for (size_t p = 0; p < kBlockParams; ++p) params += double(local_numel(p));
   hints.parameter_bytes = params * sizeof(float);

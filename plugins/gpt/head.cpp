@@ -69,6 +69,8 @@ llmrt_cost_hints Head::cost_hints(int64_t batch, int64_t seq) {
   hints.backward_input_flops = 3 * matmul;
   hints.backward_weight_flops = 0;
   hints.activation_bytes = double(saved_bytes(batch, seq));
+  // x (B, T, C) and the targets (B, T) i32
+  hints.input_bytes = double(region_bytes(batch * seq * channels_, dtype_)) + double(batch * seq) * sizeof(int32_t);
   hints.parameter_bytes = double(2 + vocab_) * double(channels_) * sizeof(float);
   return hints;
 }
