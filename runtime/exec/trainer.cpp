@@ -93,7 +93,9 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   for (auto& layers : chunk_layers) {
     for (LayerSlot& slot : layers) mine.push_back(std::move(slot));
   }
-  LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device()));
+  const LayerCallChecks checks{spec.train.detect_anomaly || spec.train.guard_params, spec.train.guard_params};
+  LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device(),
+                                                        checks.guard_params ? kParamGuardGap : 0));
   params_ = std::make_unique<ParamStore>(std::move(params));
   LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
   LLMRT_RETURN_IF_ERROR(params_->use_compute_dtype(compute_dtype));
@@ -115,6 +117,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     LLMRT_ASSIGN_OR_RETURN(auto stage,
                            Stage::build(std::move(layers), *params_, first_slot, placement,
                                         layout_.microbatch_size, seq_));
+    stage.set_call_checks(checks);
     chunks_.push_back(std::make_unique<Stage>(std::move(stage)));
     first_slot += static_cast<std::size_t>(count);
   }

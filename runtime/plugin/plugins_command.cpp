@@ -9,21 +9,30 @@
 
 namespace llmrt {
 
+// Every component that loaded, then each file that did not with its reason; a broken file makes
+// the command fail (exit code 2) after listing the rest.
 Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
-  LLMRT_ASSIGN_OR_RETURN(auto registry, load_plugins(options));
+  std::vector<BrokenPlugin> broken;
+  const Registry registry = load_plugins_listing(options, broken);
   const auto components = registry.components();
   if (components.empty()) {
     std::vector<std::string> searched;
     for (const auto& entry : plugin_search_path(options)) searched.push_back(entry.path);
     out << fmt::format("no plugins found (searched: {})\n", searched.empty() ? "nothing" : join(searched, ", "));
-    return Status::success();
+  } else {
+    out << fmt::format("{:<24} {:<18} {:<10} {}\n", "NAME", "KIND", "VERSION", "PATH");
+    for (const Component* component : components) {
+      out << fmt::format("{:<24} {:<18} {:<10} {}\n", component->name, kind_name(component->kind),
+                         component->version, component->plugin->path);
+    }
   }
-  out << fmt::format("{:<24} {:<18} {:<10} {}\n", "NAME", "KIND", "VERSION", "PATH");
-  for (const Component* component : components) {
-    out << fmt::format("{:<24} {:<18} {:<10} {}\n", component->name, kind_name(component->kind),
-                       component->version, component->plugin->path);
-  }
-  return Status::success();
+  if (broken.empty()) return Status::success();
+  out << fmt::format("\nBROKEN ({} file{}, not loaded)\n", broken.size(), broken.size() == 1 ? "" : "s");
+  // Each reason starts with the file ("plugin /p/x.so: identity.magic: ...").
+  for (const BrokenPlugin& file : broken) out << file.reason << "\n";
+  return input_error("plugins list: {} plugin file{} on the search path did not load (listed above with the reason); "
+                     "`check` and `run` refuse a search path with a broken file",
+                     broken.size(), broken.size() == 1 ? "" : "s");
 }
 
 Status describe_plugin(const PluginSearchOptions& options, std::string_view name, std::ostream& out) {
