@@ -79,8 +79,9 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
                                create_layer(*component, config, layer_context), "{}", layer.pos.describe());
     LLMRT_ASSIGN_OR_RETURN(auto params, layer_param_specs(instance));
     std::string label = fmt::format("{}[{}]", layer.component.value, index);
-    LLMRT_RETURN_IF_ERROR(check_param_specs(params, context.tp_size, fmt::format("{}: layer {} (component '{}', plugin {})",
-        layer.pos.describe(), label, component->name, component->plugin->path)));
+    const std::string owner = fmt::format("{}: layer {} (component '{}', plugin {})", layer.pos.describe(), label,
+                                          component->name, component->plugin->path);
+    LLMRT_RETURN_IF_ERROR(check_param_specs(params, context.tp_size, owner));
     slots.push_back(LayerSlot{index, std::move(label), component, std::move(config), std::move(instance),
                               std::move(params)});
   }

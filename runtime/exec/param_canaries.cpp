@@ -35,7 +35,8 @@ struct Gap {
 std::vector<Gap> gaps_of(const std::vector<ParamEntry>& entries) {
   std::vector<Gap> gaps{{0, nullptr, entries.empty() ? nullptr : &entries.front()}};
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    gaps.push_back({entries[i].offset + entries[i].count, &entries[i], i + 1 < entries.size() ? &entries[i + 1] : nullptr});
+    const ParamEntry* next = i + 1 < entries.size() ? &entries[i + 1] : nullptr;
+    gaps.push_back({entries[i].offset + entries[i].count, &entries[i], next});
   }
   return gaps;
 }

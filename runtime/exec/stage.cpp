@@ -178,7 +178,8 @@ Status Stage::backward_weight(int microbatch) {
         {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
          .grad_params = grad_params},
         fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
-    LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
+    LLMRT_RETURN_IF_ERROR(
+        checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
     if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
   release(microbatch);

@@ -79,7 +79,8 @@ BOOST_AUTO_TEST_CASE(broken_plugins_are_named_after_the_good_ones) {
   for (const char* good : {"test.scale", "c.single_good", "/cpp_a/plugin_fixture_cpp_a.so"}) {
     BOOST_TEST(text.find(good) < broken_at, good);
   }
-  for (const char* reason : {"c_wrong_magic.so: identity.magic", "c_future_major.so: ABI major: expected 1", "plugin_fixture_cpp_b.so"}) {
+  for (const char* reason :
+       {"c_wrong_magic.so: identity.magic", "c_future_major.so: ABI major: expected 1", "plugin_fixture_cpp_b.so"}) {
     BOOST_TEST(text.find(reason, broken_at) != std::string::npos, reason);
   }
   // Nothing of a broken file is listed as loaded: cpp_b's components are cpp_a's names.
