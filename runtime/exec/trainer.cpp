@@ -200,11 +200,12 @@ Result<double> Trainer::global_grad_norm() {
 // overflow flag carry it to every rank.
 Status Trainer::poison_gradients() {
   inject_overflow_ = false;
-  if (params_->parameter_count() == 0) return Status::success();
+  if (params_->entries().empty()) return Status::success();
   const float inf = std::numeric_limits<float>::infinity();
   ComputeDevice& device = groups_->device();
-  return device.copy(params_->grad_buffer().data(), &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()),
-                     nullptr);
+  // The first parameter's first gradient (not a canary gap of train.guard_params).
+  float* first = params_->grad_buffer().data_as<float>() + params_->entries().front().offset;
+  return device.copy(first, &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()), nullptr);
 }
 
 // Whether every rank's norm is finite. Data-parallel replicas hold the same reduced gradients
