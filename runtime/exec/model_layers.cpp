@@ -85,7 +85,6 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
     slots.push_back(LayerSlot{index, std::move(label), component, std::move(config), std::move(instance),
                               std::move(params)});
   }
-  LLMRT_RETURN_IF_ERROR(check_param_ties(model, slots));
   return slots;
 }
 
@@ -118,15 +117,16 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
   return shapes;
 }
 
-Status check_model_components(const ModelSpec& model, const Registry& registry) {
+Status check_model_components(const ModelSpec& model, const Registry& registry, std::int64_t batch) {
   const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
   // Every layer (creating one holds no parameters): their specs and ties are checked, and the
   // shape walk runs down the whole chain, so an infer_shapes mistake stops `check`, not `run`.
   const int layer_count = static_cast<int>(expand_layers(model).size());
   LLMRT_ASSIGN_OR_RETURN(const auto layers, create_layers(model, registry, 0, layer_count, context));
   if (layers.empty()) return Status::success();
-  LLMRT_RETURN_IF_ERROR(layer_output_shapes(layers, 1, model.seq_len.value));
-  return Status::success();
+  LLMRT_RETURN_IF_ERROR(layer_output_shapes(layers, batch, model.seq_len.value));
+  // After the shapes: a width written wrong in the config shows as a shape first, which says more.
+  return check_param_ties(model, layers);
 }
 
 std::int32_t compute_dtype_of(Precision precision) {

@@ -41,7 +41,7 @@ std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model);
 ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component);
 
 // Creates layers [first, last) of the model (all of them for a single rank); their parameter
-// specs are checked for context.tp_size and their ties against each other (exec/param_checks.h).
+// specs are checked for context.tp_size (exec/param_checks.h).
 Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
                                              const llmrt_layer_context& context);
 
@@ -57,8 +57,9 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
     const std::optional<std::vector<std::int64_t>>& input_shape = std::nullopt, bool ends_model = true);
 
 // Every layer's component exists, has the right kind, accepts its config and declares valid
-// parameters (exec/param_checks.h), and the shape walk runs down all layers (for `check` and `run`).
-Status check_model_components(const ModelSpec& model, const Registry& registry);
+// parameters (exec/param_checks.h); the shape walk runs down all layers for microbatches of
+// `batch` sequences, and tied parameters agree in shape (for `check` and `run`).
+Status check_model_components(const ModelSpec& model, const Registry& registry, std::int64_t batch = 1);
 
 // The llmrt_dtype of activations at a training precision (llmrt_layer_context.compute_dtype);
 // "auto" gives bf16, for sizing only (f16 takes the same bytes): a rank's own dtype comes from

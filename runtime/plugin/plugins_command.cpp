@@ -9,8 +9,8 @@
 
 namespace llmrt {
 
-// Every component that loaded, then each file that did not with its reason; a broken file makes
-// the command fail (exit code 2) after listing the rest.
+// Every component that loaded; each file that did not is named with its reason in the error
+// (exit code 2) after the rest are listed.
 Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
   std::vector<BrokenPlugin> broken;
   const Registry registry = load_plugins_listing(options, broken);
@@ -27,12 +27,13 @@ Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
     }
   }
   if (broken.empty()) return Status::success();
-  out << fmt::format("\nBROKEN ({} file{}, not loaded)\n", broken.size(), broken.size() == 1 ? "" : "s");
-  // Each reason starts with the file ("plugin /p/x.so: identity.magic: ...").
-  for (const BrokenPlugin& file : broken) out << file.reason << "\n";
-  return input_error("plugins list: {} plugin file{} on the search path did not load (listed above with the reason); "
-                     "`check` and `run` refuse a search path with a broken file",
-                     broken.size(), broken.size() == 1 ? "" : "s");
+  // Each reason starts with the file ("plugin /p/x.so: identity.magic: ..."). On stderr, with the
+  // exit code: stdout holds only what loaded.
+  std::string reasons;
+  for (const BrokenPlugin& file : broken) reasons += "\n  " + file.reason;
+  return input_error("plugins list: {} plugin file{} on the search path did not load (`check` and `run` refuse a "
+                     "search path with a broken file; the components listed are those of the files that loaded):{}",
+                     broken.size(), broken.size() == 1 ? "" : "s", reasons);
 }
 
 Status describe_plugin(const PluginSearchOptions& options, std::string_view name, std::ostream& out) {

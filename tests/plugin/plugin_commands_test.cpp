@@ -72,17 +72,16 @@ BOOST_AUTO_TEST_CASE(broken_plugins_are_named_after_the_good_ones) {
   BOOST_TEST_MESSAGE(text);
   BOOST_REQUIRE(!status.ok());
   BOOST_TEST(static_cast<int>(status.error().kind()) == static_cast<int>(ErrorKind::kInput));
-  BOOST_TEST(status.error().message().find("3 plugin files on the search path did not load") != std::string::npos,
-             status.error().message());
-  const std::size_t broken_at = text.find("BROKEN (3 files, not loaded)");
-  BOOST_REQUIRE(broken_at != std::string::npos);
+  const std::string error = status.error().message();
+  BOOST_TEST(error.find("3 plugin files on the search path did not load") != std::string::npos, error);
   for (const char* good : {"test.scale", "c.single_good", "/cpp_a/plugin_fixture_cpp_a.so"}) {
-    BOOST_TEST(text.find(good) < broken_at, good);
+    BOOST_TEST(text.find(good) != std::string::npos, good);
   }
   for (const char* reason :
        {"c_wrong_magic.so: identity.magic", "c_future_major.so: ABI major: expected 1", "plugin_fixture_cpp_b.so"}) {
-    BOOST_TEST(text.find(reason, broken_at) != std::string::npos, reason);
+    BOOST_TEST(error.find(reason) != std::string::npos, reason);
   }
   // Nothing of a broken file is listed as loaded: cpp_b's components are cpp_a's names.
-  BOOST_TEST(text.find("/cpp_b/plugin_fixture_cpp_b.so", 0) > broken_at);
+  BOOST_TEST(text.find("/cpp_b/plugin_fixture_cpp_b.so") == std::string::npos);
+  BOOST_TEST(text.find("c_wrong_magic") == std::string::npos);
 }
