@@ -119,6 +119,8 @@ TrainSpec read_train(TableReader train) {
   constexpr Recompute kModes[] = {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kAuto};
   spec.recompute = {kModes[train.choice_or("recompute", {"none", "selective", "full", "auto"}, 3)],
                     written_pos(train, "recompute")};
+  spec.detect_anomaly = train.boolean("detect_anomaly").value_or(false);
+  spec.guard_params = train.boolean("guard_params").value_or(false);
   return spec;
 }
 

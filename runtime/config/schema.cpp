@@ -75,6 +75,8 @@ const std::vector<KeyInfo> kSchema = {
     {"train.seed", K::kInt, "1337"},
     {"train.timeout_s", K::kFloat, "300"},
     {"train.recompute", K::kString, "\"auto\""},
+    {"train.detect_anomaly", K::kBool, "false"},
+    {"train.guard_params", K::kBool, "false"},
     {"train.optimizer", K::kComponent, "{ component = \"adamw\" }"},
     {"train.optimizer.component", K::kString, "\"adamw\""},
     {"train.lr_schedule", K::kComponent, "{ component = \"constant\" }"},

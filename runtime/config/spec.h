@@ -172,6 +172,10 @@ struct TrainSpec {
   ComponentSpec optimizer;
   ComponentSpec lr_schedule;
   Located<Recompute> recompute{Recompute::kAuto, {}};  // layers without their own mode
+  // Debugging a plugin (docs/plugins.md "When your layer is wrong"): check every layer call's
+  // outputs for NaN/Inf, and lay parameters out with canary gaps checked after each call.
+  bool detect_anomaly = false;
+  bool guard_params = false;  // implies detect_anomaly
 };
 
 // ---------------------------------------------------------------------------------- [data]

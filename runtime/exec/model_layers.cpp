@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "exec/param_checks.h"
 #include "plugin/host_tensors.h"
 #include "plugin/host_api.h"
 
@@ -77,8 +78,12 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
     LLMRT_ASSIGN_OR_RETURN_CTX(auto instance,
                                create_layer(*component, config, layer_context), "{}", layer.pos.describe());
     LLMRT_ASSIGN_OR_RETURN(auto params, layer_param_specs(instance));
-    slots.push_back(LayerSlot{index, fmt::format("{}[{}]", layer.component.value, index), component,
-                              std::move(config), std::move(instance), std::move(params)});
+    std::string label = fmt::format("{}[{}]", layer.component.value, index);
+    const std::string owner = fmt::format("{}: layer {} (component '{}', plugin {})", layer.pos.describe(), label,
+                                          component->name, component->plugin->path);
+    LLMRT_RETURN_IF_ERROR(check_param_specs(params, context.tp_size, owner));
+    slots.push_back(LayerSlot{index, std::move(label), component, std::move(config), std::move(instance),
+                              std::move(params)});
   }
   return slots;
 }
@@ -97,8 +102,11 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
     auto out = layer_infer_shapes(layers[i].instance, in);
     if (!out) {
       if (i == 0) return out.error().with_context(layers[i].label);
-      return out.error().with_context(fmt::format("{} (its input is {}'s output ({}))", layers[i].label,
-                                                  layers[i - 1].label, fmt::join(*activation, ", ")));
+      // The refusing layer is often right: name the layer whose declared output it refused first.
+      return out.error().with_context(fmt::format(
+          "{}'s output ({}), as its infer_shapes declares it (component '{}', plugin {}), is refused by the next "
+          "layer {}", layers[i - 1].label, fmt::join(*activation, ", "), layers[i - 1].component->name,
+          layers[i - 1].component->plugin->path, layers[i].label));
     }
     if (out->size() != 1) {
       return runtime_error("{}: a layer must produce exactly one output, this one gives {}", layers[i].label,
@@ -109,15 +117,16 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
   return shapes;
 }
 
-Status check_model_components(const ModelSpec& model, const Registry& registry) {
+Status check_model_components(const ModelSpec& model, const Registry& registry, std::int64_t batch) {
   const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
-  for (std::size_t spec_index = 0; spec_index < model.layers.size(); ++spec_index) {
-    // One instance per [[model.layer]] entry is enough: its copies share the config.
-    int first = 0;
-    for (std::size_t earlier = 0; earlier < spec_index; ++earlier) first += model.layers[earlier].repeat;
-    LLMRT_RETURN_IF_ERROR(create_layers(model, registry, first, first + 1, context));
-  }
-  return Status::success();
+  // Every layer (creating one holds no parameters): their specs and ties are checked, and the
+  // shape walk runs down the whole chain, so an infer_shapes mistake stops `check`, not `run`.
+  const int layer_count = static_cast<int>(expand_layers(model).size());
+  LLMRT_ASSIGN_OR_RETURN(const auto layers, create_layers(model, registry, 0, layer_count, context));
+  if (layers.empty()) return Status::success();
+  LLMRT_RETURN_IF_ERROR(layer_output_shapes(layers, batch, model.seq_len.value));
+  // After the shapes: a width written wrong in the config shows as a shape first, which says more.
+  return check_param_ties(model, layers);
 }
 
 std::int32_t compute_dtype_of(Precision precision) {

@@ -40,7 +40,8 @@ std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model);
 // n_layer_for_init as the number of layers of the same component.
 ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component);
 
-// Creates layers [first, last) of the model (all of them for a single rank).
+// Creates layers [first, last) of the model (all of them for a single rank); their parameter
+// specs are checked for context.tp_size (exec/param_checks.h).
 Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
                                              const llmrt_layer_context& context);
 
@@ -55,8 +56,10 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
     const std::vector<LayerSlot>& layers, std::int64_t batch, std::int64_t seq,
     const std::optional<std::vector<std::int64_t>>& input_shape = std::nullopt, bool ends_model = true);
 
-// Every layer's component exists, has the right kind, and accepts its config (for `check`).
-Status check_model_components(const ModelSpec& model, const Registry& registry);
+// Every layer's component exists, has the right kind, accepts its config and declares valid
+// parameters (exec/param_checks.h); the shape walk runs down all layers for microbatches of
+// `batch` sequences, and tied parameters agree in shape (for `check` and `run`).
+Status check_model_components(const ModelSpec& model, const Registry& registry, std::int64_t batch = 1);
 
 // The llmrt_dtype of activations at a training precision (llmrt_layer_context.compute_dtype);
 // "auto" gives bf16, for sizing only (f16 takes the same bytes): a rank's own dtype comes from

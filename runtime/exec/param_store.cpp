@@ -92,12 +92,13 @@ std::vector<float> slice_along(const std::vector<float>& global, const std::vect
 }
 
 Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size,
-                                     ComputeDevice& device) {
+                                     ComputeDevice& device, std::size_t guard_gap) {
   ParamStore store;
+  store.gap_ = guard_gap;
   store.device_ = &device;
   store.tp_rank_ = tp_rank;
   store.tp_size_ = tp_size;
-  std::size_t total = 0;
+  std::size_t total = guard_gap;  // a canary gap before the first slice and after each one
   for (const LayerSlot& slot : slots) {
     std::vector<std::size_t> indices;
     for (const llmrt_param_spec& spec : slot.params) {
@@ -113,7 +114,7 @@ Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp
         continue;
       }
       entry.offset = total;
-      total += entry.count;
+      total += entry.count + guard_gap;
       indices.push_back(store.entries_.size());
       store.entries_.push_back(std::move(entry));
     }
@@ -121,6 +122,7 @@ Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp
   }
   LLMRT_ASSIGN_OR_RETURN_CTX(store.params_, Buffer::zeros(device, LLMRT_DTYPE_F32, total), "parameters");
   LLMRT_ASSIGN_OR_RETURN_CTX(store.grads_, Buffer::zeros(device, LLMRT_DTYPE_F32, total), "gradients");
+  if (guard_gap > 0) LLMRT_RETURN_IF_ERROR(store.fill_canaries());
   return store;
 }
 

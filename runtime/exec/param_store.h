@@ -33,8 +33,10 @@ class ParamStore {
  public:
   // Lays out the slots' parameters (in layer order, ties merged) for tp rank `tp_rank` of
   // `tp_size`, in memory of `device` (which must outlive the store).
+  // guard_gap > 0 (train.guard_params): that many canary elements before, between and after
+  // the slices (exec/layer_checks.h), checked by canary_damage().
   static Result<ParamStore> build(const std::vector<LayerSlot>& slots, int tp_rank, int tp_size,
-                                  ComputeDevice& device = cpu_device());
+                                  ComputeDevice& device = cpu_device(), std::size_t guard_gap = 0);
 
   // Fills every parameter from its initialiser. Each parameter's values come from a generator
   // seeded by (seed, its name), drawn for the global tensor and then sliced, so every layout
@@ -80,6 +82,12 @@ class ParamStore {
   // The entry that holds `name`, or nullptr.
   const ParamEntry* find(const std::string& name) const;
 
+  // Guarded stores (guard_gap > 0; param_canaries.cpp): "" while every canary holds its value
+  // (NaN in the weights, 0 in the gradients), else what was overwritten, naming the parameter
+  // whose slice it borders ("3 values past the end of 'x[1].w' ([64]) in the weights").
+  std::size_t guard_gap() const { return gap_; }
+  Result<std::string> canary_damage() const;
+
  private:
   ComputeDevice* device_ = &cpu_device();
   Buffer params_, grads_;
@@ -87,6 +95,8 @@ class ParamStore {
   std::vector<ParamEntry> entries_;
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;
+  std::size_t gap_ = 0;  // canary elements around each slice; 0 = unguarded
+  Status fill_canaries();
 };
 
 // "[768, 2304]"

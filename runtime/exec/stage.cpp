@@ -127,6 +127,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     LLMRT_RETURN_IF_ERROR(layer_forward(layers_[i].instance, ctx,
                                         {.in = in, .params = params, .out = {&out, 1}, .saved = bytes_of(state.saved[i])},
                                         fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
+    LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "forward", microbatch, {&out, 1}, {}, *params_, *device_));
   }
   return Status::success();
 }
@@ -152,6 +153,10 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
         {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
          .grad_in = {&grad_in_tensor, takes_tokens ? 0u : 1u}, .grad_params = grad_params},
         fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
+    const bool fused = !has_backward_weight(*layers_[i].component);
+    LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_input", microbatch,
+                                             {&grad_in_tensor, takes_tokens ? 0u : 1u},
+                                             fused ? grad_params : std::vector<llmrt_tensor>{}, *params_, *device_));
     if (!has_backward_weight(*layers_[i].component) && weights_done_) {
       LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
     }
@@ -173,6 +178,8 @@ Status Stage::backward_weight(int microbatch) {
         {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
          .grad_params = grad_params},
         fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
+    LLMRT_RETURN_IF_ERROR(
+        checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
     if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   }
   release(microbatch);

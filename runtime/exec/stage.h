@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "device/buffer.h"
+#include "exec/layer_checks.h"
 #include "exec/model_layers.h"
 #include "exec/param_store.h"
 #include "plugin/host_api.h"
@@ -69,6 +70,8 @@ class Stage {
   // layer starts once every microbatch has. Arguments: the layer's slot in the ParamStore.
   using WeightsDone = std::function<Status(std::size_t slot)>;
   void on_weights_done(WeightsDone callback) { weights_done_ = std::move(callback); }
+  // train.detect_anomaly / train.guard_params: checks after every layer call (exec/layer_checks.h).
+  void set_call_checks(LayerCallChecks checks) { checks_ = checks; }
 
   ParamStore& params() { return *params_; }
   const ParamStore& params() const { return *params_; }
@@ -112,6 +115,7 @@ class Stage {
   // faults) in the steady state.
   std::vector<MicrobatchState> free_states_;
   WeightsDone weights_done_;
+  LayerCallChecks checks_;
 };
 
 }  // namespace llmrt

@@ -93,7 +93,9 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   for (auto& layers : chunk_layers) {
     for (LayerSlot& slot : layers) mine.push_back(std::move(slot));
   }
-  LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device()));
+  const LayerCallChecks checks{spec.train.detect_anomaly || spec.train.guard_params, spec.train.guard_params};
+  LLMRT_ASSIGN_OR_RETURN(auto params, ParamStore::build(mine, coords.tp, layout_.tp, groups_->device(),
+                                                        checks.guard_params ? kParamGuardGap : 0));
   params_ = std::make_unique<ParamStore>(std::move(params));
   LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
   LLMRT_RETURN_IF_ERROR(params_->use_compute_dtype(compute_dtype));
@@ -115,6 +117,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     LLMRT_ASSIGN_OR_RETURN(auto stage,
                            Stage::build(std::move(layers), *params_, first_slot, placement,
                                         layout_.microbatch_size, seq_));
+    stage.set_call_checks(checks);
     chunks_.push_back(std::make_unique<Stage>(std::move(stage)));
     first_slot += static_cast<std::size_t>(count);
   }
@@ -197,11 +200,12 @@ Result<double> Trainer::global_grad_norm() {
 // overflow flag carry it to every rank.
 Status Trainer::poison_gradients() {
   inject_overflow_ = false;
-  if (params_->parameter_count() == 0) return Status::success();
+  if (params_->entries().empty()) return Status::success();
   const float inf = std::numeric_limits<float>::infinity();
   ComputeDevice& device = groups_->device();
-  return device.copy(params_->grad_buffer().data(), &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()),
-                     nullptr);
+  // The first parameter's first gradient (not a canary gap of train.guard_params).
+  float* first = params_->grad_buffer().data_as<float>() + params_->entries().front().offset;
+  return device.copy(first, &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()), nullptr);
 }
 
 // Whether every rank's norm is finite. Data-parallel replicas hold the same reduced gradients

@@ -55,7 +55,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   // OpenBLAS and OpenMP read their thread settings when they load, with the first plugin.
   if (request.trains) configure_threads(spec.cluster, request.rehearse, world.launched());
   LLMRT_ASSIGN_OR_RETURN(Registry registry, load_plugins(search_options(request, spec.model)));
-  LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry));
+  LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry, spec.parallel.microbatch_size));
   LLMRT_RETURN_IF_ERROR(check_init_from(spec.model, registry));
   LLMRT_RETURN_IF_ERROR(check_optimizer_config(spec.train, registry));
   // The schedule [parallel] names must exist even when the planner may choose another.

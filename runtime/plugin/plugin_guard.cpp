@@ -273,6 +273,14 @@ void set_plugin_call_step(std::int64_t step) { g_step.store(step); }
 
 void set_plugin_call_bound(double seconds) { g_bound_s.store(seconds); }
 
+std::string plugin_call_site(int microbatch) {
+  std::string site;
+  if (const std::int64_t step = g_step.load(); step > 0) site += fmt::format("step {}, ", step);
+  if (microbatch >= 0) site += fmt::format("microbatch {}, ", microbatch);
+  std::lock_guard lock(g_site_mutex);
+  return site + fmt::format("rank {}{}", g_rank, g_coords.empty() ? "" : fmt::format(" ({})", g_coords));
+}
+
 PluginCallScope::PluginCallScope(std::string_view plugin_file, std::string_view component, std::string_view call,
                                  std::string_view detail, int microbatch) {
   if (!g_owner_set.load(std::memory_order_acquire) || !pthread_equal(pthread_self(), g_owner)) {

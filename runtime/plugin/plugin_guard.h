@@ -26,6 +26,9 @@ void rearm_plugin_exit_hook();
 // dp 0"), "" before the job is built.
 void set_plugin_call_rank(int rank, std::string_view coords);
 void set_plugin_call_step(std::int64_t step);  // 0: not training (yet)
+// Where this process stands, as the reports say it: "step 3, microbatch 1, rank 0 (pp 0 · tp 0 ·
+// dp 0)" (no step before training, no microbatch when < 0).
+std::string plugin_call_site(int microbatch);
 // Seconds one plugin call may run before the job stops with exit code 3 (train.timeout_s;
 // 300 until a config says otherwise). 0 turns the watch off.
 void set_plugin_call_bound(double seconds);

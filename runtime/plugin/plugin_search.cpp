@@ -87,4 +87,21 @@ Result<Registry> load_plugins(const PluginSearchOptions& options) {
   return registry;
 }
 
+Registry load_plugins_listing(const PluginSearchOptions& options, std::vector<BrokenPlugin>& broken) {
+  Registry registry;
+  const LoadOptions load_options{options.allow_insecure};
+  for (const PluginSearchEntry& entry : plugin_search_path(options)) {
+    auto files = plugin_files(entry);
+    if (!files) {
+      broken.push_back({entry.path, files.error().message()});
+      continue;
+    }
+    for (const std::string& file : *files) {
+      const Status loaded = load_plugin_file(registry, file, load_options);
+      if (!loaded.ok()) broken.push_back({file, loaded.error().message()});
+    }
+  }
+  return registry;
+}
+
 }  // namespace llmrt

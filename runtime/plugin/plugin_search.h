@@ -35,7 +35,17 @@ std::string builtin_plugin_dir();
 
 std::vector<PluginSearchEntry> plugin_search_path(const PluginSearchOptions& options);
 
-// Loads every plugin on the search path into one registry; the first failure is returned.
+// Loads every plugin on the search path into one registry; the first failure is returned
+// (`check`, `run`: a broken file on the path is an error even when no component of it is used).
 Result<Registry> load_plugins(const PluginSearchOptions& options);
+
+// A file (or a search entry) that did not load, with the loader's message.
+struct BrokenPlugin {
+  std::string path;
+  std::string reason;
+};
+// For `plugins list`: loads every file it can and lists the others in `broken` (in search
+// order) instead of stopping at the first; nothing of a broken file is registered.
+Registry load_plugins_listing(const PluginSearchOptions& options, std::vector<BrokenPlugin>& broken);
 
 }  // namespace llmrt

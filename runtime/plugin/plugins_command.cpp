@@ -9,21 +9,31 @@
 
 namespace llmrt {
 
+// Every component that loaded; each file that did not is named with its reason in the error
+// (exit code 2) after the rest are listed.
 Status list_plugins(const PluginSearchOptions& options, std::ostream& out) {
-  LLMRT_ASSIGN_OR_RETURN(auto registry, load_plugins(options));
+  std::vector<BrokenPlugin> broken;
+  const Registry registry = load_plugins_listing(options, broken);
   const auto components = registry.components();
   if (components.empty()) {
     std::vector<std::string> searched;
     for (const auto& entry : plugin_search_path(options)) searched.push_back(entry.path);
     out << fmt::format("no plugins found (searched: {})\n", searched.empty() ? "nothing" : join(searched, ", "));
-    return Status::success();
+  } else {
+    out << fmt::format("{:<24} {:<18} {:<10} {}\n", "NAME", "KIND", "VERSION", "PATH");
+    for (const Component* component : components) {
+      out << fmt::format("{:<24} {:<18} {:<10} {}\n", component->name, kind_name(component->kind),
+                         component->version, component->plugin->path);
+    }
   }
-  out << fmt::format("{:<24} {:<18} {:<10} {}\n", "NAME", "KIND", "VERSION", "PATH");
-  for (const Component* component : components) {
-    out << fmt::format("{:<24} {:<18} {:<10} {}\n", component->name, kind_name(component->kind),
-                       component->version, component->plugin->path);
-  }
-  return Status::success();
+  if (broken.empty()) return Status::success();
+  // Each reason starts with the file ("plugin /p/x.so: identity.magic: ..."). On stderr, with the
+  // exit code: stdout holds only what loaded.
+  std::string reasons;
+  for (const BrokenPlugin& file : broken) reasons += "\n  " + file.reason;
+  return input_error("plugins list: {} plugin file{} on the search path did not load (`check` and `run` refuse a "
+                     "search path with a broken file; the components listed are those of the files that loaded):{}",
+                     broken.size(), broken.size() == 1 ? "" : "s", reasons);
 }
 
 Status describe_plugin(const PluginSearchOptions& options, std::string_view name, std::ostream& out) {

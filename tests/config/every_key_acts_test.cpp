@@ -224,6 +224,9 @@ const std::vector<Proven> kProven = {
     {"model.plugin_paths", "plugin/plugin_loader_test.cpp"},
     {"model.layer[].component", "plugin/plugin_sdk_install_test.cpp"},  // a third-party layer trained
     {"train.timeout_s", "exec/watchdog_run_test.cpp"},
+    // A layer that makes a NaN, and one that writes past its parameter slice, named in the run.
+    {"train.detect_anomaly", "reliability/cases/plugin_mistakes.cases"},
+    {"train.guard_params", "reliability/cases/plugin_mistakes.cases"},
     {"model.init_from", "infer/infer_models_test.cpp"},       // a trained model continued from its file
     {"checkpoint.resume", "ckpt/resume_test.cpp"},            // a second launch continues the first
     {"metrics.prometheus", "cli/watch_run_test.cpp"},         // the endpoint scraped during a run

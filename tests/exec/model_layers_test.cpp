@@ -8,6 +8,7 @@
 
 #include "config/read_spec.h"
 #include "exec/model_layers.h"
+#include "exec/param_checks.h"
 #include "plugin/plugin_search.h"
 #include "support/process.h"
 
@@ -16,7 +17,8 @@ namespace {
 
 using Shapes = std::vector<std::vector<std::int64_t>>;
 
-// Embedding (d_model 12), `blocks` blocks of d_model `block_width`, an untied head.
+// Embedding (d_model 12), `blocks` blocks of d_model `block_width`, a head of d_model 12 (its
+// wte tied to the embedding's).
 std::string model_config(int block_width, int blocks) {
   return fmt::format(R"([cluster]
 [[cluster.node]]
@@ -35,6 +37,7 @@ d_model = {}
 heads = 2
 [[model.layer]]
 component = "gpt.head"
+d_model = 12
 )",
                      blocks, block_width);
 }
@@ -83,8 +86,36 @@ BOOST_AUTO_TEST_CASE(a_layer_that_refuses_its_input_is_named_with_the_layer_befo
   auto shapes = layer_output_shapes(model.layers, 2, 7);
   BOOST_REQUIRE(!shapes.ok());
   const std::string message = shapes.error().message();
-  BOOST_TEST(message.find("gpt.block[1] (its input is gpt.embedding[0]'s output (2, 7, 12))") != std::string::npos,
+  // The layer whose declared output was refused comes first (its infer_shapes may be the mistake).
+  BOOST_TEST(message.find("gpt.embedding[0]'s output (2, 7, 12), as its infer_shapes declares it (component "
+                          "'gpt.embedding', plugin ") != std::string::npos, message);
+  BOOST_TEST(message.find("is refused by the next layer gpt.block[1]") != std::string::npos, message);
+}
+
+// Tied parameters of two shapes are refused (check and run), both shapes printed and both
+// layers named with their place in the config.
+BOOST_AUTO_TEST_CASE(tied_parameters_of_two_shapes_are_refused_naming_both) {
+  test::TempDir dir("model_layers_tie");
+  std::string config = model_config(8, 1);
+  config.replace(config.rfind("d_model = 12"), 12, "d_model = 8");  // the head's wte: [19, 8], the embedding's [19, 12]
+  auto spec = read_spec(dir.write("job.toml", config));
+  BOOST_REQUIRE(spec.ok());
+  auto registry = load_plugins(PluginSearchOptions{});
+  BOOST_REQUIRE(registry.ok());
+  // (check_model_components walks the shapes first, which the GPT layers refuse before the tie.)
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  auto layers = create_layers(spec->model, *registry, 0, 3, context);
+  BOOST_REQUIRE(layers.ok());
+  const Status checked = check_param_ties(spec->model, *layers);
+  BOOST_REQUIRE(!checked.ok());
+  const std::string message = checked.error().message();
+  BOOST_TEST((checked.error().kind() == ErrorKind::kInput));
+  BOOST_TEST(message.find("model.layer[2]: layer gpt.head[2] (component 'gpt.head'") != std::string::npos, message);
+  BOOST_TEST(message.find("parameter 'wte' is tied as 'wte' with shape [19, 8], but parameter 'wte' of ") !=
+             std::string::npos, message);
+  BOOST_TEST(message.find("model.layer[0]: layer gpt.embedding[0] (component 'gpt.embedding'") != std::string::npos,
              message);
+  BOOST_TEST(message.find("is tied as 'wte' with shape [19, 12]") != std::string::npos, message);
 }
 
 }  // namespace

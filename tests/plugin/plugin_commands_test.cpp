@@ -59,11 +59,29 @@ BOOST_AUTO_TEST_CASE(info_of_an_unknown_name) {
   BOOST_TEST(static_cast<int>(status.error().kind()) == static_cast<int>(ErrorKind::kInput));
 }
 
-BOOST_AUTO_TEST_CASE(a_bad_plugin_fails_the_listing) {
+// Broken files (a wrong magic, a future ABI major, a second copy of the same components) are
+// named with their reasons after every component that loaded; the listing fails (exit 2).
+BOOST_AUTO_TEST_CASE(broken_plugins_are_named_after_the_good_ones) {
   PluginSearchOptions options = fixture_options();
-  options.config_paths.push_back(std::string(PLUGIN_FIXTURE_DIR) + "/c_wrong_magic");
+  for (const char* broken : {"/c_wrong_magic", "/c_future_major", "/cpp_b"}) {
+    options.config_paths.push_back(std::string(PLUGIN_FIXTURE_DIR) + broken);
+  }
   std::ostringstream out;
   Status status = list_plugins(options, out);
+  const std::string text = out.str();
+  BOOST_TEST_MESSAGE(text);
   BOOST_REQUIRE(!status.ok());
-  BOOST_TEST(status.error().message().find("identity.magic") != std::string::npos);
+  BOOST_TEST(static_cast<int>(status.error().kind()) == static_cast<int>(ErrorKind::kInput));
+  const std::string error = status.error().message();
+  BOOST_TEST(error.find("3 plugin files on the search path did not load") != std::string::npos, error);
+  for (const char* good : {"test.scale", "c.single_good", "/cpp_a/plugin_fixture_cpp_a.so"}) {
+    BOOST_TEST(text.find(good) != std::string::npos, good);
+  }
+  for (const char* reason :
+       {"c_wrong_magic.so: identity.magic", "c_future_major.so: ABI major: expected 1", "plugin_fixture_cpp_b.so"}) {
+    BOOST_TEST(error.find(reason) != std::string::npos, reason);
+  }
+  // Nothing of a broken file is listed as loaded: cpp_b's components are cpp_a's names.
+  BOOST_TEST(text.find("/cpp_b/plugin_fixture_cpp_b.so") == std::string::npos);
+  BOOST_TEST(text.find("c_wrong_magic") == std::string::npos);
 }
