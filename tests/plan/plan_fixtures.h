@@ -26,6 +26,10 @@ struct GptShape {
   double seq_len = 1024;
   double element_bytes = 2;  // bf16
   bool tied = false;         // the head's projection tied to the embedding's table ("wte")
+  // Layers declare recompute (full for all, selective for blocks) with Korthikanti et al.'s
+  // counts: selective drops the attention scores (2·heads·s² per sequence) and recomputes
+  // their 4·s²·d FLOPs; full keeps each layer's input.
+  bool recompute = false;
 };
 
 inline LayerCost layer_cost(double forward, double backward_input, double backward_weight, double activations,
@@ -52,6 +56,13 @@ inline LayerCostFn gpt_costs(GptShape shape) {
     const double head_flops = 2 * tokens * d * shape.vocab / tp;
     LayerCost head = layer_cost(head_flops, head_flops, head_flops, tokens * shape.vocab * 4 / tp, shape.vocab * d * eb / tp, 0);
     if (shape.tied) embedding.tied_parameter_bytes["wte"] = head.tied_parameter_bytes["wte"] = embedding.parameter_bytes;
+    if (shape.recompute) {
+      embedding.supports_full = block.supports_full = head.supports_full = block.supports_selective = true;
+      embedding.input_bytes = tokens * 4;  // the token ids
+      block.input_bytes = head.input_bytes = hidden;
+      block.selective_activation_bytes = 18 * hidden / tp;
+      block.selective_recompute_flops = 4 * shape.seq_len * tokens * d / tp;
+    }
     std::vector<LayerCost> costs{embedding};
     costs.insert(costs.end(), static_cast<std::size_t>(shape.blocks), block);
     costs.push_back(head);
