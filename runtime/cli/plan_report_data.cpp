@@ -25,6 +25,15 @@ nlohmann::json layout_json(const Layout& layout) {
 }
 
 
+// [{"link_class": "network", "seconds_per_step": 1.3, "share": 0.4}, ...]
+nlohmann::json link_busy_json(const PlannedLayout& planned) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LinkBusy& busy : planned.link_busy) {
+    out.push_back({{"link_class", busy.link_class}, {"seconds_per_step", busy.seconds_per_step}, {"share", busy.share}});
+  }
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json plan_result_json(const PlanResult& result, const Topology& topology) {
@@ -42,6 +51,7 @@ nlohmann::json plan_result_json(const PlanResult& result, const Topology& topolo
                       {"hfu", p.hfu},
                       {"hardware_flops_per_step", p.hardware_flops_per_step},
                       {"saver_reason", p.saver_reason},
+                      {"link_busy", link_busy_json(p)},
                       {"bubble_fraction", p.bubble_fraction},
                       {"peak_memory_gib", p.peak_memory_gib},
                       {"peak_memory_gib_by_device_model", by_model},
@@ -55,8 +65,19 @@ nlohmann::json plan_result_json(const PlanResult& result, const Topology& topolo
   for (const InfeasibleLayout& entry : result.infeasible) {
     infeasible.push_back({{"layout", layout_json(entry.layout)}, {"reason", entry.reason}});
   }
+  nlohmann::json without = nlohmann::json::array();
+  for (const DeviceAlternative& alt : result.without_device) {
+    without.push_back({{"model", alt.model},
+                       {"devices_left", alt.devices_left},
+                       {"layout", layout_json(alt.best.layout)},
+                       {"step_time_s", alt.best.step_time_s},
+                       {"tokens_per_s", alt.best.tokens_per_s},
+                       {"power_w", alt.best.power_w},
+                       {"speedup", alt.speedup},
+                       {"energy_per_token_ratio", alt.energy_per_token_ratio}});
+  }
   return {{"world_size", topology.world_size()}, {"currency", result.currency}, {"ranked", ranked},
-          {"infeasible", infeasible}};
+          {"infeasible", infeasible}, {"without_device", without}};
 }
 
 std::string format_plan_csv(const PlanResult& result, const Topology& topology) {

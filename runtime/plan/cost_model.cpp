@@ -203,6 +203,7 @@ void estimate_tie_allreduce(const Layout& layout, const std::vector<LayerCost>& 
     const double seconds = ring_allreduce_s(gradient_bytes, static_cast<int>(stages.size()), ring.latency_s,
                                             ring.s_per_byte);
     step.tie_allreduce_s += seconds;
+    step.tie_link_class = ring.link_class;
     std::vector<std::string> names;
     for (int r : stages) names.push_back(std::to_string(r));
     step.tie_notes.push_back(fmt::format("tied {} gradients ({:.1f} MB fp32) summed between stages {} over {} "

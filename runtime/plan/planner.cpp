@@ -183,6 +183,7 @@ PlannedLayout planned_from(const PlanRequest& request, const PlacedDegrees& plac
   out.run_cost = cluster ? out.run_energy_kwh * cluster->price_per_kwh : 0.0;
   out.notes = layout_notes(layout, placed, step);
   out.saver_reason = std::move(chosen.reason);
+  out.link_busy = estimate_link_busy(chosen.layout, placed, step, out.step_time_s);
   out.layout = std::move(chosen.layout);
   return out;
 }

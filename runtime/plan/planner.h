@@ -73,6 +73,13 @@ struct PlanRequest {
   LayerSupportFn layer_support;   // unset: every layer runs on every device
 };
 
+// How busy one class of link is in a step (nvlink, pcie, shared-memory, network).
+struct LinkBusy {
+  std::string link_class;
+  double seconds_per_step = 0;  // the busiest rank's traffic on links of this class
+  double share = 0;             // seconds_per_step ÷ step time
+};
+
 struct PlannedLayout {
   Layout layout;                          // degrees, schedule, microbatches, stage_layers
   std::vector<int> rank_to_device;        // [rank] global device index (Topology order)
@@ -91,6 +98,7 @@ struct PlannedLayout {
   // Why layout.recompute / layout.zero were chosen ("" when none/0 was not in question): "fits only
   // with selective recompute: +9 % step time, −38 % activation memory".
   std::string saver_reason;
+  std::vector<LinkBusy> link_busy;        // per link class the layout uses, in LinkClass order
 };
 
 struct InfeasibleLayout {
@@ -98,13 +106,29 @@ struct InfeasibleLayout {
   std::string reason;                     // "stage 3 needs 31.2 GiB on RTX-3090 (24 GiB)"
 };
 
+// The room planned without one GPU model, where that is faster or takes less energy per token.
+struct DeviceAlternative {
+  std::string model;                      // the device model left out
+  int devices_left = 0;
+  PlannedLayout best;                     // rank_to_device indexes the room without `model`
+  double speedup = 0;                     // best.tokens_per_s ÷ the whole room's best
+  double energy_per_token_ratio = 0;      // (power ÷ tokens/s) without ÷ with: below 1 is cheaper per token
+};
+
 struct PlanResult {
   std::vector<PlannedLayout> ranked;      // best first (highest tokens/s)
   std::vector<InfeasibleLayout> infeasible;
   std::string currency;                   // cluster.currency, the unit of run_cost ("" = none given)
+  std::vector<DeviceAlternative> without_device;  // plan_without_each_model's, where the caller asked
 };
 
 Result<PlanResult> plan_layouts(const PlanRequest& request);
+
+// For a room of several GPU models: plans again without each model in turn (its devices removed
+// from request.cluster, links renumbered) and returns the alternatives that are faster or use
+// less energy (so cost) per token than with_all's best — a device class that costs more than it
+// gives. Rooms of one model, and rooms that no longer plan (fixed degrees), give none.
+std::vector<DeviceAlternative> plan_without_each_model(const PlanRequest& request, const PlanResult& with_all);
 
 // The memory savers `run` uses for a layout whose degrees are fixed (stage_layers filled):
 // [train].recompute and [parallel].zero as given, and where "auto", the cheapest in predicted step

@@ -153,6 +153,7 @@ struct StepCosts {
   double dp_all_gather_s = 0;                          //   with its last backward) and all-gather
   double dp_busy_s = 0;                                // ZeRO 1: the largest RS + AG (link busy time)
   double tie_allreduce_s = 0;                          // tied copies' gradient sums across stages
+  LinkClass tie_link_class = LinkClass::kSameDevice;   // the slowest tie ring's links
   std::vector<std::string> tie_notes;                  // one per tie crossing stages, with its link
   double optimizer_s = 0;                              // slowest stage's optimizer pass
   double model_flops_per_step = 0;                     // all ranks, all microbatches
@@ -197,6 +198,14 @@ struct StepTiming {
 // Simulates the samples with `step` costs; makespan extrapolated linearly to layout.microbatches.
 Result<StepTiming> time_step(const Layout& layout, const std::vector<ScheduleSample>& samples, const StepCosts& step,
                              const PlacedDegrees& placed);
+
+// ------------------------------------------------------------------ link_busy.cpp
+// Per link class, the seconds per step its links carry traffic for the busiest pipeline rank
+// (tp all-reduces and pipeline sends), plus the dp exchange of the bounding stage (ZeRO 1: the
+// reduce-scatter and all-gather, overlapped or not) and the tied-gradient sums; share = seconds ÷
+// step time (above 1 where links of one class carry traffic for several passes at once).
+std::vector<LinkBusy> estimate_link_busy(const Layout& layout, const PlacedDegrees& placed, const StepCosts& step,
+                                         double step_time_s);
 
 // ------------------------------------------------------------------ savers.cpp
 struct SaverOption {
