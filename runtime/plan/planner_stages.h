@@ -231,9 +231,11 @@ struct SaverTry {
   double step_time_s = 0;    // makespan + exposed dp exchange + tied sums + optimizer
   std::string reason;        // filled for the chosen option: saver_reason against the baseline
 };
+// `same_pipeline`: an earlier try of the same layout whose timing is reused when its recompute
+// mode is this option's (the zero stage does not change the pipeline's makespan).
 SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption option,
                     const std::vector<ScheduleSample>& samples, const std::vector<LayerCost>& costs,
-                    const PlacedDegrees& placed);
+                    const PlacedDegrees& placed, const SaverTry* same_pipeline = nullptr);
 
 // Why `chosen` and not the baseline (the first option), or "" when they are the same: "pp2·tp4·dp2
 // fits only with selective recompute: +9 % step time, −38 % activation memory (without: …)".

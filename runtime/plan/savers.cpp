@@ -69,7 +69,7 @@ std::vector<std::vector<SaverOption>> saver_groups(const PlanRequest& request, c
 
 SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption option,
                     const std::vector<ScheduleSample>& samples, const std::vector<LayerCost>& costs,
-                    const PlacedDegrees& placed) {
+                    const PlacedDegrees& placed, const SaverTry* same_pipeline) {
   layout.recompute = option.recompute;
   layout.zero = option.zero;
   std::vector<ScheduleSample> sized;
@@ -87,13 +87,20 @@ SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption optio
   out.step = estimate_step_costs(layout, costs, placed, out.memory, request.train);
   estimate_tie_allreduce(layout, costs, placed, *request.topology, request.train, request.plan.network_efficiency,
                          out.step);
-  auto timing = time_step(layout, samples, out.step, placed);
-  if (!timing.ok()) {
-    out.error = timing.error().message();
+  // The zero stage changes only the step's tail: an option with the same recompute mode has
+  // the same pipeline, simulated once.
+  if (same_pipeline != nullptr && same_pipeline->error.empty() && same_pipeline->layout.recompute == option.recompute) {
+    out.timing = same_pipeline->timing;
   } else {
+    auto timing = time_step(layout, samples, out.step, placed);
+    if (!timing.ok()) {
+      out.error = timing.error().message();
+      out.layout = std::move(layout);
+      return out;
+    }
     out.timing = *timing;
-    out.step_time_s = timing->makespan_s + out.step.dp_allreduce_s + out.step.tie_allreduce_s + out.step.optimizer_s;
   }
+  out.step_time_s = out.timing.makespan_s + out.step.dp_allreduce_s + out.step.tie_allreduce_s + out.step.optimizer_s;
   out.layout = std::move(layout);
   return out;
 }
@@ -127,7 +134,7 @@ SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, cons
     const SaverTry* best = nullptr;
     for (const SaverOption& option : group) {
       const bool is_baseline = &group == &groups.front() && &option == &group.front();
-      if (!is_baseline) tries.push_back(try_savers(request, layout, option, samples, costs, placed));
+      if (!is_baseline) tries.push_back(try_savers(request, layout, option, samples, costs, placed, last));
       const SaverTry& tried = is_baseline ? choice.baseline : tries.back();
       last = &tried;
       if (!tried.shortfall.empty() || !tried.error.empty()) continue;
