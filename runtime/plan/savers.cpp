@@ -36,7 +36,7 @@ std::string saver_label(const Layout& layout) {
 
 std::string signed_percent(double ratio) {
   const double percent = (ratio - 1) * 100;
-  return fmt::format("{}{:.0f} %", percent < 0 ? "−" : "+", std::fabs(percent));
+  return fmt::format("{}{:.{}f} %", percent < 0 ? "−" : "+", std::fabs(percent), std::fabs(percent) < 10 ? 1 : 0);
 }
 
 }  // namespace

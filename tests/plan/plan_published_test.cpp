@@ -120,8 +120,10 @@ void check_row(const PublishedRun& run) {
   if (run.known_miss == nullptr) {
     BOOST_TEST(place < 5, run.name << ": the published layout is ranked " << place + 1);
   } else {
-    BOOST_TEST_MESSAGE(fmt::format("{}: ranked {}, step {:.2f} s vs the best's {:.2f} s: {}", run.name, place + 1,
-                                   published->step_time_s, result.ranked.front().step_time_s, run.known_miss));
+    BOOST_TEST_MESSAGE(fmt::format("{}: ranked {}, step {:.2f} s vs the best's {:.2f} s: {}\n  published: {}\n  best: {}",
+                                   run.name, place + 1, published->step_time_s, result.ranked.front().step_time_s,
+                                   run.known_miss, fmt::join(published->notes, " | "),
+                                   fmt::join(result.ranked.front().notes, " | ")));
   }
   BOOST_TEST(std::fabs(predicted / run.tflops_per_gpu - 1) <= 0.15, run.name << ": predicted " << predicted);
   // The model fits one NVLink island per tp group: the best layout never stretches tp over IB.
