@@ -306,7 +306,8 @@ Result<Layout> choose_memory_savers(const PlanRequest& request, Layout layout) {
   Layout prepared = layout;
   auto samples = prepare_layout(request, prepared, costs, placed);
   if (!samples.ok()) return layout;  // the run's own checks say why
-  const SaverChoice choice = choose_savers(request, prepared, *samples, costs, placed);
+  // The cheapest that fits, in the planner's order: none/0 whenever the degrees fit as they are.
+  const SaverChoice choice = choose_savers(request, prepared, *samples, costs, placed, /*first_that_fits=*/true);
   const Layout& chosen = choice.chosen ? choice.chosen->layout : choice.baseline.layout;
   layout.recompute = chosen.recompute;
   layout.zero = chosen.zero;

@@ -131,10 +131,10 @@ Result<PlanResult> plan_layouts(const PlanRequest& request);
 std::vector<DeviceAlternative> plan_without_each_model(const PlanRequest& request, const PlanResult& with_all);
 
 // The memory savers `run` uses for a layout whose degrees are fixed (stage_layers filled):
-// [train].recompute and [parallel].zero as given, and where "auto", the cheapest in predicted step
-// time with which the layout fits the placed devices (none/0 when it fits as is, and also when
-// nothing fits: the memory check then says by how much). Returns the layout with recompute and
-// zero set.
+// [train].recompute and [parallel].zero as given, and where "auto", the first with which the
+// layout fits the placed devices in the planner's order of cost — none/0, zero 1, selective,
+// selective with zero 1, full, full with zero 1 — so none/0 whenever it fits as is (and also when
+// nothing fits: the memory check then says by how much). Returns the layout with them set.
 Result<Layout> choose_memory_savers(const PlanRequest& request, Layout layout);
 
 // The planner's stage split for a layout it was not asked to choose ([parallel] pins the degrees

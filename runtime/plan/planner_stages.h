@@ -241,14 +241,15 @@ SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption optio
 // fits only with selective recompute: +9 % step time, −38 % activation memory (without: …)".
 std::string saver_reason(const SaverTry& chosen, const SaverTry& baseline);
 
-// The first group with an option that fits, its fastest option; else why not (the most saving
-// option's shortfall).
+// The first group with an option that fits, its fastest option (with `first_that_fits`, its
+// first: zero 0 before zero 1); else why not (the most saving option's shortfall).
 struct SaverChoice {
   std::optional<SaverTry> chosen;
   SaverTry baseline;
   std::string infeasible_reason;
 };
 SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, const std::vector<ScheduleSample>& samples,
-                          const std::vector<LayerCost>& costs, const PlacedDegrees& placed);
+                          const std::vector<LayerCost>& costs, const PlacedDegrees& placed,
+                          bool first_that_fits = false);
 
 }  // namespace llmrt

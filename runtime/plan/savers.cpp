@@ -123,7 +123,7 @@ std::string saver_reason(const SaverTry& chosen, const SaverTry& baseline) {
 }
 
 SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, const std::vector<ScheduleSample>& samples,
-                          const std::vector<LayerCost>& costs, const PlacedDegrees& placed) {
+                          const std::vector<LayerCost>& costs, const PlacedDegrees& placed, bool first_that_fits) {
   const std::vector<std::vector<SaverOption>> groups = saver_groups(request, layout, costs);
   SaverChoice choice;
   choice.baseline = try_savers(request, layout, groups.front().front(), samples, costs, placed);
@@ -139,6 +139,7 @@ SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, cons
       last = &tried;
       if (!tried.shortfall.empty() || !tried.error.empty()) continue;
       if (best == nullptr || tried.step_time_s < best->step_time_s) best = &tried;
+      if (first_that_fits) break;
     }
     if (best != nullptr) {
       choice.chosen = *best;

@@ -182,6 +182,30 @@ BOOST_AUTO_TEST_CASE(auto_savers_for_fixed_degrees_pick_the_cheapest_that_fits) 
   BOOST_REQUIRE(as_is.ok());
   BOOST_TEST((as_is->recompute == Recompute::kNone));
   BOOST_TEST(as_is->zero == 0);
+  // dp = 2: this model's replicated AdamW state (18 bytes per parameter) does not fit a 3090, its
+  // 1/dp slice does; a smaller one fits as is and gets zero 0, though zero 1 may rank faster.
+  Layout data_parallel;
+  data_parallel.dp = 2;
+  data_parallel.microbatches = 4;
+  auto sharded = choose_memory_savers(fits.request, data_parallel);
+  BOOST_REQUIRE(sharded.ok());
+  BOOST_TEST(sharded->zero == 1);
+  BOOST_TEST((sharded->recompute == Recompute::kNone));
+  testing::GptShape tiny = small;
+  tiny.blocks = 12;
+  tiny.d_model = 1024;
+  PlanFixture roomy = rtx3090_pair(tiny);
+  auto replicated = choose_memory_savers(roomy.request, data_parallel);
+  BOOST_REQUIRE(replicated.ok());
+  BOOST_TEST(replicated->zero == 0);
+  BOOST_TEST((replicated->recompute == Recompute::kNone));
+  // Fixed values are kept as given.
+  roomy.request.parallel.zero.value = 1;
+  roomy.request.train.recompute.value = Recompute::kFull;
+  auto fixed = choose_memory_savers(roomy.request, data_parallel);
+  BOOST_REQUIRE(fixed.ok());
+  BOOST_TEST(fixed->zero == 1);
+  BOOST_TEST((fixed->recompute == Recompute::kFull));
 }
 
 }  // namespace
