@@ -87,7 +87,7 @@ ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs
     tally.recompute_flops += rerun_flops;
     tally.pass_s[2] += cost.backward_weight_flops / flops_per_s;
     tally.parameter_bytes += cost.parameter_bytes;
-    tally.tp_s += 2 * tp_s;
+    tally.tp_s += 2 * tp_s + rerun_tp_s;
     tally.tp_nvlink_s +=
         2 * ring_allreduce_s(cost.output_bytes, layout.tp, std::min(ring.latency_s, kNvlinkLatencyUs * 1e-6),
                              nvlink_s_per_byte);
