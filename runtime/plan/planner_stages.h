@@ -219,8 +219,8 @@ struct SaverOption {
 std::vector<std::vector<SaverOption>> saver_groups(const PlanRequest& request, const Layout& layout,
                                                    const std::vector<LayerCost>& costs);
 
-// One option on one layout: its memory, whether it fits, and its step time (costed even when it
-// does not fit, for the comparison).
+// One option on one layout: its memory, whether it fits, and, where it fits or `time_if_short`
+// asks, its step time (for the comparison with the option chosen).
 struct SaverTry {
   Layout layout;             // recompute and zero set
   StageMemory memory;
@@ -228,6 +228,7 @@ struct SaverTry {
   std::string error;         // the simulation's, when it failed
   StepCosts step;
   StepTiming timing;
+  bool timed = false;        // step, timing and step_time_s filled
   double step_time_s = 0;    // makespan + exposed dp exchange + tied sums + optimizer
   std::string reason;        // filled for the chosen option: saver_reason against the baseline
 };
@@ -235,7 +236,8 @@ struct SaverTry {
 // mode is this option's (the zero stage does not change the pipeline's makespan).
 SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption option,
                     const std::vector<ScheduleSample>& samples, const std::vector<LayerCost>& costs,
-                    const PlacedDegrees& placed, const SaverTry* same_pipeline = nullptr);
+                    const PlacedDegrees& placed, const SaverTry* same_pipeline = nullptr,
+                    bool time_if_short = false);
 
 // Why `chosen` and not the baseline (the first option), or "" when they are the same: "pp2·tp4·dp2
 // fits only with selective recompute: +9 % step time, −38 % activation memory (without: …)".

@@ -69,7 +69,7 @@ std::vector<std::vector<SaverOption>> saver_groups(const PlanRequest& request, c
 
 SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption option,
                     const std::vector<ScheduleSample>& samples, const std::vector<LayerCost>& costs,
-                    const PlacedDegrees& placed, const SaverTry* same_pipeline) {
+                    const PlacedDegrees& placed, const SaverTry* same_pipeline, bool time_if_short) {
   layout.recompute = option.recompute;
   layout.zero = option.zero;
   std::vector<ScheduleSample> sized;
@@ -84,12 +84,16 @@ SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption optio
   SaverTry out;
   out.memory = memory_at(sized, layout.microbatches, request.plan.workspace_gib);
   out.shortfall = memory_shortfall(out.memory, placed.stages);
+  if (!out.shortfall.empty() && !time_if_short) {  // not timed: most layouts that do not fit stay so
+    out.layout = std::move(layout);
+    return out;
+  }
   out.step = estimate_step_costs(layout, costs, placed, out.memory, request.train);
   estimate_tie_allreduce(layout, costs, placed, *request.topology, request.train, request.plan.network_efficiency,
                          out.step);
   // The zero stage changes only the step's tail: an option with the same recompute mode has
   // the same pipeline, simulated once.
-  if (same_pipeline != nullptr && same_pipeline->error.empty() && same_pipeline->layout.recompute == option.recompute) {
+  if (same_pipeline != nullptr && same_pipeline->timed && same_pipeline->layout.recompute == option.recompute) {
     out.timing = same_pipeline->timing;
   } else {
     auto timing = time_step(layout, samples, out.step, placed);
@@ -101,6 +105,7 @@ SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption optio
     out.timing = *timing;
   }
   out.step_time_s = out.timing.makespan_s + out.step.dp_allreduce_s + out.step.tie_allreduce_s + out.step.optimizer_s;
+  out.timed = true;
   out.layout = std::move(layout);
   return out;
 }
@@ -143,7 +148,10 @@ SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, cons
     }
     if (best != nullptr) {
       choice.chosen = *best;
-      choice.chosen->reason = saver_reason(*best, choice.baseline);
+      if (!choice.baseline.timed) {  // the comparison needs the step without savers too
+        choice.baseline = try_savers(request, layout, groups.front().front(), samples, costs, placed, nullptr, true);
+      }
+      choice.chosen->reason = saver_reason(*choice.chosen, choice.baseline);
       return choice;
     }
   }
