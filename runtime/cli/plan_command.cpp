@@ -180,6 +180,7 @@ Status plan_command(const CliOptions& options, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(PlanResult result, plan_layouts(request));
   if (result.ranked.empty()) return no_layouts_error(options.config_path, result, job->topology.world_size(), "");
   if (world.rank() != 0) return Status::success();  // under mpirun every rank plans alike; rank 0 speaks
+  result.without_device = plan_without_each_model(request, result);  // "the best plan without device X"
   return report(options, *job, request, result, title_of("plan", *job));
 }
 

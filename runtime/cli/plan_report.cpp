@@ -110,34 +110,6 @@ std::string format_columns(const std::vector<Column>& columns, const std::vector
   return text;
 }
 
-// ------------------------------------------------------------------------ JSON
-nlohmann::json layout_json(const Layout& layout) {
-  return {{"pp", layout.pp},
-          {"tp", layout.tp},
-          {"dp", layout.dp},
-          {"virtual_stages", layout.virtual_stages},
-          {"schedule", layout.schedule},
-          {"microbatch_size", layout.microbatch_size},
-          {"microbatches", layout.microbatches},
-          {"stage_layers", layout.stage_layers},
-          {"label", layout_label(layout)}};
-}
-
-// The largest peak per device model, in device order of first appearance.
-std::vector<std::pair<std::string, double>> peak_memory_by_model(const PlannedLayout& planned,
-                                                                 const Topology& topology) {
-  std::vector<std::pair<std::string, double>> peaks;
-  for (std::size_t rank = 0; rank < planned.peak_memory_gib.size() && rank < planned.rank_to_device.size(); ++rank) {
-    const std::string& model = topology.device(planned.rank_to_device[rank]).model->name;
-    auto found = std::find_if(peaks.begin(), peaks.end(), [&](const auto& entry) { return entry.first == model; });
-    if (found == peaks.end()) {
-      peaks.emplace_back(model, planned.peak_memory_gib[rank]);
-    } else {
-      found->second = std::max(found->second, planned.peak_memory_gib[rank]);
-    }
-  }
-  return peaks;
-}
 
 // ------------------------------------------------------------------------ explanation
 // The slowest link of a ring over `devices` (in rank order): what bounds its collectives.
@@ -288,10 +260,56 @@ std::string explain_infeasible(const PlanResult& result) {
   return text;
 }
 
+// "links per step: nvlink 120 ms (5.1 %), network 1.30 s (40.2 %)"; "" when nothing crosses a link.
+std::string link_busy_line(const PlannedLayout& best) {
+  std::vector<std::string> parts;
+  for (const LinkBusy& busy : best.link_busy) {
+    parts.push_back(fmt::format("{} {} ({})", busy.link_class, seconds_label(busy.seconds_per_step), percent(busy.share)));
+  }
+  return parts.empty() ? "" : fmt::format("links busy per step: {}\n", join(parts, ", "));
+}
+
+// "without RTX-3090: pp1·tp4·dp1 v1 at 12,345 tokens/s (+8 %), 0.52 J/token (−20 %), 4 devices".
+std::string without_device_lines(const PlanResult& result) {
+  std::string text;
+  for (const DeviceAlternative& alt : result.without_device) {
+    const double joules = alt.best.power_w / alt.best.tokens_per_s;
+    text += fmt::format("without {}: {} {} at {} tokens/s ({:+.0f} %), {:.3g} J/token ({:+.0f} %) on {} devices — {}\n",
+                        alt.model, layout_label(alt.best.layout), alt.best.layout.schedule,
+                        grouped(alt.best.tokens_per_s), (alt.speedup - 1) * 100, joules,
+                        (alt.energy_per_token_ratio - 1) * 100, alt.devices_left,
+                        alt.speedup > 1 ? "the room is faster without them" : "cheaper per token without them");
+  }
+  return text;
+}
+
 }  // namespace
+
+// The largest peak per device model, in device order of first appearance.
+std::vector<std::pair<std::string, double>> peak_memory_by_model(const PlannedLayout& planned,
+                                                                 const Topology& topology) {
+  std::vector<std::pair<std::string, double>> peaks;
+  for (std::size_t rank = 0; rank < planned.peak_memory_gib.size() && rank < planned.rank_to_device.size(); ++rank) {
+    const std::string& model = topology.device(planned.rank_to_device[rank]).model->name;
+    auto found = std::find_if(peaks.begin(), peaks.end(), [&](const auto& entry) { return entry.first == model; });
+    if (found == peaks.end()) {
+      peaks.emplace_back(model, planned.peak_memory_gib[rank]);
+    } else {
+      found->second = std::max(found->second, planned.peak_memory_gib[rank]);
+    }
+  }
+  return peaks;
+}
 
 std::string layout_label(const Layout& layout) {
   return fmt::format("pp{}·tp{}·dp{} v{}", layout.pp, layout.tp, layout.dp, layout.virtual_stages);
+}
+
+std::string savers_label(const Layout& layout) {
+  if (layout.recompute == Recompute::kNone && layout.zero == 0) return "—";
+  if (layout.zero == 0) return std::string(recompute_name(layout.recompute));
+  if (layout.recompute == Recompute::kNone) return "zero 1";
+  return fmt::format("{}, zero 1", recompute_name(layout.recompute));
 }
 
 std::string stage_layers_label(const std::vector<int>& stage_layers) {
@@ -307,9 +325,10 @@ std::string format_parallel_block(const PlannedLayout& planned) {
   }
   return fmt::format("# llmrt plan: {} at {} tokens/s predicted; replaces the config's [parallel] table\n"
                      "[parallel]\npp = {}\ntp = {}\ndp = {}\nschedule = \"{}\"\nvirtual_stages = {}\n"
-                     "microbatch_size = {}\nstage_layers = [{}]\n",
+                     "microbatch_size = {}\nstage_layers = [{}]\nzero = {}\n# and in [train]: recompute = \"{}\"\n",
                      layout_label(layout), grouped(planned.tokens_per_s), layout.pp, layout.tp, layout.dp, schedule,
-                     layout.virtual_stages, layout.microbatch_size, fmt::join(layout.stage_layers, ", "));
+                     layout.virtual_stages, layout.microbatch_size, fmt::join(layout.stage_layers, ", "), layout.zero,
+                     recompute_name(layout.recompute));
 }
 
 std::string peak_memory_label(const PlannedLayout& planned, const Topology& topology) {
@@ -320,7 +339,8 @@ std::string peak_memory_label(const PlannedLayout& planned, const Topology& topo
 
 std::string format_plan_table(const PlanResult& result, const Topology& topology, int top) {
   const std::vector<Column> columns = {{"#", true},         {"layout"},          {"schedule"},
-                                       {"microbatches", true}, {"stage layers"},   {"step", true},
+                                       {"microbatches", true}, {"stage layers"},   {"savers"},
+                                       {"step", true},
                                        {"tokens/s", true},  {"MFU", true},       {"bubble", true},
                                        {"peak memory"},     {"power", true}};
   std::vector<std::vector<std::string>> rows;
@@ -328,7 +348,8 @@ std::string format_plan_table(const PlanResult& result, const Topology& topology
   for (std::size_t i = 0; i < shown; ++i) {
     const PlannedLayout& p = result.ranked[i];
     rows.push_back({std::to_string(i + 1), layout_label(p.layout), p.layout.schedule, microbatch_label(p.layout),
-                    stage_layers_label(p.layout.stage_layers), seconds_label(p.step_time_s), grouped(p.tokens_per_s),
+                    stage_layers_label(p.layout.stage_layers), savers_label(p.layout), seconds_label(p.step_time_s),
+                    grouped(p.tokens_per_s),
                     percent(p.mfu), percent(p.bubble_fraction), peak_memory_label(p, topology),
                     grouped(p.power_w) + " W"});
   }
@@ -348,60 +369,9 @@ std::string format_plan_table(const PlanResult& result, const Topology& topology
                         duration_label(best.run_time_s), energy_label(best.run_energy_kwh));
     const std::string unit = result.currency.empty() ? "" : " " + result.currency;
     text += best.run_cost > 0 ? fmt::format(", cost {:.2f}{}\n", best.run_cost, unit) : "\n";
+    text += link_busy_line(best);
   }
-  return text;
-}
-
-nlohmann::json plan_result_json(const PlanResult& result, const Topology& topology) {
-  nlohmann::json ranked = nlohmann::json::array();
-  for (std::size_t i = 0; i < result.ranked.size(); ++i) {
-    const PlannedLayout& p = result.ranked[i];
-    nlohmann::json by_model = nlohmann::json::object();
-    for (const auto& [model, gib] : peak_memory_by_model(p, topology)) by_model[model] = gib;
-    ranked.push_back({{"rank", i + 1},
-                      {"layout", layout_json(p.layout)},
-                      {"rank_to_device", p.rank_to_device},
-                      {"step_time_s", p.step_time_s},
-                      {"tokens_per_s", p.tokens_per_s},
-                      {"mfu", p.mfu},
-                      {"bubble_fraction", p.bubble_fraction},
-                      {"peak_memory_gib", p.peak_memory_gib},
-                      {"peak_memory_gib_by_device_model", by_model},
-                      {"power_w", p.power_w},
-                      {"run_time_s", p.run_time_s},
-                      {"run_energy_kwh", p.run_energy_kwh},
-                      {"run_cost", p.run_cost},
-                      {"notes", p.notes}});
-  }
-  nlohmann::json infeasible = nlohmann::json::array();
-  for (const InfeasibleLayout& entry : result.infeasible) {
-    infeasible.push_back({{"layout", layout_json(entry.layout)}, {"reason", entry.reason}});
-  }
-  return {{"world_size", topology.world_size()}, {"currency", result.currency}, {"ranked", ranked},
-          {"infeasible", infeasible}};
-}
-
-std::string format_plan_csv(const PlanResult& result, const Topology& topology) {
-  // A cell with a comma, quote or newline is quoted, quotes doubled (RFC 4180).
-  auto cell = [](const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string quoted = "\"";
-    for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return quoted + "\"";
-  };
-  std::string text = "rank,pp,tp,dp,virtual_stages,schedule,microbatch_size,microbatches,stage_layers,step_time_s,"
-                     "tokens_per_s,mfu,bubble_fraction,peak_memory_gib_max,peak_memory,power_w,run_energy_kwh,"
-                     "run_cost,notes\n";
-  for (std::size_t i = 0; i < result.ranked.size(); ++i) {
-    const PlannedLayout& p = result.ranked[i];
-    const Layout& l = p.layout;
-    const double peak = p.peak_memory_gib.empty() ? 0 : *std::max_element(p.peak_memory_gib.begin(), p.peak_memory_gib.end());
-    text += fmt::format("{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.4f},{:.4f},{:.3f},{},{:.1f},{:.4g},{:.4g},{}\n", i + 1,
-                        l.pp, l.tp, l.dp, l.virtual_stages, cell(l.schedule), l.microbatch_size, l.microbatches,
-                        cell(stage_layers_label(l.stage_layers)), p.step_time_s, p.tokens_per_s, p.mfu,
-                        p.bubble_fraction, peak, cell(peak_memory_label(p, topology)), p.power_w, p.run_energy_kwh,
-                        p.run_cost, cell(join(p.notes, "; ")));
-  }
+  text += without_device_lines(result);
   return text;
 }
 
@@ -450,6 +420,9 @@ std::string format_plan_explanation(const PlanResult& result, const Topology& to
   text += explain_axis(topology, best, 'd', layout.dp, "dp",
                        "gradients are all-reduced once per step, over the links that remain");
   text += explain_nodes(topology, best);
+  text += best.saver_reason.empty()
+              ? fmt::format("  memory savers: {} (fits and runs fastest without)\n", savers_label(layout))
+              : fmt::format("  memory savers: {}\n", best.saver_reason);
   for (const std::string& note : best.notes) text += fmt::format("  note: {}\n", note);
   if (result.ranked.size() > 1) {
     text += '\n';
@@ -459,38 +432,6 @@ std::string format_plan_explanation(const PlanResult& result, const Topology& to
   }
   text += '\n';
   return text + explain_infeasible(result);
-}
-
-Hostfile format_hostfile(const PlannedLayout& planned, const Topology& topology) {
-  Hostfile hostfile;
-  std::vector<int> order;  // nodes in the order ranks first reach them
-  std::map<int, int> slots;
-  int previous = -1;
-  for (int device : planned.rank_to_device) {
-    const int node = topology.device(device).node;
-    if (node != previous && slots.count(node) > 0) hostfile.exact = false;  // the node's ranks are split
-    if (slots.count(node) == 0) order.push_back(node);
-    ++slots[node];
-    previous = node;
-  }
-  hostfile.text = fmt::format("# {} ranks: {}; mpirun -np {} --hostfile FILE --map-by slot\n",
-                              planned.rank_to_device.size(), layout_label(planned.layout), planned.rank_to_device.size());
-  for (int node : order) {
-    hostfile.text += fmt::format("{} slots={}\n", topology.nodes().at(static_cast<std::size_t>(node)).name, slots[node]);
-  }
-  if (!std::is_sorted(order.begin(), order.end())) {
-    hostfile.notes.push_back("the nodes are listed in rank order, which differs from [[cluster.node]] order");
-  }
-  for (int node = 0; node < topology.node_count(); ++node) {
-    if (slots.count(node) == 0) {
-      hostfile.notes.push_back(fmt::format("node {} is unused by this layout", topology.nodes()[static_cast<std::size_t>(node)].name));
-    }
-  }
-  if (!hostfile.exact) {
-    hostfile.notes.push_back("a node's ranks are not consecutive, so --map-by slot cannot reproduce rank_to_device: "
-                             "place the ranks with a rankfile (mpirun --rankfile) instead");
-  }
-  return hostfile;
 }
 
 }  // namespace llmrt

@@ -16,8 +16,13 @@ namespace llmrt {
 // "pp2·tp4·dp2 v1"
 std::string layout_label(const Layout& layout);
 // "[13,12,12,13]": layers per virtual stage, in virtual-stage order.
+// "—", "selective", "zero 1", "full, zero 1": the recompute mode and ZeRO stage of a layout.
+std::string savers_label(const Layout& layout);
 std::string stage_layers_label(const std::vector<int>& stage_layers);
 // "A100-80GB-SXM 31.2 GiB": the largest peak per device model, models in device order.
+// The largest peak per device model, in device order of first appearance.
+std::vector<std::pair<std::string, double>> peak_memory_by_model(const PlannedLayout& planned,
+                                                                 const Topology& topology);
 std::string peak_memory_label(const PlannedLayout& planned, const Topology& topology);
 
 // The ranked table (at most `top` rows) with a footer: how many more feasible layouts there

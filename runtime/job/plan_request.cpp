@@ -37,6 +37,7 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
   LLMRT_ASSIGN_OR_RETURN_CTX(auto layers, create_layers(model, registry, 0, layer_count, context), "tp = {}", tp);
   const std::int64_t seq = model.seq_len.value;
   LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(layers, microbatch_size, seq));
+  const std::vector<LayerPlanEntry> entries = expand_layers(model);
   std::vector<LayerCost> costs;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     LLMRT_ASSIGN_OR_RETURN(auto hints, layer_cost_hints(layers[i].instance, microbatch_size, seq));
@@ -45,6 +46,13 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
     cost.backward_input_flops = hints.backward_input_flops;
     cost.backward_weight_flops = hints.backward_weight_flops;
     cost.activation_bytes = hints.activation_bytes;
+    cost.input_bytes = hints.input_bytes;
+    cost.selective_activation_bytes = hints.selective_activation_bytes;
+    cost.selective_recompute_flops = hints.selective_recompute_flops;
+    const std::uint32_t flags = layers[i].component->layer().flags;  // zero-filled past an older plugin's table
+    cost.supports_full = (flags & LLMRT_LAYER_RECOMPUTE_FULL) != 0;
+    cost.supports_selective = (flags & LLMRT_LAYER_RECOMPUTE_SELECTIVE) != 0;
+    cost.recompute = model.layers[static_cast<std::size_t>(entries[i].spec_index)].recompute.value;
     cost.parameter_bytes = parameter_slice_bytes(layers[i], tp, precision);
     for (const llmrt_param_spec& spec : layers[i].params) {
       if (spec.tie_name == nullptr) continue;

@@ -87,10 +87,14 @@ Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
     if (!parallel.stage_layers.value && layout.pp * layout.virtual_stages > 1) {
       LLMRT_ASSIGN_OR_RETURN(parallel.stage_layers.value, plan_stage_layers(job.plan_request(world_size), layout));
     }
+    // "auto" recompute / zero: the cheapest with which these degrees fit (none/0 when they fit as is).
+    LLMRT_ASSIGN_OR_RETURN(layout, choose_memory_savers(job.plan_request(world_size), std::move(layout)));
   } else {
     LLMRT_ASSIGN_OR_RETURN(planned, best_planned_layout(job, world_size));
     pin_parallel(parallel, planned->layout);
     LLMRT_ASSIGN_OR_RETURN(layout, fixed_layout(parallel, job.spec.train, world_size));
+    layout.recompute = planned->layout.recompute;  // the planner's choice where they were "auto"
+    layout.zero = planned->layout.zero;
   }
   LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_layout(job, job.spec, layout));
   resolved.planned = std::move(planned);

@@ -22,6 +22,34 @@ double ring_allreduce_s(double bytes, int group, double latency_s, double s_per_
   return steps * latency_s + steps / group * bytes * s_per_byte;
 }
 
+// Ring reduce-scatter or all-gather of `bytes` (the whole buffer) over `group` ranks: g−1 steps
+// of bytes / g each, half an all-reduce.
+double ring_half_s(double bytes, int group, double latency_s, double s_per_byte) {
+  return ring_allreduce_s(bytes, group, latency_s, s_per_byte) / 2;
+}
+
+// The dp group's gradient exchange of one pipeline rank: ZeRO 0 all-reduces the fp32 gradients
+// after the last backward (not overlapped); ZeRO 1 reduce-scatters them, overlapped with the last
+// microbatch's backward (the gradients are final only then), and all-gathers the updated
+// parameters (training precision) after the optimizer step, exposed.
+struct DpExchange {
+  double exposed_s = 0;
+  double reduce_scatter_s = 0;
+  double all_gather_s = 0;
+};
+DpExchange dp_exchange(const Layout& layout, const LinkCost& ring, double gradient_bytes, double parameter_bytes,
+                       double last_backward_s) {
+  DpExchange exchange;
+  if (layout.zero != 1) {
+    exchange.exposed_s = ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+    return exchange;
+  }
+  exchange.reduce_scatter_s = ring_half_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+  exchange.all_gather_s = ring_half_s(parameter_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+  exchange.exposed_s = std::max(0.0, exchange.reduce_scatter_s - last_backward_s) + exchange.all_gather_s;
+  return exchange;
+}
+
 // One chunk's passes on one rank; adds its parameter bytes and tp all-reduce times.
 struct ChunkTally {
   std::array<double, 3> pass_s{};
@@ -29,6 +57,8 @@ struct ChunkTally {
   double tp_s = 0;
   double tp_nvlink_s = 0;
   double model_flops = 0;
+  double recompute_flops = 0;  // recompute's extra forward FLOPs in the backward
+  double backward_s = 0;       // one microbatch's backward passes (B and W)
 };
 
 ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs, int stage,
@@ -46,15 +76,24 @@ ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs
     // One all-reduce of the layer's output per forward and per input-backward pass.
     const double tp_s = ring_allreduce_s(cost.output_bytes, layout.tp, ring.latency_s, ring.s_per_byte);
     tally.pass_s[0] += cost.forward_flops / flops_per_s + tp_s;
-    tally.pass_s[1] += cost.backward_input_flops / flops_per_s + tp_s;
+    // Recompute runs forward work again before the backward: full the whole forward (with its tp
+    // all-reduce), selective the layer's declared share.
+    const Recompute mode = effective_recompute(cost, layout.recompute);
+    const double rerun_flops = mode == Recompute::kFull        ? cost.forward_flops
+                               : mode == Recompute::kSelective ? cost.selective_recompute_flops
+                                                               : 0.0;
+    const double rerun_tp_s = mode == Recompute::kFull ? tp_s : 0.0;
+    tally.pass_s[1] += (cost.backward_input_flops + rerun_flops) / flops_per_s + tp_s + rerun_tp_s;
+    tally.recompute_flops += rerun_flops;
     tally.pass_s[2] += cost.backward_weight_flops / flops_per_s;
     tally.parameter_bytes += cost.parameter_bytes;
-    tally.tp_s += 2 * tp_s;
+    tally.tp_s += 2 * tp_s + rerun_tp_s;
     tally.tp_nvlink_s +=
         2 * ring_allreduce_s(cost.output_bytes, layout.tp, std::min(ring.latency_s, kNvlinkLatencyUs * 1e-6),
                              nvlink_s_per_byte);
     tally.model_flops += cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops;
   }
+  tally.backward_s = tally.pass_s[1] + tally.pass_s[2];
   return tally;
 }
 
@@ -76,10 +115,10 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
   step.input_grad_bytes.assign(pp, std::vector<double>(v, 0.0));
   step.tp_allreduce_s_per_step.assign(pp, 0.0);
   step.tp_nvlink_s_per_step.assign(pp, 0.0);
-  double model_flops_per_microbatch = 0;
+  double model_flops_per_microbatch = 0, recompute_flops_per_microbatch = 0;
   for (int r = 0; r < layout.pp; ++r) {
     const StageDevices& devices = placed.stages[static_cast<std::size_t>(r)];
-    double parameter_bytes = 0;
+    double parameter_bytes = 0, backward_s = 0;
     for (int c = 0; c < layout.virtual_stages; ++c) {
       const int stage = layout.virtual_stage(r, c);
       const ChunkTally tally = tally_chunk(layout, costs, stage, devices);
@@ -90,18 +129,24 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
       step.tp_allreduce_s_per_step[r] += tally.tp_s * layout.microbatches;
       step.tp_nvlink_s_per_step[r] += tally.tp_nvlink_s * layout.microbatches;
       parameter_bytes += tally.parameter_bytes;
+      backward_s += tally.backward_s;
       model_flops_per_microbatch += tally.model_flops;
+      recompute_flops_per_microbatch += tally.recompute_flops;
     }
     const double gradient_bytes = state_bytes(parameter_bytes, train).gradients;
-    const LinkCost& ring = devices.dp_ring;
-    const double dp_s = ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
-    if (dp_s > step.dp_allreduce_s) step.dp_allreduce_s = dp_s, step.dp_bounding_stage = r;
+    const DpExchange dp = dp_exchange(layout, devices.dp_ring, gradient_bytes, parameter_bytes, backward_s);
+    step.dp_busy_s = std::max(step.dp_busy_s, dp.reduce_scatter_s + dp.all_gather_s);
+    if (dp.exposed_s > step.dp_allreduce_s || r == 0) {
+      step.dp_allreduce_s = dp.exposed_s, step.dp_bounding_stage = r;
+      step.dp_reduce_scatter_s = dp.reduce_scatter_s, step.dp_all_gather_s = dp.all_gather_s;
+    }
     // The optimizer reads and writes the whole state once: bound by memory bandwidth.
     step.optimizer_s = std::max(step.optimizer_s, memory.state_bytes[r] / devices.memory_bandwidth);
   }
   // Costs are per tp rank; the model's work is tp of them, per microbatch, per replica.
-  step.model_flops_per_step =
-      model_flops_per_microbatch * layout.tp * static_cast<double>(layout.microbatches) * layout.dp;
+  const double replicas = layout.tp * static_cast<double>(layout.microbatches) * layout.dp;
+  step.model_flops_per_step = model_flops_per_microbatch * replicas;
+  step.hardware_flops_per_step = (model_flops_per_microbatch + recompute_flops_per_microbatch) * replicas;
   return step;
 }
 
@@ -158,6 +203,7 @@ void estimate_tie_allreduce(const Layout& layout, const std::vector<LayerCost>& 
     const double seconds = ring_allreduce_s(gradient_bytes, static_cast<int>(stages.size()), ring.latency_s,
                                             ring.s_per_byte);
     step.tie_allreduce_s += seconds;
+    step.tie_link_class = ring.link_class;
     std::vector<std::string> names;
     for (int r : stages) names.push_back(std::to_string(r));
     step.tie_notes.push_back(fmt::format("tied {} gradients ({:.1f} MB fp32) summed between stages {} over {} "

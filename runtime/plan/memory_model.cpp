@@ -23,20 +23,42 @@ double optimizer_state_values(const TrainSpec& train) {
   return train.optimizer.component.value == "sgd" ? 1.0 : 2.0;
 }
 
+// Whether ZeRO-1 shards the fp32 master weights (bf16/fp16 training) with the optimizer state,
+// as DeepSpeed and Megatron's distributed optimizer do. One switch: the executor's choice.
+constexpr bool kZeroShardsMaster = true;
+
 }  // namespace
 
-StateBytes state_bytes(double parameter_bytes, const TrainSpec& train) {
+Recompute effective_recompute(const LayerCost& cost, Recompute layout_mode) {
+  const Recompute mode = cost.recompute.value_or(layout_mode);
+  if (mode == Recompute::kFull && cost.supports_full) return Recompute::kFull;
+  if (mode == Recompute::kSelective && cost.supports_selective) return Recompute::kSelective;
+  return Recompute::kNone;
+}
+
+LayerHold layer_hold(const LayerCost& cost, Recompute layout_mode) {
+  switch (effective_recompute(cost, layout_mode)) {
+    case Recompute::kFull: return {cost.input_bytes, cost.activation_bytes};
+    case Recompute::kSelective: return {cost.input_bytes + cost.selective_activation_bytes, 0};
+    default: return {cost.input_bytes + cost.activation_bytes, 0};
+  }
+}
+
+StateBytes state_bytes(double parameter_bytes, const TrainSpec& train, int zero_shards) {
   const double count = parameter_bytes / element_bytes(train.precision);
+  const double shards = std::max(zero_shards, 1);
   StateBytes bytes;
   bytes.parameters = parameter_bytes;
   bytes.gradients = kFp32Bytes * count;
-  bytes.optimizer = kFp32Bytes * optimizer_state_values(train) * count;
-  bytes.master = train.precision == Precision::kFp32 ? 0.0 : kFp32Bytes * count;
+  bytes.optimizer = kFp32Bytes * optimizer_state_values(train) * count / shards;
+  const double master = train.precision == Precision::kFp32 ? 0.0 : kFp32Bytes * count;
+  bytes.master = kZeroShardsMaster ? master / shards : master;
   return bytes;
 }
 
 double peak_activation_bytes(const std::vector<llmrt_action>& actions,
-                             const std::vector<double>& chunk_activation_bytes) {
+                             const std::vector<double>& chunk_activation_bytes,
+                             const std::vector<double>& chunk_transient_bytes) {
   // W needs the layer inputs kept since F; a schedule without W frees them at B.
   const bool has_weight_pass = std::any_of(actions.begin(), actions.end(), [](const llmrt_action& a) {
     return a.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
@@ -44,7 +66,12 @@ double peak_activation_bytes(const std::vector<llmrt_action>& actions,
   const int release = has_weight_pass ? LLMRT_ACTION_BACKWARD_WEIGHT : LLMRT_ACTION_BACKWARD_INPUT;
   double held = 0, peak = 0;
   for (const llmrt_action& action : actions) {
-    const double bytes = chunk_activation_bytes.at(static_cast<std::size_t>(action.chunk));
+    const auto chunk = static_cast<std::size_t>(action.chunk);
+    const double bytes = chunk_activation_bytes.at(chunk);
+    // Full recompute reruns a layer's forward before its backward passes: one layer's saved state
+    // on top of what is held, released before the next layer's rerun.
+    const bool backward = action.kind == LLMRT_ACTION_BACKWARD_INPUT || action.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
+    if (backward && chunk < chunk_transient_bytes.size()) peak = std::max(peak, held + chunk_transient_bytes[chunk]);
     if (action.kind == LLMRT_ACTION_FORWARD) held += bytes;
     if (action.kind == release) held -= bytes;
     peak = std::max(peak, held);
@@ -60,19 +87,25 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
   memory.gib.assign(pp, 0.0);
   memory.state_bytes.assign(pp, 0.0);
   memory.activation_bytes.assign(pp, 0.0);
+  const auto v = static_cast<std::size_t>(layout.virtual_stages);
+  const int zero_shards = layout.zero == 1 ? layout.dp : 1;
   for (int r = 0; r < layout.pp; ++r) {
     double parameter_bytes = 0;
-    std::vector<double> chunk_activations(static_cast<std::size_t>(layout.virtual_stages), 0.0);
-    for (int c = 0; c < layout.virtual_stages; ++c) {
-      const int stage = layout.virtual_stage(r, c);
+    std::vector<double> chunk_activations(v, 0.0), chunk_transient(v, 0.0);
+    for (std::size_t c = 0; c < v; ++c) {
+      const int stage = layout.virtual_stage(r, static_cast<int>(c));
       const int first = layout.first_layer(stage);
       for (int l = first; l < first + layout.stage_layers[static_cast<std::size_t>(stage)]; ++l) {
-        parameter_bytes += costs[static_cast<std::size_t>(l)].parameter_bytes;
-        chunk_activations[static_cast<std::size_t>(c)] += costs[static_cast<std::size_t>(l)].activation_bytes;
+        const LayerCost& cost = costs[static_cast<std::size_t>(l)];
+        const LayerHold hold = layer_hold(cost, layout.recompute);
+        parameter_bytes += cost.parameter_bytes;
+        chunk_activations[c] += hold.held_bytes;
+        chunk_transient[c] = std::max(chunk_transient[c], hold.transient_bytes);
       }
     }
-    memory.state_bytes[r] = state_bytes(parameter_bytes, train).total();
-    memory.activation_bytes[r] = peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations);
+    memory.state_bytes[r] = state_bytes(parameter_bytes, train, zero_shards).total();
+    memory.activation_bytes[r] =
+        peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations, chunk_transient);
     memory.gib[r] = (memory.state_bytes[r] + memory.activation_bytes[r]) / kGib + workspace_gib;
   }
   return memory;

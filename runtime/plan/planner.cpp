@@ -142,29 +142,39 @@ std::vector<std::string> layout_notes(const Layout& layout, const PlacedDegrees&
     // The link named is the one the time was computed on: the slowest stage's ring, not stage 0's.
     const std::size_t bounding = static_cast<std::size_t>(step.dp_bounding_stage);
     const LinkCost& ring = placed.stages[bounding].dp_ring;
-    notes.push_back(fmt::format("dp all-reduce {:.1f} ms per step over {} ({:g} Gbit/s{}) in stage {}, not overlapped "
-                                "with backward",
-                                step.dp_allreduce_s * 1e3, link_class_name(ring.link_class), ring.bandwidth_gbps,
-                                ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : "", bounding));
+    const std::string link = fmt::format("{} ({:g} Gbit/s{})", link_class_name(ring.link_class), ring.bandwidth_gbps,
+                                         ring.sharers > 1 ? fmt::format(", shared by {} rings", ring.sharers) : "");
+    notes.push_back(layout.zero == 1
+                        ? fmt::format("zero 1: gradient reduce-scatter {:.1f} ms over {} in stage {}, overlapped with "
+                                      "the last backward; parameter all-gather {:.1f} ms after the optimizer step; "
+                                      "{:.1f} ms exposed per step",
+                                      step.dp_reduce_scatter_s * 1e3, link, bounding, step.dp_all_gather_s * 1e3,
+                                      step.dp_allreduce_s * 1e3)
+                        : fmt::format("dp all-reduce {:.1f} ms per step over {} in stage {}, not overlapped with "
+                                      "backward",
+                                      step.dp_allreduce_s * 1e3, link, bounding));
   }
   notes.insert(notes.end(), step.tie_notes.begin(), step.tie_notes.end());
   return notes;
 }
 
-PlannedLayout planned_from(const PlanRequest& request, Layout layout, const PlacedDegrees& placed,
-                           const StageMemory& memory, const StepCosts& step, const StepTiming& timing) {
+PlannedLayout planned_from(const PlanRequest& request, const PlacedDegrees& placed, SaverTry chosen) {
+  const StepCosts& step = chosen.step;
   PlannedLayout out;
-  out.step_time_s = timing.makespan_s + step.dp_allreduce_s + step.tie_allreduce_s + step.optimizer_s;
+  out.step_time_s = chosen.step_time_s;
   out.tokens_per_s = static_cast<double>(request.train.global_batch.value) * static_cast<double>(request.seq_len) /
                      out.step_time_s;
   const double peak = training_peak_tflops(*request.topology, request.train.precision) * 1e12;
   out.mfu = step.model_flops_per_step / (peak * out.step_time_s);
-  out.bubble_fraction = timing.bubble_fraction;
+  out.hardware_flops_per_step = step.hardware_flops_per_step;
+  out.hfu = step.hardware_flops_per_step / (peak * out.step_time_s);
+  out.bubble_fraction = chosen.timing.bubble_fraction;
   out.rank_to_device = placed.rank_to_device;
   out.peak_memory_gib.resize(out.rank_to_device.size());
+  const Layout& layout = chosen.layout;
   const int per_stage = layout.tp * layout.dp;
   for (std::size_t rank = 0; rank < out.peak_memory_gib.size(); ++rank) {
-    out.peak_memory_gib[rank] = memory.gib[rank / static_cast<std::size_t>(per_stage)];
+    out.peak_memory_gib[rank] = chosen.memory.gib[rank / static_cast<std::size_t>(per_stage)];
   }
   const ClusterSpec* cluster = request.cluster;
   out.power_w = request.topology->total_power_w(cluster ? cluster->power_overhead_w_per_node : 0.0);
@@ -172,33 +182,30 @@ PlannedLayout planned_from(const PlanRequest& request, Layout layout, const Plac
   out.run_energy_kwh = out.power_w * out.run_time_s / 3.6e6;
   out.run_cost = cluster ? out.run_energy_kwh * cluster->price_per_kwh : 0.0;
   out.notes = layout_notes(layout, placed, step);
-  out.layout = std::move(layout);
+  out.saver_reason = std::move(chosen.reason);
+  out.link_busy = estimate_link_busy(chosen.layout, placed, step, out.step_time_s);
+  out.layout = std::move(chosen.layout);
   return out;
+}
+
+// The layout's split, device checks and schedule sample; nullopt-free: the samples, or why not.
+Result<std::vector<ScheduleSample>> prepare_layout(const PlanRequest& request, Layout& layout,
+                                                   const std::vector<LayerCost>& costs, const PlacedDegrees& placed) {
+  if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
+  if (layout.stage_layers.empty()) {
+    LLMRT_ASSIGN_OR_RETURN(layout.stage_layers, split_layers(request, layout, costs, placed));
+  }
+  if (std::string why = unsupported_layer_problem(request, layout, placed); !why.empty()) return input_error("{}", why);
+  return sample_schedule(request, layout, costs);
 }
 
 Evaluated evaluate_layout(const PlanRequest& request, Layout layout, const std::vector<LayerCost>& costs,
                           const PlacedDegrees& placed) {
-  if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) {
-    return InfeasibleLayout{std::move(layout), std::move(why)};
-  }
-  auto split = split_layers(request, layout, costs, placed);
-  if (!split.ok()) return InfeasibleLayout{std::move(layout), split.error().message()};
-  layout.stage_layers = std::move(*split);
-  if (std::string why = unsupported_layer_problem(request, layout, placed); !why.empty()) {
-    return InfeasibleLayout{std::move(layout), std::move(why)};
-  }
-  auto samples = sample_schedule(request, layout, costs);
+  auto samples = prepare_layout(request, layout, costs, placed);
   if (!samples.ok()) return InfeasibleLayout{std::move(layout), samples.error().message()};
-  const StageMemory memory = memory_at(*samples, layout.microbatches, request.plan.workspace_gib);
-  if (std::string why = memory_shortfall(memory, placed.stages); !why.empty()) {
-    return InfeasibleLayout{std::move(layout), std::move(why)};
-  }
-  StepCosts step = estimate_step_costs(layout, costs, placed, memory, request.train);
-  estimate_tie_allreduce(layout, costs, placed, *request.topology, request.train, request.plan.network_efficiency,
-                         step);
-  auto timing = time_step(layout, *samples, step, placed);
-  if (!timing.ok()) return InfeasibleLayout{std::move(layout), timing.error().message()};
-  return planned_from(request, std::move(layout), placed, memory, step, *timing);
+  SaverChoice choice = choose_savers(request, layout, *samples, costs, placed);
+  if (!choice.chosen) return InfeasibleLayout{std::move(choice.baseline.layout), std::move(choice.infeasible_reason)};
+  return planned_from(request, placed, std::move(*choice.chosen));
 }
 
 // Best first by tokens/s; layouts within 0.01% of each other count as tied and the one with
@@ -281,6 +288,30 @@ Result<std::vector<int>> plan_stage_layers(const PlanRequest& request, const Lay
                          request.train.precision, request.plan.compute_efficiency, request.plan.network_efficiency);
   if (std::string why = slowest_stage_problem(placed, request.train); !why.empty()) return input_error("{}", why);
   return split_layers(request, layout, costs, placed);
+}
+
+Result<Layout> choose_memory_savers(const PlanRequest& request, Layout layout) {
+  if (request.topology == nullptr || !request.layer_costs || !request.schedule_source) {
+    return input_error("plan: no topology, layer costs or schedules");
+  }
+  if (request.train.recompute.value != Recompute::kAuto) layout.recompute = request.train.recompute.value;
+  if (request.parallel.zero.value) layout.zero = *request.parallel.zero.value;
+  if (request.train.recompute.value != Recompute::kAuto && request.parallel.zero.value) return layout;
+  if (layout.world_size() != request.topology->world_size()) return layout;  // a world of one: as is
+  LLMRT_ASSIGN_OR_RETURN_CTX(std::vector<LayerCost> costs, request.layer_costs(layout.tp, layout.microbatch_size),
+                             "model layer costs at tp = {}", layout.tp);
+  const PlacedDegrees placed =
+      place_and_describe(*request.topology, Degrees{layout.pp, layout.tp, layout.dp},
+                         request.train.precision, request.plan.compute_efficiency, request.plan.network_efficiency);
+  Layout prepared = layout;
+  auto samples = prepare_layout(request, prepared, costs, placed);
+  if (!samples.ok()) return layout;  // the run's own checks say why
+  // The cheapest that fits, in the planner's order: none/0 whenever the degrees fit as they are.
+  const SaverChoice choice = choose_savers(request, prepared, *samples, costs, placed, /*first_that_fits=*/true);
+  const Layout& chosen = choice.chosen ? choice.chosen->layout : choice.baseline.layout;
+  layout.recompute = chosen.recompute;
+  layout.zero = chosen.zero;
+  return layout;
 }
 
 Result<PlanResult> plan_layouts(const PlanRequest& original) {

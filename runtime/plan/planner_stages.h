@@ -5,6 +5,7 @@
 
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -100,13 +101,28 @@ struct StateBytes {
   double master = 0;       // fp32 copy when training in bf16/fp16
   double total() const { return parameters + gradients + optimizer + master; }
 };
-StateBytes state_bytes(double parameter_bytes, const TrainSpec& train);
+// Under ZeRO-1 (`zero_shards` = dp) the optimizer state and the master copy are the rank's
+// 1/dp slice; the gradients stay whole.
+StateBytes state_bytes(double parameter_bytes, const TrainSpec& train, int zero_shards = 1);
+
+// What the executor holds of one layer per microbatch from its forward to its backward (the host
+// keeps every layer's input buffer and the layer's saved buffer, exec/stage.cpp): none:
+// input_bytes + activation_bytes; selective: input_bytes + selective_activation_bytes; full:
+// input_bytes, and during the backward the rerun's saved state, one layer at a time (transient).
+struct LayerHold {
+  double held_bytes = 0;
+  double transient_bytes = 0;
+};
+LayerHold layer_hold(const LayerCost& cost, Recompute layout_mode);
 
 // Largest activation bytes a rank holds at once walking its action list: a microbatch's
 // chunk activations are kept from FORWARD until BACKWARD_WEIGHT (or BACKWARD_INPUT when the
 // schedule has no separate W). `chunk_activation_bytes` [chunk].
+// `chunk_transient_bytes` [chunk] (optional): bytes held only during a backward pass of the chunk
+// (full recompute's rerun state), added to what is held at that moment.
 double peak_activation_bytes(const std::vector<llmrt_action>& actions,
-                             const std::vector<double>& chunk_activation_bytes);
+                             const std::vector<double>& chunk_activation_bytes,
+                             const std::vector<double>& chunk_transient_bytes = {});
 
 // Per pipeline rank, the memory of one of its ranks in GiB.
 struct StageMemory {
@@ -131,12 +147,17 @@ struct StepCosts {
   std::vector<std::vector<double>> input_grad_bytes;   // [pp rank][chunk] gradient sent back
   std::vector<double> tp_allreduce_s_per_step;         // [pp rank] all microbatches' tp all-reduces
   std::vector<double> tp_nvlink_s_per_step;            // [pp rank] the same inside one NVLink island
-  double dp_allreduce_s = 0;                           // slowest stage's gradient all-reduce
-  int dp_bounding_stage = 0;                           // the pp rank whose dp all-reduce that is
+  double dp_allreduce_s = 0;                           // slowest stage's exposed dp gradient exchange
+  int dp_bounding_stage = 0;                           // the pp rank whose dp exchange that is
+  double dp_reduce_scatter_s = 0;                      // ZeRO 1, that stage: reduce-scatter (overlapped
+  double dp_all_gather_s = 0;                          //   with its last backward) and all-gather
+  double dp_busy_s = 0;                                // ZeRO 1: the largest RS + AG (link busy time)
   double tie_allreduce_s = 0;                          // tied copies' gradient sums across stages
+  LinkClass tie_link_class = LinkClass::kSameDevice;   // the slowest tie ring's links
   std::vector<std::string> tie_notes;                  // one per tie crossing stages, with its link
   double optimizer_s = 0;                              // slowest stage's optimizer pass
   double model_flops_per_step = 0;                     // all ranks, all microbatches
+  double hardware_flops_per_step = 0;                  // the same plus recompute's extra forward FLOPs
 };
 StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>& costs,
                               const PlacedDegrees& placed, const StageMemory& memory, const TrainSpec& train);
@@ -177,5 +198,60 @@ struct StepTiming {
 // Simulates the samples with `step` costs; makespan extrapolated linearly to layout.microbatches.
 Result<StepTiming> time_step(const Layout& layout, const std::vector<ScheduleSample>& samples, const StepCosts& step,
                              const PlacedDegrees& placed);
+
+// ------------------------------------------------------------------ link_busy.cpp
+// Per link class, the seconds per step its links carry traffic for the busiest pipeline rank
+// (tp all-reduces and pipeline sends), plus the dp exchange of the bounding stage (ZeRO 1: the
+// reduce-scatter and all-gather, overlapped or not) and the tied-gradient sums; share = seconds ÷
+// step time (above 1 where links of one class carry traffic for several passes at once).
+std::vector<LinkBusy> estimate_link_busy(const Layout& layout, const PlacedDegrees& placed, const StepCosts& step,
+                                         double step_time_s);
+
+// ------------------------------------------------------------------ savers.cpp
+struct SaverOption {
+  Recompute recompute = Recompute::kNone;
+  int zero = 0;
+};
+
+// The options for one layout in groups of rising cost, each group's options of one recompute
+// mode: [train].recompute and [parallel].zero when fixed, else none, selective, full (a mode that
+// changes no layer is left out) × zero 0, 1 (1 only where dp > 1).
+std::vector<std::vector<SaverOption>> saver_groups(const PlanRequest& request, const Layout& layout,
+                                                   const std::vector<LayerCost>& costs);
+
+// One option on one layout: its memory, whether it fits, and, where it fits or `time_if_short`
+// asks, its step time (for the comparison with the option chosen).
+struct SaverTry {
+  Layout layout;             // recompute and zero set
+  StageMemory memory;
+  std::string shortfall;     // "" when every stage fits
+  std::string error;         // the simulation's, when it failed
+  StepCosts step;
+  StepTiming timing;
+  bool timed = false;        // step, timing and step_time_s filled
+  double step_time_s = 0;    // makespan + exposed dp exchange + tied sums + optimizer
+  std::string reason;        // filled for the chosen option: saver_reason against the baseline
+};
+// `same_pipeline`: an earlier try of the same layout whose timing is reused when its recompute
+// mode is this option's (the zero stage does not change the pipeline's makespan).
+SaverTry try_savers(const PlanRequest& request, Layout layout, SaverOption option,
+                    const std::vector<ScheduleSample>& samples, const std::vector<LayerCost>& costs,
+                    const PlacedDegrees& placed, const SaverTry* same_pipeline = nullptr,
+                    bool time_if_short = false);
+
+// Why `chosen` and not the baseline (the first option), or "" when they are the same: "pp2·tp4·dp2
+// fits only with selective recompute: +9 % step time, −38 % activation memory (without: …)".
+std::string saver_reason(const SaverTry& chosen, const SaverTry& baseline);
+
+// The first group with an option that fits, its fastest option (with `first_that_fits`, its
+// first: zero 0 before zero 1); else why not (the most saving option's shortfall).
+struct SaverChoice {
+  std::optional<SaverTry> chosen;
+  SaverTry baseline;
+  std::string infeasible_reason;
+};
+SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, const std::vector<ScheduleSample>& samples,
+                          const std::vector<LayerCost>& costs, const PlacedDegrees& placed,
+                          bool first_that_fits = false);
 
 }  // namespace llmrt

@@ -133,8 +133,47 @@ BOOST_AUTO_TEST_CASE(json_holds_the_whole_result) {
   BOOST_TEST(best["rank_to_device"].size() == 8u);
   BOOST_TEST(best["peak_memory_gib_by_device_model"]["A100-80GB-SXM"] == 31.24);
   BOOST_TEST(best["notes"].size() == 1u);
+  BOOST_TEST(best["layout"]["recompute"] == "none");
+  BOOST_TEST(best["layout"]["zero"] == 0);
+  BOOST_TEST(best["link_busy"].is_array());
+  BOOST_TEST(json["without_device"].is_array());
   BOOST_REQUIRE(json["infeasible"].size() == 1u);
   BOOST_TEST(has(json["infeasible"][0]["reason"].get<std::string>(), "15.0 GiB short"));
+}
+
+// The memory savers a layout was planned with, why, how busy its links are, and the room
+// without a device class: in the table, the explanation, the parallel block and the JSON.
+BOOST_AUTO_TEST_CASE(savers_links_and_alternatives_are_reported) {
+  const Topology topology = two_nodes();
+  PlanResult result = sample_result();
+  PlannedLayout& best = result.ranked[0];
+  best.layout.recompute = Recompute::kSelective;
+  best.layout.zero = 1;
+  best.saver_reason = "pp2·tp4·dp1 fits only with selective recompute: +9 % step time, −38 % activation memory";
+  best.link_busy = {{"nvlink", 0.05, 0.125}, {"network", 0.2, 0.5}};
+  DeviceAlternative without;
+  without.model = "V100-32GB";
+  without.devices_left = 4;
+  without.best = result.ranked[1];
+  without.speedup = 1.25;
+  without.energy_per_token_ratio = 0.5;
+  result.without_device.push_back(without);
+  const std::string table = format_plan_table(result, topology, 10);
+  BOOST_TEST_MESSAGE(table);
+  BOOST_TEST(has(table, "selective, zero 1"), table);
+  BOOST_TEST(has(table, "links busy per step: nvlink 50.0 ms (12.5 %), network 200 ms (50.0 %)"), table);
+  BOOST_TEST(has(table, "without V100-32GB: pp1·tp4·dp2 v1 gpipe at 131,072 tokens/s (+25 %)"), table);
+  BOOST_TEST(has(table, "(-50 %) on 4 devices — the room is faster without them"), table);
+  BOOST_TEST(has(format_plan_explanation(result, topology), "memory savers: " + best.saver_reason));
+  const std::string block = format_parallel_block(best);
+  BOOST_TEST(has(block, "zero = 1\n# and in [train]: recompute = \"selective\""), block);
+  const nlohmann::json json = plan_result_json(result, topology);
+  BOOST_TEST(json["ranked"][0]["layout"]["recompute"] == "selective");
+  BOOST_TEST(json["ranked"][0]["saver_reason"] == best.saver_reason);
+  BOOST_TEST(json["ranked"][0]["link_busy"][1]["link_class"] == "network");
+  BOOST_TEST(json["ranked"][0]["link_busy"][1]["share"] == 0.5);
+  BOOST_TEST(json["without_device"][0]["model"] == "V100-32GB");
+  BOOST_TEST(json["without_device"][0]["speedup"] == 1.25);
 }
 
 BOOST_AUTO_TEST_CASE(csv_has_a_header_and_one_quoted_row_per_layout) {
@@ -144,7 +183,7 @@ BOOST_AUTO_TEST_CASE(csv_has_a_header_and_one_quoted_row_per_layout) {
   for (std::string line; std::getline(lines, line);) rows.push_back(line);
   BOOST_REQUIRE(rows.size() == 3u);
   BOOST_TEST(rows[0].rfind("rank,pp,tp,dp,virtual_stages,schedule,", 0) == 0u);
-  BOOST_TEST(rows[1].rfind("1,2,4,1,1,1f1b,4,16,\"[7,7]\",0.412,159000,", 0) == 0u, rows[1]);
+  BOOST_TEST(rows[1].rfind("1,2,4,1,1,1f1b,4,16,\"[7,7]\",none,0,0.412,159000,", 0) == 0u, rows[1]);
   BOOST_TEST(has(rows[1], ",stage 1 holds the head: 12% more compute"));
 }
 

@@ -185,6 +185,7 @@ const std::vector<Probe> kProbes = {
     {"parallel.virtual_stages", S::kGpu, C::kCheck, {"parallel.pp=2", "parallel.schedule=\"interleaved-1f1b\""}, "2"},
     {"parallel.microbatch_size", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.stage_layers", S::kGpu, C::kCheck, {"parallel.pp=2", "parallel.tp=1", "parallel.dp=2"}, "[4, 10]"},
+    {"parallel.zero", S::kGpu, C::kPlan, {}, "1"},  // the planner's savers column
     {"train.steps", S::kCpu, C::kRun, {}, "2"},
     {"train.global_batch", S::kCpu, C::kRun, {}, "8"},
     {"train.precision", S::kCpu, C::kRun, {}, "\"bf16\""},
@@ -192,6 +193,7 @@ const std::vector<Probe> kProbes = {
     {"train.loss_scale_window", S::kCpu, C::kRun, {"train.precision=\"fp16\""}, "2"},
     {"train.grad_clip", S::kCpu, C::kRun, {}, "0.01"},
     {"train.seed", S::kCpu, C::kRun, {}, "7"},
+    {"train.recompute", S::kGpu, C::kPlan, {}, "\"full\""},  // the planner's savers column
     {"train.optimizer.component", S::kCpu, C::kRun, {}, "\"sgd\""},
     {"train.lr_schedule.component", S::kCpu, C::kRun, {}, "\"cosine\""},
     {"data.train", S::kCpu, C::kRun, {}, "SHARDS_TRAIN"},

@@ -26,20 +26,43 @@ struct GptShape {
   double seq_len = 1024;
   double element_bytes = 2;  // bf16
   bool tied = false;         // the head's projection tied to the embedding's table ("wte")
+  // Layers declare recompute (full for all, selective for blocks) with Korthikanti et al.'s
+  // counts: selective drops the attention scores (2·heads·s² per sequence) and recomputes
+  // their 4·s²·d FLOPs; full keeps each layer's input.
+  bool recompute = false;
 };
+
+inline LayerCost layer_cost(double forward, double backward_input, double backward_weight, double activations,
+                            double parameters, double output) {
+  LayerCost cost;
+  cost.forward_flops = forward;
+  cost.backward_input_flops = backward_input;
+  cost.backward_weight_flops = backward_weight;
+  cost.activation_bytes = activations;
+  cost.parameter_bytes = parameters;
+  cost.output_bytes = output;
+  return cost;
+}
 
 inline LayerCostFn gpt_costs(GptShape shape) {
   return [shape](int tp, int microbatch_size) -> Result<std::vector<LayerCost>> {
     if (shape.heads % tp != 0) return input_error("tp = {} does not divide heads = {}", tp, shape.heads);
     const double tokens = shape.seq_len * microbatch_size;
     const double d = shape.d_model, eb = shape.element_bytes, hidden = tokens * d * eb;
-    LayerCost embedding{2 * tokens * d, 0, 2 * tokens * d, hidden, shape.vocab * d * eb / tp, hidden, {}};
+    LayerCost embedding = layer_cost(2 * tokens * d, 0, 2 * tokens * d, hidden, shape.vocab * d * eb / tp, hidden);
     const double block_flops = (24 * d * d * tokens + 4 * shape.seq_len * tokens * d) / tp;
     const double block_activations = 18 * hidden / tp + 2 * shape.heads * shape.seq_len * tokens * eb / tp;
-    LayerCost block{block_flops, block_flops, block_flops, block_activations, 12 * d * d * eb / tp, hidden, {}};
+    LayerCost block = layer_cost(block_flops, block_flops, block_flops, block_activations, 12 * d * d * eb / tp, hidden);
     const double head_flops = 2 * tokens * d * shape.vocab / tp;
-    LayerCost head{head_flops, head_flops, head_flops, tokens * shape.vocab * 4 / tp, shape.vocab * d * eb / tp, 0, {}};
+    LayerCost head = layer_cost(head_flops, head_flops, head_flops, tokens * shape.vocab * 4 / tp, shape.vocab * d * eb / tp, 0);
     if (shape.tied) embedding.tied_parameter_bytes["wte"] = head.tied_parameter_bytes["wte"] = embedding.parameter_bytes;
+    if (shape.recompute) {
+      embedding.supports_full = block.supports_full = head.supports_full = block.supports_selective = true;
+      embedding.input_bytes = tokens * 4;  // the token ids
+      block.input_bytes = head.input_bytes = hidden;
+      block.selective_activation_bytes = 18 * hidden / tp;
+      block.selective_recompute_flops = 4 * shape.seq_len * tokens * d / tp;
+    }
     std::vector<LayerCost> costs{embedding};
     costs.insert(costs.end(), static_cast<std::size_t>(shape.blocks), block);
     costs.push_back(head);
@@ -51,7 +74,7 @@ inline LayerCostFn gpt_costs(GptShape shape) {
 inline LayerCostFn equal_costs(int layers, double flops, double output_bytes = 0) {
   return [=](int, int) -> Result<std::vector<LayerCost>> {
     return std::vector<LayerCost>(static_cast<std::size_t>(layers),
-                                  LayerCost{flops, flops, flops, 1e6, 1e3, output_bytes, {}});
+                                  layer_cost(flops, flops, flops, 1e6, 1e3, output_bytes));
   };
 }
 

@@ -4,8 +4,10 @@
 #define BOOST_TEST_MODULE plan_room
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "plan/plan_fixtures.h"
+#include "plan/planner_stages.h"
 
 namespace llmrt {
 namespace {
@@ -172,6 +174,71 @@ BOOST_AUTO_TEST_CASE(tp_that_does_not_divide_the_room_names_parallel_tp) {
   BOOST_REQUIRE(!layout.ok());
   BOOST_TEST(has(layout.error().message(), "lab.toml:40:1: parallel.tp"), layout.error().message());
   BOOST_TEST(!has(layout.error().message(), "parallel.pp"), layout.error().message());
+}
+
+// How busy each link class is: pp2·tp4 over two NVLinked nodes on 100 GbE. The tp all-reduces
+// ride NVLink (2 per layer and microbatch, 6 layers a stage), the pipeline sends the network (one
+// activation forward or one gradient back per microbatch), computed from the placed links.
+BOOST_AUTO_TEST_CASE(link_busy_gives_each_class_its_seconds_and_share) {
+  const double bytes = 1e7;
+  PlanFixture fixture(testing::nodes_of(2, 4, "A100-80GB-SXM", 4, {NetworkKind::kEthernet, 100, 10}),
+                      testing::equal_costs(12, 1e12, bytes), 16);
+  fix_degrees(fixture.request, 2, 4, 1);
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const PlannedLayout& best = result.ranked.front();
+  const int m = best.layout.microbatches;
+  const PlacedDegrees placed = place_and_describe(*fixture.topology, {2, 4, 1}, Precision::kBf16, 0.5, 0.8);
+  const LinkCost& tp = placed.stages[0].tp_ring;
+  const double ring = 2 * 3 * tp.latency_s + 2 * 3.0 / 4 * bytes * tp.s_per_byte;
+  const double nvlink_s = m * 6 * 2 * ring;
+  const auto send_s = [&](int from, int to) {
+    const LinkCost& link = placed.p2p.at({from, to});
+    return m * (link.latency_s + bytes * link.s_per_byte);
+  };
+  const double network_s = std::max(send_s(0, 1), send_s(1, 0));
+  std::map<std::string, LinkBusy> by_class;
+  for (const LinkBusy& busy : best.link_busy) by_class[busy.link_class] = busy;
+  BOOST_REQUIRE_EQUAL(by_class.size(), 2u);
+  BOOST_REQUIRE(by_class.count("nvlink") == 1 && by_class.count("network") == 1);
+  BOOST_TEST(by_class["nvlink"].seconds_per_step == nvlink_s, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(by_class["network"].seconds_per_step == network_s, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(by_class["network"].share == network_s / best.step_time_s, boost::test_tools::tolerance(1e-9));
+}
+
+// "The best plan without device X": the room of 3090s, A100s and V100s over 10 GbE planned again
+// without the A100s and without the V100s, independently (the room built without them); an
+// alternative is listed exactly where it is faster or takes less energy per token.
+BOOST_AUTO_TEST_CASE(the_best_plan_without_a_device_class_is_listed_where_it_wins) {
+  const testing::GptShape shape{24, 2048, 16, 50304, 1024, 2, true};
+  PlanFixture room(mixed_room(true, true), testing::gpt_costs(shape), 64, Precision::kFp16);  // V100s: no bf16
+  const PlanResult with_all = room.plan();
+  BOOST_REQUIRE(!with_all.ranked.empty());
+  const PlannedLayout& best = with_all.ranked.front();
+  const std::vector<DeviceAlternative> alternatives = plan_without_each_model(room.request, with_all);
+  const auto listed = [&](const std::string& model) {
+    return std::find_if(alternatives.begin(), alternatives.end(), [&](const auto& a) { return a.model == model; });
+  };
+  int expected = 0;
+  for (const auto& [model, cluster] : {std::pair{std::string("V100-32GB"), mixed_room(true, false)},
+                                       std::pair{std::string("A100-80GB-PCIE"), mixed_room(false, true)}}) {
+    PlanFixture without(cluster, testing::gpt_costs(shape), 64, Precision::kFp16);
+    const PlanResult alone = without.plan();
+    BOOST_REQUIRE(!alone.ranked.empty());
+    const PlannedLayout& other = alone.ranked.front();
+    const bool wins = other.tokens_per_s > best.tokens_per_s ||
+                      other.power_w / other.tokens_per_s < best.power_w / best.tokens_per_s;
+    BOOST_TEST_MESSAGE(model << ": " << other.tokens_per_s << " tok/s vs " << best.tokens_per_s << ", wins " << wins);
+    BOOST_TEST((listed(model) != alternatives.end()) == wins, model);
+    if (!wins) continue;
+    ++expected;
+    BOOST_TEST(listed(model)->best.tokens_per_s == other.tokens_per_s, boost::test_tools::tolerance(1e-9));
+    BOOST_TEST(listed(model)->devices_left == without.topology->world_size());
+  }
+  BOOST_TEST(expected > 0);  // the room has a class that costs more than it gives
+  // One model only: nothing to leave out.
+  PlanFixture uniform(testing::nodes_of(2, 4, "A100-80GB-SXM", 4, {}), testing::gpt_costs(shape), 64);
+  BOOST_TEST(plan_without_each_model(uniform.request, uniform.plan()).empty());
 }
 
 }  // namespace
