@@ -134,9 +134,10 @@ size_t Block::saved_bytes(int64_t batch, int64_t seq) {
   return counter.bytes();
 }
 
-void Block::point_selective(BlockSaved& s, std::vector<float>& scratch, int64_t rows) const {
+void Block::point_selective(BlockSaved& s, int64_t rows) const {
+  static thread_local std::vector<float> scratch;
   const size_t nc = size_t(rows * dims_.channels), nh = size_t(rows * dims_.hidden);
-  scratch.resize(2 * nc + nh);
+  if (scratch.size() < 2 * nc + nh) scratch.resize(2 * nc + nh);
   s.ln1 = scratch.data(), s.ln2 = scratch.data() + nc, s.fc_act = scratch.data() + 2 * nc;
 }
 
@@ -179,8 +180,7 @@ void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved 
   const BatchShape shape = batch_shape(in[0], 3, "x");
   SavedRegions regions(saved.data(), dtype_);
   BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
-  std::vector<float> selective;  // ln1, ln2, fc_act under selective recompute: not saved
-  if (selective_) point_selective(s, selective, shape.rows());
+  if (selective_) point_selective(s, shape.rows());  // ln1, ln2, fc_act: not saved
   Fp32Views views;
   const std::vector<const float*> p = param_pointers(views, params);
   const float* x = views.read(in[0], "x");

@@ -92,11 +92,10 @@ void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
   const float* x = views.read(in[0], "x");
   const float* dy = views.read(grad_out[0], "dy");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
-  std::vector<float> selective;
   if (selective_) {
     // Selective recompute: remake what forward made and did not save, rounded as it was, from
     // the saved statistics and inputs: the same values, bit for bit.
-    point_selective(s, selective, shape.rows());
+    point_selective(s, shape.rows());
     cpu::layernorm_apply(s.ln1, x, s.mean1, s.rstd1, p[kLn1W], p[kLn1B], n, c);
     regions.round(s.ln1, int64_t(n) * c);
     cpu::layernorm_apply(s.ln2, s.x2, s.mean2, s.rstd2, p[kLn2W], p[kLn2B], n, c);

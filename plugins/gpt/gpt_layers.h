@@ -141,8 +141,11 @@ class Block : public Layer {
   }
   std::vector<const float*> param_pointers(Fp32Views& views, In params) const;
   std::vector<float*> grad_pointers(Out grads) const;
-  // Selective recompute on the CPU: ln1, ln2 (N, C) and fc_act (N, 4C/tp) in `scratch`.
-  void point_selective(BlockSaved& s, std::vector<float>& scratch, int64_t rows) const;
+  // Selective recompute on the CPU: ln1, ln2 (N, C) and fc_act (N, 4C/tp) in the calling
+  // thread's scratch, one grow-only buffer shared by every block (calls on a thread are
+  // sequential, and the contents never outlive a call): what selective saves is not spent again
+  // per layer.
+  void point_selective(BlockSaved& s, int64_t rows) const;
 
   // The CUDA branch (block_cuda.cpp, block_backward_cuda.cpp), in builds with CUDA.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
