@@ -67,6 +67,24 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const std::in
   }
 }
 
+namespace {
+// One normalised row. Not inlined, so layernorm_forward and layernorm_apply run the same code
+// and give the same bits (a recompute must match what forward stored).
+__attribute__((noinline)) void layernorm_row_out(float* __restrict y, const float* __restrict x, float mu, float rs,
+                                                 const float* __restrict weight, const float* __restrict bias,
+                                                 int C) {
+  for (int c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * weight[c] + bias[c];
+}
+}  // namespace
+
+void layernorm_apply(float* out, const float* inp, const float* mean, const float* rstd, const float* weight,
+                     const float* bias, int N, int C) {
+#pragma omp parallel for num_threads(team_size()) if (std::size_t(N) * C > kMinParallelElems)
+  for (int i = 0; i < N; i++) {
+    layernorm_row_out(out + std::size_t(i) * C, inp + std::size_t(i) * C, mean[i], rstd[i], weight, bias, C);
+  }
+}
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
                        const float* bias, int N, int C) {
 #pragma omp parallel for num_threads(team_size()) if (std::size_t(N) * C > kMinParallelElems)
@@ -82,7 +100,7 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
 #pragma omp simd reduction(+ : var)
     for (int c = 0; c < C; c++) var += (x[c] - mu) * (x[c] - mu);
     const float rs = 1.0f / std::sqrt(var / C + 1e-5f);
-    for (int c = 0; c < C; c++) y[c] = (x[c] - mu) * rs * weight[c] + bias[c];
+    layernorm_row_out(y, x, mu, rs, weight, bias, C);
     mean[i] = mu;
     rstd[i] = rs;
   }

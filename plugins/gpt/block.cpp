@@ -29,7 +29,14 @@ Block::Block(const ComponentArgs& args)
       heads_total_(args.config.get_int("heads")),
       n_layer_(args.config.get_int("n_layer_for_init")),
       tp_(tp_size_of(args.layer)),
-      dtype_(compute_dtype_of(args.layer)) {
+      dtype_(compute_dtype_of(args.layer)),
+      selective_(LLMRT_HAS_FIELD(&args.layer, llmrt_layer_context, recompute) &&
+                 args.layer.recompute == LLMRT_RECOMPUTE_SELECTIVE) {
+  if (LLMRT_HAS_FIELD(&args.layer, llmrt_layer_context, recompute) && args.layer.recompute != LLMRT_RECOMPUTE_NONE &&
+      !selective_) {
+    throw PluginError("recompute mode " + std::to_string(args.layer.recompute) +
+                      " asked at create: a layer is created with none or selective (full is the host's work)");
+  }
   const int64_t channels = args.config.get_int("d_model");
   require_width(channels, "d_model");
   require_positive(heads_total_, "heads");
@@ -91,6 +98,11 @@ int64_t Block::local_numel(size_t param) const {
   }
 }
 
+std::string Block::supports(const llmrt_device& device, llmrt_dtype dtype) {
+  if (selective_ && device.type == LLMRT_DEVICE_CUDA) return kSelectiveCuda;
+  return gpt_supports(device, dtype);
+}
+
 // Per-rank costs. Attention is counted as if it were not causal (4 B T^2 C/tp forward), an
 // upper bound the planner can rely on; the backward of attention costs twice its forward.
 llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
@@ -102,7 +114,13 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
   hints.forward_flops = matmul + attention;
   hints.backward_input_flops = matmul + 2 * attention;
   hints.backward_weight_flops = matmul;
-  hints.activation_bytes = double(saved_bytes(batch, seq));
+  hints.activation_bytes = double(saved_bytes(batch, seq));  // in this instance's mode
+  SavedRegions selective(nullptr, dtype_);
+  block_layout(selective, dims_, batch, seq, /*selective=*/true);
+  hints.selective_activation_bytes = double(selective.bytes());
+  // backward_weight's remade ln1 and ln2 (4 FLOPs per element: subtract, two multiplies, add)
+  // and fc_act (GELU, counted as 8 per element).
+  hints.selective_recompute_flops = 2 * 4 * rows * c + 8 * rows * h;
   hints.input_bytes = double(region_bytes(batch * seq * dims_.channels, dtype_));  // x (B, T, C)
   double params = 0;
   for (size_t p = 0; p < kBlockParams; ++p) params += double(local_numel(p));
@@ -112,8 +130,15 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
 
 size_t Block::saved_bytes(int64_t batch, int64_t seq) {
   SavedRegions counter(nullptr, dtype_);
-  block_layout(counter, dims_, batch, seq);
+  block_layout(counter, dims_, batch, seq, selective_);
   return counter.bytes();
+}
+
+void Block::point_selective(BlockSaved& s, int64_t rows) const {
+  static thread_local std::vector<float> scratch;
+  const size_t nc = size_t(rows * dims_.channels), nh = size_t(rows * dims_.hidden);
+  if (scratch.size() < 2 * nc + nh) scratch.resize(2 * nc + nh);
+  s.ln1 = scratch.data(), s.ln2 = scratch.data() + nc, s.fc_act = scratch.data() + 2 * nc;
 }
 
 std::vector<const float*> Block::param_pointers(Fp32Views& views, In params) const {
@@ -154,7 +179,8 @@ void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved 
   expect_count(out.size(), 1, "gpt.block outputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   SavedRegions regions(saved.data(), dtype_);
-  const BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  if (selective_) point_selective(s, shape.rows());  // ln1, ln2, fc_act: not saved
   Fp32Views views;
   const std::vector<const float*> p = param_pointers(views, params);
   const float* x = views.read(in[0], "x");

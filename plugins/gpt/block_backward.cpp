@@ -84,7 +84,7 @@ void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
   expect_count(in.size(), 1, "gpt.block inputs");
   const BatchShape shape = batch_shape(in[0], 3, "x");
   SavedRegions regions(saved.data(), dtype_);
-  const BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
+  BlockSaved s = saved_regions(regions, saved, shape.batch, shape.seq);
   regions.load(0, regions.taken());
   Fp32Views views;
   const std::vector<const float*> p = param_pointers(views, params);
@@ -92,6 +92,17 @@ void Block::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
   const float* x = views.read(in[0], "x");
   const float* dy = views.read(grad_out[0], "dy");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
+  if (selective_) {
+    // Selective recompute: remake what forward made and did not save, rounded as it was, from
+    // the saved statistics and inputs: the same values, bit for bit.
+    point_selective(s, shape.rows());
+    cpu::layernorm_apply(s.ln1, x, s.mean1, s.rstd1, p[kLn1W], p[kLn1B], n, c);
+    regions.round(s.ln1, int64_t(n) * c);
+    cpu::layernorm_apply(s.ln2, s.x2, s.mean2, s.rstd2, p[kLn2W], p[kLn2B], n, c);
+    regions.round(s.ln2, int64_t(n) * c);
+    cpu::gelu_forward(s.fc_act, s.fc_pre, size_t(n) * h);
+    regions.round(s.fc_act, int64_t(n) * h);
+  }
 
   cpu::matmul_backward_weight(g[kFc2W], g[kFc2B], dy, s.fc_act, n, h, c);
   cpu::matmul_backward_weight(g[kFcW], g[kFcB], s.d_fc_pre, s.ln2, n, c, h);

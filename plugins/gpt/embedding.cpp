@@ -52,6 +52,7 @@ llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
   hints.backward_weight_flops = 2 * elements;
   hints.activation_bytes = double(batch) * double(seq) * sizeof(int32_t);  // the tokens
   hints.input_bytes = hints.activation_bytes;
+  hints.selective_activation_bytes = hints.activation_bytes;  // nothing saved in any mode
   hints.parameter_bytes = double(vocab_ + max_seq_) * double(channels_) * sizeof(float);
   return hints;
 }

@@ -20,6 +20,9 @@ class CudaWorkspace;
 // in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (V, C) tied as "wte", wpe (seq_len, C).
 class Embedding : public Layer {
  public:
+  // It saves nothing (backward needs only the tokens, which the host keeps as its input): every
+  // recompute mode leaves it as it is, and full recompute never reruns it.
+  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE;
   static std::vector<ConfigKey> config_keys();
   explicit Embedding(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
@@ -72,20 +75,25 @@ struct BlockSavedOf {
 using BlockSaved = BlockSavedOf<float>;
 
 // The block's saved buffer, in order, over SavedRegions (CPU) or DeviceRegions (CUDA); with a
-// null base it only counts. Forward fills ln1 (N, C), mean1/rstd1 (N), qkv (N, 3C/tp),
+// null base it only counts. Under selective recompute ln1, ln2 and fc_act are not saved (null
+// here): forward makes them in scratch and backward_weight recomputes them. Forward fills ln1 (N, C), mean1/rstd1 (N), qkv (N, 3C/tp),
 // att (N, C/tp), lse (B, NH/tp, T), x2 (N, C), ln2 (N, C), mean2/rstd2 (N), fc_pre and fc_act
 // (N, 4C/tp). backward_input fills what backward_weight needs: d_x2 (N, C) (proj's output
 // gradient), d_fc_pre (N, 4C/tp), d_qkv (N, 3C/tp), d_ln1 and d_ln2 (N, C), all-reduced.
 // Activations and their gradients are stored at the compute dtype, mean/rstd/lse in f32.
 template <typename Regions>
-auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq) {
+auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq, bool selective = false) {
   using Act = std::remove_pointer_t<decltype(r.activation(0))>;
   const int64_t n = batch * seq, c = dims.channels, l = dims.local, h = dims.hidden;
   BlockSavedOf<Act> s{};
-  s.ln1 = r.activation(n * c), s.mean1 = r.stat(n), s.rstd1 = r.stat(n);
+  if (!selective) s.ln1 = r.activation(n * c);
+  s.mean1 = r.stat(n), s.rstd1 = r.stat(n);
   s.qkv = r.activation(n * 3 * l), s.att = r.activation(n * l), s.lse = r.stat(n * dims.heads);
-  s.x2 = r.activation(n * c), s.ln2 = r.activation(n * c), s.mean2 = r.stat(n), s.rstd2 = r.stat(n);
-  s.fc_pre = r.activation(n * h), s.fc_act = r.activation(n * h);
+  s.x2 = r.activation(n * c);
+  if (!selective) s.ln2 = r.activation(n * c);
+  s.mean2 = r.stat(n), s.rstd2 = r.stat(n);
+  s.fc_pre = r.activation(n * h);
+  if (!selective) s.fc_act = r.activation(n * h);
   s.forward_regions = r.taken();
   s.d_x2 = r.activation(n * c), s.d_fc_pre = r.activation(n * h), s.d_qkv = r.activation(n * 3 * l);
   s.d_ln1 = r.activation(n * c), s.d_ln2 = r.activation(n * c);
@@ -95,13 +103,17 @@ auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq)
 // in: x (B, T, C) -> out: y (B, T, C). Params (global shapes; shard dims in block.cpp):
 // ln1_w, ln1_b (C); qkv_w (3, C, C); qkv_b (3, C); proj_w (C, C); proj_b (C); ln2_w, ln2_b (C);
 // fc_w (4C, C); fc_b (4C); fc2_w (C, 4C); fc2_b (C). Linear weights are (out, in).
+// Recompute: full (the host reruns forward) and selective (llmrt_layer_context.recompute): the
+// LayerNorm and GELU outputs ln1, ln2 (N, C) and fc_act (N, 4C/tp), cheap to make and big, are
+// not saved but remade in backward_weight, the one pass that reads them (CPU only for now).
 class Block : public Layer {
  public:
+  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE;
   static std::vector<ConfigKey> config_keys();
   explicit Block(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
   std::vector<ParamSpec> param_specs() override;
-  std::string supports(const llmrt_device& device, llmrt_dtype dtype) override { return gpt_supports(device, dtype); }
+  std::string supports(const llmrt_device& device, llmrt_dtype dtype) override;
   llmrt_cost_hints cost_hints(int64_t batch, int64_t seq) override;
   size_t saved_bytes(int64_t batch, int64_t seq) override;
   void forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) override;
@@ -111,18 +123,29 @@ class Block : public Layer {
                        Out grad_params) override;
 
   const BlockDims& dims() const { return dims_; }
+  static constexpr const char* kSelectiveCuda =
+      "gpt.block: selective recompute is not built for CUDA yet (the CPU path has it): set recompute = \"full\" "
+      "or \"none\" for this layer";
   int64_t local_numel(size_t param) const;  // elements of this rank's slice of parameter `param`
 
  private:
   // block_layout() of a buffer that must be large enough (SavedRegions or DeviceRegions).
   template <typename Regions>
   auto saved_regions(Regions& regions, Saved saved, int64_t batch, int64_t seq) const {
-    auto s = block_layout(regions, dims_, batch, seq);
+    if constexpr (!std::is_same_v<Regions, SavedRegions>) {
+      if (selective_) throw PluginError(kSelectiveCuda, LLMRT_UNIMPLEMENTED);
+    }
+    auto s = block_layout(regions, dims_, batch, seq, selective_);
     check_saved(saved, regions.bytes(), "gpt.block");
     return s;
   }
   std::vector<const float*> param_pointers(Fp32Views& views, In params) const;
   std::vector<float*> grad_pointers(Out grads) const;
+  // Selective recompute on the CPU: ln1, ln2 (N, C) and fc_act (N, 4C/tp) in the calling
+  // thread's scratch, one grow-only buffer shared by every block (calls on a thread are
+  // sequential, and the contents never outlive a call): what selective saves is not spent again
+  // per layer.
+  void point_selective(BlockSaved& s, int64_t rows) const;
 
   // The CUDA branch (block_cuda.cpp, block_backward_cuda.cpp), in builds with CUDA.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
@@ -133,6 +156,7 @@ class Block : public Layer {
   const llmrt_host_api* host_;
   int64_t heads_total_, n_layer_, tp_;
   int32_t dtype_;  // activations and weights as the layer receives them
+  bool selective_;  // llmrt_layer_context.recompute = SELECTIVE
   BlockDims dims_;
   std::shared_ptr<CudaWorkspace> workspace_;  // partial sums and branch gradients, on CUDA
 };
@@ -155,9 +179,10 @@ auto head_layout(Regions& r, int64_t rows, int64_t channels) {
 // lnf_b (C), then wte (V, C) tied as "wte", or lm_head_w (V, C) when untied. Called with x
 // alone (inference, CPU only): out: logits (B, T, V) f32. Backward is fused
 // (weight gradients in backward_input): the (N, V) logits are recomputed, never saved.
+// Full recompute: its forward is repeatable (no RNG), so the host may drop lnf and the stats.
 class Head : public Layer {
  public:
-  static constexpr uint32_t kFlags = LLMRT_LAYER_FUSED_BACKWARD;
+  static constexpr uint32_t kFlags = LLMRT_LAYER_FUSED_BACKWARD | LLMRT_LAYER_RECOMPUTE_FULL;
   static std::vector<ConfigKey> config_keys();
   explicit Head(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;

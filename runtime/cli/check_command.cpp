@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/model_summary.h"
 #include "cli/plan_report.h"
+#include "exec/recompute.h"
 #include "job/job.h"
 #include "job/job_checks.h"
 #include "topology/topology_report.h"
@@ -64,6 +65,8 @@ Status check_command(const CliOptions& options, const World& world) {
   // Every rank learns whether any failed (each holds its own host's RAM): none waits alone below.
   LLMRT_RETURN_IF_ERROR(world.agree(resolved_or));
   ResolvedJob& resolved = *resolved_or;
+  LLMRT_ASSIGN_OR_RETURN(const std::string recompute_line, recompute_summary(job->spec.model, job->registry, resolved.layout));
+  LLMRT_ASSIGN_OR_RETURN(const std::string recompute, recompute_note(job->spec.model, job->registry, resolved.layout.recompute));
   // Under a launcher every rank's host and GPU, as `run` checks them; a rehearsal says it skips them.
   std::string placement_line;
   if (world.launched() || job->rehearsal) {
@@ -77,9 +80,10 @@ Status check_command(const CliOptions& options, const World& world) {
 
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);
+  if (!recompute.empty()) std::cerr << "llmrt: note: " << recompute << "\n";
   std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(topology, job->spec.cluster) << "\n"
             << format_model_summary(job->spec.model, model) << "\n"
-            << format_parallel(parallel) << format_resolved(resolved) << schedule
+            << format_parallel(parallel) << format_resolved(resolved) << recompute_line << "\n" << schedule
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
                            job->registry.plugins().size())
             << *data << placement_line;

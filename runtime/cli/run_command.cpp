@@ -10,6 +10,7 @@
 #include "cli/run_report.h"
 #include "ckpt/training_checkpoints.h"
 #include "exec/param_dump.h"
+#include "exec/recompute.h"
 #include "exec/step_trace.h"
 #include "exec/validation.h"
 #include "infer/training_samples.h"
@@ -114,6 +115,9 @@ Status train_command(const CliOptions& options, const World& world) {
   print_warnings(*job, world);
   auto resolved = resolve_job(*job, world.size());
   LLMRT_RETURN_IF_ERROR(world.agree(resolved));
+  // Layers that keep their state under train.recompute (a note), or refuse their own (exit 2).
+  LLMRT_ASSIGN_OR_RETURN(const std::string recompute, recompute_note(job->spec.model, job->registry, resolved->layout.recompute));
+  if (world.rank() == 0 && !recompute.empty()) std::cerr << "llmrt: note: " << recompute << "\n";
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);
@@ -128,6 +132,8 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_ASSIGN_OR_RETURN(RunReporter reporter, RunReporter::create(job->spec, job->topology, trainer, world,
                                                                    report_options(*resolved, placement, world)));
   reporter.print_plan(placement.summary);
+  LLMRT_ASSIGN_OR_RETURN(const std::string stage_modes, recompute_summary(job->spec.model, job->registry, trainer.layout()));
+  if (world.rank() == 0) fmt::print("llmrt: {}\n", stage_modes);
   LLMRT_ASSIGN_OR_RETURN(auto checkpoints, open_checkpoints(options, *job, trainer, world, fault));
   TrainingSamples samples(job->spec, job->registry);  // metrics.sample_every
   LLMRT_ASSIGN_OR_RETURN(std::unique_ptr<Validator> validator, Validator::create(job->spec, trainer));

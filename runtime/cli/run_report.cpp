@@ -242,6 +242,8 @@ namespace llmrt {
 Status RunReporter::finish() {
   const double peak_mib = static_cast<double>(peak_resident_bytes()) / (1024.0 * 1024.0);
   const std::vector<double> per_rank = world_.gather(peak_mib);  // collective
+  const std::vector<double> saved_per_rank =
+      world_.gather(static_cast<double>(trainer_.peak_saved_bytes()) / (1024.0 * 1024.0));  // collective
   if (metrics_) LLMRT_RETURN_IF_ERROR(metrics_->close());
   if (!speaks_) return Status::success();
   flush_tensorboard();
@@ -249,6 +251,10 @@ Status RunReporter::finish() {
   std::vector<std::string> shown;
   for (double mib : per_rank) shown.push_back(fmt::format("{:.0f}", mib));
   fmt::print("peak resident memory per rank: [{}] MiB\n", fmt::join(shown, ", "));
+  // What activation recompute changes: the layers' saved state, at its peak, on each rank.
+  std::vector<std::string> saved;
+  for (double mib : saved_per_rank) saved.push_back(fmt::format("{:.3f}", mib));
+  fmt::print("peak saved activations per rank: [{}] MiB\n", fmt::join(saved, ", "));
   std::fflush(stdout);
   return Status::success();
 }

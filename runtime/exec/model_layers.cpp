@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "exec/param_checks.h"
+#include "exec/recompute.h"
 #include "plugin/host_tensors.h"
 #include "plugin/host_api.h"
 
@@ -63,7 +64,7 @@ ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Comp
 }
 
 Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
-                                             const llmrt_layer_context& context) {
+                                             const llmrt_layer_context& context, Recompute train_recompute) {
   const std::vector<LayerPlanEntry> entries = expand_layers(model);
   std::vector<LayerSlot> slots;
   for (int index = first; index < last; ++index) {
@@ -73,8 +74,10 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
                            registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe()));
     LLMRT_ASSIGN_OR_RETURN(auto config,
                            resolve_component_config(*component, with_model_keys(model, entry.spec_index, *component)));
+    LLMRT_ASSIGN_OR_RETURN(const Recompute recompute, layer_recompute(layer, *component, train_recompute));
     llmrt_layer_context layer_context = context;
     layer_context.layer_index = index;
+    layer_context.recompute = recompute == Recompute::kSelective ? LLMRT_RECOMPUTE_SELECTIVE : LLMRT_RECOMPUTE_NONE;
     LLMRT_ASSIGN_OR_RETURN_CTX(auto instance,
                                create_layer(*component, config, layer_context), "{}", layer.pos.describe());
     LLMRT_ASSIGN_OR_RETURN(auto params, layer_param_specs(instance));
@@ -83,7 +86,7 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
                                           component->name, component->plugin->path);
     LLMRT_RETURN_IF_ERROR(check_param_specs(params, context.tp_size, owner));
     slots.push_back(LayerSlot{index, std::move(label), component, std::move(config), std::move(instance),
-                              std::move(params)});
+                              std::move(params), recompute});
   }
   return slots;
 }
@@ -168,7 +171,7 @@ Status check_layer_support(const ModelSpec& model, const Registry& registry, con
   for (const LayerSpec& layer : model.layers) {
     for (const auto& [key, label] : labels) {
       const auto [type, dtype] = key;
-      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0};
+      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0, LLMRT_RECOMPUTE_NONE};
       LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_layers(model, registry, first, first + 1, context));
       LLMRT_ASSIGN_OR_RETURN(const std::string problem, layer_support_problem(slots.front(), type, label, dtype));
       if (!problem.empty()) return input_error("{}: {}", layer.pos.describe(), problem);
@@ -197,7 +200,8 @@ LayerSupportFn make_layer_support_fn(const ModelSpec& model, const Registry& reg
     if (slots == cache->entries.end()) {
       const int first = layer - entries->at(static_cast<std::size_t>(layer)).repeat_index;
       // The instance is created at the job's nominal dtype; supports() is asked about this device's.
-      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, compute_dtype_of(precision), 0};
+      const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, compute_dtype_of(precision), 0,
+                                              LLMRT_RECOMPUTE_NONE};
       slots = cache->entries.emplace(entry, create_layers(model, registry, first, first + 1, context)).first;
     }
     if (!slots->second.ok()) return slots->second.error();

@@ -26,6 +26,9 @@ struct LayerSlot {
   ResolvedConfig config;
   ComponentInstance instance;
   std::vector<llmrt_param_spec> params;  // names point into the instance
+  // The activation recompute it runs in (exec/recompute.h): kSelective layers were created
+  // with llmrt_layer_context.recompute = SELECTIVE; kFull ones are rerun by the stage.
+  Recompute recompute = Recompute::kNone;
 };
 
 // The expanded layer list: which entry of [[model.layer]] each model layer comes from.
@@ -40,10 +43,12 @@ std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model);
 // n_layer_for_init as the number of layers of the same component.
 ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component);
 
-// Creates layers [first, last) of the model (all of them for a single rank); their parameter
-// specs are checked for context.tp_size (exec/param_checks.h).
+// Creates layers [first, last) of the model (all of them for a single rank), each in the
+// recompute mode layer_recompute() gives it under `train_recompute` (exec/recompute.h); their
+// parameter specs are checked for context.tp_size (exec/param_checks.h).
 Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Registry& registry, int first, int last,
-                                             const llmrt_layer_context& context);
+                                             const llmrt_layer_context& context,
+                                             Recompute train_recompute = Recompute::kNone);
 
 // Each layer's output shape for one microbatch of (batch, seq) tokens, walking `layers` in order
 // with shapes only (no data): each output is the next layer's input. The first layer takes

@@ -100,7 +100,18 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
   return Status::success();
 }
 
-Status PipelineRunner::backward_input(const llmrt_action& action, float loss_scale) {
+// Whether action `index` (a BACKWARD_INPUT) is followed at once by its BACKWARD_WEIGHT on a
+// stage that recomputes: the stage then does each layer's weights right after its input
+// gradient and frees a recomputed layer's saved state before the next layer's rerun.
+bool PipelineRunner::weights_follow(std::size_t index) const {
+  const llmrt_action& action = actions_[index];
+  if (index + 1 >= actions_.size() || !chunks_[static_cast<std::size_t>(action.chunk)]->recomputes()) return false;
+  const llmrt_action& next = actions_[index + 1];
+  return next.kind == LLMRT_ACTION_BACKWARD_WEIGHT && next.chunk == action.chunk &&
+         next.microbatch == action.microbatch;
+}
+
+Status PipelineRunner::backward_input(const llmrt_action& action, float loss_scale, bool weights_too) {
   const int chunk = action.chunk, mb = action.microbatch;
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   const MessageKey grad_key{1, mb, chunk};
@@ -109,9 +120,9 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
     LLMRT_RETURN_IF_ERROR(loss_scale_.resize(device, LLMRT_DTYPE_F32, 1));
     LLMRT_RETURN_IF_ERROR(device.copy(loss_scale_.data(), &loss_scale, sizeof(float),
                                       copy_kind(cpu_device().id(), device.id()), nullptr));
-    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, loss_scale_));
+    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, loss_scale_, weights_too));
   } else {
-    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key)));
+    LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key), weights_too));
     inbox_.erase(grad_key);
   }
   if (!is_first(chunk)) {
@@ -127,7 +138,7 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
   LLMRT_RETURN_IF_ERROR(post_receive(next_receive_[index]));  // the next transfer overlaps this action
   switch (action.kind) {
     case LLMRT_ACTION_FORWARD: return forward(action, data, first_sequence, step, loss_sum);
-    case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, loss_scale);
+    case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, loss_scale, weights_follow(index));
     case LLMRT_ACTION_BACKWARD_WEIGHT:
       return chunks_[static_cast<std::size_t>(action.chunk)]->backward_weight(action.microbatch);
     case LLMRT_ACTION_SEND_ACTIVATION:

@@ -55,7 +55,8 @@ class PipelineRunner {
   Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence, std::int64_t step,
                  double& loss_sum);
   Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence, double& loss_sum);
-  Status backward_input(const llmrt_action& action, float loss_scale);
+  Status backward_input(const llmrt_action& action, float loss_scale, bool weights_too);
+  bool weights_follow(std::size_t index) const;
   Status send(const llmrt_action& action);
   Status receive(std::size_t index);
   Status post_receive(std::size_t index);

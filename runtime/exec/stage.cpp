@@ -10,9 +10,6 @@
 namespace llmrt {
 namespace {
 
-// A microbatch's saved-state buffer as the bytes a layer call borrows (on the stage's device).
-std::span<std::byte> bytes_of(Buffer& saved) { return {static_cast<std::byte*>(saved.data()), saved.bytes()}; }
-
 std::size_t elements_of(const std::vector<std::int64_t>& shape) {
   std::size_t count = 1;
   for (std::int64_t extent : shape) count *= static_cast<std::size_t>(extent);
@@ -29,6 +26,7 @@ Result<Stage> Stage::build(std::vector<LayerSlot> slots, ParamStore& params, std
                            StagePlacement placement, std::int64_t batch, std::int64_t seq) {
   Stage stage(std::move(slots), params, first_slot, std::move(placement));
   LLMRT_RETURN_IF_ERROR(stage.infer_layer_shapes(batch, seq));
+  stage.plan_reruns();
   return stage;
 }
 
@@ -108,6 +106,8 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
   state.inputs.resize(layers_.size());
   state.saved.resize(layers_.size());
   state.grad_outputs.resize(layers_.size());
+  state.rng_draws.resize(layers_.size());
+  state.weights_done = false;
   if (placement_.first) {
     LLMRT_RETURN_IF_ERROR(upload_tokens(state.tokens, tokens));
   } else {
@@ -123,16 +123,17 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     Buffer& output = i + 1 < layers_.size() ? state.inputs[i + 1] : state.output;
     LLMRT_RETURN_IF_ERROR(output.resize(*device_, output_dtype(i), elements_of(shapes_[i].output)));
     llmrt_tensor out = buffer_tensor(output, shapes_[i].output);
-    LLMRT_RETURN_IF_ERROR(state.saved[i].resize(*device_, LLMRT_DTYPE_U8, shapes_[i].saved_bytes));
+    LLMRT_RETURN_IF_ERROR(hold_saved(i, state));
     LLMRT_RETURN_IF_ERROR(layer_forward(layers_[i].instance, ctx,
-                                        {.in = in, .params = params, .out = {&out, 1}, .saved = bytes_of(state.saved[i])},
+                                        {.in = in, .params = params, .out = {&out, 1}, .saved = saved_of(i, state)},
                                         fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
     LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "forward", microbatch, {&out, 1}, {}, *params_, *device_));
+    LLMRT_RETURN_IF_ERROR(drop_saved(i, state));
   }
   return Status::success();
 }
 
-Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
+Status Stage::backward_input(int microbatch, const Buffer& grad_output, bool weights_too) {
   MicrobatchState& state = state_of(microbatch, "backward_input");
   const llmrt_call_ctx ctx = call_context(microbatch);
   LLMRT_RETURN_IF_ERROR(state.grad_outputs.back().resize(*device_, output_dtype(layers_.size() - 1), grad_output.count()));
@@ -148,39 +149,46 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output) {
     LLMRT_RETURN_IF_ERROR(
         grad_in.resize(*device_, placement_.activation_dtype, takes_tokens ? 0 : elements_of(shapes_[i].input)));
     llmrt_tensor grad_in_tensor = buffer_tensor(grad_in, shapes_[i].input);
+    if (reruns_[i]) LLMRT_RETURN_IF_ERROR(rerun_forward(i, microbatch, state));
     LLMRT_RETURN_IF_ERROR(layer_backward_input(
         layers_[i].instance, ctx,
-        {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
+        {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = saved_of(i, state),
          .grad_in = {&grad_in_tensor, takes_tokens ? 0u : 1u}, .grad_params = grad_params},
         fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
     const bool fused = !has_backward_weight(*layers_[i].component);
     LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_input", microbatch,
                                              {&grad_in_tensor, takes_tokens ? 0u : 1u},
                                              fused ? grad_params : std::vector<llmrt_tensor>{}, *params_, *device_));
-    if (!has_backward_weight(*layers_[i].component) && weights_done_) {
-      LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
-    }
+    if (fused && weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
+    if (!fused && weights_too) LLMRT_RETURN_IF_ERROR(backward_layer_weight(i, microbatch, state));
+    if (reruns_[i] && (fused || weights_too)) give_back(std::move(state.saved[i]));
   }
+  state.weights_done = weights_too;
+  return Status::success();
+}
+
+// Layer `layer`'s backward_weight for the microbatch (a layer with one), then the callback.
+Status Stage::backward_layer_weight(std::size_t layer, int microbatch, MicrobatchState& state) {
+  const std::size_t i = layer;
+  std::vector<llmrt_tensor> in = layer_inputs(i, state);
+  std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
+  std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
+  llmrt_tensor grad_out = buffer_tensor(state.grad_outputs[i], shapes_[i].output);
+  LLMRT_RETURN_IF_ERROR(layer_backward_weight(
+      layers_[i].instance, call_context(microbatch),
+      {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = saved_of(i, state),
+       .grad_params = grad_params},
+      fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
+  LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
+  if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   return Status::success();
 }
 
 Status Stage::backward_weight(int microbatch) {
   MicrobatchState& state = state_of(microbatch, "backward_weight");
-  const llmrt_call_ctx ctx = call_context(microbatch);
-  for (std::size_t i = layers_.size(); i-- > 0;) {
-    if (!has_backward_weight(*layers_[i].component)) continue;  // a fused layer did its weights in backward_input
-    std::vector<llmrt_tensor> in = layer_inputs(i, state);
-    std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
-    std::vector<llmrt_tensor> grad_params = params_->grad_tensors(first_slot_ + i);
-    llmrt_tensor grad_out = buffer_tensor(state.grad_outputs[i], shapes_[i].output);
-    LLMRT_RETURN_IF_ERROR(layer_backward_weight(
-        layers_[i].instance, ctx,
-        {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = bytes_of(state.saved[i]),
-         .grad_params = grad_params},
-        fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
-    LLMRT_RETURN_IF_ERROR(
-        checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
-    if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
+  for (std::size_t i = layers_.size(); i-- > 0 && !state.weights_done;) {
+    // a fused layer did its weights in backward_input
+    if (has_backward_weight(*layers_[i].component)) LLMRT_RETURN_IF_ERROR(backward_layer_weight(i, microbatch, state));
   }
   release(microbatch);
   return Status::success();
@@ -188,6 +196,10 @@ Status Stage::backward_weight(int microbatch) {
 
 void Stage::release(int microbatch) {
   auto finished = live_.find(microbatch);
+  // A rerun layer's saved state goes back to the pool (bounded): kept states keep none of it.
+  for (std::size_t i = 0; i < reruns_.size() && i < finished->second.saved.size(); ++i) {
+    if (reruns_[i]) give_back(std::move(finished->second.saved[i]));
+  }
   free_states_.push_back(std::move(finished->second));
   live_.erase(finished);
 }

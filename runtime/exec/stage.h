@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "device/buffer.h"
@@ -48,7 +49,10 @@ class Stage {
                  std::span<const std::int32_t> targets);
   // Last stage: grad_output = (1) f32 {dloss}, the loss scale (1/microbatches). Others: the
   // gradient w.r.t. this stage's output, received from the next stage. On the rank's device.
-  Status backward_input(int microbatch, const Buffer& grad_output);
+  // weights_too: each layer's backward_weight runs right after its backward_input (the schedule
+  // has W next for this microbatch), so a recomputed layer's saved state is freed layer by layer;
+  // backward_weight then only frees the microbatch.
+  Status backward_input(int microbatch, const Buffer& grad_output, bool weights_too = false);
   Status backward_weight(int microbatch);  // frees the microbatch
   void release(int microbatch);            // frees it after a forward-only pass (validation)
 
@@ -78,6 +82,12 @@ class Stage {
   const std::vector<std::int64_t>& output_shape() const { return shapes_.back().output; }
   const std::vector<LayerSlot>& layers() const { return layers_; }
   std::size_t live_microbatches() const { return live_.size(); }
+  // Full recompute (stage_recompute.cpp): whether some layer's forward reruns before its
+  // backward, and the most bytes of saved state (per-microbatch saved buffers, live, pooled or
+  // kept for reuse) the stage has held at once since it was built.
+  bool recomputes() const;
+  std::size_t saved_bytes_held() const;
+  std::size_t peak_saved_bytes() const { return peak_saved_bytes_; }
 
  private:
   struct LayerShapes {
@@ -92,6 +102,9 @@ class Stage {
     std::vector<Buffer> grad_outputs;  // [layer] gradient w.r.t. its output
     Buffer output;                     // the last layer's output (loss or activation)
     Buffer input_grad;                 // gradient w.r.t. the stage input
+    // [layer] the job's RNG offsets its forward began and ended at: a rerun replays them.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> rng_draws;
+    bool weights_done = false;         // backward_input ran with weights_too
   };
 
   Stage(std::vector<LayerSlot> slots, ParamStore& params, std::size_t first_slot, StagePlacement placement);
@@ -102,6 +115,17 @@ class Stage {
   Status take_message(Buffer& into, const Buffer& message);
   Status upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens);
   MicrobatchState& state_of(int microbatch, const char* pass);
+  Status backward_layer_weight(std::size_t layer, int microbatch, MicrobatchState& state);
+  std::span<std::byte> saved_of(std::size_t layer, MicrobatchState& state);
+
+  // Full recompute (stage_recompute.cpp). A layer that reruns gets a buffer from the pool for
+  // its forward and gives it back after; rerun_forward takes one again before its backward.
+  void plan_reruns();
+  Status hold_saved(std::size_t layer, MicrobatchState& state);  // before forward
+  Status drop_saved(std::size_t layer, MicrobatchState& state);  // after forward
+  Status rerun_forward(std::size_t layer, int microbatch, MicrobatchState& state);
+  void give_back(Buffer buffer);  // to the pool, or freed when it is full
+  void note_saved_peak();
 
   std::vector<LayerSlot> layers_;
   ParamStore* params_;
@@ -116,6 +140,11 @@ class Stage {
   std::vector<MicrobatchState> free_states_;
   WeightsDone weights_done_;
   LayerCallChecks checks_;
+  std::vector<bool> reruns_;         // [layer] full recompute with saved state to drop
+  std::size_t rerun_bytes_ = 0;      // every rerun buffer's size: the largest such layer's saved_bytes
+  std::vector<Buffer> rerun_pool_;   // at most kRerunPool buffers of rerun_bytes_
+  Buffer rerun_output_;              // a rerun's output, discarded
+  std::size_t peak_saved_bytes_ = 0;
 };
 
 }  // namespace llmrt

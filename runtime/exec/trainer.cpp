@@ -75,8 +75,9 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   const int layer_count = static_cast<int>(expand_layers(spec.model).size());
   const RankCoords& coords = groups_->coords();
   const std::int32_t compute_dtype = rank_dtypes_.at(static_cast<std::size_t>(groups_->world_rank()));
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, compute_dtype, 0};
-  LLMRT_ASSIGN_OR_RETURN(auto all_layers, create_layers(spec.model, registry, 0, layer_count, context));
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), coords.tp, layout_.tp, compute_dtype, 0,
+                                    LLMRT_RECOMPUTE_NONE};  // create_layers sets each layer's mode
+  LLMRT_ASSIGN_OR_RETURN(auto all_layers, create_layers(spec.model, registry, 0, layer_count, context, layout_.recompute));
   LLMRT_ASSIGN_OR_RETURN(auto shapes, layer_output_shapes(all_layers, layout_.microbatch_size, seq_));
   flops_per_microbatch_ = 0;
   std::vector<std::vector<LayerSlot>> chunk_layers;
@@ -308,6 +309,12 @@ std::size_t Trainer::live_microbatches() const {
   std::size_t live = 0;
   for (const auto& chunk : chunks_) live += chunk->live_microbatches();
   return live;
+}
+
+std::size_t Trainer::peak_saved_bytes() const {
+  std::size_t bytes = 0;
+  for (const auto& chunk : chunks_) bytes += chunk->peak_saved_bytes();
+  return bytes;
 }
 
 }  // namespace llmrt

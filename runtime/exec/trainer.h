@@ -77,6 +77,7 @@ class Trainer {
   double loss_scale() const { return scaler_->scale(); }  // the next step's
   const std::vector<std::int32_t>& rank_dtypes() const { return rank_dtypes_; }  // [world rank]
   std::size_t live_microbatches() const;  // activations held (0 between steps)
+  std::size_t peak_saved_bytes() const;   // this rank's stages' saved state at its peak (Stage::peak_saved_bytes)
   // The model's parameter count over all ranks (tied copies and tp replicas counted once).
   Result<double> total_parameters();
 

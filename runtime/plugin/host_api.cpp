@@ -108,7 +108,12 @@ llmrt_status* rng_reserve(const llmrt_call_ctx* ctx, std::uint64_t increment, st
                               ? *static_cast<PluginJobState*>(ctx->host_private)
                               : contextless_state();
   *seed = state.rng_seed;
-  *offset = state.rng_offset.fetch_add(increment);
+  if (state.replaying) {
+    *offset = state.replay_offset;
+    state.replay_offset += increment;
+  } else {
+    *offset = state.rng_offset.fetch_add(increment);
+  }
   return nullptr;
 }
 

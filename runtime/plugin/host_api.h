@@ -27,6 +27,11 @@ struct PluginJobState {
   explicit PluginJobState(std::uint64_t seed = 0) : rng_seed(seed) {}
   std::uint64_t rng_seed;
   std::atomic<std::uint64_t> rng_offset{0};
+  // Full recompute (exec/stage_recompute.cpp): while `replaying`, rng_reserve hands out offsets
+  // from replay_offset on, the ones a layer's first forward got, and rng_offset stays put. Set
+  // and read by the thread that runs the stage's calls.
+  bool replaying = false;
+  std::uint64_t replay_offset = 0;
 };
 
 // The stream for calls without a context (tests, tools): seed `seed`, offsets restart at 0.

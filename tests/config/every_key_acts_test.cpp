@@ -178,6 +178,8 @@ const std::vector<Probe> kProbes = {
     {"model.vocab_size", S::kCpu, C::kCheck, {}, "300"},
     // The blocks, not the embedding: a repeated embedding would take activations for token ids.
     {"model.layer[].repeat", S::kCpu, C::kCheck, {}, "3", {}, "model.layer[1].repeat"},
+    // `check` prints each stage's recompute modes ("recompute: stage 0 full").
+    {"model.layer[].recompute", S::kCpu, C::kCheck, {}, "\"full\"", {}, "model.layer[1].recompute"},
     {"parallel.pp", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.tp", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.dp", S::kGpu, C::kCheck, {}, "2"},
@@ -193,7 +195,7 @@ const std::vector<Probe> kProbes = {
     {"train.loss_scale_window", S::kCpu, C::kRun, {"train.precision=\"fp16\""}, "2"},
     {"train.grad_clip", S::kCpu, C::kRun, {}, "0.01"},
     {"train.seed", S::kCpu, C::kRun, {}, "7"},
-    {"train.recompute", S::kGpu, C::kPlan, {}, "\"full\""},  // the planner's savers column
+    {"train.recompute", S::kCpu, C::kCheck, {}, "\"full\""},
     {"train.optimizer.component", S::kCpu, C::kRun, {}, "\"sgd\""},
     {"train.lr_schedule.component", S::kCpu, C::kRun, {}, "\"cosine\""},
     {"data.train", S::kCpu, C::kRun, {}, "SHARDS_TRAIN"},

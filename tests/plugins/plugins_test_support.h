@@ -106,13 +106,15 @@ struct LayerRig {
 
 // Creates `name` with `values` at tp = 1 and fills its parameters: LayerNorm-like weights
 // (init ones) near 1, everything else uniform in [-scale, scale].
+// recompute: llmrt_layer_context.recompute (LLMRT_RECOMPUTE_SELECTIVE for a selective instance).
 inline LayerRig make_rig(const Registry& registry, const std::string& name,
-                         const std::map<std::string, ParamValue>& values, float scale, std::mt19937& rng) {
+                         const std::map<std::string, ParamValue>& values, float scale, std::mt19937& rng,
+                         int32_t recompute = LLMRT_RECOMPUTE_NONE) {
   LayerRig rig;
   rig.component = &find_component(registry, name);
   auto config = resolve_component_config(*rig.component, spec_with(name, values));
   BOOST_REQUIRE_MESSAGE(config.ok(), (config.ok() ? "" : config.error().message()));
-  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, recompute};
   auto layer = create_layer(*rig.component, *config, context);
   BOOST_REQUIRE_MESSAGE(layer.ok(), (layer.ok() ? "" : layer.error().message()));
   rig.instance = std::make_unique<ComponentInstance>(std::move(*layer));

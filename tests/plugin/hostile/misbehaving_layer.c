@@ -11,6 +11,7 @@
  *   FAULT_FPE_FORWARD     an integer division by zero in forward
  *   FAULT_HANG_FORWARD    forward never returns
  *   FAULT_SLEEP_REGISTER  register_components sleeps for an hour
+ *   FAULT_NONE            none: a well-behaved layer that declares no recompute (recompute.cases)
  * The faults in forward fire on rank 0 (the launcher's OMPI_COMM_WORLD_RANK or PMI_RANK; a process
  * without one is rank 0), or on the rank HOSTILE_RANK names. */
 #define _POSIX_C_SOURCE 200809L
