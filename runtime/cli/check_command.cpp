@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/model_summary.h"
 #include "cli/plan_report.h"
+#include "exec/zero_shards.h"
 #include "job/job.h"
 #include "job/job_checks.h"
 #include "topology/topology_report.h"
@@ -77,6 +78,7 @@ Status check_command(const CliOptions& options, const World& world) {
 
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);
+  if (const std::string note = zero_note(resolved.layout); !note.empty()) std::cerr << "llmrt: note: " << note << "\n";
   std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(topology, job->spec.cluster) << "\n"
             << format_model_summary(job->spec.model, model) << "\n"
             << format_parallel(parallel) << format_resolved(resolved) << schedule

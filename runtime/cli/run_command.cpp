@@ -114,6 +114,9 @@ Status train_command(const CliOptions& options, const World& world) {
   print_warnings(*job, world);
   auto resolved = resolve_job(*job, world.size());
   LLMRT_RETURN_IF_ERROR(world.agree(resolved));
+  if (const std::string note = zero_note(resolved->layout); !note.empty() && world.rank() == 0) {
+    std::cerr << "llmrt: note: " << note << "\n";
+  }
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);
