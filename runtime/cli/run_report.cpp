@@ -111,8 +111,8 @@ std::string RunReporter::optimizer_state_line() const {
   const std::string how = trainer_.zero() != nullptr
                               ? fmt::format("parallel.zero = 1: 1/{} of its stage's {:.2f} MiB", layout.dp, whole / mib)
                               : fmt::format("whole (parallel.zero = {})", layout.zero);
-  return fmt::format("optimizer state per rank (rank 0): {:.2f} MiB in {} buffers, {}", optimizer.state_bytes() / mib,
-                     optimizer.state_names().size(), how);
+  return fmt::format("optimizer state per rank (rank 0): {} bytes ({:.2f} MiB) in {} buffers, {}",
+                     optimizer.state_bytes(), optimizer.state_bytes() / mib, optimizer.state_names().size(), how);
 }
 
 void RunReporter::print_plan(const std::string& placement) const {
