@@ -185,6 +185,8 @@ const std::vector<Probe> kProbes = {
     {"parallel.virtual_stages", S::kGpu, C::kCheck, {"parallel.pp=2", "parallel.schedule=\"interleaved-1f1b\""}, "2"},
     {"parallel.microbatch_size", S::kGpu, C::kCheck, {}, "2"},
     {"parallel.stage_layers", S::kGpu, C::kCheck, {"parallel.pp=2", "parallel.tp=1", "parallel.dp=2"}, "[4, 10]"},
+    // One replica: the note that it has no effect (its effect on dp2: exec/zero_test.cpp).
+    {"parallel.zero", S::kCpu, C::kCheck, {}, "1"},
     {"train.steps", S::kCpu, C::kRun, {}, "2"},
     {"train.global_batch", S::kCpu, C::kRun, {}, "8"},
     {"train.precision", S::kCpu, C::kRun, {}, "\"bf16\""},
