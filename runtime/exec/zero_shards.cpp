@@ -8,13 +8,14 @@ namespace llmrt {
 
 ZeroLayout::ZeroLayout(const std::vector<GradientBucket>& buckets, int dp, int dp_rank) : dp_(dp), dp_rank_(dp_rank) {
   const auto ranks = static_cast<std::size_t>(dp);
-  for (const GradientBucket& bucket : buckets) {
-    ShardedBucket sharded{bucket, bucket.count / ranks, bucket.count % ranks, shard_count_};
-    shard_count_ += sharded.chunk + sharded.tail;
-    buckets_.push_back(sharded);
-  }
+  for (const GradientBucket& bucket : buckets) buckets_.push_back({bucket, bucket.count / ranks, bucket.count % ranks, 0});
+  // In flat order, shard positions too: a rank's pieces lie in its shard as in the flat buffer.
   std::sort(buckets_.begin(), buckets_.end(),
             [](const ShardedBucket& a, const ShardedBucket& b) { return a.bucket.offset < b.bucket.offset; });
+  for (ShardedBucket& sharded : buckets_) {
+    sharded.shard = shard_count_;
+    shard_count_ += sharded.chunk + sharded.tail;
+  }
 }
 
 std::vector<ShardPiece> ZeroLayout::bucket_pieces(const ShardedBucket& sharded) const {
