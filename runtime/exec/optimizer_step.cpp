@@ -79,12 +79,15 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
       return runtime_error("optimizer '{}': state '{}' is not fp32; the CPU store holds fp32 only",
                            optimizer->name, spec.name);
     }
-    // Initial values are filled on the host and copied once: this runs before step 1 only.
-    const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));
-    LLMRT_ASSIGN_OR_RETURN_CTX(Buffer state, Buffer::allocate(device, LLMRT_DTYPE_F32, parameter_count),
+    // Zeros on the device; other initial values are filled on the host and copied once (before
+    // step 1 only), a transient host copy of the state's size.
+    LLMRT_ASSIGN_OR_RETURN_CTX(Buffer state, Buffer::zeros(device, LLMRT_DTYPE_F32, parameter_count),
                                "optimizer state '{}'", spec.name);
-    LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
-                                      copy_kind(cpu_device().id(), device.id()), nullptr));
+    if (spec.init_value != 0) {
+      const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));
+      LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
+                                        copy_kind(cpu_device().id(), device.id()), nullptr));
+    }
     step.states_.push_back(std::move(state));
     step.state_names_.emplace_back(spec.name);
   }
