@@ -113,7 +113,13 @@ std::unique_ptr<CheckpointWriter::Snapshot> CheckpointWriter::take_snapshot(std:
   write_status_ = copy_out(params.param_buffer(), snap->params);
   snap->states.resize(trainer_->optimizer().states().size());
   for (std::size_t s = 0; s < snap->states.size(); ++s) {
-    if (write_status_.ok()) write_status_ = copy_out(trainer_->optimizer().states()[s], snap->states[s]);
+    const Buffer& state = trainer_->optimizer().states()[s];
+    if (ZeroShards* zero = trainer_->zero()) {  // collective: called whatever came before
+      Status gathered = zero->gather_state(state, &snap->states[s]);
+      if (write_status_.ok()) write_status_ = std::move(gathered);
+    } else if (write_status_.ok()) {
+      write_status_ = copy_out(state, snap->states[s]);
+    }
   }
   const TrainerState trainer_state = trainer_->state();
   snap->record = {{"name", file}, {"pp", coords.pp}, {"tp", coords.tp}, {"rng_offset", trainer_state.rng_offset},
@@ -174,7 +180,13 @@ Status CheckpointWriter::start(std::int64_t step) {
   pending_state_ = trainer_->state();
   written_ = !writer_;
   write_status_ = Status::success();
-  if (!writer_) return Status::success();
+  if (!writer_) {
+    // ZeRO-1: the other data-parallel ranks send their pieces of the states to the writer.
+    for (const Buffer& state : trainer_->optimizer().states()) {
+      if (ZeroShards* zero = trainer_->zero()) LLMRT_RETURN_IF_ERROR(zero->gather_state(state, nullptr));
+    }
+    return Status::success();
+  }
   snapshot_ = take_snapshot(step);
   if (!write_status_.ok()) {
     written_ = true;

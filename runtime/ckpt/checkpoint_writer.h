@@ -1,5 +1,6 @@
 // Writing checkpoints while training goes on. At a checkpoint step each writing rank (dp rank 0
-// of every pp × tp place) copies its parameters and optimizer states to host memory and a
+// of every pp × tp place) copies its parameters and optimizer states to host memory (under
+// ZeRO-1 the other dp ranks send it their pieces of the states, one bucket at a time) and a
 // background thread writes them as one safetensors file into checkpoint.dir/step_N.tmp/; at
 // each later step boundary the ranks agree whether every file is in, and then rank 0 writes
 // config.toml and manifest.json, renames step_N.tmp to step_N, moves `latest` and prunes to

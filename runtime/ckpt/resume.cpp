@@ -121,7 +121,8 @@ Status check_resumable(const Manifest& manifest, const Spec& spec, const Optimiz
   return Status::success();
 }
 
-// Parameters through ParamStore::load_global; optimizer states sliced the same way.
+// Parameters through ParamStore::load_global; optimizer states sliced the same way (and under
+// ZeRO-1 cut to this rank's pieces: a checkpoint of any dp and zero resumes on any other).
 Status load_tensors(CheckpointReader& reader, Trainer& trainer) {
   ParamStore& params = trainer.params();
   ProcessGroups& groups = trainer.groups();
@@ -141,6 +142,10 @@ Status load_tensors(CheckpointReader& reader, Trainer& trainer) {
                                            ? std::move(global.values)
                                            : slice_along(global.values, global.shape, entry.shard_dim, coords.tp,
                                                          trainer.layout().tp);
+      if (ZeroShards* zero = trainer.zero()) {  // ZeRO-1: this rank's pieces of it
+        LLMRT_RETURN_IF_ERROR(zero->load_state(state, entry, local));
+        continue;
+      }
       LLMRT_RETURN_IF_ERROR(groups.device().copy(state.data_as<float>() + entry.offset, local.data(),
                                                  entry.count * sizeof(float), to_device, nullptr));
     }

@@ -8,6 +8,7 @@
 #include "cli/model_summary.h"
 #include "cli/plan_report.h"
 #include "exec/recompute.h"
+#include "exec/zero_shards.h"
 #include "job/job.h"
 #include "job/job_checks.h"
 #include "topology/topology_report.h"
@@ -50,6 +51,14 @@ std::string format_resolved(const ResolvedJob& resolved) {
                      layout.microbatch_size, stage_layers_label(layout.stage_layers));
 }
 
+// What parallel.zero resolved to, and what it does on this layout.
+std::string format_zero(const Layout& layout) {
+  if (layout.zero == 0) return "optimizer state: whole on every rank (parallel.zero = 0)\n";
+  if (layout.dp == 1) return "optimizer state: whole (parallel.zero = 1, but dp = 1: no effect)\n";
+  return fmt::format("optimizer state: sharded over the {} data-parallel ranks (parallel.zero = 1, ZeRO-1)\n",
+                     layout.dp);
+}
+
 }  // namespace
 
 Status check_command(const CliOptions& options, const World& world) {
@@ -81,9 +90,11 @@ Status check_command(const CliOptions& options, const World& world) {
   if (world.rank() != 0) return Status::success();
   print_warnings(*job, world);
   if (!recompute.empty()) std::cerr << "llmrt: note: " << recompute << "\n";
+  if (const std::string note = zero_note(resolved.layout); !note.empty()) std::cerr << "llmrt: note: " << note << "\n";
   std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(topology, job->spec.cluster) << "\n"
             << format_model_summary(job->spec.model, model) << "\n"
-            << format_parallel(parallel) << format_resolved(resolved) << recompute_line << "\n" << schedule
+            << format_parallel(parallel) << format_resolved(resolved) << recompute_line << format_zero(resolved.layout)
+            << "\n" << schedule
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
                            job->registry.plugins().size())
             << *data << placement_line;

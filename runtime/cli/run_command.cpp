@@ -118,6 +118,9 @@ Status train_command(const CliOptions& options, const World& world) {
   // Layers that keep their state under train.recompute (a note), or refuse their own (exit 2).
   LLMRT_ASSIGN_OR_RETURN(const std::string recompute, recompute_note(job->spec.model, job->registry, resolved->layout.recompute));
   if (world.rank() == 0 && !recompute.empty()) std::cerr << "llmrt: note: " << recompute << "\n";
+  if (const std::string note = zero_note(resolved->layout); !note.empty() && world.rank() == 0) {
+    std::cerr << "llmrt: note: " << note << "\n";
+  }
   // Every rank on its host and device, or refused, before anything is written.
   LLMRT_ASSIGN_OR_RETURN(RankPlacement placement, place_rank(*job, *resolved, world));
   print_warnings(placement);

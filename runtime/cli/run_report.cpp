@@ -102,6 +102,19 @@ std::string describe_precision(Precision precision, const std::vector<std::int32
 
 }  // namespace
 
+// Rank 0's optimizer state, and what it would be whole: the saving ZeRO-1 makes is visible.
+std::string RunReporter::optimizer_state_line() const {
+  const OptimizerStep& optimizer = trainer_.optimizer();
+  const double mib = 1 << 20;
+  const double whole = double(trainer_.params().parameter_count()) * sizeof(float) * optimizer.state_names().size();
+  const Layout& layout = trainer_.layout();
+  const std::string how = trainer_.zero() != nullptr
+                              ? fmt::format("parallel.zero = 1: 1/{} of its stage's {:.2f} MiB", layout.dp, whole / mib)
+                              : fmt::format("whole (parallel.zero = {})", layout.zero);
+  return fmt::format("optimizer state per rank (rank 0): {} bytes ({:.2f} MiB) in {} buffers, {}",
+                     optimizer.state_bytes(), optimizer.state_bytes() / mib, optimizer.state_names().size(), how);
+}
+
 void RunReporter::print_plan(const std::string& placement) const {
   if (!speaks_) return;
   const Layout& layout = trainer_.layout();
@@ -119,6 +132,7 @@ void RunReporter::print_plan(const std::string& placement) const {
              trainer_.optimizer().base_lr(), spec_.train.lr_schedule.component.value,
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train,
              describe_precision(spec_.train.precision, trainer_.rank_dtypes(), trainer_.loss_scale()));
+  fmt::print("llmrt: {}\n", optimizer_state_line());
   if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
   // GPU ranks: which path each group's device buffers take, NCCL or the staging path (and why).
   if (const std::string paths = trainer_.groups().device_paths(); !paths.empty()) {

@@ -55,6 +55,7 @@ class RunReporter {
   void stop();
 
  private:
+  std::string optimizer_state_line() const;
   RunReporter(const Spec& spec, Trainer& trainer, const World& world)
       : spec_(spec), trainer_(trainer), world_(world) {}
   Status open_outputs();

@@ -211,7 +211,8 @@ Status PinnedStaging::all_gather_device(MPI_Comm comm, const void* send, void* r
   LLMRT_ASSIGN_OR_RETURN(auto size, comm_size(comm));
   if (direct_) {
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(stream), "all_gather: cudaStreamSynchronize"));
-    return check_mpi(MPI_Allgather(send, block, MPI_BYTE, recv, block, MPI_BYTE, comm),
+    const bool in_place = send == static_cast<const unsigned char*>(recv) + static_cast<std::size_t>(block) * rank;
+    return check_mpi(MPI_Allgather(in_place ? MPI_IN_PLACE : send, block, MPI_BYTE, recv, block, MPI_BYTE, comm),
                      "MPI_Allgather on device memory");
   }
   const std::size_t total = static_cast<std::size_t>(block) * static_cast<std::size_t>(size);

@@ -34,6 +34,14 @@ Result<RequestPtr> DeviceMemoryCollectives::start_all_reduce(void* buffer, std::
   return RequestPtr();
 }
 
+Result<RequestPtr> DeviceMemoryCollectives::start_reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                                                 std::int32_t dtype, std::int32_t op,
+                                                                 llmrt_stream* stream) {
+  if (!is_device_pointer(recv)) return host_.start_reduce_scatter(send, recv, recv_count, dtype, op, stream);
+  LLMRT_RETURN_IF_ERROR(device_.reduce_scatter(send, recv, recv_count, dtype, op, cuda_stream_of(stream)));
+  return RequestPtr();
+}
+
 // Non-blocking and matched by tag, like the host path: the executor posts receives ahead.
 Result<RequestPtr> DeviceMemoryCollectives::start_send(const void* buffer, std::size_t count, std::int32_t dtype,
                                                        int peer, int tag, llmrt_stream* stream) {

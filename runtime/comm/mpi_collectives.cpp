@@ -77,6 +77,11 @@ Status MpiCollectives::all_gather(const void* send, void* recv, std::size_t send
                                   llmrt_stream*) {
   LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(send_count, dtype, "MPI_Allgather"));
   const MPI_Datatype type = moved_datatype(dtype);
+  const auto* own_block = static_cast<const unsigned char*>(recv) + send_count * rank_ * dtype_size(dtype);
+  if (send == own_block) {  // in place: MPI forbids aliased buffers
+    return mpi_call(MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, recv, n, type, comm_), "MPI_Allgather",
+                    send_count);
+  }
   return mpi_call(MPI_Allgather(send, n, type, recv, n, type, comm_), "MPI_Allgather", send_count);
 }
 
@@ -99,6 +104,16 @@ Result<RequestPtr> MpiCollectives::start_all_reduce(void* buffer, std::size_t co
   LLMRT_RETURN_IF_ERROR(mpi_call(MPI_Iallreduce(MPI_IN_PLACE, buffer, n, mpi_datatype(dtype), mpi_reduce_op(op),
                                                 comm_, &request->get()),
                                  "MPI_Iallreduce", count));
+  return RequestPtr(std::move(request));
+}
+
+Result<RequestPtr> MpiCollectives::start_reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                                        std::int32_t dtype, std::int32_t op, llmrt_stream*) {
+  LLMRT_ASSIGN_OR_RETURN(const int n, mpi_count(recv_count, dtype, "MPI_Ireduce_scatter_block"));
+  auto request = std::make_unique<MpiRequest>();
+  LLMRT_RETURN_IF_ERROR(mpi_call(MPI_Ireduce_scatter_block(send, recv, n, mpi_datatype(dtype), mpi_reduce_op(op),
+                                                           comm_, &request->get()),
+                                 "MPI_Ireduce_scatter_block", recv_count));
   return RequestPtr(std::move(request));
 }
 

@@ -40,6 +40,8 @@ class MpiCollectives final : public Collectives {
   Status broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, llmrt_stream* stream) override;
   Result<RequestPtr> start_all_reduce(void* buffer, std::size_t count, std::int32_t dtype, std::int32_t op,
                                       llmrt_stream* stream) override;
+  Result<RequestPtr> start_reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype,
+                                          std::int32_t op, llmrt_stream* stream) override;
   Result<RequestPtr> start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                 llmrt_stream* stream) override;
   Result<RequestPtr> start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,

@@ -38,6 +38,7 @@ class Collectives {
   virtual Status all_reduce(const void* send, void* recv, std::size_t count, std::int32_t dtype, std::int32_t op,
                             llmrt_stream* stream) = 0;
   // send: send_count elements; recv: send_count * size(), rank r's block at r * send_count.
+  // In place when send == recv + rank() * send_count (ZeRO-1's parameter all-gather).
   virtual Status all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
                             llmrt_stream* stream) = 0;
   // send: recv_count * size() elements; recv: this rank's reduced block of recv_count.
@@ -53,6 +54,15 @@ class Collectives {
                                         llmrt_stream* stream) = 0;
   virtual Result<RequestPtr> start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                         llmrt_stream* stream) = 0;
+
+  // Non-blocking reduce-scatter (ZeRO-1's gradient buckets); send and recv must not overlap.
+  // send: recv_count * size() elements; recv: this rank's reduced block of recv_count. The
+  // default runs the blocking call and returns a completed (null) request.
+  virtual Result<RequestPtr> start_reduce_scatter(const void* send, void* recv, std::size_t recv_count,
+                                                  std::int32_t dtype, std::int32_t op, llmrt_stream* stream) {
+    LLMRT_RETURN_IF_ERROR(reduce_scatter(send, recv, recv_count, dtype, op, stream));
+    return RequestPtr();
+  }
 
   // Whole buffers.
   Result<RequestPtr> start_all_reduce(Buffer& buffer, std::int32_t op, llmrt_stream* stream = nullptr) {

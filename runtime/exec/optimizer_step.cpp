@@ -79,12 +79,15 @@ Result<OptimizerStep> OptimizerStep::create(const TrainSpec& train, const Regist
       return runtime_error("optimizer '{}': state '{}' is not fp32; the CPU store holds fp32 only",
                            optimizer->name, spec.name);
     }
-    // Initial values are filled on the host and copied once: this runs before step 1 only.
-    const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));
-    LLMRT_ASSIGN_OR_RETURN_CTX(Buffer state, Buffer::allocate(device, LLMRT_DTYPE_F32, parameter_count),
+    // Zeros on the device; other initial values are filled on the host and copied once (before
+    // step 1 only), a transient host copy of the state's size.
+    LLMRT_ASSIGN_OR_RETURN_CTX(Buffer state, Buffer::zeros(device, LLMRT_DTYPE_F32, parameter_count),
                                "optimizer state '{}'", spec.name);
-    LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
-                                      copy_kind(cpu_device().id(), device.id()), nullptr));
+    if (spec.init_value != 0) {
+      const std::vector<float> initial(parameter_count, static_cast<float>(spec.init_value));
+      LLMRT_RETURN_IF_ERROR(device.copy(state.data(), initial.data(), state.bytes(),
+                                        copy_kind(cpu_device().id(), device.id()), nullptr));
+    }
     step.states_.push_back(std::move(state));
     step.state_names_.emplace_back(spec.name);
   }
@@ -96,17 +99,32 @@ Result<double> OptimizerStep::learning_rate(std::int64_t step, std::int64_t tota
 }
 
 Status OptimizerStep::apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step) {
-  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(params.count())};
-  llmrt_tensor param_tensor = buffer_tensor(params, shape);
+  return apply_range(params, 0, grads, 0, params.count(), lr, step);
+}
+
+Status OptimizerStep::apply_range(Buffer& params, std::size_t param_offset, const Buffer& grads,
+                                  std::size_t state_offset, std::size_t count, double lr, std::int64_t step) {
+  if (param_offset + count > params.count() || state_offset + count > grads.count()) {
+    return runtime_error("optimizer update of {} elements at {} / {}: outside the {} parameters / {} gradients", count,
+                         param_offset, state_offset, params.count(), grads.count());
+  }
+  const std::vector<std::int64_t> shape = {static_cast<std::int64_t>(count)};
+  llmrt_tensor param_tensor = buffer_tensor(params, shape, param_offset);
   // The plugin reads grads only; the C ABI has no const tensor.
-  llmrt_tensor grad_tensor = buffer_tensor(const_cast<Buffer&>(grads), shape);
+  llmrt_tensor grad_tensor = buffer_tensor(const_cast<Buffer&>(grads), shape, state_offset);
   std::vector<llmrt_tensor> state_tensors;
-  for (Buffer& state : states_) state_tensors.push_back(buffer_tensor(state, shape));
+  for (Buffer& state : states_) state_tensors.push_back(buffer_tensor(state, shape, state_offset));
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
   ctx.device = device_->id();
   ctx.tp_size = 1;
   return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step);
+}
+
+std::size_t OptimizerStep::state_bytes() const {
+  std::size_t bytes = 0;
+  for (const Buffer& state : states_) bytes += state.bytes();
+  return bytes;
 }
 
 }  // namespace llmrt

@@ -24,8 +24,8 @@ Status check_optimizer_config(const TrainSpec& train, const Registry& registry);
 
 class OptimizerStep {
  public:
-  // Creates both components from [train]; `parameter_count` sizes the state buffers, which
-  // live on `device` (it must outlive the step).
+  // Creates both components from [train]; `parameter_count` sizes the state buffers (under
+  // ZeRO-1 this rank's shard of the parameters), which live on `device` (it must outlive the step).
   static Result<OptimizerStep> create(const TrainSpec& train, const Registry& registry, std::size_t parameter_count,
                                       ComputeDevice& device = cpu_device());
 
@@ -33,6 +33,11 @@ class OptimizerStep {
   Result<double> learning_rate(std::int64_t step, std::int64_t total_steps) const;
   // Updates params from grads at `lr`. params, grads: (parameter_count) f32 on the device.
   Status apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step);
+  // Updates `count` elements: params from element param_offset, grads and the states from
+  // state_offset (ZeRO-1: the state Buffers hold this rank's pieces only).
+  Status apply_range(Buffer& params, std::size_t param_offset, const Buffer& grads, std::size_t state_offset,
+                     std::size_t count, double lr, std::int64_t step);
+  std::size_t state_bytes() const;  // of every state Buffer together
 
   double base_lr() const { return base_lr_; }
   std::vector<Buffer>& states() { return states_; }
@@ -48,7 +53,7 @@ class OptimizerStep {
   // Configs first: the instances were created from them and are destroyed before them.
   ResolvedConfig optimizer_config_, schedule_config_;
   ComponentInstance optimizer_, schedule_;
-  std::vector<Buffer> states_;  // one per state spec: (parameter_count) f32 each
+  std::vector<Buffer> states_;  // one per state spec: (parameter_count, or the shard's) f32 each
   std::vector<std::string> state_names_;
   ComputeDevice* device_ = &cpu_device();
   double base_lr_ = 0;

@@ -59,9 +59,11 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   const bool any_fp16 = std::count(trainer->rank_dtypes_.begin(), trainer->rank_dtypes_.end(), LLMRT_DTYPE_F16) > 0;
   trainer->scaler_ = std::make_unique<LossScaler>(spec.train, any_fp16);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
-  LLMRT_ASSIGN_OR_RETURN(auto optimizer,
-                         OptimizerStep::create(spec.train, registry, trainer->params_->parameter_count(),
-                                               groups.device()));
+  if (layout.zero == 1 && layout.dp > 1) {
+    LLMRT_ASSIGN_OR_RETURN(trainer->zero_, ZeroShards::create(*trainer->params_, groups.data_parallel(), progress));
+  }
+  const std::size_t kept = trainer->zero_ ? trainer->zero_->layout().shard_count() : trainer->params_->parameter_count();
+  LLMRT_ASSIGN_OR_RETURN(auto optimizer, OptimizerStep::create(spec.train, registry, kept, groups.device()));
   trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(optimizer));
   LLMRT_ASSIGN_OR_RETURN(auto data, open_training_data(spec));
   trainer->data_ = std::move(data);
@@ -146,7 +148,8 @@ Status Trainer::load_actions(const Registry& registry) {
                                              std::move(schedule.actions[static_cast<std::size_t>(groups_->coords().pp)]),
                                              layout_.microbatch_size, seq_, pipeline_dtypes());
   if (layout_.dp > 1) {
-    buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches);
+    buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches,
+                                                 zero_.get());
     for (auto& chunk : chunks_) chunk->on_weights_done([this](std::size_t slot) { return buckets_->layer_done(slot); });
   }
   // A parameter counts in the global norm on one rank only: replicated ones on tp rank 0,
@@ -172,8 +175,15 @@ Status Trainer::synchronize_gradients() {
   for (const std::string& name : tied_names_) {
     const ParamEntry& entry = *params_->find(name);
     progress_->begin_action(fmt::format("step {} all-reduce of tied {} gradients", steps_done_ + 1, name), -1);
-    LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->tie(name)->start_all_reduce(
-        grads + entry.offset, entry.count, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr)));
+    if (zero_) {  // the same pieces of the entry on every stage that holds it (same dp rank, same size)
+      for (const ShardPiece& piece : zero_->layout().pieces_in(entry.offset, entry.count)) {
+        LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->tie(name)->start_all_reduce(
+            zero_->grads().data_as<float>() + piece.shard, piece.count, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr)));
+      }
+    } else {
+      LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->tie(name)->start_all_reduce(
+          grads + entry.offset, entry.count, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr)));
+    }
     progress_->end_action();
   }
   return Status::success();
@@ -184,15 +194,18 @@ Result<double> Trainer::global_grad_norm() {
   ComputeDevice& device = groups_->device();
   const float* grads = params_->grad_buffer().data_as<float>();
   double sum = 0;
-  for (std::size_t e = 0; e < params_->entries().size(); ++e) {
+  if (zero_) {  // each replica holds 1/dp of the reduced gradients: the sum runs over the world
+    LLMRT_ASSIGN_OR_RETURN(sum, zero_->sum_of_squares(norm_weights_));
+  }
+  for (std::size_t e = 0; e < params_->entries().size() && !zero_; ++e) {
     if (norm_weights_[e] == 0) continue;
     const ParamEntry& entry = params_->entries()[e];
     LLMRT_ASSIGN_OR_RETURN(const double part, device.sum_of_squares(grads + entry.offset, entry.count, nullptr));
     sum += part;
   }
   progress_->begin_action(fmt::format("step {} all-reduce of the gradient norm", steps_done_ + 1), -1);
-  LLMRT_RETURN_IF_ERROR(
-      progress_->wait(groups_->model_parallel().start_all_reduce(&sum, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
+  Collectives& group = zero_ ? groups_->world() : groups_->model_parallel();
+  LLMRT_RETURN_IF_ERROR(progress_->wait(group.start_all_reduce(&sum, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
   progress_->end_action();
   return std::sqrt(sum);
 }
@@ -201,13 +214,17 @@ Result<double> Trainer::global_grad_norm() {
 // overflow flag carry it to every rank.
 Status Trainer::poison_gradients() {
   inject_overflow_ = false;
-  if (params_->entries().empty()) return Status::success();
+  if (update_grads().count() == 0 || params_->entries().empty()) return Status::success();
   const float inf = std::numeric_limits<float>::infinity();
   ComputeDevice& device = groups_->device();
-  // The first parameter's first gradient (not a canary gap of train.guard_params).
-  float* first = params_->grad_buffer().data_as<float>() + params_->entries().front().offset;
+  // The first gradient this rank updates: its shard's (zero 1), or the first parameter's (not a
+  // canary gap of train.guard_params).
+  float* first = zero_ ? update_grads().data_as<float>()
+                       : params_->grad_buffer().data_as<float>() + params_->entries().front().offset;
   return device.copy(first, &inf, sizeof inf, copy_kind(cpu_device().id(), device.id()), nullptr);
 }
+
+Buffer& Trainer::update_grads() { return zero_ ? zero_->grads() : params_->grad_buffer(); }
 
 // Whether every rank's norm is finite. Data-parallel replicas hold the same reduced gradients
 // and the norm is summed over the model-parallel group, so one rank's answer is everyone's;
@@ -228,14 +245,18 @@ Result<bool> Trainer::gradients_finite_everywhere(const StepReport& report) {
 Status Trainer::apply_update(StepReport& report) {
   if (train_.grad_clip > 0 && report.grad_norm > train_.grad_clip) {
     const float scale = static_cast<float>(train_.grad_clip / (report.grad_norm + 1e-6));
-    Buffer& grads = params_->grad_buffer();
+    Buffer& grads = update_grads();
     LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(), scale, nullptr));
   }
   // Skipped fp16 steps do not advance the schedule or the optimizer's step count (Megatron's rule).
   const std::int64_t update = updates_done_ + 1;
   LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(update, train_.steps));
   report.lr = lr;
-  LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, update));
+  if (zero_) {
+    LLMRT_RETURN_IF_ERROR(zero_->update(*optimizer_, lr, update, report.step));
+  } else {
+    LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, update));
+  }
   LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
   ++updates_done_;
   return Status::success();
@@ -263,7 +284,7 @@ Result<StepReport> Trainer::train_step() {
   LLMRT_RETURN_IF_ERROR(synchronize_gradients());
   if (inject_overflow_) LLMRT_RETURN_IF_ERROR(poison_gradients());
   if (report.loss_scale != 1) {
-    Buffer& grads = params_->grad_buffer();
+    Buffer& grads = update_grads();
     LLMRT_RETURN_IF_ERROR(groups_->device().scale(grads.data_as<float>(), grads.count(),
                                                   static_cast<float>(1 / report.loss_scale), nullptr));
   }

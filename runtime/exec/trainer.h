@@ -20,6 +20,7 @@
 #include "exec/optimizer_step.h"
 #include "exec/pipeline_runner.h"
 #include "exec/stage.h"
+#include "exec/zero_shards.h"
 #include "plan/layout.h"
 #include "plugin/registry.h"
 #include "util/status.h"
@@ -64,6 +65,7 @@ class Trainer {
   PipelineRunner& runner() { return *runner_; }
   ProcessGroups& groups() { return *groups_; }
   OptimizerStep& optimizer() { return *optimizer_; }
+  ZeroShards* zero() { return zero_.get(); }  // ZeRO-1's shards (nullptr: every state whole)
   const Layout& layout() const { return layout_; }
   int microbatches() const { return layout_.microbatches; }
   std::int64_t steps_done() const { return steps_done_; }
@@ -91,6 +93,7 @@ class Trainer {
   Status poison_gradients();
   Result<bool> gradients_finite_everywhere(const StepReport& report);
   Status apply_update(StepReport& report);
+  Buffer& update_grads();  // what the optimizer reads: the reduced gradients, or this rank's shard of them
 
   TrainSpec train_;
   Layout layout_;
@@ -101,6 +104,7 @@ class Trainer {
   std::unique_ptr<ParamStore> params_;
   std::vector<std::unique_ptr<Stage>> chunks_;    // [chunk]: virtual stage chunk·pp + pp_rank
   std::unique_ptr<PipelineRunner> runner_;
+  std::unique_ptr<ZeroShards> zero_;               // parallel.zero = 1 with dp > 1
   std::unique_ptr<GradientBuckets> buckets_;       // data-parallel runs
   std::unique_ptr<OptimizerStep> optimizer_;
   std::unique_ptr<TokenSource> data_;

@@ -75,6 +75,29 @@ BOOST_AUTO_TEST_CASE(blocking_collectives_on_host_memory) {
   BOOST_TEST(!world.all_reduce(data.data(), data.data(), 4, LLMRT_DTYPE_BF16, LLMRT_REDUCE_SUM, nullptr).ok());
 }
 
+// ZeRO-1's two: a non-blocking reduce-scatter of a bucket into a separate shard buffer, and the
+// all-gather of each rank's block in place (send = its own block of recv: MPI_IN_PLACE).
+BOOST_AUTO_TEST_CASE(non_blocking_reduce_scatter_and_in_place_all_gather) {
+  MpiCollectives world(MPI_COMM_WORLD);
+  Progress progress;
+  const std::vector<float> bucket = values(2 * kOdd, world.rank());
+  std::vector<float> block(kOdd, 0.0f);
+  auto request = world.start_reduce_scatter(bucket.data(), block.data(), kOdd, LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM,
+                                            nullptr);
+  REQUIRE_OK(request);
+  BOOST_TEST_REQUIRE((*request != nullptr));  // MPI's own non-blocking call, not the blocking default
+  REQUIRE_OK(progress.wait(*request));
+  const std::vector<float> sum = summed(2 * kOdd);
+  const auto first = static_cast<std::ptrdiff_t>(static_cast<std::size_t>(world.rank()) * kOdd);
+  BOOST_TEST(block == std::vector<float>(sum.begin() + first, sum.begin() + first + static_cast<std::ptrdiff_t>(kOdd)),
+             boost::test_tools::per_element());
+
+  std::vector<float> params(2 * kOdd, -1.0f);  // only this rank's block is filled before the gather
+  std::copy(block.begin(), block.end(), params.begin() + first);
+  REQUIRE_OK(world.all_gather(params.data() + first, params.data(), kOdd, LLMRT_DTYPE_F32, nullptr));
+  BOOST_TEST(params == sum, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(non_blocking_all_reduce_and_transfers_finish_through_progress) {
   MpiCollectives world(MPI_COMM_WORLD);
   Progress progress;

@@ -1,0 +1,168 @@
+#include "exec/zero_shards.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace llmrt {
+
+ZeroLayout::ZeroLayout(const std::vector<GradientBucket>& buckets, int dp, int dp_rank) : dp_(dp), dp_rank_(dp_rank) {
+  const auto ranks = static_cast<std::size_t>(dp);
+  for (const GradientBucket& bucket : buckets) buckets_.push_back({bucket, bucket.count / ranks, bucket.count % ranks, 0});
+  // In flat order, shard positions too: a rank's pieces lie in its shard as in the flat buffer.
+  std::sort(buckets_.begin(), buckets_.end(),
+            [](const ShardedBucket& a, const ShardedBucket& b) { return a.bucket.offset < b.bucket.offset; });
+  for (ShardedBucket& sharded : buckets_) {
+    sharded.shard = shard_count_;
+    shard_count_ += sharded.chunk + sharded.tail;
+  }
+}
+
+std::vector<ShardPiece> ZeroLayout::bucket_pieces(const ShardedBucket& sharded) const {
+  std::vector<ShardPiece> pieces;
+  const std::size_t offset = sharded.bucket.offset;
+  if (sharded.chunk > 0) {
+    pieces.push_back({offset + static_cast<std::size_t>(dp_rank_) * sharded.chunk, sharded.shard, sharded.chunk, false});
+  }
+  if (sharded.tail > 0) {
+    pieces.push_back({offset + sharded.chunk * static_cast<std::size_t>(dp_), sharded.shard + sharded.chunk,
+                      sharded.tail, true});
+  }
+  return pieces;
+}
+
+std::vector<ShardPiece> ZeroLayout::pieces_in(std::size_t offset, std::size_t count) const {
+  std::vector<ShardPiece> out;
+  const std::size_t end = offset + count;
+  for (const ShardedBucket& sharded : buckets_) {
+    if (sharded.bucket.offset >= end || sharded.bucket.offset + sharded.bucket.count <= offset) continue;
+    for (const ShardPiece& piece : bucket_pieces(sharded)) {
+      const std::size_t first = std::max(piece.flat, offset), last = std::min(piece.flat + piece.count, end);
+      if (first < last) out.push_back({first, piece.shard + (first - piece.flat), last - first, piece.tail});
+    }
+  }
+  return out;
+}
+
+std::vector<ShardPiece> ZeroLayout::pieces() const {
+  std::vector<ShardPiece> out;
+  for (const ShardedBucket& sharded : buckets_) {
+    for (const ShardPiece& piece : bucket_pieces(sharded)) out.push_back(piece);
+  }
+  return out;
+}
+
+const ShardedBucket* ZeroLayout::find(const GradientBucket& bucket) const {
+  auto it = std::lower_bound(buckets_.begin(), buckets_.end(), bucket.offset,
+                             [](const ShardedBucket& b, std::size_t offset) { return b.bucket.offset < offset; });
+  return it != buckets_.end() && it->bucket.offset == bucket.offset && it->bucket.count == bucket.count ? &*it
+                                                                                                         : nullptr;
+}
+
+std::string zero_note(const Layout& layout) {
+  if (layout.zero != 1 || layout.dp != 1) return "";
+  return "parallel.zero = 1 has no effect with dp = 1: there is one replica, whose optimizer state is whole";
+}
+
+Result<std::unique_ptr<ZeroShards>> ZeroShards::create(ParamStore& params, Collectives& data_parallel,
+                                                       Progress& progress) {
+  ZeroLayout layout(gradient_buckets(params), data_parallel.size(), data_parallel.rank());
+  std::unique_ptr<ZeroShards> shards(new ZeroShards(params, data_parallel, progress, std::move(layout)));
+  LLMRT_ASSIGN_OR_RETURN_CTX(shards->grads_,
+                             Buffer::zeros(params.device(), LLMRT_DTYPE_F32, shards->layout_.shard_count()),
+                             "ZeRO-1 gradient shard");
+  return shards;
+}
+
+Status ZeroShards::start_reduce(const GradientBucket& bucket, std::vector<RequestPtr>& in_flight) {
+  const ShardedBucket* sharded = layout_.find(bucket);
+  if (sharded == nullptr) return runtime_error("ZeRO-1: no shard for the bucket at element {}", bucket.offset);
+  float* full = params_.grad_buffer().data_as<float>() + bucket.offset;
+  float* mine = grads_.data_as<float>() + sharded->shard;
+  if (sharded->chunk > 0) {
+    LLMRT_ASSIGN_OR_RETURN(RequestPtr request, comm_.start_reduce_scatter(full, mine, sharded->chunk, LLMRT_DTYPE_F32,
+                                                                          LLMRT_REDUCE_SUM, nullptr));
+    if (request) in_flight.push_back(std::move(request));
+  }
+  if (sharded->tail > 0) {
+    ComputeDevice& device = params_.device();
+    const std::size_t done = sharded->chunk * static_cast<std::size_t>(layout_.dp());
+    LLMRT_RETURN_IF_ERROR(device.copy(mine + sharded->chunk, full + done, sharded->tail * sizeof(float),
+                                      copy_kind(device.id(), device.id()), nullptr));
+    LLMRT_ASSIGN_OR_RETURN(RequestPtr request, comm_.start_all_reduce(mine + sharded->chunk, sharded->tail,
+                                                                      LLMRT_DTYPE_F32, LLMRT_REDUCE_SUM, nullptr));
+    if (request) in_flight.push_back(std::move(request));
+  }
+  return Status::success();
+}
+
+Result<double> ZeroShards::sum_of_squares(const std::vector<float>& entry_weights) const {
+  const float* grads = grads_.data_as<float>();
+  double sum = 0;
+  for (std::size_t e = 0; e < params_.entries().size(); ++e) {
+    if (entry_weights[e] == 0) continue;
+    const ParamEntry& entry = params_.entries()[e];
+    for (const ShardPiece& piece : layout_.pieces_in(entry.offset, entry.count)) {
+      if (piece.tail && layout_.dp_rank() != 0) continue;
+      LLMRT_ASSIGN_OR_RETURN(const double part,
+                             params_.device().sum_of_squares(grads + piece.shard, piece.count, nullptr));
+      sum += part;
+    }
+  }
+  return sum;
+}
+
+Status ZeroShards::update(OptimizerStep& optimizer, double lr, std::int64_t update, std::int64_t step) {
+  for (const ShardPiece& piece : layout_.pieces()) {
+    LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.param_buffer(), piece.flat, grads_, piece.shard, piece.count,
+                                                lr, update));
+  }
+  progress_.begin_action(fmt::format("step {} data-parallel all-gather of the parameters", step), -1);
+  float* params = params_.param_buffer().data_as<float>();
+  const auto rank = static_cast<std::size_t>(layout_.dp_rank());
+  for (const ShardedBucket& sharded : layout_.buckets()) {
+    if (sharded.chunk == 0) continue;
+    float* bucket = params + sharded.bucket.offset;
+    LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(bucket + rank * sharded.chunk, bucket, sharded.chunk,
+                                               LLMRT_DTYPE_F32, nullptr),
+                              "ZeRO-1 all-gather of the parameters at element {}", sharded.bucket.offset);
+  }
+  progress_.end_action();
+  return Status::success();
+}
+
+Status ZeroShards::gather_state(const Buffer& state, std::vector<float>* full) {
+  ComputeDevice& device = params_.device();
+  std::vector<float> local(layout_.shard_count());
+  LLMRT_RETURN_IF_ERROR(device.copy(local.data(), state.data(), local.size() * sizeof(float),
+                                    copy_kind(device.id(), cpu_device().id()), nullptr));
+  if (full != nullptr) full->assign(params_.parameter_count(), 0.0f);
+  std::vector<float> gathered;
+  const auto ranks = static_cast<std::size_t>(layout_.dp());
+  for (const ShardedBucket& sharded : layout_.buckets()) {
+    gathered.resize(sharded.chunk * ranks);
+    if (sharded.chunk > 0) {
+      LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(local.data() + sharded.shard, gathered.data(), sharded.chunk,
+                                                 LLMRT_DTYPE_F32, nullptr),
+                                "ZeRO-1: gathering the optimizer state for a checkpoint");
+    }
+    if (full == nullptr) continue;
+    float* out = full->data() + sharded.bucket.offset;
+    std::copy(gathered.begin(), gathered.end(), out);
+    std::copy_n(local.begin() + static_cast<std::ptrdiff_t>(sharded.shard + sharded.chunk), sharded.tail,
+                out + gathered.size());
+  }
+  return Status::success();
+}
+
+Status ZeroShards::load_state(Buffer& state, const ParamEntry& entry, const std::vector<float>& local) {
+  ComputeDevice& device = params_.device();
+  for (const ShardPiece& piece : layout_.pieces_in(entry.offset, entry.count)) {
+    LLMRT_RETURN_IF_ERROR(device.copy(state.data_as<float>() + piece.shard, local.data() + (piece.flat - entry.offset),
+                                      piece.count * sizeof(float), copy_kind(cpu_device().id(), device.id()),
+                                      nullptr));
+  }
+  return Status::success();
+}
+
+}  // namespace llmrt
