@@ -159,7 +159,7 @@ Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t d
 }
 
 Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
-                           Precision precision, bool played_by_cpu) {
+                           Precision precision, bool played_by_cpu, Recompute train_recompute) {
   // One device per (device type, dtype) is enough: the answer depends on those, not the model.
   std::map<std::pair<std::int32_t, std::int32_t>, std::string> labels;
   for (const Device& device : topology.devices()) {
@@ -172,7 +172,10 @@ Status check_layer_support(const ModelSpec& model, const Registry& registry, con
     for (const auto& [key, label] : labels) {
       const auto [type, dtype] = key;
       const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, dtype, 0, LLMRT_RECOMPUTE_NONE};
-      LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_layers(model, registry, first, first + 1, context));
+      // In the mode it will run in: a layer may support a device in one mode and not another
+      // (gpt.block's selective recompute is CPU-only).
+      LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots,
+                             create_layers(model, registry, first, first + 1, context, train_recompute));
       LLMRT_ASSIGN_OR_RETURN(const std::string problem, layer_support_problem(slots.front(), type, label, dtype));
       if (!problem.empty()) return input_error("{}: {}", layer.pos.describe(), problem);
     }

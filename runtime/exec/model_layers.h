@@ -85,8 +85,10 @@ Result<std::string> layer_support_problem(const LayerSlot& layer, std::int32_t d
 // Every layer of the model runs on every kind of device in the topology with activations of
 // the precision each device trains at; an input error (exit code 2) naming the first that does
 // not. `played_by_cpu` (a rehearsal): every device is a CPU rank computing at its device's dtype.
+// Each layer is asked in the recompute mode it would run in under `train_recompute`.
 Status check_layer_support(const ModelSpec& model, const Registry& registry, const Topology& topology,
-                           Precision precision, bool played_by_cpu = false);
+                           Precision precision, bool played_by_cpu = false,
+                           Recompute train_recompute = Recompute::kNone);
 
 // The planner's view of the same question (PlanRequest::layer_support): one instance per
 // [[model.layer]] entry, each answer cached per device model. Keeps references to both.

@@ -109,6 +109,17 @@ PlanRequest plan_request_for(const Spec& spec, const Topology& topology, const R
   request.world_size = world_size;
   request.schedules = candidate_schedules(registry, spec.parallel);
   request.layer_costs = make_layer_cost_fn(spec.model, registry, spec.train.precision);
+  // Selective recompute only where every device of the room runs it (gpt.block's is CPU-only):
+  // otherwise the planner would choose a mode the run then refuses.
+  if (!check_layer_support(spec.model, registry, topology, spec.train.precision, false, Recompute::kSelective).ok()) {
+    request.layer_costs = [costs = std::move(request.layer_costs)](int tp, int microbatch_size) {
+      auto result = costs(tp, microbatch_size);
+      if (result.ok()) {
+        for (LayerCost& cost : *result) cost.supports_selective = false;
+      }
+      return result;
+    };
+  }
   request.schedule_source = registry_schedule_source(registry);
   request.layer_support = make_layer_support_fn(spec.model, registry, spec.train.precision);
   return request;

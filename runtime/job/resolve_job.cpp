@@ -96,6 +96,13 @@ Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
     layout.recompute = planned->layout.recompute;  // the planner's choice where they were "auto"
     layout.zero = planned->layout.zero;
   }
+  // A layer may run a device in one recompute mode and not another (gpt.block's selective is
+  // CPU-only): asked again in the mode chosen, before anything is allocated.
+  if (layout.recompute != Recompute::kNone) {
+    LLMRT_RETURN_IF_ERROR_CTX(check_layer_support(job.spec.model, job.registry, job.topology,
+                                                  job.spec.train.precision, false, layout.recompute),
+                              "train.recompute = \"{}\"", recompute_name(layout.recompute));
+  }
   LLMRT_ASSIGN_OR_RETURN(ResolvedJob resolved, resolve_layout(job, job.spec, layout));
   resolved.planned = std::move(planned);
   // Before anything is allocated: the layout fits the memory it will run in.

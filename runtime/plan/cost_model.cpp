@@ -29,24 +29,25 @@ double ring_half_s(double bytes, int group, double latency_s, double s_per_byte)
 }
 
 // The dp group's gradient exchange of one pipeline rank: ZeRO 0 all-reduces the fp32 gradients
-// after the last backward (not overlapped); ZeRO 1 reduce-scatters them, overlapped with the last
-// microbatch's backward (the gradients are final only then), and all-gathers the updated
-// parameters (training precision) after the optimizer step, exposed.
+// after the last backward; ZeRO 1 reduce-scatters them and all-gathers the updated fp32 master
+// weights (whole on every rank, exec/zero_shards.h) after the optimizer step. Both are charged as
+// exposed: the executor overlaps the all-reduce and the reduce-scatter with the backward alike
+// (per bucket), so one overlap model for both; a better one would credit both the same way.
+// So ZeRO-1 costs what the all-reduce costs (two ring halves) and wins only memory.
 struct DpExchange {
   double exposed_s = 0;
   double reduce_scatter_s = 0;
   double all_gather_s = 0;
 };
-DpExchange dp_exchange(const Layout& layout, const LinkCost& ring, double gradient_bytes, double parameter_bytes,
-                       double last_backward_s) {
+DpExchange dp_exchange(const Layout& layout, const LinkCost& ring, double gradient_bytes) {
   DpExchange exchange;
   if (layout.zero != 1) {
     exchange.exposed_s = ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
     return exchange;
   }
   exchange.reduce_scatter_s = ring_half_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
-  exchange.all_gather_s = ring_half_s(parameter_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
-  exchange.exposed_s = std::max(0.0, exchange.reduce_scatter_s - last_backward_s) + exchange.all_gather_s;
+  exchange.all_gather_s = ring_half_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+  exchange.exposed_s = exchange.reduce_scatter_s + exchange.all_gather_s;
   return exchange;
 }
 
@@ -58,7 +59,6 @@ struct ChunkTally {
   double tp_nvlink_s = 0;
   double model_flops = 0;
   double recompute_flops = 0;  // recompute's extra forward FLOPs in the backward
-  double backward_s = 0;       // one microbatch's backward passes (B and W)
 };
 
 ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs, int stage,
@@ -93,7 +93,6 @@ ChunkTally tally_chunk(const Layout& layout, const std::vector<LayerCost>& costs
                              nvlink_s_per_byte);
     tally.model_flops += cost.forward_flops + cost.backward_input_flops + cost.backward_weight_flops;
   }
-  tally.backward_s = tally.pass_s[1] + tally.pass_s[2];
   return tally;
 }
 
@@ -118,7 +117,7 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
   double model_flops_per_microbatch = 0, recompute_flops_per_microbatch = 0;
   for (int r = 0; r < layout.pp; ++r) {
     const StageDevices& devices = placed.stages[static_cast<std::size_t>(r)];
-    double parameter_bytes = 0, backward_s = 0;
+    double parameter_bytes = 0;
     for (int c = 0; c < layout.virtual_stages; ++c) {
       const int stage = layout.virtual_stage(r, c);
       const ChunkTally tally = tally_chunk(layout, costs, stage, devices);
@@ -129,12 +128,11 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
       step.tp_allreduce_s_per_step[r] += tally.tp_s * layout.microbatches;
       step.tp_nvlink_s_per_step[r] += tally.tp_nvlink_s * layout.microbatches;
       parameter_bytes += tally.parameter_bytes;
-      backward_s += tally.backward_s;
       model_flops_per_microbatch += tally.model_flops;
       recompute_flops_per_microbatch += tally.recompute_flops;
     }
     const double gradient_bytes = state_bytes(parameter_bytes, train).gradients;
-    const DpExchange dp = dp_exchange(layout, devices.dp_ring, gradient_bytes, parameter_bytes, backward_s);
+    const DpExchange dp = dp_exchange(layout, devices.dp_ring, gradient_bytes);
     step.dp_busy_s = std::max(step.dp_busy_s, dp.reduce_scatter_s + dp.all_gather_s);
     if (dp.exposed_s > step.dp_allreduce_s || r == 0) {
       step.dp_allreduce_s = dp.exposed_s, step.dp_bounding_stage = r;

@@ -24,8 +24,9 @@ double optimizer_state_values(const TrainSpec& train) {
 }
 
 // Whether ZeRO-1 shards the fp32 master weights (bf16/fp16 training) with the optimizer state,
-// as DeepSpeed and Megatron's distributed optimizer do. One switch: the executor's choice.
-constexpr bool kZeroShardsMaster = true;
+// as DeepSpeed and Megatron's distributed optimizer do. One switch: the executor's choice — it
+// keeps them whole today (exec/zero_shards.h).
+constexpr bool kZeroShardsMaster = false;
 
 }  // namespace
 
@@ -49,7 +50,9 @@ StateBytes state_bytes(double parameter_bytes, const TrainSpec& train, int zero_
   const double shards = std::max(zero_shards, 1);
   StateBytes bytes;
   bytes.parameters = parameter_bytes;
-  bytes.gradients = kFp32Bytes * count;
+  // ZeRO-1 keeps its reduced gradient pieces in a buffer of their own (the reduce-scatter's
+  // target), 1/dp of the gradients, beside the whole gradient buffer the layers accumulate into.
+  bytes.gradients = kFp32Bytes * count * (shards > 1 ? 1.0 + 1.0 / shards : 1.0);
   bytes.optimizer = kFp32Bytes * optimizer_state_values(train) * count / shards;
   const double master = train.precision == Precision::kFp32 ? 0.0 : kFp32Bytes * count;
   bytes.master = kZeroShardsMaster ? master / shards : master;
@@ -58,7 +61,8 @@ StateBytes state_bytes(double parameter_bytes, const TrainSpec& train, int zero_
 
 double peak_activation_bytes(const std::vector<llmrt_action>& actions,
                              const std::vector<double>& chunk_activation_bytes,
-                             const std::vector<double>& chunk_transient_bytes) {
+                             const std::vector<double>& chunk_transient_bytes,
+                             const std::vector<double>& chunk_split_bytes) {
   // W needs the layer inputs kept since F; a schedule without W frees them at B.
   const bool has_weight_pass = std::any_of(actions.begin(), actions.end(), [](const llmrt_action& a) {
     return a.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
@@ -71,9 +75,15 @@ double peak_activation_bytes(const std::vector<llmrt_action>& actions,
     // Full recompute reruns a layer's forward before its backward passes: one layer's saved state
     // on top of what is held, released before the next layer's rerun.
     const bool backward = action.kind == LLMRT_ACTION_BACKWARD_INPUT || action.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
-    if (backward && chunk < chunk_transient_bytes.size()) peak = std::max(peak, held + chunk_transient_bytes[chunk]);
+    // With a separate W the rerun state stays from B to W (split): that is the whole of it.
+    const double split = has_weight_pass && chunk < chunk_split_bytes.size() ? chunk_split_bytes[chunk] : 0.0;
+    if (backward && split == 0 && chunk < chunk_transient_bytes.size()) {
+      peak = std::max(peak, held + chunk_transient_bytes[chunk]);
+    }
     if (action.kind == LLMRT_ACTION_FORWARD) held += bytes;
+    if (action.kind == LLMRT_ACTION_BACKWARD_INPUT) held += split;
     if (action.kind == release) held -= bytes;
+    if (action.kind == LLMRT_ACTION_BACKWARD_WEIGHT) held -= split;
     peak = std::max(peak, held);
   }
   return peak;
@@ -91,7 +101,7 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
   const int zero_shards = layout.zero == 1 ? layout.dp : 1;
   for (int r = 0; r < layout.pp; ++r) {
     double parameter_bytes = 0;
-    std::vector<double> chunk_activations(v, 0.0), chunk_transient(v, 0.0);
+    std::vector<double> chunk_activations(v, 0.0), chunk_transient(v, 0.0), chunk_split(v, 0.0);
     for (std::size_t c = 0; c < v; ++c) {
       const int stage = layout.virtual_stage(r, static_cast<int>(c));
       const int first = layout.first_layer(stage);
@@ -101,11 +111,14 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
         parameter_bytes += cost.parameter_bytes;
         chunk_activations[c] += hold.held_bytes;
         chunk_transient[c] = std::max(chunk_transient[c], hold.transient_bytes);
+        if (hold.transient_bytes > 0) chunk_split[c] += 1;  // a rerun layer: counted here, sized below
       }
+      // The executor's rerun buffers are all the chunk's largest rerun state.
+      chunk_split[c] *= chunk_transient[c];
     }
     memory.state_bytes[r] = state_bytes(parameter_bytes, train, zero_shards).total();
     memory.activation_bytes[r] =
-        peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations, chunk_transient);
+        peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations, chunk_transient, chunk_split);
     memory.gib[r] = (memory.state_bytes[r] + memory.activation_bytes[r]) / kGib + workspace_gib;
   }
   return memory;

@@ -119,10 +119,13 @@ LayerHold layer_hold(const LayerCost& cost, Recompute layout_mode);
 // chunk activations are kept from FORWARD until BACKWARD_WEIGHT (or BACKWARD_INPUT when the
 // schedule has no separate W). `chunk_activation_bytes` [chunk].
 // `chunk_transient_bytes` [chunk] (optional): bytes held only during a backward pass of the chunk
-// (full recompute's rerun state), added to what is held at that moment.
+// (full recompute's rerun state, one layer at a time), added to what is held at that moment.
+// `chunk_split_bytes` [chunk] (optional): with a separate W, the rerun state every rerun layer of
+// the chunk keeps from its BACKWARD_INPUT until the BACKWARD_WEIGHT (exec/stage_recompute.cpp).
 double peak_activation_bytes(const std::vector<llmrt_action>& actions,
                              const std::vector<double>& chunk_activation_bytes,
-                             const std::vector<double>& chunk_transient_bytes = {});
+                             const std::vector<double>& chunk_transient_bytes = {},
+                             const std::vector<double>& chunk_split_bytes = {});
 
 // Per pipeline rank, the memory of one of its ranks in GiB.
 struct StageMemory {

@@ -42,7 +42,9 @@ BOOST_AUTO_TEST_CASE(each_mode_holds_what_the_executor_keeps) {
   BOOST_TEST((effective_recompute(cannot, Recompute::kSelective) == Recompute::kNone));
 }
 
-BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_and_master_weights_not_gradients) {
+// The executor (exec/zero_shards.h) shards the optimizer state, keeps the fp32 master weights
+// whole and adds a buffer for its reduced gradient pieces (1/dp of the gradients).
+BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_not_master_weights_and_adds_a_piece_buffer) {
   TrainSpec train;
   train.precision = Precision::kBf16;
   train.optimizer.component.value = "adamw";
@@ -50,10 +52,11 @@ BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_and_master_weights_not_grad
   const StateBytes whole = state_bytes(parameter_bytes, train);
   const StateBytes sharded = state_bytes(parameter_bytes, train, 4);
   BOOST_TEST(sharded.parameters == parameter_bytes);
-  BOOST_TEST(sharded.gradients == whole.gradients);
-  BOOST_TEST(sharded.gradients == 4e9);
+  BOOST_TEST(whole.gradients == 4e9);
+  BOOST_TEST(sharded.gradients == 4e9 + 4e9 / 4);
   BOOST_TEST(sharded.optimizer == 8e9 / 4);
-  BOOST_TEST(sharded.master == 4e9 / 4);
+  BOOST_TEST(sharded.master == whole.master);
+  BOOST_TEST(sharded.master == 4e9);
 }
 
 BOOST_AUTO_TEST_CASE(full_recompute_adds_one_rerun_to_the_peak) {
@@ -64,6 +67,13 @@ BOOST_AUTO_TEST_CASE(full_recompute_adds_one_rerun_to_the_peak) {
   actions[1].microbatch = actions[3].microbatch = 1;
   BOOST_TEST(peak_activation_bytes(actions, {10}) == 20);
   BOOST_TEST(peak_activation_bytes(actions, {10}, {7}) == 27);
+  // With a separate W (zb-h1), every rerun layer's state stays from its B to the W: two rerun
+  // layers of 7 each (split 14) per microbatch in flight, on top of the held inputs.
+  const std::vector<llmrt_action> split_actions = {
+      {LLMRT_ACTION_FORWARD, 0, 0}, {LLMRT_ACTION_FORWARD, 1, 0}, {LLMRT_ACTION_BACKWARD_INPUT, 0, 0},
+      {LLMRT_ACTION_BACKWARD_INPUT, 1, 0}, {LLMRT_ACTION_BACKWARD_WEIGHT, 0, 0}, {LLMRT_ACTION_BACKWARD_WEIGHT, 1, 0}};
+  BOOST_TEST(peak_activation_bytes(split_actions, {10}, {7}, {14}) == 10 + 10 + 14 + 14);
+  BOOST_TEST(peak_activation_bytes(split_actions, {10}, {7}) == 20 + 7);  // no split given: one at a time
 }
 
 // One rank on one A100, the layout's split set: the step costs of a recompute mode or zero stage.
@@ -106,11 +116,11 @@ BOOST_AUTO_TEST_CASE(zero_one_reduce_scatters_and_all_gathers_half_an_all_reduce
   for (LayerCost& cost : one.costs) cost.parameter_bytes = 2e9;  // big enough to outlast a backward
   const StepCosts zero0 = one.step(4, Recompute::kNone, 0);
   const StepCosts zero1 = one.step(4, Recompute::kNone, 1);
-  // bf16 parameters, fp32 gradients: the all-gather moves half the bytes of the reduce-scatter.
+  // fp32 gradients reduce-scattered, the whole fp32 master weights all-gathered: each half an
+  // all-reduce, both exposed as the all-reduce is (the executor overlaps them alike).
   BOOST_TEST(zero1.dp_reduce_scatter_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
-  BOOST_TEST(zero1.dp_all_gather_s == zero0.dp_allreduce_s / 4, boost::test_tools::tolerance(0.01));
-  const double last_backward = zero1.pass_s[0][0][1] + zero1.pass_s[0][0][2];
-  BOOST_TEST(zero1.dp_allreduce_s == std::max(0.0, zero1.dp_reduce_scatter_s - last_backward) + zero1.dp_all_gather_s,
+  BOOST_TEST(zero1.dp_all_gather_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(zero1.dp_allreduce_s == zero1.dp_reduce_scatter_s + zero1.dp_all_gather_s,
              boost::test_tools::tolerance(1e-9));
   BOOST_TEST(zero1.optimizer_s < zero0.optimizer_s);  // the optimizer walks a quarter of the state
 }
@@ -164,7 +174,12 @@ BOOST_AUTO_TEST_CASE(a_model_that_fits_without_is_planned_without) {
   const PlanResult result = rtx3090_pair(shape).plan();
   BOOST_REQUIRE(!result.ranked.empty());
   BOOST_TEST((result.ranked.front().layout.recompute == Recompute::kNone));
-  for (const PlannedLayout& p : result.ranked) BOOST_TEST((p.layout.recompute == Recompute::kNone));
+  // Other layouts may need it (a larger microbatch): then, and only then, they say so.
+  for (const PlannedLayout& p : result.ranked) {
+    if (p.layout.recompute != Recompute::kNone) {
+      BOOST_TEST(p.saver_reason.find("fits only with") != std::string::npos, p.saver_reason);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(auto_savers_for_fixed_degrees_pick_the_cheapest_that_fits) {
