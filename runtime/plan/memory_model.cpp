@@ -2,6 +2,7 @@
 // gradients, optimizer state, the activations its schedule keeps in flight, and workspace —
 // against the smallest device the stage runs on.
 #include <algorithm>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -68,22 +69,31 @@ double peak_activation_bytes(const std::vector<llmrt_action>& actions,
     return a.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
   });
   const int release = has_weight_pass ? LLMRT_ACTION_BACKWARD_WEIGHT : LLMRT_ACTION_BACKWARD_INPUT;
+  auto at = [](const std::vector<double>& bytes, std::size_t chunk) { return chunk < bytes.size() ? bytes[chunk] : 0.0; };
+  std::map<std::pair<int, int>, double> split_held;  // (microbatch, chunk) → rerun state kept until its W
   double held = 0, peak = 0;
-  for (const llmrt_action& action : actions) {
+  for (std::size_t k = 0; k < actions.size(); ++k) {
+    const llmrt_action& action = actions[k];
     const auto chunk = static_cast<std::size_t>(action.chunk);
-    const double bytes = chunk_activation_bytes.at(chunk);
-    // Full recompute reruns a layer's forward before its backward passes: one layer's saved state
-    // on top of what is held, released before the next layer's rerun.
-    const bool backward = action.kind == LLMRT_ACTION_BACKWARD_INPUT || action.kind == LLMRT_ACTION_BACKWARD_WEIGHT;
-    // With a separate W the rerun state stays from B to W (split): that is the whole of it.
-    const double split = has_weight_pass && chunk < chunk_split_bytes.size() ? chunk_split_bytes[chunk] : 0.0;
-    if (backward && split == 0 && chunk < chunk_transient_bytes.size()) {
-      peak = std::max(peak, held + chunk_transient_bytes[chunk]);
+    const auto key = std::make_pair(action.microbatch, action.chunk);
+    if (action.kind == LLMRT_ACTION_FORWARD) held += chunk_activation_bytes.at(chunk);
+    if (action.kind == LLMRT_ACTION_BACKWARD_INPUT) {
+      // Full recompute reruns each layer's forward before its backward. When the schedule runs
+      // the W right after (PipelineRunner::weights_follow), one layer's state at a time is on top
+      // of what is held; when the W comes later, every rerun layer keeps its state until then.
+      const bool weights_follow = k + 1 < actions.size() && actions[k + 1].kind == LLMRT_ACTION_BACKWARD_WEIGHT &&
+                                  actions[k + 1].chunk == action.chunk && actions[k + 1].microbatch == action.microbatch;
+      if (has_weight_pass && !weights_follow && at(chunk_split_bytes, chunk) > 0) {
+        split_held[key] = at(chunk_split_bytes, chunk);
+        held += split_held[key];
+      } else {
+        peak = std::max(peak, held + at(chunk_transient_bytes, chunk));
+      }
     }
-    if (action.kind == LLMRT_ACTION_FORWARD) held += bytes;
-    if (action.kind == LLMRT_ACTION_BACKWARD_INPUT) held += split;
-    if (action.kind == release) held -= bytes;
-    if (action.kind == LLMRT_ACTION_BACKWARD_WEIGHT) held -= split;
+    if (action.kind == release) held -= chunk_activation_bytes.at(chunk);
+    if (action.kind == LLMRT_ACTION_BACKWARD_WEIGHT) {
+      if (const auto split = split_held.find(key); split != split_held.end()) held -= split->second, split_held.erase(split);
+    }
     peak = std::max(peak, held);
   }
   return peak;
