@@ -11,7 +11,7 @@ namespace llmrt {
 Result<ModelSummary> summarize_model(const ModelSpec& model, const Registry& registry) {
   ModelSummary summary;
   std::set<std::string> tied_seen;
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   int first = 0;
   for (const LayerSpec& layer : model.layers) {
     LLMRT_ASSIGN_OR_RETURN(auto slots, create_layers(model, registry, first, first + 1, context));

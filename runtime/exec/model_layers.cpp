@@ -121,7 +121,7 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
 }
 
 Status check_model_components(const ModelSpec& model, const Registry& registry, std::int64_t batch) {
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   // Every layer (creating one holds no parameters): their specs and ties are checked, and the
   // shape walk runs down the whole chain, so an infer_shapes mistake stops `check`, not `run`.
   const int layer_count = static_cast<int>(expand_layers(model).size());

@@ -7,7 +7,7 @@ namespace llmrt {
 
 Result<ModelPlan> plan_model(const Spec& spec, const Registry& registry, Layout layout) {
   const int layer_count = static_cast<int>(expand_layers(spec.model).size());
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, layout.tp, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, layout.tp, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   LLMRT_ASSIGN_OR_RETURN(auto layers, create_layers(spec.model, registry, 0, layer_count, context));
   ModelPlan plan;
   for (const LayerSlot& slot : layers) {

@@ -10,7 +10,7 @@ namespace llmrt {
 
 Result<std::vector<LayerSlot>> create_model_layers(const ModelSpec& model, const Registry& registry) {
   const int count = static_cast<int>(expand_layers(model).size());
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   return create_layers(model, registry, 0, count, context);
 }
 

@@ -33,7 +33,7 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
                                                    Precision precision, int tp, int microbatch_size) {
   const int layer_count = static_cast<int>(expand_layers(model).size());
   // tp_rank 0 speaks for the group: every rank of a tp group holds an equal slice.
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, tp, compute_dtype_of(precision), 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, tp, compute_dtype_of(precision), 0, LLMRT_RECOMPUTE_NONE};
   LLMRT_ASSIGN_OR_RETURN_CTX(auto layers, create_layers(model, registry, 0, layer_count, context), "tp = {}", tp);
   const std::int64_t seq = model.seq_len.value;
   LLMRT_ASSIGN_OR_RETURN(const auto shapes, layer_output_shapes(layers, microbatch_size, seq));

@@ -69,7 +69,7 @@ BOOST_AUTO_TEST_CASE(first_non_finite_reads_every_activation_dtype) {
 
 // The GPT model's layers (embedding, two blocks, head with its tied wte).
 std::vector<LayerSlot> gpt_layers(Registry& registry, const ModelSpec& model) {
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto layers = create_layers(model, registry, 0, 4, context);
   BOOST_REQUIRE_MESSAGE(layers.ok(), (layers.ok() ? "" : layers.error().message()));
   return std::move(*layers);

@@ -54,7 +54,7 @@ ModelLayers create_model(const std::string& name, int block_width, int blocks) {
   auto registry = load_plugins(PluginSearchOptions{});
   BOOST_REQUIRE_MESSAGE(registry.ok(), (registry.ok() ? "" : registry.error().message()));
   ModelLayers model{std::move(*registry), {}};
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto layers = create_layers(spec->model, model.registry, 0, blocks + 2, context);
   BOOST_REQUIRE_MESSAGE(layers.ok(), (layers.ok() ? "" : layers.error().message()));
   model.layers = std::move(*layers);
@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(tied_parameters_of_two_shapes_are_refused_naming_both) {
   auto registry = load_plugins(PluginSearchOptions{});
   BOOST_REQUIRE(registry.ok());
   // (check_model_components walks the shapes first, which the GPT layers refuse before the tie.)
-  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto layers = create_layers(spec->model, *registry, 0, 3, context);
   BOOST_REQUIRE(layers.ok());
   const Status checked = check_param_ties(spec->model, *layers);

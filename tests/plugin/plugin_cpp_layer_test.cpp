@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(layer_forward_backward_through_the_abi) {
   const Component& scale = *registry.find("test.scale");
   auto config = resolve_component_config(scale, spec_with("test.scale", {{"channels", std::int64_t{3}}, {"factor", 1.5}}));
   BOOST_REQUIRE(config.ok());
-  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto layer = create_layer(scale, *config, context);
   BOOST_REQUIRE_MESSAGE(layer.ok(), (layer.ok() ? "" : layer.error().message()));
 
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(exceptions_become_statuses) {
   // The constructor's PluginError: an input error naming the component.
   auto bad = resolve_component_config(scale, spec_with("test.scale", {{"channels", std::int64_t{-1}}}));
   BOOST_REQUIRE(bad.ok());
-  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto refused = create_layer(scale, *bad, context);
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST(refused.error().message().find("layer 'test.scale'") != std::string::npos);

@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(block_heads_must_divide_d_model) {
   const Component& block = find_component(registry, "gpt.block");
   auto config = resolve_component_config(block, spec_with("gpt.block", {{"d_model", kC}, {"heads", std::int64_t{5}}}));
   BOOST_REQUIRE(config.ok());
-  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   void* instance = nullptr;
   llmrt_status* status = block.layer().create(plugin_host_api(), config->get(), &context, &instance);
   BOOST_REQUIRE(status != nullptr);

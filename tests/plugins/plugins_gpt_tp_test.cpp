@@ -87,7 +87,7 @@ struct RankResult {
 // One rank: create its block, forward x, backward dy (input then weight pass).
 void run_rank(const Component& block, const ResolvedConfig& config, const LayerRig& reference, int rank,
               std::vector<float> x, std::vector<float> dy, RankResult& result) {
-  llmrt_layer_context context{sizeof(llmrt_layer_context), rank, int32_t(kTp), LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), rank, int32_t(kTp), LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   void* raw = nullptr;
   llmrt_status* status = block.layer().create(two_rank_host(), config.get(), &context, &raw);
   if (status != nullptr) {
@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE(tp_must_divide_heads) {
   const Component& block = find_component(registry, "gpt.block");
   auto config = resolve_component_config(block, spec_with("gpt.block", {{"d_model", kC}, {"heads", std::int64_t{3}}}));
   BOOST_REQUIRE(config.ok());
-  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, int32_t(kTp), LLMRT_DTYPE_F32, 0};
+  llmrt_layer_context context{sizeof(llmrt_layer_context), 0, int32_t(kTp), LLMRT_DTYPE_F32, 0, LLMRT_RECOMPUTE_NONE};
   auto refused = create_layer(block, *config, context);
   BOOST_REQUIRE(!refused.ok());
   BOOST_TEST(refused.error().message().find("tensor-parallel size 2 does not divide heads = 3") != std::string::npos,
