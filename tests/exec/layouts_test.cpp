@@ -12,54 +12,14 @@
 
 #include "data/token_shards.h"
 #include "support/process.h"
+#include "support/tiny_gpt.h"
 
 using llmrt::test::ProcessResult;
 using llmrt::test::TempDir;
 
 namespace {
 
-const char* kConfig = R"([cluster]
-[[cluster.node]]
-name = "localhost"
-cpus = { ranks = 1 }
-[model]
-seq_len = 16
-vocab_size = 64
-[[model.layer]]
-component = "gpt.embedding"
-d_model = 32
-[[model.layer]]
-component = "gpt.block"
-repeat = 4
-d_model = 32
-heads = 4
-[[model.layer]]
-component = "gpt.head"
-[parallel]
-pp = 1
-tp = 1
-dp = 1
-microbatch_size = 1
-[train]
-steps = 5
-global_batch = 4
-grad_clip = 1.0
-seed = 3
-optimizer = { component = "adamw", lr = 3e-3, betas = [0.9, 0.95], weight_decay = 0.1 }
-lr_schedule = { component = "cosine", warmup_steps = 2, min_lr = 1e-4 }
-[metrics]
-prometheus = ""
-)";
 
-// A random phrase of 23 tokens, repeated: learnable, so the five steps lower the loss.
-std::string write_phrase_shard(const TempDir& dir) {
-  std::vector<std::uint16_t> phrase = {5, 17, 3, 44, 9, 61, 28, 12, 7, 50, 33, 2, 19, 40, 11, 58, 24, 36, 1, 47, 30, 14, 63};
-  std::vector<std::uint16_t> tokens(4096);
-  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = phrase[i % phrase.size()];
-  const std::string path = dir.path() + "/phrase.bin";
-  BOOST_REQUIRE(llmrt::write_token_shard(path, tokens).ok());
-  return path;
-}
 
 struct Layout {
   int pp, tp, dp, v;
@@ -192,7 +152,7 @@ void expect_same(const RunResult& reference, const RunResult& run, const std::st
 BOOST_AUTO_TEST_CASE(every_layout_and_schedule_matches_one_rank) {
   TempDir dir("layouts");
   const std::string config =
-      dir.write("tiny.toml", std::string(kConfig) + "[data]\ntrain = \"" + write_phrase_shard(dir) + "\"\n");
+      llmrt::test::write_tiny_gpt_on_phrase(dir, "tiny.toml", 5);
   const RunResult reference = run_layout(dir, config, {1, 1, 1, 1, "1f1b"}, false);
   BOOST_REQUIRE(reference.losses.size() == 5u);
   BOOST_TEST(reference.losses.back() < reference.losses.front());  // it trains: the comparison is not of zeros

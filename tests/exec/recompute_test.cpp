@@ -21,53 +21,14 @@
 
 #include "data/token_shards.h"
 #include "support/process.h"
+#include "support/tiny_gpt.h"
 
 using llmrt::test::ProcessResult;
 using llmrt::test::TempDir;
 
 namespace {
 
-const char* kConfig = R"([cluster]
-[[cluster.node]]
-name = "localhost"
-cpus = { ranks = 1 }
-[model]
-seq_len = 16
-vocab_size = 64
-[[model.layer]]
-component = "gpt.embedding"
-d_model = 32
-[[model.layer]]
-component = "gpt.block"
-repeat = 4
-d_model = 32
-heads = 4
-[[model.layer]]
-component = "gpt.head"
-[parallel]
-pp = 1
-tp = 1
-dp = 1
-microbatch_size = 1
-[train]
-steps = 4
-global_batch = 4
-grad_clip = 1.0
-seed = 3
-optimizer = { component = "adamw", lr = 3e-3, betas = [0.9, 0.95], weight_decay = 0.1 }
-lr_schedule = { component = "cosine", warmup_steps = 2, min_lr = 1e-4 }
-[metrics]
-prometheus = ""
-)";
 
-std::string write_phrase_shard(const TempDir& dir) {
-  std::vector<std::uint16_t> phrase = {5, 17, 3, 44, 9, 61, 28, 12, 7, 50, 33, 2, 19, 40, 11, 58, 24, 36, 1, 47, 30, 14, 63};
-  std::vector<std::uint16_t> tokens(4096);
-  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = phrase[i % phrase.size()];
-  const std::string path = dir.path() + "/phrase.bin";
-  BOOST_REQUIRE(llmrt::write_token_shard(path, tokens).ok());
-  return path;
-}
 
 struct Run {
   std::vector<double> losses, grad_norms;
@@ -132,7 +93,7 @@ void expect_same_under(const std::string& name, int ranks, const std::vector<std
                        const std::vector<std::pair<std::string, std::vector<std::string>>>& variants) {
   TempDir dir("recompute_" + name);
   const std::string config =
-      dir.write("tiny.toml", std::string(kConfig) + "[data]\ntrain = \"" + write_phrase_shard(dir) + "\"\n");
+      llmrt::test::write_tiny_gpt_on_phrase(dir, "tiny.toml", 4);
   std::vector<std::string> none = base;
   none.push_back("train.recompute=\"none\"");
   const Run reference = train(dir, config, "none", ranks, none);
@@ -196,7 +157,7 @@ BOOST_AUTO_TEST_CASE(tp2) {
 // rerun buffer, the largest layer's, at a time.
 BOOST_AUTO_TEST_CASE(saved_state_shrinks) {
   TempDir dir("recompute_memory");
-  const std::string config = dir.write("tiny.toml", std::string(kConfig));  // random tokens
+  const std::string config = dir.write("tiny.toml", llmrt::test::tiny_gpt_config(4));  // random tokens
   const double n = 16, c = 32, h = 4 * c, heads = 4, blocks = 4, mib = 1024.0 * 1024.0;
   const double block = 4 * (13 * n * c + 3 * n * h + n * heads + 4 * n);
   const double block_selective = block - 4 * (2 * n * c + n * h);
