@@ -65,11 +65,17 @@ Result<StepTiming> time_step(const Layout& layout, const std::vector<ScheduleSam
   timing.makespan_s = samples.size() == 1 ? makespans[0]
                                           : extrapolate(makespans[0], samples[0].layout.microbatches, makespans[1],
                                                         samples[1].layout.microbatches, layout.microbatches);
-  // Busy time is exact: every microbatch runs every pass once on each rank.
-  double busy = 0;
+  // Busy time is exact: every microbatch runs every pass once on each rank. No rank finishes
+  // before its own passes are done, a bound the linear extrapolation from two sampled microbatch
+  // counts can undershoot (a negative bubble) when the step grows faster than linearly in them.
+  double busy = 0, busiest = 0;
   for (const auto& chunks : step.pass_s) {
-    for (const auto& passes : chunks) busy += (passes[0] + passes[1] + passes[2]) * layout.microbatches;
+    double rank_busy = 0;
+    for (const auto& passes : chunks) rank_busy += (passes[0] + passes[1] + passes[2]) * layout.microbatches;
+    busy += rank_busy;
+    busiest = std::max(busiest, rank_busy);
   }
+  timing.makespan_s = std::max(timing.makespan_s, busiest);
   timing.bubble_fraction = timing.makespan_s > 0 ? 1 - busy / (layout.pp * timing.makespan_s) : 0;
   return timing;
 }

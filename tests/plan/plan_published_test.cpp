@@ -10,6 +10,7 @@
 // planner's predicted teraFLOP/s per GPU for it, counted the same way, is within 15 % of the
 // published figure; the best layout keeps tp inside a node's NVLink island. The calibration is
 // the one a user would set: [plan].compute_efficiency (docs/planner.md), never the expectation.
+// Also llm.c's two published GPT-2 runs on 8 GPUs (check_llmc below).
 // docs/PERFORMANCE.md has the table these tests print.
 #define BOOST_TEST_MODULE plan_published
 #include <algorithm>
@@ -135,6 +136,87 @@ void check_row(const PublishedRun& run) {
     }
   }
 }
+
+// llm.c's published runs (karpathy/llm.c, scripts/run_gpt2_124M.sh and run_gpt2_1558M.sh, whose
+// comments give the hardware and the measured time per step): GPT-2 on one node of 8 GPUs, pure
+// data parallel with ZeRO-1 (-z 1), no recompute (-r 0), bf16, seq 1024 (-t), the vocabulary
+// padded to 50,304, cuDNN's fused (flash) attention, microbatch -b sequences per GPU and step.
+struct LlmcRun {
+  const char* name;
+  const char* device;
+  int heads, hidden, layers, microbatch, tokens_per_step;
+  double step_s;  // published time per optimizer step
+};
+
+constexpr LlmcRun kLlmc[] = {
+    {"GPT-2 124M", "A100-80GB-SXM", 12, 768, 12, 64, 524288, 0.300},
+    {"GPT-2 1558M", "H100-SXM", 25, 1600, 48, 16, 1048576, 2.80},
+};
+
+constexpr double kLlmcSeq = 1024, kLlmcVocab = 50304;
+
+// GPT-2 in Megatron's counts (as megatron_gpt) but with what cuDNN's fused causal attention does:
+// it skips the masked half of the scores (2·b·s²·h forward FLOPs, not 4) and never stores them,
+// only the per-head log-sum-exp (4·a·s·b bytes), so a block keeps s·b·h·34 bytes.
+LayerCostFn llmc_gpt(const LlmcRun& run) {
+  return [run](int tp, int b) -> Result<std::vector<LayerCost>> {
+    if (run.heads % tp != 0) return input_error("tp = {} does not divide heads = {}", tp, run.heads);
+    const double h = run.hidden, s = kLlmcSeq, t = tp, sbh = s * b * h, v = kLlmcVocab;
+    const double block_flops = (24 * b * s * h * h + 2 * b * s * s * h) / t;
+    LayerCost block = testing::layer_cost(block_flops, block_flops, block_flops,
+                                          sbh * (10 + 24 / t) + 4 * run.heads * s * b / t, 12 * h * h * kBf16 / t,
+                                          sbh * kBf16);
+    LayerCost embedding = testing::layer_cost(0, 0, 0, s * b * 4, (v / t + s) * h * kBf16, sbh * kBf16);
+    const double logits = 2 * b * s * h * v / t;
+    LayerCost head = testing::layer_cost(logits, logits, logits, s * b * v * 4 / t, v * h * kBf16 / t, 0);
+    embedding.tied_parameter_bytes["wte"] = head.tied_parameter_bytes["wte"] = v * h * kBf16 / t;
+    std::vector<LayerCost> costs{embedding};
+    costs.insert(costs.end(), static_cast<std::size_t>(run.layers), block);
+    costs.push_back(head);
+    return costs;
+  };
+}
+
+// The published layout (pp1·tp1·dp8, zero 1, the published microbatch) is feasible, its predicted
+// step within 15 % of the published one, and pp1·tp1·dp8 among the planner's five best.
+void check_llmc(const LlmcRun& run) {
+  const std::int64_t global_batch = run.tokens_per_step / static_cast<std::int64_t>(kLlmcSeq);
+  PlanFixture fixture(testing::nodes_of(1, 8, run.device, 8, {NetworkKind::kInfiniband, 400, 5}), llmc_gpt(run),
+                      global_batch);
+  fixture.request.seq_len = static_cast<std::int64_t>(kLlmcSeq);
+  fixture.request.train.recompute.value = Recompute::kNone;  // -r 0
+  fixture.request.parallel.zero.value = 1;                    // -z 1
+  fixture.request.microbatch_sizes = {4, 8, 16, 32, 64};
+  const PlanResult result = fixture.plan();
+  BOOST_REQUIRE(!result.ranked.empty());
+  const auto published = std::find_if(result.ranked.begin(), result.ranked.end(), [&](const PlannedLayout& p) {
+    return p.layout.pp == 1 && p.layout.tp == 1 && p.layout.dp == 8 && p.layout.microbatch_size == run.microbatch;
+  });
+  BOOST_REQUIRE_MESSAGE(published != result.ranked.end(), run.name << ": the published layout is not feasible");
+  std::vector<std::array<int, 3>> seen;
+  for (auto it = result.ranked.begin(); it != published; ++it) {
+    const std::array<int, 3> degrees{it->layout.pp, it->layout.tp, it->layout.dp};
+    const bool same = degrees == std::array<int, 3>{1, 1, 8};  // another microbatch of the published layout
+    if (!same && std::find(seen.begin(), seen.end(), degrees) == seen.end()) seen.push_back(degrees);
+  }
+  const double error = published->step_time_s / run.step_s - 1;
+  BOOST_TEST_MESSAGE(fmt::format("{} on 8 {}: pp1·tp1·dp8 mbs {} ranked {}, predicted step {:.3f} s, published "
+                                 "{:.3f} s ({:+.1f} %), {:.0f} k tokens/s per GPU predicted; best pp{}·tp{}·dp{} "
+                                 "mbs {} {:.3f} s",
+                                 run.name, run.device, run.microbatch, seen.size() + 1, published->step_time_s,
+                                 run.step_s, error * 100, run.tokens_per_step / published->step_time_s / 8 / 1e3,
+                                 result.ranked[0].layout.pp, result.ranked[0].layout.tp, result.ranked[0].layout.dp,
+                                 result.ranked[0].layout.microbatch_size, result.ranked[0].step_time_s));
+  for (const PlannedLayout& planned : result.ranked) {  // no rank idles less than never
+    BOOST_TEST(planned.bubble_fraction >= 0, run.name << ": pp" << planned.layout.pp << " bubble "
+                                                      << planned.bubble_fraction);
+  }
+  BOOST_TEST(seen.size() < 5, run.name << ": the published layout is ranked " << seen.size() + 1);
+  BOOST_TEST(std::fabs(error) <= 0.15, run.name << ": predicted step " << published->step_time_s << " s");
+}
+
+BOOST_AUTO_TEST_CASE(llmc_gpt2_124m_on_8_a100) { check_llmc(kLlmc[0]); }
+BOOST_AUTO_TEST_CASE(llmc_gpt2_1558m_on_8_h100) { check_llmc(kLlmc[1]); }
 
 BOOST_AUTO_TEST_CASE(gpt_1_7b_on_32_a100) { check_row(kTable1[0]); }
 BOOST_AUTO_TEST_CASE(gpt_3_6b_on_64_a100) { check_row(kTable1[1]); }
