@@ -138,8 +138,11 @@ SaverChoice choose_savers(const PlanRequest& request, const Layout& layout, cons
   SaverChoice choice;
   choice.baseline = try_savers(request, layout, groups.front().front(), samples, costs, placed);
   const SaverTry* last = &choice.baseline;
+  // `last` and `best` point into `tries`: room for every option up front, so no push_back moves them.
+  std::size_t options = 0;
+  for (const auto& group : groups) options += group.size();
   std::vector<SaverTry> tries;
-  tries.reserve(groups.size() * 2);
+  tries.reserve(options);
   for (const auto& group : groups) {
     const SaverTry* best = nullptr;
     for (const SaverOption& option : group) {
