@@ -245,6 +245,15 @@ print(":".join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob
     export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$extra"
     ldd "$STAGE"/bin/* 2>/dev/null | grep "not found" | sort -u | sed 's/^/still missing: /'
   fi
+  # cuBLASLt is loaded at first use too (kernels/cuda/cublaslt_library.h): point
+  # LLMRT_CUBLASLT_LIBRARY at one when the loader has none on its path.
+  if [ -z "${LLMRT_CUBLASLT_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcublasLt.so'; then
+    local lt lt_roots
+    lt_roots=$(env LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>/dev/null)
+    # shellcheck disable=SC2086
+    lt=$(find ${LD_LIBRARY_PATH//:/ } /usr/local/cuda*/lib* $lt_roots -name 'libcublasLt.so.*' 2>/dev/null | sort | head -n 1)
+    if [ -n "$lt" ]; then export LLMRT_CUBLASLT_LIBRARY="$lt"; echo "cublasLt: $lt"; else echo "cublasLt: none found"; fi
+  fi
   # NCCL is loaded at run time (runtime/comm/nccl_library.h), so ldd does not list it: point
   # LLMRT_NCCL_LIBRARY at one when the loader has none (PyTorch's nvidia-nccl wheel has one).
   if [ -z "${LLMRT_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 '; then

@@ -1,6 +1,8 @@
 // Out-of-line parts of the RAII owners and the error path; plain C++ against the CUDA runtime.
 #include "cuda/cuda_common.h"
 
+#include "cuda/cublaslt_library.h"
+
 #include <string>
 
 namespace llmrt::kernels::cuda {
@@ -16,8 +18,8 @@ void throw_cuda_status(const char* what, cudaError_t err, const char* file, int 
 }
 
 void throw_cublas_status(const char* what, cublasStatus_t st, const char* file, int line) {
-  const std::string detail = std::string(cublasLtGetStatusName(st)) + " (" + std::to_string(int(st)) + "): " +
-                             cublasLtGetStatusString(st);
+  const std::string detail = std::string(cublaslt().GetStatusName(st)) + " (" + std::to_string(int(st)) + "): " +
+                             cublaslt().GetStatusString(st);
   throw_cuda_error(what, detail.c_str(), file, line);
 }
 
@@ -39,11 +41,11 @@ CudaStream::~CudaStream() {
 }
 
 GemmContext::GemmContext(std::size_t workspace_bytes) : workspace_(workspace_bytes) {
-  LLMRT_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  LLMRT_CUBLAS_CHECK(cublaslt().Create(&handle_));
 }
 
 GemmContext::~GemmContext() {
-  if (handle_) cublasLtDestroy(handle_);
+  if (handle_) cublaslt().Destroy(handle_);
 }
 
 }  // namespace llmrt::kernels::cuda

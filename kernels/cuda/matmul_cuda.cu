@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cuda/cublaslt_library.h"
 #include "cuda/device_utils.cuh"
 #include "cuda/kernels_cuda.h"
 
@@ -29,9 +30,9 @@ struct Gemm {
 };
 
 struct LtDeleter {
-  void operator()(cublasLtMatmulDescOpaque_t* p) const { cublasLtMatmulDescDestroy(p); }
-  void operator()(cublasLtMatrixLayoutOpaque_t* p) const { cublasLtMatrixLayoutDestroy(p); }
-  void operator()(cublasLtMatmulPreferenceOpaque_t* p) const { cublasLtMatmulPreferenceDestroy(p); }
+  void operator()(cublasLtMatmulDescOpaque_t* p) const { cublaslt().MatmulDescDestroy(p); }
+  void operator()(cublasLtMatrixLayoutOpaque_t* p) const { cublaslt().MatrixLayoutDestroy(p); }
+  void operator()(cublasLtMatmulPreferenceOpaque_t* p) const { cublaslt().MatmulPreferenceDestroy(p); }
 };
 using MatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, LtDeleter>;
 using MatrixLayout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LtDeleter>;
@@ -39,7 +40,7 @@ using MatmulPreference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtDel
 
 MatrixLayout make_layout(cudaDataType_t type, int rows, int cols, int ld) {
   cublasLtMatrixLayout_t layout = nullptr;
-  LLMRT_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&layout, type, rows, cols, ld));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatrixLayoutCreate(&layout, type, rows, cols, ld));
   return MatrixLayout(layout);
 }
 
@@ -54,12 +55,12 @@ long long alignment_of(const void* p) {
 
 template <typename T>
 void set_attr(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attr, const T& value) {
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, attr, &value, sizeof(value)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulDescSetAttribute(desc, attr, &value, sizeof(value)));
 }
 
 MatmulDesc make_desc(const Gemm& g) {
   cublasLtMatmulDesc_t desc = nullptr;
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   MatmulDesc owned(desc);
   set_attr(desc, CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
   set_attr(desc, CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
@@ -82,17 +83,17 @@ const cublasLtMatmulHeuristicResult_t& find_algo(GemmContext& ctx, const Gemm& g
   auto [it, inserted] = ctx.algo_cache().try_emplace(key);
   if (!inserted) return it->second;
   cublasLtMatmulPreference_t pref = nullptr;
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceCreate(&pref));
   MatmulPreference owned(pref);
   const std::size_t ws = ctx.workspace_bytes();
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
   const std::uint32_t align_a = std::uint32_t(key[8]), align_b = std::uint32_t(key[9]), align_d = std::uint32_t(key[10]);
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof(align_d)));
-  LLMRT_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof(align_d)));
+  LLMRT_CUBLAS_CHECK(cublaslt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d)));
   int returned = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(ctx.handle(), desc, la, lb, ld, ld, pref, 1,
+  const cublasStatus_t st = cublaslt().MatmulAlgoGetHeuristic(ctx.handle(), desc, la, lb, ld, ld, pref, 1,
                                                            &it->second, &returned);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0) it->second.state = CUBLAS_STATUS_NOT_SUPPORTED;
   return it->second;
@@ -126,7 +127,7 @@ void run_gemm(GemmContext& ctx, const Gemm& g, cudaStream_t stream) {
   if (algo.state == CUBLAS_STATUS_SUCCESS) {
     const float alpha = 1.0f;
     // C and D are the same buffer with the same layout: cuBLASLt supports the in-place update.
-    LLMRT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle(), desc.get(), &alpha, g.a, la.get(), g.b, lb.get(), &g.beta,
+    LLMRT_CUBLAS_CHECK(cublaslt().Matmul(ctx.handle(), desc.get(), &alpha, g.a, la.get(), g.b, lb.get(), &g.beta,
                                       g.d, ld.get(), g.d, ld.get(), &algo.algo, ctx.workspace(),
                                       ctx.workspace_bytes(), stream));
     return;
