@@ -30,9 +30,13 @@ void CheckReport::verdict(bool ok, const std::string& name, const std::string& d
 
 double rms(std::span<const float> values) {
   if (values.empty()) return 0;
+  // Over the finite values: one NaN must not make every other comparison NaN too.
   double sum = 0;
-  for (float v : values) sum += static_cast<double>(v) * v;
-  return std::sqrt(sum / static_cast<double>(values.size()));
+  std::size_t count = 0;
+  for (float v : values) {
+    if (std::isfinite(v)) sum += static_cast<double>(v) * v, ++count;
+  }
+  return count == 0 ? 0 : std::sqrt(sum / static_cast<double>(count));
 }
 
 Difference compare(std::span<const float> got, std::span<const float> want, double floor) {
@@ -42,8 +46,9 @@ Difference compare(std::span<const float> got, std::span<const float> want, doub
   const double scale = rms(want) + floor;
   for (std::size_t i = 0; i < d.count; ++i) {
     const double g = got[i], w = want[i];
-    const double abs = std::fabs(g - w);
-    const double error = std::isfinite(g) && std::isfinite(w) ? abs / (std::fabs(w) + scale) : INFINITY;
+    const bool same_bits = std::memcmp(&got[i], &want[i], sizeof(float)) == 0;  // a NaN equals itself here
+    const double abs = same_bits ? 0 : std::fabs(g - w);
+    const double error = same_bits ? 0 : std::isfinite(g) && std::isfinite(w) ? abs / (std::fabs(w) + scale) : INFINITY;
     if (error > d.max_error || (i == 0 && !(error <= d.max_error))) {
       d.max_error = error, d.index = i, d.got = g, d.want = w;
     }

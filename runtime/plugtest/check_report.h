@@ -47,7 +47,7 @@ Difference compare(std::span<const float> got, std::span<const float> want, doub
 // "max rel error 3.1e-06 (abs 2.0e-07) at element 17 (got 0.1234, expected 0.1235)"
 std::string describe(const Difference& difference);
 
-// sqrt(mean(x^2)) in double.
+// sqrt(mean(x^2)) in double, over the finite values.
 double rms(std::span<const float> values);
 
 }  // namespace llmrt::plugtest

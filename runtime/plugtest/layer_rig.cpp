@@ -163,11 +163,16 @@ Result<std::vector<HostTensor>> LayerRig::fresh_outputs() const {
 }
 
 Gradients LayerRig::fresh_gradients() const {
+  auto guarded = [](const std::vector<std::int64_t>& shape) {
+    HostTensor t = HostTensor::zeros(shape);
+    t.values.resize(t.count() + kTail, sentinel());
+    return t;
+  };
   Gradients grads;
   for (const HostTensor& t : inputs_) {
-    if (t.dtype == LLMRT_DTYPE_F32) grads.in.push_back(HostTensor::zeros(t.shape));
+    if (t.dtype == LLMRT_DTYPE_F32) grads.in.push_back(guarded(t.shape));
   }
-  for (const HostTensor& p : params_) grads.params.push_back(HostTensor::zeros(p.shape));
+  for (const HostTensor& p : params_) grads.params.push_back(guarded(p.shape));
   return grads;
 }
 

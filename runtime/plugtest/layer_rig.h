@@ -72,7 +72,8 @@ class LayerRig {
   // Fresh outputs of the declared shapes, every element the sentinel, plus kTail sentinels past
   // the end (a forward that writes past its declared shape changes them).
   Result<std::vector<HostTensor>> fresh_outputs() const;
-  // Zeroed gradient buffers: one per float input, one per parameter (local shapes).
+  // Zeroed gradient buffers: one per float input, one per parameter (local shapes), each with
+  // kTail sentinels past its end.
   Gradients fresh_gradients() const;
 
   Status forward(std::vector<HostTensor>& out, std::vector<std::byte>& saved);

@@ -70,6 +70,27 @@ bool check_shapes(const Baseline& base, CheckReport& report) {
   return true;
 }
 
+// Nothing written past the end of a gradient buffer (each has LayerRig::kTail sentinels after it).
+bool check_gradient_bounds(const Baseline& base, const LayerRig& rig, CheckReport& report) {
+  const std::uint32_t mark = std::bit_cast<std::uint32_t>(LayerRig::sentinel());
+  auto overrun = [&](const std::vector<HostTensor>& set, const std::function<std::string(std::size_t)>& name) {
+    for (std::size_t k = 0; k < set.size(); ++k) {
+      std::size_t past = 0;
+      for (std::size_t i = set[k].count(); i < set[k].values.size(); ++i) {
+        past += std::bit_cast<std::uint32_t>(set[k].values[i]) != mark;
+      }
+      if (past != 0) return fmt::format("backward wrote {} value{} past the end of the {} (shape {})", past,
+                                        past == 1 ? "" : "s", name(k), shape_string(set[k].shape));
+    }
+    return std::string();
+  };
+  std::string bad = overrun(base.grads.in, grad_in_name);
+  if (bad.empty()) bad = overrun(base.grads.params, param_names(rig));
+  report.verdict(bad.empty(), "gradient_bounds",
+                 bad.empty() ? "backward writes inside the input and parameter gradient buffers" : bad);
+  return bad.empty();
+}
+
 void check_finite(const Baseline& base, const LayerRig& rig, CheckReport& report) {
   auto first_bad = [](const std::vector<HostTensor>& set, const std::function<std::string(std::size_t)>& name) {
     for (std::size_t k = 0; k < set.size(); ++k) {
@@ -284,10 +305,14 @@ Result<Baseline> run_once(LayerRig& rig, Problem& problem) {
   Baseline base;
   LLMRT_ASSIGN_OR_RETURN(base.out, rig.fresh_outputs());
   LLMRT_RETURN_IF_ERROR(rig.forward(base.out, base.saved));
+  LLMRT_RETURN_IF_ERROR(run_backward(rig, problem, base));
+  return base;
+}
+
+Status run_backward(LayerRig& rig, Problem& problem, Baseline& base) {
   base.grads = rig.fresh_gradients();
   std::vector<std::byte> saved = base.saved;  // backward may use its saved state as scratch
-  LLMRT_RETURN_IF_ERROR(rig.backward(problem.grad_out, saved, base.grads));
-  return base;
+  return rig.backward(problem.grad_out, saved, base.grads);
 }
 
 Status run_layer_checks(const LayerTestSetup& setup, CheckReport& report) {
@@ -295,8 +320,13 @@ Status run_layer_checks(const LayerTestSetup& setup, CheckReport& report) {
                                                         layer_context(0, 1, LLMRT_RECOMPUTE_NONE),
                                                         cpu_call_ctx(0, 1, nullptr)));
   LLMRT_ASSIGN_OR_RETURN(Problem problem, make_problem(rig, setup));
-  LLMRT_ASSIGN_OR_RETURN(Baseline base, run_once(rig, problem));
+  // Forward alone first: a backward trusting a wrong declared shape may write past its buffers.
+  Baseline base;
+  LLMRT_ASSIGN_OR_RETURN(base.out, rig.fresh_outputs());
+  LLMRT_RETURN_IF_ERROR(rig.forward(base.out, base.saved));
   if (!check_shapes(base, report)) return Status::success();  // the rest would read unwritten outputs
+  LLMRT_RETURN_IF_ERROR(run_backward(rig, problem, base));
+  if (!check_gradient_bounds(base, rig, report)) return Status::success();
   check_finite(base, rig, report);
   LLMRT_RETURN_IF_ERROR(check_determinism(rig, problem, base, report));
   LLMRT_RETURN_IF_ERROR(check_gradients(rig, problem, base, setup.seed, report));

@@ -57,5 +57,7 @@ llmrt_call_ctx cpu_call_ctx(int tp_rank, int tp_size, llmrt_comm* comm);
 llmrt_layer_context layer_context(int tp_rank, int tp_size, std::int32_t recompute);
 // Forward then every backward pass, from zeroed gradients.
 Result<Baseline> run_once(LayerRig& rig, Problem& problem);
+// Both backward passes from zeroed gradients after the forward in `base`.
+Status run_backward(LayerRig& rig, Problem& problem, Baseline& base);
 
 }  // namespace llmrt::plugtest

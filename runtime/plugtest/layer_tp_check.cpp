@@ -33,9 +33,11 @@ Worst compare_with_tp1(const LayerRig& rig, const Baseline& tp, const Baseline& 
   }
   for (std::size_t k = 0; k < rig.specs().size(); ++k) {
     const llmrt_param_spec& spec = rig.specs()[k];
+    const auto full = body(base.grads.params[k]);
+    const std::vector<float> global(full.begin(), full.end());
     const std::vector<float> want = spec.shard_dim == LLMRT_NO_SHARD
-                                        ? base.grads.params[k].values
-                                        : slice_along(base.grads.params[k].values, problem.global_params[k].shape,
+                                        ? global
+                                        : slice_along(global, problem.global_params[k].shape,
                                                       spec.shard_dim, tp_rank, tp_size);
     worst.take(compare(body(tp.grads.params[k]), want),
                fmt::format("gradient of '{}'{}", spec.name,

@@ -86,8 +86,13 @@ std::int64_t fill_model_key(ComponentSpec& spec, const Component& component, con
   return fallback;
 }
 
+void print_header(const Component& component, const World& world, std::ostream& out) {
+  if (world.rank() != 0) return;
+  out << fmt::format("plugins test {} ({} from {})\n", component.name, kind_name(component.kind), component.plugin->path);
+}
+
 Status test_layer(const Component& component, ComponentSpec spec, const PluginTestOptions& options,
-                  const World& world, plugtest::CheckReport& report) {
+                  const World& world, plugtest::CheckReport& report, std::ostream& out) {
   LLMRT_ASSIGN_OR_RETURN(const auto shape, parse_shape(options.shape));
   plugtest::LayerTestSetup setup;
   setup.component = &component;
@@ -97,8 +102,9 @@ Status test_layer(const Component& component, ComponentSpec spec, const PluginTe
   fill_model_key(spec, component, "seq_len", setup.seq);
   setup.seed = options.seed;
   LLMRT_ASSIGN_OR_RETURN_CTX(const ResolvedConfig config, resolve_component_config(component, spec),
-                             "plugins test {}", component.name);
+                             "plugins test {} (its own keys come from --set key=value)", component.name);
   setup.config = &config;
+  print_header(component, world, out);
   std::unique_ptr<ProcessGroups> groups;
   if (options.tp > 1) {
     Layout layout;
@@ -113,9 +119,10 @@ Status test_layer(const Component& component, ComponentSpec spec, const PluginTe
 }
 
 Status test_optimizer(const Component& component, const ComponentSpec& spec, const PluginTestOptions& options,
-                      plugtest::CheckReport& report) {
+                      const World& world, plugtest::CheckReport& report, std::ostream& out) {
   LLMRT_ASSIGN_OR_RETURN_CTX(const ResolvedConfig config, resolve_component_config(component, spec),
-                             "plugins test {}", component.name);
+                             "plugins test {} (its own keys come from --set key=value)", component.name);
+  print_header(component, world, out);
   plugtest::OptimizerTestSetup setup;
   setup.component = &component;
   setup.config = &config;
@@ -155,6 +162,11 @@ Result<const Component*> find_component(const Registry& registry, const std::str
 Status plugin_test_command(const PluginTestOptions& options, const std::vector<std::string>& sets,
                            PluginSearchOptions search, const World& world, std::ostream& out) {
   for (const std::string& file : options.plugin_files) {
+    std::error_code error;
+    if (!std::filesystem::exists(file, error)) {
+      return input_error("plugins test: --plugin {}: no such file or folder (expected a plugin .so or a folder of them)",
+                         file);
+    }
     search.config_paths.push_back(std::filesystem::absolute(file).lexically_normal().string());
   }
   LLMRT_ASSIGN_OR_RETURN(const Registry registry, load_plugins(search));
@@ -163,14 +175,10 @@ Status plugin_test_command(const PluginTestOptions& options, const std::vector<s
   LLMRT_ASSIGN_OR_RETURN(ComponentSpec spec, component_spec(*component, sets));
   LLMRT_RETURN_IF_ERROR(parse_shape(options.shape));
   plugtest::CheckReport report(world.rank() == 0 ? &out : nullptr);
-  if (world.rank() == 0) {
-    out << fmt::format("plugins test {} ({} from {})\n", component->name, kind_name(component->kind),
-                       component->plugin->path);
-  }
   if (component->kind == LLMRT_KIND_LAYER) {
-    LLMRT_RETURN_IF_ERROR(test_layer(*component, std::move(spec), options, world, report));
+    LLMRT_RETURN_IF_ERROR(test_layer(*component, std::move(spec), options, world, report, out));
   } else if (component->kind == LLMRT_KIND_OPTIMIZER) {
-    LLMRT_RETURN_IF_ERROR(test_optimizer(*component, spec, options, report));
+    LLMRT_RETURN_IF_ERROR(test_optimizer(*component, spec, options, world, report, out));
   } else {
     return input_error("plugins test: '{}' is a {}; plugins test checks layers and optimizers",
                        component->name, kind_name(component->kind));
