@@ -80,7 +80,7 @@ void add_plugin_test_command(CLI::App& plugins, CliOptions& options) {
   test->add_option("--plugin", o.plugin_files, "a plugin file or folder to search too (after the built-in plugins)");
   test->add_option("--shape", o.shape, "B,T: the microbatch the layer is tested on (default 2,5)");
   test->add_option("--tp", o.tp, "tensor-parallel ranks: run as `mpirun -np N llmrt plugins test NAME --tp N`");
-  test->add_option("--dtype", o.dtype, "activation dtype (f32)");
+  test->add_option("--dtype", o.dtype, "f32, or bf16: the layer at bf16 against itself at f32 too");
   test->add_option("--seed", o.seed, "seed of the inputs and parameters (default 1234)");
   test->callback([&options] { options.command = "plugins test"; });
 }

@@ -8,6 +8,7 @@
 
 #include "exec/param_store.h"
 #include "plugin/host_tensors.h"
+#include <llmrt/half.hpp>
 
 namespace llmrt::plugtest {
 
@@ -18,7 +19,9 @@ std::size_t HostTensor::count() const {
 }
 
 llmrt_tensor HostTensor::view() {
-  void* data = dtype == LLMRT_DTYPE_I32 ? static_cast<void*>(ids.data()) : static_cast<void*>(values.data());
+  void* data = dtype == LLMRT_DTYPE_I32    ? static_cast<void*>(ids.data())
+               : dtype == LLMRT_DTYPE_BF16 ? static_cast<void*>(halves.data())
+                                           : static_cast<void*>(values.data());
   return host_tensor(data, static_cast<llmrt_dtype>(dtype), shape);
 }
 
@@ -28,6 +31,23 @@ HostTensor HostTensor::zeros(const std::vector<std::int64_t>& shape) {
   HostTensor t;
   t.shape = shape;
   t.values.assign(t.count(), 0.f);
+  return t;
+}
+
+HostTensor HostTensor::as_bf16() const {
+  if (dtype != LLMRT_DTYPE_F32) return *this;
+  HostTensor t;
+  t.dtype = LLMRT_DTYPE_BF16;
+  t.shape = shape;
+  for (float v : values) t.halves.push_back(llmrt::bf16_from_float(v));
+  return t;
+}
+
+HostTensor HostTensor::as_f32() const {
+  if (dtype != LLMRT_DTYPE_BF16) return *this;
+  HostTensor t;
+  t.shape = shape;
+  for (std::uint16_t h : halves) t.values.push_back(llmrt::float_from_bf16(h));
   return t;
 }
 
@@ -135,10 +155,14 @@ Status LayerRig::bind(const Problem& problem) {
   return Status::success();
 }
 
-Result<std::vector<std::vector<std::int64_t>>> LayerRig::output_shapes() const {
+Result<std::vector<llmrt_tensor>> LayerRig::declared_outputs() const {
   std::vector<llmrt_tensor> shapes;
   for (const HostTensor& t : inputs_) shapes.push_back(t.shape_only());
-  LLMRT_ASSIGN_OR_RETURN(auto out, layer_infer_shapes(instance_, shapes));
+  return layer_infer_shapes(instance_, shapes);
+}
+
+Result<std::vector<std::vector<std::int64_t>>> LayerRig::output_shapes() const {
+  LLMRT_ASSIGN_OR_RETURN(auto out, declared_outputs());
   std::vector<std::vector<std::int64_t>> result;
   for (const llmrt_tensor& t : out) {
     if (t.rank < 0 || t.rank > LLMRT_MAX_RANK) return runtime_error("infer_shapes declared rank {}", t.rank);
@@ -171,6 +195,7 @@ Gradients LayerRig::fresh_gradients() const {
   Gradients grads;
   for (const HostTensor& t : inputs_) {
     if (t.dtype == LLMRT_DTYPE_F32) grads.in.push_back(guarded(t.shape));
+    if (t.dtype == LLMRT_DTYPE_BF16) grads.in.push_back(HostTensor::zeros(t.shape).as_bf16());
   }
   for (const HostTensor& p : params_) grads.params.push_back(guarded(p.shape));
   return grads;

@@ -17,17 +17,22 @@
 
 namespace llmrt::plugtest {
 
-// A contiguous CPU tensor: f32 values, or i32 ids (token ids, targets).
+// A contiguous CPU tensor: f32 values, bf16 bits (--dtype bf16), or i32 ids (token ids, targets).
 struct HostTensor {
   std::int32_t dtype = LLMRT_DTYPE_F32;
   std::vector<std::int64_t> shape;
   std::vector<float> values;   // f32
   std::vector<std::int32_t> ids;  // i32
+  std::vector<std::uint16_t> halves;  // bf16
 
   std::size_t count() const;
   llmrt_tensor view();
   llmrt_tensor shape_only() const;  // data NULL, for infer_shapes
   static HostTensor zeros(const std::vector<std::int64_t>& shape);
+  bool is_float() const { return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16; }
+  // An f32 tensor as bf16 (rounded to nearest-even) and back; other tensors unchanged.
+  HostTensor as_bf16() const;
+  HostTensor as_f32() const;
 };
 
 // What every instance of one test shares: the inputs and global parameters (drawn once, from
@@ -65,6 +70,9 @@ class LayerRig {
   Status choose_inputs(Problem& problem, std::int64_t width, std::int64_t vocab, std::mt19937& rng);
   // Takes the problem's inputs and this rank's slice of its global parameters.
   Status bind(const Problem& problem);
+  const ComponentInstance& instance() const { return instance_; }
+  // Outputs (shape and dtype, no data) as infer_shapes declares them for the bound inputs.
+  Result<std::vector<llmrt_tensor>> declared_outputs() const;
   // Output shapes as infer_shapes declares them for the bound inputs.
   Result<std::vector<std::vector<std::int64_t>>> output_shapes() const;
   std::size_t saved_bytes() const { return saved_bytes_; }

@@ -335,6 +335,7 @@ Status run_layer_checks(const LayerTestSetup& setup, CheckReport& report) {
   LLMRT_RETURN_IF_ERROR(check_backward_split(rig, problem, base, report));
   LLMRT_RETURN_IF_ERROR(check_recompute_full(rig, problem, base, report));
   LLMRT_RETURN_IF_ERROR(check_selective(setup, problem, base, report));
+  if (setup.dtype == LLMRT_DTYPE_BF16) LLMRT_RETURN_IF_ERROR(check_bf16(setup, problem, report));
   if (setup.tp_size > 1) return check_tensor_parallel(setup, problem, base, report);
   report.skip("tensor_parallel", "tp = 1; run `mpirun -np 2 llmrt plugins test NAME --tp 2` for tp = 2 against tp = 1");
   return Status::success();

@@ -24,6 +24,7 @@ struct LayerTestSetup {
   std::int64_t width = 24;  // C of an activation input: d_model
   std::int64_t vocab = 37;  // token ids and targets are below it
   unsigned seed = 1234;
+  std::int32_t dtype = LLMRT_DTYPE_F32;  // --dtype bf16 adds the bf16-against-f32 check
   int tp_size = 1, tp_rank = 0;  // tp_size > 1: the tp check runs on the ranks of tp_comm
   llmrt_comm* tp_comm = nullptr;
   const World* world = nullptr;  // for the tp check: its ranks agree on one verdict
@@ -51,6 +52,11 @@ Status check_gradients(LayerRig& rig, Problem& problem, const Baseline& base, un
 // collective over the tp group; every rank reports the same verdict.
 Status check_tensor_parallel(const LayerTestSetup& setup, const Problem& problem, const Baseline& base,
                              CheckReport& report);
+
+// layer_dtype_check.cpp: the layer at compute dtype bf16 against itself at f32 on the same
+// bf16-rounded inputs and parameters; an input error when the layer does not run bf16 on the CPU.
+Status check_bf16(const LayerTestSetup& setup, const Problem& problem, CheckReport& report);
+Status check_bf16_supported(const LayerTestSetup& setup);
 
 // A llmrt_call_ctx on the CPU for tp_rank of tp_size on `comm` (NULL: a group of one).
 llmrt_call_ctx cpu_call_ctx(int tp_rank, int tp_size, llmrt_comm* comm);

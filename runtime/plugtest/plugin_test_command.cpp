@@ -101,9 +101,11 @@ Status test_layer(const Component& component, ComponentSpec spec, const PluginTe
   setup.vocab = fill_model_key(spec, component, "vocab_size", kDefaultVocab);
   fill_model_key(spec, component, "seq_len", setup.seq);
   setup.seed = options.seed;
+  setup.dtype = options.dtype == "bf16" ? LLMRT_DTYPE_BF16 : LLMRT_DTYPE_F32;
   LLMRT_ASSIGN_OR_RETURN_CTX(const ResolvedConfig config, resolve_component_config(component, spec),
                              "plugins test {} (its own keys come from --set key=value)", component.name);
   setup.config = &config;
+  if (setup.dtype == LLMRT_DTYPE_BF16) LLMRT_RETURN_IF_ERROR(plugtest::check_bf16_supported(setup));
   print_header(component, world, out);
   std::unique_ptr<ProcessGroups> groups;
   if (options.tp > 1) {
@@ -131,9 +133,12 @@ Status test_optimizer(const Component& component, const ComponentSpec& spec, con
 }
 
 Status check_options(const PluginTestOptions& options, const Component& component, const World& world) {
-  if (options.dtype != "f32") {
-    return input_error("plugins test: --dtype {}: only f32 is checked so far (the gradient check needs fp32 "
-                       "activations; bf16 against f32 is not built yet)", options.dtype);
+  if (options.dtype != "f32" && options.dtype != "bf16") {
+    return input_error("plugins test: --dtype {}: expected f32 or bf16 (f16 is not checked yet)", options.dtype);
+  }
+  if (options.dtype == "bf16" && component.kind != LLMRT_KIND_LAYER) {
+    return input_error("plugins test: --dtype applies to layers; '{}' is a {}", component.name,
+                       kind_name(component.kind));
   }
   if (options.tp < 1) return input_error("plugins test: --tp {}: expected a positive integer", options.tp);
   if (options.tp != world.size()) {

@@ -1,4 +1,4 @@
-// What `llmrt plugins test NAME [--plugin FILE] [--shape B,T] [--tp N] [--dtype f32] [--seed S]
+// What `llmrt plugins test NAME [--plugin FILE] [--shape B,T] [--tp N] [--dtype f32|bf16] [--seed S]
 // [--set key=value ...]` asked for (parsed in cli/main.cpp).
 #pragma once
 
@@ -12,7 +12,7 @@ struct PluginTestOptions {
   std::vector<std::string> plugin_files;  // --plugin FILE|DIR: searched after the built-in plugins
   std::string shape;                      // --shape B,T (default 2,5)
   int tp = 1;                             // --tp N: run under `mpirun -np N`
-  std::string dtype = "f32";              // --dtype: activations' dtype
+  std::string dtype = "f32";              // --dtype f32|bf16: bf16 adds the bf16-against-f32 check
   unsigned seed = 1234;                   // --seed: inputs and parameters
 };
 

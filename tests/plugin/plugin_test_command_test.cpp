@@ -43,6 +43,9 @@ BOOST_AUTO_TEST_CASE(gpt_layers_pass) {
   require_all_pass(run_llmrt({"plugins", "test", "gpt.block", "--set", "heads=4"}), block);
   require_all_pass(run_llmrt({"plugins", "test", "gpt.block", "--set", "heads=2", "--set", "d_model=10", "--shape",
                               "3,7", "--seed", "9"}), block);
+  std::vector<std::string> bf16 = block;
+  bf16.push_back("compute_dtype_bf16");
+  require_all_pass(run_llmrt({"plugins", "test", "gpt.block", "--set", "heads=4", "--dtype", "bf16"}), bf16);
   std::vector<std::string> embedding = kLayerChecks;
   embedding.push_back("gradient_param.wte");
   embedding.push_back("gradient_param.wpe");
