@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "plugtest/plugin_test_options.h"
+
 namespace llmrt {
 
 struct CliOptions {
@@ -15,6 +17,8 @@ struct CliOptions {
   bool share_gpus = false;             // run/check --share-gpus (testing): ranks beyond a host's GPUs share them
   bool rehearse = false;               // run/check/plan/sweep --rehearse: the job on CPU ranks, host checks skipped
   std::string plugin_name;             // plugins info NAME
+  plugtest::PluginTestOptions plugin_test;  // plugins test NAME [--shape B,T] [--tp N] ...
+  bool detect_anomaly = false;         // run --detect-anomaly: train.detect_anomaly = true
   std::string data_input, data_output; // data prepare IN OUT
   std::string ckpt_path;               // ckpt inspect DIR
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank

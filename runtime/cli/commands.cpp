@@ -8,6 +8,7 @@
 #include "ckpt/ckpt_commands.h"
 #include "data/token_shards.h"
 #include "plugin/plugins_command.h"
+#include "plugtest/plugin_test_command.h"
 
 namespace llmrt {
 namespace {
@@ -27,6 +28,10 @@ Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options), std::cout);
   if (options.command == "plugins info") {
     return describe_plugin(plugin_search_options(options), options.plugin_name, std::cout);
+  }
+  if (options.command == "plugins test") {
+    return plugin_test_command(options.plugin_test, options.overrides, plugin_search_options(options), world,
+                               std::cout);
   }
   auto missing = kNotBuiltYet.find(options.command);
   if (missing != kNotBuiltYet.end()) {
@@ -54,6 +59,7 @@ JobRequest job_request(const CliOptions& options, bool trains) {
   JobRequest request;
   request.config_path = options.config_path;
   request.overrides = options.overrides;
+  if (options.detect_anomaly) request.overrides.push_back("train.detect_anomaly=true");  // run --detect-anomaly
   request.allow_insecure_plugins = options.allow_insecure_plugins;
   request.trains = trains;
   request.rehearse = options.rehearse;

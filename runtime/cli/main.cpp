@@ -71,6 +71,20 @@ void add_sample_command(CLI::App& app, CliOptions& options) {
   command->callback([&options] { options.command = "sample"; });
 }
 
+// `plugins test NAME`: a layer's gradient check and contract checks, an optimizer's (plugtest/).
+void add_plugin_test_command(CLI::App& plugins, CliOptions& options) {
+  CLI::App* test = plugins.add_subcommand("test", "check a layer (gradients, shapes, +=, recompute, tp) or an "
+                                                  "optimizer; one line per check, exit 1 on any failure");
+  llmrt::plugtest::PluginTestOptions& o = options.plugin_test;
+  test->add_option("name", o.name, "component name, e.g. gpt.block")->required();
+  test->add_option("--plugin", o.plugin_files, "a plugin file or folder to search too (after the built-in plugins)");
+  test->add_option("--shape", o.shape, "B,T: the microbatch the layer is tested on (default 2,5)");
+  test->add_option("--tp", o.tp, "tensor-parallel ranks: run as `mpirun -np N llmrt plugins test NAME --tp N`");
+  test->add_option("--dtype", o.dtype, "f32, or bf16: the layer at bf16 against itself at f32 too");
+  test->add_option("--seed", o.seed, "seed of the inputs and parameters (default 1234)");
+  test->callback([&options] { options.command = "plugins test"; });
+}
+
 void add_commands(CLI::App& app, CliOptions& options) {
   add_config_command(app, "run", "train (under mpirun/srun; one rank without a launcher)", options);
   app.get_subcommand("run")
@@ -78,6 +92,8 @@ void add_commands(CLI::App& app, CliOptions& options) {
                    "for tests: write each rank's final parameters to DIR/rank_N.{json,bin}")
       ->group("Testing");
   CLI::App* run = app.get_subcommand("run");
+  run->add_flag("--detect-anomaly", options.detect_anomaly,
+                "the same as --set train.detect_anomaly=true: name the first layer call that writes a NaN or Inf");
   run->add_option("--trace", options.trace_path,
                   "write every rank's actions of one step as a Chrome trace (Perfetto, chrome://tracing)");
   run->add_option("--trace-step", options.trace_step, "the step --trace records (default 2: after warm-up)")
@@ -106,6 +122,7 @@ void add_commands(CLI::App& app, CliOptions& options) {
   CLI::App* info = plugins->add_subcommand("info", "one component: kind, version, path, build id");
   info->add_option("name", options.plugin_name, "component name, e.g. 1f1b")->required();
   info->callback([&options] { options.command = "plugins info"; });
+  add_plugin_test_command(*plugins, options);
 
   CLI::App* data = app.add_subcommand("data", "training data");
   data->require_subcommand(1);
@@ -171,7 +188,7 @@ int main(int argc, char** argv) {
   CliOptions options;
   CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
                "  llmrt [run] CONFIG | check CONFIG | plan CONFIG | sweep CONFIG | data prepare IN OUT | "
-               "sample MODEL --prompt TEXT | ckpt export MODEL OUT [--format hf] | plugins list|info NAME",
+               "sample MODEL --prompt TEXT | ckpt export MODEL OUT [--format hf] | plugins list|info|test NAME",
                "llmrt");
   configure_app(app, options);
   std::vector<std::string> args = with_default_command(argc, argv);

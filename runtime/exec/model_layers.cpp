@@ -86,7 +86,7 @@ Result<std::vector<LayerSlot>> create_layers(const ModelSpec& model, const Regis
                                           component->name, component->plugin->path);
     LLMRT_RETURN_IF_ERROR(check_param_specs(params, context.tp_size, owner));
     slots.push_back(LayerSlot{index, std::move(label), component, std::move(config), std::move(instance),
-                              std::move(params), recompute});
+                              std::move(params), recompute, layer.pos.describe()});
   }
   return slots;
 }
@@ -104,12 +104,17 @@ Result<std::vector<std::vector<std::int64_t>>> layer_output_shapes(
     if (ends_model && i + 1 == layers.size()) in.push_back(host_tensor(nullptr, LLMRT_DTYPE_I32, tokens));
     auto out = layer_infer_shapes(layers[i].instance, in);
     if (!out) {
-      if (i == 0) return out.error().with_context(layers[i].label);
+      // "job.toml:22:1: model.layer[2]: gpt.block[2]", or the label alone for slots made elsewhere.
+      auto named = [](const LayerSlot& layer) {
+        return layer.where.empty() ? layer.label : fmt::format("{}: {}", layer.where, layer.label);
+      };
+      if (i == 0) return out.error().with_context(named(layers[i]));
       // The refusing layer is often right: name the layer whose declared output it refused first.
       return out.error().with_context(fmt::format(
           "{}'s output ({}), as its infer_shapes declares it (component '{}', plugin {}), is refused by the next "
-          "layer {}", layers[i - 1].label, fmt::join(*activation, ", "), layers[i - 1].component->name,
-          layers[i - 1].component->plugin->path, layers[i].label));
+          "layer {}{}", named(layers[i - 1]), fmt::join(*activation, ", "), layers[i - 1].component->name,
+          layers[i - 1].component->plugin->path, layers[i].label,
+          layers[i].where.empty() ? std::string() : fmt::format(" ({})", layers[i].where)));
     }
     if (out->size() != 1) {
       return runtime_error("{}: a layer must produce exactly one output, this one gives {}", layers[i].label,

@@ -29,6 +29,7 @@ struct LayerSlot {
   // The activation recompute it runs in (exec/recompute.h): kSelective layers were created
   // with llmrt_layer_context.recompute = SELECTIVE; kFull ones are rerun by the stage.
   Recompute recompute = Recompute::kNone;
+  std::string where;  // its [[model.layer]] entry: "job.toml:19:1: model.layer[1]"
 };
 
 // The expanded layer list: which entry of [[model.layer]] each model layer comes from.

@@ -1,5 +1,6 @@
 // The SDK as a third party sees it: cmake --install into a temporary prefix, the examples in
-// examples/plugins/ configured and built out of tree with find_package(llmrt), then loaded.
+// examples/plugins/ configured and built out of tree with find_package(llmrt), then loaded; their
+// llmrt_add_plugin_test entries run under ctest with the installed llmrt.
 #define BOOST_TEST_MODULE plugin_sdk_install
 #include <boost/test/unit_test.hpp>
 
@@ -7,6 +8,8 @@
 #include <filesystem>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "plugin/plugin_calls.h"
 #include "plugin/plugin_loader.h"
@@ -66,7 +69,8 @@ std::vector<float> swiglu_reference(const std::vector<float>& x, const std::vect
 BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
   llmrt::test::TempDir work("plugin_sdk");
   const std::string prefix = work.path() + "/prefix";
-  for (const char* component : {"sdk", "plugins"}) {
+  // "Unspecified": the llmrt executable, which llmrt_add_plugin_test finds beside the SDK.
+  for (const char* component : {"sdk", "plugins", "Unspecified"}) {
     run_ok({CMAKE_COMMAND_PATH, "--install", LLMRT_BINARY_DIR, "--prefix", prefix, "--component", component});
   }
   BOOST_TEST(fs::exists(prefix + "/include/llmrt/plugin.h"));
@@ -87,6 +91,21 @@ BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
     const Status loaded = load_plugin_file(registry, build_example(name, prefix, work.path()), {});
     BOOST_REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message()));
   }
+  // llmrt_add_plugin_test: `ctest` in each example runs `llmrt plugins test` with the installed
+  // llmrt (swiglu_mlp at tp = 1 and, under mpirun, tp = 2; lion as an optimizer).
+  for (const auto& [name, tests] : {std::pair<std::string, int>{"swiglu_mlp", 2}, {"lion", 1}}) {
+    const auto result = run_process({CTEST_COMMAND_PATH, "--test-dir", work.path() + "/build-" + name,
+                                     "--output-on-failure", "-V"}, llmrt::test::mpirun_env(), "", 300);
+    BOOST_TEST_INFO(result.out << result.err);
+    BOOST_TEST(result.exit_code == 0);
+    BOOST_TEST(result.out.find(fmt::format("100% tests passed, 0 tests failed out of {}", tests)) != std::string::npos);
+    BOOST_TEST(result.out.find(prefix + "/bin/llmrt") != std::string::npos);  // the installed one
+    BOOST_TEST(result.out.find("verdict: PASS") != std::string::npos);
+  }
+  const auto tp2 = run_process({CTEST_COMMAND_PATH, "--test-dir", work.path() + "/build-swiglu_mlp", "-V", "-R", "tp2"},
+                               llmrt::test::mpirun_env(), "", 300);
+  BOOST_TEST(tp2.out.find("PASS tensor_parallel: tp = 2 on 2 ranks") != std::string::npos, tp2.out);
+
   const Component* swiglu = registry.find("example.swiglu_mlp");
   const Component* lion = registry.find("example.lion");
   BOOST_REQUIRE(swiglu != nullptr);

@@ -11,7 +11,10 @@
  *   MISTAKE_WRITE_PAST    forward writes one value past the end of its w slice
  *   MISTAKE_READ_PAST     forward reads w[c + 1] for the last channel: past its slice
  *   MISTAKE_NAN_FORWARD   forward writes a NaN into its output
- *   MISTAKE_NAN_BACKWARD  backward_input writes a NaN into the input gradient */
+ *   MISTAKE_NAN_BACKWARD  backward_input writes a NaN into the input gradient
+ *   MISTAKE_WRONG_BACKWARD   backward_weight gives 1.5 times the gradient of w (`llmrt plugins test`'s
+ *                            gradient check names it)
+ *   MISTAKE_OVERWRITE_GRAD   backward_weight writes (=) the gradient of w instead of adding (+=) */
 #include <llmrt/plugin.h>
 
 #include <math.h>
@@ -157,9 +160,17 @@ static llmrt_status* scale_backward_weight(void* instance, const llmrt_call_ctx*
   const scale_layer* layer = (const scale_layer*)instance;
   int64_t i, n = numel_of(&args->grad_out[0]);
   (void)ctx;
+#if defined(MISTAKE_OVERWRITE_GRAD)
+  for (i = 0; i < layer->channels; ++i) ((float*)args->grad_params[0].data)[i] = 0.f; /* = instead of += */
+#endif
   for (i = 0; i < n; ++i) {
+#if defined(MISTAKE_WRONG_BACKWARD)
+    ((float*)args->grad_params[0].data)[i % layer->channels] +=
+        1.5f * ((const float*)args->grad_out[0].data)[i] * ((const float*)args->in[0].data)[i];
+#else
     ((float*)args->grad_params[0].data)[i % layer->channels] +=
         ((const float*)args->grad_out[0].data)[i] * ((const float*)args->in[0].data)[i];
+#endif
   }
   return NULL;
 }
