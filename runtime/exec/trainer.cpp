@@ -252,12 +252,12 @@ Status Trainer::apply_update(StepReport& report) {
   const std::int64_t update = updates_done_ + 1;
   LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(update, train_.steps));
   report.lr = lr;
-  if (zero_) {
+  if (zero_) {  // remakes the compute copy itself (its pieces, then the all-gather)
     LLMRT_RETURN_IF_ERROR(zero_->update(*optimizer_, lr, update, report.step));
   } else {
     LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, update));
+    LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
   }
-  LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
   ++updates_done_;
   return Status::success();
 }

@@ -71,6 +71,11 @@ Result<std::unique_ptr<ZeroShards>> ZeroShards::create(ParamStore& params, Colle
   LLMRT_ASSIGN_OR_RETURN_CTX(shards->grads_,
                              Buffer::zeros(params.device(), LLMRT_DTYPE_F32, shards->layout_.shard_count()),
                              "ZeRO-1 gradient shard");
+  if (params.compute_dtype() != LLMRT_DTYPE_F32) {  // bf16/f16: the fp32 master goes with the states
+    std::vector<MasterPiece> pieces;
+    for (const ShardPiece& piece : shards->layout_.pieces()) pieces.push_back({piece.flat, piece.shard, piece.count});
+    LLMRT_RETURN_IF_ERROR_CTX(params.shard_master(std::move(pieces), shards->layout_.shard_count()), "ZeRO-1");
+  }
   return shards;
 }
 
@@ -113,18 +118,28 @@ Result<double> ZeroShards::sum_of_squares(const std::vector<float>& entry_weight
 }
 
 Status ZeroShards::update(OptimizerStep& optimizer, double lr, std::int64_t update, std::int64_t step) {
+  const bool sharded = params_.master_sharded();
   for (const ShardPiece& piece : layout_.pieces()) {
-    LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.param_buffer(), piece.flat, grads_, piece.shard, piece.count,
-                                                lr, update));
+    LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.master_buffer(), sharded ? piece.shard : piece.flat, grads_,
+                                                piece.shard, piece.count, lr, update));
   }
+  if (sharded) LLMRT_RETURN_IF_ERROR(params_.refresh_compute_copy());  // this rank's pieces only
+  return all_gather_weights(step);
+}
+
+// Every bucket's blocks, in place: the 16-bit compute copy when the master is sharded (half the
+// bytes of fp32), else the fp32 parameters the layers read.
+Status ZeroShards::all_gather_weights(std::int64_t step) {
   progress_.begin_action(fmt::format("step {} data-parallel all-gather of the parameters", step), -1);
-  float* params = params_.param_buffer().data_as<float>();
+  Buffer& weights = params_.master_sharded() ? params_.compute_buffer() : params_.master_buffer();
+  const std::size_t width = dtype_size(weights.dtype());
+  auto* base = static_cast<unsigned char*>(weights.data());
   const auto rank = static_cast<std::size_t>(layout_.dp_rank());
   for (const ShardedBucket& sharded : layout_.buckets()) {
     if (sharded.chunk == 0) continue;
-    float* bucket = params + sharded.bucket.offset;
-    LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(bucket + rank * sharded.chunk, bucket, sharded.chunk,
-                                               LLMRT_DTYPE_F32, nullptr),
+    unsigned char* bucket = base + sharded.bucket.offset * width;
+    LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(bucket + rank * sharded.chunk * width, bucket, sharded.chunk,
+                                               weights.dtype(), nullptr),
                               "ZeRO-1 all-gather of the parameters at element {}", sharded.bucket.offset);
   }
   progress_.end_action();
@@ -132,11 +147,29 @@ Status ZeroShards::update(OptimizerStep& optimizer, double lr, std::int64_t upda
 }
 
 Status ZeroShards::gather_state(const Buffer& state, std::vector<float>* full) {
+  if (full != nullptr) full->assign(params_.parameter_count(), 0.0f);
+  return gather_into(state, full);
+}
+
+Status ZeroShards::gather_master(std::vector<float>* full) {
+  if (!params_.master_sharded()) {
+    if (full == nullptr) return Status::success();
+    LLMRT_ASSIGN_OR_RETURN(*full, params_.host_weights());
+    return Status::success();
+  }
+  if (full != nullptr) {  // the canary gaps; the buckets are overwritten below
+    LLMRT_ASSIGN_OR_RETURN(*full, params_.host_weights());
+  }
+  return gather_into(params_.master_buffer(), full);
+}
+
+// The bucket ranges of `full` from every rank's pieces of `state`; the rest of `full` is kept.
+Status ZeroShards::gather_into(const Buffer& state, std::vector<float>* full) {
   ComputeDevice& device = params_.device();
   std::vector<float> local(layout_.shard_count());
   LLMRT_RETURN_IF_ERROR(device.copy(local.data(), state.data(), local.size() * sizeof(float),
                                     copy_kind(device.id(), cpu_device().id()), nullptr));
-  if (full != nullptr) full->assign(params_.parameter_count(), 0.0f);
+  LLMRT_RETURN_IF_ERROR(device.synchronize(nullptr));
   std::vector<float> gathered;
   const auto ranks = static_cast<std::size_t>(layout_.dp());
   for (const ShardedBucket& sharded : layout_.buckets()) {

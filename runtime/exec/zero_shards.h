@@ -3,8 +3,10 @@
 // layer) is split into dp equal blocks and reduce-scattered when its layer's gradients are done,
 // so the reduction still overlaps the backward; rank r keeps block r. The remainder of a bucket
 // (count % dp elements, at most dp - 1) is all-reduced and kept by every rank: no padding, so
-// the flat buffers, the layers' views and the checkpoint format are those of zero = 0. After the
-// update of its blocks each rank all-gathers them in place into the full fp32 parameters.
+// the flat buffers, the layers' views and the checkpoint format are those of zero = 0. Under
+// bf16/f16 the rank keeps the fp32 master weights of its pieces only (ParamStore::shard_master);
+// after the update of its pieces each rank rounds them into the 16-bit compute copy and
+// all-gathers that in place (under fp32 the master is what the layers read, gathered whole).
 #pragma once
 
 #include <cstddef>
@@ -83,6 +85,10 @@ class ZeroShards {
   // Checkpoints. Collective over the data-parallel group: `full` (non-null on the writer) gets
   // the whole (parameter_count) state of the stage; memory beyond it is one bucket.
   Status gather_state(const Buffer& state, std::vector<float>* full);
+  // The whole fp32 master weights (parameter_count) in `full` where non-null: gathered from the
+  // pieces when they are sharded (collective over the data-parallel group, every rank calls it;
+  // canary gaps from the compute copy), else this rank's own copy.
+  Status gather_master(std::vector<float>* full);
   // Sets this rank's pieces of `state` from one entry's local (tp-sliced) values.
   Status load_state(Buffer& state, const ParamEntry& entry, const std::vector<float>& local);
 
@@ -94,6 +100,8 @@ class ZeroShards {
   Progress& progress_;
   ZeroLayout layout_;
   Buffer grads_;
+  Status gather_into(const Buffer& state, std::vector<float>* full);
+  Status all_gather_weights(std::int64_t step);
 };
 
 }  // namespace llmrt

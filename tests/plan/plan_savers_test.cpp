@@ -42,9 +42,10 @@ BOOST_AUTO_TEST_CASE(each_mode_holds_what_the_executor_keeps) {
   BOOST_TEST((effective_recompute(cannot, Recompute::kSelective) == Recompute::kNone));
 }
 
-// The executor (exec/zero_shards.h) shards the optimizer state, keeps the fp32 master weights
-// whole and adds a buffer for its reduced gradient pieces (1/dp of the gradients).
-BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_not_master_weights_and_adds_a_piece_buffer) {
+// The executor (exec/zero_shards.h) shards the optimizer state and, under bf16/fp16, the fp32
+// master weights (the 16-bit copy stays whole), and adds a buffer for its reduced gradient
+// pieces (1/dp of the gradients).
+BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_and_master_weights_and_adds_a_piece_buffer) {
   TrainSpec train;
   train.precision = Precision::kBf16;
   train.optimizer.component.value = "adamw";
@@ -55,8 +56,10 @@ BOOST_AUTO_TEST_CASE(zero_one_shards_optimizer_state_not_master_weights_and_adds
   BOOST_TEST(whole.gradients == 4e9);
   BOOST_TEST(sharded.gradients == 4e9 + 4e9 / 4);
   BOOST_TEST(sharded.optimizer == 8e9 / 4);
-  BOOST_TEST(sharded.master == whole.master);
-  BOOST_TEST(sharded.master == 4e9);
+  BOOST_TEST(whole.master == 4e9);
+  BOOST_TEST(sharded.master == 4e9 / 4);
+  train.precision = Precision::kFp32;  // the layers read the master: no copy to shard
+  BOOST_TEST(state_bytes(4e9, train, 4).master == 0);
 }
 
 BOOST_AUTO_TEST_CASE(full_recompute_adds_one_rerun_to_the_peak) {
