@@ -64,6 +64,7 @@ Status ParamStore::load_sharded(const ParamEntry& entry, const std::vector<float
 }
 
 Result<std::vector<float>> ParamStore::host_weights() const {
+  LLMRT_RETURN_IF_ERROR(settle());
   std::vector<float> host(parameter_count());
   const CopyKind to_host = copy_kind(device_->id(), cpu_device().id());
   if (!sharded_) {

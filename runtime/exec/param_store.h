@@ -37,6 +37,15 @@ struct ParamEntry {
   bool tied = false;                  // name is a tie name: other layers (maybe other stages) share it
 };
 
+// Weights still arriving (ZeRO-1's all-gathers overlapped with the next forward): a reader waits
+// for a layer's, or for all, before it reads them.
+class WeightsInFlight {
+ public:
+  virtual ~WeightsInFlight() = default;
+  virtual Status wait_slot(std::size_t slot) = 0;  // the buckets `slot`'s parameters lie in
+  virtual Status wait_all() = 0;
+};
+
 class ParamStore {
  public:
   // Lays out the slots' parameters (in layer order, ties merged) for tp rank `tp_rank` of
@@ -97,6 +106,12 @@ class ParamStore {
   // compute copy widened (canary gaps included: NaN survives).
   Result<std::vector<float>> host_weights() const;
 
+  // Readers of the weights outside a layer call (and the stage, before a layer's forward) wait
+  // for what is in flight here; `in_flight` (nullptr: nothing) must outlive its registration.
+  void set_in_flight(WeightsInFlight* in_flight) { in_flight_ = in_flight; }
+  Status settle_slot(std::size_t slot) const { return in_flight_ ? in_flight_->wait_slot(slot) : Status::success(); }
+  Status settle() const { return in_flight_ ? in_flight_->wait_all() : Status::success(); }
+
   const std::vector<ParamEntry>& entries() const { return entries_; }
   // The tensors a layer receives, in its param_specs order: weights in the compute dtype,
   // gradients in f32.
@@ -122,6 +137,7 @@ class ParamStore {
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;
   std::size_t gap_ = 0;  // canary elements around each slice; 0 = unguarded
+  WeightsInFlight* in_flight_ = nullptr;
   bool sharded_ = false;              // shard_master() was called: params_ is empty
   Buffer master_;                     // (shard count) f32: the pieces' fp32 master weights
   std::vector<MasterPiece> pieces_;   // in flat order

@@ -60,7 +60,8 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->scaler_ = std::make_unique<LossScaler>(spec.train, any_fp16);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
   if (layout.zero == 1 && layout.dp > 1) {
-    LLMRT_ASSIGN_OR_RETURN(trainer->zero_, ZeroShards::create(*trainer->params_, groups.data_parallel(), progress));
+    LLMRT_ASSIGN_OR_RETURN(trainer->zero_, ZeroShards::create(*trainer->params_, groups.data_parallel(), progress,
+                                                                 spec.parallel.zero_overlap));
   }
   const std::size_t kept = trainer->zero_ ? trainer->zero_->layout().shard_count() : trainer->params_->parameter_count();
   LLMRT_ASSIGN_OR_RETURN(auto optimizer, OptimizerStep::create(spec.train, registry, kept, groups.device()));

@@ -119,12 +119,17 @@ BOOST_AUTO_TEST_CASE(zero_one_reduce_scatters_and_all_gathers_half_an_all_reduce
   for (LayerCost& cost : one.costs) cost.parameter_bytes = 2e9;  // big enough to outlast a backward
   const StepCosts zero0 = one.step(4, Recompute::kNone, 0);
   const StepCosts zero1 = one.step(4, Recompute::kNone, 1);
-  // fp32 gradients reduce-scattered, the whole fp32 master weights all-gathered: each half an
-  // all-reduce, both exposed as the all-reduce is (the executor overlaps them alike).
+  // fp32 gradients reduce-scattered, the fp32 weights all-gathered: each half an all-reduce on
+  // the link. The reduce-scatter is exposed as the all-reduce is (the executor overlaps them
+  // alike); of the all-gather, what the next step's first forward does not hide: layer i+1
+  // waits for buckets 1..i+1 (g each) after i layers' forwards (f each), so max(g, G − 3f).
   BOOST_TEST(zero1.dp_reduce_scatter_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
   BOOST_TEST(zero1.dp_all_gather_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
-  BOOST_TEST(zero1.dp_allreduce_s == zero1.dp_reduce_scatter_s + zero1.dp_all_gather_s,
-             boost::test_tools::tolerance(1e-9));
+  const double gather = zero1.dp_all_gather_s, f = zero1.pass_s[0][0][0] / 4;
+  double exposed = 0;
+  for (int i = 0; i < 4; ++i) exposed = std::max(exposed, (i + 1) * gather / 4 - i * f);
+  BOOST_TEST(exposed < gather);  // some of it hides
+  BOOST_TEST(zero1.dp_allreduce_s == zero1.dp_reduce_scatter_s + exposed, boost::test_tools::tolerance(1e-9));
   BOOST_TEST(zero1.optimizer_s < zero0.optimizer_s);  // the optimizer walks a quarter of the state
 }
 
