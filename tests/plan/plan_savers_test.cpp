@@ -119,12 +119,15 @@ BOOST_AUTO_TEST_CASE(zero_one_reduce_scatters_and_all_gathers_half_an_all_reduce
   for (LayerCost& cost : one.costs) cost.parameter_bytes = 2e9;  // big enough to outlast a backward
   const StepCosts zero0 = one.step(4, Recompute::kNone, 0);
   const StepCosts zero1 = one.step(4, Recompute::kNone, 1);
-  // fp32 gradients reduce-scattered, the fp32 weights all-gathered: each half an all-reduce on
-  // the link. The reduce-scatter is exposed as the all-reduce is (the executor overlaps them
-  // alike); of the all-gather, what the next step's first forward does not hide: layer i+1
-  // waits for buckets 1..i+1 (g each) after i layers' forwards (f each), so max(g, G − 3f).
+  // fp32 gradients reduce-scattered (half an all-reduce on the link), the bf16 weights (the
+  // fixture's precision; the fp32 master is sharded) all-gathered: half those bytes again, so a
+  // quarter of the all-reduce but for the ring's latency terms ((d−1)·α, microseconds here).
+  // The reduce-scatter is exposed as the all-reduce is (the executor overlaps them alike); of
+  // the all-gather, what the next step's first forward does not hide: layer i+1 waits for
+  // buckets 1..i+1 (g each) after i layers' forwards (f each), so max(g, G − 3f).
   BOOST_TEST(zero1.dp_reduce_scatter_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
-  BOOST_TEST(zero1.dp_all_gather_s == zero0.dp_allreduce_s / 2, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(zero1.dp_all_gather_s == zero0.dp_allreduce_s / 4, boost::test_tools::tolerance(1e-3));
+  BOOST_TEST(zero1.dp_all_gather_s > zero0.dp_allreduce_s / 4);  // the latency terms are not halved
   const double gather = zero1.dp_all_gather_s, f = zero1.pass_s[0][0][0] / 4;
   double exposed = 0;
   for (int i = 0; i < 4; ++i) exposed = std::max(exposed, (i + 1) * gather / 4 - i * f);
