@@ -300,6 +300,8 @@ Result<StepReport> Trainer::train_step() {
     LLMRT_ASSIGN_OR_RETURN(report.lr, optimizer_->learning_rate(updates_done_ + 1, train_.steps));
   }
   ++steps_done_;
+  // The run's last step: no forward follows to wait for ZeRO-1's all-gathers.
+  if (steps_done_ >= train_.steps) LLMRT_RETURN_IF_ERROR(params_->settle());
   sequences_consumed_ += std::int64_t{layout_.microbatch_size} * all_microbatches;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;
