@@ -110,7 +110,11 @@ std::unique_ptr<CheckpointWriter::Snapshot> CheckpointWriter::take_snapshot(std:
     out.resize(buffer.count());
     return groups.device().copy(out.data(), buffer.data(), buffer.bytes(), to_host, nullptr);
   };
-  write_status_ = copy_out(params.param_buffer(), snap->params);
+  if (ZeroShards* zero = trainer_->zero(); zero != nullptr && params.master_sharded()) {
+    write_status_ = zero->gather_master(&snap->params);  // collective, as the states below
+  } else {
+    write_status_ = copy_out(params.param_buffer(), snap->params);
+  }
   snap->states.resize(trainer_->optimizer().states().size());
   for (std::size_t s = 0; s < snap->states.size(); ++s) {
     const Buffer& state = trainer_->optimizer().states()[s];
@@ -181,7 +185,11 @@ Status CheckpointWriter::start(std::int64_t step) {
   written_ = !writer_;
   write_status_ = Status::success();
   if (!writer_) {
-    // ZeRO-1: the other data-parallel ranks send their pieces of the states to the writer.
+    // ZeRO-1: the other data-parallel ranks send their pieces of the master (when sharded) and
+    // of the states to the writer, in the writer's order.
+    if (ZeroShards* zero = trainer_->zero(); zero != nullptr && trainer_->params().master_sharded()) {
+      LLMRT_RETURN_IF_ERROR(zero->gather_master(nullptr));
+    }
     for (const Buffer& state : trainer_->optimizer().states()) {
       if (ZeroShards* zero = trainer_->zero()) LLMRT_RETURN_IF_ERROR(zero->gather_state(state, nullptr));
     }

@@ -150,7 +150,7 @@ Status train_command(const CliOptions& options, const World& world) {
   LLMRT_RETURN_IF_ERROR(trained);
   LLMRT_RETURN_IF_ERROR(reporter.finish());
   if (!options.dump_params_dir.empty()) {
-    LLMRT_RETURN_IF_ERROR(dump_parameters(trainer.params(), options.dump_params_dir, world.rank(),
+    LLMRT_RETURN_IF_ERROR(dump_parameters(trainer.params(), trainer.zero(), options.dump_params_dir, world.rank(),
                                           built.groups->coords(), resolved->layout));
   }
   return Status::success();

@@ -111,8 +111,17 @@ std::string RunReporter::optimizer_state_line() const {
   const std::string how = trainer_.zero() != nullptr
                               ? fmt::format("parallel.zero = 1: 1/{} of its stage's {:.2f} MiB", layout.dp, whole / mib)
                               : fmt::format("whole (parallel.zero = {})", layout.zero);
-  return fmt::format("optimizer state per rank (rank 0): {} bytes ({:.2f} MiB) in {} buffers, {}",
-                     optimizer.state_bytes(), optimizer.state_bytes() / mib, optimizer.state_names().size(), how);
+  std::string line = fmt::format("optimizer state per rank (rank 0): {} bytes ({:.2f} MiB) in {} buffers, {}",
+                                 optimizer.state_bytes(), optimizer.state_bytes() / mib,
+                                 optimizer.state_names().size(), how);
+  const ParamStore& params = trainer_.params();
+  if (params.compute_dtype() == LLMRT_DTYPE_F32) return line;  // the master is what the layers read
+  const double master_whole = double(params.parameter_count()) * sizeof(float);
+  return line + fmt::format("; fp32 master weights per rank (rank 0): {} bytes ({:.2f} MiB), {}", params.master_bytes(),
+                            params.master_bytes() / mib,
+                            params.master_sharded()
+                                ? fmt::format("1/{} of {:.2f} MiB", layout.dp, master_whole / mib)
+                                : std::string("whole"));
 }
 
 void RunReporter::print_plan(const std::string& placement) const {

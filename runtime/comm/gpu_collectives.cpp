@@ -42,6 +42,14 @@ Result<RequestPtr> DeviceMemoryCollectives::start_reduce_scatter(const void* sen
   return RequestPtr();
 }
 
+Result<RequestPtr> DeviceMemoryCollectives::start_all_gather(const void* send, void* recv, std::size_t send_count,
+                                                             std::int32_t dtype, llmrt_stream* stream) {
+  if (!is_device_pointer(recv)) return host_.start_all_gather(send, recv, send_count, dtype, stream);
+  // Enqueued on `stream` (ncclAllGather, or the staging path's blocking MPI_Allgather).
+  LLMRT_RETURN_IF_ERROR(device_.all_gather(send, recv, send_count, dtype, cuda_stream_of(stream)));
+  return RequestPtr();
+}
+
 // Non-blocking and matched by tag, like the host path: the executor posts receives ahead.
 Result<RequestPtr> DeviceMemoryCollectives::start_send(const void* buffer, std::size_t count, std::int32_t dtype,
                                                        int peer, int tag, llmrt_stream* stream) {

@@ -32,6 +32,8 @@ class DeviceMemoryCollectives final : public Collectives {
   // Device memory: enqueued on `stream` like the all-reduce (a null request).
   Result<RequestPtr> start_reduce_scatter(const void* send, void* recv, std::size_t recv_count, std::int32_t dtype,
                                           std::int32_t op, llmrt_stream* stream) override;
+  Result<RequestPtr> start_all_gather(const void* send, void* recv, std::size_t send_count, std::int32_t dtype,
+                                      llmrt_stream* stream) override;
   Result<RequestPtr> start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                 llmrt_stream* stream) override;
   Result<RequestPtr> start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,

@@ -117,6 +117,20 @@ Result<RequestPtr> MpiCollectives::start_reduce_scatter(const void* send, void* 
   return RequestPtr(std::move(request));
 }
 
+Result<RequestPtr> MpiCollectives::start_all_gather(const void* send, void* recv, std::size_t send_count,
+                                                    std::int32_t dtype, llmrt_stream*) {
+  LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(send_count, dtype, "MPI_Iallgather"));
+  const MPI_Datatype type = moved_datatype(dtype);
+  const auto* own_block = static_cast<const unsigned char*>(recv) + send_count * rank_ * dtype_size(dtype);
+  auto request = std::make_unique<MpiRequest>();
+  const bool in_place = send == own_block;  // MPI forbids aliased buffers
+  LLMRT_RETURN_IF_ERROR(mpi_call(MPI_Iallgather(in_place ? MPI_IN_PLACE : send, in_place ? 0 : n,
+                                                in_place ? MPI_DATATYPE_NULL : type, recv, n, type, comm_,
+                                                &request->get()),
+                                 "MPI_Iallgather", send_count));
+  return RequestPtr(std::move(request));
+}
+
 Result<RequestPtr> MpiCollectives::start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer,
                                               int tag, llmrt_stream*) {
   LLMRT_ASSIGN_OR_RETURN(const int n, moved_count(count, dtype, "MPI_Isend"));

@@ -77,6 +77,7 @@ ParallelSpec read_parallel(TableReader parallel) {
   spec.schedule = parallel.string_or("schedule", "1f1b");
   spec.virtual_stages = parallel.positive_int_or("virtual_stages", 1);
   spec.microbatch_size = parallel.positive_int_or("microbatch_size", 1);
+  spec.zero_overlap = parallel.boolean("zero_overlap").value_or(true);
   spec.stage_layers.pos = parallel.pos_of("stage_layers");
   const toml::node* stage_layers = parallel.node("stage_layers");
   if (stage_layers && stage_layers->is_string()) {

@@ -65,6 +65,7 @@ const std::vector<KeyInfo> kSchema = {
     {"parallel.microbatch_size", K::kInt, "1"},
     {"parallel.stage_layers", K::kIntArrayOrAuto, "\"auto\""},
     {"parallel.zero", K::kIntOrAuto, "\"auto\""},
+    {"parallel.zero_overlap", K::kBool, "true"},
     {"train", K::kTable, ""},
     {"train.steps", K::kInt, "1000"},
     {"train.global_batch", K::kInt, "8"},

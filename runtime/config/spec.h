@@ -149,6 +149,9 @@ struct ParallelSpec {
   // ZeRO stage: 0 = every dp rank keeps the whole optimizer state, 1 = each keeps its 1/dp slice
   // (and the fp32 master weights of it); nullopt = "auto", the planner's choice.
   Located<AutoInt> zero;
+  // ZeRO-1: each bucket's all-gather of the updated weights runs non-blocking, waited for just
+  // before its layer's first forward of the next step (false: all of them before the step ends).
+  bool zero_overlap = true;
 };
 
 // ---------------------------------------------------------------------------------- [train]

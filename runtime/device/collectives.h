@@ -64,6 +64,15 @@ class Collectives {
     return RequestPtr();
   }
 
+  // Non-blocking all-gather (ZeRO-1's updated weights, overlapped with the next forward); in
+  // place when `send` is this rank's block of `recv` (recv: send_count * size() elements). The
+  // default runs the blocking call and returns a completed (null) request.
+  virtual Result<RequestPtr> start_all_gather(const void* send, void* recv, std::size_t send_count,
+                                              std::int32_t dtype, llmrt_stream* stream) {
+    LLMRT_RETURN_IF_ERROR(all_gather(send, recv, send_count, dtype, stream));
+    return RequestPtr();
+  }
+
   // Whole buffers.
   Result<RequestPtr> start_all_reduce(Buffer& buffer, std::int32_t op, llmrt_stream* stream = nullptr) {
     return start_all_reduce(buffer.data(), buffer.count(), buffer.dtype(), op, stream);

@@ -74,7 +74,10 @@ Result<std::string> ParamStore::canary_damage() const {
     const Buffer& buffer = weights ? params_ : grads_;
     std::vector<float> copy;
     const float* values = nullptr;
-    if (device_->is_host()) {
+    if (weights && sharded_) {  // the compute copy's gaps, widened (NaN stays NaN)
+      LLMRT_ASSIGN_OR_RETURN(copy, host_weights());
+      values = copy.data();
+    } else if (device_->is_host()) {
       values = buffer.data_as<float>();
     } else {
       LLMRT_ASSIGN_OR_RETURN(copy, host_values(buffer, *device_));

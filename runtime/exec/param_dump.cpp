@@ -8,8 +8,14 @@
 
 namespace llmrt {
 
-Status dump_parameters(const ParamStore& params, const std::string& directory, int world_rank,
+Status dump_parameters(const ParamStore& params, ZeroShards* zero, const std::string& directory, int world_rank,
                        const RankCoords& coords, const Layout& layout) {
+  std::vector<float> weights;  // (parameter_count) fp32: the master weights, whole
+  if (zero != nullptr) {
+    LLMRT_RETURN_IF_ERROR_CTX(zero->gather_master(&weights), "--dump-params");
+  } else {
+    LLMRT_ASSIGN_OR_RETURN(weights, params.host_weights());
+  }
   std::error_code error;
   std::filesystem::create_directories(directory, error);
   if (error) return runtime_error("{}: cannot create the folder: {}", directory, error.message());
@@ -22,8 +28,7 @@ Status dump_parameters(const ParamStore& params, const std::string& directory, i
   }
   const std::string base = fmt::format("{}/rank_{}", directory, world_rank);
   std::ofstream(base + ".bin", std::ios::binary)
-      .write(reinterpret_cast<const char*>(params.params().data()),
-             static_cast<std::streamsize>(params.params().size() * sizeof(float)));
+      .write(reinterpret_cast<const char*>(weights.data()), static_cast<std::streamsize>(weights.size() * sizeof(float)));
   std::ofstream json(base + ".json");
   json << index.dump(1);
   if (!json) return runtime_error("{}.json: cannot write", base);

@@ -127,6 +127,7 @@ Result<ParamStore> ParamStore::build(const std::vector<LayerSlot>& slots, int tp
 }
 
 Status ParamStore::initialize(std::uint64_t seed) {
+  if (sharded_) return runtime_error("initialize: the fp32 master weights are sharded; use load_global");
   for (const ParamEntry& entry : entries_) {
     const std::size_t global_count = element_count(entry.global_shape);
     std::vector<float> global(global_count, entry.init == LLMRT_INIT_ONES ? 1.0f : 0.0f);
@@ -162,27 +163,33 @@ Status ParamStore::load_global(const ModelTensors& tensors, const std::string& s
     }
     const std::vector<float> local =
         slice_along(found->second.values, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
+    if (sharded_) {
+      LLMRT_RETURN_IF_ERROR_CTX(load_sharded(entry, local), "loading {}", entry.name);
+      continue;
+    }
     LLMRT_RETURN_IF_ERROR_CTX(device_->copy(params_.data_as<float>() + entry.offset, local.data(),
                                             local.size() * sizeof(float),
                                             copy_kind(cpu_device().id(), device_->id()), nullptr),
                               "loading {}", entry.name);
   }
   LLMRT_RETURN_IF_ERROR(device_->synchronize(nullptr));
-  return refresh_compute_copy();
+  return sharded_ ? Status::success() : refresh_compute_copy();  // sharded: load_sharded made it whole
 }
 
 Status ParamStore::use_compute_dtype(std::int32_t dtype) {
-  if (dtype == LLMRT_DTYPE_F32) {
+  if (dtype == LLMRT_DTYPE_F32 && !sharded_) {
     compute_params_ = Buffer();
     return Status::success();
   }
-  LLMRT_RETURN_IF_ERROR_CTX(compute_params_.resize(*device_, dtype, params_.count()), "the {} copy of the weights",
+  if (sharded_) return runtime_error("the compute dtype cannot change once the fp32 master weights are sharded");
+  LLMRT_RETURN_IF_ERROR_CTX(compute_params_.resize(*device_, dtype, parameter_count()), "the {} copy of the weights",
                             dtype_name(dtype));
   return refresh_compute_copy();
 }
 
 Status ParamStore::refresh_compute_copy() {
   if (compute_params_.empty()) return Status::success();
+  if (sharded_) return refresh_compute_pieces();
   return device_->convert(compute_params_.data(), compute_params_.dtype(), params_.data(), LLMRT_DTYPE_F32,
                           params_.count(), nullptr);
 }

@@ -17,6 +17,14 @@
 
 namespace llmrt {
 
+// A run of the flat buffers whose fp32 master weights this rank keeps when they are sharded
+// (ZeRO-1 under bf16/f16), and where it sits in the rank's (shard-sized) master buffer.
+struct MasterPiece {
+  std::size_t flat = 0;   // into the flat buffers, in elements
+  std::size_t shard = 0;  // into master_buffer()
+  std::size_t count = 0;
+};
+
 struct ParamEntry {
   std::string name;                   // checkpoint name: "gpt.block[3].qkv_w", or the tie name ("wte")
   std::vector<std::int64_t> global_shape;
@@ -27,6 +35,15 @@ struct ParamEntry {
   std::size_t offset = 0;             // into the flat buffers, in elements
   std::size_t count = 0;
   bool tied = false;                  // name is a tie name: other layers (maybe other stages) share it
+};
+
+// Weights still arriving (ZeRO-1's all-gathers overlapped with the next forward): a reader waits
+// for a layer's, or for all, before it reads them.
+class WeightsInFlight {
+ public:
+  virtual ~WeightsInFlight() = default;
+  virtual Status wait_slot(std::size_t slot) = 0;  // the buckets `slot`'s parameters lie in
+  virtual Status wait_all() = 0;
 };
 
 class ParamStore {
@@ -48,9 +65,10 @@ class ParamStore {
   Buffer& grad_buffer() { return grads_; }
   const Buffer& param_buffer() const { return params_; }
   const Buffer& grad_buffer() const { return grads_; }
-  std::size_t parameter_count() const { return params_.count(); }
+  std::size_t parameter_count() const { return grads_.count(); }
   ComputeDevice& device() const { return *device_; }
-  // Host views of the same buffers (CPU ranks: checkpoints, dumps, tests).
+  // Host views of the same buffers (CPU ranks: checkpoints, dumps, tests); params() is empty
+  // once the master is sharded.
   std::span<float> params() { return params_.span<float>(); }
   std::span<float> grads() { return grads_.span<float>(); }
   std::span<const float> params() const { return params_.span<float>(); }
@@ -70,6 +88,29 @@ class ParamStore {
   Status use_compute_dtype(std::int32_t dtype);
   Status refresh_compute_copy();
   std::int32_t compute_dtype() const { return compute_params_.empty() ? LLMRT_DTYPE_F32 : compute_params_.dtype(); }
+
+  // Sharded fp32 master (ZeRO-1 under bf16/f16; param_master.cpp): from here on the store keeps
+  // the fp32 master of `pieces` only, in a (shard_count) f32 buffer, and frees the whole one;
+  // the compute copy stays whole. refresh_compute_copy() then rounds the pieces alone into it
+  // (the caller all-gathers the rest); load_global() sets the pieces and the whole compute copy.
+  // Needs a compute copy (use_compute_dtype with bf16/f16 first).
+  Status shard_master(std::vector<MasterPiece> pieces, std::size_t shard_count);
+  bool master_sharded() const { return sharded_; }
+  const std::vector<MasterPiece>& master_pieces() const { return pieces_; }
+  // What the optimizer updates: the whole fp32 parameters, or this rank's pieces of them.
+  Buffer& master_buffer() { return sharded_ ? master_ : params_; }
+  const Buffer& master_buffer() const { return sharded_ ? master_ : params_; }
+  std::size_t master_bytes() const { return master_buffer().bytes(); }  // fp32 master held here
+  Buffer& compute_buffer() { return compute_params_; }  // (parameter_count) bf16/f16, or empty
+  // Every weight in host fp32 as the layers read it: the master when it is whole, else the
+  // compute copy widened (canary gaps included: NaN survives).
+  Result<std::vector<float>> host_weights() const;
+
+  // Readers of the weights outside a layer call (and the stage, before a layer's forward) wait
+  // for what is in flight here; `in_flight` (nullptr: nothing) must outlive its registration.
+  void set_in_flight(WeightsInFlight* in_flight) { in_flight_ = in_flight; }
+  Status settle_slot(std::size_t slot) const { return in_flight_ ? in_flight_->wait_slot(slot) : Status::success(); }
+  Status settle() const { return in_flight_ ? in_flight_->wait_all() : Status::success(); }
 
   const std::vector<ParamEntry>& entries() const { return entries_; }
   // The tensors a layer receives, in its param_specs order: weights in the compute dtype,
@@ -96,7 +137,13 @@ class ParamStore {
   std::vector<std::vector<std::size_t>> slot_entries_;  // [slot] -> entry index per param spec
   int tp_rank_ = 0, tp_size_ = 1;
   std::size_t gap_ = 0;  // canary elements around each slice; 0 = unguarded
+  WeightsInFlight* in_flight_ = nullptr;
+  bool sharded_ = false;              // shard_master() was called: params_ is empty
+  Buffer master_;                     // (shard count) f32: the pieces' fp32 master weights
+  std::vector<MasterPiece> pieces_;   // in flat order
   Status fill_canaries();
+  Status load_sharded(const ParamEntry& entry, const std::vector<float>& local);
+  Status refresh_compute_pieces();
 };
 
 // "[768, 2304]"

@@ -117,6 +117,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
   if (placement_.last) LLMRT_RETURN_IF_ERROR(upload_tokens(state.targets, targets));
   const llmrt_call_ctx ctx = call_context(microbatch);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    LLMRT_RETURN_IF_ERROR(params_->settle_slot(first_slot_ + i));  // ZeRO-1's all-gather of its weights
     std::vector<llmrt_tensor> in = layer_inputs(i, state);
     std::vector<llmrt_tensor> params = params_->param_tensors(first_slot_ + i);
     // The layer writes its whole output: a reused buffer needs no clearing.

@@ -60,7 +60,8 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->scaler_ = std::make_unique<LossScaler>(spec.train, any_fp16);
   LLMRT_RETURN_IF_ERROR(trainer->build_stages(spec, registry));
   if (layout.zero == 1 && layout.dp > 1) {
-    LLMRT_ASSIGN_OR_RETURN(trainer->zero_, ZeroShards::create(*trainer->params_, groups.data_parallel(), progress));
+    LLMRT_ASSIGN_OR_RETURN(trainer->zero_, ZeroShards::create(*trainer->params_, groups.data_parallel(), progress,
+                                                                 spec.parallel.zero_overlap));
   }
   const std::size_t kept = trainer->zero_ ? trainer->zero_->layout().shard_count() : trainer->params_->parameter_count();
   LLMRT_ASSIGN_OR_RETURN(auto optimizer, OptimizerStep::create(spec.train, registry, kept, groups.device()));
@@ -252,12 +253,12 @@ Status Trainer::apply_update(StepReport& report) {
   const std::int64_t update = updates_done_ + 1;
   LLMRT_ASSIGN_OR_RETURN(auto lr, optimizer_->learning_rate(update, train_.steps));
   report.lr = lr;
-  if (zero_) {
+  if (zero_) {  // remakes the compute copy itself (its pieces, then the all-gather)
     LLMRT_RETURN_IF_ERROR(zero_->update(*optimizer_, lr, update, report.step));
   } else {
     LLMRT_RETURN_IF_ERROR(optimizer_->apply(params_->param_buffer(), params_->grad_buffer(), lr, update));
+    LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
   }
-  LLMRT_RETURN_IF_ERROR(params_->refresh_compute_copy());
   ++updates_done_;
   return Status::success();
 }
@@ -299,6 +300,8 @@ Result<StepReport> Trainer::train_step() {
     LLMRT_ASSIGN_OR_RETURN(report.lr, optimizer_->learning_rate(updates_done_ + 1, train_.steps));
   }
   ++steps_done_;
+  // The run's last step: no forward follows to wait for ZeRO-1's all-gathers.
+  if (steps_done_ >= train_.steps) LLMRT_RETURN_IF_ERROR(params_->settle());
   sequences_consumed_ += std::int64_t{layout_.microbatch_size} * all_microbatches;
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;

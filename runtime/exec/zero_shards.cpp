@@ -65,12 +65,32 @@ std::string zero_note(const Layout& layout) {
 }
 
 Result<std::unique_ptr<ZeroShards>> ZeroShards::create(ParamStore& params, Collectives& data_parallel,
-                                                       Progress& progress) {
+                                                       Progress& progress, bool overlap) {
   ZeroLayout layout(gradient_buckets(params), data_parallel.size(), data_parallel.rank());
-  std::unique_ptr<ZeroShards> shards(new ZeroShards(params, data_parallel, progress, std::move(layout)));
+  std::unique_ptr<ZeroShards> shards(new ZeroShards(params, data_parallel, progress, std::move(layout), overlap));
+  const auto& buckets = shards->layout_.buckets();
+  shards->gathers_.resize(buckets.size());
+  shards->slot_buckets_.resize(params.slot_count());
+  for (std::size_t slot = 0; slot < params.slot_count(); ++slot) {  // tied buckets too: by their entries
+    for (std::size_t index : params.slot_entries(slot)) {
+      const ParamEntry& entry = params.entries()[index];
+      for (std::size_t b = 0; b < buckets.size(); ++b) {
+        const GradientBucket& bucket = buckets[b].bucket;
+        if (bucket.offset < entry.offset + entry.count && entry.offset < bucket.offset + bucket.count) {
+          shards->slot_buckets_[slot].push_back(b);
+        }
+      }
+    }
+  }
+  params.set_in_flight(shards.get());
   LLMRT_ASSIGN_OR_RETURN_CTX(shards->grads_,
                              Buffer::zeros(params.device(), LLMRT_DTYPE_F32, shards->layout_.shard_count()),
                              "ZeRO-1 gradient shard");
+  if (params.compute_dtype() != LLMRT_DTYPE_F32) {  // bf16/f16: the fp32 master goes with the states
+    std::vector<MasterPiece> pieces;
+    for (const ShardPiece& piece : shards->layout_.pieces()) pieces.push_back({piece.flat, piece.shard, piece.count});
+    LLMRT_RETURN_IF_ERROR_CTX(params.shard_master(std::move(pieces), shards->layout_.shard_count()), "ZeRO-1");
+  }
   return shards;
 }
 
@@ -112,31 +132,101 @@ Result<double> ZeroShards::sum_of_squares(const std::vector<float>& entry_weight
   return sum;
 }
 
+ZeroShards::~ZeroShards() {
+  params_.set_in_flight(nullptr);
+  for (RequestPtr& request : gathers_) {
+    if (request) (void)request->wait();  // the buffers outlive no request
+  }
+}
+
+Status ZeroShards::wait_bucket(std::size_t bucket) {
+  if (!gathers_[bucket]) return Status::success();
+  // Inside the caller's action (the stage's forward): the watchdog names that.
+  LLMRT_RETURN_IF_ERROR_CTX(progress_.wait(gathers_[bucket]), "step {} ZeRO-1 all-gather of the parameters at element {}",
+                            gather_step_, layout_.buckets()[bucket].bucket.offset);
+  gathers_[bucket].reset();
+  return Status::success();
+}
+
+// The slot's buckets, then a prod of the others (MPI moves them only inside MPI calls).
+Status ZeroShards::wait_slot(std::size_t slot) {
+  if (slot >= slot_buckets_.size()) return runtime_error("ZeRO-1: no parameter slot {}", slot);
+  for (std::size_t bucket : slot_buckets_[slot]) LLMRT_RETURN_IF_ERROR(wait_bucket(bucket));
+  for (RequestPtr& request : gathers_) {
+    if (!request) continue;
+    LLMRT_ASSIGN_OR_RETURN(const bool done, request->test());
+    if (done) request.reset();
+  }
+  return Status::success();
+}
+
+Status ZeroShards::wait_all() {
+  for (std::size_t b = 0; b < gathers_.size(); ++b) LLMRT_RETURN_IF_ERROR(wait_bucket(b));
+  return Status::success();
+}
+
 Status ZeroShards::update(OptimizerStep& optimizer, double lr, std::int64_t update, std::int64_t step) {
+  LLMRT_RETURN_IF_ERROR(wait_all());  // (a step's forward has waited for them all already)
+  const bool sharded = params_.master_sharded();
   for (const ShardPiece& piece : layout_.pieces()) {
-    LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.param_buffer(), piece.flat, grads_, piece.shard, piece.count,
-                                                lr, update));
+    LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.master_buffer(), sharded ? piece.shard : piece.flat, grads_,
+                                                piece.shard, piece.count, lr, update));
   }
-  progress_.begin_action(fmt::format("step {} data-parallel all-gather of the parameters", step), -1);
-  float* params = params_.param_buffer().data_as<float>();
+  if (sharded) LLMRT_RETURN_IF_ERROR(params_.refresh_compute_copy());  // this rank's pieces only
+  return all_gather_weights(step);
+}
+
+// Every bucket's blocks, in place: the 16-bit compute copy when the master is sharded (half the
+// bytes of fp32), else the fp32 parameters the layers read.
+Status ZeroShards::all_gather_weights(std::int64_t step) {
+  gather_step_ = step;
+  if (!overlap_) progress_.begin_action(fmt::format("step {} data-parallel all-gather of the parameters", step), -1);
+  Buffer& weights = params_.master_sharded() ? params_.compute_buffer() : params_.master_buffer();
+  const std::size_t width = dtype_size(weights.dtype());
+  auto* base = static_cast<unsigned char*>(weights.data());
   const auto rank = static_cast<std::size_t>(layout_.dp_rank());
-  for (const ShardedBucket& sharded : layout_.buckets()) {
+  for (std::size_t b = 0; b < layout_.buckets().size(); ++b) {  // flat order: the next forward's order
+    const ShardedBucket& sharded = layout_.buckets()[b];
     if (sharded.chunk == 0) continue;
-    float* bucket = params + sharded.bucket.offset;
-    LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(bucket + rank * sharded.chunk, bucket, sharded.chunk,
-                                               LLMRT_DTYPE_F32, nullptr),
-                              "ZeRO-1 all-gather of the parameters at element {}", sharded.bucket.offset);
+    unsigned char* bucket = base + sharded.bucket.offset * width;
+    const void* mine = bucket + rank * sharded.chunk * width;
+    if (!overlap_) {
+      LLMRT_RETURN_IF_ERROR_CTX(comm_.all_gather(mine, bucket, sharded.chunk, weights.dtype(), nullptr),
+                                "ZeRO-1 all-gather of the parameters at element {}", sharded.bucket.offset);
+      continue;
+    }
+    LLMRT_ASSIGN_OR_RETURN_CTX(gathers_[b], comm_.start_all_gather(mine, bucket, sharded.chunk, weights.dtype(), nullptr),
+                               "ZeRO-1 all-gather of the parameters at element {}", sharded.bucket.offset);
   }
-  progress_.end_action();
+  if (!overlap_) progress_.end_action();
   return Status::success();
 }
 
 Status ZeroShards::gather_state(const Buffer& state, std::vector<float>* full) {
+  if (full != nullptr) full->assign(params_.parameter_count(), 0.0f);
+  return gather_into(state, full);
+}
+
+Status ZeroShards::gather_master(std::vector<float>* full) {
+  if (!params_.master_sharded()) {
+    if (full == nullptr) return Status::success();
+    LLMRT_ASSIGN_OR_RETURN(*full, params_.host_weights());
+    return Status::success();
+  }
+  if (full != nullptr) {  // the canary gaps; the buckets are overwritten below
+    LLMRT_ASSIGN_OR_RETURN(*full, params_.host_weights());
+  }
+  return gather_into(params_.master_buffer(), full);
+}
+
+// The bucket ranges of `full` from every rank's pieces of `state`; the rest of `full` is kept.
+Status ZeroShards::gather_into(const Buffer& state, std::vector<float>* full) {
+  LLMRT_RETURN_IF_ERROR(wait_all());  // the dp group's collectives in one order; the master whole
   ComputeDevice& device = params_.device();
   std::vector<float> local(layout_.shard_count());
   LLMRT_RETURN_IF_ERROR(device.copy(local.data(), state.data(), local.size() * sizeof(float),
                                     copy_kind(device.id(), cpu_device().id()), nullptr));
-  if (full != nullptr) full->assign(params_.parameter_count(), 0.0f);
+  LLMRT_RETURN_IF_ERROR(device.synchronize(nullptr));
   std::vector<float> gathered;
   const auto ranks = static_cast<std::size_t>(layout_.dp());
   for (const ShardedBucket& sharded : layout_.buckets()) {

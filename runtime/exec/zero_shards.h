@@ -3,8 +3,10 @@
 // layer) is split into dp equal blocks and reduce-scattered when its layer's gradients are done,
 // so the reduction still overlaps the backward; rank r keeps block r. The remainder of a bucket
 // (count % dp elements, at most dp - 1) is all-reduced and kept by every rank: no padding, so
-// the flat buffers, the layers' views and the checkpoint format are those of zero = 0. After the
-// update of its blocks each rank all-gathers them in place into the full fp32 parameters.
+// the flat buffers, the layers' views and the checkpoint format are those of zero = 0. Under
+// bf16/f16 the rank keeps the fp32 master weights of its pieces only (ParamStore::shard_master);
+// after the update of its pieces each rank rounds them into the 16-bit compute copy and
+// all-gathers that in place (under fp32 the master is what the layers read, gathered whole).
 #pragma once
 
 #include <cstddef>
@@ -61,11 +63,19 @@ class ZeroLayout {
 std::string zero_note(const Layout& layout);
 
 // A rank's side of ZeRO-1: its reduced gradient pieces and the collectives that fill them and
-// gather the updated parameters back.
-class ZeroShards {
+// gather the updated parameters back. With `overlap` the all-gathers run non-blocking after the
+// update, and the store's readers wait for them (ParamStore::settle_slot / settle): the stage
+// just before a layer's first forward of the next step, anything else before it reads.
+class ZeroShards final : public WeightsInFlight {
  public:
   // `params`, `data_parallel` and `progress` must outlive the shards.
-  static Result<std::unique_ptr<ZeroShards>> create(ParamStore& params, Collectives& data_parallel, Progress& progress);
+  static Result<std::unique_ptr<ZeroShards>> create(ParamStore& params, Collectives& data_parallel, Progress& progress,
+                                                    bool overlap = true);
+  ~ZeroShards() override;
+  ZeroShards(const ZeroShards&) = delete;
+  ZeroShards& operator=(const ZeroShards&) = delete;
+  Status wait_slot(std::size_t slot) override;
+  Status wait_all() override;
 
   const ZeroLayout& layout() const { return layout_; }
   Buffer& grads() { return grads_; }  // (shard_count) f32: this rank's reduced gradient pieces
@@ -76,24 +86,36 @@ class ZeroShards {
   // Σ g² over this rank's pieces of the entries weighted 1 (tails on dp rank 0 only): summed
   // over the world, each element of the model once.
   Result<double> sum_of_squares(const std::vector<float>& entry_weights) const;
-  // Updates this rank's pieces of the full fp32 parameters from grads(), one optimizer call per
-  // piece (the state Buffers are shard-sized), then all-gathers every bucket's blocks in place.
+  // Updates this rank's pieces of the fp32 master from grads(), one optimizer call per piece
+  // (the state Buffers are shard-sized), then all-gathers every bucket's blocks in place, in
+  // flat order (non-blocking with overlap; waited for by the readers).
   Status update(OptimizerStep& optimizer, double lr, std::int64_t update, std::int64_t step);
 
   // Checkpoints. Collective over the data-parallel group: `full` (non-null on the writer) gets
   // the whole (parameter_count) state of the stage; memory beyond it is one bucket.
   Status gather_state(const Buffer& state, std::vector<float>* full);
+  // The whole fp32 master weights (parameter_count) in `full` where non-null: gathered from the
+  // pieces when they are sharded (collective over the data-parallel group, every rank calls it;
+  // canary gaps from the compute copy), else this rank's own copy.
+  Status gather_master(std::vector<float>* full);
   // Sets this rank's pieces of `state` from one entry's local (tp-sliced) values.
   Status load_state(Buffer& state, const ParamEntry& entry, const std::vector<float>& local);
 
  private:
-  ZeroShards(ParamStore& params, Collectives& comm, Progress& progress, ZeroLayout layout)
-      : params_(params), comm_(comm), progress_(progress), layout_(std::move(layout)) {}
+  ZeroShards(ParamStore& params, Collectives& comm, Progress& progress, ZeroLayout layout, bool overlap)
+      : params_(params), comm_(comm), progress_(progress), layout_(std::move(layout)), overlap_(overlap) {}
   ParamStore& params_;
   Collectives& comm_;
   Progress& progress_;
   ZeroLayout layout_;
   Buffer grads_;
+  bool overlap_ = true;
+  std::vector<RequestPtr> gathers_;                  // [bucket of layout_.buckets()] in flight, or null
+  std::vector<std::vector<std::size_t>> slot_buckets_;  // [slot] the buckets its parameters lie in
+  std::int64_t gather_step_ = 0;                     // the step whose update they carry
+  Status wait_bucket(std::size_t bucket);
+  Status gather_into(const Buffer& state, std::vector<float>* full);
+  Status all_gather_weights(std::int64_t step);
 };
 
 }  // namespace llmrt

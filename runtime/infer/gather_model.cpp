@@ -9,20 +9,6 @@
 namespace llmrt {
 namespace {
 
-// This rank's fp32 parameters in host memory.
-Result<std::vector<float>> host_params(const ParamStore& params) {
-  const Buffer& buffer = params.param_buffer();
-  std::vector<float> host(buffer.count());
-  if (buffer.on_host()) {
-    std::copy_n(static_cast<const float*>(buffer.data()), host.size(), host.begin());
-    return host;
-  }
-  LLMRT_RETURN_IF_ERROR(params.device().copy(host.data(), buffer.data(), buffer.bytes(),
-                                             copy_kind(buffer.location(), cpu_device().id()), nullptr));
-  LLMRT_RETURN_IF_ERROR(params.device().synchronize(nullptr));
-  return host;
-}
-
 // Whether this rank writes `entry` into the sum: one owner per value.
 bool owns(const ParamEntry& entry, const RankCoords& coords, ProcessGroups& groups) {
   if (entry.shard_dim == LLMRT_NO_SHARD && coords.tp != 0) return false;
@@ -41,7 +27,8 @@ Result<std::optional<ModelTensors>> gather_model(const ModelSpec& model, const R
   LLMRT_ASSIGN_OR_RETURN(std::vector<LayerSlot> slots, create_model_layers(model, registry));
   LLMRT_ASSIGN_OR_RETURN(ParamStore global, ParamStore::build(slots, 0, 1));
   std::vector<float> flat(global.parameter_count(), 0.0f);
-  LLMRT_ASSIGN_OR_RETURN(std::vector<float> mine, host_params(params));
+  // fp32 as the layers read them (a sharded master: the compute copy widened).
+  LLMRT_ASSIGN_OR_RETURN(std::vector<float> mine, params.host_weights());
   const int tp_size = static_cast<int>(groups.tensor_parallel().size());
   for (const ParamEntry& entry : params.entries()) {
     const ParamEntry* target = global.find(entry.name);

@@ -29,25 +29,36 @@ double ring_half_s(double bytes, int group, double latency_s, double s_per_byte)
 }
 
 // The dp group's gradient exchange of one pipeline rank: ZeRO 0 all-reduces the fp32 gradients
-// after the last backward; ZeRO 1 reduce-scatters them and all-gathers the updated fp32 master
-// weights (whole on every rank, exec/zero_shards.h) after the optimizer step. Both are charged as
-// exposed: the executor overlaps the all-reduce and the reduce-scatter with the backward alike
-// (per bucket), so one overlap model for both; a better one would credit both the same way.
-// So ZeRO-1 costs what the all-reduce costs (two ring halves) and wins only memory.
+// after the last backward; ZeRO 1 reduce-scatters them and all-gathers the updated weights
+// after the optimizer step, in the training precision (the 16-bit compute copy under bf16/fp16,
+// whose fp32 master is sharded; exec/zero_shards.h): parameter_bytes, half the gradients' there.
+// The executor starts the all-gathers non-blocking, bucket by bucket in layer order, and each
+// layer waits for its own before its first forward (parallel.zero_overlap): with L equal layers
+// of g = G/L gather and f = F/L first-microbatch forward each, layer i+1 starts at
+// max over i of ((i+1)·g − i·f), so max(g, G − F·(L−1)/L) is exposed — the first bucket always,
+// the rest only where the link is slower than the forwards (a later stage, which waits for its
+// input anyway, hides more; not credited). The all-reduce and the reduce-scatter are charged as
+// exposed: the executor overlaps both with the backward alike (per bucket), so one overlap model
+// for both; a better one would credit both the same way. So ZeRO-1 costs at most what the
+// all-reduce costs (two ring halves under fp32; the all-gather half as many bytes under
+// bf16/fp16) and less where its all-gather hides behind the forwards; it wins memory.
 struct DpExchange {
   double exposed_s = 0;
   double reduce_scatter_s = 0;
   double all_gather_s = 0;
 };
-DpExchange dp_exchange(const Layout& layout, const LinkCost& ring, double gradient_bytes) {
+DpExchange dp_exchange(const Layout& layout, const LinkCost& ring, double gradient_bytes, double parameter_bytes,
+                       double first_forward_s, int layers) {
   DpExchange exchange;
   if (layout.zero != 1) {
     exchange.exposed_s = ring_allreduce_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
     return exchange;
   }
   exchange.reduce_scatter_s = ring_half_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
-  exchange.all_gather_s = ring_half_s(gradient_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
-  exchange.exposed_s = exchange.reduce_scatter_s + exchange.all_gather_s;
+  exchange.all_gather_s = ring_half_s(parameter_bytes, layout.dp, ring.latency_s, ring.s_per_byte);
+  const double all_gather = exchange.all_gather_s, count = std::max(layers, 1);
+  exchange.exposed_s = exchange.reduce_scatter_s +
+                       std::max(all_gather / count, all_gather - first_forward_s * (count - 1) / count);
   return exchange;
 }
 
@@ -132,7 +143,10 @@ StepCosts estimate_step_costs(const Layout& layout, const std::vector<LayerCost>
       recompute_flops_per_microbatch += tally.recompute_flops;
     }
     const double gradient_bytes = state_bytes(parameter_bytes, train).gradients;
-    const DpExchange dp = dp_exchange(layout, devices.dp_ring, gradient_bytes);
+    // The next step's first forward on this rank: its first chunk's, one microbatch.
+    const int first_chunk = layout.virtual_stage(r, 0);
+    const DpExchange dp = dp_exchange(layout, devices.dp_ring, gradient_bytes, parameter_bytes, step.pass_s[r][0][0],
+                                      layout.stage_layers[static_cast<std::size_t>(first_chunk)]);
     step.dp_busy_s = std::max(step.dp_busy_s, dp.reduce_scatter_s + dp.all_gather_s);
     if (dp.exposed_s > step.dp_allreduce_s || r == 0) {
       step.dp_allreduce_s = dp.exposed_s, step.dp_bounding_stage = r;

@@ -24,10 +24,6 @@ double optimizer_state_values(const TrainSpec& train) {
   return train.optimizer.component.value == "sgd" ? 1.0 : 2.0;
 }
 
-// Whether ZeRO-1 shards the fp32 master weights (bf16/fp16 training) with the optimizer state,
-// as DeepSpeed and Megatron's distributed optimizer do. One switch: the executor's choice — it
-// keeps them whole today (exec/zero_shards.h).
-constexpr bool kZeroShardsMaster = false;
 
 }  // namespace
 
@@ -55,8 +51,11 @@ StateBytes state_bytes(double parameter_bytes, const TrainSpec& train, int zero_
   // target), 1/dp of the gradients, beside the whole gradient buffer the layers accumulate into.
   bytes.gradients = kFp32Bytes * count * (shards > 1 ? 1.0 + 1.0 / shards : 1.0);
   bytes.optimizer = kFp32Bytes * optimizer_state_values(train) * count / shards;
+  // bf16/fp16: ZeRO-1 shards the fp32 master weights with the state (ParamStore::shard_master,
+  // as DeepSpeed and Megatron's distributed optimizer do); the 16-bit copy the layers read
+  // (`parameters`) stays whole. Under fp32 the master is what the layers read: nothing extra.
   const double master = train.precision == Precision::kFp32 ? 0.0 : kFp32Bytes * count;
-  bytes.master = kZeroShardsMaster ? master / shards : master;
+  bytes.master = master / shards;
   return bytes;
 }
 

@@ -224,6 +224,8 @@ const std::vector<Probe> kProbes = {
 };
 
 const std::vector<Proven> kProven = {
+    // Overlapped and blocking all-gathers: the same losses, timed apart (bit for bit).
+    {"parallel.zero_overlap", "exec/zero_test.cpp"},
     {"include", "config/config_reader_test.cpp"},
     {"model.plugin_paths", "plugin/plugin_loader_test.cpp"},
     {"model.layer[].component", "plugin/plugin_sdk_install_test.cpp"},  // a third-party layer trained

@@ -40,6 +40,7 @@ struct Run {
   std::vector<bool> skipped;
   std::vector<std::string> dumps;  // [rank] its --dump-params bytes
   long long state_bytes = -1;      // from the run header
+  long long master_bytes = -1;     // from the run header (bf16/fp16 runs only)
 };
 
 std::string read_file(const std::string& path) {
@@ -82,6 +83,10 @@ Run run(const TempDir& dir, const std::string& config, const std::string& name, 
   const std::size_t at = result.out.find(mark);
   BOOST_REQUIRE(at != std::string::npos);
   r.state_bytes = std::stoll(result.out.substr(at + mark.size()));
+  const std::string master = "fp32 master weights per rank (rank 0): ";
+  if (const std::size_t m = result.out.find(master); m != std::string::npos) {
+    r.master_bytes = std::stoll(result.out.substr(m + master.size()));
+  }
   return r;
 }
 
@@ -115,6 +120,13 @@ long long expect_zero_matches(const std::string& config, const TempDir& dir, con
   // Each rank keeps 1/dp of the state; remainders of at most dp - 1 elements per bucket whole.
   BOOST_TEST(b.state_bytes * dp >= a.state_bytes, name);
   BOOST_TEST(b.state_bytes * dp <= a.state_bytes + 4LL * 2 * 64 * dp, name << ": " << b.state_bytes << " vs " << a.state_bytes);
+  // bf16/fp16: the fp32 master is sharded the same way (zero 0 keeps it whole).
+  BOOST_TEST((a.master_bytes >= 0) == (b.master_bytes >= 0), name << ": the master line");
+  if (a.master_bytes >= 0) {
+    BOOST_TEST(b.master_bytes * dp >= a.master_bytes, name);
+    BOOST_TEST(b.master_bytes * dp <= a.master_bytes + 4LL * 64 * dp, name << ": master " << b.master_bytes << " vs "
+                                                                           << a.master_bytes);
+  }
   return b.state_bytes * dp - a.state_bytes;
 }
 
@@ -135,6 +147,12 @@ BOOST_AUTO_TEST_CASE(dp2_state_is_halved_exactly_on_even_buckets) {
   const Run a = run(dir, config, "zero0", {}, {"parallel.zero=0"});
   const Run b = run(dir, config, "zero1", {}, {"parallel.zero=1"});
   BOOST_TEST(b.state_bytes * 2 == a.state_bytes);
+  BOOST_TEST(a.master_bytes == -1, "fp32 runs have no separate master");
+  // bf16: the fp32 master weights per rank are halved too, exactly on these even buckets.
+  const Run c = run(dir, config, "bf16_zero0", {}, {"parallel.zero=0", "train.precision=\"bf16\""});
+  const Run d = run(dir, config, "bf16_zero1", {}, {"parallel.zero=1", "train.precision=\"bf16\""});
+  BOOST_TEST(c.master_bytes > 0);
+  BOOST_TEST(d.master_bytes * 2 == c.master_bytes);
 }
 
 BOOST_AUTO_TEST_CASE(dp2_sgd_momentum_matches_zero0_bitwise) {
@@ -148,6 +166,24 @@ BOOST_AUTO_TEST_CASE(dp2_bf16_matches_zero0_bitwise) {
   TempDir dir("zero_bf16");
   const std::string config = write_config(dir);
   expect_zero_matches(config, dir, "dp2_bf16", {}, {"train.precision=\"bf16\""});
+}
+
+// bf16 with the fp32 master sharded: the pieces' fp32 is updated as zero 0 updates those
+// elements, each rounds to the same bf16 (round to nearest even is a function of the fp32),
+// and the all-gather moves those 16 bits unchanged, so the layers read zero 0's weights.
+BOOST_AUTO_TEST_CASE(pp2_dp2_bf16_matches_zero0_bitwise) {
+  TempDir dir("zero_pp2dp2_bf16");
+  const std::string config = write_config(dir);
+  expect_zero_matches(config, dir, "pp2_dp2_bf16", {2, 1, 2, {}}, {"train.precision=\"bf16\""});
+}
+
+// fp16 on pp2·dp2 with an overflow on rank 3 at step 2: the skipped step leaves the sharded
+// master (and the final parameters) where zero 0 leaves its whole one.
+BOOST_AUTO_TEST_CASE(pp2_dp2_fp16_overflow_matches_zero0_bitwise) {
+  TempDir dir("zero_pp2dp2_fp16");
+  const std::string config = write_config(dir);
+  expect_zero_matches(config, dir, "pp2_dp2_fp16", {2, 1, 2, {"--inject-fault", "3:2:overflow"}},
+                      {"train.precision=\"fp16\"", "train.loss_scale_init=65536.0"});
 }
 
 BOOST_AUTO_TEST_CASE(pp2_dp2_with_tied_embedding_matches_zero0_bitwise) {
@@ -184,4 +220,26 @@ BOOST_AUTO_TEST_CASE(fp16_overflow_skips_the_step_as_zero0_does) {
   const Run reference = run(dir, config, "fp16_skips", {1, 1, 2, {"--inject-fault", "1:2:overflow"}},
                             {"train.precision=\"fp16\"", "parallel.zero=1"});
   BOOST_TEST(reference.skipped.at(1));
+}
+
+// parallel.zero_overlap: the all-gathers run non-blocking and each layer waits for its own
+// buckets before its first forward; with false they finish before the step ends. The bytes are
+// the same and no layer reads a bucket before it arrived, so the runs are one bit for bit.
+BOOST_AUTO_TEST_CASE(overlapped_all_gather_matches_the_blocking_one_bitwise) {
+  TempDir dir("zero_overlap");
+  const std::string config = write_config(dir);
+  for (const Shape& shape : {Shape{1, 1, 2, {}}, Shape{2, 1, 2, {}}}) {
+    for (const char* precision : {"fp32", "bf16"}) {
+      const std::string name = std::string(precision) + "_pp" + std::to_string(shape.pp);
+      const std::vector<std::string> sets = {"parallel.zero=1", std::string("train.precision=\"") + precision + "\""};
+      std::vector<std::string> blocking = sets;
+      blocking.push_back("parallel.zero_overlap=false");
+      const Run a = run(dir, config, name + "_blocking", shape, blocking);
+      const Run b = run(dir, config, name + "_overlapped", shape, sets);
+      BOOST_REQUIRE_EQUAL(a.losses.size(), 5u);
+      BOOST_TEST(a.losses.back() < a.losses.front(), name << ": it trains");
+      BOOST_TEST(b.losses == a.losses, name << ": losses");
+      BOOST_TEST(b.dumps == a.dumps, name << ": final parameters");
+    }
+  }
 }
