@@ -93,7 +93,7 @@ Status check_command(const CliOptions& options, const World& world) {
   if (const std::string note = zero_note(resolved.layout); !note.empty()) std::cerr << "llmrt: note: " << note << "\n";
   std::cout << fmt::format("{}: OK\n\n", options.config_path) << format_topology(topology, job->spec.cluster) << "\n"
             << format_model_summary(job->spec.model, model) << "\n"
-            << format_parallel(parallel) << format_resolved(resolved) << recompute_line << format_zero(resolved.layout)
+            << format_parallel(parallel) << format_resolved(resolved) << recompute_line << "\n" << format_zero(resolved.layout)
             << "\n" << schedule
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
                            job->registry.plugins().size())
