@@ -3,8 +3,8 @@
 // throws into the status it returns.
 #pragma once
 
-#include "plugin/host_api.h"
 #include "plugin/host_ops.h"
+#include "plugin/host_status.h"
 
 #include <climits>
 #include <cstdint>
@@ -53,7 +53,6 @@ inline Backend backend_of(const Check& check, const llmrt_call_ctx& ctx) {
 // Runs body(check, ctx, args, backend) and turns what it throws into the status the entry returns.
 template <typename Args, typename Body>
 llmrt_status* entry(const char* op, const llmrt_call_ctx* ctx, const Args* args, Body&& body) {
-  const llmrt_host_api* host = plugin_host_api();
   try {
     const Check check{op};
     check.ptr(ctx, "ctx");
@@ -63,9 +62,9 @@ llmrt_status* entry(const char* op, const llmrt_call_ctx* ctx, const Args* args,
     body(check, *ctx, *args, backend_of(check, *ctx));
     return nullptr;
   } catch (const OpError& error) {
-    return host->status_new(error.code(), error.what());
+    return host_status_new(error.code(), error.what());
   } catch (const std::exception& error) {  // a CUDA failure
-    return host->status_new(LLMRT_INTERNAL, (std::string("ops.") + op + ": " + error.what()).c_str());
+    return host_status_new(LLMRT_INTERNAL, (std::string("ops.") + op + ": " + error.what()).c_str());
   }
 }
 
