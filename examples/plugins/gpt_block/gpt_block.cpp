@@ -29,6 +29,7 @@ class GptBlock : public llmrt::Layer {
   explicit GptBlock(const llmrt::ComponentArgs& args)
       : host_(args.host), c_(args.config.get_int("d_model")), heads_(args.config.get_int("heads")),
         layers_(args.config.get_int("n_layer_for_init")) {
+    llmrt::Ops::require(host_);  // an older host refuses the layer here, at create
     const int64_t tp = args.layer.tp_size > 0 ? args.layer.tp_size : 1;
     if (c_ <= 0 || heads_ <= 0 || layers_ <= 0) throw llmrt::PluginError("d_model, heads and n_layer_for_init must be positive");
     if (c_ % heads_ != 0 || heads_ % tp != 0) {

@@ -24,6 +24,7 @@ class SwigluMlp : public llmrt::Layer {
         c_(args.config.get_int("d_model")),
         h_global_(args.config.get_int("hidden")),
         init_std_(args.config.get_float("init_std")) {
+    llmrt::Ops::require(host_);  // an older host refuses the layer here, at create
     const int64_t tp = args.layer.tp_size > 0 ? args.layer.tp_size : 1;
     if (c_ <= 0 || h_global_ <= 0) throw llmrt::PluginError("swiglu: d_model and hidden must be positive");
     if (h_global_ % tp != 0) {

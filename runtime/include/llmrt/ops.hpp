@@ -19,7 +19,10 @@ inline namespace plugin_v1 {
 class Ops {
  public:
   // host: the table given at create (lives as long as the process); ctx: the pass's context.
-  Ops(const llmrt_host_api* host, const llmrt_call_ctx& ctx) : host_(host), ctx_(&ctx) {
+  Ops(const llmrt_host_api* host, const llmrt_call_ctx& ctx) : host_(host), ctx_(&ctx) { require(host); }
+  // Throws UNIMPLEMENTED unless `host` has the table: call it in a layer's constructor so an
+  // older host refuses the layer at create (`llmrt check`), not at its first forward.
+  static void require(const llmrt_host_api* host) {
     if (host == nullptr || !LLMRT_HAS_FIELD(host, llmrt_host_api, ops) || host->ops == nullptr) {
       throw PluginError("the host has no op table (it is older than llmrt ABI 1.1)", LLMRT_UNIMPLEMENTED);
     }
