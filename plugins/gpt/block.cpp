@@ -7,11 +7,7 @@
 
 #include <cmath>
 
-#include "cpu/kernels_cpu.h"
-
 namespace llmrt::gpt {
-
-namespace cpu = llmrt::kernels::cpu;
 
 namespace {
 constexpr const auto& kParamNames = kBlockParamNames;
@@ -159,15 +155,6 @@ std::vector<float*> Block::grad_pointers(Out grads) const {
   return pointers;
 }
 
-namespace {
-// out += residual + bias per row; out, residual: (N, C); bias: (C).
-void add_bias_residual(float* out, const float* residual, const float* bias, int64_t rows, int64_t c) {
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < c; ++j) out[i * c + j] += residual[i * c + j] + bias[j];
-  }
-}
-}  // namespace
-
 // x: (B, T, C) -> y: (B, T, C); saved as laid out above. Every stored activation is rounded to
 // the compute dtype where it is made, so the pass continues with what a 16-bit buffer holds.
 void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved) {
@@ -186,30 +173,31 @@ void Block::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved 
   const float* x = views.read(in[0], "x");
   float* y = views.write(out[0], "y");
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
+  const Ops ops(host_, ctx);  // the host's op table: the same kernels a third party's layer gets
 
   // Attention branch; proj's partial sum lands in scratch, the group's sum in x2.
   std::vector<float> partial(size_t(n) * c);  // (N, C) scratch for the row-parallel outputs
-  cpu::layernorm_forward(s.ln1, s.mean1, s.rstd1, x, p[kLn1W], p[kLn1B], n, c);
+  ops.layernorm_forward(s.ln1, s.mean1, s.rstd1, x, p[kLn1W], p[kLn1B], n, c);
   regions.round(s.ln1, int64_t(n) * c);
-  cpu::matmul_forward(s.qkv, s.ln1, p[kQkvW], p[kQkvB], n, c, 3 * l);
+  ops.linear_forward(s.qkv, s.ln1, p[kQkvW], p[kQkvB], n, c, 3 * l);
   regions.round(s.qkv, int64_t(n) * 3 * l);
-  cpu::attention_forward(s.att, s.lse, s.qkv, int(shape.batch), int(shape.seq), l, int(dims_.heads));
+  ops.attention_forward(s.att, s.lse, s.qkv, int(shape.batch), int(shape.seq), l, int(dims_.heads));
   regions.round(s.att, int64_t(n) * l);
-  cpu::matmul_forward(partial.data(), s.att, p[kProjW], nullptr, n, l, c);
+  ops.linear_forward(partial.data(), s.att, p[kProjW], nullptr, n, l, c);
   tp_all_reduce(host_, ctx, partial.data(), s.x2, partial.size(), "gpt.block proj");
-  add_bias_residual(s.x2, x, p[kProjB], n, c);
+  ops.elementwise(LLMRT_EW_ADD_BIAS, s.x2, x, nullptr, int64_t(n) * c, 1.0f, p[kProjB], c);
   regions.round(s.x2, int64_t(n) * c);
 
   // MLP branch, the same pattern.
-  cpu::layernorm_forward(s.ln2, s.mean2, s.rstd2, s.x2, p[kLn2W], p[kLn2B], n, c);
+  ops.layernorm_forward(s.ln2, s.mean2, s.rstd2, s.x2, p[kLn2W], p[kLn2B], n, c);
   regions.round(s.ln2, int64_t(n) * c);
-  cpu::matmul_forward(s.fc_pre, s.ln2, p[kFcW], p[kFcB], n, c, h);
+  ops.linear_forward(s.fc_pre, s.ln2, p[kFcW], p[kFcB], n, c, h);
   regions.round(s.fc_pre, int64_t(n) * h);
-  cpu::gelu_forward(s.fc_act, s.fc_pre, size_t(n) * h);
+  ops.activation_forward(LLMRT_ACT_GELU, s.fc_act, s.fc_pre, int64_t(n) * h);
   regions.round(s.fc_act, int64_t(n) * h);
-  cpu::matmul_forward(partial.data(), s.fc_act, p[kFc2W], nullptr, n, h, c);
+  ops.linear_forward(partial.data(), s.fc_act, p[kFc2W], nullptr, n, h, c);
   tp_all_reduce(host_, ctx, partial.data(), y, partial.size(), "gpt.block fc2");
-  add_bias_residual(y, s.x2, p[kFc2B], n, c);
+  ops.elementwise(LLMRT_EW_ADD_BIAS, y, s.x2, nullptr, int64_t(n) * c, 1.0f, p[kFc2B], c);
   regions.store(0, s.forward_regions);
   views.commit();
 }

@@ -2,11 +2,7 @@
 // is the weight pass (backward_input writes nothing), which a zero-bubble schedule may defer.
 #include "gpt/gpt_layers.h"
 
-#include "cpu/kernels_cpu.h"
-
 namespace llmrt::gpt {
-
-namespace cpu = llmrt::kernels::cpu;
 
 std::vector<ConfigKey> Embedding::config_keys() {
   return {{"d_model", LLMRT_KEY_INT, std::nullopt, "width C of the residual stream"},
@@ -15,7 +11,8 @@ std::vector<ConfigKey> Embedding::config_keys() {
 }
 
 Embedding::Embedding(const ComponentArgs& args)
-    : channels_(args.config.get_int("d_model")),
+    : host_(args.host),
+      channels_(args.config.get_int("d_model")),
       vocab_(args.config.get_int("vocab_size")),
       max_seq_(args.config.get_int("seq_len")),
       dtype_(compute_dtype_of(args.layer)) {
@@ -75,9 +72,10 @@ void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Sa
     }
   }
   Fp32Views views;
-  cpu::encoder_forward(views.write(out[0], "x"), tokens, weight_data(views, params[0], vocab_ * channels_, "wte"),
-                       weight_data(views, params[1], max_seq_ * channels_, "wpe"), int(shape.batch), int(shape.seq),
-                       int(channels_));
+  Ops(host_, ctx).embedding_forward(views.write(out[0], "x"), tokens,
+                                   weight_data(views, params[0], vocab_ * channels_, "wte"),
+                                   weight_data(views, params[1], max_seq_ * channels_, "wpe"), shape.batch, shape.seq,
+                                   channels_, vocab_);
   views.commit();
 }
 
@@ -100,9 +98,9 @@ void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, I
   require_cpu(ctx, "gpt.embedding backward_weight");
   BatchShape shape = batch_shape(in[0], 2, "tokens");
   Fp32Views views;
-  cpu::encoder_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),
-                        param_data(grad_params[1], max_seq_ * channels_, "dwpe"), views.read(grad_out[0], "dx"),
-                        cpu_data<int32_t>(in[0], "tokens"), int(shape.batch), int(shape.seq), int(channels_));
+  Ops(host_, ctx).embedding_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),
+                                    param_data(grad_params[1], max_seq_ * channels_, "dwpe"), views.read(grad_out[0], "dx"),
+                                    cpu_data<int32_t>(in[0], "tokens"), shape.batch, shape.seq, channels_, vocab_);
 }
 
 }  // namespace llmrt::gpt

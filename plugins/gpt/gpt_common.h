@@ -1,4 +1,5 @@
-// Shared plumbing of the GPT-2 layers: the backend check (the seam where CUDA kernels will go),
+// Shared plumbing of the GPT-2 layers (whose CPU passes compute through the host's op table,
+// llmrt/ops.hpp, like any third party's layer): the backend check (the seam where CUDA kernels will go),
 // carving the host's saved buffer into regions at the compute dtype, and the tensor-parallel
 // all-reduce. On the CPU every precision runs the fp32 kernels: bf16/f16 tensors are widened on
 // the way in and rounded on the way out (llmrt/fp32_views.hpp), at the points where a GPU run
@@ -7,6 +8,7 @@
 
 #include <llmrt/fp32_views.hpp>
 #include <llmrt/half.hpp>
+#include <llmrt/ops.hpp>
 #include <llmrt/plugin.hpp>
 
 #include <cstddef>

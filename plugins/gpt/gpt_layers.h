@@ -41,6 +41,7 @@ class Embedding : public Layer {
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out);
   void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params);
 
+  const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_, max_seq_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // tokens uploaded from the host, on CUDA
@@ -202,6 +203,7 @@ class Head : public Layer {
   void backward_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                      Out grad_params);
 
+  const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_;
   bool tied_;
   int32_t dtype_;  // activations and weights as the layer receives them

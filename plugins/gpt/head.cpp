@@ -5,11 +5,7 @@
 
 #include <algorithm>
 
-#include "cpu/kernels_cpu.h"
-
 namespace llmrt::gpt {
-
-namespace cpu = llmrt::kernels::cpu;
 
 namespace {
 // targets: (N) i32, each in [0, V).
@@ -32,7 +28,8 @@ std::vector<ConfigKey> Head::config_keys() {
 }
 
 Head::Head(const ComponentArgs& args)
-    : channels_(args.config.get_int("d_model")),
+    : host_(args.host),
+      channels_(args.config.get_int("d_model")),
       vocab_(args.config.get_int("vocab_size")),
       tied_(args.config.get_bool("tied_embedding")),
       dtype_(compute_dtype_of(args.layer)) {
@@ -92,11 +89,12 @@ void Head::forward_logits(const llmrt_call_ctx& ctx, In in, In params, Out out, 
   check_numel(out[0], n * vocab_, "logits");
   float* logits = cpu_data<float>(out[0], "logits");
   Fp32Views views;
-  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
+  const Ops ops(host_, ctx);
+  ops.layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
                          weight_data(views, params[1], channels_, "lnf_b"), int(n), int(channels_));
   regions.round(s.lnf, n * channels_);
-  cpu::matmul_forward(logits, s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, int(n),
-                      int(channels_), int(vocab_));
+  ops.linear_forward(logits, s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, n, channels_,
+                     vocab_);
 }
 
 // x: (B, T, C), targets: (B, T) -> loss: () the mean over B*T rows
@@ -118,15 +116,16 @@ void Head::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved s
   float* loss = cpu_data<float>(out[0], "loss");  // f32 at every precision
   if (numel(out[0]) != 1) throw PluginError("loss: expected a scalar");
   Fp32Views views;
+  const Ops ops(host_, ctx);
 
-  cpu::layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
+  ops.layernorm_forward(s.lnf, s.mean, s.rstd, views.read(in[0], "x"), weight_data(views, params[0], channels_, "lnf_w"),
                          weight_data(views, params[1], channels_, "lnf_b"), int(n), int(channels_));
   regions.round(s.lnf, n * channels_);
   std::vector<float> logits(size_t(n) * vocab_), losses(static_cast<size_t>(n));  // (N, V), (N) scratch
-  cpu::matmul_forward(logits.data(), s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, int(n),
-                      int(channels_), int(vocab_));
+  ops.linear_forward(logits.data(), s.lnf, weight_data(views, params[2], vocab_ * channels_, "wte"), nullptr, n,
+                     channels_, vocab_);
   regions.round(logits.data(), n * vocab_);  // a GPU run's logits are 16-bit too
-  *loss = cpu::crossentropy_forward(losses.data(), s.lse, logits.data(), targets, int(n), int(vocab_));
+  *loss = ops.cross_entropy_forward(losses.data(), s.lse, logits.data(), targets, n, vocab_);
   regions.store(0, regions.taken());
 }
 
@@ -153,19 +152,21 @@ void Head::backward_input(const llmrt_call_ctx& ctx, In grad_out, In in, In para
   Fp32Views views;
   const float* weight = weight_data(views, params[2], vocab_ * channels_, "wte");
   const float dloss = *cpu_data<float>(grad_out[0], "dloss");  // f32 at every precision
+  const Ops ops(host_, ctx);
 
   std::vector<float> logits(size_t(n) * v);  // (N, V) scratch: logits, then dlogits in place
-  cpu::matmul_forward(logits.data(), s.lnf, weight, nullptr, n, c, v);
+  ops.linear_forward(logits.data(), s.lnf, weight, nullptr, n, c, v);
   regions.round(logits.data(), int64_t(n) * v);
-  cpu::crossentropy_backward(logits.data(), logits.data(), s.lse, targets, dloss, n, v);
+  ops.cross_entropy_backward(logits.data(), logits.data(), s.lse, targets, dloss, n, v);
   regions.round(logits.data(), int64_t(n) * v);
   std::vector<float> d_lnf(size_t(n) * c, 0.0f);  // (N, C)
-  cpu::matmul_backward(d_lnf.data(), param_data(grad_params[2], vocab_ * channels_, "dwte"), nullptr, logits.data(),
-                       s.lnf, weight, n, c, v);
+  ops.linear_backward_input(d_lnf.data(), logits.data(), weight, n, c, v);
+  ops.linear_backward_weight(param_data(grad_params[2], vocab_ * channels_, "dwte"), nullptr, logits.data(), s.lnf, n, c,
+                             v);
   regions.round(d_lnf.data(), int64_t(n) * c);
   float* dx = views.write(grad_in[0], "dx");
   std::fill_n(dx, size_t(n) * c, 0.0f);
-  cpu::layernorm_backward(dx, param_data(grad_params[0], channels_, "dlnf_w"),
+  ops.layernorm_backward(dx, param_data(grad_params[0], channels_, "dlnf_w"),
                           param_data(grad_params[1], channels_, "dlnf_b"), d_lnf.data(), views.read(in[0], "x"),
                           weight_data(views, params[0], channels_, "lnf_w"), s.mean, s.rstd, n, c);
   views.commit();

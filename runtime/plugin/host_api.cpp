@@ -1,21 +1,16 @@
-// The host side of llmrt_host_api. Status objects are allocated here and only here, so a
-// plugin never frees memory another allocator made.
+// The host side of llmrt_host_api (statuses in host_status.cpp, the op table in host_ops*.cpp).
 #include "plugin/host_api.h"
 
 #include "device/collectives.h"
 #include "device/device.h"
+#include "plugin/host_ops.h"
+#include "plugin/host_status.h"
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-
-// The opaque status of the C ABI: defined by the host alone.
-struct llmrt_status {
-  std::int32_t code;
-  std::string message;
-};
 
 namespace llmrt {
 namespace {
@@ -26,13 +21,10 @@ PluginJobState& contextless_state() {
   return state;
 }
 
-llmrt_status* status_new(std::int32_t code, const char* message) {
-  // A plugin may pass LLMRT_OK by mistake; it still means "failed" once returned.
-  return new (std::nothrow) llmrt_status{code, message != nullptr ? message : ""};
-}
-std::int32_t status_code(const llmrt_status* status) { return status != nullptr ? status->code : LLMRT_OK; }
-const char* status_message(const llmrt_status* status) { return status != nullptr ? status->message.c_str() : ""; }
-void status_free(llmrt_status* status) { delete status; }
+llmrt_status* status_new(std::int32_t code, const char* message) { return host_status_new(code, message); }
+std::int32_t status_code(const llmrt_status* status) { return host_status_code(status); }
+const char* status_message(const llmrt_status* status) { return host_status_message(status); }
+void status_free(llmrt_status* status) { host_status_free(status); }
 
 void log_message(std::int32_t level, const char* component, const char* message) {
   static const char* const kNames[] = {"debug", "info", "warning", "error"};
@@ -138,6 +130,7 @@ llmrt_host_api make_host_api() {
   api.reduce_scatter = &reduce_scatter;
   api.broadcast = &broadcast;
   api.rng_reserve = &rng_reserve;
+  api.ops = plugin_ops_table();
   return api;
 }
 

@@ -15,21 +15,23 @@
 #include <vector>
 
 #include "cuda/cuda_test_util.h"
+#include "plugin/host_ops.h"
+#include "plugin/host_status.h"
 
 namespace llmrt::kernels::cuda_test {
 
-// The host services a layer uses, for a group of one: statuses, logging, and an all_reduce that
-// copies (host memory at once, device memory on the call's stream).
+// The host services a layer uses, for a group of one: statuses, logging, the op table, and an
+// all_reduce that copies (host memory at once, device memory on the call's stream).
 class TestHost {
  public:
   TestHost() {
     api_.struct_size = sizeof(api_);
-    api_.status_new = [](int32_t code, const char* message) {
-      return reinterpret_cast<llmrt_status*>(new Status{code, message != nullptr ? message : ""});
-    };
-    api_.status_code = [](const llmrt_status* s) { return reinterpret_cast<const Status*>(s)->code; };
-    api_.status_message = [](const llmrt_status* s) { return reinterpret_cast<const Status*>(s)->message.c_str(); };
-    api_.status_free = [](llmrt_status* s) { delete reinterpret_cast<Status*>(s); };
+    // The real statuses and op table (llmrt_host_ops): the layers' CPU passes run through it.
+    api_.status_new = &llmrt::host_status_new;
+    api_.status_code = &llmrt::host_status_code;
+    api_.status_message = &llmrt::host_status_message;
+    api_.status_free = &llmrt::host_status_free;
+    api_.ops = llmrt::plugin_ops_table();
     api_.log = [](int32_t, const char*, const char*) {};
     api_.all_reduce = [](llmrt_comm*, const void* send, void* recv, size_t count, int32_t dtype, int32_t,
                          llmrt_stream* stream) -> llmrt_status* {
@@ -48,10 +50,6 @@ class TestHost {
   const llmrt_host_api* api() const { return &api_; }
 
  private:
-  struct Status {
-    int32_t code;
-    std::string message;
-  };
   llmrt_host_api api_{};
 };
 

@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
   BOOST_TEST(builtin->find("1f1b") != nullptr);
 
   Registry registry;
-  for (const char* name : {"swiglu_mlp", "lion"}) {
+  for (const char* name : {"swiglu_mlp", "lion", "gpt_block"}) {
     const Status loaded = load_plugin_file(registry, build_example(name, prefix, work.path()), {});
     BOOST_REQUIRE_MESSAGE(loaded.ok(), (loaded.ok() ? "" : loaded.error().message()));
   }
@@ -110,6 +110,7 @@ BOOST_AUTO_TEST_CASE(install_build_examples_and_load_them) {
   const Component* lion = registry.find("example.lion");
   BOOST_REQUIRE(swiglu != nullptr);
   BOOST_REQUIRE(lion != nullptr);
+  BOOST_TEST(registry.find("example.gpt_block") != nullptr);  // the op-table block of bench/bench_op_table.cpp
   BOOST_TEST(swiglu->kind == LLMRT_KIND_LAYER);
   BOOST_TEST(lion->kind == LLMRT_KIND_OPTIMIZER);
 

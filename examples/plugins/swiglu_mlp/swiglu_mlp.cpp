@@ -1,13 +1,15 @@
-// A SwiGLU MLP as an out-of-tree llmrt layer plugin: y = W2 (silu(W1 x) * W3 x), with plain-loop
-// fp32 CPU forward and backward. Tensor-parallel: W1/W3 split by rows, W2 by columns, and the
-// partial outputs summed with the host's all-reduce on the layer's group.
-#include <cmath>
-
+// A SwiGLU MLP as an out-of-tree llmrt layer plugin: y = W2 (silu(W1 x) * W3 x), computed through
+// the host's op table (llmrt/ops.hpp), so it runs the same kernels as the built-in GPT layers
+// (OpenBLAS GEMMs, vectorised pointwise loops) without linking llmrt. Tensor-parallel: W1/W3
+// split by rows, W2 by columns, and the partial outputs summed with the host's all-reduce.
+// fp32 on the CPU (the op table's CPU dtype).
+#include <llmrt/ops.hpp>
 #include <llmrt/plugin.hpp>
 
-namespace {
+#include <algorithm>
+#include <vector>
 
-float sigmoid(float a) { return 1.f / (1.f + std::exp(-a)); }
+namespace {
 
 class SwigluMlp : public llmrt::Layer {
  public:
@@ -22,6 +24,7 @@ class SwigluMlp : public llmrt::Layer {
         c_(args.config.get_int("d_model")),
         h_global_(args.config.get_int("hidden")),
         init_std_(args.config.get_float("init_std")) {
+    llmrt::Ops::require(host_);  // an older host refuses the layer here, at create
     const int64_t tp = args.layer.tp_size > 0 ? args.layer.tp_size : 1;
     if (c_ <= 0 || h_global_ <= 0) throw llmrt::PluginError("swiglu: d_model and hidden must be positive");
     if (h_global_ % tp != 0) {
@@ -55,74 +58,63 @@ class SwigluMlp : public llmrt::Layer {
     return hints;
   }
 
-  // a = W1 x and b = W3 x, kept for the backward passes: 2 x (B*T, H_local) f32
-  size_t saved_bytes(int64_t batch, int64_t seq) override { return sizeof(float) * 2 * batch * seq * h_; }
+  // Forward keeps a = W1 x, b = W3 x and the gated h = silu(a) * b; backward_input adds da and db
+  // (the gradients at a and b) for backward_weight: 5 x (B*T, H_local) f32.
+  size_t saved_bytes(int64_t batch, int64_t seq) override { return sizeof(float) * kSaved * batch * seq * h_; }
 
   void forward(const llmrt_call_ctx& ctx, llmrt::In in, llmrt::In params, llmrt::Out out, llmrt::Saved saved) override {
     const Views v = views(in, params, saved);
-    float* y = llmrt::cpu_data<float>(out[0], "y");
-    for (int64_t n = 0; n < v.rows; ++n) {
-      for (int64_t j = 0; j < h_; ++j) {
-        float a = 0, b = 0;
-        for (int64_t k = 0; k < c_; ++k) {
-          a += v.w1[j * c_ + k] * v.x[n * c_ + k];
-          b += v.w3[j * c_ + k] * v.x[n * c_ + k];
-        }
-        v.a[n * h_ + j] = a;
-        v.b[n * h_ + j] = b;
-      }
-      for (int64_t i = 0; i < c_; ++i) {
-        float sum = 0;
-        for (int64_t j = 0; j < h_; ++j) sum += v.w2[i * h_ + j] * gate(v.a[n * h_ + j], v.b[n * h_ + j]);
-        y[n * c_ + i] = sum;
-      }
-    }
-    reduce_over_tp(ctx, y, v.rows * c_);
+    llmrt::expect_count(out.size(), 1, "swiglu outputs");
+    float* y = llmrt::cpu_data<float>(out[0], "y");  // (N, C)
+    const llmrt::Ops ops(host_, ctx);
+    const int64_t nh = v.rows * h_;
+    ops.linear_forward(v.a, v.x, v.w1, nullptr, v.rows, c_, h_);  // a (N, H) = x W1^T
+    ops.linear_forward(v.b, v.x, v.w3, nullptr, v.rows, c_, h_);  // b (N, H) = x W3^T
+    ops.activation_forward(LLMRT_ACT_SILU, v.h, v.a, nh);         // h = silu(a)
+    ops.elementwise(LLMRT_EW_MUL, v.h, v.h, v.b, nh);             // h *= b
+    ops.linear_forward(y, v.h, v.w2, nullptr, v.rows, h_, c_);    // y (N, C) = h W2^T, partial under tp
+    if (ctx.tp_size > 1) ops.tp_sum(y, y, v.rows * c_);
   }
 
+  // dy (N, C) -> dx (N, C) written; leaves da, db in the saved buffer.
   void backward_input(const llmrt_call_ctx& ctx, llmrt::In grad_out, llmrt::In in, llmrt::In params,
                       llmrt::Saved saved, llmrt::Out grad_in, llmrt::Out) override {
     const Views v = views(in, params, saved);
-    const float* gy = llmrt::cpu_data<float>(grad_out[0], "grad_y");
-    float* gx = llmrt::cpu_data<float>(grad_in[0], "grad_x");
-    std::vector<float> ga(h_), gb(h_);
-    for (int64_t n = 0; n < v.rows; ++n) {
-      gate_grads(v, gy, n, ga.data(), gb.data());
-      for (int64_t k = 0; k < c_; ++k) {
-        float sum = 0;
-        for (int64_t j = 0; j < h_; ++j) sum += v.w1[j * c_ + k] * ga[j] + v.w3[j * c_ + k] * gb[j];
-        gx[n * c_ + k] = sum;
-      }
-    }
-    reduce_over_tp(ctx, gx, v.rows * c_);
+    const float* dy = llmrt::cpu_data<float>(grad_out[0], "grad_y");
+    float* dx = llmrt::cpu_data<float>(grad_in[0], "grad_x");
+    const llmrt::Ops ops(host_, ctx);
+    const int64_t nh = v.rows * h_;
+    std::vector<float> dh(nh, 0.0f), gate(nh);                           // (N, H) scratch
+    ops.linear_backward_input(dh.data(), dy, v.w2, v.rows, h_, c_);      // dh = dy W2
+    ops.activation_forward(LLMRT_ACT_SILU, gate.data(), v.a, nh);        // silu(a)
+    ops.elementwise(LLMRT_EW_MUL, v.db, dh.data(), gate.data(), nh);     // db = dh silu(a)
+    ops.elementwise(LLMRT_EW_MUL, dh.data(), dh.data(), v.b, nh);        // dh b: the gradient at silu(a)
+    std::fill_n(v.da, nh, 0.0f);
+    ops.activation_backward(LLMRT_ACT_SILU, v.da, v.a, dh.data(), nh);  // da = silu'(a) dh b
+    std::fill_n(dx, v.rows * c_, 0.0f);
+    ops.linear_backward_input(dx, v.da, v.w1, v.rows, c_, h_);           // dx = da W1 + db W3
+    ops.linear_backward_input(dx, v.db, v.w3, v.rows, c_, h_);
+    if (ctx.tp_size > 1) ops.tp_sum(dx, dx, v.rows * c_);
   }
 
-  void backward_weight(const llmrt_call_ctx&, llmrt::In grad_out, llmrt::In in, llmrt::In params, llmrt::Saved saved,
+  // dW1 += da^T x, dW3 += db^T x, dW2 += dy^T h.
+  void backward_weight(const llmrt_call_ctx& ctx, llmrt::In grad_out, llmrt::In in, llmrt::In params, llmrt::Saved saved,
                        llmrt::Out grad_params) override {
     const Views v = views(in, params, saved);
-    const float* gy = llmrt::cpu_data<float>(grad_out[0], "grad_y");
-    float* gw1 = llmrt::cpu_data<float>(grad_params[0], "grad_w1");
-    float* gw3 = llmrt::cpu_data<float>(grad_params[1], "grad_w3");
-    float* gw2 = llmrt::cpu_data<float>(grad_params[2], "grad_w2");
-    std::vector<float> ga(h_), gb(h_);
-    for (int64_t n = 0; n < v.rows; ++n) {
-      gate_grads(v, gy, n, ga.data(), gb.data());
-      for (int64_t j = 0; j < h_; ++j) {
-        const float g = gate(v.a[n * h_ + j], v.b[n * h_ + j]);
-        for (int64_t i = 0; i < c_; ++i) gw2[i * h_ + j] += gy[n * c_ + i] * g;
-        for (int64_t k = 0; k < c_; ++k) {
-          gw1[j * c_ + k] += ga[j] * v.x[n * c_ + k];
-          gw3[j * c_ + k] += gb[j] * v.x[n * c_ + k];
-        }
-      }
-    }
+    llmrt::expect_count(grad_params.size(), 3, "swiglu parameter gradients");
+    const float* dy = llmrt::cpu_data<float>(grad_out[0], "grad_y");
+    const llmrt::Ops ops(host_, ctx);
+    ops.linear_backward_weight(llmrt::cpu_data<float>(grad_params[0], "grad_w1"), nullptr, v.da, v.x, v.rows, c_, h_);
+    ops.linear_backward_weight(llmrt::cpu_data<float>(grad_params[1], "grad_w3"), nullptr, v.db, v.x, v.rows, c_, h_);
+    ops.linear_backward_weight(llmrt::cpu_data<float>(grad_params[2], "grad_w2"), nullptr, dy, v.h, v.rows, h_, c_);
   }
 
  private:
+  static constexpr int64_t kSaved = 5;  // a, b, h, da, db
   struct Views {
     const float *x, *w1, *w3, *w2;
-    float *a, *b;  // saved: (rows, H_local) each
-    int64_t rows;  // B*T
+    float *a, *b, *h, *da, *db;  // saved: (rows, H_local) each
+    int64_t rows;                // B*T
   };
 
   Views views(llmrt::In in, llmrt::In params, llmrt::Saved saved) const {
@@ -134,35 +126,11 @@ class SwigluMlp : public llmrt::Layer {
     v.w3 = llmrt::cpu_data<float>(params[1], "w3");
     v.w2 = llmrt::cpu_data<float>(params[2], "w2");
     v.rows = llmrt::numel(in[0]) / c_;
-    if (saved.size() < sizeof(float) * 2 * v.rows * h_) throw llmrt::PluginError("swiglu: saved buffer too small", LLMRT_INTERNAL);
+    const size_t nh = static_cast<size_t>(v.rows * h_);
+    if (saved.size() < sizeof(float) * kSaved * nh) throw llmrt::PluginError("swiglu: saved buffer too small", LLMRT_INTERNAL);
     v.a = reinterpret_cast<float*>(saved.data());
-    v.b = v.a + v.rows * h_;
+    v.b = v.a + nh, v.h = v.b + nh, v.da = v.h + nh, v.db = v.da + nh;
     return v;
-  }
-
-  static float gate(float a, float b) { return a * sigmoid(a) * b; }
-
-  // For row n: ga = dL/da and gb = dL/db, from gh = W2^T gy.
-  void gate_grads(const Views& v, const float* gy, int64_t n, float* ga, float* gb) const {
-    for (int64_t j = 0; j < h_; ++j) {
-      float gh = 0;
-      for (int64_t i = 0; i < c_; ++i) gh += v.w2[i * h_ + j] * gy[n * c_ + i];
-      const float a = v.a[n * h_ + j], b = v.b[n * h_ + j], s = sigmoid(a);
-      ga[j] = gh * b * (s + a * s * (1 - s));
-      gb[j] = gh * a * s;
-    }
-  }
-
-  // Each tensor-parallel rank holds a slice of H, so its output is a partial sum.
-  void reduce_over_tp(const llmrt_call_ctx& ctx, float* data, int64_t count) const {
-    if (ctx.tp_size <= 1) return;
-    llmrt_status* status = host_->all_reduce(ctx.tp_comm, data, data, static_cast<size_t>(count), LLMRT_DTYPE_F32,
-                                             LLMRT_REDUCE_SUM, ctx.stream);
-    if (status != nullptr) {
-      std::string message = host_->status_message(status);
-      host_->status_free(status);
-      throw llmrt::PluginError("swiglu: all-reduce failed: " + message, LLMRT_INTERNAL);
-    }
   }
 
   const llmrt_host_api* host_;
@@ -172,6 +140,7 @@ class SwigluMlp : public llmrt::Layer {
 
 }  // namespace
 
-LLMRT_PLUGIN("swiglu-example", "0.1.0") {
-  registrar.add_layer<SwigluMlp>("example.swiglu_mlp", "0.1.0", "SwiGLU MLP: W2 (silu(W1 x) * W3 x), fp32 CPU");
+LLMRT_PLUGIN("swiglu-example", "0.2.0") {
+  registrar.add_layer<SwigluMlp>("example.swiglu_mlp", "0.2.0",
+                                 "SwiGLU MLP: W2 (silu(W1 x) * W3 x), fp32 CPU, through the host's op table");
 }
