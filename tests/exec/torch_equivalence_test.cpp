@@ -24,7 +24,11 @@ using llmrt::test::TempDir;
 
 namespace {
 
-constexpr double kFinalTolerance = 1e-4;
+// Adam turns the 1e-5 differences of near-zero gradients into up to 3e-4 of a bias's value
+// after 10 steps (measured: 2.6e-4 at most); weight decay 1 at lr 1e-3 shrinks a tensor by 1e-3
+// a step, 1e-2 over the run (a bias growing from 0: about half that), so a tensor decayed on one
+// side only is off by several times this tolerance.
+constexpr double kFinalTolerance = 1e-3, kWeightDecay = 1.0;
 constexpr int kLayers = 2, kModel = 36, kHeads = 3, kSeq = 13, kVocab = 61, kMicro = 3, kGlobal = 6, kSteps = 10;
 
 // One case: [[train.param_group]] tables for llmrt, and the same groups for torch_reference.py.
@@ -62,13 +66,13 @@ steps = {}
 global_batch = {}
 grad_clip = 1.0
 seed = 7
-optimizer = {{ component = "adamw", lr = 1e-3, betas = [0.9, 0.95], eps = 1e-8, weight_decay = 0.1 }}
+optimizer = {{ component = "adamw", lr = 1e-3, betas = [0.9, 0.95], eps = 1e-8, weight_decay = {} }}
 lr_schedule = {{ component = "constant" }}
 {}[data]
 train = "{}"
 shuffle = false
 )",
-                     kSeq, kVocab, kModel, kLayers, kModel, kHeads, kMicro, kSteps, kGlobal, groups, shard);
+                     kSeq, kVocab, kModel, kLayers, kModel, kHeads, kMicro, kSteps, kGlobal, kWeightDecay, groups, shard);
 }
 
 void write_inputs(const TempDir& dir, const ParamStore& params, const nlohmann::json& groups) {
@@ -91,7 +95,7 @@ void write_inputs(const TempDir& dir, const ParamStore& params, const nlohmann::
              static_cast<std::streamsize>(params.params().size() * sizeof(float)));
   nlohmann::json config = {{"d_model", kModel}, {"heads", kHeads}, {"seq_len", kSeq}, {"layers", kLayers},
                            {"microbatch", kMicro}, {"microbatches", kGlobal / kMicro}, {"steps", kSteps},
-                           {"lr", 1e-3}, {"betas", {0.9, 0.95}}, {"eps", 1e-8}, {"weight_decay", 0.1},
+                           {"lr", 1e-3}, {"betas", {0.9, 0.95}}, {"eps", 1e-8}, {"weight_decay", kWeightDecay},
                            {"grad_clip", 1.0}, {"groups", groups}};
   std::ofstream(dir.path() + "/config.json") << config.dump();
 }
@@ -156,17 +160,18 @@ void compare_with_torch(const Groups& groups) {
 
   BOOST_TEST(std::abs(losses[0] - out["losses"][0].get<double>()) / losses[0] < 1e-4);
   const std::span<const float> final_params = trainer->params().params();
+  double worst = 0;
   for (const ParamEntry& entry : trainer->params().entries()) {
     const auto ours = std::span<const float>(step1_grads).subspan(entry.offset, entry.count);
     const auto theirs = std::span<const float>(torch_grads).subspan(entry.offset, entry.count);
     BOOST_TEST(relative_error(ours, theirs) < 1e-4, entry.name << ": relative error " << relative_error(ours, theirs));
-    // Weight decay of 0.1 at lr 1e-3 shrinks a tensor by 1e-4 a step: 1e-3 over the run, ten
-    // times this tolerance, so a tensor decayed on one side only fails here.
     const auto ours_final = final_params.subspan(entry.offset, entry.count);
     const auto theirs_final = std::span<const float>(torch_params).subspan(entry.offset, entry.count);
+    worst = std::max(worst, relative_error(ours_final, theirs_final));
     BOOST_TEST(relative_error(ours_final, theirs_final) < kFinalTolerance,
                entry.name << " after " << kSteps << " steps: relative error " << relative_error(ours_final, theirs_final));
   }
+  BOOST_TEST_MESSAGE("largest relative error of a tensor after " << kSteps << " steps: " << worst);
   for (int step = 0; step < kSteps; ++step) {
     const double theirs = out["losses"][step].get<double>();
     BOOST_TEST(std::abs(losses[step] - theirs) / theirs < 1e-4, "step " << step + 1 << ": " << losses[step] << " vs " << theirs);
