@@ -237,7 +237,6 @@ const std::vector<Proven> kProven = {
     {"sweep.measure_top_k", "cli/plan_test.cpp"},
     {"sweep.measure_steps", "cli/plan_test.cpp"},
     // Param groups: against PyTorch's AdamW with the same groups, and under ZeRO-1.
-    {"train.param_group", "exec/param_groups_zero_test.cpp"},
     {"train.param_group[].match", "exec/torch_equivalence_test.cpp"},
     {"train.param_group[].lr_scale", "exec/torch_equivalence_test.cpp"},
     {"train.param_group[].weight_decay", "exec/torch_equivalence_test.cpp"},

@@ -10,7 +10,10 @@
 // State: one host buffer "v" as large as the parameters. A factored tensor of (B, R, C) keeps its
 // row means (B, R) then its column means (B, C) at the start of its region (R + C <= R C);
 // an unfactored one keeps g² elementwise. Under tp > 1 the statistics are those of the rank's
-// slice of a split tensor (this example does not all-reduce them).
+// slice of a split tensor (this example does not all-reduce them). The host checkpoints "v" as
+// if it were elementwise: resume on the same tp degree (another tp would reslice the factors).
+// The host's state buffers are as large as the parameters, so the memory saving of the
+// factored moment is not realised here; the update is Adafactor's.
 #include <llmrt/plugin.hpp>
 
 #include <algorithm>
