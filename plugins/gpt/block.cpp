@@ -64,7 +64,7 @@ std::vector<ParamSpec> Block::param_specs() {
   // GPT-2 scales the two projections that write into the residual stream by 1/sqrt(2 L), so the
   // stream's variance does not grow with depth.
   const double residual_scale = 0.02 / std::sqrt(2.0 * double(n_layer_));
-  return {
+  std::vector<ParamSpec> specs = {
       {kParamNames[kLn1W], {c}, LLMRT_INIT_ONES, 0},
       {kParamNames[kLn1B], {c}, LLMRT_INIT_ZEROS, 0},
       {kParamNames[kQkvW], {3, c, c}, LLMRT_INIT_NORMAL, 0.02, 1},  // (3, C, C): [q|k|v] rows, heads split
@@ -78,6 +78,10 @@ std::vector<ParamSpec> Block::param_specs() {
       {kParamNames[kFc2W], {c, 4 * c}, LLMRT_INIT_NORMAL, residual_scale, 1},  // row-parallel
       {kParamNames[kFc2B], {c}, LLMRT_INIT_ZEROS, 0},
   };
+  // No weight decay on the LayerNorm gains and biases and on every bias (qkv_b is 2-D here,
+  // (3, C), where nanoGPT's is 1-D: the flag keeps it out of decay the same).
+  for (size_t param : {kLn1W, kLn1B, kQkvB, kProjB, kLn2W, kLn2B, kFcB, kFc2B}) specs[param].flags = LLMRT_PARAM_NO_DECAY;
+  return specs;
 }
 
 // Elements of this rank's slice of parameter `param`.

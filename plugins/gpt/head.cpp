@@ -55,7 +55,9 @@ std::vector<llmrt_tensor> Head::infer_shapes(In in) {
 std::vector<ParamSpec> Head::param_specs() {
   ParamSpec projection{tied_ ? "wte" : "lm_head_w", {vocab_, channels_}, LLMRT_INIT_NORMAL, 0.02};
   if (tied_) projection.tie_name = "wte";
-  return {{"lnf_w", {channels_}, LLMRT_INIT_ONES, 0}, {"lnf_b", {channels_}, LLMRT_INIT_ZEROS, 0}, projection};
+  ParamSpec gain{"lnf_w", {channels_}, LLMRT_INIT_ONES, 0}, bias{"lnf_b", {channels_}, LLMRT_INIT_ZEROS, 0};
+  gain.flags = bias.flags = LLMRT_PARAM_NO_DECAY;  // the final LayerNorm takes no weight decay
+  return {gain, bias, projection};
 }
 
 // Forward: the logits matmul. Fused backward: recomputed logits, dx and dW matmuls.

@@ -40,7 +40,7 @@ std::vector<ConfigKey> AdamW::config_keys() {
   return {{"lr", LLMRT_KEY_FLOAT, "3e-4", "base learning rate (scaled by the lr schedule)"},
           {"betas", LLMRT_KEY_FLOAT_LIST, "[0.9, 0.999]", "decay rates (beta1, beta2) of the moment estimates"},
           {"eps", LLMRT_KEY_FLOAT, "1e-8", "added to sqrt(v_hat) in the denominator"},
-          {"weight_decay", LLMRT_KEY_FLOAT, "0.0", "decoupled decay: p -= lr * weight_decay * p each step"}};
+          {"weight_decay", LLMRT_KEY_FLOAT, "0.0", "decoupled decay: p -= lr * weight_decay * p each step (none on 1-D and no-decay tensors unless a param group sets it)"}};
 }
 
 AdamW::AdamW(const ComponentArgs& args)
@@ -56,21 +56,28 @@ AdamW::AdamW(const ComponentArgs& args)
   require_non_negative(weight_decay_, "weight_decay");
 }
 
-void AdamW::step(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tensor& grads, Out states, double lr,
-                 int64_t step) {
-  expect_count(states.size(), 2, "adamw states (m, v)");
-  if (step < 1) throw PluginError("adamw: step counts from 1, got " + std::to_string(step), LLMRT_INTERNAL);
+void AdamW::step_params(const llmrt_call_ctx& ctx, const OptimizerStepArgs& args) {
+  expect_count(args.states.size(), 2, "adamw states (m, v)");
+  if (args.step < 1) throw PluginError("adamw: step counts from 1, got " + std::to_string(args.step), LLMRT_INTERNAL);
+  for_each_part(args, weight_decay_, [&](llmrt_tensor& params, const llmrt_tensor& grads, Out states, double lr,
+                                         double weight_decay) {
+    step_part(ctx, params, grads, states, lr, weight_decay, args.step);
+  });
+}
+
+void AdamW::step_part(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tensor& grads, Out states,
+                      double lr, double weight_decay, int64_t step) {
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) {
     return adamw_step_cuda(ctx, params, grads, states, float(lr), float(beta1_), float(beta2_), float(eps_),
-                           float(weight_decay_), step);
+                           float(weight_decay), step);
   }
 #endif
   require_cpu(ctx, "adamw");
   const int64_t n = numel(params);
   cpu::adamw_update(flat(params, n, "params"), flat(grads, n, "grads"), flat(states[0], n, "m"),
                     flat(states[1], n, "v"), size_t(n), float(lr), float(beta1_), float(beta2_), float(eps_),
-                    float(weight_decay_), int(step));
+                    float(weight_decay), int(step));
 }
 
 std::vector<ConfigKey> Sgd::config_keys() {
@@ -86,12 +93,17 @@ Sgd::Sgd(const ComponentArgs& args)
   require_non_negative(weight_decay_, "weight_decay");
 }
 
-void Sgd::step(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tensor& grads, Out states, double lr,
-               int64_t) {
-  expect_count(states.size(), momentum_ > 0 ? 1 : 0, "sgd states");
+void Sgd::step_params(const llmrt_call_ctx& ctx, const OptimizerStepArgs& args) {
+  expect_count(args.states.size(), momentum_ > 0 ? 1 : 0, "sgd states");
+  for_each_part(args, weight_decay_, [&](llmrt_tensor& params, const llmrt_tensor& grads, Out states, double lr,
+                                         double weight_decay) { step_part(ctx, params, grads, states, lr, weight_decay); });
+}
+
+void Sgd::step_part(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tensor& grads, Out states, double lr,
+                    double weight_decay) {
 #if LLMRT_HAVE_CUDA
   if (ctx.device.type == LLMRT_DEVICE_CUDA) {
-    return sgd_step_cuda(ctx, params, grads, states, float(lr), float(momentum_), float(weight_decay_));
+    return sgd_step_cuda(ctx, params, grads, states, float(lr), float(momentum_), float(weight_decay));
   }
 #endif
   require_cpu(ctx, "sgd");
@@ -101,7 +113,7 @@ void Sgd::step(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tens
   // PyTorch starts the buffer as a copy of the first gradient; from a zero buffer,
   // momentum * 0 + g is the same value, so every step takes one formula.
   float* buffer = momentum_ > 0 ? flat(states[0], n, "momentum_buffer") : nullptr;
-  const float rate = float(lr), decay = float(weight_decay_), momentum = float(momentum_);
+  const float rate = float(lr), decay = float(weight_decay), momentum = float(momentum_);
   for (int64_t i = 0; i < n; ++i) {
     float d = g[i] + decay * p[i];
     if (buffer != nullptr) d = buffer[i] = momentum * buffer[i] + d;

@@ -142,6 +142,7 @@ void RunReporter::print_plan(const std::string& placement) const {
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train,
              describe_precision(spec_.train.precision, trainer_.rank_dtypes(), trainer_.loss_scale()));
   fmt::print("llmrt: {}\n", optimizer_state_line());
+  fmt::print("llmrt: optimizer parameters of rank 0's stage: {}\n", trainer_.optimizer().param_table().summary());
   if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
   // GPU ranks: which path each group's device buffers take, NCCL or the staging path (and why).
   if (const std::string paths = trainer_.groups().device_paths(); !paths.empty()) {

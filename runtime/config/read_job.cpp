@@ -3,6 +3,8 @@
 #include "config/read_spec.h"
 #include "util/host_port.h"
 
+#include <cmath>
+
 namespace llmrt {
 namespace {
 
@@ -67,6 +69,44 @@ std::vector<int> read_positive_list(TableReader& table, std::string_view key) {
   return values;
 }
 
+constexpr int kMaxParamRank = 8;  // LLMRT_MAX_RANK of the plugin ABI
+
+// A finite number >= 0 at `key`, when written.
+std::optional<double> finite_nonnegative(TableReader& table, std::string_view key) {
+  if (!table.has(key)) return std::nullopt;
+  const double value = table.nonnegative_number_or(key, 0.0);
+  if (!std::isfinite(value)) table.fail(key, fmt::format("expected a finite number >= 0, found {}", value));
+  return value;
+}
+
+// [[train.param_group]]: a selector (match and/or ndim) and at least one value it sets.
+ParamGroupSpec read_param_group(TableReader& group) {
+  ParamGroupSpec spec;
+  spec.pos = group.pos();
+  spec.pos.key_path = group.path();
+  spec.match = group.strings("match").value_or(std::vector<std::string>{});
+  for (const std::string& pattern : spec.match) {
+    if (pattern.empty()) group.fail("match", "expected non-empty name patterns (\"*.ln_*\", \"*_b\"), found \"\"");
+  }
+  if (group.has("match") && spec.match.empty()) group.fail("match", "expected at least one name pattern, found []");
+  if (group.has("ndim")) {
+    const std::int64_t ndim = group.integer("ndim").value_or(0);
+    if (ndim < 1 || ndim > kMaxParamRank) {
+      group.fail("ndim", fmt::format("expected a tensor rank from 1 to {}, found {}", kMaxParamRank, ndim));
+    }
+    spec.ndim = static_cast<int>(ndim);
+  }
+  if (!group.has("match") && !group.has("ndim")) {
+    group.fail("match", "a param group needs `match` (name patterns) or `ndim` (a tensor rank) to select parameters");
+  }
+  spec.lr_scale = finite_nonnegative(group, "lr_scale");
+  spec.weight_decay = finite_nonnegative(group, "weight_decay");
+  if (!group.has("lr_scale") && !group.has("weight_decay")) {
+    group.fail("lr_scale", "a param group sets lr_scale or weight_decay (or both); this one sets neither");
+  }
+  return spec;
+}
+
 }  // namespace
 
 ParallelSpec read_parallel(TableReader parallel) {
@@ -122,6 +162,7 @@ TrainSpec read_train(TableReader train) {
                     written_pos(train, "recompute")};
   spec.detect_anomaly = train.boolean("detect_anomaly").value_or(false);
   spec.guard_params = train.boolean("guard_params").value_or(false);
+  for (TableReader& group : train.tables("param_group")) spec.param_groups.push_back(read_param_group(group));
   return spec;
 }
 

@@ -160,6 +160,16 @@ struct ParallelSpec {
 enum class Precision { kFp32, kBf16, kFp16, kAuto };
 std::string_view precision_name(Precision precision);  // "fp32", "bf16", "fp16", "auto"
 
+// One [[train.param_group]]: the parameters it takes (names matching a pattern, and/or of a
+// tensor rank) and what it sets for them (exec/param_groups.h resolves it).
+struct ParamGroupSpec {
+  std::vector<std::string> match;  // glob patterns on checkpoint names (* and ?); empty = any name
+  int ndim = 0;                    // tensor rank the parameter must have; 0 = any
+  std::optional<double> lr_scale;
+  std::optional<double> weight_decay;
+  SourcePos pos;                   // the group's table: "train.param_group[1]"
+};
+
 struct TrainSpec {
   std::int64_t steps = 1000;
   Located<std::int64_t> global_batch;  // sequences per optimizer step
@@ -179,6 +189,7 @@ struct TrainSpec {
   // outputs for NaN/Inf, and lay parameters out with canary gaps checked after each call.
   bool detect_anomaly = false;
   bool guard_params = false;  // implies detect_anomaly
+  std::vector<ParamGroupSpec> param_groups;
 };
 
 // ---------------------------------------------------------------------------------- [data]

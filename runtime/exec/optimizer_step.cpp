@@ -118,7 +118,8 @@ Status OptimizerStep::apply_range(Buffer& params, std::size_t param_offset, cons
   ctx.struct_size = sizeof(ctx);
   ctx.device = device_->id();
   ctx.tp_size = 1;
-  return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step);
+  const std::vector<llmrt_optimizer_param> table = table_.range(param_offset, count);
+  return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step, table);
 }
 
 std::size_t OptimizerStep::state_bytes() const {

@@ -9,6 +9,7 @@
 
 #include "config/spec.h"
 #include "device/buffer.h"
+#include "exec/param_groups.h"
 #include "plugin/plugin_calls.h"
 #include "plugin/registry.h"
 #include "util/status.h"
@@ -38,6 +39,10 @@ class OptimizerStep {
   Status apply_range(Buffer& params, std::size_t param_offset, const Buffer& grads, std::size_t state_offset,
                      std::size_t count, double lr, std::int64_t step);
   std::size_t state_bytes() const;  // of every state Buffer together
+  // The tensors in the flat buffers (exec/param_groups.h): each call gets the entries its range
+  // covers. Without one the optimizer sees flat buffers only.
+  void set_param_table(ParamTable table) { table_ = std::move(table); }
+  const ParamTable& param_table() const { return table_; }
 
   double base_lr() const { return base_lr_; }
   std::vector<Buffer>& states() { return states_; }
@@ -57,6 +62,7 @@ class OptimizerStep {
   std::vector<std::string> state_names_;
   ComputeDevice* device_ = &cpu_device();
   double base_lr_ = 0;
+  ParamTable table_;
 };
 
 }  // namespace llmrt

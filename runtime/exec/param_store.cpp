@@ -30,7 +30,9 @@ llmrt_tensor make_tensor(void* data, const std::vector<std::int64_t>& shape, llm
 
 Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec& spec, int tp_size) {
   ParamEntry entry;
-  entry.name = spec.tie_name ? std::string(spec.tie_name) : fmt::format("{}.{}", slot.label, spec.name);
+  entry.name = param_entry_name(slot, spec);
+  entry.layer = slot.index;
+  entry.no_decay = (param_spec_flags(spec) & LLMRT_PARAM_NO_DECAY) != 0;
   entry.global_shape.assign(spec.shape, spec.shape + spec.rank);
   entry.local_shape = entry.global_shape;
   entry.shard_dim = spec.shard_dim;
@@ -58,6 +60,14 @@ Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec
 }
 
 }  // namespace
+
+std::string param_entry_name(const LayerSlot& slot, const llmrt_param_spec& spec) {
+  return spec.tie_name ? std::string(spec.tie_name) : fmt::format("{}.{}", slot.label, spec.name);
+}
+
+std::uint32_t param_spec_flags(const llmrt_param_spec& spec) {
+  return LLMRT_HAS_FIELD(&spec, llmrt_param_spec, flags) ? spec.flags : 0u;
+}
 
 llmrt_tensor cpu_tensor(float* data, const std::vector<std::int64_t>& shape) {
   return make_tensor(data, shape, LLMRT_DTYPE_F32);

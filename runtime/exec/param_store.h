@@ -35,6 +35,8 @@ struct ParamEntry {
   std::size_t offset = 0;             // into the flat buffers, in elements
   std::size_t count = 0;
   bool tied = false;                  // name is a tie name: other layers (maybe other stages) share it
+  int layer = 0;                      // model index of the (first on this stage) layer declaring it
+  bool no_decay = false;              // its layer flagged it LLMRT_PARAM_NO_DECAY
 };
 
 // Weights still arriving (ZeRO-1's all-gathers overlapped with the next forward): a reader waits
@@ -45,6 +47,11 @@ class WeightsInFlight {
   virtual Status wait_slot(std::size_t slot) = 0;  // the buckets `slot`'s parameters lie in
   virtual Status wait_all() = 0;
 };
+
+// The checkpoint name of a layer's parameter: the tie name, else "label.name" ("gpt.block[3].qkv_w").
+std::string param_entry_name(const LayerSlot& slot, const llmrt_param_spec& spec);
+// The spec's LLMRT_PARAM_* flags (0 from a plugin whose spec has no flags field).
+std::uint32_t param_spec_flags(const llmrt_param_spec& spec);
 
 class ParamStore {
  public:

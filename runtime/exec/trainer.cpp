@@ -66,6 +66,9 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   const std::size_t kept = trainer->zero_ ? trainer->zero_->layout().shard_count() : trainer->params_->parameter_count();
   LLMRT_ASSIGN_OR_RETURN(auto optimizer, OptimizerStep::create(spec.train, registry, kept, groups.device()));
   trainer->optimizer_ = std::make_unique<OptimizerStep>(std::move(optimizer));
+  LLMRT_ASSIGN_OR_RETURN(auto table, stage_param_table(spec.train, registry, trainer->params_->entries(),
+                                                       trainer->zero_ != nullptr));
+  trainer->optimizer_->set_param_table(std::move(table));
   LLMRT_ASSIGN_OR_RETURN(auto data, open_training_data(spec));
   trainer->data_ = std::move(data);
   LLMRT_RETURN_IF_ERROR(trainer->load_actions(registry));

@@ -58,6 +58,7 @@ Result<std::unique_ptr<OpenJob>> open_locally(const JobRequest& request, const W
   LLMRT_RETURN_IF_ERROR(check_model_components(spec.model, registry, spec.parallel.microbatch_size));
   LLMRT_RETURN_IF_ERROR(check_init_from(spec.model, registry));
   LLMRT_RETURN_IF_ERROR(check_optimizer_config(spec.train, registry));
+  LLMRT_RETURN_IF_ERROR(check_param_groups(spec, registry));
   // The schedule [parallel] names must exist even when the planner may choose another.
   LLMRT_ASSIGN_OR_RETURN(const Component* schedule,
                          registry.lookup(spec.parallel.schedule, LLMRT_KIND_PIPELINE_SCHEDULE, "[parallel].schedule"));

@@ -3,6 +3,7 @@
 #include "plugin/plugin_calls.h"
 
 #include <cassert>
+#include <cstring>
 #include <utility>
 
 #include "plugin/component_checks.h"
@@ -193,8 +194,11 @@ Result<std::string> layer_supports(const ComponentInstance& layer, std::int32_t 
 }
 
 Status optimizer_step(const ComponentInstance& optimizer, const llmrt_call_ctx& ctx, llmrt_tensor& params,
-                      const llmrt_tensor& grads, std::span<llmrt_tensor> states, double lr, std::int64_t step) {
+                      const llmrt_tensor& grads, std::span<llmrt_tensor> states, double lr, std::int64_t step,
+                      std::span<const llmrt_optimizer_param> table) {
   llmrt_optimizer_step_args args = sized<llmrt_optimizer_step_args>();
+  args.param_table = table.empty() ? nullptr : table.data();
+  args.param_count = table.size();
   args.params = &params;
   args.grads = &grads;
   args.states = states.data();
@@ -237,10 +241,17 @@ Result<std::vector<llmrt_param_spec>> layer_param_specs(const ComponentInstance&
   std::size_t count = 0;
   LLMRT_RETURN_IF_ERROR(check_component_call(component.layer().param_specs(layer.get(), nullptr, 0, &count),
                                              component, "param_specs"));
-  std::vector<llmrt_param_spec> specs(count, sized<llmrt_param_spec>());
+  std::vector<llmrt_param_spec> filled(count, sized<llmrt_param_spec>());
   LLMRT_RETURN_IF_ERROR(check_component_call(
-      component.layer().param_specs(layer.get(), specs.data(), specs.size(), &count), component, "param_specs"));
-  specs.resize(std::min(count, specs.size()));
+      component.layer().param_specs(layer.get(), filled.data(), filled.size(), &count), component, "param_specs"));
+  filled.resize(std::min(count, filled.size()));
+  // A plugin built before llmrt_param_spec gained flags writes its array at its own, shorter
+  // stride (each element's struct_size): read it at that stride, the fields it lacks zero.
+  const std::size_t stride = filled.empty() ? sizeof(llmrt_param_spec) : filled.front().struct_size;
+  if (stride >= sizeof(llmrt_param_spec) || stride < LLMRT_STRUCT_SIZE(llmrt_param_spec, tie_name)) return filled;
+  std::vector<llmrt_param_spec> specs(filled.size(), llmrt_param_spec{});
+  const auto* bytes = reinterpret_cast<const unsigned char*>(filled.data());
+  for (std::size_t i = 0; i < specs.size(); ++i) std::memcpy(&specs[i], bytes + i * stride, stride);
   return specs;
 }
 

@@ -84,9 +84,11 @@ Result<std::size_t> layer_saved_bytes(const ComponentInstance& layer, std::int64
 // layer's reason; a layer without the slot runs on the CPU with f32 only.
 Result<std::string> layer_supports(const ComponentInstance& layer, std::int32_t device_type, std::int32_t dtype);
 
-// One optimizer step over flat buffers of n elements; states as its state_specs.
+// One optimizer step over flat buffers of n elements; states as its state_specs; `table` the
+// tensors in them (llmrt_optimizer_param; empty: the optimizer sees flat buffers only).
 Status optimizer_step(const ComponentInstance& optimizer, const llmrt_call_ctx& ctx, llmrt_tensor& params,
-                      const llmrt_tensor& grads, std::span<llmrt_tensor> states, double lr, std::int64_t step);
+                      const llmrt_tensor& grads, std::span<llmrt_tensor> states, double lr, std::int64_t step,
+                      std::span<const llmrt_optimizer_param> table = {});
 // The learning rate of optimizer step `step` (from 1) of `total_steps`.
 Result<double> lr_schedule_lr_at(const ComponentInstance& schedule, std::int64_t step, std::int64_t total_steps,
                                  double base_lr);

@@ -238,6 +238,11 @@ const std::vector<Proven> kProven = {
     {"metrics.prometheus", "cli/watch_run_test.cpp"},         // the endpoint scraped during a run
     {"sweep.measure_top_k", "cli/plan_test.cpp"},
     {"sweep.measure_steps", "cli/plan_test.cpp"},
+    // Param groups: against PyTorch's AdamW with the same groups, and under ZeRO-1.
+    {"train.param_group[].match", "exec/torch_equivalence_test.cpp"},
+    {"train.param_group[].lr_scale", "exec/torch_equivalence_test.cpp"},
+    {"train.param_group[].weight_decay", "exec/torch_equivalence_test.cpp"},
+    {"train.param_group[].ndim", "exec/param_groups_test.cpp"},  // a 3-D group's values resolved
 };
 
 bool is_leaf(const KeyInfo& info) {

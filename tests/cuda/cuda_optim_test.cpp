@@ -1,6 +1,8 @@
 // AdamW and SGD on CUDA (plugins/optim/optim_cuda.cpp) against the same classes' CPU step: fp32
 // master weights, gradients and state in device memory at odd offsets of flat buffers, three
-// steps on a non-default stream. Both sides are fp32, so the tolerance is fp32's.
+// steps on a non-default stream, per tensor of a parameter table (two tensors of odd sizes, one
+// at half the lr without decay, as param groups and 1-D tensors give). Both sides are fp32, so
+// the tolerance is fp32's.
 #define BOOST_TEST_MODULE cuda_optim
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -19,6 +21,26 @@ namespace {
 
 constexpr size_t kN = 1001;  // odd: no vector width divides it
 
+// (kSplit) decayed at lr, then (kN - kSplit) at lr / 2 without decay.
+constexpr size_t kSplit = 333;
+
+llmrt_optimizer_param entry(const char* name, size_t offset, size_t count, double lr_scale, double weight_decay) {
+  llmrt_optimizer_param p{};
+  p.struct_size = sizeof(p);
+  p.name = name;
+  p.rank = 1;
+  p.shape[0] = p.numel = p.count = int64_t(count);
+  p.shard_dim = LLMRT_NO_SHARD;
+  p.buffer_offset = int64_t(offset);
+  p.lr_scale = lr_scale;
+  p.weight_decay = weight_decay;
+  p.group = -1;
+  return p;
+}
+
+const std::vector<llmrt_optimizer_param> table = {entry("a", 0, kSplit, 1.0, 0.1),
+                                                  entry("b", kSplit, kN - kSplit, 0.5, 0.0)};
+
 // Steps `optimizer` three times on each side; buffers: params, grads, then one per state.
 void run_steps(llmrt::Optimizer& cpu, llmrt::Optimizer& cuda, size_t states, const std::string& what) {
   std::mt19937 rng(51);
@@ -33,7 +55,8 @@ void run_steps(llmrt::Optimizer& cpu, llmrt::Optimizer& cuda, size_t states, con
       const llmrt_call_ctx ctx = call_ctx(on_cuda ? LLMRT_DEVICE_CUDA : LLMRT_DEVICE_CPU, stream.get());
       std::vector<llmrt_tensor> t = on_cuda ? buffers.devices() : buffers.hosts();
       std::vector<llmrt_tensor> state(t.begin() + 2, t.end());
-      (on_cuda ? cuda : cpu).step(ctx, t[0], t[1], state, 1e-2, step);
+      const llmrt::OptimizerStepArgs args{t[0], t[1], state, 1e-2, step, table};
+      (on_cuda ? cuda : cpu).step_params(ctx, args);
     }
     stream.synchronize();
   }

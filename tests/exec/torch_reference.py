@@ -6,9 +6,13 @@ WORK/tokens.bin (an llm.c token shard, read in contiguous windows of B*T + 1 tok
 B*T per microbatch, as llmrt's loader reads it) and WORK/config.json; trains `steps` AdamW steps with
 gradient accumulation and writes WORK/torch_out.json (the loss of every step) and
 WORK/torch_grads.bin + the names' order in torch_out.json (the gradients of step 1, before
-clipping). Exits 77 when torch is missing, so the test can skip visibly.
+clipping), and WORK/torch_params.bin (the parameters after the last step, in params.json's order).
+AdamW's param groups are the peers' (nanoGPT, Megatron): no weight decay on biases (names ending
+in "_b") and on tensors of fewer than 2 dimensions; config.json's "groups" (each {match: [glob],
+lr_scale, weight_decay?}) set those values for the parameters whose names they match (at most
+one each), as llmrt's [[train.param_group]] do. Exits 77 when torch is missing, so the test can skip visibly.
 """
-import json, math, sys
+import fnmatch, json, math, sys
 
 try:
     import numpy as np
@@ -58,8 +62,23 @@ def loss_of(tokens):
 tokens = torch.from_numpy(np.fromfile(f"{work}/tokens.bin", dtype=np.uint16, offset=1024).astype(np.int64))
 window = B * T + 1
 ordered = list(params.values())
-opt = torch.optim.AdamW(ordered, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"],
-                        weight_decay=cfg["weight_decay"])
+
+
+def param_groups():
+    """torch groups of (lr, weight_decay): a custom group's values where it sets them, else the default."""
+    groups = {}
+    for name, p in params.items():
+        hit = [g for g in cfg.get("groups", []) if any(fnmatch.fnmatchcase(name, m) for m in g["match"])]
+        assert len(hit) <= 1, f"{name} is in two groups"
+        group = hit[0] if hit else {}
+        no_decay = name.endswith("_b") or p.dim() < 2
+        lr = cfg["lr"] * group.get("lr_scale", 1.0)
+        decay = group.get("weight_decay", 0.0 if no_decay else cfg["weight_decay"])
+        groups.setdefault((lr, decay), []).append(p)
+    return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+
+
+opt = torch.optim.AdamW(param_groups(), lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
 losses = []
 for step in range(steps):
     opt.zero_grad(set_to_none=True)
@@ -79,3 +98,5 @@ for step in range(steps):
         torch.nn.utils.clip_grad_norm_(ordered, cfg["grad_clip"])
     opt.step()
 json.dump({"losses": losses}, open(f"{work}/torch_out.json", "w"))
+final = np.concatenate([params[e["name"]].detach().numpy().reshape(-1) for e in index])
+final.astype(np.float32).tofile(f"{work}/torch_params.bin")

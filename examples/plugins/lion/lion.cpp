@@ -7,7 +7,8 @@ namespace {
 class Lion : public llmrt::Optimizer {
  public:
   static std::vector<llmrt::ConfigKey> config_keys() {
-    return {{"beta1", LLMRT_KEY_FLOAT, "0.9", "interpolation between momentum and gradient for the update"},
+    return {{"lr", LLMRT_KEY_FLOAT, "1e-4", "base learning rate (scaled by the lr schedule)"},
+            {"beta1", LLMRT_KEY_FLOAT, "0.9", "interpolation between momentum and gradient for the update"},
             {"beta2", LLMRT_KEY_FLOAT, "0.99", "decay of the momentum"},
             {"weight_decay", LLMRT_KEY_FLOAT, "0.0", "decoupled weight decay, scaled by lr"}};
   }

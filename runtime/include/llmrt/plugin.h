@@ -13,8 +13,9 @@
  *    ever appended within a major version; never reordered, retyped or removed.
  *  - A reader touches a field only if LLMRT_HAS_FIELD says the writer knew it.
  *  - Structs that travel in arrays (llmrt_tensor, llmrt_param_spec, llmrt_state_spec,
- *    llmrt_config_key, llmrt_config_value, llmrt_action) never grow within a major, so an
- *    array of them has the same stride for host and plugin.
+ *    llmrt_config_key, llmrt_config_value, llmrt_action, llmrt_optimizer_param) never grow
+ *    within a major once released, so an array of them has the same stride for host and plugin.
+ *    (Before the first release llmrt_param_spec gained flags + reserved: 1.0 is that layout.)
  *  - Enums travel as int32_t with fixed values; no bool, no bitfields, no long.
  *  - Strings are NUL-terminated UTF-8. Strings passed into a call are borrowed for the call.
  *  - Function tables are static data of the plugin; NULL in an optional slot means "use the

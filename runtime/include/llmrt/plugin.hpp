@@ -48,14 +48,34 @@ class Layer {
   }
 };
 
-// An optimizer over flat buffers: params and grads of n elements, one buffer per state spec.
+// What one optimizer call gets: flat params and grads of n elements, one flat buffer per state
+// spec, and the parameter table saying which tensor (or part of it) lies where in them.
+struct OptimizerStepArgs {
+  llmrt_tensor& params;  // (n) updated in place
+  const llmrt_tensor& grads;  // (n)
+  Out states;            // [state spec] (n) each, updated in place
+  double lr;
+  int64_t step;          // counts from 1
+  std::span<const llmrt_optimizer_param> table;  // in flat order; empty from a host before ABI 1.1
+};
+
+// An optimizer. Override step() to work over the flat buffers, or step_params() to work per
+// tensor with the table (param_part() in plugin_support.hpp cuts one entry out of a buffer).
+// kFlags: LLMRT_OPTIMIZER_WHOLE_TENSORS, LLMRT_OPTIMIZER_PARAM_GROUPS (plugin_components.h).
 class Optimizer {
  public:
+  static constexpr uint32_t kFlags = 0;
   static std::vector<ConfigKey> config_keys() { return {}; }
   virtual ~Optimizer() = default;
   virtual std::vector<StateSpec> state_specs() { return {}; }
   virtual void step(const llmrt_call_ctx& ctx, llmrt_tensor& params, const llmrt_tensor& grads,
-                    Out states, double lr, int64_t step) = 0;
+                    Out states, double lr, int64_t step) {
+    throw PluginError("the optimizer overrides neither step nor step_params", LLMRT_UNIMPLEMENTED);
+  }
+  // The host calls this one; the default ignores the table and runs step().
+  virtual void step_params(const llmrt_call_ctx& ctx, const OptimizerStepArgs& args) {
+    step(ctx, args.params, args.grads, args.states, args.lr, args.step);
+  }
 };
 
 class LrSchedule {
@@ -159,6 +179,7 @@ struct LayerTrampolines {
         spec.shard_dim = p.shard_dim;
         spec.init_scale = p.init_scale;
         spec.tie_name = p.tie_name.empty() ? nullptr : p.tie_name.c_str();
+        spec.flags = p.flags;
         out[i] = spec;
       });
     });
@@ -229,8 +250,10 @@ struct OptimizerTrampolines {
   static void destroy(void* instance) noexcept { delete static_cast<H*>(instance); }
   static llmrt_status* step(void* instance, const llmrt_call_ctx* ctx, const llmrt_optimizer_step_args* a) noexcept {
     return guarded([&] {
-      static_cast<H*>(instance)->optimizer->step(*ctx, *a->params, *a->grads, span_of(a->states, a->state_count),
-                                                 a->lr, a->step);
+      std::span<const llmrt_optimizer_param> table;
+      if (LLMRT_HAS_FIELD(a, llmrt_optimizer_step_args, param_count)) table = span_of(a->param_table, a->param_count);
+      const OptimizerStepArgs args{*a->params, *a->grads, span_of(a->states, a->state_count), a->lr, a->step, table};
+      static_cast<H*>(instance)->optimizer->step_params(*ctx, args);
     });
   }
   static llmrt_status* state_specs(void* instance, llmrt_state_spec* out, size_t capacity, size_t* count) noexcept {
@@ -244,7 +267,7 @@ struct OptimizerTrampolines {
     });
   }
   static constexpr llmrt_optimizer_vtable table = {sizeof(llmrt_optimizer_vtable), &create, &destroy,
-                                                   &step, &state_specs};
+                                                   &step, &state_specs, T::kFlags, 0};
 };
 
 template <typename T>

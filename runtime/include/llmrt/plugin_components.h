@@ -36,7 +36,15 @@ typedef struct llmrt_param_spec {
    * projection tied to the token embedding: both say "wte"). The host gives them one buffer on
    * one stage, and keeps copies in step across pipeline stages. Shapes must agree. */
   const char* tie_name;
+  /* LLMRT_PARAM_* bits (appended before the first release: see plugin.h's rule on arrays). */
+  uint32_t flags;
+  uint32_t reserved; /* zero */
 } llmrt_param_spec;
+
+/* llmrt_param_spec.flags: the tensor takes no weight decay by default, as the peers treat norm
+ * gains and biases (1-D tensors get it from the host whether flagged or not); a param group's
+ * explicit weight_decay still applies. */
+#define LLMRT_PARAM_NO_DECAY 1u
 
 /* What the planner needs to place and time a layer, for one microbatch of (batch, seq). */
 typedef struct llmrt_cost_hints {
@@ -182,6 +190,44 @@ typedef struct llmrt_state_spec {
   double init_value;
 } llmrt_state_spec;
 
+/* ---- the optimizer's parameter table (ABI 1.1, issue 13): one block, appended ---- */
+/* One tensor (or the part of it) that an optimizer step updates. A step's params, grads and
+ * states are flat; the table says which elements belong to which tensor. Under ZeRO-1
+ * (parallel.zero = 1) a call holds this rank's pieces of the buckets: a piece may cover only
+ * part of a tensor (tensor_offset, count), and the table lists every tensor it touches. Elements
+ * of the flat buffers that no entry covers (canary gaps under train.guard_params) are not the
+ * optimizer's: it leaves them alone. Travels in an array: never grows within a major (the
+ * reserved fields are for that). */
+typedef struct llmrt_optimizer_param {
+  size_t struct_size;
+  const char* name;      /* as checkpoints name it: "gpt.block[3].qkv_w", or the tie name ("wte") */
+  const char* tie_name;  /* NULL, or the tie name the layers declared (then equal to name) */
+  int32_t layer_index;   /* the model layer that declared it (the first on this stage, for a tie) */
+  int32_t rank;
+  int64_t shape[LLMRT_MAX_RANK]; /* this tensor-parallel rank's slice of it (row-major) */
+  int32_t shard_dim;     /* the dimension split across tp, or LLMRT_NO_SHARD */
+  uint32_t flags;        /* LLMRT_PARAM_NO_DECAY: 1-D, or flagged by its layer */
+  int64_t numel;         /* elements of the local slice */
+  int64_t tensor_offset; /* first element of the slice (row-major) this call covers */
+  int64_t count;         /* elements this call covers: numel unless ZeRO-1 split it */
+  int64_t buffer_offset; /* where they lie in the call's params, grads and every state */
+  double lr_scale;       /* the param group's multiplier: these elements step at lr * lr_scale */
+  double weight_decay;   /* resolved: the group's, else 0 for NO_DECAY, else the optimizer's weight_decay */
+  int32_t group;         /* index into [[train.param_group]], or -1 */
+  int32_t reserved0;
+  int64_t reserved[4];
+} llmrt_optimizer_param;
+
+/* llmrt_optimizer_vtable.flags */
+/* The step needs whole tensors (a factored second moment, an orthogonalised update): every table
+ * entry has count == numel. The host refuses parallel.zero = 1 for it (exit 2), which would hand
+ * it pieces. */
+#define LLMRT_OPTIMIZER_WHOLE_TENSORS 1u
+/* The step applies each entry's lr_scale and weight_decay. Without it the host refuses a config
+ * with [[train.param_group]] (the groups would be silently ignored). */
+#define LLMRT_OPTIMIZER_PARAM_GROUPS 2u
+/* ---- end of the parameter table block ---- */
+
 /* One optimizer step over flat buffers (see llmrt_forward_args for the rules). params, grads:
  * 1-D tensors of n elements; states[i]: n elements, the i-th state spec. */
 typedef struct llmrt_optimizer_step_args {
@@ -192,6 +238,9 @@ typedef struct llmrt_optimizer_step_args {
   size_t state_count;
   double lr;
   int64_t step;              /* counts from 1 */
+  /* ABI 1.1: the tensors in the call's buffers, in flat order (read when LLMRT_HAS_FIELD). */
+  const llmrt_optimizer_param* param_table;
+  size_t param_count;
 } llmrt_optimizer_step_args;
 
 typedef struct llmrt_optimizer_vtable {
@@ -202,6 +251,9 @@ typedef struct llmrt_optimizer_vtable {
   llmrt_status* (*step)(void* instance, const llmrt_call_ctx* ctx, const llmrt_optimizer_step_args* args);
   /* optional: NULL means no state; count-then-fill */
   llmrt_status* (*state_specs)(void* instance, llmrt_state_spec* out, size_t capacity, size_t* count);
+  /* ABI 1.1: LLMRT_OPTIMIZER_* bits (0 in an older plugin's table: flat, no groups). */
+  uint32_t flags;
+  uint32_t reserved;
 } llmrt_optimizer_vtable;
 
 /* ------------------------------------------------------------------------------ lr schedule */

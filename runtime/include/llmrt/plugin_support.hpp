@@ -161,6 +161,40 @@ inline void expect_count(size_t count, size_t expected, std::string_view what) {
   }
 }
 
+// ------------------------------------------------------------------------------ optimizer table
+inline size_t dtype_bytes(int32_t dtype) {
+  switch (dtype) {
+    case LLMRT_DTYPE_BF16: case LLMRT_DTYPE_F16: return 2;
+    case LLMRT_DTYPE_I64: return 8;
+    case LLMRT_DTYPE_U8: return 1;
+    default: return 4;
+  }
+}
+
+// True when the call holds all of the entry's tensor (always, unless ZeRO-1 split it).
+inline bool covers_whole(const llmrt_optimizer_param& p) { return p.tensor_offset == 0 && p.count == p.numel; }
+
+// The elements of flat buffer `flat` (params, grads or a state) that table entry `p` covers: the
+// local shape when the call holds the whole tensor, else (p.count) flat. Same device and dtype.
+inline llmrt_tensor param_part(const llmrt_tensor& flat, const llmrt_optimizer_param& p) {
+  if (p.buffer_offset < 0 || p.count < 0 || p.buffer_offset + p.count > numel(flat)) {
+    throw PluginError(std::string("parameter table entry '") + (p.name ? p.name : "?") + "' lies outside the buffer",
+                      LLMRT_INTERNAL);
+  }
+  llmrt_tensor part = flat;
+  part.data = flat.data == nullptr ? nullptr
+                                   : static_cast<unsigned char*>(flat.data) + size_t(p.buffer_offset) * dtype_bytes(flat.dtype);
+  const bool whole = covers_whole(p);
+  part.rank = whole ? p.rank : 1;
+  int64_t stride = 1;
+  for (int32_t d = part.rank - 1; d >= 0; --d) {
+    part.shape[d] = whole ? p.shape[d] : p.count;
+    part.strides[d] = stride;
+    stride *= part.shape[d];
+  }
+  return part;
+}
+
 // ------------------------------------------------------------------------------ specs
 struct ParamSpec {
   std::string name;
@@ -170,6 +204,7 @@ struct ParamSpec {
   int32_t shard_dim = LLMRT_NO_SHARD;
   llmrt_dtype dtype = LLMRT_DTYPE_F32;
   std::string tie_name;  // "" = not tied; see llmrt_param_spec.tie_name
+  uint32_t flags = 0;    // LLMRT_PARAM_NO_DECAY for norm gains and biases
 };
 
 struct StateSpec {
