@@ -7,6 +7,7 @@
 
 #include "ckpt/ckpt_commands.h"
 #include "data/token_shards.h"
+#include "plugin/plugin_new.h"
 #include "plugin/plugins_command.h"
 
 namespace llmrt {
@@ -27,6 +28,9 @@ Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "plugins list") return list_plugins(plugin_search_options(options), std::cout);
   if (options.command == "plugins info") {
     return describe_plugin(plugin_search_options(options), options.plugin_name, std::cout);
+  }
+  if (options.command == "plugins new") {
+    return new_plugin_project({options.plugin_name, options.plugin_kind, options.plugin_dir}, std::cout);
   }
   auto missing = kNotBuiltYet.find(options.command);
   if (missing != kNotBuiltYet.end()) {
