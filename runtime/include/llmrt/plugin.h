@@ -30,6 +30,7 @@
 #define LLMRT_PLUGIN_H_
 
 #include "llmrt/plugin_components.h"
+#include "llmrt/plugin_ops.h"
 #include "llmrt/plugin_types.h"
 
 #ifdef __cplusplus

@@ -13,7 +13,7 @@ extern "C" {
 /* ABI version of this header. Same major: loads. A plugin built with a newer minor loads into
  * an older host only when its identity's min_host_minor <= the host's minor. */
 #define LLMRT_ABI_MAJOR 1
-#define LLMRT_ABI_MINOR 0
+#define LLMRT_ABI_MINOR 1
 #define LLMRT_PLUGIN_MAGIC 0x4C4C5254u /* "LLRT" */
 
 /* Size of struct T up to and including field `last`: what a reader needs before touching it. */
@@ -145,6 +145,9 @@ typedef struct llmrt_call_ctx {
   void* host_private;    /* the host's; plugins never touch it */
 } llmrt_call_ctx;
 
+/* The op table (plugin_ops.h): compute on the call's device through the host's kernels. */
+typedef struct llmrt_ops llmrt_ops;
+
 /* Services the host gives every plugin (passed at registration and at create; lives as long as
  * the process). Not variadic anywhere: messages arrive formatted. */
 typedef struct llmrt_host_api {
@@ -179,6 +182,9 @@ typedef struct llmrt_host_api {
    * (Philox-style seed + offset), so dropout is the same on any layout and after resume */
   llmrt_status* (*rng_reserve)(const llmrt_call_ctx* ctx, uint64_t increment, uint64_t* seed,
                                uint64_t* offset);
+  /* ---- minor 1: compute through the host (#13). Read it only when
+   * LLMRT_HAS_FIELD(host, llmrt_host_api, ops); never NULL in a host that has the field. */
+  const llmrt_ops* ops;
   /* appended in later minors only */
 } llmrt_host_api;
 
