@@ -58,6 +58,17 @@ void matmul_backward_weight(float* dweight, float* dbias, const float* dout, con
   if (dbias) bias_grad(dbias, dout, N, OC);
 }
 
+void gemm_strided_batched(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                          long long stride_a, const float* B, int ldb, long long stride_b, float beta, float* C,
+                          int ldc, long long stride_c, int batch) {
+  for (int i = 0; i < batch; i++) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc);
+  }
+}
+
+void sum_rows(float* dbias, const float* dout, int N, int C) { bias_grad(dbias, dout, N, C); }
+
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC) {
   matmul_backward_input(dinp, dout, weight, N, C, OC);

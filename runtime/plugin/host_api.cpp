@@ -4,6 +4,7 @@
 
 #include "device/collectives.h"
 #include "device/device.h"
+#include "plugin/host_ops.h"
 
 #include <atomic>
 #include <cstdio>
@@ -138,6 +139,7 @@ llmrt_host_api make_host_api() {
   api.reduce_scatter = &reduce_scatter;
   api.broadcast = &broadcast;
   api.rng_reserve = &rng_reserve;
+  api.ops = plugin_ops_table();
   return api;
 }
 
