@@ -16,9 +16,10 @@ struct CliOptions {
   bool allow_insecure_plugins = false;
   bool share_gpus = false;             // run/check --share-gpus (testing): ranks beyond a host's GPUs share them
   bool rehearse = false;               // run/check/plan/sweep --rehearse: the job on CPU ranks, host checks skipped
-  std::string plugin_name;             // plugins info NAME
+  std::string plugin_name;             // plugins info NAME, plugins new NAME
   plugtest::PluginTestOptions plugin_test;  // plugins test NAME [--shape B,T] [--tp N] ...
   bool detect_anomaly = false;         // run --detect-anomaly: train.detect_anomaly = true
+  std::string plugin_kind, plugin_dir; // plugins new NAME --kind KIND DIR
   std::string data_input, data_output; // data prepare IN OUT
   std::string ckpt_path;               // ckpt inspect DIR
   std::string dump_params_dir;         // run --dump-params DIR (for tests): final parameters per rank

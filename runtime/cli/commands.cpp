@@ -7,6 +7,7 @@
 
 #include "ckpt/ckpt_commands.h"
 #include "data/token_shards.h"
+#include "plugin/plugin_new.h"
 #include "plugin/plugins_command.h"
 #include "plugtest/plugin_test_command.h"
 
@@ -32,6 +33,9 @@ Status dispatch(const CliOptions& options, const World& world) {
   if (options.command == "plugins test") {
     return plugin_test_command(options.plugin_test, options.overrides, plugin_search_options(options), world,
                                std::cout);
+  }
+  if (options.command == "plugins new") {
+    return new_plugin_project({options.plugin_name, options.plugin_kind, options.plugin_dir}, std::cout);
   }
   auto missing = kNotBuiltYet.find(options.command);
   if (missing != kNotBuiltYet.end()) {

@@ -123,6 +123,11 @@ void add_commands(CLI::App& app, CliOptions& options) {
   info->add_option("name", options.plugin_name, "component name, e.g. 1f1b")->required();
   info->callback([&options] { options.command = "plugins info"; });
   add_plugin_test_command(*plugins, options);
+  CLI::App* create = plugins->add_subcommand("new", "write a buildable, testable plugin project (docs/plugins.md)");
+  create->add_option("name", options.plugin_name, "component name, e.g. acme.rmsnorm")->required();
+  create->add_option("--kind", options.plugin_kind, "layer, optimizer, lr or schedule")->required();
+  create->add_option("dir", options.plugin_dir, "the folder to create (new or empty)")->required();
+  create->callback([&options] { options.command = "plugins new"; });
 
   CLI::App* data = app.add_subcommand("data", "training data");
   data->require_subcommand(1);
@@ -188,7 +193,7 @@ int main(int argc, char** argv) {
   CliOptions options;
   CLI::App app("llmrt: plan and train GPT-style models on the machines you own.\n"
                "  llmrt [run] CONFIG | check CONFIG | plan CONFIG | sweep CONFIG | data prepare IN OUT | "
-               "sample MODEL --prompt TEXT | ckpt export MODEL OUT [--format hf] | plugins list|info|test NAME",
+               "sample MODEL --prompt TEXT | ckpt export MODEL OUT [--format hf] | plugins list|info|test NAME | plugins new NAME --kind KIND DIR",
                "llmrt");
   configure_app(app, options);
   std::vector<std::string> args = with_default_command(argc, argv);
