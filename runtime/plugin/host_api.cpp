@@ -3,8 +3,8 @@
 
 #include "device/collectives.h"
 #include "device/device.h"
-#include "plugin/host_ops.h"
-#include "plugin/host_status.h"
+#include "ops/host_ops.h"
+#include "ops/host_status.h"
 
 #include <atomic>
 #include <cstdio>

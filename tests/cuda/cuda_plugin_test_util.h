@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "cuda/cuda_test_util.h"
-#include "plugin/host_ops.h"
-#include "plugin/host_status.h"
+#include "ops/host_ops.h"
+#include "ops/host_status.h"
 
 namespace llmrt::kernels::cuda_test {
 

@@ -1,6 +1,6 @@
 // Status objects are allocated here and only here, so a plugin never frees memory another
 // allocator made.
-#include "plugin/host_status.h"
+#include "ops/host_status.h"
 
 #include <new>
 

@@ -2,9 +2,9 @@
 // the project's kernel for it, the very function the GPT layers called before the table existed
 // (so a layer on the table runs at a built-in layer's speed, and the built-in layers give the
 // same bits through it). The CPU is fp32; CUDA (host_ops_cuda.cpp) is bf16 and unrun here.
-#include "plugin/host_ops.h"
+#include "ops/host_ops.h"
 
-#include "plugin/host_ops_entry.h"
+#include "ops/host_ops_entry.h"
 
 #include <algorithm>
 #include <string>

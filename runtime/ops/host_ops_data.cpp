@@ -1,6 +1,6 @@
 // The op table's data ops on the CPU: casts between f32, bf16 and f16 (llmrt/half.hpp's
 // round-to-nearest-even, the GPU's rounding) and random fills from the counter-based stream.
-#include "plugin/host_ops.h"
+#include "ops/host_ops.h"
 
 #include <llmrt/half.hpp>
 

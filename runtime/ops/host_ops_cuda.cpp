@@ -3,7 +3,7 @@
 // project's CI (no GPU): it compiles with every CUDA build and is kept to direct kernel calls.
 // What kernels/cuda lacks (f32 activations, GEMM, RMSNorm, softmax, SiLU, products,
 // reductions, random) is refused with LLMRT_UNIMPLEMENTED naming the op.
-#include "plugin/host_ops.h"
+#include "ops/host_ops.h"
 
 #include <map>
 #include <mutex>

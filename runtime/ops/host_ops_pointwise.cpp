@@ -1,6 +1,6 @@
 // The op table's row and element entries: norms, activations, softmax, elementwise, reductions,
 // cast, random, embedding and cross-entropy (GEMM, linear and attention are in host_ops.cpp).
-#include "plugin/host_ops_entry.h"
+#include "ops/host_ops_entry.h"
 
 #include <string>
 

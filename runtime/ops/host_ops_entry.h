@@ -3,8 +3,8 @@
 // throws into the status it returns.
 #pragma once
 
-#include "plugin/host_ops.h"
-#include "plugin/host_status.h"
+#include "ops/host_ops.h"
+#include "ops/host_status.h"
 
 #include <climits>
 #include <cstdint>
