@@ -99,11 +99,12 @@ Result<double> OptimizerStep::learning_rate(std::int64_t step, std::int64_t tota
 }
 
 Status OptimizerStep::apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step) {
-  return apply_range(params, 0, grads, 0, params.count(), lr, step);
+  return apply_range(params, 0, grads, 0, params.count(), lr, step, 0);
 }
 
 Status OptimizerStep::apply_range(Buffer& params, std::size_t param_offset, const Buffer& grads,
-                                  std::size_t state_offset, std::size_t count, double lr, std::int64_t step) {
+                                  std::size_t state_offset, std::size_t count, double lr, std::int64_t step,
+                                  std::size_t flat_offset) {
   if (param_offset + count > params.count() || state_offset + count > grads.count()) {
     return runtime_error("optimizer update of {} elements at {} / {}: outside the {} parameters / {} gradients", count,
                          param_offset, state_offset, params.count(), grads.count());
@@ -118,7 +119,7 @@ Status OptimizerStep::apply_range(Buffer& params, std::size_t param_offset, cons
   ctx.struct_size = sizeof(ctx);
   ctx.device = device_->id();
   ctx.tp_size = 1;
-  const std::vector<llmrt_optimizer_param> table = table_.range(param_offset, count);
+  const std::vector<llmrt_optimizer_param> table = table_.range(flat_offset, count);
   return optimizer_step(optimizer_, ctx, param_tensor, grad_tensor, state_tensors, lr, step, table);
 }
 

@@ -35,9 +35,11 @@ class OptimizerStep {
   // Updates params from grads at `lr`. params, grads: (parameter_count) f32 on the device.
   Status apply(Buffer& params, const Buffer& grads, double lr, std::int64_t step);
   // Updates `count` elements: params from element param_offset, grads and the states from
-  // state_offset (ZeRO-1: the state Buffers hold this rank's pieces only).
+  // state_offset (ZeRO-1: the state Buffers hold this rank's pieces only). flat_offset is where
+  // the range starts in the stage's flat parameter layout (what the parameter table is cut
+  // from): param_offset itself unless params is a shard buffer (ZeRO-1's sharded master).
   Status apply_range(Buffer& params, std::size_t param_offset, const Buffer& grads, std::size_t state_offset,
-                     std::size_t count, double lr, std::int64_t step);
+                     std::size_t count, double lr, std::int64_t step, std::size_t flat_offset);
   std::size_t state_bytes() const;  // of every state Buffer together
   // The tensors in the flat buffers (exec/param_groups.h): each call gets the entries its range
   // covers. Without one the optimizer sees flat buffers only.

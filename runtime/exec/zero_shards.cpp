@@ -170,7 +170,7 @@ Status ZeroShards::update(OptimizerStep& optimizer, double lr, std::int64_t upda
   const bool sharded = params_.master_sharded();
   for (const ShardPiece& piece : layout_.pieces()) {
     LLMRT_RETURN_IF_ERROR(optimizer.apply_range(params_.master_buffer(), sharded ? piece.shard : piece.flat, grads_,
-                                                piece.shard, piece.count, lr, update));
+                                                piece.shard, piece.count, lr, update, piece.flat));
   }
   if (sharded) LLMRT_RETURN_IF_ERROR(params_.refresh_compute_copy());  // this rank's pieces only
   return all_gather_weights(step);
