@@ -44,7 +44,10 @@ std::string example_plugin(const std::string& name) {
   const std::string prefix = work.path() + "/prefix", build = work.path() + "/build-" + name;
   const std::string plugin = build + "/" + name + ".so";
   if (fs::exists(plugin)) return plugin;
-  if (!installed) run_ok({CMAKE_COMMAND_PATH, "--install", LLMRT_BINARY_DIR, "--prefix", prefix, "--component", "sdk"});
+  // "Unspecified": the llmrt executable, which the examples' llmrt_add_plugin_test finds beside the SDK.
+  for (const char* component : {"sdk", "Unspecified"}) {
+    if (!installed) run_ok({CMAKE_COMMAND_PATH, "--install", LLMRT_BINARY_DIR, "--prefix", prefix, "--component", component});
+  }
   installed = true;
   run_ok({CMAKE_COMMAND_PATH, "-S", llmrt::test::source_path("examples/plugins/" + name), "-B", build, "-G", "Ninja",
           "-DCMAKE_PREFIX_PATH=" + prefix, "-DCMAKE_BUILD_TYPE=Release"});
