@@ -14,6 +14,9 @@
 // if it were elementwise: resume on the same tp degree (another tp would reslice the factors).
 // The host's state buffers are as large as the parameters, so the memory saving of the
 // factored moment is not realised here; the update is Adafactor's.
+// It computes through the op table or reads the parameter table (ABI minor 1): an older host
+// refuses the file at load.
+#define LLMRT_PLUGIN_MIN_HOST_MINOR 1
 #include <llmrt/plugin.hpp>
 
 #include <algorithm>

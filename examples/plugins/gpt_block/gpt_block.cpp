@@ -3,6 +3,9 @@
 // (llmrt/ops.hpp). The same parameters, saved state and call order as the built-in gpt.block, so
 // it gives the built-in block's numbers and, the point of it, runs as fast (bench/bench_op_table.cpp).
 //   y = x2 + fc2(gelu(fc(ln2(x2)))),  x2 = x + proj(attn(qkv(ln1(x))))
+// It computes through the op table or reads the parameter table (ABI minor 1): an older host
+// refuses the file at load.
+#define LLMRT_PLUGIN_MIN_HOST_MINOR 1
 #include <llmrt/ops.hpp>
 #include <llmrt/plugin.hpp>
 

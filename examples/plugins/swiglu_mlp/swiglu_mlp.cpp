@@ -3,6 +3,9 @@
 // (OpenBLAS GEMMs, vectorised pointwise loops) without linking llmrt. Tensor-parallel: W1/W3
 // split by rows, W2 by columns, and the partial outputs summed with the host's all-reduce.
 // fp32 on the CPU (the op table's CPU dtype).
+// It computes through the op table or reads the parameter table (ABI minor 1): an older host
+// refuses the file at load.
+#define LLMRT_PLUGIN_MIN_HOST_MINOR 1
 #include <llmrt/ops.hpp>
 #include <llmrt/plugin.hpp>
 

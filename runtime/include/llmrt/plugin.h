@@ -83,10 +83,17 @@ typedef struct llmrt_plugin_identity {
   llmrt_status* (*register_components)(const llmrt_host_api* host, llmrt_registrar* registrar);
 } llmrt_plugin_identity;
 
+/* The oldest host minor a plugin needs: define it before including this header when the plugin
+ * uses something a later minor added (1: the op table, llmrt_host_api.ops, or the optimizer's
+ * parameter table), so an older host refuses the file at load instead of failing at a call. */
+#ifndef LLMRT_PLUGIN_MIN_HOST_MINOR
+#define LLMRT_PLUGIN_MIN_HOST_MINOR 0
+#endif
+
 /* Initialiser for the identity of a plugin built with this header. */
 #define LLMRT_PLUGIN_IDENTITY_INIT(NAME, VERSION, BUILD_ID, REGISTER_FN)                          \
   { LLMRT_PLUGIN_MAGIC, (uint32_t)sizeof(llmrt_plugin_identity), LLMRT_ABI_MAJOR, LLMRT_ABI_MINOR, \
-    0, (uint16_t)sizeof(void*), (NAME), (VERSION), (BUILD_ID), (REGISTER_FN) }
+    (uint16_t)(LLMRT_PLUGIN_MIN_HOST_MINOR), (uint16_t)sizeof(void*), (NAME), (VERSION), (BUILD_ID), (REGISTER_FN) }
 
 /* The exported entry symbol of ABI major 1; a major-2 plugin would export ..._v2. */
 #define LLMRT_PLUGIN_ENTRY_SYMBOL "llmrt_plugin_entry_v1"

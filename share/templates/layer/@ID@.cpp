@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+// It computes through the op table or reads the parameter table (ABI minor 1): an older host
+// refuses the file at load.
+#define LLMRT_PLUGIN_MIN_HOST_MINOR 1
 #include <llmrt/ops.hpp>
 #include <llmrt/plugin.hpp>
 
