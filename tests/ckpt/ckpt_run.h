@@ -11,56 +11,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "data/token_shards.h"
 #include "support/process.h"
+#include "support/tiny_gpt.h"
 
 namespace ckpt_test {
 
 using llmrt::test::ProcessResult;
 using llmrt::test::TempDir;
 
-inline const char* kConfig = R"([cluster]
-[[cluster.node]]
-name = "localhost"
-cpus = { ranks = 1 }
-[model]
-seq_len = 16
-vocab_size = 64
-[[model.layer]]
-component = "gpt.embedding"
-d_model = 32
-[[model.layer]]
-component = "gpt.block"
-repeat = 4
-d_model = 32
-heads = 4
-[[model.layer]]
-component = "gpt.head"
-[parallel]
-pp = 1
-tp = 1
-dp = 1
-microbatch_size = 1
-[train]
-steps = 6
-global_batch = 4
-grad_clip = 1.0
-seed = 3
-optimizer = { component = "adamw", lr = 3e-3, betas = [0.9, 0.95], weight_decay = 0.1 }
-lr_schedule = { component = "cosine", warmup_steps = 2, min_lr = 1e-4 }
-[metrics]
-prometheus = ""
-tensorboard = false
-)";
-
-// The config and a phrase shard (a random phrase of 23 tokens, repeated) in `dir`.
+// The tiny GPT (tests/support/tiny_gpt.h) for 6 steps on its phrase shard, as dir/job.toml.
 inline std::string write_config(const TempDir& dir) {
-  std::vector<std::uint16_t> phrase = {5, 17, 3, 44, 9, 61, 28, 12, 7, 50, 33, 2, 19, 40, 11, 58, 24, 36, 1, 47, 30, 14, 63};
-  std::vector<std::uint16_t> tokens(4096);
-  for (std::size_t i = 0; i < tokens.size(); ++i) tokens[i] = phrase[i % phrase.size()];
-  const std::string shard = dir.path() + "/phrase.bin";
-  BOOST_REQUIRE(llmrt::write_token_shard(shard, tokens).ok());
-  return dir.write("job.toml", std::string(kConfig) + "[data]\ntrain = \"" + shard + "\"\n");
+  return llmrt::test::write_tiny_gpt_on_phrase(dir, "job.toml", 6, "tensorboard = false\n");
 }
 
 struct Degrees {
