@@ -16,12 +16,11 @@ namespace {
 
 std::atomic<bool> g_loaded{false};
 
+// Binds one entry point; on a miss adds the reason to `missing` (the library is then not used).
 template <typename Fn>
-void bind(void* library, const char* name, Fn& slot, const std::string& path) {
+void bind(void* library, const char* name, Fn& slot, std::string& missing) {
   slot = reinterpret_cast<Fn>(dlsym(library, name));
-  if (slot == nullptr) {
-    throw CudaError("cuBLASLt library " + path + " has no entry point " + name + " (too old for this build?)");
-  }
+  if (slot == nullptr) missing += missing.empty() ? name : std::string(", ") + name;
 }
 
 CublasLtApi load() {
@@ -41,21 +40,27 @@ CublasLtApi load() {
       continue;
     }
     CublasLtApi api;
+    std::string missing;
     api.path = path;
-    bind(library, "cublasLtCreate", api.Create, path);
-    bind(library, "cublasLtDestroy", api.Destroy, path);
-    bind(library, "cublasLtGetStatusName", api.GetStatusName, path);
-    bind(library, "cublasLtGetStatusString", api.GetStatusString, path);
-    bind(library, "cublasLtMatmul", api.Matmul, path);
-    bind(library, "cublasLtMatmulAlgoGetHeuristic", api.MatmulAlgoGetHeuristic, path);
-    bind(library, "cublasLtMatmulDescCreate", api.MatmulDescCreate, path);
-    bind(library, "cublasLtMatmulDescDestroy", api.MatmulDescDestroy, path);
-    bind(library, "cublasLtMatmulDescSetAttribute", api.MatmulDescSetAttribute, path);
-    bind(library, "cublasLtMatmulPreferenceCreate", api.MatmulPreferenceCreate, path);
-    bind(library, "cublasLtMatmulPreferenceDestroy", api.MatmulPreferenceDestroy, path);
-    bind(library, "cublasLtMatmulPreferenceSetAttribute", api.MatmulPreferenceSetAttribute, path);
-    bind(library, "cublasLtMatrixLayoutCreate", api.MatrixLayoutCreate, path);
-    bind(library, "cublasLtMatrixLayoutDestroy", api.MatrixLayoutDestroy, path);
+    bind(library, "cublasLtCreate", api.Create, missing);
+    bind(library, "cublasLtDestroy", api.Destroy, missing);
+    bind(library, "cublasLtGetStatusName", api.GetStatusName, missing);
+    bind(library, "cublasLtGetStatusString", api.GetStatusString, missing);
+    bind(library, "cublasLtMatmul", api.Matmul, missing);
+    bind(library, "cublasLtMatmulAlgoGetHeuristic", api.MatmulAlgoGetHeuristic, missing);
+    bind(library, "cublasLtMatmulDescCreate", api.MatmulDescCreate, missing);
+    bind(library, "cublasLtMatmulDescDestroy", api.MatmulDescDestroy, missing);
+    bind(library, "cublasLtMatmulDescSetAttribute", api.MatmulDescSetAttribute, missing);
+    bind(library, "cublasLtMatmulPreferenceCreate", api.MatmulPreferenceCreate, missing);
+    bind(library, "cublasLtMatmulPreferenceDestroy", api.MatmulPreferenceDestroy, missing);
+    bind(library, "cublasLtMatmulPreferenceSetAttribute", api.MatmulPreferenceSetAttribute, missing);
+    bind(library, "cublasLtMatrixLayoutCreate", api.MatrixLayoutCreate, missing);
+    bind(library, "cublasLtMatrixLayoutDestroy", api.MatrixLayoutDestroy, missing);
+    if (!missing.empty()) {  // too old for this build: try the next candidate
+      reasons += "\n  " + path + ": no entry point " + missing;
+      dlclose(library);
+      continue;
+    }
     return api;  // the library stays loaded for the process's life
   }
   throw CudaError("cannot load cuBLASLt (set LLMRT_CUBLASLT_LIBRARY to its file); tried:" + reasons);

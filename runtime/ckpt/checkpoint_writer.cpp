@@ -113,7 +113,9 @@ std::unique_ptr<CheckpointWriter::Snapshot> CheckpointWriter::take_snapshot(std:
   if (ZeroShards* zero = trainer_->zero(); zero != nullptr && params.master_sharded()) {
     write_status_ = zero->gather_master(&snap->params);  // collective, as the states below
   } else {
-    write_status_ = copy_out(params.param_buffer(), snap->params);
+    // Under ZeRO-1 with zero_overlap the step's all-gathers may still be filling the buffer.
+    write_status_ = params.settle();
+    if (write_status_.ok()) write_status_ = copy_out(params.param_buffer(), snap->params);
   }
   snap->states.resize(trainer_->optimizer().states().size());
   for (std::size_t s = 0; s < snap->states.size(); ++s) {

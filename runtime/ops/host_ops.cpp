@@ -93,7 +93,7 @@ void attention_shape(const Check& c, const llmrt_attention_args& a) {
   c.dim(a.batch, "batch"), c.dim(a.seq, "seq"), c.dim(a.channels, "channels"), c.dim(a.heads, "heads");
   c.require(a.heads > 0 && a.channels % a.heads == 0,
             "heads = " + std::to_string(a.heads) + " does not divide channels = " + std::to_string(a.channels));
-  c.dim(a.batch * a.seq * 3 * a.channels, "batch * seq * 3 * channels");
+  c.dim_product({a.batch, a.seq, 3, a.channels}, "batch * seq * 3 * channels");
   c.ptr(a.qkv, "qkv"), c.ptr(a.out, "out"), c.ptr(a.lse, "lse");
 }
 
@@ -126,7 +126,7 @@ llmrt_status* attention_backward(const llmrt_call_ctx* ctx, const llmrt_attentio
 // ---------------------------------------------------------------- embedding and loss
 void embedding_shape(const Check& c, const llmrt_embedding_args& a) {
   c.dim(a.batch, "batch"), c.dim(a.seq, "seq"), c.dim(a.channels, "channels"), c.dim(a.vocab, "vocab");
-  c.dim(a.batch * a.seq * a.channels, "batch * seq * channels");
+  c.dim_product({a.batch, a.seq, a.channels}, "batch * seq * channels");
   c.ptr(a.tokens, "tokens");
 }
 // Token ids are the user's data: one out of range is named, never read past the table.
@@ -190,6 +190,7 @@ namespace {
 void cross_entropy_shape(const Check& c, const llmrt_cross_entropy_args& a) {
   c.dim(a.rows, "rows"), c.dim(a.vocab, "vocab");
   c.require(a.vocab > 0, "vocab is 0");
+  c.require(a.rows > 0, "rows is 0 (the mean loss of no rows is undefined)");
   c.ptr(a.targets, "targets"), c.ptr(a.lse, "lse");
 }
 
@@ -221,6 +222,10 @@ llmrt_status* cross_entropy_backward(const llmrt_call_ctx* ctx, const llmrt_cros
     if (b == Backend::kCuda) return cuda::cross_entropy_backward(x, a);
 #endif
     c.cpu_f32(a.dtype);
+    for (std::int64_t i = 0; i < a.rows; ++i) {  // the kernel writes d_logits at each target
+      c.require(a.targets[i] >= 0 && a.targets[i] < a.vocab, "targets[" + std::to_string(i) + "] = " +
+                                                                std::to_string(a.targets[i]) + " is not in [0, vocab)");
+    }
     cpu::crossentropy_backward(static_cast<float*>(a.d_logits), static_cast<const float*>(a.logits), a.lse, a.targets,
                                a.d_loss, int(a.rows), int(a.vocab));
   });

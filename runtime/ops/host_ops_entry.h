@@ -7,6 +7,7 @@
 #include "ops/host_status.h"
 
 #include <climits>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 
@@ -27,6 +28,16 @@ struct Check {
   int dim(std::int64_t value, const char* name) const {
     require(value >= 0 && value <= INT_MAX, std::string(name) + " = " + std::to_string(value) + " is not in [0, 2^31)");
     return static_cast<int>(value);
+  }
+  // A product of dimensions the kernels index with int: each factor non-negative, the product
+  // computed without overflow and within int.
+  int dim_product(std::initializer_list<std::int64_t> factors, const char* name) const {
+    std::int64_t product = 1;
+    for (const std::int64_t factor : factors) {
+      require(factor >= 0 && !__builtin_mul_overflow(product, factor, &product),
+              std::string(name) + " overflows");
+    }
+    return dim(product, name);
   }
   void ptr(const void* pointer, const char* name) const { require(pointer != nullptr, std::string(name) + " is NULL"); }
   void cpu_f32(std::int32_t dtype) const {

@@ -55,6 +55,14 @@ bool is_component_name(const std::string& name) {
   return !part_start;
 }
 
+// DIR as an absolute path naming the folder itself: "out/", "." and "a/.." have no file name
+// after normalising, so their trailing separator goes (the folder is then the path's last part).
+fs::path target_dir(const std::string& dir) {
+  fs::path path = fs::absolute(dir).lexically_normal();
+  while (!path.has_filename() && path.has_parent_path() && path != path.root_path()) path = path.parent_path();
+  return path;
+}
+
 Status check_request(const NewPluginRequest& request) {
   if (std::find(kKinds.begin(), kKinds.end(), request.kind) == kKinds.end()) {
     const std::string suggestion = closest_match(request.kind, kKinds);
@@ -79,7 +87,7 @@ Status check_request(const NewPluginRequest& request) {
                          "written)", request.dir);
     }
   }
-  const fs::path parent = fs::absolute(request.dir, error).parent_path();
+  const fs::path parent = target_dir(request.dir).parent_path();
   if (!fs::is_directory(parent, error)) {
     return input_error("plugins new: DIR '{}': its parent folder {} does not exist", request.dir, parent.string());
   }
@@ -124,6 +132,31 @@ class PendingDir {
  private:
   fs::path path_;
 };
+
+// Moves the finished project into place. A new DIR: one rename(2). An existing empty DIR (".",
+// the folder a user made and entered): its entries move in one by one, so the folder itself (maybe
+// the shell's working directory) stays; on a failure the entries already moved are taken out again.
+Status move_into_place(const fs::path& temp, const fs::path& dir, const std::string& shown) {
+  std::error_code error;
+  if (!fs::exists(dir, error)) {
+    fs::rename(temp, dir, error);
+    if (error) return input_error("plugins new: cannot create {}: {}", shown, error.message());
+    return Status::success();
+  }
+  std::vector<fs::path> moved;
+  for (const fs::directory_entry& entry : fs::directory_iterator(temp, error)) {
+    const fs::path to = dir / entry.path().filename();
+    fs::rename(entry.path(), to, error);
+    if (error) {
+      std::error_code ignored;
+      for (const fs::path& done : moved) fs::remove_all(done, ignored);
+      return input_error("plugins new: cannot write into {}: {}", shown, error.message());
+    }
+    moved.push_back(to);
+  }
+  if (error) return input_error("plugins new: cannot read the project written beside {}: {}", shown, error.message());
+  return Status::success();
+}
 
 Result<fs::path> make_temp_sibling(const fs::path& dir) {
   std::string pattern = (dir.parent_path() / fmt::format(".{}.new-XXXXXX", dir.filename().string())).string();
@@ -224,15 +257,11 @@ Status new_plugin_project(const NewPluginRequest& request, std::ostream& out) {
   LLMRT_ASSIGN_OR_RETURN(const auto values, template_values(request.name));
   const fs::path from = fs::path(plugin_template_root()) / request.kind;
   LLMRT_ASSIGN_OR_RETURN(const auto files, template_files(from));
-  const fs::path dir = fs::absolute(request.dir).lexically_normal();
+  const fs::path dir = target_dir(request.dir);
   LLMRT_ASSIGN_OR_RETURN(const fs::path temp, make_temp_sibling(dir));
-  PendingDir pending(temp);
+  PendingDir pending(temp);  // removed whatever happens: after the move it is empty or gone
   LLMRT_RETURN_IF_ERROR(write_project(from, files, values, temp));
-  // rename(2) replaces an empty folder; a folder filled since the check makes it fail.
-  std::error_code error;
-  fs::rename(temp, dir, error);
-  if (error) return input_error("plugins new: cannot create {}: {}", request.dir, error.message());
-  pending.release();
+  LLMRT_RETURN_IF_ERROR(move_into_place(temp, dir, request.dir));
   out << fmt::format("wrote {} ({} {}):\n", request.dir, request.kind, request.name);
   for (const fs::path& file : files) out << "  " << substitute(file.string(), values) << "\n";
   out << fmt::format("next (README.md says more):\n  cmake -S {0} -B {0}/build -DCMAKE_PREFIX_PATH={1}\n"

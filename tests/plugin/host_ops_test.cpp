@@ -433,6 +433,16 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_named) {
   llmrt_gemm_args gemm{sizeof(gemm), 0, 0, 2, 2, 2, 1.0f, 0.0f, buf.data(), 1, 0, buf.data(), 2, 0, buf.data(), 2, 0, 1,
                        LLMRT_DTYPE_F32, LLMRT_DTYPE_F32};
   expect(ops().gemm(&ctx, &gemm), LLMRT_INVALID_ARGUMENT, "lda = 1 < 2");
+  // Each dimension fits an int but their product wraps int64 (to 0 here): refused, never indexed.
+  llmrt_attention_args huge{sizeof(huge), LLMRT_DTYPE_F32, 0, std::int64_t(1) << 22, std::int64_t(1) << 22,
+                            std::int64_t(1) << 20, 1, buf.data(), buf.data(), buf.data(), nullptr, nullptr};
+  expect(ops().attention_forward(&ctx, &huge), LLMRT_INVALID_ARGUMENT, "batch * seq * 3 * channels overflows");
+  // The backward writes d_logits at each target: one outside the vocabulary is named, not written.
+  const std::int32_t bad_targets[2] = {0, 4};
+  llmrt_cross_entropy_args ce{};
+  ce.struct_size = sizeof(ce), ce.dtype = LLMRT_DTYPE_F32, ce.d_loss = 1.0f, ce.rows = 2, ce.vocab = 4;
+  ce.logits = buf.data(), ce.targets = bad_targets, ce.lse = buf.data() + 16, ce.d_logits = buf.data() + 32;
+  expect(ops().cross_entropy_backward(&ctx, &ce), LLMRT_INVALID_ARGUMENT, "targets[1] = 4 is not in [0, vocab)");
 }
 
 }  // namespace

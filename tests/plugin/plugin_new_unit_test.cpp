@@ -8,6 +8,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "plugin/plugin_new.h"
 #include "support/process.h"
@@ -80,4 +81,31 @@ BOOST_AUTO_TEST_CASE(refusals_leave_nothing) {
   BOOST_TEST(out.str().empty());
   BOOST_TEST(!new_plugin_project({"acme.norm", "layers", (fs::path(work.path()) / "fresh").string()}, out).ok());
   BOOST_TEST(entries(work.path()) == 1u);
+}
+
+// DIR as people type it: with a trailing '/', new or existing-and-empty, and "." from inside an
+// empty folder (which must stay the same folder: it may be the shell's working directory).
+BOOST_AUTO_TEST_CASE(dir_with_trailing_slash_and_dot) {
+  test::TempDir work("plugin_new_dirs");
+  std::ostringstream out;
+  const fs::path fresh = fs::path(work.path()) / "fresh";
+  const Status made = new_plugin_project({"acme.one", "lr", fresh.string() + "/"}, out);
+  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.error().message()));
+  BOOST_TEST(fs::exists(fresh / "acme_one.cpp"));
+  const fs::path empty = fs::path(work.path()) / "empty";
+  fs::create_directory(empty);
+  const auto inode = [](const fs::path& p) {
+    struct stat st {};
+    ::stat(p.c_str(), &st);
+    return st.st_ino;
+  };
+  const auto before = inode(empty);
+  const fs::path cwd = fs::current_path();
+  fs::current_path(empty);
+  const Status dot = new_plugin_project({"acme.two", "lr", "."}, out);
+  fs::current_path(cwd);
+  BOOST_REQUIRE_MESSAGE(dot.ok(), (dot.ok() ? "" : dot.error().message()));
+  BOOST_TEST(fs::exists(empty / "acme_two.cpp"));
+  BOOST_TEST(inode(empty) == before);           // the same folder, filled in place
+  BOOST_TEST(entries(work.path()) == 2u);       // no temporary folder left beside them
 }
