@@ -43,6 +43,8 @@ class Embedding : public Layer {
 
   const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_, max_seq_;
+  // Rows of wte: vocab_ rounded up for the GEMMs (llm.c's 50257 -> 50304); ids stay below vocab_.
+  int64_t padded_vocab_ = vocab_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // tokens uploaded from the host, on CUDA
 };
@@ -205,6 +207,9 @@ class Head : public Layer {
 
   const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_;
+  // Rows of the projection and columns of the logits: vocab_ rounded up for the GEMMs; the loss
+  // and the sampler see only the first vocab_ columns.
+  int64_t padded_vocab_ = vocab_;
   bool tied_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // the (N, V) logits and the row scratch, on CUDA
