@@ -2,6 +2,7 @@
 #include "cuda/cuda_common.h"
 
 #include "cuda/cublaslt_library.h"
+#include "cuda/gemm_plan.h"
 
 #include <string>
 
@@ -40,12 +41,21 @@ CudaStream::~CudaStream() {
   if (s_) cudaStreamDestroy(s_);
 }
 
-GemmContext::GemmContext(std::size_t workspace_bytes) : workspace_(workspace_bytes) {
+GemmContext::GemmContext(std::size_t workspace_bytes)
+    : workspace_(workspace_bytes), plans_(std::make_unique<GemmPlanCache>()) {
+  int device = 0;
+  LLMRT_CUDA_CHECK(cudaGetDevice(&device));
+  LLMRT_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
   LLMRT_CUBLAS_CHECK(cublaslt().Create(&handle_));
 }
 
 GemmContext::~GemmContext() {
+  plans_.reset();  // the plans' descs and layouts go before the handle they were made under
   if (handle_) cublaslt().Destroy(handle_);
 }
+
+std::size_t GemmContext::plan_count() const { return plans_->size(); }
+std::size_t GemmContext::plan_hits() const { return plans_->hits(); }
+std::size_t GemmContext::plan_misses() const { return plans_->misses(); }
 
 }  // namespace llmrt::kernels::cuda

@@ -7,9 +7,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <array>
 #include <cstddef>
-#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -106,8 +105,12 @@ class CudaStream {
   cudaStream_t s_ = nullptr;
 };
 
-// The cuBLASLt handle plus the workspace its fastest algorithms ask for. One per stream: the
-// workspace is reused by every matmul, so two streams sharing one would race on it.
+class GemmPlanCache;  // gemm_plan.h
+
+// The cuBLASLt handle, the workspace its fastest algorithms ask for, and the cached plans of the
+// GEMMs run on one stream. One per stream, used from one host thread at a time: the workspace is
+// reused by every matmul, and a call writes its bias/aux pointers into a cached plan's desc, so
+// two streams or threads sharing one would race on both.
 class GemmContext {
  public:
   static constexpr std::size_t kDefaultWorkspaceBytes = std::size_t(32) << 20;  // Hopper wants 32 MiB
@@ -119,20 +122,40 @@ class GemmContext {
   void* workspace() const { return workspace_.get(); }
   std::size_t workspace_bytes() const { return workspace_.bytes(); }
 
-  // cuBLASLt's heuristic query costs tens of microseconds: its answer is kept per GEMM shape
-  // (sizes, transposes, output type, epilogue, pointer alignments), a handful per model.
-  using AlgoKey = std::array<long long, 12>;
-  std::map<AlgoKey, cublasLtMatmulHeuristicResult_t>& algo_cache() { return algo_cache_; }
+  // One plan (desc, layouts, algorithm) per GEMM key (shape, lds, transposes, types, epilogue,
+  // pointer alignments): a handful per model, each built once.
+  GemmPlanCache& plans() { return *plans_; }
+  std::size_t plan_count() const;
+  std::size_t plan_hits() const;    // calls that found their plan cached
+  std::size_t plan_misses() const;  // plans built (one heuristic query each)
+
   // Calls that found no cuBLASLt algorithm and ran the slow fallback kernel (expected only for
   // odd test shapes; a benchmark that sees any has a layout problem).
   std::size_t fallback_calls() const { return fallback_calls_; }
   void note_fallback() { fallback_calls_++; }
+  // When false, a GEMM cuBLASLt has no algorithm for throws CudaError naming its shape instead
+  // of running the fallback kernel (benchmarks and the GPU check set it). Default true.
+  void set_fallback_allowed(bool allowed) { fallback_allowed_ = allowed; }
+  bool fallback_allowed() const { return fallback_allowed_; }
+
+  // Calls of a fused-epilogue matmul (bias, GELU, dGELU) that ran unfused: the epilogue's rules
+  // or the heuristic refused it, and a separate kernel finished the job.
+  std::size_t epilogue_fallbacks() const { return epilogue_fallbacks_; }
+  void note_epilogue_fallback() { epilogue_fallbacks_++; }
+  // When false, fused epilogues are never tried (the tests compare both paths). Default true.
+  void set_epilogue_fusion(bool enabled) { epilogue_fusion_ = enabled; }
+  bool epilogue_fusion() const { return epilogue_fusion_; }
+
+  // Multiprocessors of the device this context was made on (kernel grid sizes).
+  int sm_count() const { return sm_count_; }
 
  private:
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer<unsigned char> workspace_;
-  std::map<AlgoKey, cublasLtMatmulHeuristicResult_t> algo_cache_;
-  std::size_t fallback_calls_ = 0;
+  std::unique_ptr<GemmPlanCache> plans_;  // destroyed before the handle (see the destructor)
+  std::size_t fallback_calls_ = 0, epilogue_fallbacks_ = 0;
+  bool fallback_allowed_ = true, epilogue_fusion_ = true;
+  int sm_count_ = 1;
 };
 
 // What one rank's CUDA kernels run with: a stream and the GEMM context bound to it.

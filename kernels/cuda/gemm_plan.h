@@ -1,0 +1,91 @@
+// Cached cuBLASLt plans: for each GemmKey the whole matmul description (desc, the A/B/C-D
+// layouts, the heuristic's algorithm) is built once and kept; a call sets only its pointers.
+// Building one costs tens of microseconds (the heuristic) plus five allocations, against a few
+// microseconds for the GEMM itself at small shapes; ~147 GEMMs per GPT-2 step share a few keys.
+//
+// NOT thread-safe: a call writes the bias and aux pointers into the cached desc before it
+// enqueues the matmul. A cache belongs to one GemmContext, which belongs to one stream and is
+// used from one host thread at a time.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+
+#include "cuda/gemm_rules.h"
+
+namespace llmrt::kernels::cuda {
+
+struct LtDeleter {
+  void operator()(cublasLtMatmulDescOpaque_t* p) const;
+  void operator()(cublasLtMatrixLayoutOpaque_t* p) const;
+  void operator()(cublasLtMatmulPreferenceOpaque_t* p) const;
+};
+using LtMatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, LtDeleter>;
+using LtMatrixLayout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LtDeleter>;
+using LtMatmulPreference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtDeleter>;
+
+// The device pointers of one call. a, b: op(A), op(B) as in GemmShape; d: C and D (one buffer,
+// updated in place when the key accumulates); bias: (m) or nullptr; aux: the GELU matrix
+// (written by kGeluAuxBias; only read by kDGelu, whose caller casts its const away) or nullptr.
+struct GemmOperands {
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* d = nullptr;
+  const void* bias = nullptr;
+  void* aux = nullptr;
+};
+
+// The key of a call: its shape, types and epilogue plus its pointers' alignments.
+GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_type, GemmEpilogue epilogue,
+                      bool accumulate, int aux_ld, const GemmOperands& ops);
+
+// One cached cuBLASLt matmul. has_algo() is false when the heuristic found nothing for the key
+// (the miss is cached too, so a refused layout is asked about once).
+class GemmPlan {
+ public:
+  // Builds the desc and layouts for `key` and asks the heuristic for one algorithm within
+  // `workspace_bytes`. Throws CudaError (with describe(key)) when cuBLASLt reports an error
+  // other than "not supported".
+  GemmPlan(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops, std::size_t workspace_bytes);
+  bool has_algo() const { return has_algo_; }
+  // What the heuristic answered (SUCCESS with has_algo(), else why not), for messages.
+  cublasStatus_t heuristic_status() const { return heuristic_status_; }
+  // Sets the call's bias/aux pointers on the desc, then enqueues D = A B (+ beta D) (+ epilogue).
+  // Not const: the desc is shared state (see the file comment).
+  void run(cublasLtHandle_t handle, const GemmOperands& ops, void* workspace, std::size_t workspace_bytes,
+           cudaStream_t stream);
+
+ private:
+  void set_pointers(const GemmOperands& ops);
+  // Throws CudaError naming the call, the status and describe(key_) unless st is SUCCESS.
+  void check(cublasStatus_t st, const char* call, int line) const;
+  void find_algo(cublasLtHandle_t handle, std::size_t workspace_bytes);
+
+  GemmKey key_;
+  LtMatmulDesc desc_;
+  LtMatrixLayout a_, b_, d_;  // C and D share one layout (same buffer, same type)
+  cublasLtMatmulHeuristicResult_t heuristic_{};
+  bool has_algo_ = false;
+  cublasStatus_t heuristic_status_ = CUBLAS_STATUS_NOT_SUPPORTED;
+};
+
+// The plans of one GemmContext, with counters the tests read.
+class GemmPlanCache {
+ public:
+  // The plan for `key`, built on first use.
+  GemmPlan& find(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops,
+                       std::size_t workspace_bytes);
+  std::size_t size() const { return plans_.size(); }
+  std::size_t hits() const { return hits_; }
+  std::size_t misses() const { return misses_; }  // plans built (heuristic queries)
+
+ private:
+  std::map<GemmKey, std::unique_ptr<GemmPlan>> plans_;
+  std::size_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace llmrt::kernels::cuda

@@ -1,0 +1,74 @@
+// The CUDA matmuls' host-side rules (gemm_rules.h): plain C++, unit-tested without a GPU.
+#include "cuda/gemm_rules.h"
+
+#include <algorithm>
+#include <sstream>
+
+namespace llmrt::kernels::cuda {
+
+std::size_t dtype_bytes(GemmDtype t) { return t == GemmDtype::kF32 ? 4 : 2; }
+
+const char* dtype_name(GemmDtype t) {
+  switch (t) {
+    case GemmDtype::kF32: return "fp32";
+    case GemmDtype::kBf16: return "bf16";
+    case GemmDtype::kF16: return "fp16";
+  }
+  return "?";
+}
+
+const char* epilogue_name(GemmEpilogue e) {
+  switch (e) {
+    case GemmEpilogue::kNone: return "none";
+    case GemmEpilogue::kBias: return "bias";
+    case GemmEpilogue::kGeluAuxBias: return "gelu_aux_bias";
+    case GemmEpilogue::kDGelu: return "dgelu";
+  }
+  return "?";
+}
+
+int alignment_of(std::uintptr_t address) {
+  if (address == 0) return 0;
+  int align = 256;
+  while (align > 1 && address % std::uintptr_t(align) != 0) align >>= 1;
+  return align;
+}
+
+std::string describe(const GemmKey& key) {
+  const GemmShape& g = key.shape;
+  std::ostringstream os;
+  os << "GEMM m=" << g.m << " n=" << g.n << " k=" << g.k << " A(" << (g.trans_a ? 'T' : 'N') << ", lda " << g.lda
+     << ") B(" << (g.trans_b ? 'T' : 'N') << ", ldb " << g.ldb << ") D(ldd " << g.ldd << ") "
+     << dtype_name(key.ab_type) << " -> " << dtype_name(key.d_type) << ", epilogue " << epilogue_name(key.epilogue);
+  if (key.aux_ld != 0) os << " (aux ld " << key.aux_ld << ")";
+  os << ", beta " << (key.accumulate ? 1 : 0) << ", alignments A " << key.align_a << " B " << key.align_b << " D "
+     << key.align_d;
+  if (key.align_bias != 0) os << " bias " << key.align_bias;
+  if (key.align_aux != 0) os << " aux " << key.align_aux;
+  os << " bytes";
+  return os.str();
+}
+
+EpilogueCheck check_fused_epilogue(GemmEpilogue epilogue, int rows_d, int aux_ld, std::uintptr_t aux_address) {
+  if (epilogue != GemmEpilogue::kGeluAuxBias && epilogue != GemmEpilogue::kDGelu) return {};
+  if (aux_address == 0) return {false, "no GELU aux matrix"};
+  if (aux_ld % 8 != 0) return {false, "GELU aux leading dimension not a multiple of 8"};
+  if (aux_ld < rows_d) return {false, "GELU aux leading dimension below the output's row count"};
+  if (alignment_of(aux_address) < 16) return {false, "GELU aux matrix not 16-byte aligned"};
+  return {};
+}
+
+BiasGradGrid bias_grad_grid(int N, int OC, int sm_count) {
+  BiasGradGrid grid;
+  grid.column_blocks = std::max(1, (OC + kBiasGradColumns - 1) / kBiasGradColumns);
+  const int want_blocks = 4 * std::max(1, sm_count);
+  const int by_fill = std::max(1, want_blocks / grid.column_blocks);
+  const int by_rows = std::max(1, N / kMinRowsPerSplit);
+  grid.row_splits = std::min(by_fill, by_rows);
+  grid.rows_per_split = std::max(1, (N + grid.row_splits - 1) / grid.row_splits);
+  // Rounding up may leave trailing splits with no rows: drop them.
+  grid.row_splits = std::max(1, (N + grid.rows_per_split - 1) / grid.rows_per_split);
+  return grid;
+}
+
+}  // namespace llmrt::kernels::cuda
