@@ -35,29 +35,9 @@ cublasLtEpilogue_t lt_epilogue(GemmEpilogue e) {
   return CUBLASLT_EPILOGUE_DEFAULT;
 }
 
-bool has_bias(GemmEpilogue e) { return e == GemmEpilogue::kBias || e == GemmEpilogue::kGeluAuxBias; }
-bool has_aux(GemmEpilogue e) { return e == GemmEpilogue::kGeluAuxBias || e == GemmEpilogue::kDGelu; }
-
 }  // namespace
 
 #define LLMRT_PLAN_CHECK(call) check((call), #call, __LINE__)
-
-GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_type, GemmEpilogue epilogue,
-                      bool accumulate, int aux_ld, const GemmOperands& ops) {
-  GemmKey key;
-  key.shape = shape;
-  key.ab_type = ab_type;
-  key.d_type = d_type;
-  key.epilogue = epilogue;
-  key.accumulate = accumulate;
-  key.aux_ld = has_aux(epilogue) ? aux_ld : 0;
-  key.align_a = alignment_of(ops.a);
-  key.align_b = alignment_of(ops.b);
-  key.align_d = alignment_of(ops.d);
-  key.align_bias = has_bias(epilogue) ? alignment_of(ops.bias) : 0;
-  key.align_aux = has_aux(epilogue) ? alignment_of(ops.aux) : 0;
-  return key;
-}
 
 void GemmPlan::check(cublasStatus_t st, const char* call, int line) const {
   if (st == CUBLAS_STATUS_SUCCESS) return;
@@ -80,7 +60,7 @@ GemmPlan::GemmPlan(cublasLtHandle_t handle, const GemmKey& key, const GemmOperan
   LLMRT_PLAN_CHECK(cublaslt().MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)));
   LLMRT_PLAN_CHECK(cublaslt().MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
   // Bias and aux types default to D's type, which is T wherever they are used.
-  if (has_aux(key.epilogue)) {
+  if (epilogue_has_aux(key.epilogue)) {
     const std::int64_t aux_ld = key.aux_ld;
     LLMRT_PLAN_CHECK(
         cublaslt().MatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
@@ -130,12 +110,12 @@ void GemmPlan::find_algo(cublasLtHandle_t handle, std::size_t workspace_bytes) {
 }
 
 void GemmPlan::set_pointers(const GemmOperands& ops) {
-  if (has_bias(key_.epilogue)) {
+  if (epilogue_has_bias(key_.epilogue)) {
     const void* bias = ops.bias;
     LLMRT_PLAN_CHECK(
         cublaslt().MatmulDescSetAttribute(desc_.get(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
-  if (has_aux(key_.epilogue)) {
+  if (epilogue_has_aux(key_.epilogue)) {
     void* aux = ops.aux;
     LLMRT_PLAN_CHECK(
         cublaslt().MatmulDescSetAttribute(desc_.get(), CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));

@@ -28,21 +28,6 @@ using LtMatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, LtDeleter>;
 using LtMatrixLayout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LtDeleter>;
 using LtMatmulPreference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtDeleter>;
 
-// The device pointers of one call. a, b: op(A), op(B) as in GemmShape; d: C and D (one buffer,
-// updated in place when the key accumulates); bias: (m) or nullptr; aux: the GELU matrix
-// (written by kGeluAuxBias; only read by kDGelu, whose caller casts its const away) or nullptr.
-struct GemmOperands {
-  const void* a = nullptr;
-  const void* b = nullptr;
-  void* d = nullptr;
-  const void* bias = nullptr;
-  void* aux = nullptr;
-};
-
-// The key of a call: its shape, types and epilogue plus its pointers' alignments.
-GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_type, GemmEpilogue epilogue,
-                      bool accumulate, int aux_ld, const GemmOperands& ops);
-
 // One cached cuBLASLt matmul. has_algo() is false when the heuristic found nothing for the key
 // (the miss is cached too, so a refused layout is asked about once).
 class GemmPlan {

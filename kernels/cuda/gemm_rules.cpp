@@ -34,6 +34,26 @@ int alignment_of(std::uintptr_t address) {
   return align;
 }
 
+bool epilogue_has_bias(GemmEpilogue e) { return e == GemmEpilogue::kBias || e == GemmEpilogue::kGeluAuxBias; }
+bool epilogue_has_aux(GemmEpilogue e) { return e == GemmEpilogue::kGeluAuxBias || e == GemmEpilogue::kDGelu; }
+
+GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_type, GemmEpilogue epilogue,
+                      bool accumulate, int aux_ld, const GemmOperands& ops) {
+  GemmKey key;
+  key.shape = shape;
+  key.ab_type = ab_type;
+  key.d_type = d_type;
+  key.epilogue = epilogue;
+  key.accumulate = accumulate;
+  key.aux_ld = epilogue_has_aux(epilogue) ? aux_ld : 0;
+  key.align_a = alignment_of(ops.a);
+  key.align_b = alignment_of(ops.b);
+  key.align_d = alignment_of(ops.d);
+  key.align_bias = epilogue_has_bias(epilogue) ? alignment_of(ops.bias) : 0;
+  key.align_aux = epilogue_has_aux(epilogue) ? alignment_of(ops.aux) : 0;
+  return key;
+}
+
 std::string describe(const GemmKey& key) {
   const GemmShape& g = key.shape;
   std::ostringstream os;

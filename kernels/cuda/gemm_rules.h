@@ -89,6 +89,25 @@ struct GemmKey {
   bool operator==(const GemmKey& o) const { return fields() == o.fields(); }
 };
 
+// Whether an epilogue reads a bias vector / reads or writes the GELU aux matrix.
+bool epilogue_has_bias(GemmEpilogue e);
+bool epilogue_has_aux(GemmEpilogue e);
+
+// The device pointers of one call. a, b: op(A), op(B) as in GemmShape; d: C and D (one buffer,
+// updated in place when the key accumulates); bias: (m) or nullptr; aux: the GELU matrix
+// (written by kGeluAuxBias; only read by kDGelu, whose caller casts its const away) or nullptr.
+struct GemmOperands {
+  const void* a = nullptr;
+  const void* b = nullptr;
+  void* d = nullptr;
+  const void* bias = nullptr;
+  void* aux = nullptr;
+};
+
+// The key of a call: its shape, types and epilogue plus its pointers' alignments.
+GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_type, GemmEpilogue epilogue,
+                      bool accumulate, int aux_ld, const GemmOperands& ops);
+
 // One line naming everything in the key, for errors: "GEMM m=768 n=8192 k=3072 A(N, lda 768)
 // B(T, ldb 3072) D(ldd 768) bf16 -> fp32, epilogue none, beta 1, alignments A 256 B 2 D 256".
 std::string describe(const GemmKey& key);
