@@ -142,4 +142,6 @@ GemmPlan& GemmPlanCache::find(cublasLtHandle_t handle, const GemmKey& key, const
   return *plans_.emplace(key, std::move(plan)).first->second;
 }
 
+#undef LLMRT_PLAN_CHECK
+
 }  // namespace llmrt::kernels::cuda

@@ -33,8 +33,9 @@ using LtMatmulPreference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtD
 class GemmPlan {
  public:
   // Builds the desc and layouts for `key` and asks the heuristic for one algorithm within
-  // `workspace_bytes`. Throws CudaError (with describe(key)) when cuBLASLt reports an error
-  // other than "not supported".
+  // `workspace_bytes`. Throws CudaError (with describe(key)) when a cuBLASLt call fails, or the
+  // heuristic fails with anything but "not supported" on a plain GEMM (a fused epilogue's
+  // refusal, whatever its status, is a miss: the unfused path then reports real errors).
   GemmPlan(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops, std::size_t workspace_bytes);
   bool has_algo() const { return has_algo_; }
   // What the heuristic answered (SUCCESS with has_algo(), else why not), for messages.
@@ -62,8 +63,7 @@ class GemmPlan {
 class GemmPlanCache {
  public:
   // The plan for `key`, built on first use.
-  GemmPlan& find(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops,
-                       std::size_t workspace_bytes);
+  GemmPlan& find(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops, std::size_t workspace_bytes);
   std::size_t size() const { return plans_.size(); }
   std::size_t hits() const { return hits_; }
   std::size_t misses() const { return misses_; }  // plans built (heuristic queries)
