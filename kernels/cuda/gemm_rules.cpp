@@ -78,9 +78,16 @@ EpilogueCheck check_fused_epilogue(GemmEpilogue epilogue, int rows_d, int aux_ld
   return {};
 }
 
-BiasGradGrid bias_grad_grid(int N, int OC, int sm_count) {
+int bias_grad_vector_width(std::size_t elem_bytes, int OC, std::uintptr_t dout_address) {
+  const int width = int(16 / elem_bytes);
+  return OC % width == 0 && dout_address % 16 == 0 ? width : 1;
+}
+
+BiasGradGrid bias_grad_grid(int N, int OC, int sm_count, int vector_width) {
   BiasGradGrid grid;
-  grid.column_blocks = std::max(1, (OC + kBiasGradColumns - 1) / kBiasGradColumns);
+  grid.vector_width = std::max(1, vector_width);
+  const int columns_per_block = kBiasGradThreadsX * grid.vector_width;
+  grid.column_blocks = std::max(1, (OC + columns_per_block - 1) / columns_per_block);
   const int want_blocks = 4 * std::max(1, sm_count);
   const int by_fill = std::max(1, want_blocks / grid.column_blocks);
   const int by_rows = std::max(1, N / kMinRowsPerSplit);

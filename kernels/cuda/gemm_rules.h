@@ -122,17 +122,23 @@ struct EpilogueCheck {
 };
 EpilogueCheck check_fused_epilogue(GemmEpilogue epilogue, int rows_d, int aux_ld, std::uintptr_t aux_address);
 
-// The bias-gradient kernel's grid: 32 columns per block in x, the N rows split over `row_splits`
-// blocks in y (each adds its partial sum with one atomic per column), enough blocks to fill a
-// GPU of `sm_count` multiprocessors about four times over; no split smaller than kMinRowsPerSplit.
-inline constexpr int kBiasGradColumns = 32;
+// The bias-gradient kernel (dbias += column sums of dout (N, OC)). A block is 32 x 8 threads:
+// each thread of a row owns `vector_width` adjacent columns (one 16-byte load of T per row when
+// OC and the dout pointer allow it, else one element), so a block spans 32 * vector_width
+// columns; the 8 rows of threads walk the block's rows. The N rows are split over `row_splits`
+// blocks in y (each adds its partial sums with one atomic per column), enough blocks to fill a
+// GPU of `sm_count` multiprocessors about four times over, no split under kMinRowsPerSplit rows.
+inline constexpr int kBiasGradThreadsX = 32;
 inline constexpr int kBiasGradRowsPerThread = 8;  // blockDim.y: rows in flight per block
 inline constexpr int kMinRowsPerSplit = 64;
+// 16 / elem_bytes when OC is a multiple of it and dout is 16-byte aligned (every row then is), else 1.
+int bias_grad_vector_width(std::size_t elem_bytes, int OC, std::uintptr_t dout_address);
 struct BiasGradGrid {
+  int vector_width = 1;
   int column_blocks = 0;
   int row_splits = 0;
   int rows_per_split = 0;  // the last split may hold fewer
 };
-BiasGradGrid bias_grad_grid(int N, int OC, int sm_count);
+BiasGradGrid bias_grad_grid(int N, int OC, int sm_count, int vector_width);
 
 }  // namespace llmrt::kernels::cuda

@@ -57,29 +57,62 @@ __global__ void add_bias_kernel(T* out, const T* bias, std::size_t n, int OC) {
   }
 }
 
-// dbias (OC) fp32 += column sums of dout (N, OC). Block (32, 8): 32 adjacent columns, so each
-// row's read is coalesced, and 8 rows in flight; blockIdx.y takes rows [y * rows_per_split, ..).
-// The 8 partial sums meet in shared memory; one atomic per column per block (bias_grad_grid).
-static_assert(kBiasGradColumns == 32, "one warp spans the columns of a block");
-static_assert(kBiasGradColumns * kBiasGradRowsPerThread <= 1024, "block too large");
-template <typename T>
+// dbias (OC) fp32 += column sums of dout (N, OC); block (32, 8), grid from bias_grad_grid.
+// Thread (x, y) of block (bx, by) owns columns [o0, o0 + kVec), o0 = (bx * 32 + x) * kVec, and
+// rows by * rows_per_split + y, + 8, ... below its split's end. kVec > 1 reads them with one
+// 16-byte load per row (the host checked OC % kVec == 0 and a 16-byte aligned dout, so every
+// row's vectors are aligned): a warp reads 32 * 16 contiguous bytes of a row. The 8 rows of
+// partial sums meet in shared memory laid out [row][v][x], so the final sum reads 32
+// consecutive floats per step (no bank conflicts); one atomic per column per block.
+static_assert(kBiasGradThreadsX == 32, "one warp spans the threads of a block row");
+static_assert(kBiasGradThreadsX * kBiasGradRowsPerThread <= 1024, "block too large");
+template <typename T, int kVec>
 __global__ void bias_grad_kernel(float* dbias, const T* dout, int N, int OC, int rows_per_split) {
-  __shared__ float partial[kBiasGradRowsPerThread][kBiasGradColumns + 1];  // +1: no bank conflicts
-  const int o = blockIdx.x * kBiasGradColumns + threadIdx.x;
+  static_assert(kVec == 1 || kVec * sizeof(T) == sizeof(uint4), "one element or one 16-byte vector per row");
+  __shared__ float partial[kBiasGradRowsPerThread][kVec][kBiasGradThreadsX];  // 8 KiB at kVec 8
+  const int o0 = (blockIdx.x * kBiasGradThreadsX + threadIdx.x) * kVec;
   const int row_begin = blockIdx.y * rows_per_split;
   const int row_end = min(N, row_begin + rows_per_split);
-  float acc = 0.0f;
-  if (o < OC) {
+  float acc[kVec] = {};
+  if (o0 < OC) {  // with kVec > 1, OC % kVec == 0: all kVec columns are in range
     for (int i = row_begin + threadIdx.y; i < row_end; i += kBiasGradRowsPerThread) {
-      acc += to_float(dout[std::size_t(i) * OC + o]);
+      const T* row = dout + std::size_t(i) * OC + o0;
+      if constexpr (kVec == 1) {
+        acc[0] += to_float(row[0]);
+      } else {
+        const uint4 packed = *reinterpret_cast<const uint4*>(row);
+        T v[kVec];
+        memcpy(v, &packed, sizeof(packed));
+#pragma unroll
+        for (int k = 0; k < kVec; k++) acc[k] += to_float(v[k]);
+      }
     }
   }
-  partial[threadIdx.y][threadIdx.x] = acc;
+#pragma unroll
+  for (int k = 0; k < kVec; k++) partial[threadIdx.y][k][threadIdx.x] = acc[k];
   __syncthreads();
-  if (threadIdx.y == 0 && o < OC) {
-    for (int r = 1; r < kBiasGradRowsPerThread; r++) acc += partial[r][threadIdx.x];
-    atomicAdd(&dbias[o], acc);
+  if (threadIdx.y == 0 && o0 < OC) {
+#pragma unroll
+    for (int k = 0; k < kVec; k++) {
+      float sum = acc[k];
+      for (int r = 1; r < kBiasGradRowsPerThread; r++) sum += partial[r][k][threadIdx.x];
+      atomicAdd(&dbias[o0 + k], sum);
+    }
   }
+}
+
+template <typename T>
+void launch_bias_grad(float* dbias, const T* dout, int N, int OC, int sm_count, cudaStream_t stream) {
+  constexpr int kVec = int(sizeof(uint4) / sizeof(T));
+  const int width = bias_grad_vector_width(sizeof(T), OC, reinterpret_cast<std::uintptr_t>(dout));
+  const BiasGradGrid grid = bias_grad_grid(N, OC, sm_count, width);
+  const dim3 blocks(grid.column_blocks, grid.row_splits), threads(kBiasGradThreadsX, kBiasGradRowsPerThread);
+  if (grid.vector_width == kVec) {
+    bias_grad_kernel<T, kVec><<<blocks, threads, 0, stream>>>(dbias, dout, N, OC, grid.rows_per_split);
+  } else {
+    bias_grad_kernel<T, 1><<<blocks, threads, 0, stream>>>(dbias, dout, N, OC, grid.rows_per_split);
+  }
+  LLMRT_CUDA_CHECK_LAUNCH();
 }
 
 template <typename T, typename D>
@@ -187,12 +220,7 @@ void matmul_backward_weight(float* dweight, float* dbias, const T* dout, const T
                             GemmContext& gemm, cudaStream_t stream) {
   const GemmOperands ops{inp, dout, dweight, nullptr, nullptr};
   run_gemm<T, float>(gemm, backward_weight_gemm(N, C, OC), GemmEpilogue::kNone, true, 0, ops, stream);
-  if (dbias != nullptr && N > 0 && OC > 0) {
-    const BiasGradGrid grid = bias_grad_grid(N, OC, gemm.sm_count());
-    bias_grad_kernel<T><<<dim3(grid.column_blocks, grid.row_splits), dim3(kBiasGradColumns, kBiasGradRowsPerThread),
-                          0, stream>>>(dbias, dout, N, OC, grid.rows_per_split);
-    LLMRT_CUDA_CHECK_LAUNCH();
-  }
+  if (dbias != nullptr && N > 0 && OC > 0) launch_bias_grad(dbias, dout, N, OC, gemm.sm_count(), stream);
 }
 
 template <typename T>

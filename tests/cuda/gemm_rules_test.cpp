@@ -182,26 +182,46 @@ BOOST_AUTO_TEST_CASE(gelu_epilogues_need_an_aligned_aux_with_ld_a_multiple_of_8)
   }
 }
 
+// 16-byte loads only where every row's vectors are aligned: OC a multiple of the width, dout aligned.
+BOOST_AUTO_TEST_CASE(bias_grad_vectorises_only_aligned_rows) {
+  const std::uintptr_t aligned = 0x7f0000001000;
+  BOOST_TEST(cu::bias_grad_vector_width(2, 768, aligned) == 8);
+  BOOST_TEST(cu::bias_grad_vector_width(4, 768, aligned) == 4);
+  BOOST_TEST(cu::bias_grad_vector_width(2, 50304, aligned + 16) == 8);
+  BOOST_TEST(cu::bias_grad_vector_width(2, 53, aligned) == 1);   // rows start off the 16-byte grid
+  BOOST_TEST(cu::bias_grad_vector_width(2, 772, aligned) == 1);  // 772 % 8 != 0
+  BOOST_TEST(cu::bias_grad_vector_width(4, 772, aligned) == 4);  // 772 % 4 == 0
+  BOOST_TEST(cu::bias_grad_vector_width(2, 768, aligned + 2) == 1);  // an odd bf16 offset
+  BOOST_TEST(cu::bias_grad_vector_width(4, 768, aligned + 8) == 1);
+}
+
 // Every row and column is covered exactly once; the grid stays within a few waves of the GPU.
 BOOST_AUTO_TEST_CASE(bias_grad_grid_covers_every_row_once) {
-  for (const int sm : {1, 108, 132}) {
-    for (const int N : {1, 7, 63, 64, 65, 1000, 8192, 65537}) {
-      for (const int OC : {1, 31, 33, 768, 2304, 50304}) {
-        const cu::BiasGradGrid grid = cu::bias_grad_grid(N, OC, sm);
-        const std::string tag = "N " + std::to_string(N) + " OC " + std::to_string(OC) + " sm " + std::to_string(sm);
-        BOOST_TEST_REQUIRE(grid.row_splits >= 1, tag);
-        BOOST_TEST(grid.column_blocks * cu::kBiasGradColumns >= OC, tag);
-        BOOST_TEST((grid.column_blocks - 1) * cu::kBiasGradColumns < OC, tag);
-        BOOST_TEST(std::size_t(grid.row_splits) * grid.rows_per_split >= std::size_t(N), tag);
-        BOOST_TEST((grid.row_splits - 1) * grid.rows_per_split < N, tag);  // no empty split
-        BOOST_TEST(grid.row_splits <= 65535, tag);
-        if (grid.row_splits > 1) {
-          BOOST_TEST(grid.rows_per_split >= cu::kMinRowsPerSplit, tag);
-          BOOST_TEST(grid.column_blocks * grid.row_splits <= 4 * sm + grid.column_blocks, tag);
+  for (const int width : {1, 4, 8}) {
+    for (const int sm : {1, 108, 132}) {
+      for (const int N : {1, 7, 63, 64, 65, 1000, 8192, 65537}) {
+        for (const int OC : {1, 31, 33, 768, 2304, 50304}) {
+          if (OC % width != 0) continue;  // bias_grad_vector_width never asks for it
+          const cu::BiasGradGrid grid = cu::bias_grad_grid(N, OC, sm, width);
+          const int columns = cu::kBiasGradThreadsX * width;
+          const std::string tag = "N " + std::to_string(N) + " OC " + std::to_string(OC) + " sm " +
+                                  std::to_string(sm) + " width " + std::to_string(width);
+          BOOST_TEST_REQUIRE(grid.row_splits >= 1, tag);
+          BOOST_TEST(grid.vector_width == width, tag);
+          BOOST_TEST(grid.column_blocks * columns >= OC, tag);
+          BOOST_TEST((grid.column_blocks - 1) * columns < OC, tag);
+          BOOST_TEST(std::size_t(grid.row_splits) * grid.rows_per_split >= std::size_t(N), tag);
+          BOOST_TEST((grid.row_splits - 1) * grid.rows_per_split < N, tag);  // no empty split
+          BOOST_TEST(grid.row_splits <= 65535, tag);
+          if (grid.row_splits > 1) {
+            BOOST_TEST(grid.rows_per_split >= cu::kMinRowsPerSplit, tag);
+            BOOST_TEST(grid.column_blocks * grid.row_splits <= 4 * sm + grid.column_blocks, tag);
+          }
         }
       }
     }
   }
-  const cu::BiasGradGrid gpt2 = cu::bias_grad_grid(8192, 768, 132);  // more than 24 blocks on an H100
+  const cu::BiasGradGrid gpt2 = cu::bias_grad_grid(8192, 768, 132, 8);  // 3 column blocks: split the rows
+  BOOST_TEST(gpt2.column_blocks == 3);
   BOOST_TEST(gpt2.column_blocks * gpt2.row_splits >= 2 * 132);
 }
