@@ -4,15 +4,14 @@
 // epsilon). Forward and both backward passes of gpt.embedding, gpt.block and gpt.head, on odd
 // shapes and at the benchmark's (C = 768, T = 1024 for one block; V = 50304 for the head; head
 // sizes 48, 64, 80, 96, 128), weights and gradients at odd offsets of flat buffers, a
-// non-default stream, tensor parallelism's path, and selective recompute against none on the
-// GPU. Gradients start non-zero on both sides, so `+=` is checked; outputs that are written
+// non-default stream, tensor parallelism's path, and selective recompute against the CPU and
+// against none on the GPU. Gradients start non-zero on both sides, so `+=` is checked; outputs that are written
 // start as junk, so a missed write shows.
 #define BOOST_TEST_MODULE cuda_gpt_layers
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
-#include <cstring>
 #include <memory>
 #include <random>
 
@@ -134,12 +133,15 @@ void run_block(const StorageDtype& storage, const BlockShape& shape, unsigned se
   check_grads(storage, *block.grads, block.specs, double(shape.B) * shape.T, 16.0);
 }
 
-// Selective recompute against none, both on the GPU from the same inputs. Forward runs the same
-// kernels on the same values, so y is bitwise equal. The backward passes differ only where the
-// kernels' fp32 atomics may add in another order (weight gradients, attention's dq): within the
-// fp32 accumulation bound. One exception, by design: forward's fc_act is the fused GEMM's GELU
-// epilogue (of the fp32 pre-activation), the recompute is gelu(stored fc_pre), so dfc2_w may
-// differ by one rounding of the storage dtype.
+// Selective recompute against none, both on the GPU from the same inputs: the same kernels on
+// the same values, selective's ln1, ln2 and fc_act in the workspace, remade in backward_weight.
+// Not compared bit for bit, for two reasons outside the layer: cuBLASLt may choose another
+// algorithm (another summation order) for operands at other alignments (the workspace is
+// 256-byte aligned, saved regions 4-byte), and the kernels' fp32 atomics (weight gradients,
+// attention's dq) add in any order; and one by design: forward's fc_act is the fused GEMM's
+// GELU epilogue of the fp32 pre-activation, the recompute gelu(stored fc_pre). Each difference
+// is a rounding of the storage dtype or of fp32 sums, which the tolerance states; a stale or
+// wrongly remade tensor is off by O(1).
 void selective_matches_none(const StorageDtype& storage, const BlockShape& shape, unsigned seed) {
   BOOST_TEST_MESSAGE("gpt.block selective vs none " << storage.name);
   BlockShape selective_shape = shape;
@@ -150,14 +152,11 @@ void selective_matches_none(const StorageDtype& storage, const BlockShape& shape
   none.run(true, stream.get());
   selective.run(true, stream.get());
   stream.synchronize();
-  const std::vector<float> y_none = none.acts->device_values(1), y_selective = selective.acts->device_values(1);
-  BOOST_TEST(std::memcmp(y_none.data(), y_selective.data(), y_none.size() * sizeof(float)) == 0, "y bitwise");
-  const StorageDtype fp32 = kStorageDtypes[0];
-  const double rows = double(shape.B) * shape.T;
-  check_close_at(fp32, selective.acts->device_values(3), none.acts->device_values(3), rows, "dx", 4.0);
+  const double C = shape.C, rows = double(shape.B) * shape.T;
+  check_close_at(storage, selective.acts->device_values(1), none.acts->device_values(1), 4 * C, "selective y", 4.0);
+  check_close_at(storage, selective.acts->device_values(3), none.acts->device_values(3), 8 * C, "selective dx", 4.0);
   for (size_t i = 0; i < none.specs.size(); ++i) {
-    const bool fc2_w = i == llmrt::gpt::kFc2W;
-    check_close_at(fc2_w ? storage : fp32, selective.grads->device_values(i), none.grads->device_values(i), rows,
+    check_close_at(storage, selective.grads->device_values(i), none.grads->device_values(i), rows,
                    "selective d" + none.specs[i].name, 4.0);
   }
 }
