@@ -56,7 +56,9 @@ CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_ca
 // The cuBLASLt handle and workspace the GPT layers use for GEMMs queued on `stream` of CUDA
 // ordinal `device`: one per (device, stream) for the process, never freed (the driver may be
 // gone at exit). A workspace shared by two streams would race, and a rank runs one stream per
-// stage, so each stage's GEMMs get their own.
+// stage, so each stage's GEMMs get their own. Keyed by the handle: a stream destroyed with
+// GEMMs still queued and a new one at the same handle would share it (the executor's streams
+// live as long as the run; tests synchronise before they drop theirs).
 cu::GemmContext& gemm_context(int device, cudaStream_t stream);
 
 // The call's stream as the CUDA runtime's handle.
