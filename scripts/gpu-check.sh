@@ -8,8 +8,9 @@
 #   THERE:  bash scripts/gpu-check.sh run  # with carry [".gpukit", "build-cuda/gpu-carry"]
 #
 # `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU; a failure while
-# nvidia-smi lists a GPU), llmrt training on the GPU (GPT-2 124M for 20 steps; a small GPT
-# against the CPU fp32 losses made here), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
+# nvidia-smi lists a GPU; cuda_gpt_layers covers every layer at f32, bf16 and f16), llmrt
+# training on the GPU (GPT-2 124M bf16 for 20 steps; a small GPT at bf16, f32 and fp16 against
+# the CPU fp32 losses made here), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
 # compiled) on the same shapes, cuda_comm_gpu under `mpirun -np 2`, and tp2, dp2 and pp2 as two
 # ranks on the one GPU against one rank; every binary under its own timeout; one table out.
 # With $OUT set (the device tool sets it) the logs and the table are also written there.
@@ -71,8 +72,8 @@ stage() {
 # fp32 losses of the small model the GPU run is held against: the same job rehearsed here.
 stage_training_inputs() {
   "$BUILD_DIR/llmrt" data prepare /usr/share/common-licenses/GPL-3 "$STAGE/data/gpl" >/dev/null || die "data prepare failed"
-  # The same model, seed, optimizer and data on one CPU rank in fp32 (the GPU config itself
-  # cannot run fp32: the CUDA layers are bf16 only).
+  # The same model, seed, optimizer and data on one CPU rank in fp32: an oracle that shares no
+  # kernel with the GPU runs held against it (the GPU config at fp32 is one of them).
   "$BUILD_DIR/llmrt" run configs/local-cpu.toml "${SMALL[@]}" --set model.vocab_size=50304 \
     --set 'train.optimizer={ component = "adamw", lr = 6e-4, betas = [0.9, 0.95], weight_decay = 0.1 }' \
     --set 'train.precision="fp32"' --set "data.train=\"$STAGE/data/gpl_train.bin\"" \
@@ -116,7 +117,8 @@ run_tests() {
   for t in "$STAGE"/bin/cuda_*; do
     [ -x "$t" ] || continue
     log="$LOG_DIR/$(basename "$t").log"
-    timeout 120 "$t" --log_level=message >"$log" 2>&1
+    # The layer test runs each layer at three dtypes against the CPU path at GPT-2's shapes.
+    timeout "$([ "$(basename "$t")" = cuda_gpt_layers ] && echo 180 || echo 120)" "$t" --log_level=message >"$log" 2>&1
     rc=$?
     case $rc in
       0) status=passed ;;
@@ -189,7 +191,8 @@ compare_losses() {
 }
 
 # llmrt training on the GPU: GPT-2 124M for 20 steps (first loss ln(50304) ± 0.3, falling), and
-# the small model against the CPU fp32 reference made at prepare time (bf16 tolerance).
+# the small model against the CPU fp32 reference made at prepare time: bf16 and fp16 (dynamic
+# loss scale) at 16-bit tolerance, fp32 at accumulation-order tolerance.
 run_training() {
   local bin="$STAGE/bin/llmrt" data="data.train=\"$STAGE/data/gpl_train.bin\"" failed=0 first last verdict
   [ -x "$bin" ] || { row "llmrt training" "not staged"; return 0; }
@@ -208,6 +211,14 @@ run_training() {
   timeout 90 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" \
     --set "metrics.run_dir=\"$LOG_DIR/run_small\"" >"$LOG_DIR/run_small.log" 2>&1
   compare_losses "small GPT bf16 vs CPU fp32" "$LOG_DIR/run_small" 0.05 "$STAGE/reference" || failed=1
+  local precision tolerance
+  for precision in fp32 fp16; do
+    tolerance=$([ "$precision" = fp32 ] && echo 0.002 || echo 0.05)
+    timeout 60 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" --set "train.precision=\"$precision\"" \
+      --set "metrics.run_dir=\"$LOG_DIR/run_small_$precision\"" >"$LOG_DIR/run_small_$precision.log" 2>&1
+    compare_losses "small GPT $precision vs CPU fp32" "$LOG_DIR/run_small_$precision" "$tolerance" "$STAGE/reference" \
+      || failed=1
+  done
   return $failed
 }
 

@@ -99,7 +99,11 @@ int64_t Block::local_numel(size_t param) const {
 }
 
 std::string Block::supports(const llmrt_device& device, llmrt_dtype dtype) {
-  if (selective_ && device.type == LLMRT_DEVICE_CUDA) return kSelectiveCuda;
+  const int64_t head_size = dims_.local / dims_.heads;
+  if (device.type == LLMRT_DEVICE_CUDA && (head_size > kCudaMaxHeadSize || head_size % 8 != 0)) {
+    return "on CUDA the attention kernels take head sizes d_model / heads that are multiples of 8 up to " +
+           std::to_string(kCudaMaxHeadSize) + ", found " + std::to_string(head_size);
+  }
   return gpt_supports(device, dtype);
 }
 

@@ -21,7 +21,7 @@
 namespace llmrt::gpt {
 
 // The backends: the CPU (fp32 arithmetic, f32/bf16/f16 storage) and, in builds with CUDA
-// (LLMRT_HAVE_CUDA), CUDA at bf16 through kernels/cuda (the *_cuda.cpp files). Each compute pass
+// (LLMRT_HAVE_CUDA), CUDA at f32, bf16 or f16 through kernels/cuda (the *_cuda.cpp files). Each compute pass
 // takes its CUDA branch first where there is one; anything that reaches the CPU path on another
 // device is refused here with LLMRT_UNIMPLEMENTED (not the user's mistake, a missing path).
 inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
@@ -33,19 +33,13 @@ inline void require_cpu(const llmrt_call_ctx& ctx, std::string_view where) {
   }
 }
 
-// Where every GPT layer says it runs (Layer::supports): the CPU with f32, bf16 or f16 activations,
-// and CUDA with bf16 only, the one dtype kernels/cuda implements (bf16 storage, fp32
-// accumulation). `check` refuses a CUDA stage at f32 or f16 with this reason.
+// Where every GPT layer says it runs (Layer::supports): the CPU and CUDA, each with f32, bf16 or
+// f16 activations (on CUDA the kernels/cuda templates: that storage, fp32 accumulation).
 inline std::string gpt_supports(const llmrt_device& device, llmrt_dtype dtype) {
+  const bool stored = dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16;
   switch (device.type) {
-    case LLMRT_DEVICE_CPU:
-      return dtype == LLMRT_DTYPE_F32 || dtype == LLMRT_DTYPE_BF16 || dtype == LLMRT_DTYPE_F16
-                 ? ""
-                 : "on the CPU only f32, bf16 and f16 activations are implemented";
-    case LLMRT_DEVICE_CUDA:
-      return dtype == LLMRT_DTYPE_BF16 ? ""
-                                       : "on CUDA only bf16 activations are implemented (the CUDA kernels are "
-                                         "bf16 with fp32 accumulation): set train.precision = \"bf16\"";
+    case LLMRT_DEVICE_CPU: return stored ? "" : "on the CPU only f32, bf16 and f16 activations are implemented";
+    case LLMRT_DEVICE_CUDA: return stored ? "" : "on CUDA only f32, bf16 and f16 activations are implemented";
     default: return "device type " + std::to_string(device.type) + " is unknown to the GPT layers";
   }
 }
@@ -119,8 +113,8 @@ class SavedRegions {
 };
 
 // The same layout over a buffer the host cannot read (device memory): regions are handed out in
-// place, activations as `Act*` (the compute dtype's storage type, bf16 on CUDA) and statistics
-// as float*, at the offsets SavedRegions gives them. No copies, no load/store/round: the device
+// place, activations as `Act*` (the compute dtype's storage type on CUDA: float, bf16 or f16)
+// and statistics as float*, at the offsets SavedRegions gives them. No copies, no load/store/round: the device
 // kernels read and write the stored dtype themselves. A layer's one layout function is a
 // template over the regions type, so both see the same carving.
 template <typename Act>
@@ -131,8 +125,8 @@ class DeviceRegions {
   DeviceRegions& operator=(const DeviceRegions&) = delete;
 
   Act* activation(int64_t count) {
-    static_assert(sizeof(Act) == 2, "device activations are 16-bit");
-    return static_cast<Act*>(take(count, LLMRT_DTYPE_BF16));
+    static_assert(sizeof(Act) == 2 || sizeof(Act) == 4, "device activations are f32, bf16 or f16");
+    return static_cast<Act*>(take(count, sizeof(Act) == 4 ? LLMRT_DTYPE_F32 : LLMRT_DTYPE_BF16));
   }
   float* stat(int64_t count) { return static_cast<float*>(take(count, LLMRT_DTYPE_F32)); }
   size_t bytes() const { return used_; }

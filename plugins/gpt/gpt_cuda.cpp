@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <utility>
 
 namespace llmrt::gpt {
 
@@ -42,12 +43,13 @@ CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_ca
   return *slot;
 }
 
-cu::GemmContext& gemm_context(int device) {
+cu::GemmContext& gemm_context(int device, cudaStream_t stream) {
   static std::mutex mutex;
-  static auto* contexts = new std::map<int, cu::GemmContext*>();  // leaked on purpose, see the header
+  // Leaked on purpose, see the header; a handful of entries (the stages' streams on each GPU).
+  static auto* contexts = new std::map<std::pair<int, cudaStream_t>, cu::GemmContext*>();
   std::lock_guard lock(mutex);
-  cu::GemmContext*& context = (*contexts)[device];
-  if (context == nullptr) context = new cu::GemmContext();
+  cu::GemmContext*& context = (*contexts)[{device, stream}];
+  if (context == nullptr) context = new cu::GemmContext();  // allocates on the current device
   return *context;
 }
 
@@ -75,14 +77,6 @@ void* device_data(const llmrt_tensor& tensor, int32_t dtype, const llmrt_call_ct
   return tensor.data;
 }
 
-void require_bf16(int32_t dtype, std::string_view where) {
-  if (dtype != LLMRT_DTYPE_BF16) {
-    throw PluginError(std::string(where) + ": on CUDA the GPT layers run bf16 only, this layer's compute dtype is " +
-                          std::to_string(dtype) + " (set train.precision = \"bf16\")",
-                      LLMRT_UNIMPLEMENTED);
-  }
-}
-
 const int32_t* device_ids(const llmrt_tensor& tensor, int64_t rows, int64_t limit, int32_t* scratch,
                           const llmrt_call_ctx& ctx, std::string_view what) {
   const std::string name(what);
@@ -108,22 +102,62 @@ const int32_t* device_ids(const llmrt_tensor& tensor, int64_t rows, int64_t limi
 
 namespace llmrt::gpt {
 
-void TpSum::bias_residual(bf16* out, const bf16* partial, const bf16* residual, const bf16* bias, int n, int c,
+template <typename T>
+void widen(float* out, const T* in, size_t n, cudaStream_t stream) {
+  if constexpr (std::is_same_v<T, float>) {
+    LLMRT_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    cu::bf16_to_float(out, in, n, stream);
+  } else {
+    cu::f16_to_float(out, in, n, stream);
+  }
+}
+
+template <typename T>
+void narrow(T* out, const float* in, size_t n, cudaStream_t stream) {
+  if constexpr (std::is_same_v<T, float>) {
+    LLMRT_CUDA_CHECK(cudaMemcpyAsync(out, in, n * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    cu::float_to_bf16(out, in, n, stream);
+  } else {
+    cu::float_to_f16(out, in, n, stream);
+  }
+}
+
+template <typename T>
+void TpSum::reduce(const T* partial, size_t count, std::string_view what) const {
+  if constexpr (std::is_same_v<T, float>) {
+    tp_all_reduce(host, ctx, partial, total, count, what);
+  } else {
+    widen(wide, partial, count, stream_of(ctx));
+    tp_all_reduce(host, ctx, wide, total, count, what);
+  }
+}
+
+template <typename T>
+void TpSum::bias_residual(T* out, const T* partial, const T* residual, const T* bias, int n, int c,
                           std::string_view what) const {
   const cudaStream_t stream = stream_of(ctx);
   if (tp <= 1) return cu::bias_residual_forward(out, partial, residual, bias, n, c, stream);
-  const size_t count = size_t(n) * c;
-  cu::bf16_to_float(wide, partial, count, stream);
-  tp_all_reduce(host, ctx, wide, total, count, what);
-  cu::bias_residual_forward(out, total, residual, bias, n, c, stream);
+  reduce(partial, size_t(n) * c, what);
+  cu::bias_residual_forward(out, static_cast<const float*>(total), residual, bias, n, c, stream);
 }
 
-void TpSum::in_place(bf16* values, size_t count, std::string_view what) const {
+template <typename T>
+void TpSum::in_place(T* values, size_t count, std::string_view what) const {
   if (tp <= 1) return;
-  const cudaStream_t stream = stream_of(ctx);
-  cu::bf16_to_float(wide, values, count, stream);
-  tp_all_reduce(host, ctx, wide, total, count, what);
-  cu::float_to_bf16(values, total, count, stream);
+  reduce(values, count, what);
+  narrow(values, total, count, stream_of(ctx));
 }
+
+#define LLMRT_GPT_CUDA_INSTANTIATE(T)                                                                        \
+  template void widen<T>(float*, const T*, size_t, cudaStream_t);                                            \
+  template void narrow<T>(T*, const float*, size_t, cudaStream_t);                                           \
+  template void TpSum::bias_residual<T>(T*, const T*, const T*, const T*, int, int, std::string_view) const; \
+  template void TpSum::in_place<T>(T*, size_t, std::string_view) const;
+LLMRT_GPT_CUDA_INSTANTIATE(float)
+LLMRT_GPT_CUDA_INSTANTIATE(bf16)
+LLMRT_GPT_CUDA_INSTANTIATE(f16)
+#undef LLMRT_GPT_CUDA_INSTANTIATE
 
 }  // namespace llmrt::gpt

@@ -1,6 +1,6 @@
-// The GPT layers' CUDA plumbing (builds with LLMRT_HAVE_CUDA only): device tensors checked and
-// typed, the per-instance grow-only device workspace, the cuBLASLt context shared by the layers
-// on one GPU, the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors
+// The GPT layers' CUDA plumbing (builds with LLMRT_HAVE_CUDA only): the dispatch on the compute
+// dtype (f32, bf16, f16: every pass is a template on its storage type T), device tensors checked
+// and typed, the per-instance grow-only device workspace, the cuBLASLt context of each stream, the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors
 // naming the pass. Everything is queued on the call's stream (ctx.stream, a cudaStream_t;
 // NULL is the legacy default stream); nothing here synchronises except a workspace that grows.
 #pragma once
@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/kernels_cuda.h"
@@ -24,6 +25,7 @@ namespace llmrt::gpt {
 
 namespace cu = llmrt::kernels::cuda;
 using cu::bf16;
+using cu::f16;
 
 // A layer instance's device scratch: one allocation, carved afresh by each pass. It grows (the
 // device waits for queued work, then the old block is freed) only when a pass needs more than
@@ -51,31 +53,67 @@ class CudaWorkspace {
 // The workspace of a layer instance, made on first use.
 CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
 
-// The cuBLASLt handle and workspace every GPT layer on CUDA ordinal `device` uses (one per GPU for
-// the process, never freed: the driver may be gone at exit). Layers of one rank queue their
-// GEMMs on one stream per stage, so they never use its workspace at the same time.
-cu::GemmContext& gemm_context(int device);
+// The cuBLASLt handle and workspace the GPT layers use for GEMMs queued on `stream` of CUDA
+// ordinal `device`: one per (device, stream) for the process, never freed (the driver may be
+// gone at exit). A workspace shared by two streams would race, and a rank runs one stream per
+// stage, so each stage's GEMMs get their own. Keyed by the handle: a stream destroyed with
+// GEMMs still queued and a new one at the same handle would share it (the executor's streams
+// live as long as the run; tests synchronise before they drop theirs).
+cu::GemmContext& gemm_context(int device, cudaStream_t stream);
 
 // The call's stream as the CUDA runtime's handle.
 inline cudaStream_t stream_of(const llmrt_call_ctx& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
+// The GEMM context for the call's device and stream.
+inline cu::GemmContext& gemm_context(const llmrt_call_ctx& ctx) { return gemm_context(ctx.device.index, stream_of(ctx)); }
 
 // Makes ctx.device the calling thread's current GPU (a no-op when it already is).
 void bind_device(const llmrt_call_ctx& ctx, std::string_view where);
 
+// The storage type T of a compute dtype on CUDA: float (f32), bf16 or f16.
+template <typename T>
+constexpr int32_t dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return LLMRT_DTYPE_F32;
+  else if constexpr (std::is_same_v<T, bf16>) return LLMRT_DTYPE_BF16;
+  else {
+    static_assert(std::is_same_v<T, f16>, "the CUDA layers store f32, bf16 or f16");
+    return LLMRT_DTYPE_F16;
+  }
+}
+
+// Calls body(std::type_identity<T>{}) with T the storage type of `dtype`: each pass is written
+// once as a template and dispatched here, once per call. Any other dtype is refused (supports()
+// says so at `check`; this is the guard for a host that did not ask).
+template <typename Body>
+void dispatch_dtype(int32_t dtype, std::string_view where, Body&& body) {
+  switch (dtype) {
+    case LLMRT_DTYPE_F32: return body(std::type_identity<float>{});
+    case LLMRT_DTYPE_BF16: return body(std::type_identity<bf16>{});
+    case LLMRT_DTYPE_F16: return body(std::type_identity<f16>{});
+    default:
+      throw PluginError(std::string(where) + ": compute dtype " + std::to_string(dtype) +
+                            " on CUDA, where the GPT layers run f32, bf16 or f16",
+                        LLMRT_UNIMPLEMENTED);
+  }
+}
+
 // The device data of a contiguous tensor of `dtype` on CUDA ordinal ctx.device.index; throws a
 // PluginError naming `what` otherwise.
 void* device_data(const llmrt_tensor& tensor, int32_t dtype, const llmrt_call_ctx& ctx, std::string_view what);
-inline const bf16* bf16_in(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
-  return static_cast<const bf16*>(device_data(t, LLMRT_DTYPE_BF16, ctx, what));
+// An activation (or its gradient) stored as T.
+template <typename T>
+const T* typed_in(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
+  return static_cast<const T*>(device_data(t, dtype_of<T>(), ctx, what));
 }
-inline bf16* bf16_out(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
-  return static_cast<bf16*>(device_data(t, LLMRT_DTYPE_BF16, ctx, what));
+template <typename T>
+T* typed_out(const llmrt_tensor& t, const llmrt_call_ctx& ctx, std::string_view what) {
+  return static_cast<T*>(device_data(t, dtype_of<T>(), ctx, what));
 }
-// A weight (bf16 compute copy) holding exactly `expected_numel` values.
-inline const bf16* bf16_weight(const llmrt_tensor& t, int64_t expected_numel, const llmrt_call_ctx& ctx,
-                               std::string_view what) {
+// A weight (the compute copy at T; the fp32 master itself at f32) of exactly `expected_numel` values.
+template <typename T>
+const T* typed_weight(const llmrt_tensor& t, int64_t expected_numel, const llmrt_call_ctx& ctx,
+                      std::string_view what) {
   check_numel(t, expected_numel, what);
-  return bf16_in(t, ctx, what);
+  return typed_in<T>(t, ctx, what);
 }
 // A parameter gradient (fp32 at every precision) holding exactly `expected_numel` values.
 inline float* f32_grad(const llmrt_tensor& t, int64_t expected_numel, const llmrt_call_ctx& ctx,
@@ -84,9 +122,11 @@ inline float* f32_grad(const llmrt_tensor& t, int64_t expected_numel, const llmr
   return static_cast<float*>(device_data(t, LLMRT_DTYPE_F32, ctx, what));
 }
 
-// Refuses a layer whose compute dtype is not bf16 on CUDA (supports() says so at `check`; this
-// is the guard for a host that did not ask).
-void require_bf16(int32_t dtype, std::string_view where);
+// out (n) = in (n) converted between T and fp32 on the stream (a device copy when T is float).
+template <typename T>
+void widen(float* out, const T* in, size_t n, cudaStream_t stream);
+template <typename T>
+void narrow(T* out, const float* in, size_t n, cudaStream_t stream);
 
 // Token ids (B*T) i32 on the device: the tensor itself when it is there, else checked on the
 // host (each in [0, limit)) and copied into `scratch` (room for `rows` ids) on the stream. Ids on
@@ -110,9 +150,10 @@ void cuda_pass(std::string_view where, Body&& body) {
 namespace llmrt::gpt {
 
 // The tensor-parallel sum of a row-parallel linear's (N, C) partial output on the device. At
-// tp = 1 there is nothing to sum and no all-reduce is made. Otherwise the bf16 partials are
-// widened into `wide` (f32: what the staged MPI path reduces, and no bf16 rounding of the sum),
-// all-reduced into `total` through the host on ctx.stream, and used from there.
+// tp = 1 there is nothing to sum and no all-reduce is made. Otherwise the partials (T) are
+// all-reduced in f32 (what the staged MPI path reduces, and no 16-bit rounding of the sum):
+// 16-bit partials are widened into `wide` first, f32 ones are reduced from where they are; the
+// sum lands in `total` and is used from there.
 struct TpSum {
   const llmrt_host_api* host;
   const llmrt_call_ctx& ctx;
@@ -123,14 +164,22 @@ struct TpSum {
   // Bytes each of the two scratch buffers needs for `count` values (0 at tp = 1).
   static size_t scratch_bytes(int64_t tp, int64_t count) { return tp > 1 ? size_t(count) * sizeof(float) : 0; }
   // out (N, C) = the group's sum of partial (N, C) + residual (N, C) + bias (C), rounded once.
-  void bias_residual(bf16* out, const bf16* partial, const bf16* residual, const bf16* bias, int n, int c,
+  template <typename T>
+  void bias_residual(T* out, const T* partial, const T* residual, const T* bias, int n, int c,
                      std::string_view what) const;
   // values (count) = the group's sum of values, in place.
-  void in_place(bf16* values, size_t count, std::string_view what) const;
+  template <typename T>
+  void in_place(T* values, size_t count, std::string_view what) const;
+
+ private:
+  // The group's sum of partial (count) in `total`.
+  template <typename T>
+  void reduce(const T* partial, size_t count, std::string_view what) const;
 };
 
-// The block's weights (bf16 compute copies) and gradients (fp32), in BlockParam order, checked.
-std::vector<const bf16*> block_weights(const Block& block, In params, const llmrt_call_ctx& ctx);
+// The block's weights (T compute copies) and gradients (fp32), in BlockParam order, checked.
+template <typename T>
+std::vector<const T*> block_weights(const Block& block, In params, const llmrt_call_ctx& ctx);
 std::vector<float*> block_grads(const Block& block, Out grads, const llmrt_call_ctx& ctx);
 
 }  // namespace llmrt::gpt

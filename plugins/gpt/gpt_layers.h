@@ -37,9 +37,14 @@ class Embedding : public Layer {
 
  private:
   // The CUDA branch (embedding_cuda.cpp), in builds with CUDA; the tensor counts are checked
-  // by forward() and backward_weight() before they dispatch.
+  // by forward() and backward_weight() before they dispatch. Each dispatches once on dtype_ to
+  // the pass at storage type T (float, bf16 or f16), defined and instantiated in that file.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out);
   void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params);
+  template <typename T>
+  void forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out);
+  template <typename T>
+  void backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, Out grad_params);
 
   const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_, max_seq_;
@@ -57,6 +62,10 @@ struct BlockDims {
   int64_t hidden;    // this rank's MLP width 4C / tp
 };
 
+// The largest head size (d_model / heads, a multiple of 8) the CUDA attention kernels take
+// (kernels_cuda.h's kMaxAttentionHeadSize, which block_cuda.cpp asserts is the same).
+inline constexpr int64_t kCudaMaxHeadSize = 128;
+
 // Parameter positions, in param_specs() order.
 enum BlockParam : size_t {
   kLn1W, kLn1B, kQkvW, kQkvB, kProjW, kProjB, kLn2W, kLn2B, kFcW, kFcB, kFc2W, kFc2B, kBlockParams
@@ -65,7 +74,8 @@ inline constexpr const char* kBlockParamNames[kBlockParams] = {
     "ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b", "ln2_w", "ln2_b", "fc_w", "fc_b", "fc2_w", "fc2_b"};
 
 // Regions of the saved buffer for one microbatch (see block_layout), activations as `Act`
-// (float through SavedRegions' fp32 copies on the CPU, bf16 in place on CUDA), statistics fp32.
+// (float through SavedRegions' fp32 copies on the CPU, the storage type in place on CUDA),
+// statistics fp32.
 template <typename Act>
 struct BlockSavedOf {
   // forward
@@ -108,7 +118,7 @@ auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq,
 // fc_w (4C, C); fc_b (4C); fc2_w (C, 4C); fc2_b (C). Linear weights are (out, in).
 // Recompute: full (the host reruns forward) and selective (llmrt_layer_context.recompute): the
 // LayerNorm and GELU outputs ln1, ln2 (N, C) and fc_act (N, 4C/tp), cheap to make and big, are
-// not saved but remade in backward_weight, the one pass that reads them (CPU only for now).
+// not saved but remade in backward_weight, the one pass that reads them (CPU and CUDA).
 class Block : public Layer {
  public:
   static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE;
@@ -126,18 +136,12 @@ class Block : public Layer {
                        Out grad_params) override;
 
   const BlockDims& dims() const { return dims_; }
-  static constexpr const char* kSelectiveCuda =
-      "gpt.block: selective recompute is not built for CUDA yet (the CPU path has it): set recompute = \"full\" "
-      "or \"none\" for this layer";
   int64_t local_numel(size_t param) const;  // elements of this rank's slice of parameter `param`
 
  private:
   // block_layout() of a buffer that must be large enough (SavedRegions or DeviceRegions).
   template <typename Regions>
   auto saved_regions(Regions& regions, Saved saved, int64_t batch, int64_t seq) const {
-    if constexpr (!std::is_same_v<Regions, SavedRegions>) {
-      if (selective_) throw PluginError(kSelectiveCuda, LLMRT_UNIMPLEMENTED);
-    }
     auto s = block_layout(regions, dims_, batch, seq, selective_);
     check_saved(saved, regions.bytes(), "gpt.block");
     return s;
@@ -150,11 +154,20 @@ class Block : public Layer {
   // per layer.
   void point_selective(BlockSaved& s, int64_t rows) const;
 
-  // The CUDA branch (block_cuda.cpp, block_backward_cuda.cpp), in builds with CUDA.
+  // The CUDA branch (block_cuda.cpp, block_backward_cuda.cpp), in builds with CUDA: each
+  // dispatches once on dtype_ to its *_as<T> pass (T = float, bf16 or f16), defined and
+  // instantiated in those files.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
   void backward_input_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in);
   void backward_weight_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
                             Out grad_params);
+  template <typename T>
+  void forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
+  template <typename T>
+  void backward_input_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in);
+  template <typename T>
+  void backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
+                               Out grad_params);
 
   const llmrt_host_api* host_;
   int64_t heads_total_, n_layer_, tp_;
@@ -200,10 +213,15 @@ class Head : public Layer {
  private:
   void forward_logits(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
   // The CUDA branch (head_cuda.cpp), in builds with CUDA; the tensor counts are checked by
-  // forward() and backward_input() before they dispatch.
+  // forward() and backward_input() before they dispatch, each once on dtype_ to its *_as<T>.
   void forward_cuda(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
   void backward_cuda(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
                      Out grad_params);
+  template <typename T>
+  void forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved saved);
+  template <typename T>
+  void backward_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved, Out grad_in,
+                        Out grad_params);
 
   const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_;

@@ -94,7 +94,8 @@ BOOST_AUTO_TEST_CASE(more_local_ranks_than_gpus_is_refused) {
   TempDir dir("devices_too_few");
   const std::string node = "[[cluster.node]]\nname = \"localhost\"\ngpus = { model = \"H100-SXM\", count = " +
                            std::to_string(ranks) + " }\n";
-  // bf16: the GPT layers' precision on CUDA, so `check` passes and placement is what refuses.
+  // A precision the GPT layers run on CUDA (any of fp32, bf16, fp16 now), so `check` passes and
+  // placement is what refuses.
   const ProcessResult result =
       mpirun_llmrt(ranks, {"run", tiny_config(dir, node, ranks), "--set", "train.precision=\"bf16\""});
   BOOST_TEST_INFO(result.err);

@@ -382,8 +382,7 @@ namespace llmrt {
 namespace {
 
 // The cluster owner's case: a mixed 3090/A100/4090 room on 10 GbE, a model whose stages the
-// planner splits by device speed. bf16, the one precision the GPT layers run on CUDA (a V100,
-// which has no bf16, cannot hold a stage of them until they run fp16).
+// planner splits by device speed, at bf16 (every card of this room has it).
 const char* kMixedRoom = R"([cluster]
 name = "mixed-room"
 [[cluster.node]]

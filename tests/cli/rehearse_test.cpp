@@ -1,7 +1,8 @@
 // --rehearse: the exact 16-rank job of configs/dgx-a100-2node.toml on CPU ranks (mpirun
 // --oversubscribe -np 16), the model shrunk with --set, pinned to pp 2 · tp 2 · dp 4, gives the
-// losses and gradient norms of the same job on one rank (fp32, relative error < 1e-5), and
-// every command says it is a rehearsal; without --rehearse the same job is refused here.
+// losses and gradient norms of the same job on one rank (relative error < 1e-5) in fp32, as the
+// issue asks, and in bf16 (the CPU ranks rounding where the A100s store 16 bits), and every
+// command says it is a rehearsal; without --rehearse the same job is refused here.
 #define BOOST_TEST_MODULE cli_rehearse
 #include <boost/test/unit_test.hpp>
 
@@ -26,13 +27,13 @@ bool has(const std::string& text, const std::string& piece) { return text.find(p
 
 
 // The DGX job shrunk to run in a second on a laptop: same topology, same world, same
-// schedule, a model of 0.05 M parameters on random tokens (so no validation); bf16, the one precision the GPT
-// layers run on the A100s (CUDA), emulated by the CPU ranks with the GPU's rounding points.
-std::vector<std::string> shrunk(const std::string& run_dir) {
+// schedule, a model of 0.05 M parameters on random tokens (so no validation), at `precision`
+// (the GPT layers' CUDA branch takes fp32, bf16 and fp16 on the A100s).
+std::vector<std::string> shrunk(const std::string& run_dir, const std::string& precision) {
   std::vector<std::string> args;
   for (const std::string& set : std::vector<std::string>{"model.seq_len=16", "model.vocab_size=64", "model.layer[0].d_model=32", "model.layer[1].d_model=32",
         "model.layer[1].heads=4", "model.layer[1].repeat=4", "train.steps=3", "train.global_batch=8",
-        "train.precision=\"bf16\"", "data.train=\"\"", "data.val=\"\"", "data.val_every=0", "train.optimizer.lr=3e-3", "train.lr_schedule.warmup_steps=0",
+        "train.precision=\"" + precision + "\"", "data.train=\"\"", "data.val=\"\"", "data.val_every=0", "train.optimizer.lr=3e-3", "train.lr_schedule.warmup_steps=0",
         "parallel.pp=2", "parallel.tp=2", "parallel.dp=4", "parallel.microbatch_size=1",
         std::string("metrics.run_dir=\"") + run_dir + "\"",
         // The config's [checkpoint] keeps the run's end: in the run folder, never resumed from.
@@ -58,13 +59,14 @@ Steps read_steps(const std::string& metrics) {
   return steps;
 }
 
-ProcessResult rehearse(const std::string& command, const std::vector<std::string>& launcher, const std::string& run_dir) {
+ProcessResult rehearse(const std::string& command, const std::vector<std::string>& launcher, const std::string& run_dir,
+                       const std::string& precision = "fp32") {
   std::vector<std::string> argv = launcher;
   for (const std::string& arg : {std::string(LLMRT_CLI_BINARY), command, source_path("configs/dgx-a100-2node.toml"),
                                  std::string("--rehearse")}) {
     argv.push_back(arg);
   }
-  for (const std::string& arg : shrunk(run_dir)) argv.push_back(arg);
+  for (const std::string& arg : shrunk(run_dir, precision)) argv.push_back(arg);
   return llmrt::test::run_process(argv, llmrt::test::mpirun_env(), "", 240);
 }
 
@@ -78,15 +80,17 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(sixteen_cpu_ranks_rehearse_the_dgx_job_with_the_losses_of_one_rank) {
-  TempDir dir("rehearse_dgx");
-  const ProcessResult one = rehearse("run", {}, dir.path() + "/one");
+namespace {
+
+void sixteen_ranks_match_one(const std::string& precision) {
+  TempDir dir("rehearse_dgx_" + precision);
+  const ProcessResult one = rehearse("run", {}, dir.path() + "/one", precision);
   BOOST_TEST_INFO("one rank: " << one.out << one.err);
   BOOST_REQUIRE(one.exit_code == 0);
   BOOST_TEST(has(one.out, "rehearsal: 16 × A100-80GB-SXM played by 1 CPU rank on " + host_name()));
 
   const ProcessResult sixteen =
-      rehearse("run", {"mpirun", "--oversubscribe", "-np", "16"}, dir.path() + "/sixteen");
+      rehearse("run", {"mpirun", "--oversubscribe", "-np", "16"}, dir.path() + "/sixteen", precision);
   BOOST_TEST_INFO("16 ranks: " << sixteen.out << sixteen.err);
   BOOST_REQUIRE(sixteen.exit_code == 0);
   BOOST_TEST(has(sixteen.out, "on 16 ranks (pp 2 · tp 2 · dp 4"));
@@ -95,11 +99,19 @@ BOOST_AUTO_TEST_CASE(sixteen_cpu_ranks_rehearse_the_dgx_job_with_the_losses_of_o
 
   const Steps reference = read_steps(dir.path() + "/one/metrics.jsonl");
   const Steps rehearsed = read_steps(dir.path() + "/sixteen/metrics.jsonl");
-  expect_close(rehearsed.losses, reference.losses, "loss");
-  expect_close(rehearsed.grad_norms, reference.grad_norms, "grad norm");
+  expect_close(rehearsed.losses, reference.losses, precision + " loss");
+  expect_close(rehearsed.grad_norms, reference.grad_norms, precision + " grad norm");
   BOOST_TEST(reference.losses.front() != reference.losses.back());  // it trains: not a comparison of constants
 }
 
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sixteen_cpu_ranks_rehearse_the_dgx_job_with_the_losses_of_one_rank) { sixteen_ranks_match_one("fp32"); }
+
+BOOST_AUTO_TEST_CASE(the_bf16_rehearsal_matches_one_rank_too) { sixteen_ranks_match_one("bf16"); }
+
+// At fp32, the config's own precision for this test: the GPT layers' CUDA branch takes f32,
+// so `check` passes for the A100s the CPU ranks play (it refused CUDA at f32 before).
 BOOST_AUTO_TEST_CASE(check_and_plan_say_it_is_a_rehearsal) {
   TempDir dir("rehearse_check_plan");
   const ProcessResult check = rehearse("check", {}, dir.path() + "/check");

@@ -85,8 +85,44 @@ class TestConfig {
   llmrt_config config_{};
 };
 
-inline llmrt_layer_context bf16_layer_context() {
-  return llmrt_layer_context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_BF16, 0};
+// A layer's context at compute dtype `dtype` (f32, bf16 or f16), tp ranks, recompute mode.
+inline llmrt_layer_context layer_context(int32_t dtype, int32_t tp = 1, int32_t recompute = LLMRT_RECOMPUTE_NONE) {
+  return llmrt_layer_context{sizeof(llmrt_layer_context), 0, tp, dtype, 0, recompute};
+}
+inline llmrt_layer_context bf16_layer_context() { return layer_context(LLMRT_DTYPE_BF16); }
+
+// The storage dtypes the CUDA layers run, each with its machine epsilon (unit roundoff times 2):
+// what one rounding of a stored value may cost, relative.
+struct StorageDtype {
+  int32_t dtype;
+  const char* name;
+  double eps;
+};
+inline constexpr StorageDtype kStorageDtypes[] = {
+    {LLMRT_DTYPE_F32, "f32", 1.0 / (1 << 23)}, {LLMRT_DTYPE_BF16, "bf16", 1.0 / (1 << 7)}, {LLMRT_DTYPE_F16, "f16", 1.0 / (1 << 10)}};
+
+// Element-wise |got - want| <= (factor * eps + 4 * eps32 * reduction_len) * (|want| + rms(want)):
+// check_close_bf16's rule at any storage epsilon (f32's makes it an fp32 accumulation bound).
+inline void check_close_at(const StorageDtype& storage, const std::vector<float>& got, const std::vector<float>& want,
+                           double reduction_len, const std::string& what, double factor) {
+  using llmrt::kernels::test::kEps32;
+  using llmrt::kernels::test::rms;
+  const std::string name = what + " (" + storage.name + ")";
+  BOOST_TEST_REQUIRE(got.size() == want.size(), name << ": size mismatch");
+  llmrt::kernels::test::require_nonzero(want, name + " (CPU reference)");
+  llmrt::kernels::test::require_nonzero(got, name + " (CUDA)");
+  const double scale = rms(want), tol = factor * storage.eps + 4 * kEps32 * reduction_len;
+  int reported = 0;
+  double worst = 0.0;
+  for (std::size_t i = 0; i < got.size(); i++) {
+    const double err = std::fabs(double(got[i]) - want[i]);
+    worst = std::max(worst, err / (std::fabs(want[i]) + scale));
+    if (!(err <= tol * (std::fabs(want[i]) + scale)) && reported++ < 5) {  // written so NaN fails
+      BOOST_ERROR(name << "[" << i << "]: got " << got[i] << ", want " << want[i] << ", |err| " << err << " > "
+                       << tol * (std::fabs(want[i]) + scale));
+    }
+  }
+  BOOST_TEST_MESSAGE(name << ": worst relative error " << worst << " (allowed " << tol << ")");
 }
 
 inline llmrt_call_ctx call_ctx(int32_t device_type, cudaStream_t stream) {

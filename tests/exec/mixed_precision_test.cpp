@@ -215,8 +215,7 @@ log_every = 1
 prometheus = ""
 )";
   const std::string config = text.dir.write("room.toml", room_cluster + job);
-  // The reference: the same model and seed on CPU ranks in fp32 (the GPT layers run CUDA in
-  // bf16 only, so the room itself cannot be the fp32 reference).
+  // The reference: the same model and seed on CPU ranks in fp32 (the room runs "auto").
   const std::string reference = text.dir.write("cpus.toml", cpu_cluster + job);
   const std::string run_dir = text.dir.path() + "/room";
   const std::vector<std::string> common = {"--set", "data.train=" + text.shards, "--set", "train.steps=6",
@@ -244,4 +243,66 @@ prometheus = ""
     differing += mixed[i].loss != fp32[i].loss;
   }
   BOOST_TEST(differing > 0);  // the bf16 stages really round
+}
+
+// precision = "auto" in a room with a card that lacks bf16, rehearsed: two V100s (fp16 under
+// the loss scale) and two A100s (bf16) as four pipeline stages. `check --rehearse` passes (it
+// was refused while the GPT layers ran bf16 only on CUDA), and the run says which ranks run
+// what and trains under the dynamic loss scale.
+BOOST_AUTO_TEST_CASE(auto_precision_puts_fp16_on_cards_without_bf16) {
+  TempDir dir("mixed_precision_auto_v100");
+  const std::string config = dir.write("v100.toml", R"(
+[cluster]
+name = "mixed"
+[[cluster.node]]
+name = "old01"
+gpus = { model = "V100-32GB", count = 2 }
+[[cluster.node]]
+name = "new01"
+gpus = { model = "A100-80GB-SXM", count = 2 }
+[model]
+name = "m"
+seq_len = 64
+vocab_size = 256
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 64
+[[model.layer]]
+component = "gpt.block"
+repeat = 4
+d_model = 64
+heads = 4
+[[model.layer]]
+component = "gpt.head"
+[parallel]
+pp = 4
+tp = 1
+dp = 1
+[train]
+global_batch = 8
+steps = 2
+precision = "auto"
+[metrics]
+log_every = 1
+prometheus = ""
+)");
+  const ProcessResult check = run_llmrt({"check", config, "--rehearse"});
+  BOOST_TEST(check.exit_code == 0, check.err);
+  BOOST_TEST(check.out.find("rehearsal: 2 × V100-32GB + 2 × A100-80GB-SXM played by 4 CPU ranks") != std::string::npos,
+             check.out);
+  const std::string run_dir = dir.path() + "/run";
+  const ProcessResult run = run_process({"mpirun", "--oversubscribe", "-np", "4", LLMRT_CLI_BINARY, "run", config,
+                                         "--rehearse", "--set", "metrics.run_dir=\"" + run_dir + "\""},
+                                        mpirun_env(), "", 240);
+  BOOST_TEST_INFO("stderr: " << run.err << "\nstdout: " << run.out);
+  BOOST_REQUIRE(run.exit_code == 0);
+  BOOST_TEST(run.out.find("precision auto: fp16 on ranks 0-1, bf16 on ranks 2-3 (dynamic loss scale from 65536)") !=
+             std::string::npos);
+  const std::vector<Step> steps = read_steps(run_dir);
+  BOOST_REQUIRE(steps.size() == 2u);
+  for (const Step& step : steps) {
+    BOOST_TEST(step.loss_scale == 65536.0);
+    BOOST_TEST(!step.skipped);
+    BOOST_TEST(std::isfinite(step.loss));
+  }
 }

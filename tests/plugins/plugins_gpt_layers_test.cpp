@@ -239,8 +239,8 @@ BOOST_AUTO_TEST_CASE(other_devices_are_unimplemented) {
   std::vector<float> x = random_floats(kB * kT * kC, -1, 1, rng), y(x.size()), saved = rig.saved_buffer(kB, kT);
   llmrt_tensor in = f32(x, {kB, kT, kC}), out = f32(y, {kB, kT, kC});
   auto params = rig.param_tensors();
-  // CUDA at f32 (this rig's dtype): the CUDA branch runs bf16 only, and a build without CUDA has
-  // no branch at all; an unknown device type has no path in any build.
+  // CUDA: this rig's head size (4) is one the CUDA attention kernels do not take, and a build
+  // without CUDA has no branch at all; an unknown device type has no path in any build.
   for (const auto& [type, says] : {std::pair<int32_t, std::string>{LLMRT_DEVICE_CUDA, "CUDA"},
                                    std::pair<int32_t, std::string>{9, "has no implementation"}}) {
     llmrt_call_ctx ctx = cpu_ctx();
@@ -254,26 +254,31 @@ BOOST_AUTO_TEST_CASE(other_devices_are_unimplemented) {
   }
 }
 
-// What the GPT layers declare: the CPU with f32, bf16 or f16 (fp32 arithmetic), CUDA with bf16
-// only (the kernels/cuda dtype); CUDA f32/f16 are refused with the reason, naming bf16.
+// What the GPT layers declare: the CPU and CUDA, each with f32, bf16 or f16 (fp32 arithmetic,
+// kernels/cuda's templates on CUDA); other dtypes are refused with the reason, and on CUDA
+// gpt.block also refuses head sizes its attention kernels do not take (multiples of 8 to 128).
 BOOST_AUTO_TEST_CASE(gpt_layers_declare_their_devices_and_dtypes) {
   Registry registry = load_builtin_plugins();
   std::mt19937 rng(7);
-  LayerRig rig = make_rig(registry, "gpt.block", block_keys(), 0.3f, rng);
-  const auto answer = [&](std::int32_t device, std::int32_t dtype) {
-    auto reason = layer_supports(*rig.instance, device, dtype);
+  // Head size 8: one the CUDA attention takes.
+  LayerRig rig = make_rig(registry, "gpt.block", {{"d_model", std::int64_t{16}}, {"heads", std::int64_t{2}}, {"n_layer_for_init", std::int64_t{4}}}, 0.3f, rng);
+  LayerRig small_heads = make_rig(registry, "gpt.block", block_keys(), 0.3f, rng);  // head size 4
+  const auto answer = [&](LayerRig& layer, std::int32_t device, std::int32_t dtype) {
+    auto reason = layer_supports(*layer.instance, device, dtype);
     BOOST_REQUIRE_MESSAGE(reason.ok(), (reason.ok() ? "" : reason.error().message()));
     return *reason;
   };
   for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16}) {
-    BOOST_TEST(answer(LLMRT_DEVICE_CPU, dtype) == "", "CPU dtype " << dtype);
+    BOOST_TEST(answer(rig, LLMRT_DEVICE_CPU, dtype) == "", "CPU dtype " << dtype);
+    BOOST_TEST(answer(rig, LLMRT_DEVICE_CUDA, dtype) == "", "CUDA dtype " << dtype);
+    BOOST_TEST(answer(small_heads, LLMRT_DEVICE_CPU, dtype) == "", "CPU dtype " << dtype);
+    BOOST_TEST(answer(small_heads, LLMRT_DEVICE_CUDA, dtype) ==
+                   "on CUDA the attention kernels take head sizes d_model / heads that are multiples of 8 up to 128, "
+                   "found 4",
+               "CUDA dtype " << dtype);
   }
-  BOOST_TEST(answer(LLMRT_DEVICE_CPU, LLMRT_DTYPE_I32) == "on the CPU only f32, bf16 and f16 activations are implemented");
-  BOOST_TEST(answer(LLMRT_DEVICE_CUDA, LLMRT_DTYPE_BF16) == "");
-  for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_F16, LLMRT_DTYPE_I32}) {
-    const std::string reason = answer(LLMRT_DEVICE_CUDA, dtype);
-    BOOST_TEST(reason.find("on CUDA only bf16") != std::string::npos, "CUDA dtype " << dtype << ": " << reason);
-  }
+  BOOST_TEST(answer(rig, LLMRT_DEVICE_CPU, LLMRT_DTYPE_I32) == "on the CPU only f32, bf16 and f16 activations are implemented");
+  BOOST_TEST(answer(rig, LLMRT_DEVICE_CUDA, LLMRT_DTYPE_I32) == "on CUDA only f32, bf16 and f16 activations are implemented");
 }
 
 BOOST_AUTO_TEST_CASE(embedding_forward_and_weight_gradients) {

@@ -110,16 +110,22 @@ BOOST_AUTO_TEST_CASE(block_cost_hints_for_recompute) {
   BOOST_TEST(a->selective_recompute_flops == 2 * 4 * n * kC + 8 * n * h);
 }
 
-BOOST_AUTO_TEST_CASE(selective_block_is_refused_on_cuda) {
+// Selective recompute has a CUDA branch now (block_backward_cuda.cpp remakes ln1, ln2 and
+// fc_act): both modes declare the same devices and dtypes.
+BOOST_AUTO_TEST_CASE(selective_block_runs_where_none_runs) {
   Registry registry = load_builtin_plugins();
   std::mt19937 rng(2);
-  LayerRig selective = make_rig(registry, "gpt.block", block_keys(), 0.3f, rng, LLMRT_RECOMPUTE_SELECTIVE);
-  LayerRig none = make_rig(registry, "gpt.block", block_keys(), 0.3f, rng);
-  const auto refused = layer_supports(*selective.instance, LLMRT_DEVICE_CUDA, LLMRT_DTYPE_BF16);
-  BOOST_REQUIRE(refused.ok());
-  BOOST_TEST(refused->find("selective recompute is not built for CUDA yet") != std::string::npos, *refused);
-  BOOST_TEST(*layer_supports(*selective.instance, LLMRT_DEVICE_CPU, LLMRT_DTYPE_BF16) == "");
-  BOOST_TEST(*layer_supports(*none.instance, LLMRT_DEVICE_CUDA, LLMRT_DTYPE_BF16) == "");
+  const std::map<std::string, ParamValue> keys = {{"d_model", std::int64_t{16}}, {"heads", std::int64_t{2}}, {"n_layer_for_init", std::int64_t{4}}};  // hs 8
+  LayerRig selective = make_rig(registry, "gpt.block", keys, 0.3f, rng, LLMRT_RECOMPUTE_SELECTIVE);
+  LayerRig none = make_rig(registry, "gpt.block", keys, 0.3f, rng);
+  for (std::int32_t device : {LLMRT_DEVICE_CPU, LLMRT_DEVICE_CUDA}) {
+    for (std::int32_t dtype : {LLMRT_DTYPE_F32, LLMRT_DTYPE_BF16, LLMRT_DTYPE_F16, LLMRT_DTYPE_I32}) {
+      const auto a = layer_supports(*selective.instance, device, dtype), b = layer_supports(*none.instance, device, dtype);
+      BOOST_REQUIRE(a.ok() && b.ok());
+      BOOST_TEST(*a == *b, "device " << device << " dtype " << dtype);
+      BOOST_TEST(a->empty() == (dtype != LLMRT_DTYPE_I32), "device " << device << " dtype " << dtype << ": " << *a);
+    }
+  }
 }
 
 // LLMRT_LAYER_RECOMPUTE_FULL: forward twice on one input, into buffers filled with different
