@@ -51,13 +51,9 @@ __global__ void map_kernel(T* out, const T* a, const T* b, std::size_t n, bool v
   constexpr int kN = kStep<T>;
   const std::size_t tid = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x;
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  std::size_t scalar_from = 0;
-  if (vec) {
-    const std::size_t packs = n / kN;
-    for (std::size_t p = tid; p < packs; p += stride) map_step<kN, kHasB, kReadOut>(out, a, b, p * kN, op);
-    scalar_from = packs * kN;
-  }
-  for (std::size_t i = scalar_from + tid; i < n; i += stride) map_step<1, kHasB, kReadOut>(out, a, b, i, op);
+  const FlatSplit split = flat_split(n, kN, vec);
+  for (std::size_t p = tid; p < split.packs; p += stride) map_step<kN, kHasB, kReadOut>(out, a, b, p * kN, op);
+  for (std::size_t i = split.scalar_from + tid; i < n; i += stride) map_step<1, kHasB, kReadOut>(out, a, b, i, op);
 }
 
 inline constexpr int kMapBlock = 256;

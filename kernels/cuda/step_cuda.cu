@@ -77,12 +77,9 @@ __global__ void adamw_kernel(float* params, const float* grads, float* m, float*
   constexpr int kS = detail::kStep<float, T>;
   const std::size_t tid = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x;
   const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
-  std::size_t scalar_from = 0;
-  if (vec) {
-    for (std::size_t p = tid; p < n / kS; p += stride) adamw_step<kS>(params, grads, m, v, copy, p * kS, s);
-    scalar_from = n / kS * kS;
-  }
-  for (std::size_t i = scalar_from + tid; i < n; i += stride) adamw_step<1>(params, grads, m, v, copy, i, s);
+  const FlatSplit split = flat_split(n, kS, vec);
+  for (std::size_t p = tid; p < split.packs; p += stride) adamw_step<kS>(params, grads, m, v, copy, p * kS, s);
+  for (std::size_t i = split.scalar_from + tid; i < n; i += stride) adamw_step<1>(params, grads, m, v, copy, i, s);
 }
 
 __global__ void sgd_kernel(float* params, const float* grads, float* buffer, std::size_t n, float lr,

@@ -39,4 +39,14 @@ inline bool rows_vectorizable(std::size_t row_stride, int step, std::initializer
   return step > 0 && row_stride % std::size_t(step) == 0 && flat_vectorizable(ptrs);
 }
 
+// How a flat kernel covers n elements: packs [0, packs) of `step` elements each (the vector
+// path), then single elements [scalar_from, n). Without the vector path everything is scalar.
+// constexpr, so device code calls it too (nvcc's --expt-relaxed-constexpr).
+struct FlatSplit {
+  std::size_t packs, scalar_from;
+};
+constexpr FlatSplit flat_split(std::size_t n, int step, bool vec) {
+  return vec && step > 0 ? FlatSplit{n / std::size_t(step), n / std::size_t(step) * std::size_t(step)} : FlatSplit{0, 0};
+}
+
 }  // namespace llmrt::kernels::cuda
