@@ -4,13 +4,12 @@
 // atomic per element per row. Internal to kernels/cuda/.
 #pragma once
 
-#include <algorithm>
-
 #include "cuda/device_utils.cuh"
+#include "cuda/launch_plan.h"
 
 namespace llmrt::kernels::cuda::detail {
 
-inline constexpr int kColumnRowsPerBlock = 8;  // blockDim.y
+inline constexpr int kColumnRowsPerBlock = ColumnSumsGrid::kRowsPerBlock;  // blockDim.y
 
 // out[k][c] += sum over rows of term(row, c)[k], k < K. Block (32, kColumnRowsPerBlock): x is a
 // column of the 32-column tile blockIdx.x (a warp reads 32 adjacent elements of a row), y
@@ -49,16 +48,13 @@ inline int sm_count() {
   return sms;
 }
 
-// out0 (and out1 when K == 2): (C) fp32 +=. Row blocks: ~4 blocks per SM in all, each at least
-// 64 rows (fewer atomics), at most the grid's y limit.
+// out0 (and out1 when K == 2): (C) fp32 +=; the grid from column_sums_grid (launch_plan.h).
 template <int K, typename Term>
 void launch_column_sums(float* out0, float* out1, int N, int C, Term term, cudaStream_t stream) {
   if (N == 0 || C == 0) return;
-  const unsigned tiles = ceil_div(std::size_t(C), 32);
-  const unsigned want = std::max(1u, unsigned(4 * sm_count()) / tiles);
-  const unsigned row_blocks = std::min({want, std::max(1u, ceil_div(std::size_t(N), 64)), 65535u});
-  column_sums_kernel<K><<<dim3(tiles, row_blocks), dim3(32, kColumnRowsPerBlock), 0, stream>>>(out0, out1, N, C,
-                                                                                               term);
+  const ColumnSumsGrid grid = column_sums_grid(std::size_t(N), std::size_t(C), sm_count());
+  column_sums_kernel<K><<<dim3(grid.tiles, grid.row_blocks), dim3(32, kColumnRowsPerBlock), 0, stream>>>(
+      out0, out1, N, C, term);
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 

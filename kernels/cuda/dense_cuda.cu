@@ -13,8 +13,9 @@ using detail::to_float;
 constexpr int kBlock = 256;
 
 // ---- encoder ----
-// out: (B*T, C) = wte[tokens] + wpe[t] (wpe nullptr: + 0); one thread per S elements of a row (S = kStep<T> on the vector path, whose
-// host check makes C a multiple of S, so a step never crosses a row; S = 1 otherwise).
+// out: (B*T, C) = wte[tokens] + wpe[t] (wpe nullptr: + 0); one thread per S elements of a row
+// (S = kStep<T> on the vector path, whose host check makes C a multiple of S, so a step never
+// crosses a row; S = 1 otherwise).
 template <int S, typename T>
 __global__ void encoder_forward_kernel(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, int Tn, int C,
                                        std::size_t n) {

@@ -208,7 +208,8 @@ template <typename T>
 void rmsnorm_forward(T* out, float* rstd, const T* inp, const T* weight, int N, int C, float eps, cudaStream_t stream) {
   if (N == 0 || C == 0) return;
   launch_rows(rmsnorm_forward_kernel<kStep<T>, T>, rmsnorm_forward_kernel<1, T>,
-              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight}), N, stream, out, rstd, inp, weight, N, C, eps);
+              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight}), N, stream, out, rstd, inp, weight, N, C,
+              eps);
 }
 
 template <typename T>
@@ -217,7 +218,8 @@ void rmsnorm_backward(T* dinp, float* dweight, const T* dout, const T* inp, cons
   if (N == 0 || C == 0) return;
   if (dinp != nullptr) {
     launch_rows(rmsnorm_backward_kernel<kStep<T>, T>, rmsnorm_backward_kernel<1, T>,
-              rows_vectorizable(std::size_t(C), kStep<T>, {dinp, dout, inp, weight}), N, stream, dinp, dout, inp, weight, rstd, N, C);
+                rows_vectorizable(std::size_t(C), kStep<T>, {dinp, dout, inp, weight}), N, stream, dinp, dout, inp,
+                weight, rstd, N, C);
   }
   if (dweight != nullptr) {
     detail::launch_column_sums<1>(dweight, nullptr, N, C, RmsnormWeightTerm<T>{dout, inp, rstd, C}, stream);
@@ -229,7 +231,8 @@ void layernorm_apply(T* out, const T* inp, const float* mean, const float* rstd,
                      int N, int C, cudaStream_t stream) {
   if (N == 0 || C == 0) return;
   launch_rows(layernorm_apply_kernel<kStep<T>, T>, layernorm_apply_kernel<1, T>,
-              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight, bias}), N, stream, out, inp, mean, rstd, weight, bias, N, C);
+              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight, bias}), N, stream, out, inp, mean, rstd,
+              weight, bias, N, C);
 }
 
 template <typename T>

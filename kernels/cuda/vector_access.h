@@ -46,7 +46,8 @@ struct FlatSplit {
   std::size_t packs, scalar_from;
 };
 constexpr FlatSplit flat_split(std::size_t n, int step, bool vec) {
-  return vec && step > 0 ? FlatSplit{n / std::size_t(step), n / std::size_t(step) * std::size_t(step)} : FlatSplit{0, 0};
+  const std::size_t packs = vec && step > 0 ? n / std::size_t(step) : 0;
+  return FlatSplit{packs, packs * std::size_t(step > 0 ? step : 0)};
 }
 
 }  // namespace llmrt::kernels::cuda

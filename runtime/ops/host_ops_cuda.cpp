@@ -316,7 +316,9 @@ void embedding_backward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a
 
 // The mean loss stays on the device (a host mean would stall the stream): mean_loss must be NULL.
 void cross_entropy_forward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_args& a) {
-  if (a.mean_loss != nullptr) unimplemented("cross_entropy_forward", "mean_loss must be NULL (average losses on device)");
+  if (a.mean_loss != nullptr) {
+    unimplemented("cross_entropy_forward", "mean_loss must be NULL (average losses on device)");
+  }
   bind(ctx);
   with_dtype("cross_entropy_forward", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;

@@ -65,7 +65,9 @@ std::vector<float> unpad_checking_zeros(const Case& c, const std::vector<float>&
     const auto row = rows.begin() + std::size_t(i) * c.Vp;
     std::copy_n(row, c.V, out.begin() + std::size_t(i) * c.V);
     for (int j = c.V; j < c.Vp; j++) {
-      if (row[j] != 0.0f && bad++ < 5) BOOST_ERROR(what << ": padded column " << j << " of row " << i << " = " << row[j]);
+      if (row[j] != 0.0f && bad++ < 5) {
+        BOOST_ERROR(what << ": padded column " << j << " of row " << i << " = " << row[j]);
+      }
     }
   }
   return out;

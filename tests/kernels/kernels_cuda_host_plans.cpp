@@ -1,13 +1,15 @@
-// The CUDA kernels' host-side choice between 128-bit and scalar access (kernels/cuda/
-// vector_access.h), checked on every machine: the vector path must be refused exactly where a
-// pointer or a row stride would break 16-byte alignment, and the flat split must cover every
-// element once. No CUDA here: the header is plain C++.
-#define BOOST_TEST_MODULE kernels_cuda_vector_access
+// The CUDA kernels' host-side decisions, checked on every machine (the headers are plain C++):
+// the choice between 128-bit and scalar access (kernels/cuda/vector_access.h) must refuse the
+// vector path exactly where a pointer or a row stride would break 16-byte alignment, the flat
+// split must cover every element once, and the column-sum grid (launch_plan.h) must cover
+// every (row, column) once within the hardware's grid limits.
+#define BOOST_TEST_MODULE kernels_cuda_host_plans
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
 #include <vector>
 
+#include "cuda/launch_plan.h"
 #include "cuda/vector_access.h"
 
 namespace cu = llmrt::kernels::cuda;
@@ -72,6 +74,35 @@ BOOST_AUTO_TEST_CASE(flat_split_covers_each_element_once) {
           BOOST_TEST_REQUIRE(seen[i] == 1, "n " << n << " step " << step << " vec " << vec << ": element " << i);
         }
         if (vec) BOOST_TEST(n - split.scalar_from < std::size_t(step));  // the tail is shorter than a pack
+      }
+    }
+  }
+}
+
+// Replays the column-sum kernel's loops on the host: each (row, column) of (N, C) is added by
+// exactly one thread, and the grid stays inside CUDA's limits, from one row to GPT-2's 16K.
+BOOST_AUTO_TEST_CASE(column_sums_grid_covers_each_element_once) {
+  constexpr int kY = cu::ColumnSumsGrid::kRowsPerBlock;
+  for (const int sms : {1, 132}) {
+    for (const std::size_t N : {1, 21, 100, 1024, 16384}) {
+      for (const std::size_t C : {1, 35, 768, 771}) {
+        const cu::ColumnSumsGrid g = cu::column_sums_grid(N, C, sms);
+        BOOST_TEST_REQUIRE(g.tiles * std::size_t(32) >= C);
+        BOOST_TEST_REQUIRE(g.tiles * std::size_t(32) < C + 32);
+        BOOST_TEST_REQUIRE((g.row_blocks >= 1 && g.row_blocks <= 65535u));
+        std::vector<int> seen(N, 0);  // per row, for one column (columns are independent: x alone picks them)
+        for (unsigned by = 0; by < g.row_blocks; by++) {
+          for (int ty = 0; ty < kY; ty++) {
+            for (std::size_t row = by * std::size_t(kY) + ty; row < N; row += std::size_t(g.row_blocks) * kY) {
+              seen[row]++;
+            }
+          }
+        }
+        for (std::size_t row = 0; row < N; row++) {
+          BOOST_TEST_REQUIRE(seen[row] == 1, "N " << N << " C " << C << " sms " << sms << ": row " << row);
+        }
+        // Blocks over at least 64 rows unless a single block: fewer atomics than rows.
+        BOOST_TEST((g.row_blocks == 1 || N / g.row_blocks >= 64));
       }
     }
   }
