@@ -107,17 +107,16 @@ DeviceBuffer<T> device_vector(const std::vector<T>& v) {
 // (|want| + rms(want)) element-wise: the first term is T storage (each stored result rounds
 // once; factor counts the roundings of a fused chain's T inputs; 0 for fp32 outputs), the second
 // fp32 accumulation over reduction_len terms, the third the device's transcendental functions.
-template <typename T>
-void check_close_t(const std::vector<float>& got, const std::vector<float>& want, double reduction_len,
-                   const std::string& what, double factor = 2.0) {
+// eps_storage: the storage type's epsilon (given at run time: the op table's dtype).
+inline void check_close_eps(const std::vector<float>& got, const std::vector<float>& want, double reduction_len,
+                            const std::string& name, double factor, double eps_storage) {
   using llmrt::kernels::test::kEps32;
   using llmrt::kernels::test::rms;
-  const std::string name = what + " (" + Storage<T>::kName + ")";
   BOOST_TEST_REQUIRE(got.size() == want.size(), name << ": size mismatch");
   llmrt::kernels::test::require_nonzero(want, name + " CPU reference");
   llmrt::kernels::test::require_nonzero(got, name + " CUDA");
   const double scale = rms(want);
-  const double tol = factor * Storage<T>::kEps + 4 * kEps32 * reduction_len + kMathUlps32 * kEps32;
+  const double tol = factor * eps_storage + 4 * kEps32 * reduction_len + kMathUlps32 * kEps32;
   int reported = 0;
   double worst = 0.0;
   for (std::size_t i = 0; i < got.size(); i++) {
@@ -129,6 +128,13 @@ void check_close_t(const std::vector<float>& got, const std::vector<float>& want
     }
   }
   BOOST_TEST_MESSAGE(name << ": worst relative error " << worst << " (allowed " << tol << ")");
+}
+
+// The same at storage type T.
+template <typename T>
+void check_close_t(const std::vector<float>& got, const std::vector<float>& want, double reduction_len,
+                   const std::string& what, double factor = 2.0) {
+  check_close_eps(got, want, reduction_len, what + " (" + Storage<T>::kName + ")", factor, Storage<T>::kEps);
 }
 
 // Bitwise equality, for two CUDA paths that must round identically (an overwrite variant and
