@@ -18,15 +18,15 @@ constexpr int kBlock = 256;
 // crosses a row; S = 1 otherwise).
 template <int S, typename T>
 __global__ void encoder_forward_kernel(T* out, const std::int32_t* tokens, const T* wte, const T* wpe, int Tn, int C,
-                                       std::size_t n) {
+                                       std::size_t n, bool wvec) {
   for (std::size_t step = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; step * S < n;
        step += std::size_t(gridDim.x) * blockDim.x) {
     const std::size_t i = step * S, bt = i / C;
     const int c = int(i % C), t = int(bt % Tn);
     float e[S], p[S], r[S];
-    detail::load_floats<S>(e, wte + std::size_t(tokens[bt]) * C + c);
+    detail::load_weights<S>(e, wte + std::size_t(tokens[bt]) * C + c, wvec);
     if (wpe != nullptr) {
-      detail::load_floats<S>(p, wpe + std::size_t(t) * C + c);
+      detail::load_weights<S>(p, wpe + std::size_t(t) * C + c, wvec);
     } else {  // the gather of embedding_gather: no positions
 #pragma unroll
       for (int k = 0; k < S; k++) p[k] = 0.0f;
@@ -78,12 +78,14 @@ void encoder_forward(T* out, const std::int32_t* tokens, const T* wte, const T* 
                      cudaStream_t stream) {
   const std::size_t n = std::size_t(B) * Tn * C;
   if (n == 0) return;
-  if (rows_vectorizable(std::size_t(C), kStep<T>, {out, wte, wpe})) {
+  // Rows of wte and wpe start at multiples of C: packed when their bases are aligned too.
+  const bool wvec = flat_vectorizable({wte, wpe});
+  if (rows_vectorizable(std::size_t(C), kStep<T>, {out})) {
     encoder_forward_kernel<kStep<T>><<<detail::elementwise_blocks(n / kStep<T>, kBlock), kBlock, 0, stream>>>(
-        out, tokens, wte, wpe, Tn, C, n);
+        out, tokens, wte, wpe, Tn, C, n, wvec);
   } else {
     encoder_forward_kernel<1><<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, tokens, wte, wpe,
-                                                                                             Tn, C, n);
+                                                                                             Tn, C, n, wvec);
   }
   LLMRT_CUDA_CHECK_LAUNCH();
 }

@@ -31,6 +31,19 @@ __device__ __forceinline__ void store_floats(T* p, const float (&in)[N]) {
   }
 }
 
+// N floats from N elements of a weight vector at p: one Packed<T, N> when `packed` (the host
+// found the weights 16-byte aligned), else N scalar loads. Activations decide a row kernel's
+// step; weights at an odd offset of a flat parameter buffer cost only their own loads.
+template <int N, typename T>
+__device__ __forceinline__ void load_weights(float (&out)[N], const T* p, bool packed) {
+  if (N == 1 || packed) {
+    load_floats<N>(out, p);
+  } else {
+#pragma unroll
+    for (int k = 0; k < N; k++) out[k] = to_float(p[k]);
+  }
+}
+
 // Elements [i, i + N) of the map. a always read; b when kHasB; out's old value when kReadOut.
 // out may alias a or b: each element is read before the same thread writes it.
 template <int N, bool kHasB, bool kReadOut, typename T, typename Op>

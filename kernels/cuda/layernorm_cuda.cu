@@ -20,7 +20,7 @@ constexpr float kEps = 1e-5f;
 // (mean, centred variance, output): from L1/L2 after the first, and any C works.
 template <int S, typename T>
 __global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const T* inp, const T* weight,
-                                         const T* bias, int N, int C) {
+                                         const T* bias, int N, int C, bool wvec) {
   const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= N) return;  // a whole warp leaves together: the shuffles below see full warps
   const T* x = inp + std::size_t(row) * C;
@@ -44,8 +44,8 @@ __global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const
   for (int c = lane * S; c < C; c += 32 * S) {
     float v[S], w[S], b[S], r[S];
     load_floats<S>(v, x + c);
-    load_floats<S>(w, weight + c);
-    load_floats<S>(b, bias + c);
+    detail::load_weights<S>(w, weight + c, wvec);
+    detail::load_weights<S>(b, bias + c, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) r[k] = (v[k] - mu) * rs * w[k] + b[k];
     store_floats<S>(y + c, r);
@@ -62,7 +62,7 @@ __global__ void layernorm_forward_kernel(T* out, float* mean, float* rstd, const
 template <int S, typename T>
 __global__ void layernorm_backward_input_kernel(T* dinp, const T* base, const T* dout, const T* inp,
                                                 const T* weight, const float* mean, const float* rstd, int N,
-                                                int C) {
+                                                int C, bool wvec) {
   const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= N) return;
   const std::size_t off = std::size_t(row) * C;
@@ -72,7 +72,7 @@ __global__ void layernorm_backward_input_kernel(T* dinp, const T* base, const T*
     float x[S], dy[S], w[S];
     load_floats<S>(x, inp + off + c);
     load_floats<S>(dy, dout + off + c);
-    load_floats<S>(w, weight + c);
+    detail::load_weights<S>(w, weight + c, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) {
       const float dnorm = w[k] * dy[k];
@@ -86,7 +86,7 @@ __global__ void layernorm_backward_input_kernel(T* dinp, const T* base, const T*
     float x[S], dy[S], w[S], acc[S] = {}, r[S];
     load_floats<S>(x, inp + off + c);
     load_floats<S>(dy, dout + off + c);
-    load_floats<S>(w, weight + c);
+    detail::load_weights<S>(w, weight + c, wvec);
     if (base != nullptr) load_floats<S>(acc, base + off + c);
 #pragma unroll
     for (int k = 0; k < S; k++) {
@@ -117,8 +117,8 @@ template <typename T>
 void launch_backward_input(T* dinp, const T* base, const T* dout, const T* inp, const T* weight, const float* mean,
                            const float* rstd, int N, int C, cudaStream_t stream) {
   detail::launch_rows(layernorm_backward_input_kernel<kStep<T>, T>, layernorm_backward_input_kernel<1, T>,
-                      rows_vectorizable(std::size_t(C), kStep<T>, {dinp, base, dout, inp, weight}), N, stream, dinp,
-                      base, dout, inp, weight, mean, rstd, N, C);
+                      rows_vectorizable(std::size_t(C), kStep<T>, {dinp, base, dout, inp}), N, stream, dinp, base,
+                      dout, inp, weight, mean, rstd, N, C, flat_vectorizable({weight}));
 }
 
 }  // namespace
@@ -128,8 +128,8 @@ void layernorm_forward(T* out, float* mean, float* rstd, const T* inp, const T* 
                        cudaStream_t stream) {
   if (N == 0 || C == 0) return;
   detail::launch_rows(layernorm_forward_kernel<kStep<T>, T>, layernorm_forward_kernel<1, T>,
-                      rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight, bias}), N, stream, out, mean,
-                      rstd, inp, weight, bias, N, C);
+                      rows_vectorizable(std::size_t(C), kStep<T>, {out, inp}), N, stream, out, mean, rstd, inp,
+                      weight, bias, N, C, flat_vectorizable({weight, bias}));
 }
 
 template <typename T>

@@ -20,7 +20,8 @@ constexpr int kWarps = detail::kRowBlock / 32;  // rows per block of the row ker
 
 // ---- RMSNorm ----
 template <int S, typename T>
-__global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* inp, const T* weight, int N, int C, float eps) {
+__global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* inp, const T* weight, int N, int C, float eps,
+                                       bool wvec) {
   const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= N) return;  // whole warps leave: the shuffles see full warps
   const std::size_t off = std::size_t(row) * C;
@@ -35,7 +36,7 @@ __global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* inp, const 
   for (int c = lane * S; c < C; c += 32 * S) {
     float x[S], w[S], y[S];
     load_floats<S>(x, inp + off + c);
-    load_floats<S>(w, weight + c);
+    detail::load_weights<S>(w, weight + c, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) y[k] = x[k] * rs * w[k];
     store_floats<S>(out + off + c, y);
@@ -46,7 +47,7 @@ __global__ void rmsnorm_forward_kernel(T* out, float* rstd, const T* inp, const 
 // dx += rs * (w dy - norm * mean(w dy * norm)), norm = x rs.
 template <int S, typename T>
 __global__ void rmsnorm_backward_kernel(T* dinp, const T* dout, const T* inp, const T* weight, const float* rstd, int N,
-                                        int C) {
+                                        int C, bool wvec) {
   const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= N) return;
   const std::size_t off = std::size_t(row) * C;
@@ -56,7 +57,7 @@ __global__ void rmsnorm_backward_kernel(T* dinp, const T* dout, const T* inp, co
     float x[S], dy[S], w[S];
     load_floats<S>(x, inp + off + c);
     load_floats<S>(dy, dout + off + c);
-    load_floats<S>(w, weight + c);
+    detail::load_weights<S>(w, weight + c, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) dot += w[k] * dy[k] * x[k] * rs;
   }
@@ -65,7 +66,7 @@ __global__ void rmsnorm_backward_kernel(T* dinp, const T* dout, const T* inp, co
     float x[S], dy[S], w[S], dx[S];
     load_floats<S>(x, inp + off + c);
     load_floats<S>(dy, dout + off + c);
-    load_floats<S>(w, weight + c);
+    detail::load_weights<S>(w, weight + c, wvec);
     load_floats<S>(dx, dinp + off + c);
 #pragma unroll
     for (int k = 0; k < S; k++) dx[k] += rs * (w[k] * dy[k] - x[k] * rs * dot_mean);
@@ -96,7 +97,7 @@ struct ColumnTerm {  // out[c] += in
 
 template <int S, typename T>
 __global__ void layernorm_apply_kernel(T* out, const T* inp, const float* mean, const float* rstd, const T* weight,
-                                       const T* bias, int N, int C) {
+                                       const T* bias, int N, int C, bool wvec) {
   const int row = blockIdx.x * kWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (row >= N) return;
   const std::size_t off = std::size_t(row) * C;
@@ -104,8 +105,8 @@ __global__ void layernorm_apply_kernel(T* out, const T* inp, const float* mean, 
   for (int c = lane * S; c < C; c += 32 * S) {
     float x[S], w[S], b[S], y[S];
     load_floats<S>(x, inp + off + c);
-    load_floats<S>(w, weight + c);
-    load_floats<S>(b, bias + c);
+    detail::load_weights<S>(w, weight + c, wvec);
+    detail::load_weights<S>(b, bias + c, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) y[k] = (x[k] - mu) * rs * w[k] + b[k];
     store_floats<S>(out + off + c, y);
@@ -166,14 +167,14 @@ __global__ void softmax_backward_kernel(T* dinp, const T* dout, const T* out, in
 
 // out (N, C) += a + bias[c] (a nullptr: 0). S elements per thread step, C a multiple of S.
 template <int S, typename T>
-__global__ void add_bias_kernel(T* out, const T* a, const T* bias, int C, std::size_t n) {
+__global__ void add_bias_kernel(T* out, const T* a, const T* bias, int C, std::size_t n, bool wvec) {
   for (std::size_t step = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; step * S < n;
        step += std::size_t(gridDim.x) * blockDim.x) {
     const std::size_t i = step * S;
     float o[S], x[S] = {}, b[S];
     load_floats<S>(o, out + i);
     if (a != nullptr) load_floats<S>(x, a + i);
-    load_floats<S>(b, bias + i % C);
+    detail::load_weights<S>(b, bias + i % C, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) o[k] += x[k] + b[k];
     store_floats<S>(out + i, o);
@@ -208,8 +209,8 @@ template <typename T>
 void rmsnorm_forward(T* out, float* rstd, const T* inp, const T* weight, int N, int C, float eps, cudaStream_t stream) {
   if (N == 0 || C == 0) return;
   launch_rows(rmsnorm_forward_kernel<kStep<T>, T>, rmsnorm_forward_kernel<1, T>,
-              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight}), N, stream, out, rstd, inp, weight, N, C,
-              eps);
+              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp}), N, stream, out, rstd, inp, weight, N, C, eps,
+              flat_vectorizable({weight}));
 }
 
 template <typename T>
@@ -218,8 +219,8 @@ void rmsnorm_backward(T* dinp, float* dweight, const T* dout, const T* inp, cons
   if (N == 0 || C == 0) return;
   if (dinp != nullptr) {
     launch_rows(rmsnorm_backward_kernel<kStep<T>, T>, rmsnorm_backward_kernel<1, T>,
-                rows_vectorizable(std::size_t(C), kStep<T>, {dinp, dout, inp, weight}), N, stream, dinp, dout, inp,
-                weight, rstd, N, C);
+                rows_vectorizable(std::size_t(C), kStep<T>, {dinp, dout, inp}), N, stream, dinp, dout, inp, weight,
+                rstd, N, C, flat_vectorizable({weight}));
   }
   if (dweight != nullptr) {
     detail::launch_column_sums<1>(dweight, nullptr, N, C, RmsnormWeightTerm<T>{dout, inp, rstd, C}, stream);
@@ -231,8 +232,8 @@ void layernorm_apply(T* out, const T* inp, const float* mean, const float* rstd,
                      int N, int C, cudaStream_t stream) {
   if (N == 0 || C == 0) return;
   launch_rows(layernorm_apply_kernel<kStep<T>, T>, layernorm_apply_kernel<1, T>,
-              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp, weight, bias}), N, stream, out, inp, mean, rstd,
-              weight, bias, N, C);
+              rows_vectorizable(std::size_t(C), kStep<T>, {out, inp}), N, stream, out, inp, mean, rstd, weight, bias,
+              N, C, flat_vectorizable({weight, bias}));
 }
 
 template <typename T>
@@ -274,11 +275,12 @@ template <typename T>
 void add_bias(T* out, const T* a, const T* bias, int N, int C, cudaStream_t stream) {
   const std::size_t n = std::size_t(N) * C;
   if (n == 0) return;
-  if (rows_vectorizable(std::size_t(C), kStep<T>, {out, a, bias})) {
+  const bool wvec = flat_vectorizable({bias});
+  if (rows_vectorizable(std::size_t(C), kStep<T>, {out, a})) {
     add_bias_kernel<kStep<T>><<<detail::elementwise_blocks(n / kStep<T>, kBlock), kBlock, 0, stream>>>(out, a, bias,
-                                                                                                      C, n);
+                                                                                                      C, n, wvec);
   } else {
-    add_bias_kernel<1><<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, a, bias, C, n);
+    add_bias_kernel<1><<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, a, bias, C, n, wvec);
   }
   LLMRT_CUDA_CHECK_LAUNCH();
 }

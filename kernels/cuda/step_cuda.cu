@@ -26,14 +26,15 @@ void convert(Out* out, const In* in, std::size_t n, cudaStream_t stream) {
 // accesses (a step then stays inside one row), else 1. out may alias residual: each element is
 // read before the same thread writes it.
 template <int S, typename T, typename Sum>
-__global__ void bias_residual_kernel(T* out, const Sum* sum, const T* residual, const T* bias, int C, std::size_t n) {
+__global__ void bias_residual_kernel(T* out, const Sum* sum, const T* residual, const T* bias, int C, std::size_t n,
+                                     bool wvec) {
   for (std::size_t step = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; step * S < n;
        step += std::size_t(gridDim.x) * blockDim.x) {
     const std::size_t i = step * S;
     float a[S], r[S], b[S], o[S];
     detail::load_floats<S>(a, sum + i);
     detail::load_floats<S>(r, residual + i);
-    detail::load_floats<S>(b, bias + i % C);
+    detail::load_weights<S>(b, bias + i % C, wvec);
 #pragma unroll
     for (int k = 0; k < S; k++) o[k] = a[k] + r[k] + b[k];
     detail::store_floats<S>(out + i, o);
@@ -160,12 +161,13 @@ void bias_residual_forward(T* out, const Sum* sum, const T* residual, const T* b
   const std::size_t n = std::size_t(N) * C;
   if (n == 0) return;
   constexpr int kS = detail::kStep<T, Sum>;
-  if (rows_vectorizable(std::size_t(C), kS, {out, sum, residual, bias})) {
+  const bool wvec = flat_vectorizable({bias});
+  if (rows_vectorizable(std::size_t(C), kS, {out, sum, residual})) {
     bias_residual_kernel<kS><<<detail::elementwise_blocks(n / kS, kBlock), kBlock, 0, stream>>>(out, sum, residual,
-                                                                                               bias, C, n);
+                                                                                               bias, C, n, wvec);
   } else {
     bias_residual_kernel<1><<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(out, sum, residual, bias,
-                                                                                          C, n);
+                                                                                          C, n, wvec);
   }
   LLMRT_CUDA_CHECK_LAUNCH();
 }

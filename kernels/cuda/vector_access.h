@@ -34,7 +34,9 @@ inline bool flat_vectorizable(std::initializer_list<const void*> ptrs) {
 }
 
 // Row-major (rows, row_stride) arrays read `step` elements at a time within each row: also every
-// row must start aligned, so the stride must be a multiple of the step (C = 771 is not).
+// row must start aligned, so the stride must be a multiple of the step (C = 771 is not). Row
+// kernels decide their step on the activations alone and load weights packed only when
+// flat_vectorizable({weights}) too: a weight at an odd offset does not slow the activations.
 inline bool rows_vectorizable(std::size_t row_stride, int step, std::initializer_list<const void*> ptrs) {
   return step > 0 && row_stride % std::size_t(step) == 0 && flat_vectorizable(ptrs);
 }

@@ -2,7 +2,8 @@
 // epilogue, AdamW) at fp32, bf16 and f16 storage against the fp32 reference kernels (kernels/ref),
 // on inputs rounded through the storage type first, on a non-default stream. Shapes: odd (C = 35,
 // 771: the scalar path), GPT-2's (T = 1024, C = 768: the 128-bit path) and GPT-2's at an odd
-// element offset (the scalar path again). Gradients start non-zero, so += is checked; the
+// element offset (the scalar path again), and with only the weights at an odd offset (packed
+// activations, scalar weight loads). Gradients start non-zero, so += is checked; the
 // overwrite variants are checked bit for bit against their += twins on a zeroed buffer.
 #define BOOST_TEST_MODULE cuda_dense
 #define BOOST_TEST_NO_MAIN
@@ -19,16 +20,18 @@ using llmrt::kernels::test::random_tokens;
 namespace {
 struct Shape {
   int B, T, C;
-  std::size_t offset;  // elements every device tensor sits past an aligned allocation
+  std::size_t offset;   // elements every activation sits past an aligned allocation
+  std::size_t woffset;  // the same for weights, biases and their gradients
   const char* name;
   int N() const { return B * T; }
   std::size_t NC() const { return std::size_t(B) * T * C; }
 };
 const Shape kShapes[] = {
-    {3, 7, 35, 0, "B3 T7 C35"},            // odd everywhere
-    {2, 5, 771, 0, "B2 T5 C771"},          // no vector width divides C
-    {1, 1024, 768, 0, "T1024 C768"},       // the benchmark's rows: 128-bit path
-    {1, 64, 768, 1, "T64 C768 offset 1"},  // a weight one element into a flat buffer
+    {3, 7, 35, 0, 0, "B3 T7 C35"},                   // odd everywhere
+    {2, 5, 771, 0, 0, "B2 T5 C771"},                 // no vector width divides C
+    {1, 1024, 768, 0, 0, "T1024 C768"},              // the benchmark's rows: 128-bit path
+    {1, 64, 768, 1, 1, "T64 C768 offset 1"},         // everything one element into its buffer
+    {2, 64, 768, 0, 3, "B2 T64 C768 weights at 3"},  // weights at odd offsets of a flat buffer
 };
 std::string label(const Shape& s, const char* what) { return std::string(what) + " [" + s.name + "]"; }
 }  // namespace
@@ -60,14 +63,14 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(encoder_matches_reference, T, StorageTypes) {
     std::vector<float> out(s.NC());
     ref::encoder_forward(out.data(), tokens.data(), wte.data(), wpe.data(), s.B, s.T, s.C);
     auto tokens_d = device_vector(tokens);
-    auto wte_d = device_copy<T>(wte, s.offset), wpe_d = device_copy<T>(wpe, s.offset);
+    auto wte_d = device_copy<T>(wte, s.woffset), wpe_d = device_copy<T>(wpe, s.woffset);
     OffsetBuffer<T> out_d(s.NC(), s.offset);
     cu::encoder_forward<T>(out_d.get(), tokens_d.get(), wte_d.get(), wpe_d.get(), s.B, s.T, s.C, stream.get());
     check_close_t<T>(out_d.download(), out, 1, label(s, "encoder out"), 1.0);
 
     const auto dout = round_to<T>(random_floats(s.NC(), rng));
     auto dwte = random_floats(wte.size(), rng), dwpe = random_floats(wpe.size(), rng);
-    auto dwte_d = device_copy<float>(dwte, s.offset), dwpe_d = device_copy<float>(dwpe, s.offset);
+    auto dwte_d = device_copy<float>(dwte, s.woffset), dwpe_d = device_copy<float>(dwpe, s.woffset);
     auto dout_d = device_copy<T>(dout, s.offset);
     ref::encoder_backward(dwte.data(), dwpe.data(), dout.data(), tokens.data(), s.B, s.T, s.C);
     cu::encoder_backward<T>(dwte_d.get(), dwpe_d.get(), dout_d.get(), tokens_d.get(), s.B, s.T, s.C, stream.get());
@@ -85,8 +88,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(layernorm_matches_reference, T, StorageTypes) {
     const auto weight = round_to<T>(random_floats(C, rng, 0.5f, 1.5f)), bias = round_to<T>(random_floats(C, rng));
     std::vector<float> out(s.NC()), mean(N), rstd(N);
     ref::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), N, C);
-    auto inp_d = device_copy<T>(inp, s.offset), w_d = device_copy<T>(weight, s.offset);
-    auto b_d = device_copy<T>(bias, s.offset);
+    auto inp_d = device_copy<T>(inp, s.offset), w_d = device_copy<T>(weight, s.woffset);
+    auto b_d = device_copy<T>(bias, s.woffset);
     OffsetBuffer<T> out_d(s.NC(), s.offset);
     OffsetBuffer<float> mean_d(N, 0), rstd_d(N, 0);
     cu::layernorm_forward<T>(out_d.get(), mean_d.get(), rstd_d.get(), inp_d.get(), w_d.get(), b_d.get(), N, C,
@@ -100,7 +103,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(layernorm_matches_reference, T, StorageTypes) {
     auto dinp = round_to<T>(random_floats(s.NC(), rng, -0.05f, 0.05f));  // small: the added part shows
     auto dw = random_floats(C, rng), db = random_floats(C, rng);
     auto dinp_d = device_copy<T>(dinp, s.offset), dout_d = device_copy<T>(dout, s.offset);
-    auto dw_d = device_copy<float>(dw, s.offset), db_d = device_copy<float>(db, s.offset);
+    auto dw_d = device_copy<float>(dw, s.woffset), db_d = device_copy<float>(db, s.woffset);
     mean_d.upload(mean);
     rstd_d.upload(rstd);
     const std::vector<float> dresidual = dinp;
@@ -199,7 +202,7 @@ void check_bias_residual(const Shape& s, cu::CudaStream& stream) {
   std::vector<float> want(s.NC());
   for (std::size_t i = 0; i < want.size(); i++) want[i] = sum[i] + residual[i] + bias[i % s.C];
   auto sum_d = device_copy<Sum>(sum, s.offset);
-  auto res_d = device_copy<T>(residual, s.offset), bias_d = device_copy<T>(bias, s.offset);
+  auto res_d = device_copy<T>(residual, s.offset), bias_d = device_copy<T>(bias, s.woffset);
   OffsetBuffer<T> out_d(s.NC(), s.offset);
   cu::bias_residual_forward<T, Sum>(out_d.get(), sum_d.get(), res_d.get(), bias_d.get(), s.N(), s.C, stream.get());
   const auto got = out_d.download();

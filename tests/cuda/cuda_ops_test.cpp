@@ -2,7 +2,8 @@
 // statistics, softmax, SiLU, products, scales, bias addition, column and whole sums) at fp32,
 // bf16 and f16 against their fp32 CPU twins (kernels/cpu extra_cpu.cpp), on inputs rounded
 // through the storage type, on a non-default stream, at odd widths (C = 35, 771: scalar path),
-// GPT-2's (C = 768: 128-bit path) and GPT-2's at an odd element offset. Gradients start non-zero.
+// GPT-2's (C = 768: 128-bit path), GPT-2's at an odd element offset and with only the weights at
+// one (packed activations, scalar weight loads). Gradients start non-zero.
 #define BOOST_TEST_MODULE cuda_ops
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -18,12 +19,15 @@ using llmrt::kernels::test::random_floats;
 namespace {
 struct Rows {
   int N, C;
-  std::size_t offset;
+  std::size_t offset;   // of the activations in their allocations
+  std::size_t woffset;  // of the weights, biases and their gradients
   const char* name;
   std::size_t NC() const { return std::size_t(N) * C; }
 };
 const Rows kRows[] = {
-    {21, 35, 0, "N21 C35"}, {10, 771, 0, "N10 C771"}, {1024, 768, 0, "N1024 C768"}, {64, 768, 1, "N64 C768 offset 1"}};
+    {21, 35, 0, 0, "N21 C35"},      {10, 771, 0, 0, "N10 C771"},
+    {1024, 768, 0, 0, "N1024 C768"}, {64, 768, 1, 1, "N64 C768 offset 1"},
+    {64, 768, 0, 5, "N64 C768 weights at 5"}};
 std::string label(const Rows& r, const char* what) { return std::string(what) + " [" + r.name + "]"; }
 }  // namespace
 
@@ -35,7 +39,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(rmsnorm_matches_cpu, T, StorageTypes) {
     const auto weight = round_to<T>(random_floats(r.C, rng, 0.5f, 1.5f));
     std::vector<float> out(r.NC()), rstd(r.N);
     cpu::rmsnorm_forward(out.data(), rstd.data(), inp.data(), weight.data(), r.N, r.C, 1e-5f);
-    auto inp_d = device_copy<T>(inp, r.offset), w_d = device_copy<T>(weight, r.offset);
+    auto inp_d = device_copy<T>(inp, r.offset), w_d = device_copy<T>(weight, r.woffset);
     OffsetBuffer<T> out_d(r.NC(), r.offset);
     OffsetBuffer<float> rstd_d(r.N, 0);
     cu::rmsnorm_forward<T>(out_d.get(), rstd_d.get(), inp_d.get(), w_d.get(), r.N, r.C, 1e-5f, stream.get());
@@ -46,7 +50,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(rmsnorm_matches_cpu, T, StorageTypes) {
     auto dinp = round_to<T>(random_floats(r.NC(), rng, -0.05f, 0.05f));
     auto dw = random_floats(r.C, rng);
     auto dinp_d = device_copy<T>(dinp, r.offset), dout_d = device_copy<T>(dout, r.offset);
-    auto dw_d = device_copy<float>(dw, r.offset);
+    auto dw_d = device_copy<float>(dw, r.woffset);
     rstd_d.upload(rstd);
     cpu::rmsnorm_backward(dinp.data(), dw.data(), dout.data(), inp.data(), weight.data(), rstd.data(), r.N, r.C);
     cu::rmsnorm_backward<T>(dinp_d.get(), dw_d.get(), dout_d.get(), inp_d.get(), w_d.get(), rstd_d.get(), r.N, r.C,
@@ -64,8 +68,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(layernorm_apply_matches_cpu, T, StorageTypes) {
     const auto weight = round_to<T>(random_floats(r.C, rng, 0.5f, 1.5f)), bias = round_to<T>(random_floats(r.C, rng));
     std::vector<float> out(r.NC()), mean(r.N), rstd(r.N);
     cpu::layernorm_forward(out.data(), mean.data(), rstd.data(), inp.data(), weight.data(), bias.data(), r.N, r.C);
-    auto inp_d = device_copy<T>(inp, r.offset), w_d = device_copy<T>(weight, r.offset);
-    auto b_d = device_copy<T>(bias, r.offset);
+    auto inp_d = device_copy<T>(inp, r.offset), w_d = device_copy<T>(weight, r.woffset);
+    auto b_d = device_copy<T>(bias, r.woffset);
     auto mean_d = device_copy<float>(mean), rstd_d = device_copy<float>(rstd);
     OffsetBuffer<T> out_d(r.NC(), r.offset);
     cu::layernorm_apply<T>(out_d.get(), inp_d.get(), mean_d.get(), rstd_d.get(), w_d.get(), b_d.get(), r.N, r.C,
@@ -140,7 +144,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(bias_and_sums_match_cpu, T, StorageTypes) {
     const auto a = round_to<T>(random_floats(r.NC(), rng)), bias = round_to<T>(random_floats(r.C, rng));
     auto out = round_to<T>(random_floats(r.NC(), rng));
     auto out_d = device_copy<T>(out, r.offset);
-    auto a_d = device_copy<T>(a, r.offset), bias_d = device_copy<T>(bias, r.offset);
+    auto a_d = device_copy<T>(a, r.offset), bias_d = device_copy<T>(bias, r.woffset);
     cpu::add_bias(out.data(), a.data(), bias.data(), r.N, r.C);
     cu::add_bias<T>(out_d.get(), a_d.get(), bias_d.get(), r.N, r.C, stream.get());
     check_close_t<T>(out_d.download(), out, 3, label(r, "add_bias"), 1.0);
@@ -149,7 +153,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(bias_and_sums_match_cpu, T, StorageTypes) {
     check_close_t<T>(out_d.download(), out, 2, label(r, "add_bias without a"), 3.0);
 
     auto sums = random_floats(r.C, rng);
-    auto sums_d = device_copy<float>(sums, r.offset);
+    auto sums_d = device_copy<float>(sums, r.woffset);
     cpu::sum_rows(sums.data(), a.data(), r.N, r.C);
     cu::sum_rows<T>(sums_d.get(), a_d.get(), r.N, r.C, stream.get());
     check_close_t<T>(sums_d.download(), sums, r.N, label(r, "sum_rows"), 0.0);
