@@ -20,7 +20,7 @@ using cu::DeviceBuffer;
 namespace {
 
 struct Config {
-  int layers = 12, C = 768, NH = 12, T = 1024, V = 50257, Vp = 50304, B = 16, steps = 20, warmup = 3;
+  int layers = 12, C = 768, NH = 12, T = 1024, V = 50257, Vp = 0, B = 16, steps = 20, warmup = 3;
   double peak_tflops = 0.0;
 };
 
@@ -208,12 +208,14 @@ int main(int argc, char** argv) {
   app.add_option("--heads", c.NH);
   app.add_option("--seq", c.T);
   app.add_option("--vocab", c.V, "real classes (targets and tokens are drawn below it)");
-  app.add_option("--vocab-padded", c.Vp, "rows of the embedding and logits, >= --vocab");
+  app.add_option("--vocab-padded", c.Vp,
+                 "rows of the embedding and logits, >= --vocab (default: --vocab rounded up to 128)");
   app.add_option("--batch", c.B);
   app.add_option("--steps", c.steps);
   app.add_option("--warmup", c.warmup);
   app.add_option("--peak-tflops", c.peak_tflops, "device peak for bf16, to report MFU");
   CLI11_PARSE(app, argc, argv);
+  if (c.Vp == 0) c.Vp = (c.V + 127) / 128 * 128;
   if (c.Vp < c.V) {
     std::fprintf(stderr, "bench_gpt_cuda: --vocab-padded %d: expected >= --vocab %d\n", c.Vp, c.V);
     return 2;
