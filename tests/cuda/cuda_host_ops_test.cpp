@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(linear_and_attention_match_cpu) {
       ok(ops().attention_forward(&ctx, &a), "attention_forward");
       ok(ops().attention_backward(&ctx, &a), "attention_backward");
     });
-    t.check_act(4, T, "attention out", 2.0), t.check_act(6, T, "attention d_qkv (+=)", 4.0);
+    t.check_act(4, T, "attention out", 4.0), t.check_act(6, T, "attention d_qkv (+=)", 8.0);  // bf16 P in the mma kernels
   }
 }
 
