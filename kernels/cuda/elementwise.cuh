@@ -122,5 +122,9 @@ struct Add {  // out = a + b
 struct Accumulate {  // out += a
   __device__ float operator()(float a, float, float acc) const { return acc + a; }
 };
+struct Scale {  // out = alpha * a
+  float alpha;
+  __device__ float operator()(float a, float, float) const { return alpha * a; }
+};
 
 }  // namespace llmrt::kernels::cuda::detail

@@ -198,10 +198,6 @@ struct Mul {
 struct MulAccumulate {
   __device__ float operator()(float a, float b, float acc) const { return acc + a * b; }
 };
-struct Scale {
-  float alpha;
-  __device__ float operator()(float a, float, float) const { return alpha * a; }
-};
 
 }  // namespace
 
@@ -268,7 +264,7 @@ void mul_accumulate(T* acc, const T* a, const T* b, std::size_t n, cudaStream_t 
 }
 template <typename T>
 void scale_forward(T* out, const T* a, float alpha, std::size_t n, cudaStream_t stream) {
-  detail::launch_map<false, false>(out, a, static_cast<const T*>(nullptr), n, Scale{alpha}, stream);
+  detail::launch_map<false, false>(out, a, static_cast<const T*>(nullptr), n, detail::Scale{alpha}, stream);
 }
 
 template <typename T>

@@ -94,13 +94,6 @@ __global__ void sgd_kernel(float* params, const float* grads, float* buffer, std
   }
 }
 
-__global__ void scale_kernel(float* data, std::size_t n, float factor) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    data[i] *= factor;
-  }
-}
-
 __device__ __forceinline__ double warp_sum_f64(double x) {
   for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(detail::kFullMask, x, off);
   return x;
@@ -209,8 +202,8 @@ void sum_of_squares(double* out, const float* in, std::size_t n, double* scratch
 
 void scale(float* data, std::size_t n, float factor, cudaStream_t stream) {
   if (n == 0) return;
-  scale_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(data, n, factor);
-  LLMRT_CUDA_CHECK_LAUNCH();
+  detail::launch_map<false, false>(data, static_cast<const float*>(data), static_cast<const float*>(nullptr), n,
+                                   detail::Scale{factor}, stream);
 }
 
 void mean(float* out, const float* in, int n, cudaStream_t stream) {

@@ -1,7 +1,8 @@
 // The op table's extra CUDA kernels (kernels/cuda/ops_cuda.h: RMSNorm, layernorm from saved
 // statistics, softmax, SiLU, products, scales, bias addition, column and whole sums) at fp32,
 // bf16 and f16 against their fp32 CPU twins (kernels/cpu extra_cpu.cpp), on inputs rounded
-// through the storage type, on a non-default stream, at odd widths (C = 35, 771: scalar path),
+// through the storage type, and the optimizer step's fp32 helpers (scale, sum of squares,
+// mean), on a non-default stream, at odd widths (C = 35, 771: scalar path),
 // GPT-2's (C = 768: 128-bit path), GPT-2's at an odd element offset and with only the weights at
 // one (packed activations, scalar weight loads). Gradients start non-zero.
 #define BOOST_TEST_MODULE cuda_ops
@@ -169,6 +170,32 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(bias_and_sums_match_cpu, T, StorageTypes) {
       BOOST_TEST(got == want, boost::test_tools::tolerance(1e-9));
       BOOST_TEST(std::fabs(want) > 1e-6, label(r, "sum_all") << " reference is ~0");
     }
+  }
+}
+
+// The optimizer step's fp32 helpers: the clip's scale (one IEEE multiply: bit-equal), the
+// gradient norm's sum of squares and the loss's mean.
+BOOST_AUTO_TEST_CASE(step_helpers_match_cpu) {
+  cu::CudaStream stream;
+  for (const std::size_t offset : {0, 1}) {
+    std::mt19937 rng(45);
+    const std::size_t n = 100003;
+    const auto x = random_floats(n, rng);
+    auto x_d = device_copy<float>(x, offset);
+    DeviceBuffer<double> sq_d(1), scratch_d(cu::kSumOfSquaresBlocks);
+    DeviceBuffer<float> mean_d(1);
+    cu::sum_of_squares(sq_d.get(), x_d.get(), n, scratch_d.get(), stream.get());
+    cu::mean(mean_d.get(), x_d.get(), 1001, stream.get());
+    stream.synchronize();
+    double sq = 0.0;
+    sq_d.download(&sq, 1);
+    BOOST_TEST(sq == cpu::sum_all(x.data(), n, true), boost::test_tools::tolerance(1e-9));
+    const double want_mean = cpu::sum_all(x.data(), 1001, false) / 1001;
+    BOOST_TEST(std::fabs(to_host(mean_d)[0] - want_mean) <= 1e-5);
+    cu::scale(x_d.get(), n, 0.37f, stream.get());
+    std::vector<float> scaled(x);
+    for (float& v : scaled) v *= 0.37f;
+    check_equal(x_d.download(), scaled, "scale [offset " + std::to_string(offset) + "]");
   }
 }
 
