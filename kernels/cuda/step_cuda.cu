@@ -83,14 +83,36 @@ __global__ void adamw_kernel(float* params, const float* grads, float* m, float*
   for (std::size_t i = split.scalar_from + tid; i < n; i += stride) adamw_step<1>(params, grads, m, v, copy, i, s);
 }
 
+// Elements [i, i + S) of the SGD update; buffer: the momentum buffer or nullptr (momentum 0).
+template <int S>
+__device__ __forceinline__ void sgd_step(float* params, const float* grads, float* buffer, std::size_t i, float lr,
+                                         float momentum, float weight_decay) {
+  float p[S], g[S], b[S] = {};
+  detail::load_floats<S>(p, params + i);
+  detail::load_floats<S>(g, grads + i);
+  if (buffer != nullptr) detail::load_floats<S>(b, buffer + i);
+#pragma unroll
+  for (int k = 0; k < S; k++) {
+    float d = g[k] + weight_decay * p[k];
+    if (buffer != nullptr) d = b[k] = momentum * b[k] + d;
+    p[k] -= lr * d;
+  }
+  detail::store_floats<S>(params + i, p);
+  if (buffer != nullptr) detail::store_floats<S>(buffer + i, b);
+}
+
+// params, grads, buffer: (n) fp32. Packs of 4 when `vec`, then the tail one element per thread.
 __global__ void sgd_kernel(float* params, const float* grads, float* buffer, std::size_t n, float lr,
-                           float momentum, float weight_decay) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    const float p = params[i];
-    float d = grads[i] + weight_decay * p;
-    if (buffer != nullptr) d = buffer[i] = momentum * buffer[i] + d;
-    params[i] = p - lr * d;
+                           float momentum, float weight_decay, bool vec) {
+  constexpr int kS = detail::kStep<float>;
+  const std::size_t tid = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x;
+  const std::size_t stride = std::size_t(gridDim.x) * blockDim.x;
+  const FlatSplit split = flat_split(n, kS, vec);
+  for (std::size_t q = tid; q < split.packs; q += stride) {
+    sgd_step<kS>(params, grads, buffer, q * kS, lr, momentum, weight_decay);
+  }
+  for (std::size_t i = split.scalar_from + tid; i < n; i += stride) {
+    sgd_step<1>(params, grads, buffer, i, lr, momentum, weight_decay);
   }
 }
 
@@ -181,8 +203,10 @@ void adamw_update(float* params, const float* grads, float* m, float* v, std::si
 void sgd_update(float* params, const float* grads, float* momentum_buffer, std::size_t n, float lr,
                 float momentum, float weight_decay, cudaStream_t stream) {
   if (n == 0) return;
-  sgd_kernel<<<detail::elementwise_blocks(n, kBlock), kBlock, 0, stream>>>(params, grads, momentum_buffer, n, lr,
-                                                                           momentum, weight_decay);
+  const bool vec = flat_vectorizable({params, grads, momentum_buffer});
+  constexpr int kS = detail::kStep<float>;
+  sgd_kernel<<<detail::elementwise_blocks(vec ? n / kS + kS : n, kBlock), kBlock, 0, stream>>>(
+      params, grads, momentum_buffer, n, lr, momentum, weight_decay, vec);
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 

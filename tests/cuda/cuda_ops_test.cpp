@@ -2,7 +2,7 @@
 // statistics, softmax, SiLU, products, scales, bias addition, column and whole sums) at fp32,
 // bf16 and f16 against their fp32 CPU twins (kernels/cpu extra_cpu.cpp), on inputs rounded
 // through the storage type, and the optimizer step's fp32 helpers (scale, sum of squares,
-// mean), on a non-default stream, at odd widths (C = 35, 771: scalar path),
+// mean, SGD), on a non-default stream, at odd widths (C = 35, 771: scalar path),
 // GPT-2's (C = 768: 128-bit path), GPT-2's at an odd element offset and with only the weights at
 // one (packed activations, scalar weight loads). Gradients start non-zero.
 #define BOOST_TEST_MODULE cuda_ops
@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(bias_and_sums_match_cpu, T, StorageTypes) {
 }
 
 // The optimizer step's fp32 helpers: the clip's scale (one IEEE multiply: bit-equal), the
-// gradient norm's sum of squares and the loss's mean.
+// gradient norm's sum of squares, the loss's mean and SGD.
 BOOST_AUTO_TEST_CASE(step_helpers_match_cpu) {
   cu::CudaStream stream;
   for (const std::size_t offset : {0, 1}) {
@@ -196,6 +196,24 @@ BOOST_AUTO_TEST_CASE(step_helpers_match_cpu) {
     std::vector<float> scaled(x);
     for (float& v : scaled) v *= 0.37f;
     check_equal(x_d.download(), scaled, "scale [offset " + std::to_string(offset) + "]");
+
+    // SGD, torch semantics (kernels_cuda.h), two steps with and without a momentum buffer.
+    for (const float momentum : {0.0f, 0.9f}) {
+      auto p = random_floats(n, rng), buf = std::vector<float>(n, 0.0f);
+      const auto g = random_floats(n, rng);
+      auto p_d = device_copy<float>(p, offset), buf_d = device_copy<float>(buf, offset);
+      auto g_d = device_copy<float>(g, offset);
+      for (int step = 0; step < 2; step++) {
+        for (std::size_t i = 0; i < n; i++) {
+          float d = g[i] + 0.1f * p[i];
+          if (momentum > 0) d = buf[i] = momentum * buf[i] + d;
+          p[i] -= 0.05f * d;
+        }
+        cu::sgd_update(p_d.get(), g_d.get(), momentum > 0 ? buf_d.get() : nullptr, n, 0.05f, momentum, 0.1f,
+                       stream.get());
+      }
+      llmrt::kernels::test::check_close(p_d.download(), p, 4, "sgd params momentum " + std::to_string(momentum));
+    }
   }
 }
 
