@@ -1,6 +1,9 @@
 // Times one GPT-2 training step (forward, backward, AdamW) of the whole layer stack with llmrt's
 // CUDA kernels, bf16 activations and fp32 master weights, on random tokens; prints tokens/s and
 // MFU with the same FLOP count as bench/torch_gpt_ref.py, so the two lines compare directly.
+// As llm.c: the vocabulary padded for the GEMMs (50257 real classes in rows of 50304), GELU
+// fused into the MLP's matmuls, and overwrite kernels where a buffer has one producer, so the
+// backward pass zeroes nothing but the fp32 parameter gradients.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -17,7 +20,7 @@ using cu::DeviceBuffer;
 namespace {
 
 struct Config {
-  int layers = 12, C = 768, NH = 12, T = 1024, V = 50304, B = 16, steps = 20, warmup = 3;
+  int layers = 12, C = 768, NH = 12, T = 1024, V = 50257, Vp = 0, B = 16, steps = 20, warmup = 3;
   double peak_tflops = 0.0;
 };
 
@@ -42,7 +45,7 @@ ParamLayout layout_params(const Config& c) {
     return at;
   };
   const std::size_t C = c.C;
-  p.wte = take(std::size_t(c.V) * C);
+  p.wte = take(std::size_t(c.Vp) * C);  // padded rows: their logits never enter the loss
   p.wpe = take(std::size_t(c.T) * C);
   for (int l = 0; l < c.layers; l++) {
     LayerParams lp{};
@@ -74,6 +77,7 @@ struct Model {
   std::vector<LayerActs> acts;
   DeviceBuffer<bf16> final_res, lnf, logits, d_res, d_a, d_b;  // d_*: scratch gradients
   DeviceBuffer<float> lnf_mean, lnf_rstd, losses, ce_lse;
+  DeviceBuffer<unsigned char> attn_scratch;  // attention_backward's, 256-byte aligned (cudaMalloc)
   DeviceBuffer<std::int32_t> tokens, targets;
 };
 
@@ -96,7 +100,8 @@ Model build_model(const Config& c) {
   cu::float_to_bf16(mdl.params.get(), mdl.master.get(), total, nullptr);
   for (int l = 0; l < c.layers; l++) mdl.acts.emplace_back(N, C, std::size_t(c.B) * c.NH * c.T);
   mdl.final_res = DeviceBuffer<bf16>(N * C), mdl.lnf = DeviceBuffer<bf16>(N * C);
-  mdl.logits = DeviceBuffer<bf16>(N * c.V);
+  mdl.logits = DeviceBuffer<bf16>(N * c.Vp);
+  mdl.attn_scratch = DeviceBuffer<unsigned char>(cu::attention_backward_scratch_bytes(c.B, c.T, c.C, c.NH));
   mdl.d_res = DeviceBuffer<bf16>(N * C), mdl.d_a = DeviceBuffer<bf16>(4 * N * C), mdl.d_b = DeviceBuffer<bf16>(4 * N * C);
   mdl.lnf_mean = DeviceBuffer<float>(N), mdl.lnf_rstd = DeviceBuffer<float>(N);
   mdl.losses = DeviceBuffer<float>(N), mdl.ce_lse = DeviceBuffer<float>(N);
@@ -125,53 +130,62 @@ void forward(Model& md, cu::GemmContext& g, cudaStream_t s) {
     cu::matmul_forward(md.d_a.get(), a.atty.get(), P + w.projw, P + w.projb, N, C, C, g, s);
     cu::residual_forward(a.res2.get(), a.res.get(), md.d_a.get(), std::size_t(N) * C, s);
     cu::layernorm_forward(a.ln2.get(), a.ln2_mean.get(), a.ln2_rstd.get(), a.res2.get(), P + w.ln2w, P + w.ln2b, N, C, s);
-    cu::matmul_forward(a.fch.get(), a.ln2.get(), P + w.fcw, P + w.fcb, N, C, 4 * C, g, s);
-    cu::gelu_forward(a.gelu.get(), a.fch.get(), std::size_t(N) * 4 * C, s);
+    cu::matmul_forward_gelu(a.gelu.get(), a.fch.get(), a.ln2.get(), P + w.fcw, P + w.fcb, N, C, 4 * C, g, s);
     cu::matmul_forward(md.d_a.get(), a.gelu.get(), P + w.fc2w, P + w.fc2b, N, 4 * C, C, g, s);
     cu::residual_forward(next, a.res2.get(), md.d_a.get(), std::size_t(N) * C, s);
   }
   cu::layernorm_forward(md.lnf.get(), md.lnf_mean.get(), md.lnf_rstd.get(), md.final_res.get(), P + md.lay.lnfw,
                         P + md.lay.lnfb, N, C, s);
-  cu::matmul_forward(md.logits.get(), md.lnf.get(), P + md.lay.wte, nullptr, N, C, c.V, g, s);  // tied head
-  cu::crossentropy_forward(md.losses.get(), md.ce_lse.get(), md.logits.get(), md.targets.get(), N, c.V, s);
+  cu::matmul_forward<bf16>(md.logits.get(), md.lnf.get(), P + md.lay.wte, nullptr, N, C, c.Vp, g, s);  // tied head
+  cu::crossentropy_forward(md.losses.get(), md.ce_lse.get(), md.logits.get(), md.targets.get(), N, c.V, c.Vp, s);
 }
 
-void zero(bf16* p, std::size_t n, cudaStream_t s) { LLMRT_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(bf16), s)); }
+// Input gradient WRITTEN, then the fp32 weight gradients added: one linear's backward.
+void linear_backward(bf16* dinp, float* dweight, float* dbias, const bf16* dout, const bf16* inp, const bf16* weight,
+                     int N, int C, int OC, cu::GemmContext& g, cudaStream_t s) {
+  cu::matmul_backward_input(dinp, dout, weight, N, C, OC, g, s, /*accumulate=*/false);
+  cu::matmul_backward_weight(dweight, dbias, dout, inp, N, C, OC, g, s);
+}
 
-// d_res carries the residual stream's gradient down the stack; d_a and d_b are per-op scratch.
+// A layernorm's backward: dres (N, C) = dres + d(LN)/d(inp) in place (the residual stream's
+// gradient), then its weight gradients.
+void layernorm_backward_into(bf16* dres, const bf16* dres_in, float* dweight, float* dbias, const bf16* dout,
+                             const bf16* inp, const bf16* weight, const float* mean, const float* rstd, int N, int C,
+                             cudaStream_t s) {
+  cu::layernorm_backward_residual(dres, dres_in, dout, inp, weight, mean, rstd, N, C, s);
+  cu::layernorm_backward<bf16>(nullptr, dweight, dbias, dout, inp, weight, mean, rstd, N, C, s);
+}
+
+// d_res carries the residual stream's gradient down the stack; d_a and d_b are per-op scratch,
+// each written before it is read (no memsets).
 void backward(Model& md, cu::GemmContext& g, cudaStream_t s) {
   const Config& c = md.cfg;
   const int N = c.B * c.T, C = c.C;
-  const std::size_t NC = std::size_t(N) * C;
   const bf16* P = md.params.get();
   float* G = md.grads.get();
   bf16 *dres = md.d_res.get(), *da = md.d_a.get(), *db = md.d_b.get();
-  LLMRT_CUDA_CHECK(cudaMemsetAsync(G, 0, md.grads.bytes(), s));
-  cu::crossentropy_backward(md.logits.get(), md.logits.get(), md.ce_lse.get(), md.targets.get(), 1.0f, N, c.V, s);
-  zero(da, NC, s);
-  cu::matmul_backward(da, G + md.lay.wte, nullptr, md.logits.get(), md.lnf.get(), P + md.lay.wte, N, C, c.V, g, s);
-  zero(dres, NC, s);
-  cu::layernorm_backward(dres, G + md.lay.lnfw, G + md.lay.lnfb, da, md.final_res.get(), P + md.lay.lnfw,
-                         md.lnf_mean.get(), md.lnf_rstd.get(), N, C, s);
+  LLMRT_CUDA_CHECK(cudaMemsetAsync(G, 0, md.grads.bytes(), s));  // parameter gradients accumulate (+=)
+  cu::crossentropy_backward(md.logits.get(), md.logits.get(), md.ce_lse.get(), md.targets.get(), 1.0f, nullptr, N,
+                            c.V, c.Vp, s);
+  linear_backward(da, G + md.lay.wte, nullptr, md.logits.get(), md.lnf.get(), P + md.lay.wte, N, C, c.Vp, g, s);
+  layernorm_backward_into(dres, nullptr, G + md.lay.lnfw, G + md.lay.lnfb, da, md.final_res.get(), P + md.lay.lnfw,
+                          md.lnf_mean.get(), md.lnf_rstd.get(), N, C, s);
   for (int l = c.layers - 1; l >= 0; l--) {
     LayerActs& a = md.acts[l];
     const LayerParams& w = md.lay.layers[l];
-    zero(da, 4 * NC, s);
-    cu::matmul_backward(da, G + w.fc2w, G + w.fc2b, dres, a.gelu.get(), P + w.fc2w, N, 4 * C, C, g, s);
-    zero(db, 4 * NC, s);
-    cu::gelu_backward(db, a.fch.get(), da, 4 * NC, s);
-    zero(da, NC, s);
-    cu::matmul_backward(da, G + w.fcw, G + w.fcb, db, a.ln2.get(), P + w.fcw, N, C, 4 * C, g, s);
-    cu::layernorm_backward(dres, G + w.ln2w, G + w.ln2b, da, a.res2.get(), P + w.ln2w, a.ln2_mean.get(),
-                           a.ln2_rstd.get(), N, C, s);
-    zero(da, NC, s);
-    cu::matmul_backward(da, G + w.projw, G + w.projb, dres, a.atty.get(), P + w.projw, N, C, C, g, s);
-    zero(db, 3 * NC, s);
-    cu::attention_backward(db, da, a.qkv.get(), a.atty.get(), a.lse.get(), c.B, c.T, C, c.NH, s);
-    zero(da, NC, s);
-    cu::matmul_backward(da, G + w.qkvw, G + w.qkvb, db, a.ln1.get(), P + w.qkvw, N, C, 3 * C, g, s);
-    cu::layernorm_backward(dres, G + w.ln1w, G + w.ln1b, da, a.res.get(), P + w.ln1w, a.ln1_mean.get(),
-                           a.ln1_rstd.get(), N, C, s);
+    // MLP: db (N, 4C) = (dres @ fc2w) * gelu'(fch), then fc2's weights; fc's backward into da.
+    cu::matmul_backward_input_gelu(db, dres, P + w.fc2w, a.fch.get(), N, 4 * C, C, g, s);
+    cu::matmul_backward_weight(G + w.fc2w, G + w.fc2b, dres, a.gelu.get(), N, 4 * C, C, g, s);
+    linear_backward(da, G + w.fcw, G + w.fcb, db, a.ln2.get(), P + w.fcw, N, C, 4 * C, g, s);
+    layernorm_backward_into(dres, dres, G + w.ln2w, G + w.ln2b, da, a.res2.get(), P + w.ln2w, a.ln2_mean.get(),
+                            a.ln2_rstd.get(), N, C, s);
+    // Attention: proj into da, attention into db (N, 3C), qkv into da, ln1 into dres.
+    linear_backward(da, G + w.projw, G + w.projb, dres, a.atty.get(), P + w.projw, N, C, C, g, s);
+    cu::attention_backward(db, da, a.qkv.get(), a.atty.get(), a.lse.get(), md.attn_scratch.get(), c.B, c.T, C, c.NH,
+                           s);
+    linear_backward(da, G + w.qkvw, G + w.qkvb, db, a.ln1.get(), P + w.qkvw, N, C, 3 * C, g, s);
+    layernorm_backward_into(dres, dres, G + w.ln1w, G + w.ln1b, da, a.res.get(), P + w.ln1w, a.ln1_mean.get(),
+                            a.ln1_rstd.get(), N, C, s);
   }
   cu::encoder_backward(G + md.lay.wte, G + md.lay.wpe, dres, md.tokens.get(), c.B, c.T, C, s);
 }
@@ -193,12 +207,19 @@ int main(int argc, char** argv) {
   app.add_option("--d-model", c.C);
   app.add_option("--heads", c.NH);
   app.add_option("--seq", c.T);
-  app.add_option("--vocab", c.V);
+  app.add_option("--vocab", c.V, "real classes (targets and tokens are drawn below it)");
+  app.add_option("--vocab-padded", c.Vp,
+                 "rows of the embedding and logits, >= --vocab (default: --vocab rounded up to 128)");
   app.add_option("--batch", c.B);
   app.add_option("--steps", c.steps);
   app.add_option("--warmup", c.warmup);
   app.add_option("--peak-tflops", c.peak_tflops, "device peak for bf16, to report MFU");
   CLI11_PARSE(app, argc, argv);
+  if (c.Vp == 0) c.Vp = (c.V + 127) / 128 * 128;
+  if (c.Vp < c.V) {
+    std::fprintf(stderr, "bench_gpt_cuda: --vocab-padded %d: expected >= --vocab %d\n", c.Vp, c.V);
+    return 2;
+  }
   if (cu::cuda_device_count() == 0) {
     std::printf("no CUDA device: skipping\n");
     return 77;
@@ -207,6 +228,7 @@ int main(int argc, char** argv) {
     cu::CudaContext ctx;
     Model md = build_model(c);
     std::printf("params %zu, B %d, T %d\n", md.lay.count, c.B, c.T);
+    std::printf("vocabulary %d padded to %d\n", c.V, c.Vp);
     cudaEvent_t start, stop;
     LLMRT_CUDA_CHECK(cudaEventCreate(&start));
     LLMRT_CUDA_CHECK(cudaEventCreate(&stop));

@@ -1,5 +1,5 @@
-// Device-side helpers shared by the .cu files: warp and block reductions, launch-size
-// arithmetic and the post-launch check. Internal to kernels/cuda/.
+// Device-side helpers shared by the .cu files: warp and block reductions, 128-bit packs,
+// launch-size arithmetic and the post-launch check. Internal to kernels/cuda/.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -7,8 +7,10 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "cuda/cuda_common.h"
+#include "cuda/vector_access.h"
 
 namespace llmrt::kernels::cuda::detail {
 
@@ -59,6 +61,40 @@ template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 template <>
 __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+
+// N elements of T moved as whole 16-byte accesses (N * sizeof(T) a multiple of 16): llm.c's
+// Packed128 generalised so a float array can step beside a bf16 one (8 floats = two accesses).
+// load/store need a 16-byte aligned pointer: the host decides with vector_access.h.
+template <typename T, int N>
+struct alignas(16) Packed {
+  static_assert(N > 0 && (N * sizeof(T)) % kVectorBytes == 0, "a pack is whole 16-byte accesses");
+  static constexpr int kAccesses = int(N * sizeof(T) / kVectorBytes);
+  T v[N];
+
+  __device__ __forceinline__ static Packed load(const T* p) {
+    Packed out;
+    const int4* src = reinterpret_cast<const int4*>(p);
+#pragma unroll
+    for (int i = 0; i < kAccesses; i++) {
+      const int4 bits = src[i];
+      std::memcpy(reinterpret_cast<char*>(out.v) + i * kVectorBytes, &bits, kVectorBytes);
+    }
+    return out;
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    int4* dst = reinterpret_cast<int4*>(p);
+#pragma unroll
+    for (int i = 0; i < kAccesses; i++) {
+      int4 bits;
+      std::memcpy(&bits, reinterpret_cast<const char*>(v) + i * kVectorBytes, kVectorBytes);
+      dst[i] = bits;
+    }
+  }
+};
+
+// The vector step of a kernel whose arrays are of these types (vector_access.h).
+template <typename... Ts>
+inline constexpr int kStep = vector_elems({sizeof(Ts)...});
 
 inline unsigned ceil_div(std::size_t a, std::size_t b) { return unsigned((a + b - 1) / b); }
 

@@ -1,7 +1,7 @@
 // The op table's entries: each checks its arguments, picks the backend from ctx->device and calls
 // the project's kernel for it, the very function the GPT layers called before the table existed
 // (so a layer on the table runs at a built-in layer's speed, and the built-in layers give the
-// same bits through it). The CPU is fp32; CUDA (host_ops_cuda.cpp) is bf16 and unrun here.
+// same bits through it). The CPU is fp32; CUDA (host_ops_cuda.cpp) is f32/bf16/f16 and unrun here.
 #include "ops/host_ops.h"
 
 #include "ops/host_ops_entry.h"

@@ -35,8 +35,8 @@ void random_cpu(const llmrt_random_args& args);
 void philox4x32(std::uint64_t seed, std::uint64_t index, std::uint32_t out[4]);
 
 #if LLMRT_HAVE_CUDA
-// The CUDA entries (host_ops_cuda.cpp, unrun here: no GPU in CI); bf16 activations. Each throws
-// OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks.
+// The CUDA entries (host_ops_cuda.cpp, unrun here: no GPU in CI); f32, bf16 or f16 activations.
+// Each throws OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks.
 namespace cuda {
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
@@ -44,11 +44,18 @@ void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& 
 void attention_forward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a);
 void attention_backward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a);
 void layernorm_forward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a);
+void layernorm_apply(const llmrt_call_ctx& ctx, const llmrt_norm_args& a);
 void layernorm_backward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a);
+void rmsnorm_forward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a);
+void rmsnorm_backward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a);
 void activation_forward(const llmrt_call_ctx& ctx, const llmrt_activation_args& a);
 void activation_backward(const llmrt_call_ctx& ctx, const llmrt_activation_args& a);
+void softmax_forward(const llmrt_call_ctx& ctx, const llmrt_softmax_args& a);
+void softmax_backward(const llmrt_call_ctx& ctx, const llmrt_softmax_args& a);
 void elementwise(const llmrt_call_ctx& ctx, const llmrt_elementwise_args& a);
+void reduce(const llmrt_call_ctx& ctx, const llmrt_reduce_args& a);
 void cast(const llmrt_call_ctx& ctx, const llmrt_cast_args& a);
+void random(const llmrt_call_ctx& ctx, const llmrt_random_args& a);
 void embedding_forward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a);
 void embedding_backward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a);
 void cross_entropy_forward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_args& a);

@@ -1,29 +1,49 @@
-// The op table's CUDA entries: bf16 activations, fp32 statistics and parameter gradients, queued
-// on the call's stream (ctx.stream is a cudaStream_t), through kernels/cuda. UNRUN in this
-// project's CI (no GPU): it compiles with every CUDA build and is kept to direct kernel calls.
-// What kernels/cuda lacks (f32 activations, GEMM, RMSNorm, softmax, SiLU, products,
-// reductions, random) is refused with LLMRT_UNIMPLEMENTED naming the op.
+// The op table's CUDA entries: f32, bf16 or f16 activations (the kernels are templates on the
+// storage type, fp32 arithmetic), fp32 statistics and parameter gradients, queued on the call's
+// stream (ctx.stream is a cudaStream_t) through kernels/cuda. UNRUN in this project's CI (no
+// GPU): it compiles with every CUDA build and is kept to direct kernel calls. What kernels/cuda
+// lacks (the general batched GEMM) is refused with LLMRT_UNIMPLEMENTED naming the op.
 #include "ops/host_ops.h"
 
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cuda/kernels_cuda.h"
+#include "cuda/ops_cuda.h"
 
 namespace llmrt::host_ops::cuda {
 namespace {
 namespace cu = kernels::cuda;
-using cu::bf16;
 
 [[noreturn]] void unimplemented(const char* op, const std::string& what) {
   throw OpError(LLMRT_UNIMPLEMENTED, std::string("ops.") + op + ": device cuda: " + what);
 }
-void require_bf16(const char* op, std::int32_t dtype) {
-  if (dtype != LLMRT_DTYPE_BF16) {
-    unimplemented(op, std::string("dtype ") + dtype_name(dtype) + ": the CUDA kernels are bf16 (fp32 accumulation)");
+
+template <typename T>
+struct Type {
+  using type = T;
+};
+// Calls f(Type<T>{}) with T the storage type of `dtype`.
+template <typename F>
+void with_dtype(const char* op, std::int32_t dtype, F&& f) {
+  switch (dtype) {
+    case LLMRT_DTYPE_F32: return f(Type<float>{});
+    case LLMRT_DTYPE_BF16: return f(Type<cu::bf16>{});
+    case LLMRT_DTYPE_F16: return f(Type<cu::f16>{});
+    default: unimplemented(op, std::string("dtype ") + dtype_name(dtype) + ": the CUDA kernels take f32, bf16 or f16");
   }
 }
+template <typename T>
+const T* in(const void* p) {
+  return static_cast<const T*>(p);
+}
+template <typename T>
+T* out(void* p) {
+  return static_cast<T*>(p);
+}
+
 cudaStream_t stream_of(const llmrt_call_ctx& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
 void bind(const llmrt_call_ctx& ctx) {
   int current = -1;
@@ -40,136 +60,280 @@ cu::GemmContext& gemm_context(int device) {
   if (context == nullptr) context = new cu::GemmContext();
   return *context;
 }
-const bf16* h(const void* p) { return static_cast<const bf16*>(p); }
-bf16* h(void* p) { return static_cast<bf16*>(p); }
+
+// Device memory for one call, allocated and freed in stream order (the stream's memory pool: no
+// synchronisation, reused across steps), so calls on different streams never share it.
+class StreamScratch {
+ public:
+  StreamScratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
+    if (bytes > 0) LLMRT_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream));
+  }
+  ~StreamScratch() {
+    if (ptr_ != nullptr) cudaFreeAsync(ptr_, stream_);  // an error here cannot be reported
+  }
+  StreamScratch(const StreamScratch&) = delete;
+  StreamScratch& operator=(const StreamScratch&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  cudaStream_t stream_;
+};
+
+std::size_t dtype_bytes(std::int32_t dtype) { return dtype == LLMRT_DTYPE_F32 ? 4 : 2; }
 }  // namespace
 
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
-  require_bf16("linear_forward", a.dtype);
   bind(ctx);
-  cu::matmul_forward(h(a.out), h(a.in), h(a.weight), h(a.bias), int(a.rows), int(a.in_features), int(a.out_features),
-                     gemm_context(ctx.device.index), stream_of(ctx));
+  with_dtype("linear_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::matmul_forward<T>(out<T>(a.out), in<T>(a.in), in<T>(a.weight), in<T>(a.bias), int(a.rows),
+                          int(a.in_features), int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+  });
 }
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
-  require_bf16("linear_backward_input", a.dtype);
   bind(ctx);
-  cu::matmul_backward_input(h(a.d_in), h(a.d_out), h(a.weight), int(a.rows), int(a.in_features), int(a.out_features),
-                            gemm_context(ctx.device.index), stream_of(ctx));
+  with_dtype("linear_backward_input", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::matmul_backward_input<T>(out<T>(a.d_in), in<T>(a.d_out), in<T>(a.weight), int(a.rows), int(a.in_features),
+                                 int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+  });
 }
 void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
-  require_bf16("linear_backward_weight", a.dtype);
   bind(ctx);
-  cu::matmul_backward_weight(a.d_weight, a.d_bias, h(a.d_out), h(a.in), int(a.rows), int(a.in_features),
-                             int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+  with_dtype("linear_backward_weight", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::matmul_backward_weight<T>(a.d_weight, a.d_bias, in<T>(a.d_out), in<T>(a.in), int(a.rows), int(a.in_features),
+                                  int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+  });
 }
 
-void attention_forward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a) {
-  require_bf16("attention_forward", a.dtype);
-  if (a.channels / a.heads > cu::kMaxAttentionHeadSize) unimplemented("attention_forward", "head size above 128");
-  bind(ctx);
-  cu::attention_forward(h(a.out), a.lse, h(a.qkv), int(a.batch), int(a.seq), int(a.channels), int(a.heads),
-                        stream_of(ctx));
+namespace {
+void attention_head_size(const char* op, const llmrt_attention_args& a) {
+  const std::int64_t hs = a.channels / a.heads;
+  if (hs > cu::kMaxAttentionHeadSize || hs % 8 != 0) {
+    unimplemented(op, "head size " + std::to_string(hs) + ": the kernels take a multiple of 8 up to " +
+                          std::to_string(cu::kMaxAttentionHeadSize));
+  }
 }
-void attention_backward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a) {
-  require_bf16("attention_backward", a.dtype);
-  if (a.channels / a.heads > cu::kMaxAttentionHeadSize) unimplemented("attention_backward", "head size above 128");
+}  // namespace
+
+void attention_forward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a) {
+  attention_head_size("attention_forward", a);
   bind(ctx);
-  cu::attention_backward(h(a.d_qkv), h(a.d_out), h(a.qkv), h(a.out), a.lse, int(a.batch), int(a.seq), int(a.channels),
-                         int(a.heads), stream_of(ctx));
+  with_dtype("attention_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::attention_forward<T>(out<T>(a.out), a.lse, in<T>(a.qkv), int(a.batch), int(a.seq), int(a.channels),
+                             int(a.heads), stream_of(ctx));
+  });
+}
+// The op table's backward adds into d_qkv; the kernel writes: through a stream-ordered buffer.
+void attention_backward(const llmrt_call_ctx& ctx, const llmrt_attention_args& a) {
+  attention_head_size("attention_backward", a);
+  bind(ctx);
+  const cudaStream_t s = stream_of(ctx);
+  const int B = int(a.batch), Tn = int(a.seq), C = int(a.channels), NH = int(a.heads);
+  const std::size_t n = std::size_t(B) * Tn * 3 * C;
+  with_dtype("attention_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const StreamScratch scratch(cu::attention_backward_scratch_bytes(B, Tn, C, NH), s);
+    const StreamScratch dqkv(n * sizeof(T), s);
+    cu::attention_backward<T>(dqkv.as<T>(), in<T>(a.d_out), in<T>(a.qkv), in<T>(a.out), a.lse, scratch.as<void>(), B,
+                              Tn, C, NH, s);
+    cu::residual_accumulate<T>(out<T>(a.d_qkv), dqkv.as<T>(), n, s);
+  });
 }
 
 void layernorm_forward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a) {
-  require_bf16("layernorm_forward", a.dtype);
   bind(ctx);
-  cu::layernorm_forward(h(a.out), a.mean, a.rstd, h(a.in), h(a.weight), h(a.bias), int(a.rows), int(a.channels),
-                        stream_of(ctx));
+  with_dtype("layernorm_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::layernorm_forward<T>(out<T>(a.out), a.mean, a.rstd, in<T>(a.in), in<T>(a.weight), in<T>(a.bias), int(a.rows),
+                             int(a.channels), stream_of(ctx));
+  });
+}
+void layernorm_apply(const llmrt_call_ctx& ctx, const llmrt_norm_args& a) {
+  bind(ctx);
+  with_dtype("layernorm_apply", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::layernorm_apply<T>(out<T>(a.out), in<T>(a.in), a.mean, a.rstd, in<T>(a.weight), in<T>(a.bias), int(a.rows),
+                           int(a.channels), stream_of(ctx));
+  });
 }
 void layernorm_backward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a) {
-  require_bf16("layernorm_backward", a.dtype);
   bind(ctx);
-  cu::layernorm_backward(h(a.d_in), a.d_weight, a.d_bias, h(a.d_out), h(a.in), h(a.weight), a.mean, a.rstd,
-                         int(a.rows), int(a.channels), stream_of(ctx));
+  with_dtype("layernorm_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::layernorm_backward<T>(out<T>(a.d_in), a.d_weight, a.d_bias, in<T>(a.d_out), in<T>(a.in), in<T>(a.weight),
+                              a.mean, a.rstd, int(a.rows), int(a.channels), stream_of(ctx));
+  });
+}
+void rmsnorm_forward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a) {
+  bind(ctx);
+  with_dtype("rmsnorm_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::rmsnorm_forward<T>(out<T>(a.out), a.rstd, in<T>(a.in), in<T>(a.weight), int(a.rows), int(a.channels),
+                           a.eps == 0.0f ? 1e-5f : a.eps, stream_of(ctx));
+  });
+}
+void rmsnorm_backward(const llmrt_call_ctx& ctx, const llmrt_norm_args& a) {
+  bind(ctx);
+  with_dtype("rmsnorm_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::rmsnorm_backward<T>(out<T>(a.d_in), a.d_weight, in<T>(a.d_out), in<T>(a.in), in<T>(a.weight), a.rstd,
+                            int(a.rows), int(a.channels), stream_of(ctx));
+  });
 }
 
 void activation_forward(const llmrt_call_ctx& ctx, const llmrt_activation_args& a) {
-  require_bf16("activation_forward", a.dtype);
-  if (a.kind != LLMRT_ACT_GELU) unimplemented("activation_forward", "SiLU has no CUDA kernel yet");
   bind(ctx);
-  cu::gelu_forward(h(a.out), h(a.in), size_t(a.count), stream_of(ctx));
+  with_dtype("activation_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const auto n = std::size_t(a.count);
+    if (a.kind == LLMRT_ACT_GELU) return cu::gelu_forward<T>(out<T>(a.out), in<T>(a.in), n, stream_of(ctx));
+    cu::silu_forward<T>(out<T>(a.out), in<T>(a.in), n, stream_of(ctx));
+  });
 }
 void activation_backward(const llmrt_call_ctx& ctx, const llmrt_activation_args& a) {
-  require_bf16("activation_backward", a.dtype);
-  if (a.kind != LLMRT_ACT_GELU) unimplemented("activation_backward", "SiLU has no CUDA kernel yet");
   bind(ctx);
-  cu::gelu_backward(h(a.d_in), h(a.in), h(a.d_out), size_t(a.count), stream_of(ctx));
+  with_dtype("activation_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const auto n = std::size_t(a.count);
+    if (a.kind == LLMRT_ACT_GELU) {
+      return cu::gelu_backward<T>(out<T>(a.d_in), in<T>(a.in), in<T>(a.d_out), n, stream_of(ctx));
+    }
+    cu::silu_backward<T>(out<T>(a.d_in), in<T>(a.in), in<T>(a.d_out), n, stream_of(ctx));
+  });
+}
+
+void softmax_forward(const llmrt_call_ctx& ctx, const llmrt_softmax_args& a) {
+  bind(ctx);
+  with_dtype("softmax_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::softmax_forward<T>(out<T>(a.out), in<T>(a.in), int(a.rows), int(a.cols), stream_of(ctx));
+  });
+}
+void softmax_backward(const llmrt_call_ctx& ctx, const llmrt_softmax_args& a) {
+  bind(ctx);
+  with_dtype("softmax_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    cu::softmax_backward<T>(out<T>(a.d_in), in<T>(a.d_out), in<T>(a.out), int(a.rows), int(a.cols), stream_of(ctx));
+  });
 }
 
 void elementwise(const llmrt_call_ctx& ctx, const llmrt_elementwise_args& a) {
-  require_bf16("elementwise", a.dtype);
   bind(ctx);
-  if (a.kind == LLMRT_EW_ADD) return cu::residual_forward(h(a.out), h(a.a), h(a.b), size_t(a.count), stream_of(ctx));
-  if (a.kind == LLMRT_EW_ACCUMULATE) return cu::residual_accumulate(h(a.out), h(a.a), size_t(a.count), stream_of(ctx));
-  unimplemented("elementwise", "kind " + std::to_string(a.kind) + " has no CUDA kernel yet (ADD and ACCUMULATE have)");
+  with_dtype("elementwise", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const auto n = std::size_t(a.count);
+    const cudaStream_t s = stream_of(ctx);
+    switch (a.kind) {
+      case LLMRT_EW_ADD: return cu::residual_forward<T>(out<T>(a.out), in<T>(a.a), in<T>(a.b), n, s);
+      case LLMRT_EW_ACCUMULATE: return cu::residual_accumulate<T>(out<T>(a.out), in<T>(a.a), n, s);
+      case LLMRT_EW_MUL: return cu::mul_forward<T>(out<T>(a.out), in<T>(a.a), in<T>(a.b), n, s);
+      case LLMRT_EW_MUL_ACCUMULATE: return cu::mul_accumulate<T>(out<T>(a.out), in<T>(a.a), in<T>(a.b), n, s);
+      case LLMRT_EW_SCALE: return cu::scale_forward<T>(out<T>(a.out), in<T>(a.a), a.alpha, n, s);
+      default:  // ADD_BIAS; the entry checked that cols divides count
+        return cu::add_bias<T>(out<T>(a.out), in<T>(a.a), in<T>(a.bias), int(a.count / a.cols), int(a.cols), s);
+    }
+  });
+}
+
+// SUM_ROWS adds into out (C); the scalar kinds write *scalar (device memory) in fp64.
+void reduce(const llmrt_call_ctx& ctx, const llmrt_reduce_args& a) {
+  bind(ctx);
+  const cudaStream_t s = stream_of(ctx);
+  with_dtype("reduce", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if (a.kind == LLMRT_SUM_ROWS) return cu::sum_rows<T>(a.out, in<T>(a.in), int(a.rows), int(a.cols), s);
+    const StreamScratch scratch(cu::kSumOfSquaresBlocks * sizeof(double), s);
+    cu::sum_all<T>(a.scalar, in<T>(a.in), std::size_t(a.rows) * std::size_t(a.cols), a.kind == LLMRT_SUM_SQUARES,
+                   scratch.as<double>(), s);
+  });
 }
 
 void cast(const llmrt_call_ctx& ctx, const llmrt_cast_args& a) {
   bind(ctx);
-  const size_t n = size_t(a.count);
+  const std::size_t n = std::size_t(a.count);
   const cudaStream_t s = stream_of(ctx);
   using F = float;
   const std::int32_t from = a.src_dtype, to = a.dst_dtype;
   if (from == to) {
-    LLMRT_CUDA_CHECK(cudaMemcpyAsync(a.out, a.in, n * (from == LLMRT_DTYPE_F32 ? 4 : 2), cudaMemcpyDeviceToDevice, s));
+    LLMRT_CUDA_CHECK(cudaMemcpyAsync(a.out, a.in, n * dtype_bytes(from), cudaMemcpyDeviceToDevice, s));
   } else if (from == LLMRT_DTYPE_BF16 && to == LLMRT_DTYPE_F32) {
-    cu::bf16_to_float(static_cast<F*>(a.out), h(a.in), n, s);
+    cu::bf16_to_float(out<F>(a.out), in<cu::bf16>(a.in), n, s);
   } else if (from == LLMRT_DTYPE_F32 && to == LLMRT_DTYPE_BF16) {
-    cu::float_to_bf16(h(a.out), static_cast<const F*>(a.in), n, s);
+    cu::float_to_bf16(out<cu::bf16>(a.out), in<F>(a.in), n, s);
   } else if (from == LLMRT_DTYPE_F16 && to == LLMRT_DTYPE_F32) {
-    cu::f16_to_float(static_cast<F*>(a.out), static_cast<const cu::f16*>(a.in), n, s);
+    cu::f16_to_float(out<F>(a.out), in<cu::f16>(a.in), n, s);
   } else if (from == LLMRT_DTYPE_F32 && to == LLMRT_DTYPE_F16) {
-    cu::float_to_f16(static_cast<cu::f16*>(a.out), static_cast<const F*>(a.in), n, s);
+    cu::float_to_f16(out<cu::f16>(a.out), in<F>(a.in), n, s);
   } else if (from == LLMRT_DTYPE_BF16) {
-    cu::bf16_to_f16(static_cast<cu::f16*>(a.out), h(a.in), n, s);
+    cu::bf16_to_f16(out<cu::f16>(a.out), in<cu::bf16>(a.in), n, s);
   } else {
-    cu::f16_to_bf16(h(a.out), static_cast<const cu::f16*>(a.in), n, s);
+    cu::f16_to_bf16(out<cu::bf16>(a.out), in<cu::f16>(a.in), n, s);
   }
 }
 
-void embedding_forward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a) {
-  require_bf16("embedding_forward", a.dtype);
-  if (a.positions == nullptr) unimplemented("embedding_forward", "an embedding without positions has no CUDA kernel yet");
+// Drawn on the host by the CPU's generator (the same values on every device, which is the op's
+// contract) and copied: random fills are initialisation, not the steady state. A copy from
+// pageable memory returns once the bytes are staged, so the host buffer may go at return.
+void random(const llmrt_call_ctx& ctx, const llmrt_random_args& a) {
   bind(ctx);
-  cu::encoder_forward(h(a.out), a.tokens, h(a.table), h(a.positions), int(a.batch), int(a.seq), int(a.channels),
-                      stream_of(ctx));
+  const std::size_t bytes = std::size_t(a.count) * dtype_bytes(a.dtype);
+  std::vector<unsigned char> host(bytes);
+  llmrt_random_args on_host = a;
+  on_host.out = host.data();
+  random_cpu(on_host);
+  LLMRT_CUDA_CHECK(cudaMemcpyAsync(a.out, host.data(), bytes, cudaMemcpyHostToDevice, stream_of(ctx)));
+}
+
+void embedding_forward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a) {
+  bind(ctx);
+  with_dtype("embedding_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const int B = int(a.batch), Tn = int(a.seq), C = int(a.channels);
+    if (a.positions == nullptr) {
+      return cu::embedding_gather<T>(out<T>(a.out), a.tokens, in<T>(a.table), B * Tn, C, stream_of(ctx));
+    }
+    cu::encoder_forward<T>(out<T>(a.out), a.tokens, in<T>(a.table), in<T>(a.positions), B, Tn, C, stream_of(ctx));
+  });
 }
 void embedding_backward(const llmrt_call_ctx& ctx, const llmrt_embedding_args& a) {
-  require_bf16("embedding_backward", a.dtype);
-  if (a.d_positions == nullptr) unimplemented("embedding_backward", "an embedding without positions has no CUDA kernel yet");
   bind(ctx);
-  cu::encoder_backward(a.d_table, a.d_positions, h(a.d_out), a.tokens, int(a.batch), int(a.seq), int(a.channels),
-                       stream_of(ctx));
+  with_dtype("embedding_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const int B = int(a.batch), Tn = int(a.seq), C = int(a.channels);
+    if (a.d_positions == nullptr) {
+      return cu::embedding_gather_backward<T>(a.d_table, in<T>(a.d_out), a.tokens, B * Tn, C, stream_of(ctx));
+    }
+    cu::encoder_backward<T>(a.d_table, a.d_positions, in<T>(a.d_out), a.tokens, B, Tn, C, stream_of(ctx));
+  });
 }
 
 // The mean loss stays on the device (a host mean would stall the stream): mean_loss must be NULL.
 void cross_entropy_forward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_args& a) {
-  if (a.mean_loss != nullptr) unimplemented("cross_entropy_forward", "mean_loss must be NULL (average losses on device)");
-  bind(ctx);
-  if (a.dtype == LLMRT_DTYPE_F32) {
-    return cu::crossentropy_forward(a.losses, a.lse, static_cast<const float*>(a.logits), a.targets, int(a.rows),
-                                    int(a.vocab), stream_of(ctx));
+  if (a.mean_loss != nullptr) {
+    unimplemented("cross_entropy_forward", "mean_loss must be NULL (average losses on device)");
   }
-  require_bf16("cross_entropy_forward", a.dtype);
-  cu::crossentropy_forward(a.losses, a.lse, h(a.logits), a.targets, int(a.rows), int(a.vocab), stream_of(ctx));
+  bind(ctx);
+  with_dtype("cross_entropy_forward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const int V = int(a.vocab);
+    cu::crossentropy_forward<T>(a.losses, a.lse, in<T>(a.logits), a.targets, int(a.rows), V, V, stream_of(ctx));
+  });
 }
 void cross_entropy_backward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_args& a) {
   bind(ctx);
-  if (a.dtype == LLMRT_DTYPE_F32) {
-    return cu::crossentropy_backward(static_cast<float*>(a.d_logits), static_cast<const float*>(a.logits), a.lse,
-                                     a.targets, a.d_loss, int(a.rows), int(a.vocab), stream_of(ctx));
-  }
-  require_bf16("cross_entropy_backward", a.dtype);
-  cu::crossentropy_backward(h(a.d_logits), h(a.logits), a.lse, a.targets, a.d_loss, int(a.rows), int(a.vocab),
-                            stream_of(ctx));
+  with_dtype("cross_entropy_backward", a.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const int V = int(a.vocab);
+    cu::crossentropy_backward<T>(out<T>(a.d_logits), in<T>(a.logits), a.lse, a.targets, a.d_loss, nullptr,
+                                 int(a.rows), V, V, stream_of(ctx));
+  });
 }
 
 }  // namespace llmrt::host_ops::cuda

@@ -42,11 +42,13 @@ llmrt_status* layernorm_forward(const llmrt_call_ctx* ctx, const llmrt_norm_args
 }
 
 llmrt_status* layernorm_apply(const llmrt_call_ctx* ctx, const llmrt_norm_args* args) {
-  return entry("layernorm_apply", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
+  return entry("layernorm_apply", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
     const RowDims d = row_dims(c, a.rows, a.channels, "rows", "channels");
     c.ptr(a.in, "in"), c.ptr(a.weight, "weight"), c.ptr(a.bias, "bias"), c.ptr(a.out, "out");
     c.ptr(a.mean, "mean"), c.ptr(a.rstd, "rstd");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::layernorm_apply(x, a);
+#endif
     c.cpu_f32(a.dtype);
     cpu::layernorm_apply(f(a.out), f(a.in), a.mean, a.rstd, f(a.weight), f(a.bias), d.n, d.c);
   });
@@ -67,22 +69,26 @@ llmrt_status* layernorm_backward(const llmrt_call_ctx* ctx, const llmrt_norm_arg
 }
 
 llmrt_status* rmsnorm_forward(const llmrt_call_ctx* ctx, const llmrt_norm_args* args) {
-  return entry("rmsnorm_forward", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
+  return entry("rmsnorm_forward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
     const RowDims d = row_dims(c, a.rows, a.channels, "rows", "channels");
     c.ptr(a.in, "in"), c.ptr(a.weight, "weight"), c.ptr(a.out, "out"), c.ptr(a.rstd, "rstd");
     c.require(a.eps >= 0.0f, "eps is negative");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::rmsnorm_forward(x, a);
+#endif
     c.cpu_f32(a.dtype);
     cpu::rmsnorm_forward(f(a.out), a.rstd, f(a.in), f(a.weight), d.n, d.c, a.eps == 0.0f ? 1e-5f : a.eps);
   });
 }
 
 llmrt_status* rmsnorm_backward(const llmrt_call_ctx* ctx, const llmrt_norm_args* args) {
-  return entry("rmsnorm_backward", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
+  return entry("rmsnorm_backward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_norm_args& a, [[maybe_unused]] Backend b) {
     const RowDims d = row_dims(c, a.rows, a.channels, "rows", "channels");
     c.ptr(a.d_out, "d_out"), c.ptr(a.in, "in"), c.ptr(a.weight, "weight"), c.ptr(a.rstd, "rstd");
     c.require(a.d_in != nullptr || a.d_weight != nullptr, "nothing to compute: d_in and d_weight are NULL");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::rmsnorm_backward(x, a);
+#endif
     c.cpu_f32(a.dtype);
     cpu::rmsnorm_backward(f(a.d_in), a.d_weight, f(a.d_out), f(a.in), f(a.weight), a.rstd, d.n, d.c);
   });
@@ -117,20 +123,24 @@ llmrt_status* activation_backward(const llmrt_call_ctx* ctx, const llmrt_activat
 }
 
 llmrt_status* softmax_forward(const llmrt_call_ctx* ctx, const llmrt_softmax_args* args) {
-  return entry("softmax_forward", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_softmax_args& a, [[maybe_unused]] Backend b) {
+  return entry("softmax_forward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_softmax_args& a, [[maybe_unused]] Backend b) {
     const RowDims d = row_dims(c, a.rows, a.cols, "rows", "cols");
     c.ptr(a.in, "in"), c.ptr(a.out, "out");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::softmax_forward(x, a);
+#endif
     c.cpu_f32(a.dtype);
     cpu::softmax_forward(f(a.out), f(a.in), d.n, d.c);
   });
 }
 
 llmrt_status* softmax_backward(const llmrt_call_ctx* ctx, const llmrt_softmax_args* args) {
-  return entry("softmax_backward", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_softmax_args& a, [[maybe_unused]] Backend b) {
+  return entry("softmax_backward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_softmax_args& a, [[maybe_unused]] Backend b) {
     const RowDims d = row_dims(c, a.rows, a.cols, "rows", "cols");
     c.ptr(a.out, "out"), c.ptr(a.d_out, "d_out"), c.ptr(a.d_in, "d_in");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::softmax_backward(x, a);
+#endif
     c.cpu_f32(a.dtype);
     cpu::softmax_backward(f(a.d_in), f(a.d_out), f(a.out), d.n, d.c);
   });
@@ -169,13 +179,15 @@ llmrt_status* elementwise(const llmrt_call_ctx* ctx, const llmrt_elementwise_arg
 }
 
 llmrt_status* reduce(const llmrt_call_ctx* ctx, const llmrt_reduce_args* args) {
-  return entry("reduce", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_reduce_args& a, [[maybe_unused]] Backend b) {
+  return entry("reduce", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_reduce_args& a, [[maybe_unused]] Backend b) {
     c.require(a.kind >= LLMRT_SUM_ROWS && a.kind <= LLMRT_SUM_SQUARES, "kind = " + std::to_string(a.kind) + " is unknown");
     const RowDims d = row_dims(c, a.rows, a.cols, "rows", "cols");
     c.ptr(a.in, "in");
     if (a.kind == LLMRT_SUM_ROWS) c.ptr(a.out, "out");
     else c.ptr(a.scalar, "scalar");
-    if (b == Backend::kCuda) c.no_cuda();
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::reduce(x, a);
+#endif
     c.cpu_f32(a.dtype);
     if (a.kind == LLMRT_SUM_ROWS) cpu::sum_rows(a.out, f(a.in), d.n, d.c);
     else *a.scalar = cpu::sum_all(f(a.in), size_t(d.n) * size_t(d.c), a.kind == LLMRT_SUM_SQUARES);
@@ -199,16 +211,18 @@ llmrt_status* cast(const llmrt_call_ctx* ctx, const llmrt_cast_args* args) {
 }
 
 llmrt_status* random(const llmrt_call_ctx* ctx, const llmrt_random_args* args) {
-  return entry("random", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_random_args& a, [[maybe_unused]] Backend b) {
+  return entry("random", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_random_args& a, [[maybe_unused]] Backend b) {
     c.require(a.kind == LLMRT_RANDOM_NORMAL || a.kind == LLMRT_RANDOM_UNIFORM,
               "kind = " + std::to_string(a.kind) + " is not NORMAL (1) or UNIFORM (2)");
     c.require(a.count >= 0, "count is negative");
     c.ptr(a.out, "out");
     c.require(a.kind == LLMRT_RANDOM_UNIFORM ? a.a <= a.b : a.b >= 0, a.kind == LLMRT_RANDOM_UNIFORM ? "a > b" : "b (the standard deviation) is negative");
-    if (b == Backend::kCuda) c.no_cuda();
     if (a.dtype != LLMRT_DTYPE_F32 && a.dtype != LLMRT_DTYPE_BF16 && a.dtype != LLMRT_DTYPE_F16) {
       c.fail(LLMRT_UNIMPLEMENTED, std::string("dtype ") + dtype_name(a.dtype) + ": random fills f32, bf16 or f16");
     }
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::random(x, a);
+#endif
     random_cpu(a);
   });
 }

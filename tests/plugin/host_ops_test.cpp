@@ -410,8 +410,9 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_named) {
   expect(ops().linear_forward(&unknown, &lin), LLMRT_UNIMPLEMENTED, "device type 9");
   // A CUDA ctx for an op with no CUDA kernel (whatever the build): refused before any device call.
   const llmrt_call_ctx cuda = cpu_ctx(LLMRT_DEVICE_CUDA);
-  llmrt_softmax_args soft{sizeof(soft), LLMRT_DTYPE_F32, 0, 2, 2, buf.data(), buf.data() + 8, nullptr, nullptr};
-  expect(ops().softmax_forward(&cuda, &soft), LLMRT_UNIMPLEMENTED, "ops.softmax_forward: device cuda");
+  llmrt_gemm_args cuda_gemm{sizeof(cuda_gemm), 0, 0, 2, 2, 2, 1.0f, 0.0f, buf.data(), 2, 0, buf.data(), 2, 0,
+                            buf.data(), 2, 0, 1, LLMRT_DTYPE_F32, LLMRT_DTYPE_F32};
+  expect(ops().gemm(&cuda, &cuda_gemm), LLMRT_UNIMPLEMENTED, "ops.gemm: device cuda");
 
   llmrt_attention_args att{sizeof(att), LLMRT_DTYPE_F32, 0, 1, 2, 6, 4, buf.data(), buf.data(), buf.data(), nullptr, nullptr};
   expect(ops().attention_forward(&ctx, &att), LLMRT_INVALID_ARGUMENT, "heads = 4 does not divide channels = 6");
