@@ -104,16 +104,22 @@ __device__ __forceinline__ void a_from_c(std::uint32_t (&a)[4], const float (&c)
 // elements, hs real dims) into shared memory: row-major into dst (row stride S) and/or
 // transposed into dst_t (dst_t[d * St + r]). Rows at or past Tn and dims at or past hs are zero.
 // 16-byte loads: the dispatcher checked hs % 8 == 0 and 16-byte aligned base pointers.
-template <typename T, int D>
+// Thread order: without a transpose, consecutive threads take consecutive 16-byte chunks of a
+// row (coalesced reads); with one, consecutive rows of a chunk, so the 2-byte transposed stores
+// of a warp land in 16 consecutive words instead of one bank (the row-major stores stay
+// conflict-free: the padded stride puts 8 consecutive rows in 8 different 4-bank groups).
+template <typename T, int D, bool kRowMajor, bool kTransposed>
 __device__ __forceinline__ void load_tile(T* dst, int S, T* dst_t, int St, const T* src, std::size_t ld, int r0,
                                           int rows, int Tn, int hs) {
+  static_assert(kRowMajor || kTransposed, "a load stores somewhere");
   constexpr int kChunks = D / 8;
   for (int idx = threadIdx.x; idx < rows * kChunks; idx += blockDim.x) {
-    const int r = idx / kChunks, c = (idx % kChunks) * 8;
+    const int r = at::tile_load_row(idx, rows, kChunks, kTransposed);
+    const int c = at::tile_load_col(idx, rows, kChunks, kTransposed);
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r0 + r < Tn && c < hs) v = *reinterpret_cast<const uint4*>(src + std::size_t(r0 + r) * ld + c);
-    if (dst != nullptr) *reinterpret_cast<uint4*>(dst + r * S + c) = v;
-    if (dst_t != nullptr) {
+    if constexpr (kRowMajor) *reinterpret_cast<uint4*>(dst + r * S + c) = v;
+    if constexpr (kTransposed) {
       T e[8];
       std::memcpy(e, &v, sizeof(v));
 #pragma unroll

@@ -60,16 +60,16 @@ __global__ void __launch_bounds__(kThreads)
   const Head hd = head_of(Tn, C, NH, hs);
   const std::size_t ld = 3 * std::size_t(C);
   const int j0 = blockIdx.x * Bk, wk = warp * at::kMmaM;  // the first CTAs have the most query tiles
-  load_tile<T, D>(k_s, S, kt_s, Sk, qkv + hd.qkv_off + C, ld, j0, Bk, Tn, hs);
-  load_tile<T, D>(v_s, S, nullptr, 0, qkv + hd.qkv_off + 2 * C, ld, j0, Bk, Tn, hs);
+  load_tile<T, D, true, true>(k_s, S, kt_s, Sk, qkv + hd.qkv_off + C, ld, j0, Bk, Tn, hs);
+  load_tile<T, D, true, false>(v_s, S, nullptr, 0, qkv + hd.qkv_off + 2 * C, ld, j0, Bk, Tn, hs);
 
   float dk[kN][4] = {}, dv[kN][4] = {};
   const float scale_log2 = scale * kLog2e;
   for (int qt = at::backward_first_query_tile(j0, Bq); qt < at::backward_query_tiles(Tn, Bq); qt++) {
     const int t0 = qt * Bq;
     __syncthreads();  // the previous tile's Q, dO, dS are consumed
-    load_tile<T, D>(q_s, S, qt_s, Sq, qkv + hd.qkv_off, ld, t0, Bq, Tn, hs);
-    load_tile<T, D>(do_s, S, dot_s, Sq, dout + hd.o_off, C, t0, Bq, Tn, hs);
+    load_tile<T, D, true, true>(q_s, S, qt_s, Sq, qkv + hd.qkv_off, ld, t0, Bq, Tn, hs);
+    load_tile<T, D, true, true>(do_s, S, dot_s, Sq, dout + hd.o_off, C, t0, Bq, Tn, hs);
     for (int i = threadIdx.x; i < Bq; i += blockDim.x) {
       const bool in = t0 + i < Tn;
       lse_s[i] = in ? lse[hd.bh * Tn + t0 + i] * kLog2e : 0.0f;

@@ -25,15 +25,15 @@ __global__ void __launch_bounds__(kThreads)
   const std::size_t ld = 3 * std::size_t(C);
   // The last query tiles have the most key tiles: launch them first.
   const int q0 = (gridDim.x - 1 - blockIdx.x) * Br;
-  load_tile<T, D>(q_s, S, nullptr, 0, qkv + hd.qkv_off, ld, q0, Br, Tn, hs);
+  load_tile<T, D, true, false>(q_s, S, nullptr, 0, qkv + hd.qkv_off, ld, q0, Br, Tn, hs);
 
   float o[kO][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const int n_tiles = at::forward_key_tiles(q0, Br, Bc, Tn);
   for (int kt = 0; kt < n_tiles; kt++) {
     const int k0 = kt * Bc;
     __syncthreads();  // the previous tile is consumed (the first time: nothing to wait for but Q)
-    load_tile<T, D>(k_s, S, nullptr, 0, qkv + hd.qkv_off + C, ld, k0, Bc, Tn, hs);
-    load_tile<T, D>(nullptr, 0, vt_s, St, qkv + hd.qkv_off + 2 * C, ld, k0, Bc, Tn, hs);
+    load_tile<T, D, true, false>(k_s, S, nullptr, 0, qkv + hd.qkv_off + C, ld, k0, Bc, Tn, hs);
+    load_tile<T, D, false, true>(nullptr, 0, vt_s, St, qkv + hd.qkv_off + 2 * C, ld, k0, Bc, Tn, hs);
     __syncthreads();
     float s[kS][4] = {};  // S = Q K^T for the warp's 16 rows x Bc keys
 #pragma unroll

@@ -73,6 +73,16 @@ LLMRT_HD constexpr int a_from_c_elem(int reg) { return 2 * (reg & 1); }
 LLMRT_HD constexpr int smem_stride(int cols) { return cols + 8; }
 LLMRT_HD constexpr bool fragment_loads_conflict_free(int stride) { return (stride / 2) % 8 == 4; }
 
+// Which (row, first dim) of a tile thread-iteration idx loads as one 16-byte chunk (8 elements)
+// in load_tile (attention_mma.cuh): chunk-fast for row-major copies, row-fast when a transposed
+// copy is stored too (see there for why).
+LLMRT_HD constexpr int tile_load_row(int idx, int rows, int chunks, bool transposed) {
+  return transposed ? idx % rows : idx / chunks;
+}
+LLMRT_HD constexpr int tile_load_col(int idx, int rows, int chunks, bool transposed) {
+  return (transposed ? idx / rows : idx % chunks) * 8;
+}
+
 // ---- tiles ----
 LLMRT_HD constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
 LLMRT_HD constexpr int min_int(int a, int b) { return a < b ? a : b; }

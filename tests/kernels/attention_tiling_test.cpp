@@ -99,6 +99,47 @@ BOOST_AUTO_TEST_CASE(fragment_loads_hit_32_banks) {
   BOOST_TEST(conflict_free(at::smem_stride(at::kBwdKeys)));
 }
 
+// load_tile's stores: a warp's 16-byte row-major stores (4 phases of 8 lanes) and its 2-byte
+// transposed stores hit every bank at most once (lanes writing two halves of one word share it);
+// and the thread-iterations cover each (row, chunk) of the tile exactly once.
+BOOST_AUTO_TEST_CASE(tile_loads_cover_the_tile_and_store_without_conflicts) {
+  for (int D : kPaddedHeadSizes) {
+    const int chunks = D / 8;
+    for (int rows : {32, 64}) {
+      for (bool transposed : {false, true}) {
+        std::set<std::pair<int, int>> seen;
+        for (int idx = 0; idx < rows * chunks; idx++) {
+          seen.insert({at::tile_load_row(idx, rows, chunks, transposed), at::tile_load_col(idx, rows, chunks, transposed)});
+        }
+        BOOST_TEST(int(seen.size()) == rows * chunks);
+        if (!transposed) continue;
+        const int S = at::smem_stride(D), St = at::smem_stride(rows);
+        for (int warp0 = 0; warp0 < rows * chunks; warp0 += 32) {
+          for (int phase = 0; phase < 4; phase++) {  // uint4 stores: 8 lanes x 4 words
+            std::set<int> banks;
+            for (int lane = 8 * phase; lane < 8 * phase + 8; lane++) {
+              const int idx = warp0 + lane, r = at::tile_load_row(idx, rows, chunks, true);
+              const int word = (r * S + at::tile_load_col(idx, rows, chunks, true)) / 2;
+              for (int w = 0; w < 4; w++) banks.insert((word + w) % 32);
+            }
+            BOOST_TEST(banks.size() == 32u, "row-major, D " << D << " rows " << rows);
+          }
+          for (int i = 0; i < 8; i++) {  // the transposed 2-byte stores of element i
+            std::set<int> words;
+            std::set<int> banks;
+            for (int lane = 0; lane < 32; lane++) {
+              const int idx = warp0 + lane;
+              const int word = ((at::tile_load_col(idx, rows, chunks, true) + i) * St +
+                                at::tile_load_row(idx, rows, chunks, true)) / 2;
+              if (words.insert(word).second) BOOST_TEST(banks.insert(word % 32).second, "transposed, D " << D);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // Causal bounds against brute force: every live score is inside a visited tile, no visited tile
 // is past the last live key, and a tile said to need no mask has only live scores.
 BOOST_AUTO_TEST_CASE(causal_tile_bounds_match_enumeration) {
@@ -219,6 +260,5 @@ BOOST_AUTO_TEST_CASE(emulation_matches_reference_at_every_head_size) {
 // One head pair of GPT-2 124M (hs 64) at the benchmark's T = 1024, and hs 128 at T = 1024.
 BOOST_AUTO_TEST_CASE(emulation_matches_reference_at_t1024) {
   check_emulation({1, 1024, 128, 2}, emu::Storage::kBf16, 200);
-  check_emulation({1, 1024, 128, 2}, emu::Storage::kFp32, 201);
   check_emulation({1, 1024, 256, 2}, emu::Storage::kF16, 202);
 }
