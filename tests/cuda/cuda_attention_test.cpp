@@ -11,6 +11,8 @@
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <type_traits>
 
@@ -166,6 +168,49 @@ void check_all_dtypes(Case c) {
   check_attention<f16>(c16);
 }
 
+// Times the kernels at a shape and prints the figures (scripts/gpu-check.sh keeps this test's
+// log): forward 2 * B * NH * T^2 * hs causal FLOPs (two matmuls over half the scores), backward
+// 2.5 times that (five). Requires the timed outputs to be finite and non-zero.
+template <typename T>
+void report_timing(const emu::Shape& p) {
+  const auto [B, Tn, C, NH] = p;
+  std::mt19937 rng(7);
+  const auto qkv = random_floats(std::size_t(B) * Tn * 3 * C, rng, -2.0f, 2.0f);
+  OnDevice<T> qkv_d(qkv, 0), dout_d(random_floats(std::size_t(B) * Tn * C, rng), 0);
+  OnDevice<T> out_d(std::vector<float>(std::size_t(B) * Tn * C), 0), dqkv_d(std::vector<float>(qkv.size()), 0);
+  DeviceBuffer<float> lse_d(std::size_t(B) * NH * Tn);
+  DeviceBuffer<unsigned char> scratch(cu::attention_backward_scratch_bytes(B, Tn, C, NH));
+  auto fwd = [&] { cu::attention_forward(out_d.get(), lse_d.get(), qkv_d.get(), B, Tn, C, NH, nullptr); };
+  auto bwd = [&] {
+    cu::attention_backward(dqkv_d.get(), dout_d.get(), qkv_d.get(), out_d.get(), lse_d.get(), scratch.get(), B, Tn,
+                           C, NH, nullptr);
+  };
+  auto time_ms = [](auto&& f) {
+    constexpr int kReps = 10;
+    f();  // warm-up (and the shared-memory opt-in)
+    cudaEvent_t start, stop;
+    LLMRT_CUDA_CHECK(cudaEventCreate(&start));
+    LLMRT_CUDA_CHECK(cudaEventCreate(&stop));
+    LLMRT_CUDA_CHECK(cudaEventRecord(start, nullptr));
+    for (int i = 0; i < kReps; i++) f();
+    LLMRT_CUDA_CHECK(cudaEventRecord(stop, nullptr));
+    LLMRT_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.0f;
+    LLMRT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    LLMRT_CUDA_CHECK(cudaEventDestroy(start));
+    LLMRT_CUDA_CHECK(cudaEventDestroy(stop));
+    return double(ms) / kReps;
+  };
+  const double fwd_ms = time_ms(fwd), bwd_ms = time_ms(bwd);
+  const double flops = 2.0 * B * NH * double(Tn) * Tn * (C / NH);
+  std::printf("attention %s B%d T%d C%d NH%d: forward %.3f ms (%.1f TFLOP/s), backward %.3f ms (%.1f TFLOP/s)\n",
+              dtype_name<T>(), B, Tn, C, NH, fwd_ms, flops / fwd_ms * 1e-9, bwd_ms, 2.5 * flops / bwd_ms * 1e-9);
+  for (const auto& v : {out_d.host(), dqkv_d.host()}) {
+    llmrt::kernels::test::require_nonzero(v, "timed attention output");
+    BOOST_TEST(std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); }));
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(odd_head_size_runs_on_cuda_cores_at_every_dtype) { check_all_dtypes({{2, 37, 21, 3}, 40}); }
@@ -189,6 +234,9 @@ BOOST_AUTO_TEST_CASE(padded_head_size_and_ragged_tiles) { check_all_dtypes({{2, 
 BOOST_AUTO_TEST_CASE(gpt2_124m_shape) {
   check_attention<bf16>({{4, 1024, 768, 12}, 90});
   check_attention<f16>({{4, 1024, 768, 12}, 91});
+  report_timing<bf16>({8, 1024, 768, 12});
+  report_timing<f16>({8, 1024, 768, 12});
+  report_timing<float>({8, 1024, 768, 12});  // the CUDA-core kernels, for comparison
 }
 
 BOOST_AUTO_TEST_CASE(unaligned_qkv_falls_back_and_matches) { check_all_dtypes({{2, 77, 128, 2}, 92, false, 1}); }
