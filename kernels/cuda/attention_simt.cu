@@ -1,5 +1,5 @@
 // Fused causal self-attention on CUDA cores, for fp32 storage and any shape the tensor-core path
-// (attention_mma.cu) refuses: a flash-style forward (online softmax over key tiles, saving only
+// (attention_mma_*.cu) refuses: a flash-style forward (online softmax over key tiles, saving only
 // the row log-sum-exp) and a backward that recomputes probabilities from qkv and lse. fp32 FMA,
 // storage type T in {float, bf16, f16}. Memory is O(B*T*C).
 //
