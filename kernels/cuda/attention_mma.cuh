@@ -1,7 +1,8 @@
 // Device helpers of the FlashAttention-2-style tensor-core attention (attention_mma_fwd.cu,
-// attention_mma_bwd.cu): mma.sync m16n8k16 with bf16/f16 inputs and fp32 accumulators, sm_80+. The index arithmetic lives in attention_tiling.h, where
-// the CPU tests check it; tests/kernels/attention_tiling_test.cpp also runs a CPU emulation of
-// these kernels' algorithm (same tiles, same online-softmax order) against kernels/ref.
+// attention_mma_bwd.cu): mma.sync m16n8k16 with bf16/f16 inputs and fp32 accumulators, sm_80+.
+// The index arithmetic lives in attention_tiling.h, where the CPU tests check it;
+// tests/kernels/attention_tiling_test.cpp also runs a CPU emulation of these kernels' algorithm
+// (same tiles, same online-softmax order, same roundings) against kernels/ref.
 //
 // Every mma operand is read from a row-major shared-memory matrix as 32-bit pairs of adjacent
 // elements (attention_tiling.h: load_a / load_b below), so a matrix that serves as a B operand
@@ -78,7 +79,9 @@ __device__ __forceinline__ std::uint32_t lds_pair(const T* m, int stride, int ro
 template <typename T>
 __device__ __forceinline__ void load_a(std::uint32_t (&a)[4], const T* m, int stride, int r0, int k0, int lane) {
 #pragma unroll
-  for (int reg = 0; reg < 4; reg++) a[reg] = lds_pair(m, stride, r0 + at::a_reg_row(lane, reg), k0 + at::a_reg_col(lane, reg));
+  for (int reg = 0; reg < 4; reg++) {
+    a[reg] = lds_pair(m, stride, r0 + at::a_reg_row(lane, reg), k0 + at::a_reg_col(lane, reg));
+  }
 }
 
 // B fragment of the 16 x 8 block (k0, n0) of a matrix stored n-major: nk[n][k].

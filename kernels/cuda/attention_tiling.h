@@ -1,7 +1,8 @@
-// The index arithmetic of the tensor-core attention kernels (attention_mma.cuh, attention_mma_fwd.cu, attention_mma_bwd.cu), pulled out as
-// constexpr host/device functions so the CPU tests (tests/kernels/attention_tiling_test.cpp) can
-// check it where no GPU runs: tile counts, causal skip and mask bounds, shared-memory strides,
-// and the m16n8k16 fragment layouts. Plain C++: no CUDA header is needed to include it.
+// The index arithmetic of the tensor-core attention kernels (attention_mma.cuh and the
+// attention_mma_{fwd,bwd}.cu that use it), as constexpr host/device functions so the CPU tests
+// (tests/kernels/attention_tiling_test.cpp) can check it where no GPU runs: tile counts, causal
+// skip and mask bounds, shared-memory strides and load mappings, and the m16n8k16 fragment
+// layouts. Plain C++: no CUDA header is needed to include it.
 #pragma once
 
 #if defined(__CUDACC__)

@@ -109,7 +109,8 @@ BOOST_AUTO_TEST_CASE(tile_loads_cover_the_tile_and_store_without_conflicts) {
       for (bool transposed : {false, true}) {
         std::set<std::pair<int, int>> seen;
         for (int idx = 0; idx < rows * chunks; idx++) {
-          seen.insert({at::tile_load_row(idx, rows, chunks, transposed), at::tile_load_col(idx, rows, chunks, transposed)});
+          seen.insert({at::tile_load_row(idx, rows, chunks, transposed),
+                       at::tile_load_col(idx, rows, chunks, transposed)});
         }
         BOOST_TEST(int(seen.size()) == rows * chunks);
         if (!transposed) continue;
