@@ -13,13 +13,13 @@
 // Backward: D = rowsum(dO * O) first; then a CTA owns 64 keys (16 per warp), keeps dK, dV in
 // registers, streams query tiles from the diagonal on, and adds dQ = dS K into an fp32 scratch
 // with atomics; a last pass writes dQ into dqkv. dqkv is WRITTEN, never read.
+#pragma once
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <type_traits>
-
-#pragma once
 
 #include "cuda/attention_internal.h"
 #include "cuda/attention_tiling.h"
