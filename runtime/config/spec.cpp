@@ -13,7 +13,7 @@ std::string SourcePos::describe() const {
 
 std::string vocab_padding_note(const ModelSpec& model) {
   if (model.padded_vocab() == model.vocab_size.value) return "";
-  return fmt::format(", vocab {} (padded to {})", model.vocab_size.value, model.padded_vocab());
+  return fmt::format(", vocab {} padded to {}", model.vocab_size.value, model.padded_vocab());
 }
 
 std::string_view precision_name(Precision precision) {

@@ -146,7 +146,7 @@ struct ModelSpec {
   }
 };
 
-// ", vocab 50257 (padded to 50304)" for the run and plan headers; "" when nothing is padded.
+// ", vocab 50257 padded to 50304" for the run and plan headers; "" when nothing is padded.
 std::string vocab_padding_note(const ModelSpec& model);
 
 // ---------------------------------------------------------------------------------- [parallel]
