@@ -4,6 +4,7 @@
 #include "cpu/kernels_cpu.h"
 #include "cpu/threads_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace llmrt::kernels::cpu {
@@ -34,11 +35,11 @@ void scaled_softmax_row(float* dst, const float* src, float lse, float scale, in
 }  // namespace
 
 float crossentropy_forward(float* losses, float* lse, const float* logits,
-                           const std::int32_t* targets, int N, int V) {
+                           const std::int32_t* targets, int N, int V, int Vp) {
   double total = 0.0;
 #pragma omp parallel for num_threads(team_size()) reduction(+ : total)
   for (int i = 0; i < N; i++) {
-    const float* row = logits + std::size_t(i) * V;
+    const float* row = logits + std::size_t(i) * Vp;  // columns [V, Vp) are padding: never read
     lse[i] = row_lse(row, V);
     losses[i] = lse[i] - row[targets[i]];
     total += losses[i];
@@ -47,13 +48,14 @@ float crossentropy_forward(float* losses, float* lse, const float* logits,
 }
 
 void crossentropy_backward(float* dlogits, const float* logits, const float* lse,
-                           const std::int32_t* targets, float dloss, int N, int V) {
+                           const std::int32_t* targets, float dloss, int N, int V, int Vp) {
   const float row_scale = dloss / N;
 #pragma omp parallel for num_threads(team_size())
   for (int i = 0; i < N; i++) {
-    const std::size_t at = std::size_t(i) * V;
+    const std::size_t at = std::size_t(i) * Vp;
     scaled_softmax_row(dlogits + at, logits + at, lse[i], row_scale, V);
     dlogits[at + targets[i]] -= row_scale;
+    std::fill(dlogits + at + V, dlogits + at + Vp, 0.0f);  // padded classes get no gradient
   }
 }
 

@@ -98,10 +98,10 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
 }
 
 float crossentropy_forward(float* losses, float* lse, const float* logits,
-                           const std::int32_t* targets, int N, int V) {
+                           const std::int32_t* targets, int N, int V, int Vp) {
   double total = 0.0;
   for (int i = 0; i < N; i++) {
-    const float* row = logits + std::size_t(i) * V;
+    const float* row = logits + std::size_t(i) * Vp;  // columns [V, Vp) are padding: never read
     double maxv = row[0];
     for (int j = 1; j < V; j++) maxv = std::max(maxv, double(row[j]));
     double sum = 0.0;
@@ -115,11 +115,15 @@ float crossentropy_forward(float* losses, float* lse, const float* logits,
 }
 
 void crossentropy_backward(float* dlogits, const float* logits, const float* lse,
-                           const std::int32_t* targets, float dloss, int N, int V) {
+                           const std::int32_t* targets, float dloss, int N, int V, int Vp) {
   const double row_scale = double(dloss) / N;
   for (int i = 0; i < N; i++) {
-    for (int j = 0; j < V; j++) {
-      const std::size_t at = std::size_t(i) * V + j;
+    for (int j = 0; j < Vp; j++) {
+      const std::size_t at = std::size_t(i) * Vp + j;
+      if (j >= V) {  // a padded class: no probability, no gradient
+        dlogits[at] = 0.0f;
+        continue;
+      }
       const double prob = std::exp(double(logits[at]) - lse[i]);
       dlogits[at] = float((prob - (j == targets[i] ? 1.0 : 0.0)) * row_scale);
     }

@@ -6,8 +6,9 @@ namespace llmrt::gpt {
 
 std::vector<ConfigKey> Embedding::config_keys() {
   return {{"d_model", LLMRT_KEY_INT, std::nullopt, "width C of the residual stream"},
-          {"vocab_size", LLMRT_KEY_INT, std::nullopt, "V, rows of wte (filled from [model])"},
-          {"seq_len", LLMRT_KEY_INT, std::nullopt, "longest sequence, rows of wpe (filled from [model])"}};
+          {"vocab_size", LLMRT_KEY_INT, std::nullopt, "V, token ids are below it (filled from [model])"},
+          {"seq_len", LLMRT_KEY_INT, std::nullopt, "longest sequence, rows of wpe (filled from [model])"},
+          vocab_pad_key()};
 }
 
 Embedding::Embedding(const ComponentArgs& args)
@@ -19,6 +20,7 @@ Embedding::Embedding(const ComponentArgs& args)
   require_width(channels_, "d_model");
   require_positive(vocab_, "vocab_size");
   require_positive(max_seq_, "seq_len");
+  padded_vocab_ = padded_vocab_of(vocab_, args.config.get_int("vocab_pad_multiple"));
 }
 
 // tokens: (B, T) i32 -> x: (B, T, C) f32
@@ -32,10 +34,13 @@ std::vector<llmrt_tensor> Embedding::infer_shapes(In in) {
   return {tensor_shape(static_cast<llmrt_dtype>(dtype_), {shape.batch, shape.seq, channels_})};
 }
 
-// Replicated under tensor parallelism: the embedding is small next to the blocks.
+// Replicated under tensor parallelism: the embedding is small next to the blocks. wte has the
+// padded vocabulary's rows; the host keeps rows [vocab_size, Vp) at zero (LLMRT_PARAM_VOCAB_ROWS)
+// and no token id reaches them.
 std::vector<ParamSpec> Embedding::param_specs() {
-  ParamSpec wte{"wte", {vocab_, channels_}, LLMRT_INIT_NORMAL, 0.02};
+  ParamSpec wte{"wte", {padded_vocab_, channels_}, LLMRT_INIT_NORMAL, 0.02};
   wte.tie_name = "wte";
+  wte.flags = LLMRT_PARAM_VOCAB_ROWS;
   ParamSpec wpe{"wpe", {max_seq_, channels_}, LLMRT_INIT_NORMAL, 0.02};
   return {wte, wpe};
 }
@@ -50,11 +55,11 @@ llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
   hints.activation_bytes = double(batch) * double(seq) * sizeof(int32_t);  // the tokens
   hints.input_bytes = hints.activation_bytes;
   hints.selective_activation_bytes = hints.activation_bytes;  // nothing saved in any mode
-  hints.parameter_bytes = double(vocab_ + max_seq_) * double(channels_) * sizeof(float);
+  hints.parameter_bytes = double(padded_vocab_ + max_seq_) * double(channels_) * sizeof(float);
   return hints;
 }
 
-// tokens: (B, T) i32; params wte (V, C), wpe (seq_len, C); out x: (B, T, C) f32
+// tokens: (B, T) i32 in [0, V); params wte (Vp, C), wpe (seq_len, C); out x: (B, T, C) f32
 void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Saved) {
   expect_count(in.size(), 1, "gpt.embedding inputs");
   expect_count(params.size(), 2, "gpt.embedding params");
@@ -73,7 +78,7 @@ void Embedding::forward(const llmrt_call_ctx& ctx, In in, In params, Out out, Sa
   }
   Fp32Views views;
   Ops(host_, ctx).embedding_forward(views.write(out[0], "x"), tokens,
-                                   weight_data(views, params[0], vocab_ * channels_, "wte"),
+                                   weight_data(views, params[0], padded_vocab_ * channels_, "wte"),
                                    weight_data(views, params[1], max_seq_ * channels_, "wpe"), shape.batch, shape.seq,
                                    channels_, vocab_);
   views.commit();
@@ -87,7 +92,7 @@ void Embedding::backward_input(const llmrt_call_ctx& ctx, In, In, In, Saved, Out
   require_cpu(ctx, "gpt.embedding backward_input");
 }
 
-// grad_out: (B, T, C); dwte (V, C) +=, dwpe (seq_len, C) +=
+// grad_out: (B, T, C); dwte (Vp, C) += (rows of ids only: the padded rows get nothing), dwpe (seq_len, C) +=
 void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, In, Saved, Out grad_params) {
   expect_count(grad_out.size(), 1, "gpt.embedding output gradients");
   expect_count(in.size(), 1, "gpt.embedding inputs");
@@ -98,7 +103,7 @@ void Embedding::backward_weight(const llmrt_call_ctx& ctx, In grad_out, In in, I
   require_cpu(ctx, "gpt.embedding backward_weight");
   BatchShape shape = batch_shape(in[0], 2, "tokens");
   Fp32Views views;
-  Ops(host_, ctx).embedding_backward(param_data(grad_params[0], vocab_ * channels_, "dwte"),
+  Ops(host_, ctx).embedding_backward(param_data(grad_params[0], padded_vocab_ * channels_, "dwte"),
                                     param_data(grad_params[1], max_seq_ * channels_, "dwpe"), views.read(grad_out[0], "dx"),
                                     cpu_data<int32_t>(in[0], "tokens"), shape.batch, shape.seq, channels_, vocab_);
 }

@@ -217,6 +217,26 @@ inline void require_width(int64_t value, std::string_view key) {
   }
 }
 
+// The most rows the padded vocabulary rounds up to (the [model] key's own limit, config/limits.h).
+constexpr int64_t kMaxVocabPadMultiple = 65536;
+
+// The key gpt.embedding and gpt.head declare beside vocab_size, filled from [model] the same way.
+inline ConfigKey vocab_pad_key() {
+  return {"vocab_pad_multiple", LLMRT_KEY_INT, "1",
+          "rows of wte / lm_head_w: vocab_size rounded up to a multiple of it (filled from [model])"};
+}
+
+// Rows of the vocabulary tensors and columns of the logits GEMM: vocab rounded up to
+// `multiple` (llm.c's 50257 -> 50304 at 128); 1 keeps vocab.
+inline int64_t padded_vocab_of(int64_t vocab, int64_t multiple) {
+  if (multiple < 1 || multiple > kMaxVocabPadMultiple) {
+    throw PluginError("vocab_pad_multiple must be in [1, " + std::to_string(kMaxVocabPadMultiple) + "], found " +
+                      std::to_string(multiple));
+  }
+  if (vocab > (int64_t{1} << 40)) throw PluginError("vocab_size " + std::to_string(vocab) + " is too large");
+  return (vocab + multiple - 1) / multiple * multiple;
+}
+
 // What activations are stored as, from the layer context: f32, bf16 or f16 (unset means f32).
 inline int32_t compute_dtype_of(const llmrt_layer_context& layer) {
   if (layer.compute_dtype == 0) return LLMRT_DTYPE_F32;

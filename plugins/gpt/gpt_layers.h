@@ -17,7 +17,8 @@ namespace llmrt::gpt {
 // layer. Held by shared_ptr so the CPU-only build needs no definition.
 class CudaWorkspace;
 
-// in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (V, C) tied as "wte", wpe (seq_len, C).
+// in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (Vp, C) tied as "wte", wpe (seq_len, C),
+// with Vp = vocab_size rounded up to vocab_pad_multiple (rows past vocab_size stay zero).
 class Embedding : public Layer {
  public:
   // It saves nothing (backward needs only the tokens, which the host keeps as its input): every
@@ -48,7 +49,8 @@ class Embedding : public Layer {
 
   const llmrt_host_api* host_;  // its op table runs the CPU passes
   int64_t channels_, vocab_, max_seq_;
-  // Rows of wte: vocab_ rounded up for the GEMMs (llm.c's 50257 -> 50304); ids stay below vocab_.
+  // Rows of wte: vocab_ rounded up to the config's vocab_pad_multiple for the GEMMs (llm.c's
+  // 50257 -> 50304); ids stay below vocab_.
   int64_t padded_vocab_ = vocab_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // tokens uploaded from the host, on CUDA
@@ -192,9 +194,10 @@ auto head_layout(Regions& r, int64_t rows, int64_t channels) {
 }
 
 // in: x (B, T, C), targets (B, T) i32 -> out: loss () f32, the mean over B*T. Params: lnf_w,
-// lnf_b (C), then wte (V, C) tied as "wte", or lm_head_w (V, C) when untied. Called with x
-// alone (inference, CPU only): out: logits (B, T, V) f32. Backward is fused
-// (weight gradients in backward_input): the (N, V) logits are recomputed, never saved.
+// lnf_b (C), then wte (Vp, C) tied as "wte", or lm_head_w (Vp, C) when untied (Vp: vocab_size
+// rounded up to vocab_pad_multiple; the loss is over the first V logits). Called with x alone
+// (inference, CPU only): out: logits (B, T, V) f32, the padded columns left out. Backward is
+// fused (weight gradients in backward_input): the (N, Vp) logits are recomputed, never saved.
 // Full recompute: its forward is repeatable (no RNG), so the host may drop lnf and the stats.
 class Head : public Layer {
  public:

@@ -12,6 +12,7 @@
 #include "ckpt/checkpoint_read.h"
 #include "ckpt/checkpoint_writer.h"
 #include "device/buffer.h"
+#include "exec/vocab_rows.h"
 
 namespace llmrt {
 namespace fs = std::filesystem;
@@ -69,8 +70,9 @@ std::string broadcast_text(const World& world, std::string text) {
   return text;
 }
 
-// Every tensor of this model is in the checkpoint at its shape, and the checkpoint holds no
-// tensor this model lacks. Rank 0 sees every rank's names.
+// Every tensor of this model is in the checkpoint at its shape (or, for the padded vocabulary's
+// tensors, at another padding: re-padded as they load), and the checkpoint holds no tensor this
+// model lacks. Rank 0 sees every rank's names.
 Status check_same_model(const Manifest& manifest, const ParamStore& params, const std::string& source,
                         const World& world) {
   Status local = Status::success();
@@ -83,7 +85,7 @@ Status check_same_model(const Manifest& manifest, const ParamStore& params, cons
                           entry.name, shape_text(entry.global_shape));
       break;
     }
-    if (found->second.global_shape != entry.global_shape) {
+    if (found->second.global_shape != entry.global_shape && !repaddable(found->second.global_shape, entry)) {
       local = input_error("{}: a checkpoint of another model: tensor {} is {} there and {} in this model", source,
                           entry.name, shape_text(found->second.global_shape), shape_text(entry.global_shape));
       break;
@@ -122,7 +124,9 @@ Status check_resumable(const Manifest& manifest, const Spec& spec, const Optimiz
 }
 
 // Parameters through ParamStore::load_global; optimizer states sliced the same way (and under
-// ZeRO-1 cut to this rank's pieces: a checkpoint of any dp and zero resumes on any other).
+// ZeRO-1 cut to this rank's pieces: a checkpoint of any dp and zero resumes on any other). Both
+// re-padded when the checkpoint's vocabulary padding differs: the padded rows' states are zero
+// too (no gradient ever reaches them).
 Status load_tensors(CheckpointReader& reader, Trainer& trainer) {
   ParamStore& params = trainer.params();
   ProcessGroups& groups = trainer.groups();
@@ -138,6 +142,7 @@ Status load_tensors(CheckpointReader& reader, Trainer& trainer) {
     Buffer& state = trainer.optimizer().states()[s];
     for (const ParamEntry& entry : params.entries()) {
       LLMRT_ASSIGN_OR_RETURN(GlobalTensor global, reader.global_tensor(entry.name, names[s]));
+      LLMRT_RETURN_IF_ERROR(fit_vocab_rows(global, entry, reader.step_dir(), entry.name + " " + names[s]));
       const std::vector<float> local = entry.shard_dim == LLMRT_NO_SHARD
                                            ? std::move(global.values)
                                            : slice_along(global.values, global.shape, entry.shard_dim, coords.tp,

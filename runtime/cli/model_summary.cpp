@@ -34,8 +34,12 @@ Result<ModelSummary> summarize_model(const ModelSpec& model, const Registry& reg
 }
 
 std::string format_model_summary(const ModelSpec& model, const ModelSummary& summary) {
-  std::string text = fmt::format("model {}: {} layers, seq_len {}, vocab_size {}\n", model.name, summary.total_layers,
-                                 model.seq_len.value, model.vocab_size.value);
+  std::string text = fmt::format("model {}: {} layers, seq_len {}, vocab_size {}{}\n", model.name, summary.total_layers,
+                                 model.seq_len.value, model.vocab_size.value,
+                                 model.padded_vocab() == model.vocab_size.value
+                                     ? std::string()
+                                     : fmt::format(" (padded to {}: model.vocab_pad_multiple = {})",
+                                                   model.padded_vocab(), model.vocab_pad_multiple.value));
   for (const LayerSummary& layer : summary.layers) {
     text += fmt::format("  {:<16} x{:<3} {:>12} parameters each\n", layer.component, layer.repeat, layer.params_each);
   }

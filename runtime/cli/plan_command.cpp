@@ -138,9 +138,9 @@ std::string title_of(const std::string& command, const OpenJob& job) {
   const std::string rehearsal =
       job.rehearsal ? "rehearsal: predicted for the topology's devices; `llmrt run --rehearse` plays each by a CPU rank\n"
                     : "";
-  return fmt::format("llmrt {} {}: {}; {} (seq {}), global batch {}, {}\n{}\n", command, job.spec.config_path,
+  return fmt::format("llmrt {} {}: {}; {} (seq {}{}), global batch {}, {}\n{}\n", command, job.spec.config_path,
                      describe_cluster(job.topology), job.spec.model.name, job.spec.model.seq_len.value,
-                     job.spec.train.global_batch.value, precision, rehearsal);
+                     vocab_padding_note(job.spec.model), job.spec.train.global_batch.value, precision, rehearsal);
 }
 
 // ------------------------------------------------------------------------ sweep grid

@@ -134,9 +134,9 @@ void RunReporter::print_plan(const std::string& placement) const {
                                    : fmt::format("1 rank (no launcher: the topology's {} ranks run as one; "
                                                  "`mpirun -np {}` spreads them)",
                                                  topology_ranks_, topology_ranks_);
-  fmt::print("llmrt: training {} ({:.2f} M parameters) on {}: {} steps of {} microbatches × {} × {} tokens per replica, schedule {}, "
+  fmt::print("llmrt: training {} ({:.2f} M parameters{}) on {}: {} steps of {} microbatches × {} × {} tokens per replica, schedule {}, "
              "optimizer {} (lr {:g}), lr schedule {}, {}, precision {}\n",
-             spec_.model.name, parameters_ / 1e6, where, spec_.train.steps, layout.microbatches, layout.microbatch_size,
+             spec_.model.name, parameters_ / 1e6, vocab_padding_note(spec_.model), where, spec_.train.steps, layout.microbatches, layout.microbatch_size,
              spec_.model.seq_len.value, layout.schedule, spec_.train.optimizer.component.value,
              trainer_.optimizer().base_lr(), spec_.train.lr_schedule.component.value,
              spec_.data.train.empty() ? std::string("random tokens") : "data " + spec_.data.train,

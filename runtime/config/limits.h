@@ -16,6 +16,7 @@ inline constexpr std::int64_t kMaxThreadsPerRank = 1024;        // cpus.threads_
 inline constexpr std::int64_t kMaxLayers = 4096;                // model layers, repeats counted
 inline constexpr std::int64_t kMaxSeqLen = 1048576;             // model.seq_len (tokens)
 inline constexpr std::int64_t kMaxVocabSize = 16777216;         // model.vocab_size (2^24 token ids)
+inline constexpr std::int64_t kMaxVocabPadMultiple = 65536;     // model.vocab_pad_multiple (rows of wte)
 inline constexpr std::int64_t kMaxGlobalBatch = 1048576;        // train.global_batch (sequences per step)
 inline constexpr std::int64_t kMaxSteps = 1000000000000;        // train.steps, sweep.measure_steps (10^12)
 

@@ -79,6 +79,13 @@ ModelSpec read_model(TableReader model) {
   spec.vocab_size = {model.required_positive("vocab_size", "token ids are below it"), model.pos_of("vocab_size")};
   model.check_at_most("seq_len", spec.seq_len.value, kMaxSeqLen, "tokens per sequence");
   model.check_at_most("vocab_size", spec.vocab_size.value, kMaxVocabSize, "token ids");
+  spec.vocab_pad_multiple = {model.positive_or("vocab_pad_multiple", 1), model.pos_of("vocab_pad_multiple")};
+  model.check_at_most("vocab_pad_multiple", spec.vocab_pad_multiple.value, kMaxVocabPadMultiple,
+                      "rows the padded vocabulary rounds up to");
+  // Refused above; 1 keeps padded_vocab() meaningful for whatever still reads the spec.
+  if (spec.vocab_pad_multiple.value < 1 || spec.vocab_pad_multiple.value > kMaxVocabPadMultiple) {
+    spec.vocab_pad_multiple.value = 1;
+  }
   if (auto init_from = model.string("init_from"); init_from && !init_from->empty()) {
     spec.init_from = {resolve_against_file(*init_from, model.pos_of("init_from")), model.pos_of("init_from")};
   }

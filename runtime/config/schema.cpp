@@ -49,6 +49,7 @@ const std::vector<KeyInfo> kSchema = {
     {"model.name", K::kString, "\"gpt\""},
     {"model.seq_len", K::kInt, "", true},
     {"model.vocab_size", K::kInt, "", true},
+    {"model.vocab_pad_multiple", K::kInt, "1"},
     {"model.plugin_paths", K::kStringArray, "[]"},
     {"model.init_from", K::kString, "\"\""},
     {"model.layer", K::kTableArray, "", true},

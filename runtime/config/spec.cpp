@@ -11,6 +11,11 @@ std::string SourcePos::describe() const {
   return where;
 }
 
+std::string vocab_padding_note(const ModelSpec& model) {
+  if (model.padded_vocab() == model.vocab_size.value) return "";
+  return fmt::format(", vocab {} padded to {}", model.vocab_size.value, model.padded_vocab());
+}
+
 std::string_view precision_name(Precision precision) {
   switch (precision) {
     case Precision::kFp32: return "fp32";

@@ -128,13 +128,26 @@ struct ModelSpec {
   std::string name = "gpt";
   Located<std::int64_t> seq_len;
   Located<std::int64_t> vocab_size;
+  // The GPT layers' wte / lm_head_w rows are vocab_size rounded up to a multiple of this (llm.c's
+  // 50257 -> 50304, Megatron's --make-vocab-size-divisible-by); 1 = no padding. Ids stay below
+  // vocab_size; the loss is over the first vocab_size logits.
+  Located<std::int64_t> vocab_pad_multiple{1, {}};
   std::vector<std::string> plugin_paths;  // resolved relative to the file that names them
   std::vector<LayerSpec> layers;
   // init_from: start from these weights (an llmrt model file or GPT-2 safetensors) instead of
   // the seeded init; resolved against the config file, "" = off (runtime/infer/model_files.h).
   Located<std::string> init_from;
   SourcePos pos;
+
+  // vocab_size rounded up to vocab_pad_multiple: the rows of the padded vocabulary tensors.
+  std::int64_t padded_vocab() const {
+    const std::int64_t multiple = vocab_pad_multiple.value > 0 ? vocab_pad_multiple.value : 1;
+    return (vocab_size.value + multiple - 1) / multiple * multiple;
+  }
 };
+
+// ", vocab 50257 padded to 50304" for the run and plan headers; "" when nothing is padded.
+std::string vocab_padding_note(const ModelSpec& model);
 
 // ---------------------------------------------------------------------------------- [parallel]
 // A parallel degree fixed by the user, or "auto" (nullopt) for the planner to choose.

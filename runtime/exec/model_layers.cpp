@@ -47,6 +47,7 @@ std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model) {
 ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component) {
   ComponentSpec spec = model.layers[static_cast<std::size_t>(spec_index)];
   fill_if_missing(spec, component, "vocab_size", model.vocab_size.value);
+  fill_if_missing(spec, component, "vocab_pad_multiple", model.vocab_pad_multiple.value);
   fill_if_missing(spec, component, "seq_len", model.seq_len.value);
   for (int earlier = spec_index - 1; earlier >= 0 && spec.params.count("d_model") == 0; --earlier) {
     auto it = model.layers[static_cast<std::size_t>(earlier)].params.find("d_model");

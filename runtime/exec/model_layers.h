@@ -40,7 +40,7 @@ struct LayerPlanEntry {
 std::vector<LayerPlanEntry> expand_layers(const ModelSpec& model);
 
 // Keys the runtime fills when a component declares them and the config leaves them out:
-// vocab_size and seq_len from [model], d_model from the nearest earlier layer that sets it,
+// vocab_size, vocab_pad_multiple and seq_len from [model], d_model from the nearest earlier layer that sets it,
 // n_layer_for_init as the number of layers of the same component.
 ComponentSpec with_model_keys(const ModelSpec& model, int spec_index, const Component& component);
 

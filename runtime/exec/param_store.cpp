@@ -1,4 +1,5 @@
 #include "exec/param_store.h"
+#include "exec/vocab_rows.h"
 #include "plugin/host_tensors.h"
 
 #include <algorithm>
@@ -39,6 +40,7 @@ Result<ParamEntry> entry_from_spec(const LayerSlot& slot, const llmrt_param_spec
   entry.init = static_cast<llmrt_init_kind>(spec.init);
   entry.init_scale = spec.init_scale;
   entry.tied = spec.tie_name != nullptr;
+  LLMRT_ASSIGN_OR_RETURN(entry.vocab_rows, vocab_rows_of(slot, spec));
   if (spec.dtype != LLMRT_DTYPE_F32) {
     return runtime_error("{}: parameter {} is not fp32; the CPU parameter store holds fp32 only", slot.label,
                          spec.name);
@@ -149,6 +151,8 @@ Status ParamStore::initialize(std::uint64_t seed) {
       std::uniform_real_distribution<double> uniform(-entry.init_scale, entry.init_scale);
       for (float& value : global) value = static_cast<float>(uniform(generator));
     }
+    // The same draws as an unpadded tensor's in the real rows; the padded ones start (and stay) zero.
+    zero_padded_rows(global, entry.global_shape, entry.vocab_rows);
     const std::vector<float> local = slice_along(global, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
     LLMRT_RETURN_IF_ERROR_CTX(device_->copy(params_.data_as<float>() + entry.offset, local.data(),
                                             local.size() * sizeof(float),
@@ -167,12 +171,14 @@ Status ParamStore::load_global(const ModelTensors& tensors, const std::string& s
       return input_error("{}: has no tensor {} (this model's is {})", source, entry.name,
                          shape_text(entry.global_shape));
     }
-    if (found->second.shape != entry.global_shape) {
-      return input_error("{}: tensor {} is {}, this model's is {}", source, entry.name,
-                         shape_text(found->second.shape), shape_text(entry.global_shape));
+    const GlobalTensor* tensor = &found->second;
+    GlobalTensor repadded;  // another vocabulary padding's rows, fitted to this model's
+    if (tensor->shape != entry.global_shape) {
+      repadded = *tensor;
+      LLMRT_RETURN_IF_ERROR(fit_vocab_rows(repadded, entry, source, "tensor " + entry.name));
+      tensor = &repadded;
     }
-    const std::vector<float> local =
-        slice_along(found->second.values, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
+    const std::vector<float> local = slice_along(tensor->values, entry.global_shape, entry.shard_dim, tp_rank_, tp_size_);
     if (sharded_) {
       LLMRT_RETURN_IF_ERROR_CTX(load_sharded(entry, local), "loading {}", entry.name);
       continue;

@@ -37,6 +37,9 @@ struct ParamEntry {
   bool tied = false;                  // name is a tie name: other layers (maybe other stages) share it
   int layer = 0;                      // model index of the (first on this stage) layer declaring it
   bool no_decay = false;              // its layer flagged it LLMRT_PARAM_NO_DECAY
+  // LLMRT_PARAM_VOCAB_ROWS: rows [vocab_rows, global_shape[0]) are a padded vocabulary's, zero
+  // (exec/vocab_rows.h); 0 = not flagged.
+  std::int64_t vocab_rows = 0;
 };
 
 // Weights still arriving (ZeRO-1's all-gathers overlapped with the next forward): a reader waits
@@ -85,7 +88,7 @@ class ParamStore {
   // Sets every parameter from `tensors` (global shapes, fp32), sliced for this tp rank — a
   // checkpoint on another layout, an export, init_from. A tensor this store needs that is
   // missing, or of another shape, is an input error naming `source`, the tensor and both
-  // shapes. Tensors this store does not hold are left to the caller (a rank holds a part).
+  // shapes; one of another vocabulary padding is re-padded (exec/vocab_rows.h). Tensors this store does not hold are left to the caller (a rank holds a part).
   // Remakes the compute copy.
   Status load_global(const ModelTensors& tensors, const std::string& source);
 

@@ -107,8 +107,11 @@ Result<Gpt2Map> gpt2_map(const ModelSpec& model, const Registry& registry) {
         if (param == "wte") continue;
         return input_error("not a GPT-2 model: {} has a parameter {} GPT-2 does not", slots[s].label, param);
       }
-      map.tensors.push_back({entry.name, hf_name, entry.global_shape, hf_shape_of(entry.global_shape, param, transpose),
-                             transpose});
+      std::vector<std::int64_t> hf_shape = hf_shape_of(entry.global_shape, param, transpose);
+      const bool padded = entry.vocab_rows > 0 && entry.vocab_rows != entry.global_shape.at(0);
+      if (padded) hf_shape.at(0) = entry.vocab_rows;  // GPT-2's wte has the real rows only
+      map.tensors.push_back({entry.name, hf_name, entry.global_shape, std::move(hf_shape), transpose,
+                             padded ? entry.vocab_rows : 0});
     }
     if (slots[s].component->name == "gpt.head" && slots[s].params.size() != 3) {
       return input_error("not a GPT-2 model: {} has {} parameters, GPT-2's head has lnf_w, lnf_b and the tied wte",
@@ -130,6 +133,12 @@ namespace {
 
 // to: the HF layout of `from` (llmrt) per `tensor`, or back when !to_hf.
 std::vector<float> convert(const std::vector<float>& from, const Gpt2Tensor& tensor, bool to_hf) {
+  if (tensor.vocab_rows > 0) {  // (Vp, C) <-> (V, C): the padded rows dropped, or zeros appended
+    std::vector<float> out = from;
+    const std::size_t rows = static_cast<std::size_t>(to_hf ? tensor.vocab_rows : tensor.llmrt_shape.at(0));
+    out.resize(rows * static_cast<std::size_t>(tensor.llmrt_shape.back()), 0.0f);
+    return out;
+  }
   if (!tensor.transpose) return from;
   // llmrt (rows, cols) <-> HF (cols, rows)
   const std::size_t cols = static_cast<std::size_t>(tensor.llmrt_shape.back());

@@ -20,10 +20,14 @@ namespace llmrt {
 // One parameter in both layouts. transpose: the llmrt tensor viewed as (rows, last dim) is the
 // HF tensor transposed (qkv_w (3, C, C) is c_attn's (C, 3C)); otherwise the same values in
 // row-major order under another shape (qkv_b (3, C) is c_attn's bias (3C)).
+// vocab_rows: the real rows of a padded vocabulary tensor (wte of Vp rows under
+// model.vocab_pad_multiple): GPT-2 has only those, so export drops the padding and import
+// appends zero rows. 0 = the same rows in both.
 struct Gpt2Tensor {
   std::string llmrt_name, hf_name;  // hf_name without the "transformer." prefix
   std::vector<std::int64_t> llmrt_shape, hf_shape;
   bool transpose = false;
+  std::int64_t vocab_rows = 0;
 };
 
 // The sizes config.json carries.

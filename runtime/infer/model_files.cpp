@@ -4,6 +4,7 @@
 
 #include "ckpt/safetensors.h"
 #include "exec/param_store.h"
+#include "exec/vocab_rows.h"
 #include "infer/hf_gpt2.h"
 #include "infer/inference_model.h"
 
@@ -29,7 +30,8 @@ Result<ModelTensors> read_llmrt_file(const SafetensorsFile& file, const ModelSpe
       return input_error("{}: no tensor {} (the model needs it, shape {})", file.path(), entry.name,
                          shape_text(entry.global_shape));
     }
-    if (found->second.shape != entry.global_shape) {
+    // Another vocabulary padding (model.vocab_pad_multiple) is re-padded; any other shape is refused.
+    if (found->second.shape != entry.global_shape && !repaddable(found->second.shape, entry)) {
       return input_error("{}: tensor {} has shape {}, the model needs {}{}", file.path(), entry.name,
                          shape_text(found->second.shape), shape_text(entry.global_shape),
                          vocab_hint(entry.name, found->second.shape, entry.global_shape));
@@ -37,7 +39,9 @@ Result<ModelTensors> read_llmrt_file(const SafetensorsFile& file, const ModelSpe
     GlobalTensor& tensor = tensors[entry.name];
     tensor.shape = entry.global_shape;
     if (values) {
+      tensor.shape = found->second.shape;
       LLMRT_ASSIGN_OR_RETURN(tensor.values, file.read_f32(entry.name));
+      LLMRT_RETURN_IF_ERROR(fit_vocab_rows(tensor, entry, file.path(), "tensor " + entry.name));
     }
   }
   return tensors;

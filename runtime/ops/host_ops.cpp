@@ -187,47 +187,69 @@ llmrt_status* embedding_backward(const llmrt_call_ctx* ctx, const llmrt_embeddin
 }
 
 namespace {
-void cross_entropy_shape(const Check& c, const llmrt_cross_entropy_args& a) {
+// The checks both passes share; returns Vp, the row stride of the logits (padded_vocab, 0 = V).
+int cross_entropy_shape(const Check& c, const llmrt_cross_entropy_args& a) {
   c.dim(a.rows, "rows"), c.dim(a.vocab, "vocab");
   c.require(a.vocab > 0, "vocab is 0");
   c.require(a.rows > 0, "rows is 0 (the mean loss of no rows is undefined)");
   c.ptr(a.targets, "targets"), c.ptr(a.lse, "lse");
+  const std::int64_t padded = a.padded_vocab == 0 ? a.vocab : a.padded_vocab;
+  c.require(padded >= a.vocab, "padded_vocab = " + std::to_string(a.padded_vocab) + " is below vocab = " +
+                                   std::to_string(a.vocab) + " (the row stride of the logits; 0 = vocab)");
+  c.dim_product({a.rows, padded}, "rows * padded_vocab");
+  return int(padded);
 }
+
+// Every target is a class of the first V columns: the kernels index a row with it.
+void check_targets(const Check& c, const llmrt_cross_entropy_args& a) {
+  for (std::int64_t i = 0; i < a.rows; ++i) {
+    c.require(a.targets[i] >= 0 && a.targets[i] < a.vocab, "targets[" + std::to_string(i) + "] = " +
+                                                              std::to_string(a.targets[i]) + " is not in [0, vocab)");
+  }
+}
+
+#if LLMRT_HAVE_CUDA
+// The CUDA entries (host_ops_cuda.cpp) call the unpadded kernels: padded logits are refused
+// there rather than read at the wrong stride, until they pass Vp to kernels_cuda.h's padded forms.
+void cuda_needs_unpadded(const Check& c, const llmrt_cross_entropy_args& a, int padded) {
+  if (padded != a.vocab) c.fail(LLMRT_UNIMPLEMENTED, "padded_vocab on cuda: not wired to the padded kernels yet");
+}
+#endif
 
 }  // namespace
 
 llmrt_status* cross_entropy_forward(const llmrt_call_ctx* ctx, const llmrt_cross_entropy_args* args) {
   return entry("cross_entropy_forward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_cross_entropy_args& a, [[maybe_unused]] Backend b) {
-    cross_entropy_shape(c, a);
+    const int padded = cross_entropy_shape(c, a);
     c.ptr(a.logits, "logits"), c.ptr(a.losses, "losses");
 #if LLMRT_HAVE_CUDA
-    if (b == Backend::kCuda) return cuda::cross_entropy_forward(x, a);
+    if (b == Backend::kCuda) {
+      cuda_needs_unpadded(c, a, padded);
+      return cuda::cross_entropy_forward(x, a);
+    }
 #endif
     c.cpu_f32(a.dtype);
-    for (std::int64_t i = 0; i < a.rows; ++i) {
-      c.require(a.targets[i] >= 0 && a.targets[i] < a.vocab, "targets[" + std::to_string(i) + "] = " +
-                                                                std::to_string(a.targets[i]) + " is not in [0, vocab)");
-    }
+    check_targets(c, a);
     const float mean = cpu::crossentropy_forward(a.losses, a.lse, static_cast<const float*>(a.logits), a.targets,
-                                                 int(a.rows), int(a.vocab));
+                                                 int(a.rows), int(a.vocab), padded);
     if (a.mean_loss != nullptr) *a.mean_loss = mean;
   });
 }
 
 llmrt_status* cross_entropy_backward(const llmrt_call_ctx* ctx, const llmrt_cross_entropy_args* args) {
   return entry("cross_entropy_backward", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_cross_entropy_args& a, [[maybe_unused]] Backend b) {
-    cross_entropy_shape(c, a);
+    const int padded = cross_entropy_shape(c, a);
     c.ptr(a.logits, "logits"), c.ptr(a.d_logits, "d_logits");
 #if LLMRT_HAVE_CUDA
-    if (b == Backend::kCuda) return cuda::cross_entropy_backward(x, a);
+    if (b == Backend::kCuda) {
+      cuda_needs_unpadded(c, a, padded);
+      return cuda::cross_entropy_backward(x, a);
+    }
 #endif
     c.cpu_f32(a.dtype);
-    for (std::int64_t i = 0; i < a.rows; ++i) {  // the kernel writes d_logits at each target
-      c.require(a.targets[i] >= 0 && a.targets[i] < a.vocab, "targets[" + std::to_string(i) + "] = " +
-                                                                std::to_string(a.targets[i]) + " is not in [0, vocab)");
-    }
+    check_targets(c, a);  // the kernel writes d_logits at each target
     cpu::crossentropy_backward(static_cast<float*>(a.d_logits), static_cast<const float*>(a.logits), a.lse, a.targets,
-                               a.d_loss, int(a.rows), int(a.vocab));
+                               a.d_loss, int(a.rows), int(a.vocab), padded);
   });
 }
 

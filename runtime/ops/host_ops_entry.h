@@ -6,9 +6,12 @@
 #include "ops/host_ops.h"
 #include "ops/host_status.h"
 
+#include <algorithm>
 #include <climits>
-#include <initializer_list>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <string>
 
 namespace llmrt::host_ops {
@@ -61,16 +64,27 @@ inline Backend backend_of(const Check& check, const llmrt_call_ctx& ctx) {
   check.fail(LLMRT_UNIMPLEMENTED, "device type " + std::to_string(ctx.device.type) + " is unknown");
 }
 
+// The smallest args.struct_size an entry takes: sizeof(Args), or for a struct that gained fields
+// after it first shipped, its size then (the appended fields read as 0, their documented default).
+template <typename Args>
+inline constexpr std::size_t kFirstArgsSize = sizeof(Args);
+template <>
+inline constexpr std::size_t kFirstArgsSize<llmrt_cross_entropy_args> = offsetof(llmrt_cross_entropy_args, padded_vocab);
+
 // Runs body(check, ctx, args, backend) and turns what it throws into the status the entry returns.
+// The body sees a copy of the caller's struct, zero past the caller's struct_size.
 template <typename Args, typename Body>
 llmrt_status* entry(const char* op, const llmrt_call_ctx* ctx, const Args* args, Body&& body) {
   try {
     const Check check{op};
     check.ptr(ctx, "ctx");
     check.ptr(args, "args");
-    check.require(args->struct_size >= sizeof(Args), "args.struct_size = " + std::to_string(args->struct_size) +
-                                                         ", expected at least " + std::to_string(sizeof(Args)));
-    body(check, *ctx, *args, backend_of(check, *ctx));
+    check.require(args->struct_size >= kFirstArgsSize<Args>, "args.struct_size = " + std::to_string(args->struct_size) +
+                                                                 ", expected at least " +
+                                                                 std::to_string(kFirstArgsSize<Args>));
+    Args known{};
+    std::memcpy(static_cast<void*>(&known), args, std::min(args->struct_size, sizeof(Args)));
+    body(check, *ctx, known, backend_of(check, *ctx));
     return nullptr;
   } catch (const OpError& error) {
     return host_status_new(error.code(), error.what());

@@ -91,6 +91,23 @@ BOOST_AUTO_TEST_CASE(negative_count) {
   expect_input_error({"check", path}, {path + ":8:11: model.seq_len: expected a positive integer, found -128"});
 }
 
+// model.vocab_pad_multiple: 0, negative, past its bound and not an integer, each named at its line.
+BOOST_AUTO_TEST_CASE(vocab_pad_multiple_out_of_range) {
+  TempDir dir("bad_vocab_pad");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"0", "expected a positive integer, found 0"},
+      {"-64", "expected a positive integer, found -64"},
+      {"65537", "expected at most 65536 (rows the padded vocabulary rounds up to), found 65537"},
+      {"1000000000000000000", "expected at most 65536"},
+      {"\"128\"", "vocab_pad_multiple"}};
+  for (const auto& [value, message] : cases) {
+    const std::string path = dir.write("bad.toml", with_line(9, "vocab_size = 512\nvocab_pad_multiple = " + value));
+    BOOST_TEST_CONTEXT("vocab_pad_multiple = " << value) {
+      expect_input_error({"check", path}, {path + ":10:", "model.vocab_pad_multiple", message});
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(unknown_gpu_model_lists_the_known_ones) {
   TempDir dir("bad_model");
   const std::string path = dir.write("bad.toml", with_line(5, "gpus = { model = \"A100-80G-SXM\", count = 4 }"));

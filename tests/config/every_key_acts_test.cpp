@@ -176,6 +176,8 @@ const std::vector<Probe> kProbes = {
     {"model.name", S::kCpu, C::kCheck, {}, "\"renamed\""},
     {"model.seq_len", S::kCpu, C::kCheck, {}, "32"},
     {"model.vocab_size", S::kCpu, C::kCheck, {}, "300"},
+    // check's model summary says "vocab_size 256 (padded to 300: ...)" and counts the padded rows.
+    {"model.vocab_pad_multiple", S::kCpu, C::kCheck, {}, "100"},
     // The blocks, not the embedding: a repeated embedding would take activations for token ids.
     {"model.layer[].repeat", S::kCpu, C::kCheck, {}, "3", {}, "model.layer[1].repeat"},
     // `check` prints each stage's recompute modes ("recompute: stage 0 full").

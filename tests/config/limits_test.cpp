@@ -28,6 +28,8 @@ BOOST_AUTO_TEST_CASE(every_count_is_accepted_at_its_bound_and_refused_past_it) {
   const std::vector<Bound> bounds = {
       {"model.seq_len", "model.seq_len", llmrt::kMaxSeqLen, 0, "tokens per sequence"},
       {"model.vocab_size", "model.vocab_size", llmrt::kMaxVocabSize, 0, "token ids"},
+      {"model.vocab_pad_multiple", "model.vocab_pad_multiple", llmrt::kMaxVocabPadMultiple, 0,
+       "rows the padded vocabulary rounds up to"},
       {"train.global_batch", "train.global_batch", llmrt::kMaxGlobalBatch, 0, "sequences per step"},
       {"train.steps", "train.steps", llmrt::kMaxSteps, 0, "optimizer steps"},
       {"sweep.measure_steps", "sweep.measure_steps", llmrt::kMaxSteps, 0, "optimizer steps"},

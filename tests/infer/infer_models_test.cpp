@@ -2,10 +2,13 @@
 // Hugging Face folder that transformers' GPT2LMHeadModel loads with the same logits; started
 // from again with model.init_from (both files), giving the loss the original run's next step
 // gives; sampled greedily (the text comes back) and with a seed (the same text twice); and the
-// bad inputs of all three exit 2 with the option, key or tensor named.
+// bad inputs of all three exit 2 with the option, key or tensor named. The same model trained
+// with its vocabulary padded (model.vocab_pad_multiple, 256 -> 288 rows of wte) exports GPT-2's
+// 256 rows, which transformers loads with llmrt's logits, and init_from re-pads either way.
 #define BOOST_TEST_MODULE infer_models
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -34,7 +37,7 @@ constexpr int kSteps = 60;
 // sees them all), and step 61 (60·64 tokens on, a multiple of 5) reads the same tokens as step 1.
 const std::string kText = "abcde";
 
-std::string config_text(const std::string& dir, bool tied = true) {
+std::string config_text(const std::string& dir, bool tied = true, int vocab_pad_multiple = 1) {
   return fmt::format(R"([cluster]
 [[cluster.node]]
 name = "localhost"
@@ -42,6 +45,7 @@ cpus = {{ ranks = 1 }}
 [model]
 seq_len = 16
 vocab_size = 256
+vocab_pad_multiple = {}
 [[model.layer]]
 component = "gpt.embedding"
 d_model = 32
@@ -72,20 +76,20 @@ run_dir = "{}/run"
 tensorboard = false
 prometheus = ""
 )",
-                     tied, kSteps, dir, dir);
+                     vocab_pad_multiple, tied, kSteps, dir, dir);
 }
 
 // Trained once for every case: the model after kSteps steps as a file, and step kSteps + 1's loss.
 struct Trained {
-  TempDir dir{"infer_models"};
+  TempDir dir;
   std::string config, model, hf;
   double next_loss = 0;
 
-  Trained() {
+  explicit Trained(int vocab_pad_multiple = 1) : dir("infer_models_pad" + std::to_string(vocab_pad_multiple)) {
     std::vector<std::uint16_t> tokens;
     for (int i = 0; i < 1000; ++i) tokens.insert(tokens.end(), kText.begin(), kText.end());
     BOOST_REQUIRE(write_token_shard(dir.path() + "/text.bin", tokens).ok());
-    const std::string text = config_text(dir.path());
+    const std::string text = config_text(dir.path(), true, vocab_pad_multiple);
     config = dir.write("job.toml", text);
     World world;
     auto job = start_training(JobRequest{config, {}, false, true}, world);
@@ -113,9 +117,15 @@ Trained& trained() {
   return instance;
 }
 
-double first_step_loss(const std::string& init_from) {
+// The same run with wte padded to 288 rows (96 × 3).
+Trained& padded() {
+  static Trained instance(96);
+  return instance;
+}
+
+double first_step_loss(const std::string& init_from, const std::string& config = trained().config) {
   World world;
-  const JobRequest request{trained().config, {"train.steps=1", fmt::format("model.init_from=\"{}\"", init_from)}, false, true};
+  const JobRequest request{config, {"train.steps=1", fmt::format("model.init_from=\"{}\"", init_from)}, false, true};
   auto job = start_training(request, world);
   BOOST_REQUIRE_MESSAGE(job.ok(), (job.ok() ? "" : job.error().message()));
   auto report = job->trainer().train_step();
@@ -143,13 +153,12 @@ BOOST_AUTO_TEST_CASE(the_hf_export_is_gpt2_shaped) {
   BOOST_TEST(!weights->contains("lm_head.weight"));  // tied to wte
 }
 
-BOOST_AUTO_TEST_CASE(transformers_gives_the_same_logits) {
-  const std::string python = llmrt::test::tools_python("transformers, torch");
-  if (python.empty()) {
-    BOOST_TEST_MESSAGE("SKIP: no Python with transformers and torch (scripts/install-tools.sh)");
-    return;
-  }
-  auto source = open_model_source(trained().model, "", false);
+namespace {
+
+// llmrt's logits of `run`'s model file against transformers' of its HF export (256 classes each,
+// whatever rows the model pads wte to).
+void expect_transformers_logits(const std::string& python, Trained& run) {
+  auto source = open_model_source(run.model, "", false);
   BOOST_REQUIRE_MESSAGE(source.ok(), (source.ok() ? "" : source.error().message()));
   auto model = InferenceModel::create(source->spec.model, source->registry, source->tensors, source->path);
   BOOST_REQUIRE(model.ok());
@@ -157,11 +166,11 @@ BOOST_AUTO_TEST_CASE(transformers_gives_the_same_logits) {
   auto logits = model->logits(prompt, /*all_positions=*/true);
   BOOST_REQUIRE(logits.ok());
   BOOST_REQUIRE(logits->size() == prompt.size() * 256);
-  const std::string tokens_path = trained().dir.write("prompt.json", nlohmann::json(prompt).dump());
-  const std::string out_path = trained().dir.path() + "/hf_logits.json";
-  const auto run = llmrt::test::run_process(
-      {python, llmrt::test::source_path("tests/infer/hf_logits.py"), trained().hf, tokens_path, out_path}, {}, "", 300);
-  BOOST_REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+  const std::string tokens_path = run.dir.write("prompt.json", nlohmann::json(prompt).dump());
+  const std::string out_path = run.dir.path() + "/hf_logits.json";
+  const auto python_run = llmrt::test::run_process(
+      {python, llmrt::test::source_path("tests/infer/hf_logits.py"), run.hf, tokens_path, out_path}, {}, "", 300);
+  BOOST_REQUIRE_MESSAGE(python_run.exit_code == 0, python_run.err);
   std::ifstream file(out_path);
   const auto theirs = nlohmann::json::parse(file);
   BOOST_REQUIRE(theirs.size() == prompt.size());
@@ -180,6 +189,57 @@ BOOST_AUTO_TEST_CASE(transformers_gives_the_same_logits) {
   auto last = model->logits(prompt);
   BOOST_REQUIRE(last.ok());
   for (std::size_t v = 0; v < 256; ++v) BOOST_TEST(std::abs((*last)[v] - (*logits)[(prompt.size() - 1) * 256 + v]) < 1e-5);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(transformers_gives_the_same_logits) {
+  const std::string python = llmrt::test::tools_python("transformers, torch");
+  if (python.empty()) {
+    BOOST_TEST_MESSAGE("SKIP: no Python with transformers and torch (scripts/install-tools.sh)");
+    return;
+  }
+  BOOST_TEST_CONTEXT("unpadded") { expect_transformers_logits(python, trained()); }
+  BOOST_TEST_CONTEXT("vocabulary padded to 288") { expect_transformers_logits(python, padded()); }
+}
+
+// The padded run keeps (288, 32) in its model file, rows 256.. zero, and exports GPT-2's 256 rows.
+BOOST_AUTO_TEST_CASE(a_padded_model_exports_the_real_vocabulary) {
+  auto file = SafetensorsFile::open(padded().model);
+  BOOST_REQUIRE(file.ok());
+  BOOST_REQUIRE((file->entries().at("wte").shape == std::vector<std::int64_t>{288, 32}));
+  auto wte = file->read_f32("wte");
+  BOOST_REQUIRE(wte.ok());
+  BOOST_TEST(std::count(wte->begin() + 256 * 32, wte->end(), 0.0f) == 32 * 32);
+  BOOST_TEST(std::count(wte->begin(), wte->begin() + 256 * 32, 0.0f) < 10);  // the real rows trained
+  std::ifstream config_file(padded().hf + "/config.json");
+  BOOST_TEST(nlohmann::json::parse(config_file)["vocab_size"] == 256);
+  auto hf = SafetensorsFile::open(padded().hf + "/model.safetensors");
+  BOOST_REQUIRE(hf.ok());
+  BOOST_TEST((hf->entries().at("transformer.wte.weight").shape == std::vector<std::int64_t>{256, 32}));
+  auto exported = hf->read_f32("transformer.wte.weight");
+  BOOST_REQUIRE(exported.ok());
+  BOOST_TEST(std::equal(exported->begin(), exported->end(), wte->begin()));
+}
+
+// init_from across paddings: the padded run's file (and its 256-row HF export) into the padded
+// config, the unpadded file into the padded config and the padded file into the unpadded one,
+// each continuing with its run's step kSteps + 1 loss (within rounding where the GEMMs change shape).
+BOOST_AUTO_TEST_CASE(init_from_repads_the_vocabulary) {
+  const double padded_next = padded().next_loss;
+  BOOST_TEST(std::abs(padded_next - trained().next_loss) <= 1e-4 * trained().next_loss);  // same training
+  const struct {
+    std::string file, config;
+    double want, tolerance;
+  } cases[] = {{padded().model, padded().config, padded_next, 1e-6},
+               {padded().hf + "/model.safetensors", padded().config, padded_next, 1e-6},
+               {trained().model, padded().config, trained().next_loss, 1e-5},
+               {padded().model, trained().config, padded_next, 1e-5}};
+  for (const auto& c : cases) {
+    const double got = first_step_loss(c.file, c.config);
+    BOOST_TEST(std::abs(got - c.want) <= c.tolerance * std::abs(c.want) + 1e-7,
+               c.file << " into " << c.config << ": " << got << " vs " << c.want);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(init_from_continues_the_run) {
@@ -212,11 +272,13 @@ BOOST_AUTO_TEST_CASE(init_from_of_another_shape_exits_2_naming_the_tensor) {
 }
 
 BOOST_AUTO_TEST_CASE(greedy_sampling_gives_back_the_text) {
-  const auto result = run_llmrt({"sample", trained().model, "--prompt", "abcd", "--temperature", "0", "--tokens", "28"});
-  BOOST_TEST_REQUIRE(result.exit_code == 0, result.err);
   std::string expected;
   while (expected.size() < 4 + 28) expected += kText;
-  BOOST_TEST(result.out == expected.substr(0, 4 + 28) + "\n");  // past seq_len = 16 too
+  for (Trained* run : {&trained(), &padded()}) {  // the padded model's sampler sees 256 logits, not 288
+    const auto result = run_llmrt({"sample", run->model, "--prompt", "abcd", "--temperature", "0", "--tokens", "28"});
+    BOOST_TEST_REQUIRE(result.exit_code == 0, result.err);
+    BOOST_TEST(result.out == expected.substr(0, 4 + 28) + "\n", run->model);  // past seq_len = 16 too
+  }
 }
 
 BOOST_AUTO_TEST_CASE(one_seed_gives_one_text) {

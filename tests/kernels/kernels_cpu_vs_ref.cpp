@@ -240,6 +240,54 @@ BOOST_AUTO_TEST_CASE(crossentropy_matches_ref) {
   check_close(in_place, dlogits_ref, V, "crossentropy dlogits (in place)");
 }
 
+// A padded vocabulary: logits (N, Vp) whose columns [V, Vp) hold large values that must not count.
+// The loss is the unpadded one of the first V columns; dlogits is zero on the padded columns.
+BOOST_AUTO_TEST_CASE(crossentropy_padded_matches_ref_and_ignores_the_padding) {
+  std::mt19937 rng(21);
+  const int v = 37, vp = 64, n = 19;
+  auto padded = random_floats(std::size_t(n) * vp, rng, -3.0f, 3.0f);
+  for (int i = 0; i < n; ++i) {
+    for (int j = v; j < vp; ++j) padded[std::size_t(i) * vp + j] = 50.0f + float(j);  // would dominate the softmax
+  }
+  std::vector<float> compact(std::size_t(n) * v);
+  for (int i = 0; i < n; ++i) std::copy_n(padded.data() + std::size_t(i) * vp, v, compact.data() + std::size_t(i) * v);
+  auto targets = random_tokens(n, v, rng);
+  std::vector<float> losses(n), lse(n), losses_padded(n), lse_padded(n), losses_ref(n), lse_ref(n);
+  const float mean = cpu::crossentropy_forward(losses.data(), lse.data(), compact.data(), targets.data(), n, v);
+  const float mean_padded =
+      cpu::crossentropy_forward(losses_padded.data(), lse_padded.data(), padded.data(), targets.data(), n, v, vp);
+  const float mean_ref = ref::crossentropy_forward(losses_ref.data(), lse_ref.data(), padded.data(), targets.data(), n, v, vp);
+  BOOST_TEST(losses_padded == losses);  // the same row function over the same V values: bit for bit
+  BOOST_TEST(mean_padded == mean);
+  check_close(losses_ref, losses, v, "padded crossentropy losses (ref)");
+  check_close({mean_ref}, {mean}, v + n, "padded crossentropy mean (ref)");
+
+  const float dloss = 0.9f;
+  std::vector<float> d_compact(compact.size()), d_ref(padded.size(), -1.0f);
+  cpu::crossentropy_backward(d_compact.data(), compact.data(), lse.data(), targets.data(), dloss, n, v);
+  auto in_place = padded;  // in place, as gpt.head runs it
+  cpu::crossentropy_backward(in_place.data(), in_place.data(), lse_padded.data(), targets.data(), dloss, n, v, vp);
+  ref::crossentropy_backward(d_ref.data(), padded.data(), lse_ref.data(), targets.data(), dloss, n, v, vp);
+  for (int i = 0; i < n; ++i) {
+    for (int j = 0; j < vp; ++j) {
+      const float got = in_place[std::size_t(i) * vp + j], want = d_ref[std::size_t(i) * vp + j];
+      if (j >= v) {
+        BOOST_TEST(got == 0.0f, "row " << i << " padded column " << j);
+        BOOST_TEST(want == 0.0f, "ref row " << i << " padded column " << j);
+      } else {
+        BOOST_TEST(got == d_compact[std::size_t(i) * v + j], "row " << i << " column " << j);
+      }
+    }
+  }
+  std::vector<float> real_ref;
+  std::vector<float> real_cpu;
+  for (int i = 0; i < n; ++i) {
+    real_ref.insert(real_ref.end(), d_ref.begin() + i * vp, d_ref.begin() + i * vp + v);
+    real_cpu.insert(real_cpu.end(), in_place.begin() + i * vp, in_place.begin() + i * vp + v);
+  }
+  check_close(real_cpu, real_ref, v, "padded crossentropy dlogits");
+}
+
 BOOST_AUTO_TEST_CASE(adamw_matches_ref) {
   std::mt19937 rng(12);
   const std::size_t n = 70001;

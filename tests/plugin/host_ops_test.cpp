@@ -5,7 +5,9 @@
 #define BOOST_TEST_MODULE plugin_host_ops
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -370,7 +372,7 @@ BOOST_AUTO_TEST_CASE(embedding_and_cross_entropy_are_the_reference) {
   Vec logits = random_values(n * v, 4, 2.0f), losses(n), lse(n), dlogits(n * v), r_losses(n), r_lse(n), r_dlogits(n * v);
   float mean = 0;
   llmrt_cross_entropy_args x{sizeof(x), LLMRT_DTYPE_F32, 0.5f, n, v, logits.data(), tokens.data(), losses.data(),
-                             lse.data(), &mean, dlogits.data()};
+                             lse.data(), &mean, dlogits.data(), 0};
   expect_ok(ops().cross_entropy_forward(&ctx, &x));
   expect_ok(ops().cross_entropy_backward(&ctx, &x));
   const float r_mean = ref::crossentropy_forward(r_losses.data(), r_lse.data(), logits.data(), tokens.data(), n, v);
@@ -378,6 +380,30 @@ BOOST_AUTO_TEST_CASE(embedding_and_cross_entropy_are_the_reference) {
   BOOST_TEST(std::abs(mean - r_mean) < 1e-5);
   BOOST_TEST(max_error(losses, wide(r_losses)) < 1e-5);
   BOOST_TEST(max_error(dlogits, wide(r_dlogits)) < 1e-6);
+
+  // padded_vocab: the same rows at a stride of 16, the padded columns ignored and given no gradient.
+  const int vp = 16;
+  Vec padded(n * vp, 9.0f), d_padded(n * vp, -1.0f), p_losses(n), p_lse(n);
+  for (int i = 0; i < n; ++i) std::copy_n(logits.data() + i * v, v, padded.data() + i * vp);
+  float p_mean = 0;
+  llmrt_cross_entropy_args p{sizeof(p), LLMRT_DTYPE_F32, 0.5f, n, v, padded.data(), tokens.data(), p_losses.data(),
+                             p_lse.data(), &p_mean, d_padded.data(), vp};
+  expect_ok(ops().cross_entropy_forward(&ctx, &p));
+  expect_ok(ops().cross_entropy_backward(&ctx, &p));
+  BOOST_TEST(p_mean == mean);
+  BOOST_TEST(max_error(p_losses, wide(losses)) == 0.0);
+  for (int i = 0; i < n * vp; ++i) {
+    BOOST_TEST(d_padded[i] == (i % vp < v ? dlogits[i / vp * v + i % vp] : 0.0f), "d_logits[" << i << "]");
+  }
+
+  // A caller built before padded_vocab was appended (struct_size without it) gets today's meaning.
+  Vec old_losses(n);
+  llmrt_cross_entropy_args old = x;
+  old.struct_size = offsetof(llmrt_cross_entropy_args, padded_vocab);
+  old.padded_vocab = 77;  // past the caller's struct: never read
+  old.losses = old_losses.data();
+  expect_ok(ops().cross_entropy_forward(&ctx, &old));
+  BOOST_TEST(max_error(old_losses, wide(losses)) == 0.0);
 }
 
 // Bad arguments: a status naming the op and what is wrong, never a crash.
@@ -444,6 +470,10 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_named) {
   ce.struct_size = sizeof(ce), ce.dtype = LLMRT_DTYPE_F32, ce.d_loss = 1.0f, ce.rows = 2, ce.vocab = 4;
   ce.logits = buf.data(), ce.targets = bad_targets, ce.lse = buf.data() + 16, ce.d_logits = buf.data() + 32;
   expect(ops().cross_entropy_backward(&ctx, &ce), LLMRT_INVALID_ARGUMENT, "targets[1] = 4 is not in [0, vocab)");
+  ce.targets = bad_targets + 1, ce.rows = 1, ce.vocab = 5, ce.padded_vocab = 3;  // a stride below the classes
+  expect(ops().cross_entropy_backward(&ctx, &ce), LLMRT_INVALID_ARGUMENT, "padded_vocab = 3 is below vocab = 5");
+  ce.padded_vocab = 0, ce.struct_size = offsetof(llmrt_cross_entropy_args, padded_vocab) - 1;  // older than any shipped
+  expect(ops().cross_entropy_backward(&ctx, &ce), LLMRT_INVALID_ARGUMENT, "args.struct_size");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #define BOOST_TEST_MODULE plugins_gpt_layers
 #include "plugins/plugins_test_support.h"
 
+#include <algorithm>
+
 #include "plugin/host_api.h"
 
 using namespace plugins_test;
@@ -328,4 +330,59 @@ BOOST_AUTO_TEST_CASE(head_tied_and_untied_gradients) {
     BOOST_TEST(loss[0] > 1.0f);  // about log(11) for near-uniform logits
     check_all_gradients(rig, c);
   }
+}
+
+// vocab_pad_multiple = 8: the projection is (16, C) for V = 11, flagged LLMRT_PARAM_VOCAB_ROWS.
+// Its rows [V, 16) are left random here (the host keeps them zero): the loss, dx and dlnf are the
+// unpadded head's all the same, because the padded logits are outside the loss; their rows of dW
+// get exactly nothing; without targets the logits are (B, T, V); the GEMM's FLOPs count 16 rows.
+BOOST_AUTO_TEST_CASE(head_with_a_padded_vocabulary_computes_the_unpadded_head) {
+  Registry registry = load_builtin_plugins();
+  constexpr int64_t kVp = 16;
+  std::mt19937 rng(8);
+  LayerRig plain = make_rig(registry, "gpt.head", {{"d_model", kC}, {"vocab_size", kV}}, 0.5f, rng);
+  LayerRig padded = make_rig(registry, "gpt.head",
+                             {{"d_model", kC}, {"vocab_size", kV}, {"vocab_pad_multiple", std::int64_t{8}}}, 0.5f, rng);
+  BOOST_REQUIRE(padded.specs[2].shape[0] == kVp);
+  BOOST_TEST((padded.specs[2].flags & LLMRT_PARAM_VOCAB_ROWS) != 0u);
+  BOOST_TEST((plain.specs[2].flags & LLMRT_PARAM_VOCAB_ROWS) != 0u);  // either way: a resume may re-pad it
+  padded.params[0] = plain.params[0], padded.params[1] = plain.params[1];
+  std::copy(plain.params[2].begin(), plain.params[2].end(), padded.params[2].begin());  // real rows; padding random
+
+  std::vector<float> x = random_floats(kB * kT * kC, -1, 1, rng);  // (B, T, C)
+  std::vector<int32_t> targets = random_ids(kB * kT, int32_t(kV), rng);
+  Case c;
+  c.in = {f32(x, {kB, kT, kC}), i32(targets, {kB, kT})};
+  c.x = &x;
+  c.x_shape = {kB, kT, kC};
+  c.grad_out = {0.5f};
+  const Gradients want = analytic(plain, c), got = analytic(padded, c);
+  BOOST_TEST(std::abs(objective(padded, c) - objective(plain, c)) <= 1e-6 * std::abs(objective(plain, c)));
+  auto close = [](const std::vector<float>& a, const std::vector<float>& b, size_t count) {
+    double worst = 0;
+    for (size_t i = 0; i < count; ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    return worst;
+  };
+  BOOST_TEST(close(got.dx, want.dx, want.dx.size()) < 1e-6);
+  BOOST_TEST(close(got.dparams[0], want.dparams[0], size_t(kC)) < 1e-6);
+  BOOST_TEST(close(got.dparams[2], want.dparams[2], size_t(kV * kC)) < 1e-6);
+  BOOST_TEST(std::count(got.dparams[2].begin() + kV * kC, got.dparams[2].end(), 0.0f) == (kVp - kV) * kC);
+  BOOST_TEST(std::count(want.dparams[2].begin(), want.dparams[2].end(), 0.0f) < 5);  // real rows do get a gradient
+
+  Case logits;  // inference: x alone -> (B, T, V), the padded columns left out
+  logits.in = {f32(x, {kB, kT, kC})};
+  logits.out_shape = {kB, kT, kV};
+  auto shapes = layer_infer_shapes(*padded.instance, logits.in);
+  BOOST_REQUIRE(shapes.ok());
+  BOOST_TEST((std::vector<int64_t>(shapes->at(0).shape, shapes->at(0).shape + 3) == logits.out_shape));
+  std::vector<float> ours, theirs, saved = padded.saved_buffer(kB, kT);
+  forward(padded, logits, ours, saved);
+  forward(plain, logits, theirs, saved);
+  BOOST_TEST(close(ours, theirs, theirs.size()) < 1e-6);
+  BOOST_TEST(std::abs(theirs[3]) > 1e-3);
+
+  auto hints = layer_cost_hints(*padded.instance, kB, kT);
+  BOOST_REQUIRE(hints.ok());
+  BOOST_TEST(hints->forward_flops == 2.0 * kB * kT * kC * kVp);
+  BOOST_TEST(hints->parameter_bytes == double(2 + kVp) * kC * 4);
 }

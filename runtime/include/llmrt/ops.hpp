@@ -153,20 +153,23 @@ class Ops {
     run(&llmrt_ops::embedding_backward, a);
   }
 
-  // losses, lse (N) from logits (N, V), targets (N); returns the mean loss
+  // losses, lse (N) from logits (N, Vp), targets (N) in [0, V); returns the mean loss over the
+  // first V columns (padded_vocab Vp >= V; 0 = V)
   float cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, int64_t rows,
-                              int64_t vocab) const {
+                              int64_t vocab, int64_t padded_vocab = 0) const {
     float mean = 0;
     run(&llmrt_ops::cross_entropy_forward, llmrt_cross_entropy_args{0, LLMRT_DTYPE_F32, 0.0f, rows, vocab, logits,
-                                                                    targets, losses, lse, &mean, nullptr});
+                                                                    targets, losses, lse, &mean, nullptr,
+                                                                    padded_vocab});
     return mean;
   }
-  // d_logits (N, V) = (softmax - onehot) / N * d_loss, WRITTEN; may alias logits
+  // d_logits (N, Vp) = (softmax - onehot) / N * d_loss on the first V columns, 0 on the rest,
+  // WRITTEN; may alias logits
   void cross_entropy_backward(float* d_logits, const float* logits, const float* lse, const int32_t* targets,
-                              float d_loss, int64_t rows, int64_t vocab) const {
+                              float d_loss, int64_t rows, int64_t vocab, int64_t padded_vocab = 0) const {
     run(&llmrt_ops::cross_entropy_backward,
         llmrt_cross_entropy_args{0, LLMRT_DTYPE_F32, d_loss, rows, vocab, logits, targets, nullptr,
-                                 const_cast<float*>(lse), nullptr, d_logits});
+                                 const_cast<float*>(lse), nullptr, d_logits, padded_vocab});
   }
 
   // The all-reduce of a tensor-parallel partial sum over ctx's group (a group of one copies).

@@ -45,6 +45,12 @@ typedef struct llmrt_param_spec {
  * gains and biases (1-D tensors get it from the host whether flagged or not); a param group's
  * explicit weight_decay still applies. */
 #define LLMRT_PARAM_NO_DECAY 1u
+/* llmrt_param_spec.flags: dimension 0 is indexed by token id and padded past the layer's
+ * vocab_size key (config vocab_pad_multiple: wte, an output projection). The host zeroes rows
+ * [vocab_size, shape[0]) at init, and treats them as padding when a tensor of another padding
+ * is loaded (zero rows dropped or added) and when exporting (not written). The layer must
+ * declare an int key vocab_size <= shape[0]. */
+#define LLMRT_PARAM_VOCAB_ROWS 2u
 
 /* What the planner needs to place and time a layer, for one microbatch of (batch, seq). */
 typedef struct llmrt_cost_hints {

@@ -235,9 +235,12 @@ typedef struct llmrt_embedding_args {
   float* d_positions;
 } llmrt_embedding_args;
 
-/* Softmax cross-entropy, fused (probabilities are never stored). logits (N, V), targets (N) i32.
+/* Softmax cross-entropy, fused (probabilities are never stored). logits (N, Vp), targets (N) i32
+ * in [0, V), with V = vocab and Vp = padded_vocab (0 means V): the classes are the first V
+ * columns of each row; columns [V, Vp) are a padded vocabulary's (aligned GEMMs) and ignored.
  * forward: losses (N) f32 per-row -log p[target], lse (N) f32, *mean_loss = mean of losses.
- * backward: d_logits (N, V) = (softmax - onehot) / N * d_loss, WRITTEN; may alias logits. */
+ * backward: d_logits (N, Vp) = (softmax - onehot) / N * d_loss on the first V columns, 0 on the
+ * padded ones, WRITTEN; may alias logits. */
 typedef struct llmrt_cross_entropy_args {
   size_t struct_size;
   int32_t dtype;
@@ -249,6 +252,9 @@ typedef struct llmrt_cross_entropy_args {
   float* lse;
   float* mean_loss;
   void* d_logits;
+  /* Appended (vocabulary padding): the row stride of logits and d_logits, >= vocab; 0 = vocab.
+   * A caller whose struct_size ends before it gets 0. */
+  int64_t padded_vocab;
 } llmrt_cross_entropy_args;
 
 /* ---------------------------------------------------------------- the table */
