@@ -208,13 +208,6 @@ void check_targets(const Check& c, const llmrt_cross_entropy_args& a) {
   }
 }
 
-#if LLMRT_HAVE_CUDA
-// The CUDA entries (host_ops_cuda.cpp) call the unpadded kernels: padded logits are refused
-// there rather than read at the wrong stride, until they pass Vp to kernels_cuda.h's padded forms.
-void cuda_needs_unpadded(const Check& c, const llmrt_cross_entropy_args& a, int padded) {
-  if (padded != a.vocab) c.fail(LLMRT_UNIMPLEMENTED, "padded_vocab on cuda: not wired to the padded kernels yet");
-}
-#endif
 
 }  // namespace
 
@@ -224,7 +217,6 @@ llmrt_status* cross_entropy_forward(const llmrt_call_ctx* ctx, const llmrt_cross
     c.ptr(a.logits, "logits"), c.ptr(a.losses, "losses");
 #if LLMRT_HAVE_CUDA
     if (b == Backend::kCuda) {
-      cuda_needs_unpadded(c, a, padded);
       return cuda::cross_entropy_forward(x, a);
     }
 #endif
@@ -242,7 +234,6 @@ llmrt_status* cross_entropy_backward(const llmrt_call_ctx* ctx, const llmrt_cros
     c.ptr(a.logits, "logits"), c.ptr(a.d_logits, "d_logits");
 #if LLMRT_HAVE_CUDA
     if (b == Backend::kCuda) {
-      cuda_needs_unpadded(c, a, padded);
       return cuda::cross_entropy_backward(x, a);
     }
 #endif

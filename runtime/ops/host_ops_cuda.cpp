@@ -322,17 +322,17 @@ void cross_entropy_forward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_
   bind(ctx);
   with_dtype("cross_entropy_forward", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    const int V = int(a.vocab);
-    cu::crossentropy_forward<T>(a.losses, a.lse, in<T>(a.logits), a.targets, int(a.rows), V, V, stream_of(ctx));
+    const int V = int(a.vocab), Vp = a.padded_vocab > 0 ? int(a.padded_vocab) : V;  // checked by the entry
+    cu::crossentropy_forward<T>(a.losses, a.lse, in<T>(a.logits), a.targets, int(a.rows), V, Vp, stream_of(ctx));
   });
 }
 void cross_entropy_backward(const llmrt_call_ctx& ctx, const llmrt_cross_entropy_args& a) {
   bind(ctx);
   with_dtype("cross_entropy_backward", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    const int V = int(a.vocab);
+    const int V = int(a.vocab), Vp = a.padded_vocab > 0 ? int(a.padded_vocab) : V;  // checked by the entry
     cu::crossentropy_backward<T>(out<T>(a.d_logits), in<T>(a.logits), a.lse, a.targets, a.d_loss, nullptr,
-                                 int(a.rows), V, V, stream_of(ctx));
+                                 int(a.rows), V, Vp, stream_of(ctx));
   });
 }
 
