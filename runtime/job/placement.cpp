@@ -163,8 +163,12 @@ Result<int> choose_gpu(const GpuChoice& choice) {
   const int usable = static_cast<int>(choice.visible.size());
   if (usable == 0) return input_error("{}; this host ({}) has no CUDA device. {}", choice.expects, choice.host, kRehearse);
   if (choice.share && usable < choice.local.size) return choice.local.rank % usable;
-  if (usable == 1 && choice.local.size > 1 &&
-      static_cast<int>(choice.local_single_gpus.size()) == choice.local.size) {
+  // Per-task binding: one GPU each. Every rank seeing the same one is a host with one GPU.
+  const std::vector<std::string>& ids = choice.local_single_gpus;
+  const bool one_for_all = std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+    return id == choice.visible.front().pci_bus_id;
+  });
+  if (usable == 1 && choice.local.size > 1 && static_cast<int>(ids.size()) == choice.local.size && !one_for_all) {
     return choose_single_gpu(choice);
   }
   if (usable < choice.local.size) {

@@ -64,8 +64,9 @@ struct GpuChoice {
 // b) The index into choice.visible this rank binds. All of the node's GPUs visible: its slot; a
 // node split over hosts: its local rank; exactly one visible while the host runs several ranks
 // (per-task binding): that one, after checking against the other local ranks' PCI bus ids that
-// each rank has its own and that, in PCI bus order, it is the GPU its slot names. Otherwise an
-// input error naming the host, what it has and what it expects.
+// each rank has its own and that, in PCI bus order, it is the GPU its slot names (every rank
+// seeing the same one is a host with too few GPUs). Otherwise an input error naming the host,
+// what it has and what it expects.
 Result<int> choose_gpu(const GpuChoice& choice);
 
 struct RankPlacement {

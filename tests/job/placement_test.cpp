@@ -174,6 +174,13 @@ BOOST_AUTO_TEST_CASE(per_task_binding_of_one_card_to_two_ranks_is_refused) {
   BOOST_TEST(message.find("local ranks 1 and 2 both see only GPU 0000:38:00.0") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_host_with_one_gpu_for_several_ranks_is_refused_as_too_few) {
+  // Every local rank sees the same single card: not per-task binding, too few GPUs.
+  const std::string message = refusal(llmrt::choose_gpu(per_task(2, {0, 0, 0, 0})));
+  BOOST_TEST_INFO(message);
+  BOOST_TEST(message.find("this host (gpu07) has 1 × NVIDIA H100 80GB HBM3 for its 4 local ranks") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(some_but_not_all_gpus_visible_is_refused_as_before) {
   llmrt::GpuChoice choice = per_task(0, {0, 1, 2, 3});
   choice.visible = {four_cards()[0], four_cards()[1]};  // two of four, for four local ranks
