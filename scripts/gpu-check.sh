@@ -37,7 +37,7 @@ build_here() {
   cmake -S . -B "$BUILD_DIR" -G Ninja ${LLMRT_CMAKE_ARGS:-} >/dev/null || die "cmake configure failed"
   local targets
   targets=$(cmake --build "$BUILD_DIR" --target help \
-    | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\|llmrt\|llmrt_gpt\|llmrt_optim\|llmrt_lr\|llmrt_schedule_[a-z0-9_]*\):.*/\1/p' | sort -u)
+    | sed -n 's/^\(cuda_[a-z0-9_]*\|bench_gpt_cuda\|bench_p2p_cuda\|llmrt\|llmrt_gpt\|llmrt_optim\|llmrt_lr\|llmrt_schedule_[a-z0-9_]*\):.*/\1/p' | sort -u)
   [ -n "$targets" ] || die "no CUDA targets: is nvcc installed (LLMRT_HAVE_CUDA)?"
   # The CLI's target is its output file at the top of the build tree: help lists no alias for it.
   targets="$targets llmrt"
@@ -57,7 +57,7 @@ ensure_kit() {
 
 stage() {
   rm -rf "$STAGE" && mkdir -p "$STAGE/bin" "$STAGE/lib/llmrt/plugins" "$STAGE/data"
-  find "$BUILD_DIR" -path "$STAGE" -prune -o -type f -perm -u+x \( -name 'cuda_*' -o -name bench_gpt_cuda \) \
+  find "$BUILD_DIR" -path "$STAGE" -prune -o -type f -perm -u+x \( -name 'cuda_*' -o -name bench_gpt_cuda -o -name bench_p2p_cuda \) \
     -print | while read -r f; do cp "$f" "$STAGE/bin/"; done
   # llmrt itself and its built-in plugins, where the binary looks for them (../lib/llmrt/plugins).
   if [ -x "$BUILD_DIR/llmrt" ]; then
@@ -168,6 +168,14 @@ run_benches() {
     done
   else
     row "torch_gpt_ref.py" "not run: no python3"
+  fi
+  # Pipeline p2p against raw NCCL at a stage's activation size (target ratio >= 0.9); it needs a
+  # GPU per rank, so on one GPU it says it skipped (exit 77) and why. A few seconds.
+  if [ -x "$STAGE/bin/bench_p2p_cuda" ]; then
+    line=$(timeout 60 mpirun --oversubscribe -np 2 "$STAGE/bin/bench_p2p_cuda" 2>&1 | tee -a "$LOG_DIR/bench_p2p.log" | tail -n 1)
+    row "llmrt bench_p2p_cuda (2 ranks)" "$line"
+  else
+    row "llmrt bench_p2p_cuda" "not built"
   fi
 }
 

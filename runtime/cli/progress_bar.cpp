@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -56,8 +57,9 @@ namespace {
 std::string progress_head(const ProgressState& state) { return fmt::format("step {}/{}", state.step, state.steps); }
 
 std::string progress_fields(const ProgressState& state) {
-  return fmt::format(" loss {:.4f} lr {:.1e} {:.0f} tok/s MFU {:.1f}% {:.0f} ms/step ETA {}", state.loss, state.lr,
-                     state.tokens_per_second, 100 * state.mfu, state.step_seconds * 1e3,
+  const std::string mfu = std::isnan(state.mfu) ? std::string("n/a") : fmt::format("{:.1f}%", 100 * state.mfu);
+  return fmt::format(" loss {:.4f} lr {:.1e} {:.0f} tok/s MFU {} {:.0f} ms/step ETA {}", state.loss, state.lr,
+                     state.tokens_per_second, mfu, state.step_seconds * 1e3,
                      clock_duration(state.eta_seconds));
 }
 

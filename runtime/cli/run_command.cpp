@@ -89,6 +89,7 @@ ReportOptions report_options(const ResolvedJob& resolved, const RankPlacement& p
   ReportOptions options;
   if (world.rank() == 0) options.terminal_columns = stdout_terminal_columns(world.launcher());
   options.nvidia_gpu = placement.gpu.has_value();
+  options.rehearsal = placement.rehearsal;
   if (resolved.planned) options.pipeline_bubble = resolved.planned->bubble_fraction;
   return options;
 }

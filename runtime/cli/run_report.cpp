@@ -31,7 +31,19 @@ Result<RunReporter> RunReporter::create(const Spec& spec, const Topology& topolo
   // One rank without a launcher does every device's work of its node on that node's cores.
   const Device& device = topology.device(world.rank());
   const int devices_used = world.launched() ? 1 : topology.nodes().front().device_count;
-  reporter.peak_flops_ = training_peak_tflops(device, spec.train.precision) * 1e12 * devices_used;
+  const double peak_tflops = training_peak_tflops(device, spec.train.precision);
+  reporter.peak_flops_ = options.rehearsal ? 0 : peak_tflops * 1e12 * devices_used;
+  if (options.rehearsal) {
+    reporter.mfu_basis_ = fmt::format("MFU: n/a (a rehearsal: CPU ranks play the {}s whose peak it is measured against)",
+                                      device.model->name);
+  } else if (reporter.peak_flops_ <= 0) {
+    reporter.mfu_basis_ = fmt::format("MFU: n/a (no peak FLOPS for {} in the device catalog)", device.model->name);
+  } else {
+    reporter.mfu_basis_ = fmt::format("MFU: model FLOPs per second over {:.1f} TFLOPS per rank ({}{}, the catalog's "
+                                      "peak at the training precision)",
+                                      peak_tflops * devices_used, devices_used > 1 ? fmt::format("{} × ", devices_used) : "",
+                                      device.model->name);
+  }
   LLMRT_ASSIGN_OR_RETURN(auto parameters, trainer.total_parameters());  // collective: every rank asks
   reporter.parameters_ = parameters;
   const std::vector<std::int32_t>& dtypes = trainer.rank_dtypes();
@@ -144,9 +156,13 @@ void RunReporter::print_plan(const std::string& placement) const {
   fmt::print("llmrt: {}\n", optimizer_state_line());
   fmt::print("llmrt: optimizer parameters of rank 0's stage: {}\n", trainer_.optimizer().param_table().summary());
   if (!placement.empty()) fmt::print("llmrt: {}\n", placement);
+  fmt::print("llmrt: {}\n", mfu_basis_);
   // GPU ranks: which path each group's device buffers take, NCCL or the staging path (and why).
   if (const std::string paths = trainer_.groups().device_paths(); !paths.empty()) {
     fmt::print("llmrt: GPU collectives of rank 0's groups: {}\n", paths);
+  }
+  if (const std::string p2p = trainer_.groups().pipeline().p2p_path(); !p2p.empty() && layout.pp > 1) {
+    fmt::print("llmrt: pipeline p2p: {}\n", p2p);
   }
   std::fflush(stdout);
 }
@@ -154,10 +170,11 @@ void RunReporter::print_plan(const std::string& placement) const {
 Status RunReporter::step_done(const StepReport& report) {
   if (!speaks_) return Status::success();
   const double tokens_per_s = report.tokens / report.seconds;
-  const double mfu = peak_flops_ > 0 ? report.flops / report.seconds / peak_flops_ : 0;
+  // n/a (NaN here, null in metrics.jsonl, "n/a" on screen) rather than a misleading 0.
+  const double mfu = peak_flops_ > 0 ? report.flops / report.seconds / peak_flops_ : std::nan("");
   if (metrics_) {
     nlohmann::json line = {{"step", report.step},       {"loss", report.loss},           {"lr", report.lr},
-                           {"grad_norm", report.grad_norm}, {"tokens_per_s", tokens_per_s}, {"mfu", mfu},
+                           {"grad_norm", report.grad_norm}, {"tokens_per_s", tokens_per_s}, {"mfu", std::isnan(mfu) ? nlohmann::json() : nlohmann::json(mfu)},
                            {"step_time_s", report.seconds}, {"loss_scale", report.loss_scale},
                            {"skipped", report.skipped}};
     LLMRT_RETURN_IF_ERROR(metrics_->append_line(line.dump()));
@@ -181,7 +198,9 @@ void RunReporter::write_tensorboard(const StepReport& report, double tokens_per_
       {"train/loss", report.loss},          {"train/lr", report.lr},
       {"train/grad_norm", report.grad_norm}, {"train/tokens_per_second", tokens_per_s},
       {"train/mfu", mfu},                   {"train/step_seconds", report.seconds}};
-  for (const auto& [tag, value] : scalars) tensorboard_->add_scalar(tag, report.step, value);
+  for (const auto& [tag, value] : scalars) {
+    if (!std::isnan(value)) tensorboard_->add_scalar(tag, report.step, value);  // MFU n/a: no point
+  }
   if (fp16_) tensorboard_->add_scalar("train/loss_scale", report.step, report.loss_scale);
   // A reader sees the run as it goes: whole records every log_every steps and at the end.
   if (report.step % spec_.metrics.log_every == 0 || report.step == spec_.train.steps) flush_tensorboard();
@@ -224,9 +243,10 @@ void RunReporter::print_step(const StepReport& report, double tokens_per_s, doub
     return;
   }
   if (report.step != 1 && !last && report.step % spec_.metrics.log_every != 0) return;
-  fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {:.1f}% | "
+  fmt::print("step {:>{}}/{} | loss {:.4f} | lr {:.3e} | grad norm {:.3f} | {:.0f} tok/s | MFU {} | "
              "{:.0f} ms | ETA {}\n",
-             report.step, width, spec_.train.steps, report.loss, report.lr, report.grad_norm, tokens_per_s, 100 * mfu,
+             report.step, width, spec_.train.steps, report.loss, report.lr, report.grad_norm, tokens_per_s,
+             std::isnan(mfu) ? std::string("n/a") : fmt::format("{:.1f}%", 100 * mfu),
              report.seconds * 1e3, format_duration(report.seconds * static_cast<double>(spec_.train.steps - report.step)));
   std::fflush(stdout);
 }

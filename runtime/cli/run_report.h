@@ -26,6 +26,7 @@ struct ReportOptions {
   std::optional<int> terminal_columns;    // stdout is a terminal this wide: a progress bar, not log lines
   bool nvidia_gpu = false;                // this rank runs on an NVIDIA GPU: its host's GPUs on the endpoint
   std::optional<double> pipeline_bubble;  // the planner's predicted idle share, when it chose the layout
+  bool rehearsal = false;  // CPU ranks play the topology's devices: MFU against their peak is n/a
 };
 
 class RunReporter {
@@ -70,7 +71,8 @@ class RunReporter {
   const World& world_;
   bool speaks_ = true;          // rank 0
   int topology_ranks_ = 1;      // the topology's devices (a world of one may stand for several)
-  double peak_flops_ = 0;       // of one rank's device(s), for MFU
+  double peak_flops_ = 0;       // of one rank's device(s), for MFU; 0: MFU is n/a
+  std::string mfu_basis_;       // what MFU is measured against, or why it is n/a (the header says it)
   double parameters_ = 0;       // the whole model's
   bool fp16_ = false;           // some rank runs fp16: its loss scale is worth a curve
   bool session_marked_ = false; // the TensorBoard session start is written

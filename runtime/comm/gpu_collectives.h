@@ -41,6 +41,8 @@ class DeviceMemoryCollectives final : public Collectives {
   using Collectives::start_all_reduce;
   using Collectives::start_recv;
   using Collectives::start_send;
+  std::string p2p_path() const override { return device_.describe_p2p(); }
+  void match_p2p_by_tag(std::string why) override { device_.match_p2p_by_tag(std::move(why)); }
 
  private:
   MpiCollectives host_;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "comm/pipeline_links.h"
 #include "comm/process_groups.h"
 #include "plugin/host_api.h"
 
@@ -328,14 +329,40 @@ Result<DeviceComm*> GpuCollectives::attach(MPI_Comm comm, DeviceBackend backend)
   return unnamed_.back().get();
 }
 
+DeviceComm::~DeviceComm() = default;
+
+Status DeviceComm::link_pipeline(int cuda_device) {
+  if (path_ != Path::kNccl) return Status::success();
+  LLMRT_ASSIGN_OR_RETURN_CTX(links_, PipelineLinks::create(comm_, cuda_device), "the pipeline's NCCL links");
+  return Status::success();
+}
+
+void DeviceComm::match_p2p_by_tag(std::string why) {
+  if (links_ != nullptr) tag_reason_ = std::move(why);
+}
+
+std::string DeviceComm::describe_p2p() const {
+  if (links_ != nullptr && tag_reason_.empty()) {
+    return fmt::format("NCCL ({} link{}, each FIFO on its own stream)", links_->link_count(),
+                       links_->link_count() == 1 ? "" : "s");
+  }
+  std::string why = !tag_reason_.empty() ? tag_reason_ : fallback_reason_;
+  if (why.empty() && path_ == Path::kStaging) why = "NCCL needs one GPU per rank; ranks of this pipeline share one";
+  if (why.empty()) why = "a pipeline of one";
+  const char* how = staging_ != nullptr && staging_->direct() ? "CUDA-aware" : "pinned host buffers";
+  return fmt::format("staged MPI ({}; {})", how, why);
+}
+
 Result<RequestPtr> DeviceComm::start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                           cudaStream_t stream) {
+  if (links_ != nullptr && tag_reason_.empty()) return links_->start_send(buffer, count, dtype, peer, stream);
   if (comm_ == MPI_COMM_NULL || p2p_ == nullptr) return runtime_error("a send in a group of one, or before set_p2p");
   return p2p_->start_send(comm_, buffer, count, dtype, peer, tag, stream);
 }
 
 Result<RequestPtr> DeviceComm::start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                           cudaStream_t stream) {
+  if (links_ != nullptr && tag_reason_.empty()) return links_->start_recv(buffer, count, dtype, peer, stream);
   if (comm_ == MPI_COMM_NULL || p2p_ == nullptr) return runtime_error("a receive in a group of one, or before set_p2p");
   return p2p_->start_recv(comm_, buffer, count, dtype, peer, tag, stream);
 }

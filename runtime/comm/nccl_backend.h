@@ -25,6 +25,8 @@
 
 namespace llmrt {
 
+class PipelineLinks;  // comm/pipeline_links.h
+
 // The CUDA stream behind a plugin's llmrt_stream: by convention the runtime passes the
 // cudaStream_t itself as the opaque pointer (NULL: the legacy default stream).
 inline cudaStream_t cuda_stream_of(llmrt_stream* stream) { return reinterpret_cast<cudaStream_t>(stream); }
@@ -114,14 +116,26 @@ class DeviceComm {
                         cudaStream_t stream);
   Status broadcast(void* buffer, std::size_t count, std::int32_t dtype, int root, cudaStream_t stream);
   Status exchange(std::span<const DeviceP2p> ops, cudaStream_t stream);
-  // Pipeline p2p of the executor: non-blocking, matched by tag, on every path through MPI
-  // (staged, or direct when MPI is CUDA-aware), never NCCL's stream-blocking send/recv
-  // (comm/staged_p2p.h says why). Needs set_p2p() (GpuCollectives::attach does it).
+  // Pipeline p2p of the executor, non-blocking: over the group's NCCL links when
+  // link_pipeline() made them and no schedule asked for tags (comm/pipeline_links.h: FIFO per
+  // directed link, ordered on `stream` by events), else matched by tag through MPI (staged, or
+  // direct when MPI is CUDA-aware; comm/staged_p2p.h). Needs set_p2p() (GpuCollectives::attach).
   Result<RequestPtr> start_send(const void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                 cudaStream_t stream);
   Result<RequestPtr> start_recv(void* buffer, std::size_t count, std::int32_t dtype, int peer, int tag,
                                 cudaStream_t stream);
   void set_p2p(StagedP2p* p2p) { p2p_ = p2p; }
+  // The pipeline group (collective over it): one NCCL communicator per directed link when the
+  // group took NCCL; otherwise nothing, and p2p stays on the tag-matched MPI path.
+  Status link_pipeline(int cuda_device);
+  // A schedule whose links are not in the same order on both ends (schedule/link_order.h):
+  // its messages go by tag instead. Every member of the group gets the same schedule, so the
+  // same answer. `why` is said by describe_p2p().
+  void match_p2p_by_tag(std::string why);
+  // For the plan paragraph: "NCCL (2 links, each FIFO on its own stream)", or "staged MPI
+  // (pinned host buffers; <why NCCL is not used>)".
+  std::string describe_p2p() const;
+  ~DeviceComm();
 
  private:
   DeviceComm() = default;
@@ -131,6 +145,8 @@ class DeviceComm {
   PinnedStaging* staging_ = nullptr;
   StagedP2p* p2p_ = nullptr;  // owned by GpuCollectives
   std::string fallback_reason_;  // why NCCL was not used, when it was wanted
+  std::unique_ptr<PipelineLinks> links_;  // the pipeline group's NCCL links (nullptr: MPI p2p)
+  std::string tag_reason_;                // why p2p is matched by tag although links exist
 };
 
 // The device side of the process groups of one rank: one DeviceComm per group, all sharing

@@ -12,6 +12,7 @@
 #else
 namespace llmrt {
 class GpuCollectives {};  // never made in a build without NCCL
+class DeviceComm {};
 }  // namespace llmrt
 #endif
 
@@ -28,6 +29,7 @@ Result<Collectives*> ProcessGroups::collectives_for(MPI_Comm comm) {
       LLMRT_ASSIGN_OR_RETURN(gpu_, GpuCollectives::create(device_->id().index));
     }
     LLMRT_ASSIGN_OR_RETURN(DeviceComm * on_device, gpu_->attach(comm));
+    last_attached_ = on_device;
     if (on_device->path() != DeviceComm::Path::kAlone) device_paths_.push_back(on_device->describe());
     made = std::make_unique<DeviceMemoryCollectives>(comm, *on_device);
 #else
@@ -79,6 +81,10 @@ Result<std::unique_ptr<ProcessGroups>> ProcessGroups::create(const Layout& layou
   LLMRT_ASSIGN_OR_RETURN(groups->tp_.collectives, groups->split(c.pp * layout.dp + c.dp, c.tp));
   LLMRT_ASSIGN_OR_RETURN(groups->dp_.collectives, groups->split(c.pp * layout.tp + c.tp, c.dp));
   LLMRT_ASSIGN_OR_RETURN(groups->pp_.collectives, groups->split(c.dp * layout.tp + c.tp, c.pp));
+#if LLMRT_HAVE_NCCL
+  // GPU pipelines that took NCCL: one communicator per directed link (collective over the pipeline).
+  if (groups->gpu_ && layout.pp > 1) LLMRT_RETURN_IF_ERROR(groups->last_attached_->link_pipeline(groups->gpu_->device()));
+#endif
   LLMRT_ASSIGN_OR_RETURN(groups->mp_.collectives, groups->split(c.dp, c.pp * layout.tp + c.tp));
   for (const auto& [name, stages] : tie_stages) {  // std::map: the same order everywhere
     const bool member = stages.size() > 1 && stages.count(c.pp) > 0;

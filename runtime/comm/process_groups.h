@@ -24,6 +24,7 @@
 namespace llmrt {
 
 class GpuCollectives;  // comm/nccl_backend.h, in builds with NCCL
+class DeviceComm;
 
 class ProcessGroups {
  public:
@@ -73,6 +74,7 @@ class ProcessGroups {
   std::vector<MPI_Comm> comms_;                            // owned, freed last
   std::vector<std::unique_ptr<Collectives>> collectives_;  // one per group
   std::unique_ptr<GpuCollectives> gpu_;  // the GPU side of every group, on a CUDA device
+  DeviceComm* last_attached_ = nullptr;  // the device side of the group split last (GPU ranks)
   llmrt_comm world_, tp_, dp_, pp_, mp_;
   std::map<std::string, Collectives*> ties_;
 };

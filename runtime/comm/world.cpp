@@ -98,6 +98,27 @@ std::vector<std::string> World::gather(const std::string& text) const {
   return all;
 }
 
+std::vector<std::string> World::all_gather(const std::string& text) const {
+  if (!launched_) return {text};
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<std::size_t>(size_));
+  MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  std::vector<int> offsets(lengths.size());
+  int total = 0;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    offsets[i] = total;
+    total += lengths[i];
+  }
+  std::string joined(static_cast<std::size_t>(total), '\0');
+  MPI_Allgatherv(text.data(), length, MPI_CHAR, joined.data(), lengths.data(), offsets.data(), MPI_CHAR,
+                 MPI_COMM_WORLD);
+  std::vector<std::string> all;
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    all.push_back(joined.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lengths[i])));
+  }
+  return all;
+}
+
 double World::max(double value) const {
   if (!launched_) return value;
   double largest = value;

@@ -54,6 +54,8 @@ class World {
   std::pair<int, int> shared_memory_local_rank() const;
   // Rank 0 gets every rank's text in rank order; the others an empty vector. Collective.
   std::vector<std::string> gather(const std::string& text) const;
+  // Every rank gets every rank's text in rank order. Collective.
+  std::vector<std::string> all_gather(const std::string& text) const;
   // Seconds on one clock for every rank of a node (MPI_Wtime, or the steady clock alone).
   double seconds() const;
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include <llmrt/plugin.h>
 
@@ -24,6 +25,11 @@ class CommRequest {
   virtual ~CommRequest() = default;
   virtual Result<bool> test() = 0;  // moves it along; true once its buffers may be touched
   virtual Status wait() = 0;        // blocks until then
+  // Whether a stream can wait for it instead of the host (an NCCL transfer, finished by a CUDA
+  // event): then order_before(stream) makes `stream` wait and returns at once. Default: no, and
+  // order_before is wait().
+  virtual bool stream_ordered() const { return false; }
+  virtual Status order_before(llmrt_stream* /*stream*/) { return wait(); }
 };
 using RequestPtr = std::unique_ptr<CommRequest>;
 
@@ -72,6 +78,13 @@ class Collectives {
     LLMRT_RETURN_IF_ERROR(all_gather(send, recv, send_count, dtype, stream));
     return RequestPtr();
   }
+
+  // A pipeline group on GPUs: how point to point travels, for the plan paragraph ("NCCL (2
+  // links, ...)" or "staged MPI (...)"; "" on host memory, where it is MPI matched by tag). A
+  // schedule whose links are not in the same order on both ends (schedule/link_order.h) asks
+  // for tag matching: NCCL matches by order only.
+  virtual std::string p2p_path() const { return ""; }
+  virtual void match_p2p_by_tag(std::string /*why*/) {}
 
   // Whole buffers.
   Result<RequestPtr> start_all_reduce(Buffer& buffer, std::int32_t op, llmrt_stream* stream = nullptr) {

@@ -22,7 +22,7 @@ Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data
     // The receive's own key, past every action index of the training list.
     const llmrt_action receive{LLMRT_ACTION_RECV_ACTIVATION, microbatch, chunk, (coords_pp_ + pp - 1) % pp};
     const std::size_t key = actions_.size();
-    Buffer& buffer = inbox_[input_key];
+    Buffer& buffer = inbox_slot(input_key);
     LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), pipeline_dtypes_.at(static_cast<std::size_t>(receive.peer_rank)),
                                         stage.input_elements()));
     LLMRT_RETURN_IF_ERROR(transport_.post_receive(key, buffer, receive.peer_rank, tag_of(receive)));
@@ -30,7 +30,7 @@ Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data
   }
   const Buffer* activation = is_first(chunk) ? nullptr : &inbox_.at(input_key);
   LLMRT_RETURN_IF_ERROR(stage.forward(microbatch, batch.inputs, activation, batch.targets));
-  inbox_.erase(input_key);
+  consume(input_key);
   if (is_last(chunk)) {
     LLMRT_ASSIGN_OR_RETURN(const float loss, stage.loss(microbatch));
     loss_sum += loss;  // a non-finite validation loss is reported, not an error
@@ -49,6 +49,7 @@ Result<double> PipelineRunner::run_forward_only(TokenSource& data, std::int64_t 
                                                 std::int64_t step) {
   double loss_sum = 0;
   const int pp = layout_.pp;
+  LLMRT_RETURN_IF_ERROR(begin_pass());
   for (int mb = 0; mb < microbatches; ++mb) {
     for (int chunk = 0; chunk < static_cast<int>(chunks_.size()); ++chunk) {
       const int waits_for = is_first(chunk) || pp == 1 ? -1 : groups_.world_rank_of_stage((coords_pp_ + pp - 1) % pp);
@@ -59,6 +60,7 @@ Result<double> PipelineRunner::run_forward_only(TokenSource& data, std::int64_t 
       progress_.end_action();
     }
   }
+  LLMRT_RETURN_IF_ERROR(end_pass());
   progress_.begin_action(fmt::format("validation after step {}: waiting for its sends to be received", step), -1);
   LLMRT_RETURN_IF_ERROR(transport_.reap_sends(true));
   progress_.end_action();

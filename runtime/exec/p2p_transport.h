@@ -20,14 +20,22 @@ class P2pTransport {
   // `pipeline` and `progress` must outlive the transport.
   P2pTransport(Collectives& pipeline, Progress& progress) : comm_(pipeline), progress_(progress) {}
 
+  // The compute stream the payloads are produced and consumed on (nullptr: the CPU, or the
+  // default order): a send starts after the work queued on it, and a received message is
+  // ordered before what is queued on it next.
+  void set_stream(llmrt_stream* stream) { stream_ = stream; }
+
   // Sends `payload` (taken over) to `peer`; returns at once.
   Status send(Buffer payload, int peer, int tag);
   // Starts receiving into `buffer` (all of it; kept alive by the caller) under `key`.
   Status post_receive(std::size_t key, Buffer& buffer, int peer, int tag);
   bool posted(std::size_t key) const { return receives_.count(key) != 0; }
-  // Waits (through Progress, so the watchdog sees it) until receive `key` has arrived.
+  // Waits (through Progress, so the watchdog sees it) until receive `key` has arrived; a
+  // stream-ordered receive (NCCL) makes the compute stream wait instead, and the host waits for
+  // it only in reap_sends(true), at the end of the step.
   Status wait_receive(std::size_t key);
-  // Frees the sends the transport is done with; with `wait`, waits for all of them.
+  // Frees the sends the transport is done with; with `wait`, waits for all of them (and for the
+  // stream-ordered receives).
   Status reap_sends(bool wait);
   // A buffer of a finished send, to be filled again (empty when none is free): recycling them
   // keeps fresh allocations, and their page faults, out of the steady state.
@@ -43,6 +51,8 @@ class P2pTransport {
   std::vector<PendingSend> sends_;
   std::vector<Buffer> spares_;
   std::map<std::size_t, RequestPtr> receives_;
+  std::vector<RequestPtr> landed_;  // stream-ordered receives the compute stream waits for
+  llmrt_stream* stream_ = nullptr;
 };
 
 }  // namespace llmrt

@@ -25,10 +25,12 @@ double PipelineRunner::now() const {
 
 PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups,
                                Progress& progress, std::vector<llmrt_action> actions, std::int64_t batch,
-                               std::int64_t seq, std::vector<std::int32_t> pipeline_dtypes)
+                               std::int64_t seq, std::vector<std::int32_t> pipeline_dtypes, StageStreams* streams)
     : chunks_(std::move(chunks)), layout_(layout), pipeline_dtypes_(std::move(pipeline_dtypes)), groups_(groups),
       progress_(progress), actions_(std::move(actions)),
-      batch_(batch), seq_(seq), coords_pp_(groups.coords().pp), transport_(groups.pipeline(), progress) {
+      batch_(batch), seq_(seq), coords_pp_(groups.coords().pp), streams_(streams),
+      transport_(groups.pipeline(), progress) {
+  if (streams_ != nullptr) transport_.set_stream(streams_->compute_handle());
   next_receive_.assign(actions_.size() + 1, actions_.size());
   for (std::size_t i = actions_.size(); i-- > 0;) {
     next_receive_[i] = i + 1 < actions_.size() && is_receive(actions_[i + 1]) ? i + 1 : next_receive_[i + 1];
@@ -46,12 +48,35 @@ int PipelineRunner::tag_of(const llmrt_action& action) const {
   return (action.microbatch * layout_.pp * layout_.virtual_stages + sender) * 2 + (gradient ? 1 : 0);
 }
 
+Buffer& PipelineRunner::inbox_slot(const MessageKey& key) {
+  auto [slot, fresh] = inbox_.try_emplace(key);
+  if (fresh && !inbox_spares_.empty()) {
+    slot->second = std::move(inbox_spares_.back());
+    inbox_spares_.pop_back();
+  }
+  return slot->second;
+}
+
+void PipelineRunner::consume(const MessageKey& key) {
+  constexpr std::size_t kKeptSpares = 4;
+  auto used = inbox_.find(key);
+  if (used == inbox_.end()) return;
+  if (inbox_spares_.size() < kKeptSpares) inbox_spares_.push_back(std::move(used->second));
+  inbox_.erase(used);
+}
+
+Status PipelineRunner::begin_pass() {
+  return streams_ != nullptr ? streams_->take_from_default() : Status::success();
+}
+
+Status PipelineRunner::end_pass() { return streams_ != nullptr ? streams_->hand_to_default() : Status::success(); }
+
 Status PipelineRunner::post_receive(std::size_t index) {
   if (index >= actions_.size() || transport_.posted(index)) return Status::success();
   const llmrt_action& action = actions_[index];
   const bool gradient = action.kind == LLMRT_ACTION_RECV_GRADIENT;
   const Stage& stage = *chunks_[static_cast<std::size_t>(action.chunk)];
-  Buffer& buffer = inbox_[MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk}];
+  Buffer& buffer = inbox_slot(MessageKey{gradient ? 1 : 0, action.microbatch, action.chunk});
   const std::int32_t sent_as = pipeline_dtypes_.at(static_cast<std::size_t>(action.peer_rank));
   LLMRT_RETURN_IF_ERROR(buffer.resize(groups_.device(), sent_as,
                                       gradient ? stage.output_elements() : stage.input_elements()));
@@ -83,7 +108,7 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
   const MessageKey input_key{0, mb, chunk};
   const Buffer* activation = is_first(chunk) ? nullptr : &inbox_.at(input_key);
   LLMRT_RETURN_IF_ERROR(stage.forward(mb, batch.inputs, activation, batch.targets));
-  inbox_.erase(input_key);  // the stage keeps its own copy
+  consume(input_key);  // the stage keeps its own copy
   if (is_last(chunk)) {
     LLMRT_ASSIGN_OR_RETURN(const float loss, stage.loss(mb));
     if (!std::isfinite(loss)) {
@@ -119,11 +144,11 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
     ComputeDevice& device = groups_.device();
     LLMRT_RETURN_IF_ERROR(loss_scale_.resize(device, LLMRT_DTYPE_F32, 1));
     LLMRT_RETURN_IF_ERROR(device.copy(loss_scale_.data(), &loss_scale, sizeof(float),
-                                      copy_kind(cpu_device().id(), device.id()), nullptr));
+                                      copy_kind(cpu_device().id(), device.id()), stage.stream()));
     LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, loss_scale_, weights_too));
   } else {
     LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key), weights_too));
-    inbox_.erase(grad_key);
+    consume(grad_key);
   }
   if (!is_first(chunk)) {
     const MessageKey key = layout_.pp == 1 ? MessageKey{1, mb, chunk - 1} : MessageKey{1, mb, chunk};
@@ -155,6 +180,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_se
   set_plugin_call_step(step);  // named when a plugin crashes, exits or hangs in this step
   const bool recording = step == record_step_;
   if (recording) measured_.clear();
+  LLMRT_RETURN_IF_ERROR(begin_pass());
   for (std::size_t index = 0; index < actions_.size(); ++index) {
     const llmrt_action& action = actions_[index];
     const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
@@ -164,6 +190,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_se
     if (recording) measured_.push_back(TimedAction{action, start, now()});
     progress_.end_action();
   }
+  LLMRT_RETURN_IF_ERROR(end_pass());
   progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);
   LLMRT_RETURN_IF_ERROR(transport_.reap_sends(true));
   progress_.end_action();

@@ -17,6 +17,7 @@
 #include "data/token_shards.h"
 #include "exec/p2p_transport.h"
 #include "exec/stage.h"
+#include "exec/stage_streams.h"
 #include "plan/layout.h"
 #include "schedule/simulator.h"
 #include "util/status.h"
@@ -25,10 +26,13 @@ namespace llmrt {
 
 class PipelineRunner {
  public:
-  // chunks[c] is this rank's stage for virtual stage c·pp + pp_rank.
+  // chunks[c] is this rank's stage for virtual stage c·pp + pp_rank. `streams`: the rank's
+  // compute stream, which the chunks share (nullptr, or null streams, on the CPU); it must
+  // outlive the runner. A step's first pass waits for the default order (the last update), and
+  // the default order waits for the step's compute at its end.
   PipelineRunner(std::vector<Stage*> chunks, const Layout& layout, ProcessGroups& groups, Progress& progress,
                  std::vector<llmrt_action> actions, std::int64_t batch, std::int64_t seq,
-                 std::vector<std::int32_t> pipeline_dtypes);
+                 std::vector<std::int32_t> pipeline_dtypes, StageStreams* streams = nullptr);
 
   // One step. Microbatch j reads sequences first_sequence + j·B .. + B − 1; each loss enters
   // the mean with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless
@@ -65,6 +69,10 @@ class PipelineRunner {
   bool is_first(int chunk) const { return virtual_stage(chunk) == 0; }
   bool is_last(int chunk) const { return virtual_stage(chunk) == layout_.pp * layout_.virtual_stages - 1; }
   double now() const;
+  Buffer& inbox_slot(const MessageKey& key);  // inbox_[key], reusing a consumed message's buffer
+  void consume(const MessageKey& key);        // the stage has taken its copy: recycle the buffer
+  Status begin_pass();                        // the compute stream waits for the default order
+  Status end_pass();                          // the default order waits for the compute stream
 
   std::vector<Stage*> chunks_;
   Layout layout_;
@@ -82,7 +90,11 @@ class PipelineRunner {
   // backward_input. Kept here because a schedule may send after the weight pass freed the
   // microbatch (1F1B sends the gradient after W, like an unsplit backward).
   std::map<MessageKey, Buffer> outbox_;
+  // Consumed messages' buffers (at most a few), so a receive does not allocate (cudaMalloc and
+  // cudaFree synchronise the whole device) in the steady state.
+  std::vector<Buffer> inbox_spares_;
   Buffer loss_scale_;       // (1) f32: the last stage's output gradient
+  StageStreams* streams_;
   P2pTransport transport_;  // receives keyed by action index
   std::int64_t record_step_ = -1;
   std::vector<TimedAction> measured_;

@@ -53,8 +53,9 @@ Status Stage::infer_layer_shapes(std::int64_t batch, std::int64_t seq) {
 // A message from another stage into this stage's buffer: a copy, or a conversion when the
 // sender computes in another dtype (a mixed room under precision "auto").
 Status Stage::take_message(Buffer& into, const Buffer& message) {
-  if (message.dtype() == into.dtype()) return into.copy_from(message);
-  return device_->convert(into.data(), into.dtype(), message.data(), message.dtype(), message.count(), nullptr);
+  if (message.dtype() == into.dtype()) return into.copy_from(message, placement_.stream);
+  return device_->convert(into.data(), into.dtype(), message.data(), message.dtype(), message.count(),
+                          placement_.stream);
 }
 
 // The loss is f32 whatever the precision; every other output is an activation.
@@ -66,12 +67,23 @@ llmrt_call_ctx Stage::call_context(int microbatch) const {
   llmrt_call_ctx ctx{};
   ctx.struct_size = sizeof(ctx);
   ctx.device = device_->id();
+  ctx.stream = placement_.stream != nullptr ? placement_.stream->plugin_handle() : nullptr;
   ctx.tp_comm = placement_.tp_comm;
   ctx.tp_rank = placement_.tp_rank;
   ctx.tp_size = placement_.tp_size;
   ctx.microbatch = microbatch;
   ctx.host_private = placement_.job;
   return ctx;
+}
+
+// train.detect_anomaly / guard_params read outputs on the host (through the default order):
+// the compute stream is drained first. Off (the default), nothing waits.
+Status Stage::checked_call(const LayerSlot& layer, std::string_view pass, int microbatch,
+                           std::span<const llmrt_tensor> outputs, std::span<const llmrt_tensor> grad_params,
+                           const ParamStore& params, ComputeDevice& device) {
+  if (!checks_.active()) return Status::success();
+  if (placement_.stream != nullptr) LLMRT_RETURN_IF_ERROR(device.synchronize(placement_.stream));
+  return checks_.after_call(layer, pass, microbatch, outputs, grad_params, params, device);
 }
 
 Stage::MicrobatchState& Stage::state_of(int microbatch, const char* pass) {
@@ -93,7 +105,7 @@ std::vector<llmrt_tensor> Stage::layer_inputs(std::size_t layer, MicrobatchState
 Status Stage::upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens) {
   LLMRT_RETURN_IF_ERROR(buffer.resize(*device_, LLMRT_DTYPE_I32, tokens.size()));
   return device_->copy(buffer.data(), tokens.data(), tokens.size_bytes(),
-                       copy_kind(cpu_device().id(), device_->id()), nullptr);
+                       copy_kind(cpu_device().id(), device_->id()), placement_.stream);
 }
 
 Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, const Buffer* activation,
@@ -128,7 +140,7 @@ Status Stage::forward(int microbatch, std::span<const std::int32_t> tokens, cons
     LLMRT_RETURN_IF_ERROR(layer_forward(layers_[i].instance, ctx,
                                         {.in = in, .params = params, .out = {&out, 1}, .saved = saved_of(i, state)},
                                         fmt::format("{} forward (microbatch {})", layers_[i].label, microbatch)));
-    LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "forward", microbatch, {&out, 1}, {}, *params_, *device_));
+    LLMRT_RETURN_IF_ERROR(checked_call(layers_[i], "forward", microbatch, {&out, 1}, {}, *params_, *device_));
     LLMRT_RETURN_IF_ERROR(drop_saved(i, state));
   }
   return Status::success();
@@ -157,7 +169,7 @@ Status Stage::backward_input(int microbatch, const Buffer& grad_output, bool wei
          .grad_in = {&grad_in_tensor, takes_tokens ? 0u : 1u}, .grad_params = grad_params},
         fmt::format("{} backward_input (microbatch {})", layers_[i].label, microbatch)));
     const bool fused = !has_backward_weight(*layers_[i].component);
-    LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_input", microbatch,
+    LLMRT_RETURN_IF_ERROR(checked_call(layers_[i], "backward_input", microbatch,
                                              {&grad_in_tensor, takes_tokens ? 0u : 1u},
                                              fused ? grad_params : std::vector<llmrt_tensor>{}, *params_, *device_));
     if (fused && weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
@@ -180,7 +192,7 @@ Status Stage::backward_layer_weight(std::size_t layer, int microbatch, Microbatc
       {.grad_out = {&grad_out, 1}, .in = in, .params = params, .saved = saved_of(i, state),
        .grad_params = grad_params},
       fmt::format("{} backward_weight (microbatch {})", layers_[i].label, microbatch)));
-  LLMRT_RETURN_IF_ERROR(checks_.after_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
+  LLMRT_RETURN_IF_ERROR(checked_call(layers_[i], "backward_weight", microbatch, {}, grad_params, *params_, *device_));
   if (weights_done_) LLMRT_RETURN_IF_ERROR(weights_done_(first_slot_ + i));
   return Status::success();
 }
@@ -220,8 +232,8 @@ Result<float> Stage::loss(int microbatch) const {
   if (output.count() == 0) return runtime_error("microbatch {}: the last layer gave no loss", microbatch);
   float loss = 0;
   LLMRT_RETURN_IF_ERROR(device_->copy(&loss, output.data(), sizeof(float), copy_kind(device_->id(), cpu_device().id()),
-                                      nullptr));
-  LLMRT_RETURN_IF_ERROR(device_->synchronize(nullptr));
+                                      placement_.stream));
+  LLMRT_RETURN_IF_ERROR(device_->synchronize(placement_.stream));  // this stream only: the loss is its last work
   return loss;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <span>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct StagePlacement {
   // What activations and their gradients are stored as (the training precision's compute
   // dtype): between layers, in messages between stages. The loss and its gradient are f32.
   std::int32_t activation_dtype = LLMRT_DTYPE_F32;
+  // The rank's compute stream (exec/stage_streams.h; nullptr on the CPU): every layer call
+  // (llmrt_call_ctx.stream), copy and conversion of the stage is queued on it.
+  Stream* stream = nullptr;
 };
 
 class Stage {
@@ -68,6 +72,7 @@ class Stage {
   std::size_t output_elements() const;                       // what a send of the output carries
   std::size_t input_elements() const;                        // what the activation receive carries
   std::int32_t activation_dtype() const { return placement_.activation_dtype; }  // of both messages
+  Stream* stream() const { return placement_.stream; }  // the compute stream (nullptr on the CPU)
 
   // Called when a layer has added one microbatch's weight gradients (after its backward_weight,
   // or its backward_input for a layer that fuses both): the data-parallel all-reduce of a
@@ -113,6 +118,9 @@ class Stage {
   llmrt_call_ctx call_context(int microbatch) const;
   std::int32_t output_dtype(std::size_t layer) const;
   Status take_message(Buffer& into, const Buffer& message);
+  Status checked_call(const LayerSlot& layer, std::string_view pass, int microbatch,
+                      std::span<const llmrt_tensor> outputs, std::span<const llmrt_tensor> grad_params,
+                      const ParamStore& params, ComputeDevice& device);
   Status upload_tokens(Buffer& buffer, std::span<const std::int32_t> tokens);
   MicrobatchState& state_of(int microbatch, const char* pass);
   Status backward_layer_weight(std::size_t layer, int microbatch, MicrobatchState& state);

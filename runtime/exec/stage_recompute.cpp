@@ -114,8 +114,7 @@ Status Stage::rerun_forward(std::size_t layer, int microbatch, MicrobatchState& 
   }
   // What the rerun wrote is held to the same checks as the first forward (train.detect_anomaly,
   // train.guard_params), so a fault it makes is not blamed on backward_input.
-  return checks_.after_call(layers_[i], "forward (rerun for full recompute)", microbatch, {&out, 1}, {}, *params_,
-                            *device_);
+  return checked_call(layers_[i], "forward (rerun for full recompute)", microbatch, {&out, 1}, {}, *params_, *device_);
 }
 
 std::size_t Stage::saved_bytes_held() const {

@@ -11,6 +11,7 @@
 #include "exec/model_plan.h"
 #include "plugin/component_config.h"
 #include "plugin/plugin_calls.h"
+#include "schedule/link_order.h"
 #include "schedule/schedule_loader.h"
 
 namespace llmrt {
@@ -106,6 +107,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
   params_ = std::make_unique<ParamStore>(std::move(params));
   LLMRT_RETURN_IF_ERROR(params_->initialize(spec.train.seed));
   LLMRT_RETURN_IF_ERROR(params_->use_compute_dtype(compute_dtype));
+  LLMRT_ASSIGN_OR_RETURN(streams_, StageStreams::create(groups_->device()));
   std::size_t first_slot = 0;
   for (int chunk = 0; chunk < layout_.virtual_stages; ++chunk) {
     const int vs = layout_.virtual_stage(coords.pp, chunk);
@@ -118,6 +120,7 @@ Status Trainer::build_stages(const Spec& spec, const Registry& registry) {
     placement.tp_comm = groups_->tensor_parallel_handle();
     placement.job = job_state_.get();
     placement.activation_dtype = compute_dtype;
+    placement.stream = streams_->compute();
     if (!placement.first) placement.input_shape = shapes[static_cast<std::size_t>(first - 1)];
     std::vector<LayerSlot> layers(std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot)),
                                   std::make_move_iterator(mine.begin() + static_cast<std::ptrdiff_t>(first_slot + count)));
@@ -146,15 +149,29 @@ Status Trainer::load_actions(const Registry& registry) {
       VerifiedSchedule schedule,
       load_verified_schedule(registry, layout_.schedule,
                              ScheduleShape{layout_.pp, layout_.microbatches, layout_.virtual_stages}));
+  // NCCL's pipeline links match by order: a schedule whose links differ in order on their two
+  // ends keeps the tag-matched path (the same lists on every rank: the same answer everywhere).
+  const ScheduleShape shape{layout_.pp, layout_.microbatches, layout_.virtual_stages};
+  if (const std::string mismatch = layout_.pp > 1 ? link_order_mismatch(shape, schedule.actions) : "";
+      !mismatch.empty()) {
+    groups_->pipeline().match_p2p_by_tag(fmt::format("schedule {} orders a link differently on its two ends: {}",
+                                                     layout_.schedule, mismatch));
+  }
   std::vector<Stage*> chunks;
   for (auto& chunk : chunks_) chunks.push_back(chunk.get());
   runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
                                              std::move(schedule.actions[static_cast<std::size_t>(groups_->coords().pp)]),
-                                             layout_.microbatch_size, seq_, pipeline_dtypes());
+                                             layout_.microbatch_size, seq_, pipeline_dtypes(), streams_.get());
   if (layout_.dp > 1) {
     buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches,
                                                  zero_.get());
-    for (auto& chunk : chunks_) chunk->on_weights_done([this](std::size_t slot) { return buckets_->layer_done(slot); });
+    // The bucket's reduction runs on the default order: it waits for the compute that made the gradients.
+    for (auto& chunk : chunks_) {
+      chunk->on_weights_done([this](std::size_t slot) -> Status {
+        LLMRT_RETURN_IF_ERROR(streams_->hand_to_default());
+        return buckets_->layer_done(slot);
+      });
+    }
   }
   // A parameter counts in the global norm on one rank only: replicated ones on tp rank 0,
   // tied copies on the lowest pipeline stage that holds one.

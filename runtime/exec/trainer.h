@@ -20,6 +20,7 @@
 #include "exec/optimizer_step.h"
 #include "exec/pipeline_runner.h"
 #include "exec/stage.h"
+#include "exec/stage_streams.h"
 #include "exec/zero_shards.h"
 #include "plan/layout.h"
 #include "plugin/registry.h"
@@ -102,6 +103,7 @@ class Trainer {
   ProcessGroups* groups_ = nullptr;
   Progress* progress_ = nullptr;
   std::unique_ptr<ParamStore> params_;
+  std::unique_ptr<StageStreams> streams_;         // the chunks' compute stream (none on the CPU)
   std::vector<std::unique_ptr<Stage>> chunks_;    // [chunk]: virtual stage chunk·pp + pp_rank
   std::unique_ptr<PipelineRunner> runner_;
   std::unique_ptr<ZeroShards> zero_;               // parallel.zero = 1 with dp > 1

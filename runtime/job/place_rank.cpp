@@ -1,8 +1,8 @@
 // place_rank: this rank's topology slot held against the host it landed on — its name, its
 // GPUs, their model and memory — in the order a user would fix them, then the GPU bound. A
 // rehearsal skips every check on the host and runs on the CPU.
+#include <algorithm>
 #include <cstdlib>
-#include <map>
 
 #include <fmt/format.h>
 
@@ -28,14 +28,6 @@ std::string describe_devices(const Topology& topology, int node) {
   return fmt::format("{}", fmt::join(parts, " + "));
 }
 
-std::string describe_gpus(const std::vector<HostGpu>& gpus) {
-  std::map<std::string, int> counts;
-  for (const HostGpu& gpu : gpus) ++counts[gpu.name];
-  std::vector<std::string> parts;
-  for (const auto& [name, count] : counts) parts.push_back(fmt::format("{} × {}", count, name));
-  return fmt::format("{}", fmt::join(parts, " + "));
-}
-
 // The launcher's local rank, else a split of the world by shared memory. The split is
 // collective: every rank takes it when any rank's launcher did not say.
 LocalRank detect_local_rank(const World& world) {
@@ -57,27 +49,37 @@ Status check_host(const Topology& topology, const RankPlacement& placement, cons
                      placement.rank, placement.host, node.name, placement.node + 1, topology.node_count());
 }
 
-// b) A GPU for each of the host's local ranks; this rank's is its slot in PCI bus order. With
-// `share` (--share-gpus, for tests) ranks beyond the host's GPUs share them round-robin.
+// b) A GPU for each of the host's local ranks (job/placement.h: choose_gpu); this rank's is its
+// slot in PCI bus order, or the one it sees under per-task binding.
 Result<HostGpu> pick_gpu(const Topology& topology, const RankPlacement& placement, const HostDevices& host,
-                         bool share) {
+                         bool share, std::vector<std::string> local_single_gpus) {
   const TopologyNode& node = topology.nodes()[static_cast<std::size_t>(placement.node)];
   const std::string expects = fmt::format("node {} expects {}", node.name, describe_devices(topology, placement.node));
-  const char* rehearse = "`--rehearse` runs the same job on CPU ranks instead (docs/launch.md)";
   if (host.gpus.empty()) {
-    return input_error("{}; this host ({}) has no CUDA device ({}). {}", expects, placement.host, host.why_none,
-                       rehearse);
+    return input_error("{}; this host ({}) has no CUDA device ({}). `--rehearse` runs the same job on CPU ranks "
+                       "instead (docs/launch.md)",
+                       expects, placement.host, host.why_none);
   }
-  const int usable = static_cast<int>(host.gpus.size());
-  if (share && usable < placement.local.size) return host.gpus[static_cast<std::size_t>(placement.local.rank % usable)];
-  if (usable < placement.local.size) {
-    return input_error("{}; this host ({}) has {} for its {} local ranks (one GPU per rank; CUDA_VISIBLE_DEVICES "
-                       "may hide some). {}",
-                       expects, placement.host, describe_gpus(host.gpus), placement.local.size, rehearse);
+  const GpuChoice choice{host.gpus, placement.local, placement.slot, node.device_count, share,
+                         std::move(local_single_gpus), placement.host, expects};
+  LLMRT_ASSIGN_OR_RETURN(const int index, choose_gpu(choice));
+  return host.gpus[static_cast<std::size_t>(index)];
+}
+
+// [local rank] the PCI bus id each rank of this host sees when it sees exactly one GPU, "" when
+// not (per-task binding is told from it). Collective over the world: every rank calls it.
+std::vector<std::string> local_single_gpus(const World& world, const std::string& host, const LocalRank& local,
+                                           const HostDevices* devices) {
+  const std::string single = devices != nullptr && devices->gpus.size() == 1 ? devices->gpus.front().pci_bus_id : "";
+  const std::vector<std::string> all = world.all_gather(fmt::format("{}\n{}\n{}", local.rank, single, host));
+  std::vector<std::string> ids(static_cast<std::size_t>(local.size));
+  for (const std::string& entry : all) {
+    const std::size_t first = entry.find('\n'), second = entry.find('\n', first + 1);
+    if (first == std::string::npos || second == std::string::npos || entry.substr(second + 1) != host) continue;
+    const int rank = std::atoi(entry.substr(0, first).c_str());
+    if (rank >= 0 && rank < local.size) ids[static_cast<std::size_t>(rank)] = entry.substr(first + 1, second - first - 1);
   }
-  // All of the node's GPUs visible: the topology's index; fewer (a node split over hosts): the local rank.
-  const int pick = usable >= node.device_count ? placement.slot : placement.local.rank;
-  return host.gpus[static_cast<std::size_t>(pick)];
+  return ids;
 }
 
 // The planner's peak memory of this rank for the resolved layout (job_checks.h held it against the
@@ -90,7 +92,8 @@ Result<double> predicted_memory_gib(const OpenJob& job, const ResolvedJob& resol
 }
 
 Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resolved, const World& world,
-                                    const LocalRank& local) {
+                                    const LocalRank& local, const HostDevices& host,
+                                    std::vector<std::string> single_gpus) {
   const Topology& topology = job.topology;
   const Device& device = topology.device(world.rank());
   RankPlacement placement;
@@ -103,8 +106,7 @@ Result<RankPlacement> place_on_host(const OpenJob& job, const ResolvedJob& resol
   if (placement.rehearsal) return placement;
   LLMRT_RETURN_IF_ERROR(check_host(topology, placement, world));
   if (device.model->is_cpu) return placement;
-  const HostDevices host = discover_host_devices();
-  LLMRT_ASSIGN_OR_RETURN(placement.gpu, pick_gpu(topology, placement, host, job.share_gpus));
+  LLMRT_ASSIGN_OR_RETURN(placement.gpu, pick_gpu(topology, placement, host, job.share_gpus, std::move(single_gpus)));
   const HostGpu& gpu = *placement.gpu;
   const std::string where = fmt::format("rank {} (node {}, GPU {}: CUDA {} {}, PCI {})", placement.rank,
                                         topology.nodes()[static_cast<std::size_t>(device.node)].name, placement.slot,
@@ -160,7 +162,11 @@ Status check_card_memory(double predicted_gib, const HostGpu& gpu, std::string_v
 
 Result<RankPlacement> place_rank(const OpenJob& job, const ResolvedJob& resolved, const World& world) {
   const LocalRank local = detect_local_rank(world);  // collective
-  auto placed = place_on_host(job, resolved, world, local);
+  // The host's GPUs, asked only where a rank will bind one.
+  const bool on_gpu = !job.rehearsal && !job.topology.device(world.rank()).model->is_cpu;
+  const HostDevices host = on_gpu ? discover_host_devices() : HostDevices{};
+  std::vector<std::string> single = local_single_gpus(world, this_host_name(), local, on_gpu ? &host : nullptr);
+  auto placed = place_on_host(job, resolved, world, local, host, std::move(single));
   LLMRT_RETURN_IF_ERROR(world.agree(placed));
   placed->summary = placement_summary(job.topology, *placed, resolved.world_size, world);  // collective
   return placed;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -118,6 +119,76 @@ bool card_model_matches(std::string_view catalog_model, std::string_view device_
     if (end == name.size() || separated[end] || !std::isdigit(static_cast<unsigned char>(name[end]))) return true;
   }
   return false;
+}
+
+namespace {
+
+const char* const kRehearse = "`--rehearse` runs the same job on CPU ranks instead (docs/launch.md)";
+
+// Per-task binding: this rank sees one GPU, identified among its host's ranks by PCI bus id.
+Result<int> choose_single_gpu(const GpuChoice& choice) {
+  const std::string& mine = choice.visible.front().pci_bus_id;
+  const std::vector<std::string>& ids = choice.local_single_gpus;
+  for (std::size_t other = 0; other < ids.size(); ++other) {
+    if (static_cast<int>(other) == choice.local.rank) continue;
+    if (ids[other].empty()) {
+      return input_error("{}; on host {} local rank {} sees only GPU {} (per-task binding) but local rank {} sees "
+                         "another number of GPUs: bind one GPU to every rank, or let every rank see all of them",
+                         choice.expects, choice.host, choice.local.rank, mine, other);
+    }
+    if (ids[other] == mine) {
+      return input_error("{}; on host {} local ranks {} and {} both see only GPU {} (PCI): give each rank its own "
+                         "GPU (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES naming a different GPU per rank)",
+                         choice.expects, choice.host, std::min<int>(choice.local.rank, static_cast<int>(other)),
+                         std::max<int>(choice.local.rank, static_cast<int>(other)), mine);
+    }
+  }
+  // The host's ranks' GPUs in PCI bus order are the node's GPUs in the topology's order.
+  std::vector<std::string> order(ids.begin(), ids.end());
+  std::sort(order.begin(), order.end());
+  const int position = static_cast<int>(std::find(order.begin(), order.end(), mine) - order.begin());
+  const int expected = choice.local.size >= choice.node_gpus ? choice.slot : choice.local.rank;
+  if (position != expected) {
+    return input_error("{}; on host {} local rank {} is the topology's GPU {} but was bound to PCI {}, GPU {} in PCI "
+                       "bus order of the {} its host's ranks were given: bind GPUs to ranks in order (srun "
+                       "--gpu-bind=map_gpu:0,1,..., or CUDA_VISIBLE_DEVICES=$LOCAL_RANK) (docs/launch.md)",
+                       choice.expects, choice.host, choice.local.rank, expected, mine, position, order.size());
+  }
+  return 0;
+}
+
+}  // namespace
+
+Result<int> choose_gpu(const GpuChoice& choice) {
+  const int usable = static_cast<int>(choice.visible.size());
+  if (usable == 0) return input_error("{}; this host ({}) has no CUDA device. {}", choice.expects, choice.host, kRehearse);
+  if (choice.share && usable < choice.local.size) return choice.local.rank % usable;
+  // Per-task binding: one GPU each. Every rank seeing the same one is a host with one GPU.
+  const std::vector<std::string>& ids = choice.local_single_gpus;
+  const bool one_for_all = std::all_of(ids.begin(), ids.end(), [&](const std::string& id) {
+    return id == choice.visible.front().pci_bus_id;
+  });
+  if (usable == 1 && choice.local.size > 1 && static_cast<int>(ids.size()) == choice.local.size && !one_for_all) {
+    return choose_single_gpu(choice);
+  }
+  if (usable < choice.local.size) {
+    std::map<std::string, int> counts;
+    for (const HostGpu& gpu : choice.visible) ++counts[gpu.name];
+    std::vector<std::string> parts;
+    for (const auto& [name, count] : counts) parts.push_back(std::to_string(count) + " × " + name);
+    std::string has;
+    for (const std::string& part : parts) has += (has.empty() ? "" : " + ") + part;
+    return input_error("{}; this host ({}) has {} for its {} local ranks (one GPU per rank: let every rank see all "
+                       "of the node's GPUs, or exactly one each; CUDA_VISIBLE_DEVICES may hide some). {}",
+                       choice.expects, choice.host, has, choice.local.size, kRehearse);
+  }
+  // All of the node's GPUs visible: the topology's index; fewer (a node split over hosts): the local rank.
+  const int pick = usable >= choice.node_gpus ? choice.slot : choice.local.rank;
+  if (pick >= usable) {
+    return input_error("{}; this host ({}) shows {} GPUs, fewer than GPU {} the rank's slot names", choice.expects,
+                       choice.host, usable, pick);
+  }
+  return pick;
 }
 
 }  // namespace llmrt

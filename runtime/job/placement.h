@@ -46,6 +46,29 @@ bool same_host(std::string_view host, std::string_view node_name);
 // start of a longer number ("A10" is not "A100").
 bool card_model_matches(std::string_view catalog_model, std::string_view device_name);
 
+// What choosing this rank's GPU needs, as plain data (tests give fake device lists).
+struct GpuChoice {
+  std::vector<HostGpu> visible;  // the GPUs this process sees, in PCI bus order
+  LocalRank local;
+  int slot = 0;                  // the rank's GPU index on its node (the topology's, PCI bus order)
+  int node_gpus = 0;             // the node's GPUs in the topology
+  bool share = false;            // --share-gpus: ranks beyond the GPUs share them round-robin
+  // [local rank] the PCI bus id each local rank of this host sees when it sees exactly one GPU
+  // ("" when it sees another number): per-task binding (srun --gpus-per-task=1, or
+  // CUDA_VISIBLE_DEVICES naming one GPU per rank).
+  std::vector<std::string> local_single_gpus;
+  std::string host;     // this host's name, for messages
+  std::string expects;  // "node dgx01 expects 8 × A100-80GB-SXM", for messages
+};
+
+// b) The index into choice.visible this rank binds. All of the node's GPUs visible: its slot; a
+// node split over hosts: its local rank; exactly one visible while the host runs several ranks
+// (per-task binding): that one, after checking against the other local ranks' PCI bus ids that
+// each rank has its own and that, in PCI bus order, it is the GPU its slot names (every rank
+// seeing the same one is a host with too few GPUs). Otherwise an input error naming the host,
+// what it has and what it expects.
+Result<int> choose_gpu(const GpuChoice& choice);
+
 struct RankPlacement {
   int rank = 0;
   int node = 0;      // index into Topology::nodes()

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "comm/device_staging.h"
@@ -190,6 +191,61 @@ BOOST_AUTO_TEST_CASE(posted_receives_ahead_of_sends_complete_by_tag) {
   for (auto* request : {&*recv_first, &*recv_second, &*send_first, &*send_second}) REQUIRE_OK((*request)->wait());
   BOOST_TEST(to_host(first_in.get(), kOdd) == values(kOdd, 10 * previous + 1), boost::test_tools::per_element());
   BOOST_TEST(to_host(second_in.get(), kOdd) == values(kOdd, 10 * previous + 2), boost::test_tools::per_element());
+}
+
+// The executor's pipeline path on a non-default stream: NCCL links (one communicator and stream
+// per directed link, comm/pipeline_links.h) when every rank owns its GPU, else the staged MPI
+// path, as the plan paragraph says. Both receives are posted before either send, in the link's
+// message order (what link_order_mismatch proves of a schedule); the consumer's stream waits for
+// a stream-ordered receive without the host. Then tag matching asked for: the staged path again.
+BOOST_AUTO_TEST_CASE(pipeline_p2p_on_a_compute_stream_takes_the_links_or_says_why_not) {
+  const int size = world_size(), rank = world_rank();
+  if (size < 2) {
+    BOOST_TEST_MESSAGE("one rank: no peer to exchange with (run under mpirun -np 2)");
+    return;
+  }
+  auto own = members_own_devices(MPI_COMM_WORLD, gpu().device());
+  REQUIRE_OK(own);
+  auto attached = gpu().attach(MPI_COMM_WORLD);
+  REQUIRE_OK(attached);
+  DeviceComm& comm = **attached;
+  REQUIRE_OK(comm.link_pipeline(gpu().device()));
+  const std::string path = comm.describe_p2p();
+  BOOST_TEST_MESSAGE("pipeline p2p: " << path);
+  BOOST_TEST(path.rfind(*own ? "NCCL (" : "staged MPI (", 0) == 0, path);
+  DeviceMemoryCollectives pipeline(MPI_COMM_WORLD, comm);
+  cudaStream_t compute = nullptr;
+  BOOST_TEST_REQUIRE(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking) == cudaSuccess);
+  llmrt_stream* stream = llmrt_stream_of(compute);
+  const int next = (rank + 1) % size, previous = (rank + size - 1) % size;
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) comm.match_p2p_by_tag("asked by the test");
+    auto first_in = to_device(std::vector<float>(kOdd, 0.0f)), second_in = to_device(std::vector<float>(kOdd, 0.0f));
+    auto first_out = to_device(values(kOdd, 10 * rank + 1)), second_out = to_device(values(kOdd, 10 * rank + 2));
+    auto recv_first = pipeline.start_recv(first_in.get(), kOdd, LLMRT_DTYPE_F32, previous, 1, stream);
+    auto recv_second = pipeline.start_recv(second_in.get(), kOdd, LLMRT_DTYPE_F32, previous, 2, stream);
+    REQUIRE_OK(recv_first);
+    REQUIRE_OK(recv_second);
+    auto send_first = pipeline.start_send(first_out.get(), kOdd, LLMRT_DTYPE_F32, next, 1, stream);
+    auto send_second = pipeline.start_send(second_out.get(), kOdd, LLMRT_DTYPE_F32, next, 2, stream);
+    REQUIRE_OK(send_first);
+    REQUIRE_OK(send_second);
+    for (auto* request : {&*recv_first, &*recv_second}) {
+      if (*request != nullptr && (*request)->stream_ordered()) {
+        REQUIRE_OK((*request)->order_before(stream));
+      } else if (*request != nullptr) {
+        REQUIRE_OK((*request)->wait());
+      }
+    }
+    BOOST_TEST_REQUIRE(cudaStreamSynchronize(compute) == cudaSuccess);
+    for (auto* request : {&*send_first, &*send_second, &*recv_first, &*recv_second}) {
+      if (*request != nullptr) REQUIRE_OK((*request)->wait());
+    }
+    BOOST_TEST(to_host(first_in.get(), kOdd) == values(kOdd, 10 * previous + 1), boost::test_tools::per_element());
+    BOOST_TEST(to_host(second_in.get(), kOdd) == values(kOdd, 10 * previous + 2), boost::test_tools::per_element());
+  }
+  BOOST_TEST(comm.describe_p2p().rfind("staged MPI (", 0) == 0, comm.describe_p2p());
+  BOOST_TEST_REQUIRE(cudaStreamDestroy(compute) == cudaSuccess);
 }
 
 BOOST_AUTO_TEST_CASE(auto_backend_takes_nccl_only_when_every_rank_owns_its_gpu) {
