@@ -6,7 +6,9 @@
 // sizes 48, 64, 80, 96, 128), weights and gradients at odd offsets of flat buffers, a
 // non-default stream, tensor parallelism's path, and selective recompute against the CPU and
 // against none on the GPU. Gradients start non-zero on both sides, so `+=` is checked; outputs that are written
-// start as junk, so a missed write shows.
+// start as junk, so a missed write shows; the device saved buffer starts as NaN bytes, so a region read before
+// it is written (or accumulated into where it should be written) shows. The head and the embedding run with a
+// padded vocabulary (Vp > V, random weights in the padded rows), so a padded column that enters the loss shows.
 #define BOOST_TEST_MODULE cuda_gpt_layers
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -63,6 +65,39 @@ void check_grads(const StorageDtype& storage, const TwinTensors& grads, const st
   }
 }
 
+// The fills above upload on the legacy default stream (a pageable cudaMemcpy may return before its
+// DMA lands), which the non-blocking test streams do not wait for: wait here before a CUDA pass.
+void device_ready() { LLMRT_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+// The device side of a saved buffer as NaN bytes (0xFF: NaN at f32, bf16 and f16).
+void poison(TwinSaved& saved) {
+  LLMRT_CUDA_CHECK(cudaMemset(saved.device.get(), 0xFF, saved.device.bytes()));
+  device_ready();
+}
+
+// A host whose all_reduce sums a group of two ranks holding the same values (2 * send), on the
+// host at once or on the device on the call's stream. Both paths all-reduce f32. With it a
+// tensor-parallel pass that skips, or repeats, a sum no longer matches the CPU (a group that
+// copies would hide both).
+llmrt_host_api doubling_host(const llmrt_host_api& base) {
+  llmrt_host_api api = base;
+  api.all_reduce = [](llmrt_comm*, const void* send, void* recv, size_t count, int32_t dtype, int32_t,
+                      llmrt_stream* stream) -> llmrt_status* {
+    BOOST_TEST_REQUIRE(dtype == LLMRT_DTYPE_F32, "the GPT layers all-reduce f32");
+    cudaPointerAttributes attributes{};
+    if (cudaPointerGetAttributes(&attributes, send) == cudaSuccess && attributes.type == cudaMemoryTypeDevice) {
+      const cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+      LLMRT_CUDA_CHECK(cudaMemcpyAsync(recv, send, count * sizeof(float), cudaMemcpyDeviceToDevice, s));
+      cu::scale(static_cast<float*>(recv), count, 2.0f, s);
+    } else {
+      cudaGetLastError();  // clear what the query of a host pointer may have left
+      for (size_t i = 0; i < count; ++i) static_cast<float*>(recv)[i] = 2.0f * static_cast<const float*>(send)[i];
+    }
+    return nullptr;
+  };
+  return api;
+}
+
 struct BlockShape {
   int B, T, C, NH;
   int tp = 1;
@@ -72,6 +107,7 @@ struct BlockShape {
 // One gpt.block's three passes on one side (CPU or CUDA), on its tensors.
 struct BlockRun {
   TestHost host;
+  llmrt_host_api api;  // host's, with a summing all_reduce at tp > 1
   TestConfig keys;
   std::unique_ptr<llmrt::gpt::Block> cpu_layer, cuda_layer;
   std::vector<ParamSpec> specs;
@@ -81,8 +117,9 @@ struct BlockRun {
   BlockRun(const StorageDtype& storage, const BlockShape& shape, unsigned seed) {
     keys.integer("d_model", shape.C).integer("heads", shape.NH).integer("n_layer_for_init", 12);
     const llmrt_layer_context context = layer_context(storage.dtype, shape.tp, shape.recompute);
-    cpu_layer = std::make_unique<llmrt::gpt::Block>(ComponentArgs{host.api(), keys.config(), context});
-    cuda_layer = std::make_unique<llmrt::gpt::Block>(ComponentArgs{host.api(), keys.config(), context});
+    api = shape.tp > 1 ? doubling_host(*host.api()) : *host.api();
+    cpu_layer = std::make_unique<llmrt::gpt::Block>(ComponentArgs{&api, keys.config(), context});
+    cuda_layer = std::make_unique<llmrt::gpt::Block>(ComponentArgs{&api, keys.config(), context});
     specs = cpu_layer->param_specs();
     std::vector<std::vector<int64_t>> shapes = shapes_of(specs);
     if (shape.tp > 1) {
@@ -100,9 +137,11 @@ struct BlockRun {
     acts->fill(2, random_floats(nc, rng, -1.0f, 1.0f));
     acts->fill(3, random_floats(nc, rng, -5.0f, 5.0f));  // dx likewise
     saved = std::make_unique<TwinSaved>(cpu_layer->saved_bytes(B, T));
+    poison(*saved);
   }
 
   void run(bool cuda, cudaStream_t stream) {
+    if (cuda) device_ready();
     const llmrt_call_ctx ctx = call_ctx(cuda ? LLMRT_DEVICE_CUDA : LLMRT_DEVICE_CPU, stream);
     llmrt::gpt::Block& layer = cuda ? *cuda_layer : *cpu_layer;
     std::vector<llmrt_tensor> p = cuda ? params->devices() : params->hosts();
@@ -116,9 +155,10 @@ struct BlockRun {
 };
 
 // At tp > 1 the layers hold one rank's slices (flat, as the ParamStore hands them out) and the
-// test host's all_reduce copies (a group that sums one rank): the CPU and CUDA passes still see
-// the same numbers, and the CUDA branch's tensor-parallel path (partials widened to f32 where
-// they are 16-bit, all_reduce on the call's stream, the epilogue from f32) runs.
+// test host's all_reduce sums two ranks with the same values (doubling_host): the CPU and CUDA
+// passes see the same numbers, and the CUDA branch's tensor-parallel path (partials widened to
+// f32 where they are 16-bit, all_reduce on the call's stream, the epilogue from f32) runs; a sum
+// it skips or makes twice shows.
 void run_block(const StorageDtype& storage, const BlockShape& shape, unsigned seed) {
   BOOST_TEST_MESSAGE("gpt.block " << storage.name << " B=" << shape.B << " T=" << shape.T << " C=" << shape.C
                                   << " NH=" << shape.NH << " tp=" << shape.tp << " recompute=" << shape.recompute);
@@ -161,11 +201,12 @@ void selective_matches_none(const StorageDtype& storage, const BlockShape& shape
   }
 }
 
-void run_head(const StorageDtype& storage, int B, int T, int C, int V, bool loss_on_device, unsigned seed) {
-  BOOST_TEST_MESSAGE("gpt.head " << storage.name << " B=" << B << " T=" << T << " C=" << C << " V=" << V);
+void run_head(const StorageDtype& storage, int B, int T, int C, int V, int pad, bool loss_on_device, unsigned seed) {
+  BOOST_TEST_MESSAGE("gpt.head " << storage.name << " B=" << B << " T=" << T << " C=" << C << " V=" << V
+                                 << " vocab_pad_multiple=" << pad);
   TestHost host;
   TestConfig keys;
-  keys.integer("d_model", C).integer("vocab_size", V).boolean("tied_embedding", true);
+  keys.integer("d_model", C).integer("vocab_size", V).boolean("tied_embedding", true).integer("vocab_pad_multiple", pad);
   const llmrt_layer_context context = layer_context(storage.dtype);
   llmrt::gpt::Head cpu_layer(ComponentArgs{host.api(), keys.config(), context});
   llmrt::gpt::Head cuda_layer(ComponentArgs{host.api(), keys.config(), context});
@@ -186,10 +227,12 @@ void run_head(const StorageDtype& storage, int B, int T, int C, int V, bool loss
   // normal range on both sides, and the comparison would be of subnormal roundings.
   scalars.fill(1, {storage.dtype == LLMRT_DTYPE_F16 ? 1024.0f : 0.5f});
   TwinSaved saved(cpu_layer.saved_bytes(B, T));
+  poison(saved);
   cu::CudaStream stream;  // non-blocking: nothing here runs on the legacy default stream
 
   float cpu_loss = 0, cuda_loss = 0;
   for (bool cuda : {false, true}) {
+    if (cuda) device_ready();
     const llmrt_call_ctx ctx = call_ctx(cuda ? LLMRT_DEVICE_CUDA : LLMRT_DEVICE_CPU, stream.get());
     llmrt::gpt::Head& layer = cuda ? cuda_layer : cpu_layer;
     std::vector<llmrt_tensor> p = cuda ? params.devices() : params.hosts(), g = cuda ? grads.devices() : grads.hosts();
@@ -216,8 +259,8 @@ void run_embedding(const StorageDtype& storage) {
   BOOST_TEST_MESSAGE("gpt.embedding " << storage.name);
   const int B = 3, T = 19, C = 37, V = 53, kMaxT = 23;
   TestHost host;
-  TestConfig keys;
-  keys.integer("d_model", C).integer("vocab_size", V).integer("seq_len", kMaxT);
+  TestConfig keys;  // wte has 56 rows: the 3 past V must get no gradient
+  keys.integer("d_model", C).integer("vocab_size", V).integer("seq_len", kMaxT).integer("vocab_pad_multiple", 8);
   const llmrt_layer_context context = layer_context(storage.dtype);
   llmrt::gpt::Embedding cpu_layer(ComponentArgs{host.api(), keys.config(), context});
   llmrt::gpt::Embedding cuda_layer(ComponentArgs{host.api(), keys.config(), context});
@@ -235,6 +278,7 @@ void run_embedding(const StorageDtype& storage) {
   cu::CudaStream stream;  // non-blocking: nothing here runs on the legacy default stream
 
   for (bool cuda : {false, true}) {
+    if (cuda) device_ready();
     const llmrt_call_ctx ctx = call_ctx(cuda ? LLMRT_DEVICE_CUDA : LLMRT_DEVICE_CPU, stream.get());
     llmrt::gpt::Embedding& layer = cuda ? cuda_layer : cpu_layer;
     std::vector<llmrt_tensor> p = cuda ? params.devices() : params.hosts(), g = cuda ? grads.devices() : grads.hosts();
@@ -285,13 +329,15 @@ BOOST_AUTO_TEST_CASE(block_selective_recompute_matches_cpu_and_none) {
 
 BOOST_AUTO_TEST_CASE(head_odd_shapes_match_cpu) {
   for (const StorageDtype& storage : kStorageDtypes) {
-    run_head(storage, 2, 37, 96, 101, /*loss_on_device=*/true, 41);
-    run_head(storage, 3, 11, 40, 67, /*loss_on_device=*/false, 42);
+    run_head(storage, 2, 37, 96, 101, /*pad=*/128, /*loss_on_device=*/true, 41);  // Vp 128
+    run_head(storage, 3, 11, 40, 67, /*pad=*/8, /*loss_on_device=*/false, 42);    // Vp 72
+    run_head(storage, 2, 13, 40, 64, /*pad=*/1, /*loss_on_device=*/true, 44);     // unpadded
   }
 }
 
+// GPT-2's 50257 classes padded to 50304 columns, as llm.c runs them.
 BOOST_AUTO_TEST_CASE(head_at_gpt2_vocab_matches_cpu) {
-  for (const StorageDtype& storage : kStorageDtypes) run_head(storage, 1, 64, 768, 50304, true, 43);
+  for (const StorageDtype& storage : kStorageDtypes) run_head(storage, 1, 64, 768, 50257, 128, true, 43);
 }
 
 // What gpt.block says on CUDA: f32, bf16 and f16, and head sizes the attention kernels take; a
