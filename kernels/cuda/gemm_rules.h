@@ -113,7 +113,8 @@ GemmKey make_gemm_key(const GemmShape& shape, GemmDtype ab_type, GemmDtype d_typ
 std::string describe(const GemmKey& key);
 
 // Whether a GELU epilogue may be tried at all for these operands; reason says why not (for the
-// fallback counters and logs). Bias and plain epilogues are always tried: the heuristic decides.
+// fallback counters and logs). Plain epilogues are always tried: the heuristic decides; bias
+// epilogues when the bias is 16-byte aligned (run_gemm: the heuristic never sees its alignment).
 // cuBLASLt requires the GELU aux leading dimension to be a multiple of 8 and at least D's row
 // count; the aux pointer must be 16-byte aligned (our rule: the epilogue's vector stores).
 struct EpilogueCheck {

@@ -139,6 +139,10 @@ bool run_gemm(GemmContext& ctx, const GemmShape& g, GemmEpilogue epilogue, bool 
   if (epilogue != GemmEpilogue::kNone) {
     if (!ctx.epilogue_fusion()) return false;
     if (!check_fused_epilogue(epilogue, g.m, aux_ld, reinterpret_cast<std::uintptr_t>(ops.aux)).fusable) return false;
+    // The heuristic's alignment preferences cover A, B, C and D, not the bias: it may pick a
+    // kernel that reads the bias 16 bytes at a time, which faults (misaligned address) on a bias
+    // at an odd offset of a flat parameter buffer. Such a bias takes the unfused path.
+    if (epilogue_has_bias(epilogue) && alignment_of(ops.bias) < 16) return false;
   }
   const GemmKey key = make_gemm_key(g, gemm_dtype<T>(), gemm_dtype<D>(), epilogue, accumulate, aux_ld, ops);
   GemmPlan& plan = ctx.plans().find(ctx.handle(), key, ops, ctx.workspace_bytes());

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/kernels_cuda.h"
@@ -50,13 +51,14 @@ void bind(const llmrt_call_ctx& ctx) {
   if (cudaGetDevice(&current) == cudaSuccess && current == ctx.device.index) return;
   LLMRT_CUDA_CHECK(cudaSetDevice(ctx.device.index));
 }
-// One cuBLASLt context per GPU for the op table's GEMMs (never freed: the driver may be gone
-// at exit). Calls of one rank are ordered on one stream per stage, as the GPT layers' are.
-cu::GemmContext& gemm_context(int device) {
+// One cuBLASLt context per GPU and stream for the op table's GEMMs (never freed: the driver may
+// be gone at exit). A GemmContext's workspace and cached descs belong to one stream: stages of
+// one rank run on their own streams, so each gets its own, as the GPT layers' do.
+cu::GemmContext& gemm_context(const llmrt_call_ctx& ctx) {
   static std::mutex mutex;
-  static auto* contexts = new std::map<int, cu::GemmContext*>();
+  static auto* contexts = new std::map<std::pair<int, cudaStream_t>, cu::GemmContext*>();
   std::lock_guard lock(mutex);
-  cu::GemmContext*& context = (*contexts)[device];
+  cu::GemmContext*& context = (*contexts)[{ctx.device.index, stream_of(ctx)}];
   if (context == nullptr) context = new cu::GemmContext();
   return *context;
 }
@@ -91,7 +93,7 @@ void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
   with_dtype("linear_forward", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     cu::matmul_forward<T>(out<T>(a.out), in<T>(a.in), in<T>(a.weight), in<T>(a.bias), int(a.rows),
-                          int(a.in_features), int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+                          int(a.in_features), int(a.out_features), gemm_context(ctx), stream_of(ctx));
   });
 }
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
@@ -99,7 +101,7 @@ void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a
   with_dtype("linear_backward_input", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     cu::matmul_backward_input<T>(out<T>(a.d_in), in<T>(a.d_out), in<T>(a.weight), int(a.rows), int(a.in_features),
-                                 int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+                                 int(a.out_features), gemm_context(ctx), stream_of(ctx));
   });
 }
 void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
@@ -107,7 +109,7 @@ void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& 
   with_dtype("linear_backward_weight", a.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     cu::matmul_backward_weight<T>(a.d_weight, a.d_bias, in<T>(a.d_out), in<T>(a.in), int(a.rows), int(a.in_features),
-                                  int(a.out_features), gemm_context(ctx.device.index), stream_of(ctx));
+                                  int(a.out_features), gemm_context(ctx), stream_of(ctx));
   });
 }
 
