@@ -52,6 +52,19 @@ Result<std::unique_ptr<PipelineLinks>> PipelineLinks::create(MPI_Comm pipeline, 
   MPI_Comm_rank(pipeline, &links->rank_);
   MPI_Comm_size(pipeline, &size);
   LLMRT_RETURN_IF_ERROR(check_cuda(cudaSetDevice(cuda_device), fmt::format("cudaSetDevice({})", cuda_device)));
+  // NCCL connects a communicator's send/recv channels lazily, inside the ncclGroupEnd of its first
+  // p2p call, and that blocks the host until the peer makes its own first call on the same
+  // communicator. The executor posts receives ahead, so a rank's first call on one link can come
+  // before its first call on another, and two ranks would each wait in a different link's
+  // connection (1F1B, pp = 2: rank 0's first is the early receive on 1 → 0, rank 1's the
+  // receive on 0 → 1). One element over each link here, while both ends are at it, connects them.
+  struct DeviceScratch {
+    void* data = nullptr;
+    ~DeviceScratch() {
+      if (data != nullptr) cudaFree(data);
+    }
+  } warm_up;
+  LLMRT_RETURN_IF_ERROR(check_cuda(cudaMalloc(&warm_up.data, sizeof(float)), "cudaMalloc (pipeline link warm-up)"));
   for (const auto& [sender, receiver] : pipeline_link_pairs(size)) {
     const bool member = links->rank_ == sender || links->rank_ == receiver;
     auto link = std::make_unique<Link>();
@@ -66,6 +79,12 @@ Result<std::unique_ptr<PipelineLinks>> PipelineLinks::create(MPI_Comm pipeline, 
                                      "cudaStreamCreateWithFlags (pipeline link)"));
     LLMRT_RETURN_IF_ERROR(check_cuda(cudaEventCreateWithFlags(&link->ready, cudaEventDisableTiming),
                                      "cudaEventCreate (pipeline link)"));
+    const bool sends = links->rank_ == sender;
+    const DeviceP2p warm{sends ? DeviceP2p::Kind::kSend : DeviceP2p::Kind::kRecv, sends ? 1 : 0, warm_up.data, 1,
+                         LLMRT_DTYPE_F32};
+    LLMRT_RETURN_IF_ERROR_CTX(link->nccl.exchange(std::span<const DeviceP2p>(&warm, 1), link->stream),
+                              "connecting pipeline link {} → {}", sender, receiver);
+    LLMRT_RETURN_IF_ERROR(check_cuda(cudaStreamSynchronize(link->stream), "cudaStreamSynchronize (pipeline link)"));
     links->links_[{sender, receiver}] = std::move(link);
   }
   return links;
