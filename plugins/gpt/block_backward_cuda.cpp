@@ -78,8 +78,10 @@ void Block::backward_input_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in
 
 // grad_out dy: (B, T, C); in x: (B, T, C), both T; accumulates every fp32 parameter gradient
 // (+=) from what forward and backward_input saved. Under selective recompute ln2, fc_act and
-// ln1 are remade first in the workspace by the kernels forward ran, from the same inputs: the
-// same bits forward used, so the gradients equal recompute = "none"'s.
+// ln1 are remade first in the workspace from the same inputs. ln1 and ln2 come from the kernel
+// forward ran; fc_act is gelu of the stored (rounded) fc_pre, while forward's fused GEMM epilogue
+// took gelu of the unrounded value: at bf16/f16 the two may differ by one rounding, so the
+// gradients match recompute = "none"'s within that, not bitwise (the CPU path is bitwise).
 template <typename T>
 void Block::backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In params, Saved saved,
                                     Out grad_params) {
