@@ -206,7 +206,7 @@ BOOST_AUTO_TEST_CASE(embedding_and_loss_match_cpu) {
     t.check_f32(1, B, "embedding d_positions");
     both(stream, [&](const llmrt_call_ctx& ctx, bool cu) {
       llmrt_cross_entropy_args a{sizeof(a), t.dtype(cu), 1.3f, N, V, t.a(4, cu), tok(1, cu), t.f(2, cu), t.f(3, cu),
-                                 nullptr, t.a(5, cu)};
+                                 nullptr, t.a(5, cu), /*padded_vocab=*/0};
       ok(ops().cross_entropy_forward(&ctx, &a), "cross_entropy_forward");
       ok(ops().cross_entropy_backward(&ctx, &a), "cross_entropy_backward");
     });

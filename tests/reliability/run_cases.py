@@ -152,39 +152,58 @@ def run_case(case, args):
     env = case_env(args)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="llmrt-case-") as tmp:
-        workdir = Path(tmp)
-        prepare_dir(workdir)
-        if "skip-unless" in case:
-            code, _, _ = run_bash(case["skip-unless"], workdir, env, 30)
-            if code != 0:
-                return "SKIP", f"needs: {case['skip-unless']}", None, "", 0.0
-        for step in case.get("setup", []):
-            code, out, err = run_bash(step, workdir, env, 120)
-            if code != 0:
-                return "FAIL", f"setup {step!r} exited {code}: {(err or out).strip()[:300]}", code, "", 0.0
-        code, out, err = run_bash(case["cmd"], workdir, env, float(case.get("timeout", 60)))
-        seconds = time.monotonic() - started
-        output = out + err
-        line = first_line(out, err)
-        problems = []
-        if code is None:
-            problems.append(f"still running after {case.get('timeout', 60)} s")
-        elif code not in expected_codes(case["exit"]):
-            problems.append(f"exit {code}, expected {case['exit']}")
-        for text in case.get("says", []):
-            if text not in output:
-                problems.append(f"output lacks {text!r}")
-        expects_signal = case["exit"].upper().startswith("SIG")
-        for mark in CRASH_MARKS:
-            if mark in output and not expects_signal:
-                problems.append(f"output shows {mark!r}")
-        for path in case.get("absent", []):
-            if (workdir / path).exists():
-                problems.append(f"{path} was left behind")
-        if problems:
-            excerpt = "\n    ".join(output.strip().splitlines()[-12:])
-            return "FAIL", "; ".join(problems) + f"\n    output:\n    {excerpt}", code, line, seconds
-        return "PASS", "", code, line, seconds
+        try:
+            return run_case_in(case, args, env, started, Path(tmp))
+        finally:
+            unmount_under(Path(tmp))
+
+
+def unmount_under(workdir):
+    """A case that timed out before its own `umount` leaves its tmpfs mounted, and the folder's
+    removal then fails (EBUSY) and ends the whole file: lazily unmount what is left, deepest first."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            points = [line.split()[1] for line in mounts]
+    except OSError:
+        return
+    root = str(workdir.resolve())
+    for point in sorted((p for p in points if p == root or p.startswith(root + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+
+
+def run_case_in(case, args, env, started, workdir):
+    prepare_dir(workdir)
+    if "skip-unless" in case:
+        code, _, _ = run_bash(case["skip-unless"], workdir, env, 30)
+        if code != 0:
+            return "SKIP", f"needs: {case['skip-unless']}", None, "", 0.0
+    for step in case.get("setup", []):
+        code, out, err = run_bash(step, workdir, env, 120)
+        if code != 0:
+            return "FAIL", f"setup {step!r} exited {code}: {(err or out).strip()[:300]}", code, "", 0.0
+    code, out, err = run_bash(case["cmd"], workdir, env, float(case.get("timeout", 60)))
+    seconds = time.monotonic() - started
+    output = out + err
+    line = first_line(out, err)
+    problems = []
+    if code is None:
+        problems.append(f"still running after {case.get('timeout', 60)} s")
+    elif code not in expected_codes(case["exit"]):
+        problems.append(f"exit {code}, expected {case['exit']}")
+    for text in case.get("says", []):
+        if text not in output:
+            problems.append(f"output lacks {text!r}")
+    expects_signal = case["exit"].upper().startswith("SIG")
+    for mark in CRASH_MARKS:
+        if mark in output and not expects_signal:
+            problems.append(f"output shows {mark!r}")
+    for path in case.get("absent", []):
+        if (workdir / path).exists():
+            problems.append(f"{path} was left behind")
+    if problems:
+        excerpt = "\n    ".join(output.strip().splitlines()[-12:])
+        return "FAIL", "; ".join(problems) + f"\n    output:\n    {excerpt}", code, line, seconds
+    return "PASS", "", code, line, seconds
 
 
 def table_cell(text):
