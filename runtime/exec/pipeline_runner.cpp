@@ -172,8 +172,7 @@ Status PipelineRunner::backward_input(const llmrt_action& action, bool weights_t
   return Status::success();
 }
 
-Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence,
-                                  std::int64_t step) {
+Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence) {
   const llmrt_action& action = actions_[index];
   LLMRT_RETURN_IF_ERROR(post_receive(next_receive_[index]));  // the next transfer overlaps this action
   switch (action.kind) {
@@ -202,7 +201,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_se
     const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
     progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
     const double start = recording ? now() : 0;
-    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence, step));
+    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence));
     if (recording) measured_.push_back(TimedAction{action, start, now()});
     progress_.end_action();
   }

@@ -57,7 +57,7 @@ class PipelineRunner {
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
 
-  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence, std::int64_t step);
+  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence);
   Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence);
   Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence);
   Status backward_input(const llmrt_action& action, bool weights_too);
