@@ -61,6 +61,13 @@ Status CpuDevice::scale(float* data, std::size_t count, float factor, Stream*) {
   return Status::success();
 }
 
+Status CpuDevice::sum_in_order(double* total, const float* values, std::size_t count, Stream*) {
+  double sum = 0;
+  for (std::size_t i = 0; i < count; ++i) sum += values[i];
+  *total = sum;
+  return Status::success();
+}
+
 Status CpuDevice::convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
                           std::size_t count, Stream*) {
   return convert_on_host(dst, dst_dtype, src, src_dtype, count);

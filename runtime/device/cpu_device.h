@@ -21,6 +21,7 @@ class CpuDevice final : public ComputeDevice {
   Result<bool> query(const Event&) override { return true; }
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override;
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override;
+  Status sum_in_order(double* total, const float* values, std::size_t count, Stream* stream) override;
   Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype, std::size_t count,
                  Stream* stream) override;
 };

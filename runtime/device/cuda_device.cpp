@@ -1,8 +1,10 @@
 // CudaDevice: the CUDA runtime behind the ComputeDevice interface. Plain C++ (no nvcc): the
 // optimizer step's reductions (the global norm's sum of squares, the clip's scale) and the
-// mixed-precision conversions are kernels/cuda's, queued on the given stream; only the norm's
-// one double comes back to the host.
+// mixed-precision conversions are kernels/cuda's, the loss's in-order sum is
+// cuda_sum_in_order.cu's, all queued on the given stream; only the norm's one double comes back
+// to the host here.
 #include "device/cuda_device.h"
+#include "device/cuda_sum_in_order.h"
 #include "device/dtype.h"
 
 #include <cuda_runtime.h>
@@ -146,6 +148,11 @@ class CudaDevice final : public ComputeDevice {
   }
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override {
     return kernel_status("scale", [&] { cu::scale(data, count, factor, native(stream)); });
+  }
+  // total: (1) f64, values: (count) f32, both on this device; nothing waits (the host reads
+  // *total later, once per step).
+  Status sum_in_order(double* total, const float* values, std::size_t count, Stream* stream) override {
+    return check(launch_sum_in_order(total, values, count, native(stream)), "sum_in_order (kernel launch)");
   }
   // f32, bf16 and f16 either way, round to nearest-even as llmrt/half.hpp does on the host.
   Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype, std::size_t count,

@@ -1,5 +1,5 @@
 // The device seam: what the executor asks of the memory its tensors live in (allocate, copy,
-// fill, streams and events, the two reductions of the optimizer step). A CPU implementation
+// fill, streams and events, the two reductions of the optimizer step, the loss's sum). A CPU implementation
 // runs today; the CUDA one (cuda_device.h) is built with LLMRT_CUDA and exercised by the GPU path.
 #pragma once
 
@@ -53,6 +53,11 @@ class ComputeDevice {
   // global gradient norm and clipping never copy gradients to the host.
   virtual Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) = 0;
   virtual Status scale(float* data, std::size_t count, float factor, Stream* stream) = 0;
+  // The step's loss: *total (one f64, this device's memory) = values[0] + values[1] + ... +
+  // values[count - 1] (f32, this device's memory), each widened to f64 and added left to right
+  // starting from 0, as the host's `double sum = 0; for (v : values) sum += v;` does, bit for
+  // bit (one thread on CUDA). Queued on `stream`: the host reads *total when it needs the value.
+  virtual Status sum_in_order(double* total, const float* values, std::size_t count, Stream* stream) = 0;
   // Mixed precision: dst (count) of dst_dtype from src (count) of src_dtype, both in this
   // device's memory, each f32, bf16 or f16; narrowing rounds to nearest-even (llmrt/half.hpp).
   // The fp32 master weights' compute copy is made with it after every update.

@@ -8,8 +8,7 @@
 
 namespace llmrt {
 
-Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence,
-                                    double& loss_sum) {
+Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence) {
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   TokenBatch batch;
   if (is_first(chunk) || is_last(chunk)) {
@@ -32,8 +31,8 @@ Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data
   LLMRT_RETURN_IF_ERROR(stage.forward(microbatch, batch.inputs, activation, batch.targets));
   consume(input_key);
   if (is_last(chunk)) {
-    LLMRT_ASSIGN_OR_RETURN(const float loss, stage.loss(microbatch));
-    loss_sum += loss;  // a non-finite validation loss is reported, not an error
+    // Summed on the device, read at the end; a non-finite validation loss is reported, not an error.
+    LLMRT_RETURN_IF_ERROR(losses_.add(stage.loss(microbatch), microbatch, stage.stream()));
   } else if (pp == 1) {
     inbox_[MessageKey{0, microbatch, chunk + 1}] = stage.exchange_output(microbatch, transport_.spare_buffer());
   } else {
@@ -47,16 +46,17 @@ Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data
 
 Result<double> PipelineRunner::run_forward_only(TokenSource& data, std::int64_t first_sequence, int microbatches,
                                                 std::int64_t step) {
-  double loss_sum = 0;
   const int pp = layout_.pp;
   LLMRT_RETURN_IF_ERROR(begin_pass());
+  const bool holds_last = is_last(static_cast<int>(chunks_.size()) - 1);  // the last virtual stage is its last chunk
+  LLMRT_RETURN_IF_ERROR(losses_.begin(groups_.device(), holds_last ? static_cast<std::size_t>(microbatches) : 0));
   for (int mb = 0; mb < microbatches; ++mb) {
     for (int chunk = 0; chunk < static_cast<int>(chunks_.size()); ++chunk) {
       const int waits_for = is_first(chunk) || pp == 1 ? -1 : groups_.world_rank_of_stage((coords_pp_ + pp - 1) % pp);
       progress_.begin_action(fmt::format("validation after step {}: forward of microbatch {} on virtual stage {}",
                                          step, mb, virtual_stage(chunk)),
                              waits_for);
-      LLMRT_RETURN_IF_ERROR(forward_only(chunk, mb, data, first_sequence, loss_sum));
+      LLMRT_RETURN_IF_ERROR(forward_only(chunk, mb, data, first_sequence));
       progress_.end_action();
     }
   }
@@ -64,7 +64,7 @@ Result<double> PipelineRunner::run_forward_only(TokenSource& data, std::int64_t 
   progress_.begin_action(fmt::format("validation after step {}: waiting for its sends to be received", step), -1);
   LLMRT_RETURN_IF_ERROR(transport_.reap_sends(true));
   progress_.end_action();
-  return loss_sum;
+  return losses_.finish(compute_stream());  // the validation's one read of its losses
 }
 
 }  // namespace llmrt

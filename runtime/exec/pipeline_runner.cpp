@@ -35,6 +35,9 @@ PipelineRunner::PipelineRunner(std::vector<Stage*> chunks, const Layout& layout,
   for (std::size_t i = actions_.size(); i-- > 0;) {
     next_receive_[i] = i + 1 < actions_.size() && is_receive(actions_[i + 1]) ? i + 1 : next_receive_[i + 1];
   }
+  for (const llmrt_action& action : actions_) {
+    if (action.kind == LLMRT_ACTION_FORWARD && is_last(action.chunk)) ++last_forwards_;
+  }
 }
 
 // The sender's virtual stage identifies the message: an activation comes from the stage
@@ -96,8 +99,7 @@ Status PipelineRunner::send(const llmrt_action& action) {
   return transport_.send(std::move(payload), action.peer_rank, tag_of(action));
 }
 
-Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence,
-                               std::int64_t step, double& loss_sum) {
+Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence) {
   const int chunk = action.chunk, mb = action.microbatch;
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   TokenBatch batch;
@@ -110,13 +112,7 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
   LLMRT_RETURN_IF_ERROR(stage.forward(mb, batch.inputs, activation, batch.targets));
   consume(input_key);  // the stage keeps its own copy
   if (is_last(chunk)) {
-    LLMRT_ASSIGN_OR_RETURN(const float loss, stage.loss(mb));
-    if (!std::isfinite(loss)) {
-      return runtime_error("step {}, microbatch {}: the loss is {}; stopping before the update (no checkpoint "
-                           "written)",
-                           step, mb, loss);
-    }
-    loss_sum += loss;
+    LLMRT_RETURN_IF_ERROR(losses_.add(stage.loss(mb), mb, stage.stream()));  // read at the step's end
   } else {
     // With one pipeline rank the next virtual stage is this rank's next chunk: no message.
     const MessageKey key = layout_.pp == 1 ? MessageKey{0, mb, chunk + 1} : MessageKey{0, mb, chunk};
@@ -136,15 +132,34 @@ bool PipelineRunner::weights_follow(std::size_t index) const {
          next.microbatch == action.microbatch;
 }
 
-Status PipelineRunner::backward_input(const llmrt_action& action, float loss_scale, bool weights_too) {
+// The last stage's output gradient, on the device: uploaded at a step's start only when the
+// value changed (fp16's dynamic scale; else once per run), not once per microbatch (a copy from
+// pageable host memory may make the host wait for the stream).
+Status PipelineRunner::upload_loss_scale(float loss_scale) {
+  if (last_forwards_ == 0 || loss_scale_uploaded_ == loss_scale) return Status::success();
+  ComputeDevice& device = groups_.device();
+  LLMRT_RETURN_IF_ERROR(loss_scale_.resize(device, LLMRT_DTYPE_F32, 1));
+  loss_scale_uploaded_ = loss_scale;
+  return device.copy(loss_scale_.data(), &*loss_scale_uploaded_, sizeof(float),
+                     copy_kind(cpu_device().id(), device.id()), compute_stream());
+}
+
+// The step's losses summed on the device, read once. Every one finite, or an error naming the
+// first microbatch (in forward order) that was not, before any update.
+Result<double> PipelineRunner::step_loss_sum(std::int64_t step) {
+  LLMRT_ASSIGN_OR_RETURN(const double sum, losses_.finish(compute_stream()));
+  if (std::isfinite(sum)) return sum;
+  LLMRT_ASSIGN_OR_RETURN(const auto bad, losses_.first_non_finite(compute_stream()));
+  if (!bad) return runtime_error("step {}: the losses sum to {} (internal: no microbatch's loss is)", step, sum);
+  return runtime_error("step {}, microbatch {}: the loss is {}; stopping before the update (no checkpoint written)",
+                       step, bad->microbatch, bad->loss);
+}
+
+Status PipelineRunner::backward_input(const llmrt_action& action, bool weights_too) {
   const int chunk = action.chunk, mb = action.microbatch;
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   const MessageKey grad_key{1, mb, chunk};
   if (is_last(chunk)) {
-    ComputeDevice& device = groups_.device();
-    LLMRT_RETURN_IF_ERROR(loss_scale_.resize(device, LLMRT_DTYPE_F32, 1));
-    LLMRT_RETURN_IF_ERROR(device.copy(loss_scale_.data(), &loss_scale, sizeof(float),
-                                      copy_kind(cpu_device().id(), device.id()), stage.stream()));
     LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, loss_scale_, weights_too));
   } else {
     LLMRT_RETURN_IF_ERROR(stage.backward_input(mb, inbox_.at(grad_key), weights_too));
@@ -157,13 +172,12 @@ Status PipelineRunner::backward_input(const llmrt_action& action, float loss_sca
   return Status::success();
 }
 
-Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence,
-                                  float loss_scale, std::int64_t step, double& loss_sum) {
+Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence) {
   const llmrt_action& action = actions_[index];
   LLMRT_RETURN_IF_ERROR(post_receive(next_receive_[index]));  // the next transfer overlaps this action
   switch (action.kind) {
-    case LLMRT_ACTION_FORWARD: return forward(action, data, first_sequence, step, loss_sum);
-    case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, loss_scale, weights_follow(index));
+    case LLMRT_ACTION_FORWARD: return forward(action, data, first_sequence);
+    case LLMRT_ACTION_BACKWARD_INPUT: return backward_input(action, weights_follow(index));
     case LLMRT_ACTION_BACKWARD_WEIGHT:
       return chunks_[static_cast<std::size_t>(action.chunk)]->backward_weight(action.microbatch);
     case LLMRT_ACTION_SEND_ACTIVATION:
@@ -176,17 +190,18 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
 
 Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale,
                                         std::int64_t step) {
-  double loss_sum = 0;
   set_plugin_call_step(step);  // named when a plugin crashes, exits or hangs in this step
   const bool recording = step == record_step_;
   if (recording) measured_.clear();
   LLMRT_RETURN_IF_ERROR(begin_pass());
+  LLMRT_RETURN_IF_ERROR(losses_.begin(groups_.device(), last_forwards_));
+  LLMRT_RETURN_IF_ERROR(upload_loss_scale(loss_scale));
   for (std::size_t index = 0; index < actions_.size(); ++index) {
     const llmrt_action& action = actions_[index];
     const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
     progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
     const double start = recording ? now() : 0;
-    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence, loss_scale, step, loss_sum));
+    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence));
     if (recording) measured_.push_back(TimedAction{action, start, now()});
     progress_.end_action();
   }
@@ -194,7 +209,7 @@ Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_se
   progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);
   LLMRT_RETURN_IF_ERROR(transport_.reap_sends(true));
   progress_.end_action();
-  return loss_sum;
+  return step_loss_sum(step);
 }
 
 }  // namespace llmrt

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "comm/process_groups.h"
 #include "comm/progress.h"
 #include "data/token_shards.h"
+#include "exec/loss_tally.h"
 #include "exec/p2p_transport.h"
 #include "exec/stage.h"
 #include "exec/stage_streams.h"
@@ -36,7 +38,8 @@ class PipelineRunner {
 
   // One step. Microbatch j reads sequences first_sequence + j·B .. + B − 1; each loss enters
   // the mean with weight loss_scale. Returns the sum of this rank's microbatch losses (0 unless
-  // it holds the last virtual stage).
+  // it holds the last virtual stage), summed on the device in forward order and read by the
+  // host once, at the end of the step; a non-finite one is an error naming its microbatch.
   Result<double> run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale, std::int64_t step);
 
   // Forward only (validation, after step `step`): `microbatches` microbatches of sequences from
@@ -54,12 +57,10 @@ class PipelineRunner {
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
 
-  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence, float loss_scale,
-                    std::int64_t step, double& loss_sum);
-  Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence, std::int64_t step,
-                 double& loss_sum);
-  Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence, double& loss_sum);
-  Status backward_input(const llmrt_action& action, float loss_scale, bool weights_too);
+  Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence);
+  Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence);
+  Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence);
+  Status backward_input(const llmrt_action& action, bool weights_too);
   bool weights_follow(std::size_t index) const;
   Status send(const llmrt_action& action);
   Status receive(std::size_t index);
@@ -72,6 +73,9 @@ class PipelineRunner {
   Buffer& inbox_slot(const MessageKey& key);  // inbox_[key], reusing a consumed message's buffer
   void consume(const MessageKey& key);        // the stage has taken its copy: recycle the buffer
   Status begin_pass();                        // the compute stream waits for the default order
+  Stream* compute_stream() const { return streams_ != nullptr ? streams_->compute() : nullptr; }
+  Status upload_loss_scale(float loss_scale);  // into loss_scale_, when it changed
+  Result<double> step_loss_sum(std::int64_t step);  // the tally's sum; an error if not finite
   Status end_pass();                          // the default order waits for the compute stream
 
   std::vector<Stage*> chunks_;
@@ -93,7 +97,10 @@ class PipelineRunner {
   // Consumed messages' buffers (at most a few), so a receive does not allocate (cudaMalloc and
   // cudaFree synchronise the whole device) in the steady state.
   std::vector<Buffer> inbox_spares_;
-  Buffer loss_scale_;       // (1) f32: the last stage's output gradient
+  Buffer loss_scale_;       // (1) f32: the last stage's output gradient, uploaded when it changes
+  std::optional<float> loss_scale_uploaded_;  // what loss_scale_ holds (the host copy the upload reads)
+  std::size_t last_forwards_ = 0;  // FORWARD actions on the last virtual stage: the losses of a step
+  LossTally losses_;        // this pass's losses, on the device
   StageStreams* streams_;
   P2pTransport transport_;  // receives keyed by action index
   std::int64_t record_step_ = -1;

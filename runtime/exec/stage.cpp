@@ -227,15 +227,8 @@ Buffer Stage::exchange_input_grad(int microbatch, Buffer replacement) {
   return replacement;
 }
 
-Result<float> Stage::loss(int microbatch) const {
-  const Buffer& output = live_.at(microbatch).output;
-  if (output.count() == 0) return runtime_error("microbatch {}: the last layer gave no loss", microbatch);
-  float loss = 0;
-  LLMRT_RETURN_IF_ERROR(device_->copy(&loss, output.data(), sizeof(float), copy_kind(device_->id(), cpu_device().id()),
-                                      placement_.stream));
-  LLMRT_RETURN_IF_ERROR(device_->synchronize(placement_.stream));  // this stream only: the loss is its last work
-  return loss;
-}
+// The host does not read it here: the runner sums the pass's losses on the device (exec/loss_tally.h).
+const Buffer& Stage::loss(int microbatch) const { return live_.at(microbatch).output; }
 
 const Buffer& Stage::output(int microbatch) const { return live_.at(microbatch).output; }
 

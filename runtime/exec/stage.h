@@ -66,7 +66,7 @@ class Stage {
   Buffer exchange_output(int microbatch, Buffer replacement);
   Buffer exchange_input_grad(int microbatch, Buffer replacement);
 
-  Result<float> loss(int microbatch) const;                  // last stage, after forward
+  const Buffer& loss(int microbatch) const;                  // last stage, after forward: (1) f32, on the device
   const Buffer& output(int microbatch) const;                // non-last stage, after forward
   const Buffer& input_grad(int microbatch) const;            // non-first stage, after backward_input
   std::size_t output_elements() const;                       // what a send of the output carries

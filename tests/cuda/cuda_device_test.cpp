@@ -1,15 +1,20 @@
 // CudaDevice's reductions and conversions (runtime/device/cuda_device.cpp), now kernels on the
 // device: sum_of_squares against an fp64 host sum, scale exactly, and convert between f32, bf16
-// and f16 bit for bit against the host's rounding (llmrt/half.hpp), all on a non-default stream.
+// and f16 bit for bit against the host's rounding (llmrt/half.hpp), and sum_in_order (the step's
+// losses) bit for bit against the host loop, all on a non-default stream.
 #define BOOST_TEST_MODULE cuda_device
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
 
 #include <llmrt/half.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
+#include <vector>
 
 #include "cuda/cuda_test_util.h"
 #include "device/cuda_device.h"
@@ -89,3 +94,33 @@ BOOST_AUTO_TEST_CASE(convert_rounds_as_the_host_does) {
 }
 
 LLMRT_CUDA_TEST_MAIN()
+
+// sum_in_order: a step's microbatch losses summed on the device must be the host loop's bits
+// (`double sum = 0; sum += loss;` in slot order), on a non-default stream, from slots at an
+// unaligned offset of a larger buffer, including an order-sensitive case and a non-finite one.
+BOOST_AUTO_TEST_CASE(sum_in_order_gives_the_host_loops_bits) {
+  llmrt::ComputeDevice& device = device0();
+  auto stream = make_stream(device);
+  std::mt19937 rng(67);
+  const float big = std::ldexp(1.0f, 60);  // 2^60 + 1 rounds to 2^60 in f64: the order shows
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<std::vector<float>> cases{{}, {2.5f}, {big, -big, 1.0f}, {1.0f, big, -big}, {3.0f, inf, 4.0f}};
+  for (size_t n : {size_t(8), size_t(64), size_t(1000), size_t(4099)}) cases.push_back(random_floats(n, rng, 0.5f, 11.0f));
+  DeviceBuffer<double> total(1);
+  for (const std::vector<float>& values : cases) {
+    std::vector<float> padded(values.size() + 3, 99.0f);  // the slots start 3 floats in
+    std::copy(values.begin(), values.end(), padded.begin() + 3);
+    DeviceBuffer<float> slots = to_device(padded);
+    double want = 0;
+    for (float v : values) want += v;
+    BOOST_TEST_REQUIRE(device.sum_in_order(total.get(), slots.get() + 3, values.size(), stream.get()).ok());
+    double got = -1;
+    BOOST_TEST_REQUIRE(
+        device.copy(&got, total.get(), sizeof got, llmrt::CopyKind::kDeviceToHost, stream.get()).ok());
+    BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+    std::uint64_t got_bits = 0, want_bits = 0;
+    std::memcpy(&got_bits, &got, sizeof got);
+    std::memcpy(&want_bits, &want, sizeof want);
+    BOOST_TEST(got_bits == want_bits, values.size() << " values: " << got << " vs " << want);
+  }
+}
