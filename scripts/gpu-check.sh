@@ -201,7 +201,12 @@ run_benches() {
   # Pipeline p2p against raw NCCL at a stage's activation size (target ratio >= 0.9); it needs a
   # GPU per rank, so on one GPU it says it skipped (exit 77) and why. A few seconds.
   if [ -x "$STAGE/bin/bench_p2p_cuda" ]; then
-    line=$(timeout 60 mpirun --oversubscribe -np 2 "$STAGE/bin/bench_p2p_cuda" 2>&1 | tee -a "$LOG_DIR/bench_p2p.log" | tail -n 1)
+    timeout 60 mpirun --oversubscribe -np 2 "$STAGE/bin/bench_p2p_cuda" >"$LOG_DIR/bench_p2p.log" 2>&1
+    case $? in
+      0) line=$(tail -n 1 "$LOG_DIR/bench_p2p.log") ;;
+      77) line="SKIPPED (needs a GPU per rank; NCCL refuses two ranks on one GPU)" ;;
+      *) line="FAILED: $(grep -v '^-*$' "$LOG_DIR/bench_p2p.log" | tail -n 1 | cut -c1-100)" ;;
+    esac
     row "llmrt bench_p2p_cuda (2 ranks)" "$line"
   else
     row "llmrt bench_p2p_cuda" "not built"
