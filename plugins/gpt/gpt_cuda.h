@@ -64,7 +64,8 @@ class CudaWorkspace {
 // The workspace of ctx's (device, stream), shared with every layer instance queued on it; made on
 // first use (a map lookup under a mutex per pass). `slot` is the calling instance's reference: it
 // keeps the workspace of the stream it last ran on alive, so the workspace is freed with the last
-// instance that used it.
+// instance that used it (an instance moved to another stream lets go of the old one's; cudaFree
+// waits for the device's queued work, as the destructor's free always has).
 // Keyed by the stream's handle like gemm_context (a stream destroyed and a new one at the same
 // handle share it, which is safe once the old one's work is done).
 CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
