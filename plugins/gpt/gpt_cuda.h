@@ -176,10 +176,8 @@ struct TpSum {
   const llmrt_call_ctx& ctx;
   int64_t tp;
   float* wide = nullptr;   // (N, C) f32 scratch, tp > 1 only
-  float* total = nullptr;  // (N, C) f32 scratch, tp > 1 only
+  float* total = nullptr;  // (N, C) f32 scratch, tp > 1 only (sizes: the passes' lists in gpt_scratch.h)
 
-  // Bytes each of the two scratch buffers needs for `count` values (0 at tp = 1).
-  static size_t scratch_bytes(int64_t tp, int64_t count) { return tp > 1 ? size_t(count) * sizeof(float) : 0; }
   // out (N, C) = the group's sum of partial (N, C) + residual (N, C) + bias (C), rounded once.
   template <typename T>
   void bias_residual(T* out, const T* partial, const T* residual, const T* bias, int n, int c,
