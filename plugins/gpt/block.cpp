@@ -4,6 +4,7 @@
 // k, v rows and a quarter-width slice of fc), proj and fc2 row-parallel (input columns); the
 // partial row-parallel outputs are summed across the group before the replicated bias.
 #include "gpt/gpt_layers.h"
+#include "gpt/gpt_scratch.h"
 
 #include <cmath>
 
@@ -129,6 +130,11 @@ llmrt_cost_hints Block::cost_hints(int64_t batch, int64_t seq) {
   double params = 0;
   for (size_t p = 0; p < kBlockParams; ++p) params += double(local_numel(p));
   hints.parameter_bytes = params * sizeof(float);
+  // The CUDA passes' carve, the larger of the two modes (like selective_activation_bytes, the
+  // same whatever mode the instance runs in: selective only adds regions).
+  hints.workspace_bytes = double(scratch::largest({scratch::block_forward(dims_, dtype_, tp_, true, batch, seq),
+                                                   scratch::block_backward_input(dims_, dtype_, tp_, batch, seq),
+                                                   scratch::block_backward_weight(dims_, dtype_, true, batch, seq)}));
   return hints;
 }
 

@@ -37,7 +37,7 @@ void Block::backward_input_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in
   const std::vector<const T*> p = block_weights<T>(*this, params, ctx);
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
   const int b = int(shape.batch), t = int(shape.seq), heads = int(dims_.heads);
-  const size_t nc = size_t(n) * c, nl = size_t(n) * l;
+  const size_t nc = size_t(n) * c;
   check_numel(in[0], int64_t(nc), "x");
   check_numel(grad_out[0], int64_t(nc), "dy");
   check_numel(grad_in[0], int64_t(nc), "dx");
@@ -49,10 +49,9 @@ void Block::backward_input_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
     cu::GemmContext& gemm = gemm_context(ctx);
-    const size_t attention_bytes = cu::attention_backward_scratch_bytes(b, t, l, heads);
-    auto scratch = workspace_of(workspace_, ctx).carve(
-        {nl * sizeof(T), TpSum::scratch_bytes(tp_, n * c), TpSum::scratch_bytes(tp_, n * c), attention_bytes},
-        stream);
+    const scratch::Regions regions = scratch::block_backward_input(dims_, dtype_, tp_, shape.batch, shape.seq);
+    const size_t attention_bytes = regions[3];  // 0 at f32: the CUDA-core path takes none
+    auto scratch = workspace_of(workspace_, ctx).carve(regions, stream);
     T* d_att = reinterpret_cast<T*>(scratch[0]);  // (N, C/tp) attention's output gradient
     const TpSum sum{host_, ctx, tp_, reinterpret_cast<float*>(scratch[1]), reinterpret_cast<float*>(scratch[2])};
     void* attention_scratch = attention_bytes > 0 ? scratch[3] : nullptr;  // 256-byte aligned by carve
@@ -106,8 +105,8 @@ void Block::backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In i
     cu::GemmContext& gemm = gemm_context(ctx);
     float *mean = nullptr, *rstd = nullptr;  // (N) recomputed statistics: the saved ones stay as they are
     if (selective_) {
-      auto scratch = workspace_of(workspace_, ctx).carve(
-          {nc * sizeof(T), nh * sizeof(T), size_t(n) * sizeof(float), size_t(n) * sizeof(float)}, stream);
+      auto scratch = workspace_of(workspace_, ctx)
+                         .carve(scratch::block_backward_weight(dims_, dtype_, true, shape.batch, shape.seq), stream);
       s.ln1 = s.ln2 = reinterpret_cast<T*>(scratch[0]);  // (N, C): ln2 first, ln1 once ln2 is spent
       s.fc_act = reinterpret_cast<T*>(scratch[1]);       // (N, 4C/tp)
       mean = reinterpret_cast<float*>(scratch[2]), rstd = reinterpret_cast<float*>(scratch[3]);

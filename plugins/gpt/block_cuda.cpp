@@ -2,7 +2,7 @@
 // kernels/cuda): the same steps, saved-buffer layout (block_layout over DeviceRegions) and
 // tensor-parallel sums as the CPU pass in block.cpp. fc and GELU are one GEMM (a cuBLASLt
 // epilogue). The row-parallel partial outputs, and under selective recompute ln1, ln2 and fc_act,
-// go to the instance's device workspace.
+// go to the stream's device workspace (regions: gpt_scratch.h block_forward).
 #include "gpt/gpt_cuda.h"
 
 namespace llmrt::gpt {
@@ -52,7 +52,7 @@ void Block::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out
   const std::vector<const T*> p = block_weights<T>(*this, params, ctx);
   const int n = int(shape.rows()), c = int(dims_.channels), l = int(dims_.local), h = int(dims_.hidden);
   const int b = int(shape.batch), t = int(shape.seq), heads = int(dims_.heads);
-  const size_t nc = size_t(n) * c, nh = size_t(n) * h;
+  const size_t nc = size_t(n) * c;
   check_numel(in[0], int64_t(nc), "x");
   check_numel(out[0], int64_t(nc), "y");
   const T* x = typed_in<T>(in[0], ctx, "x");
@@ -64,10 +64,8 @@ void Block::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out
     cu::GemmContext& gemm = gemm_context(ctx);
     // Selective recompute: ln1 and ln2 share one (N, C) region (ln1 is dead once qkv is made),
     // fc_act gets (N, 4C/tp); backward_weight remakes all three.
-    const size_t selective_nc = selective_ ? nc * sizeof(T) : 0, selective_nh = selective_ ? nh * sizeof(T) : 0;
-    auto scratch = workspace_of(workspace_, ctx).carve({nc * sizeof(T), TpSum::scratch_bytes(tp_, n * c),
-                                                        TpSum::scratch_bytes(tp_, n * c), selective_nc, selective_nh},
-                                                       stream);
+    auto scratch = workspace_of(workspace_, ctx)
+                       .carve(scratch::block_forward(dims_, dtype_, tp_, selective_, shape.batch, shape.seq), stream);
     T* partial = reinterpret_cast<T*>(scratch[0]);  // (N, C) a row-parallel linear's output
     const TpSum sum{host_, ctx, tp_, reinterpret_cast<float*>(scratch[1]), reinterpret_cast<float*>(scratch[2])};
     if (selective_) {

@@ -1,6 +1,7 @@
 // gpt.embedding: x = wte[token] + wpe[position]. Tokens have no gradient, so the whole backward
 // is the weight pass (backward_input writes nothing), which a zero-bubble schedule may defer.
 #include "gpt/gpt_layers.h"
+#include "gpt/gpt_scratch.h"
 
 namespace llmrt::gpt {
 
@@ -56,6 +57,7 @@ llmrt_cost_hints Embedding::cost_hints(int64_t batch, int64_t seq) {
   hints.input_bytes = hints.activation_bytes;
   hints.selective_activation_bytes = hints.activation_bytes;  // nothing saved in any mode
   hints.parameter_bytes = double(padded_vocab_ + max_seq_) * double(channels_) * sizeof(float);
+  hints.workspace_bytes = double(scratch::carve_bytes(scratch::embedding(batch * seq)));  // ids from the host
   return hints;
 }
 

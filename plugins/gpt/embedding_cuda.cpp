@@ -1,6 +1,6 @@
 // gpt.embedding on CUDA at storage type T (f32, bf16 or f16): x = wte[token] + wpe[position];
 // the weight pass scatters dx into the fp32 gradients with atomics. Tokens may live on the host
-// (checked, then copied into the instance's workspace) or on the device. wte has padded_vocab_
+// (checked, then copied into the stream's workspace) or on the device. wte has padded_vocab_
 // rows (the head's GEMMs want them); ids stay below vocab_.
 #include "gpt/gpt_cuda.h"
 
@@ -31,7 +31,7 @@ void Embedding::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out
   bind_device(ctx, kWhere);
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve({size_t(shape.rows()) * sizeof(int32_t)}, stream);
+    auto scratch = workspace_of(workspace_, ctx).carve(scratch::embedding(shape.rows()), stream);
     const int32_t* tokens =
         device_ids(in[0], shape.rows(), vocab_, reinterpret_cast<int32_t*>(scratch[0]), ctx, "tokens");
     cu::encoder_forward(x, tokens, wte, wpe, int(shape.batch), int(shape.seq), int(channels_), stream);
@@ -50,7 +50,7 @@ void Embedding::backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, 
   bind_device(ctx, kWhere);
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve({size_t(shape.rows()) * sizeof(int32_t)}, stream);
+    auto scratch = workspace_of(workspace_, ctx).carve(scratch::embedding(shape.rows()), stream);
     const int32_t* tokens =
         device_ids(in[0], shape.rows(), vocab_, reinterpret_cast<int32_t*>(scratch[0]), ctx, "tokens");
     cu::encoder_backward(dwte, dwpe, dx, tokens, int(shape.batch), int(shape.seq), int(channels_), stream);

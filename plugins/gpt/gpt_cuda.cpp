@@ -9,17 +9,29 @@
 namespace llmrt::gpt {
 
 namespace {
-constexpr size_t kAlign = 256;  // what cuBLASLt and vector loads like best
-size_t aligned(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+// The stream each workspace serves, as the registry's key.
+struct WorkspaceKey {
+  int device;
+  cudaStream_t stream;
+  auto operator<=>(const WorkspaceKey&) const = default;
+};
+// (device, stream) → its workspace while any layer instance holds it.
+struct WorkspaceRegistry {
+  std::mutex mutex;
+  std::map<WorkspaceKey, std::weak_ptr<CudaWorkspace>> workspaces;
+};
+WorkspaceRegistry& workspace_registry() {
+  static auto* registry = new WorkspaceRegistry();  // leaked, as gemm_context's: no exit-order hazards
+  return *registry;
+}
 }  // namespace
 
 CudaWorkspace::~CudaWorkspace() {
   if (data_ != nullptr) cudaFree(data_);  // nothing to report to from a destructor
 }
 
-std::vector<std::byte*> CudaWorkspace::carve(std::initializer_list<size_t> bytes, cudaStream_t stream) {
-  size_t total = 0;
-  for (size_t b : bytes) total += aligned(b);
+std::vector<std::byte*> CudaWorkspace::carve(const scratch::Regions& bytes, cudaStream_t stream) {
+  const size_t total = scratch::carve_bytes(bytes);
   if (total > capacity_) {
     // Work queued earlier may still read the old block: wait for it before freeing.
     LLMRT_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -33,13 +45,22 @@ std::vector<std::byte*> CudaWorkspace::carve(std::initializer_list<size_t> bytes
   size_t offset = 0;
   for (size_t b : bytes) {
     regions.push_back(data_ + offset);
-    offset += aligned(b);
+    offset += scratch::aligned(b);
   }
   return regions;
 }
 
 CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx) {
-  if (!slot) slot = std::make_shared<CudaWorkspace>(ctx.device.index);
+  const WorkspaceKey key{ctx.device.index, stream_of(ctx)};
+  WorkspaceRegistry& registry = workspace_registry();
+  std::lock_guard lock(registry.mutex);
+  std::weak_ptr<CudaWorkspace>& entry = registry.workspaces[key];
+  std::shared_ptr<CudaWorkspace> shared = entry.lock();
+  if (!shared) {
+    shared = std::make_shared<CudaWorkspace>(ctx.device.index);
+    entry = shared;
+  }
+  slot = std::move(shared);  // the instance's reference moves to this stream's workspace
   return *slot;
 }
 

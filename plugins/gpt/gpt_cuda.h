@@ -1,7 +1,8 @@
 // The GPT layers' CUDA plumbing (builds with LLMRT_HAVE_CUDA only): the dispatch on the compute
 // dtype (f32, bf16, f16: every pass is a template on its storage type T), device tensors checked
-// and typed, the per-instance grow-only device workspace, the cuBLASLt context of each stream, the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors
-// naming the pass. Everything is queued on the call's stream (ctx.stream, a cudaStream_t;
+// and typed, the grow-only device workspace of each stream, the cuBLASLt context of each stream,
+// the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors naming the
+// pass. Everything is queued on the call's stream (ctx.stream, a cudaStream_t;
 // NULL is the legacy default stream); nothing here synchronises except a workspace that grows.
 #pragma once
 
@@ -20,6 +21,7 @@
 
 #include "cuda/kernels_cuda.h"
 #include "gpt/gpt_layers.h"
+#include "gpt/gpt_scratch.h"
 
 namespace llmrt::gpt {
 
@@ -27,12 +29,20 @@ namespace cu = llmrt::kernels::cuda;
 using cu::bf16;
 using cu::f16;
 
-// A layer instance's device scratch: one allocation, carved afresh by each pass. It grows (the
-// device waits for queued work, then the old block is freed) only when a pass needs more than
-// any pass before, so a steady state of equal shapes never calls cudaMalloc. Freed in the
-// destructor. The next pass reuses the same bytes while the last one may still be queued: the
-// passes of one instance must be ordered on the device (one stream per stage, as the executor
-// runs them, or events between streams).
+// The device scratch of one (device, stream): one allocation, carved afresh by each pass of
+// every GPT layer instance queued on that stream (gpt_scratch.h lists each pass's regions). It
+// grows (the stream is synchronised, then the old block is freed) only when a pass needs more than
+// any pass before, so a steady state of equal shapes never calls cudaMalloc; at its peak it holds
+// the largest pass of the stream's layers (the head's (N, Vp) logits), not their sum.
+//
+// The sharing rule, which every pass in *_cuda.cpp keeps: no pass leaves data in the workspace
+// for a later call. What backward needs is in the saved buffer; what a pass puts in the workspace
+// (row-parallel partials, tp-sum buffers, uploaded ids, attention scratch, selective recompute's
+// ln1/ln2/fc_act, which backward_weight remakes; the head's logits, which backward recomputes) is
+// dead when its last kernel has run. The passes of one stream run in queue order on the device,
+// so the next pass's kernels, whoever queues them, start after the last one's are done with the
+// bytes. Used from one host thread at a time per stream (the executor's thread of that stage, as
+// for gemm_context); a pass on another stream gets that stream's workspace.
 class CudaWorkspace {
  public:
   explicit CudaWorkspace(int device) : device_(device) {}
@@ -40,8 +50,9 @@ class CudaWorkspace {
   CudaWorkspace(const CudaWorkspace&) = delete;
   CudaWorkspace& operator=(const CudaWorkspace&) = delete;
 
-  // Pointers to regions of `bytes` each (256-byte aligned), growing the allocation if needed.
-  std::vector<std::byte*> carve(std::initializer_list<size_t> bytes, cudaStream_t stream);
+  // Pointers to regions of `bytes` each (each at a multiple of scratch::kAlign = 256 bytes),
+  // growing the allocation to scratch::carve_bytes(bytes) if needed.
+  std::vector<std::byte*> carve(const scratch::Regions& bytes, cudaStream_t stream);
   size_t capacity() const { return capacity_; }
 
  private:
@@ -50,7 +61,13 @@ class CudaWorkspace {
   size_t capacity_ = 0;
 };
 
-// The workspace of a layer instance, made on first use.
+// The workspace of ctx's (device, stream), shared with every layer instance queued on it; made on
+// first use (a map lookup under a mutex per pass). `slot` is the calling instance's reference: it
+// keeps the workspace of the stream it last ran on alive, so the workspace is freed with the last
+// instance that used it (an instance moved to another stream lets go of the old one's; cudaFree
+// waits for the device's queued work, as the destructor's free always has).
+// Keyed by the stream's handle like gemm_context (a stream destroyed and a new one at the same
+// handle share it, which is safe once the old one's work is done).
 CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
 
 // The cuBLASLt handle and workspace the GPT layers use for GEMMs queued on `stream` of CUDA
@@ -159,10 +176,8 @@ struct TpSum {
   const llmrt_call_ctx& ctx;
   int64_t tp;
   float* wide = nullptr;   // (N, C) f32 scratch, tp > 1 only
-  float* total = nullptr;  // (N, C) f32 scratch, tp > 1 only
+  float* total = nullptr;  // (N, C) f32 scratch, tp > 1 only (sizes: the passes' lists in gpt_scratch.h)
 
-  // Bytes each of the two scratch buffers needs for `count` values (0 at tp = 1).
-  static size_t scratch_bytes(int64_t tp, int64_t count) { return tp > 1 ? size_t(count) * sizeof(float) : 0; }
   // out (N, C) = the group's sum of partial (N, C) + residual (N, C) + bias (C), rounded once.
   template <typename T>
   void bias_residual(T* out, const T* partial, const T* residual, const T* bias, int n, int c,

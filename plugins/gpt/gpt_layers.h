@@ -13,8 +13,9 @@
 
 namespace llmrt::gpt {
 
-// A layer instance's device scratch in builds with CUDA (gpt_cuda.h): grow-only, freed with the
-// layer. Held by shared_ptr so the CPU-only build needs no definition.
+// The device scratch of the stream a layer instance runs on, in builds with CUDA (gpt_cuda.h):
+// grow-only, shared by every GPT layer instance on that stream, freed with the last of them.
+// Held by shared_ptr so the CPU-only build needs no definition.
 class CudaWorkspace;
 
 // in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (Vp, C) tied as "wte", wpe (seq_len, C),
@@ -53,7 +54,7 @@ class Embedding : public Layer {
   // 50257 -> 50304); ids stay below vocab_.
   int64_t padded_vocab_ = vocab_;
   int32_t dtype_;  // activations and weights as the layer receives them
-  std::shared_ptr<CudaWorkspace> workspace_;  // tokens uploaded from the host, on CUDA
+  std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: tokens uploaded from the host
 };
 
 // The block's local sizes under tensor parallelism (tp ranks split heads and MLP width).
@@ -176,7 +177,7 @@ class Block : public Layer {
   int32_t dtype_;  // activations and weights as the layer receives them
   bool selective_;  // llmrt_layer_context.recompute = SELECTIVE
   BlockDims dims_;
-  std::shared_ptr<CudaWorkspace> workspace_;  // partial sums and branch gradients, on CUDA
+  std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: partial sums and branch gradients
 };
 
 // The head's saved buffer: lnf (N, C) at the compute dtype; mean, rstd (N) of the final
@@ -233,7 +234,7 @@ class Head : public Layer {
   int64_t padded_vocab_ = vocab_;
   bool tied_;
   int32_t dtype_;  // activations and weights as the layer receives them
-  std::shared_ptr<CudaWorkspace> workspace_;  // the (N, V) logits and the row scratch, on CUDA
+  std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: the (N, Vp) logits, row scratch
 };
 
 }  // namespace llmrt::gpt

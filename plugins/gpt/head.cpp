@@ -2,6 +2,7 @@
 // The (N, V) logits are the largest tensor of a GPT step, so they are never saved: backward
 // recomputes them (one extra matmul) and runs fused, weight gradients included.
 #include "gpt/gpt_layers.h"
+#include "gpt/gpt_scratch.h"
 
 #include <algorithm>
 
@@ -76,6 +77,10 @@ llmrt_cost_hints Head::cost_hints(int64_t batch, int64_t seq) {
   // x (B, T, C) and the targets (B, T) i32
   hints.input_bytes = double(region_bytes(batch * seq * channels_, dtype_)) + double(batch * seq) * sizeof(int32_t);
   hints.parameter_bytes = double(2 + padded_vocab_) * double(channels_) * sizeof(float);
+  // The CUDA passes' carve: backward's (N, Vp) logits and (N, C) d_lnf are the most.
+  const int64_t rows = batch * seq;
+  hints.workspace_bytes = double(scratch::largest({scratch::head_forward(dtype_, rows, padded_vocab_),
+                                                   scratch::head_backward(dtype_, rows, channels_, padded_vocab_)}));
   return hints;
 }
 

@@ -1,5 +1,5 @@
 // gpt.head on CUDA at storage type T (f32, bf16 or f16; fp32 accumulation): final LayerNorm,
-// logits into the instance's device workspace (the (N, Vp) logits are never saved: backward
+// logits into the stream's device workspace (the (N, Vp) logits are never saved: backward
 // recomputes them, as on the CPU), fused cross-entropy over the first V of Vp columns (the
 // projection has Vp = padded_vocab_ rows for the GEMMs; ids and the loss see V = vocab_). The
 // loss and its gradient are fp32 scalars, on the device or the host; only a loss the host asked
@@ -50,8 +50,7 @@ void Head::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out,
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve(
-        {size_t(n) * vp * sizeof(T), size_t(n) * sizeof(float), size_t(n) * sizeof(int32_t), sizeof(float)}, stream);
+    auto scratch = workspace_of(workspace_, ctx).carve(scratch::head_forward(dtype_, n, padded_vocab_), stream);
     T* logits = reinterpret_cast<T*>(scratch[0]);          // (N, Vp)
     float* losses = reinterpret_cast<float*>(scratch[1]);  // (N)
     const int32_t* targets = device_ids(in[1], n, vocab_, reinterpret_cast<int32_t*>(scratch[2]), ctx, "targets");
@@ -95,8 +94,8 @@ void Head::backward_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve(
-        {size_t(n) * vp * sizeof(T), size_t(n) * c * sizeof(T), size_t(n) * sizeof(int32_t)}, stream);
+    auto scratch =
+        workspace_of(workspace_, ctx).carve(scratch::head_backward(dtype_, n, channels_, padded_vocab_), stream);
     T* logits = reinterpret_cast<T*>(scratch[0]);  // (N, Vp) logits, then dlogits in place
     T* d_lnf = reinterpret_cast<T*>(scratch[1]);   // (N, C)
     const int32_t* targets = device_ids(in[1], n, vocab_, reinterpret_cast<int32_t*>(scratch[2]), ctx, "targets");

@@ -177,12 +177,15 @@ std::string explain_stages(const Topology& topology, const PlannedLayout& planne
                                  "stages take the slow links\n", layout.pp);
   for (int r = 0; r < layout.pp; ++r) {
     std::vector<int> devices, layers;
-    double peak = 0;
+    double peak = 0, scratch = 0;
     for (int rank = 0; rank < layout.world_size(); ++rank) {
       if (layout.coords_of(rank).pp != r) continue;
       devices.push_back(planned.rank_to_device.at(static_cast<std::size_t>(rank)));
       if (static_cast<std::size_t>(rank) < planned.peak_memory_gib.size()) {
         peak = std::max(peak, planned.peak_memory_gib[static_cast<std::size_t>(rank)]);
+      }
+      if (static_cast<std::size_t>(rank) < planned.scratch_bytes.size()) {
+        scratch = std::max(scratch, planned.scratch_bytes[static_cast<std::size_t>(rank)]);
       }
     }
     for (int chunk = 0; chunk < layout.virtual_stages; ++chunk) {
@@ -196,8 +199,11 @@ std::string explain_stages(const Topology& topology, const PlannedLayout& planne
       const std::string& name = topology.device(device).model->name;
       if (std::find(models.begin(), models.end(), name) == models.end()) models.push_back(name);
     }
-    text += fmt::format("    stage {}: {} on {} ({}), peak {:.1f} GiB\n", r, count, describe_devices(topology, devices),
-                        join(models, " + "), peak);
+    // The layers' shared device scratch (the head's logits, mostly) is part of the peak.
+    const std::string scratch_part =
+        scratch > 0 ? fmt::format(" (scratch {:.2f} GiB)", scratch / (1024.0 * 1024.0 * 1024.0)) : "";
+    text += fmt::format("    stage {}: {} on {} ({}), peak {:.1f} GiB{}\n", r, count, describe_devices(topology, devices),
+                        join(models, " + "), peak, scratch_part);
     if (r + 1 == layout.pp && layout.virtual_stages == 1) break;
     const int next = (r + 1) % layout.pp;  // with virtual stages the last wraps to the first
     LinkInfo slowest{LinkClass::kSameDevice, 0, 0};

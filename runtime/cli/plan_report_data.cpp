@@ -54,6 +54,7 @@ nlohmann::json plan_result_json(const PlanResult& result, const Topology& topolo
                       {"link_busy", link_busy_json(p)},
                       {"bubble_fraction", p.bubble_fraction},
                       {"peak_memory_gib", p.peak_memory_gib},
+                      {"scratch_bytes", p.scratch_bytes},
                       {"peak_memory_gib_by_device_model", by_model},
                       {"power_w", p.power_w},
                       {"run_time_s", p.run_time_s},

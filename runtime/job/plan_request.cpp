@@ -49,6 +49,7 @@ Result<std::vector<LayerCost>> compute_layer_costs(const ModelSpec& model, const
     cost.input_bytes = hints.input_bytes;
     cost.selective_activation_bytes = hints.selective_activation_bytes;
     cost.selective_recompute_flops = hints.selective_recompute_flops;
+    cost.workspace_bytes = hints.workspace_bytes;  // 0 from a plugin older than ABI 1.2
     const std::uint32_t flags = layers[i].component->layer().flags;  // zero-filled past an older plugin's table
     cost.supports_full = (flags & LLMRT_LAYER_RECOMPUTE_FULL) != 0;
     cost.supports_selective = (flags & LLMRT_LAYER_RECOMPUTE_SELECTIVE) != 0;

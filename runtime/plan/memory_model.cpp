@@ -1,5 +1,6 @@
 // Memory model: what one rank of each pipeline stage holds at its peak — parameters,
-// gradients, optimizer state, the activations its schedule keeps in flight, and workspace —
+// gradients, optimizer state, the activations its schedule keeps in flight, the layers' shared
+// scratch, and workspace —
 // against the smallest device the stage runs on.
 #include <algorithm>
 #include <map>
@@ -106,6 +107,7 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
   memory.gib.assign(pp, 0.0);
   memory.state_bytes.assign(pp, 0.0);
   memory.activation_bytes.assign(pp, 0.0);
+  memory.scratch_bytes.assign(pp, 0.0);
   const auto v = static_cast<std::size_t>(layout.virtual_stages);
   const int zero_shards = layout.zero == 1 ? layout.dp : 1;
   for (int r = 0; r < layout.pp; ++r) {
@@ -118,6 +120,7 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
         const LayerCost& cost = costs[static_cast<std::size_t>(l)];
         const LayerHold hold = layer_hold(cost, layout.recompute);
         parameter_bytes += cost.parameter_bytes;
+        memory.scratch_bytes[r] = std::max(memory.scratch_bytes[r], cost.workspace_bytes);
         chunk_activations[c] += hold.held_bytes;
         chunk_transient[c] = std::max(chunk_transient[c], hold.transient_bytes);
         if (hold.transient_bytes > 0) chunk_split[c] += 1;  // a rerun layer: counted here, sized below
@@ -128,7 +131,7 @@ StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerC
     memory.state_bytes[r] = state_bytes(parameter_bytes, train, zero_shards).total();
     memory.activation_bytes[r] =
         peak_activation_bytes(actions[static_cast<std::size_t>(r)], chunk_activations, chunk_transient, chunk_split);
-    memory.gib[r] = (memory.state_bytes[r] + memory.activation_bytes[r]) / kGib + workspace_gib;
+    memory.gib[r] = memory.bytes(r) / kGib + workspace_gib;
   }
   return memory;
 }

@@ -176,6 +176,10 @@ PlannedLayout planned_from(const PlanRequest& request, const PlacedDegrees& plac
   for (std::size_t rank = 0; rank < out.peak_memory_gib.size(); ++rank) {
     out.peak_memory_gib[rank] = chosen.memory.gib[rank / static_cast<std::size_t>(per_stage)];
   }
+  out.scratch_bytes.resize(out.rank_to_device.size());
+  for (std::size_t rank = 0; rank < out.scratch_bytes.size(); ++rank) {
+    out.scratch_bytes[rank] = chosen.memory.scratch_bytes[rank / static_cast<std::size_t>(per_stage)];
+  }
   const ClusterSpec* cluster = request.cluster;
   out.power_w = request.topology->total_power_w(cluster ? cluster->power_overhead_w_per_node : 0.0);
   out.run_time_s = out.step_time_s * static_cast<double>(request.train.steps);

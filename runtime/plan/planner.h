@@ -41,6 +41,9 @@ struct LayerCost {
   double input_bytes = 0;
   double selective_activation_bytes = 0;
   double selective_recompute_flops = 0;
+  // Device scratch its passes carve beyond the saved buffer (llmrt_cost_hints.workspace_bytes).
+  // The layers of one stream share one workspace: a rank holds the largest of its layers', once.
+  double workspace_bytes = 0;
   bool supports_full = false;
   bool supports_selective = false;
   std::optional<Recompute> recompute;  // nullopt: the layout's mode
@@ -87,7 +90,8 @@ struct PlannedLayout {
   double tokens_per_s = 0;
   double mfu = 0;                         // model FLOPs ÷ (sum of device peaks × step time)
   double bubble_fraction = 0;             // idle share of the pipeline, from the simulation
-  std::vector<double> peak_memory_gib;    // [rank] parameters, gradients, optimizer state, activations at the schedule's peak, workspace
+  std::vector<double> peak_memory_gib;    // [rank] parameters, gradients, optimizer state, activations at the schedule's peak, layer scratch, workspace
+  std::vector<double> scratch_bytes;      // [rank] of which the layers' shared device scratch (the largest workspace_bytes)
   double power_w = 0;                     // devices' TDP + per-node overhead
   double run_time_s = 0;                  // step time × train.steps: the run's training wall-clock
   double run_energy_kwh = 0;              // power × step time × train.steps

@@ -132,6 +132,11 @@ struct StageMemory {
   std::vector<double> gib;               // [pp rank] total
   std::vector<double> state_bytes;       // [pp rank] parameters + gradients + optimizer (+ master)
   std::vector<double> activation_bytes;  // [pp rank] at the schedule's peak
+  // [pp rank] the layers' shared scratch: the largest LayerCost::workspace_bytes over the rank's
+  // layers, every virtual stage included (they run on one stream and share one workspace).
+  std::vector<double> scratch_bytes;
+  // gib = (state + activations + scratch) / 2^30 + [plan].workspace_gib.
+  double bytes(std::size_t r) const { return state_bytes[r] + activation_bytes[r] + scratch_bytes[r]; }
 };
 StageMemory estimate_stage_memory(const Layout& layout, const std::vector<LayerCost>& costs,
                                   const std::vector<std::vector<llmrt_action>>& actions, const TrainSpec& train,

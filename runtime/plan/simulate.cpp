@@ -49,7 +49,7 @@ StageMemory memory_at(const std::vector<ScheduleSample>& samples, int microbatch
   for (std::size_t r = 0; r < memory.gib.size(); ++r) {
     memory.activation_bytes[r] = extrapolate(a.memory.activation_bytes[r], a.layout.microbatches,
                                              b.memory.activation_bytes[r], b.layout.microbatches, microbatches);
-    memory.gib[r] = (memory.state_bytes[r] + memory.activation_bytes[r]) / (1024.0 * 1024.0 * 1024.0) + workspace_gib;
+    memory.gib[r] = memory.bytes(r) / (1024.0 * 1024.0 * 1024.0) + workspace_gib;
   }
   return memory;
 }

@@ -4,10 +4,12 @@
 #define BOOST_TEST_MODULE cli_plan
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/plan_report.h"
@@ -289,6 +291,30 @@ BOOST_AUTO_TEST_CASE(plan_writes_json_csv_trace_and_hostfile) {
   std::ifstream hosts_in(hostfile);
   const std::string hosts((std::istreambuf_iterator<char>(hosts_in)), std::istreambuf_iterator<char>());
   BOOST_TEST(has(hosts, "dgx01 slots=8\ndgx02 slots=8\n"));
+}
+
+// GPT-2 124M on one H100 in bf16 (pp = tp = dp = 1, B = 16, T = 1024): the rank's layer scratch
+// is the head's backward carve, (N, Vp) bf16 logits + (N, C) d_lnf + (N) ids in 256-byte regions
+// (every block's is smaller), counted once in the peak and shown per stage.
+BOOST_AUTO_TEST_CASE(plan_counts_the_heads_logits_as_scratch) {
+  const std::string config = source_path("configs/gpt2-124m-h100.toml");
+  const ProcessResult json = run_llmrt({"plan", config, "--json"});
+  BOOST_REQUIRE_MESSAGE(json.exit_code == 0, json.err);
+  const nlohmann::json best = nlohmann::json::parse(json.out)["ranked"].at(0);
+  BOOST_REQUIRE(best["scratch_bytes"].size() == 1u);
+  const double n = 16 * 1024, vp = 50304, c = 768;
+  auto up = [](double bytes) { return std::ceil(bytes / 256) * 256; };
+  const double logits = n * vp * 2, want = up(logits) + up(n * c * 2) + up(n * 4);
+  BOOST_TEST(best["scratch_bytes"][0].get<double>() == want);
+  BOOST_TEST(want - logits < 0.02 * logits);  // the logits are nearly all of it: about 1.6 GiB
+  // The peak holds it beside the model state: 124M parameters at 18 bytes each in bf16 with
+  // AdamW (weights 2, fp32 gradients 4, moments 8, master 4).
+  BOOST_TEST(best["peak_memory_gib"][0].get<double>() * 1073741824.0 > want + 124e6 * 18);
+
+  const ProcessResult explained = run_llmrt({"plan", config, "--explain"});
+  BOOST_TEST_INFO(explained.out << explained.err);
+  BOOST_TEST(explained.exit_code == 0);
+  BOOST_TEST(has(explained.out, fmt::format("(scratch {:.2f} GiB)", want / 1073741824.0)));
 }
 
 BOOST_AUTO_TEST_CASE(sweep_keeps_to_the_grid_and_measure_needs_mpirun) {

@@ -2,6 +2,7 @@
 // model's in-flight counts and state bytes.
 #define BOOST_TEST_MODULE plan_stages
 #include <numeric>
+#include <tuple>
 
 #include "plan/plan_fixtures.h"
 #include "plan/planner_stages.h"
@@ -202,6 +203,50 @@ BOOST_AUTO_TEST_CASE(extrapolated_step_matches_full_simulation) {
     BOOST_TEST_CONTEXT(schedule) {
       BOOST_TEST(timing->makespan_s == exact->makespan_s, boost::test_tools::tolerance(1e-6));
       BOOST_TEST(timing->bubble_fraction == exact->bubble_fraction, boost::test_tools::tolerance(1e-6));
+    }
+  }
+}
+
+// The layers' device scratch (LayerCost::workspace_bytes): one workspace per stream, so a rank
+// holds the largest of its layers' (every virtual stage's: they share the rank's stream), once,
+// on top of state and activations; memory_at keeps it when it extrapolates.
+BOOST_AUTO_TEST_CASE(layer_scratch_is_each_ranks_largest_once) {
+  PlanFixture fixture(testing::nodes_of(1, 2, "A100-80GB-SXM", 2, {NetworkKind::kEthernet, 10, 20}),
+                      testing::equal_costs(8, 2e12, 3e7), 64);
+  auto costs = fixture.request.layer_costs(1, 1);
+  BOOST_REQUIRE(costs.ok());
+  std::vector<LayerCost> plain = *costs, scratched = *costs;
+  const std::vector<double> workspace = {1e8, 0, 0, 5e8, 0, 2e8, 0, 3e8};  // [layer]
+  for (std::size_t l = 0; l < workspace.size(); ++l) scratched[l].workspace_bytes = workspace[l];
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  // 1f1b over {4, 4}: rank 0 has layers 0-3, rank 1 layers 4-7. Interleaved over {2, 2, 2, 2}:
+  // rank 0 runs virtual stages 0 and 2 (layers 0, 1, 4, 5), rank 1 stages 1 and 3 (2, 3, 6, 7).
+  for (const auto& [schedule, v, largest] : std::vector<std::tuple<std::string, int, std::vector<double>>>{
+           {"1f1b", 1, {5e8, 3e8}}, {"interleaved-1f1b", 2, {2e8, 5e8}}}) {
+    Layout layout;
+    layout.pp = 2;
+    layout.microbatches = 64;
+    layout.schedule = schedule;
+    layout.virtual_stages = v;
+    layout.stage_layers = v == 1 ? std::vector<int>{4, 4} : std::vector<int>{2, 2, 2, 2};
+    auto verified = fixture.request.schedule_source(schedule, ScheduleShape{2, 64, v});
+    BOOST_REQUIRE(verified.ok());
+    const auto& actions = (*verified)->actions;
+    const StageMemory without = estimate_stage_memory(layout, plain, actions, fixture.request.train, 1.0);
+    const StageMemory with = estimate_stage_memory(layout, scratched, actions, fixture.request.train, 1.0);
+    auto samples = sample_schedule(fixture.request, layout, scratched);
+    BOOST_REQUIRE(samples.ok());
+    BOOST_REQUIRE(samples->size() == 2u);  // extrapolated from two counts
+    const StageMemory extrapolated = memory_at(*samples, 64, 1.0);
+    BOOST_TEST_CONTEXT(schedule) {
+      for (std::size_t r = 0; r < 2; ++r) {
+        BOOST_TEST(without.scratch_bytes[r] == 0.0);
+        BOOST_TEST(with.scratch_bytes[r] == largest[r]);
+        BOOST_TEST(with.activation_bytes[r] == without.activation_bytes[r]);
+        BOOST_TEST(with.gib[r] - without.gib[r] == largest[r] / kGiB, boost::test_tools::tolerance(1e-9));
+        BOOST_TEST(extrapolated.scratch_bytes[r] == largest[r]);
+        BOOST_TEST(extrapolated.gib[r] == with.gib[r], boost::test_tools::tolerance(1e-9));
+      }
     }
   }
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <span>
@@ -212,8 +213,11 @@ struct LayerTrampolines {
   static llmrt_status* cost_hints(void* instance, int64_t batch, int64_t seq, llmrt_cost_hints* out) noexcept {
     return guarded([&] {
       llmrt_cost_hints hints = static_cast<H*>(instance)->layer->cost_hints(batch, seq);
-      hints.struct_size = sizeof(hints);
-      *out = hints;
+      // A host of an older minor passes a shorter struct (no workspace_bytes before 1.2): write
+      // only the fields it has room for.
+      const size_t room = out->struct_size != 0 && out->struct_size < sizeof(hints) ? out->struct_size : sizeof(hints);
+      hints.struct_size = room;
+      std::memcpy(static_cast<void*>(out), &hints, room);
     });
   }
   static llmrt_status* saved_bytes(void* instance, int64_t batch, int64_t seq, size_t* bytes) noexcept {

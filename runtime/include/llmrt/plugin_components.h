@@ -67,6 +67,10 @@ typedef struct llmrt_cost_hints {
   double input_bytes;
   double selective_activation_bytes;
   double selective_recompute_flops;
+  /* (ABI 1.2) Device scratch a pass needs beyond its saved buffer, the most over its passes
+   * (0 where a plugin leaves it). Layers of one stream share it, so the host counts the maximum
+   * over a rank's layers, not the sum. */
+  double workspace_bytes;
 } llmrt_cost_hints;
 
 /* Activation recompute ([train].recompute, model.layer[].recompute). */
