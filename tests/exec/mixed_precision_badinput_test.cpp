@@ -5,6 +5,7 @@
 #include <string>
 
 #include "support/process.h"
+#include "support/tiny_gpt.h"
 
 using namespace llmrt::test;
 
@@ -30,37 +31,8 @@ BOOST_AUTO_TEST_CASE(loss_scale_keys_need_fp16) {
 // take f16 on CUDA: exec_mixed_precision runs that room under auto).
 BOOST_AUTO_TEST_CASE(bf16_on_a_card_without_it_is_refused) {
   TempDir dir("mixed_precision_v100");
-  const std::string config = dir.write("v100.toml", R"(
-[cluster]
-name = "mixed"
-[[cluster.node]]
-name = "old01"
-gpus = { model = "V100-32GB", count = 2 }
-[[cluster.node]]
-name = "new01"
-gpus = { model = "A100-80GB-SXM", count = 2 }
-[model]
-name = "m"
-seq_len = 64
-vocab_size = 256
-[[model.layer]]
-component = "gpt.embedding"
-d_model = 64
-[[model.layer]]
-component = "gpt.block"
-repeat = 4
-d_model = 64
-heads = 4
-[[model.layer]]
-component = "gpt.head"
-[parallel]
-pp = 4
-tp = 1
-dp = 1
-[train]
-global_batch = 8
-precision = "bf16"
-)");
+  const std::string config = dir.write("v100.toml", v100_a100_room_config(R"(precision = "bf16"
+)"));
   for (const char* command : {"check", "plan", "run"}) {
     const ProcessResult result = run_llmrt({command, config});
     BOOST_TEST(result.exit_code == 2, command);

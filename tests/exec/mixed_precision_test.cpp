@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/process.h"
+#include "support/tiny_gpt.h"
 
 using namespace llmrt::test;
 
@@ -251,41 +252,12 @@ prometheus = ""
 // what and trains under the dynamic loss scale.
 BOOST_AUTO_TEST_CASE(auto_precision_puts_fp16_on_cards_without_bf16) {
   TempDir dir("mixed_precision_auto_v100");
-  const std::string config = dir.write("v100.toml", R"(
-[cluster]
-name = "mixed"
-[[cluster.node]]
-name = "old01"
-gpus = { model = "V100-32GB", count = 2 }
-[[cluster.node]]
-name = "new01"
-gpus = { model = "A100-80GB-SXM", count = 2 }
-[model]
-name = "m"
-seq_len = 64
-vocab_size = 256
-[[model.layer]]
-component = "gpt.embedding"
-d_model = 64
-[[model.layer]]
-component = "gpt.block"
-repeat = 4
-d_model = 64
-heads = 4
-[[model.layer]]
-component = "gpt.head"
-[parallel]
-pp = 4
-tp = 1
-dp = 1
-[train]
-global_batch = 8
-steps = 2
+  const std::string config = dir.write("v100.toml", v100_a100_room_config(R"(steps = 2
 precision = "auto"
 [metrics]
 log_every = 1
 prometheus = ""
-)");
+)"));
   const ProcessResult check = run_llmrt({"check", config, "--rehearse"});
   BOOST_TEST(check.exit_code == 0, check.err);
   BOOST_TEST(check.out.find("rehearsal: 2 × V100-32GB + 2 × A100-80GB-SXM played by 4 CPU ranks") != std::string::npos,

@@ -70,4 +70,40 @@ inline std::string write_tiny_gpt_on_phrase(const TempDir& dir, const std::strin
   return dir.write(name, tiny_gpt_config(steps, metrics_lines) + "[data]\ntrain = \"" + write_phrase_shard(dir) + "\"\n");
 }
 
+// A mixed room whose cards lack bf16 on one node: 2 × V100-32GB (old01) and 2 × A100-80GB-SXM
+// (new01) as four pipeline stages of a small GPT; `train_lines` end its [train] table (precision,
+// steps) and may add tables after it.
+inline std::string v100_a100_room_config(const std::string& train_lines) {
+  return R"(
+[cluster]
+name = "mixed"
+[[cluster.node]]
+name = "old01"
+gpus = { model = "V100-32GB", count = 2 }
+[[cluster.node]]
+name = "new01"
+gpus = { model = "A100-80GB-SXM", count = 2 }
+[model]
+name = "m"
+seq_len = 64
+vocab_size = 256
+[[model.layer]]
+component = "gpt.embedding"
+d_model = 64
+[[model.layer]]
+component = "gpt.block"
+repeat = 4
+d_model = 64
+heads = 4
+[[model.layer]]
+component = "gpt.head"
+[parallel]
+pp = 4
+tp = 1
+dp = 1
+[train]
+global_batch = 8
+)" + train_lines;
+}
+
 }  // namespace llmrt::test
