@@ -2,6 +2,7 @@
 // kernels (attention_mma_*.cu) where they take the call, everything else (fp32, a head size that
 // is not a multiple of 8, a pre-Ampere card, a pointer off 16-byte alignment) to the CUDA-core
 // kernels (attention_simt.cu). Both write dqkv; only the tensor-core backward uses the scratch.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -26,11 +27,29 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 // The tensor-core kernels' own conditions beyond the dtype (attention_internal.h).
 bool mma_shape(int C, int NH) { return (C / NH) % 8 == 0; }
 
+// Compiled with the mma kernels (same architectures), so the code the driver picks for this
+// device has the __CUDA_ARCH__ they would have: its ptxVersion (the virtual architecture it was
+// compiled from, e.g. 80) says whether their mma path exists in it or traps.
+__global__ void mma_arch_probe() {}
+
+// The tensor cores' path needs an sm_80+ card AND a build that compiled the mma kernels for it:
+// a build for older architectures only (a CUDA 12 build for Volta, say) running on an Ampere
+// card JIT-compiles its compute_70 PTX, where the mma kernels are a trap.
+// Asked once per device (every attention call asks): 0 unknown, 1 no, 2 yes.
 bool device_has_mma() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> answers[kDevices];
   int device = 0, major = 0;
   LLMRT_CUDA_CHECK(cudaGetDevice(&device));
+  if (device < kDevices && answers[device].load(std::memory_order_relaxed) != 0) {
+    return answers[device].load(std::memory_order_relaxed) == 2;
+  }
   LLMRT_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  return major >= 8;
+  cudaFuncAttributes probe{};
+  if (major >= 8) LLMRT_CUDA_CHECK(cudaFuncGetAttributes(&probe, mma_arch_probe));
+  const bool has = major >= 8 && probe.ptxVersion >= 80;
+  if (device < kDevices) answers[device].store(has ? 2 : 1, std::memory_order_relaxed);
+  return has;
 }
 
 }  // namespace
