@@ -56,6 +56,7 @@ CublasLtApi load() {
     bind(library, "cublasLtMatmulPreferenceSetAttribute", api.MatmulPreferenceSetAttribute, missing);
     bind(library, "cublasLtMatrixLayoutCreate", api.MatrixLayoutCreate, missing);
     bind(library, "cublasLtMatrixLayoutDestroy", api.MatrixLayoutDestroy, missing);
+    bind(library, "cublasLtMatrixLayoutSetAttribute", api.MatrixLayoutSetAttribute, missing);
     if (!missing.empty()) {  // too old for this build: try the next candidate
       reasons += "\n  " + path + ": no entry point " + missing;
       dlclose(library);

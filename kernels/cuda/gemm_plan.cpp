@@ -122,13 +122,32 @@ void GemmPlan::set_pointers(const GemmOperands& ops) {
   }
 }
 
-void GemmPlan::run(cublasLtHandle_t handle, const GemmOperands& ops, void* workspace, std::size_t workspace_bytes,
+// gemm_rules.h states the statuses by value so its rule is host-testable: they must be cuBLAS's.
+static_assert(kCublasStatusSuccess == CUBLAS_STATUS_SUCCESS);
+static_assert(kCublasStatusInvalidValue == CUBLAS_STATUS_INVALID_VALUE);
+static_assert(kCublasStatusExecutionFailed == CUBLAS_STATUS_EXECUTION_FAILED);
+static_assert(kCublasStatusNotSupported == CUBLAS_STATUS_NOT_SUPPORTED);
+
+bool GemmPlan::run(cublasLtHandle_t handle, const GemmOperands& ops, void* workspace, std::size_t workspace_bytes,
                    cudaStream_t stream) {
   set_pointers(ops);
   const float alpha = 1.0f, beta = key_.accumulate ? 1.0f : 0.0f;
   // C and D are one buffer with one layout: cuBLASLt supports the in-place update.
-  LLMRT_PLAN_CHECK(cublaslt().Matmul(handle, desc_.get(), &alpha, ops.a, a_.get(), ops.b, b_.get(), &beta, ops.d,
-                                     d_.get(), ops.d, d_.get(), &heuristic_.algo, workspace, workspace_bytes, stream));
+  const cublasStatus_t st = cublaslt().Matmul(handle, desc_.get(), &alpha, ops.a, a_.get(), ops.b, b_.get(), &beta,
+                                              ops.d, d_.get(), ops.d, d_.get(), &heuristic_.algo, workspace,
+                                              workspace_bytes, stream);
+  switch (classify_matmul_status(key_.epilogue, int(st))) {
+    case MatmulOutcome::kRan: return true;
+    case MatmulOutcome::kEpilogueRefused:
+      // Remembered in the cached plan: this key goes unfused from now on, never asked again.
+      has_algo_ = false;
+      refused_ = true;
+      heuristic_status_ = st;
+      return false;
+    case MatmulOutcome::kFailed: break;
+  }
+  check(st, "cublasLtMatmul", __LINE__);
+  return false;  // not reached: check throws for every status but SUCCESS
 }
 
 GemmPlan& GemmPlanCache::find(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops,

@@ -37,12 +37,19 @@ class GemmPlan {
   // heuristic fails with anything but "not supported" on a plain GEMM (a fused epilogue's
   // refusal, whatever its status, is a miss: the unfused path then reports real errors).
   GemmPlan(cublasLtHandle_t handle, const GemmKey& key, const GemmOperands& ops, std::size_t workspace_bytes);
+  // False also once cublasLtMatmul has refused the plan's fused epilogue (refused()).
   bool has_algo() const { return has_algo_; }
   // What the heuristic answered (SUCCESS with has_algo(), else why not), for messages.
   cublasStatus_t heuristic_status() const { return heuristic_status_; }
+  // Whether cublasLtMatmul refused the fused epilogue the heuristic had accepted (remembered:
+  // later calls of this key go unfused at once instead of asking again).
+  bool refused() const { return refused_; }
   // Sets the call's bias/aux pointers on the desc, then enqueues D = A B (+ beta D) (+ epilogue).
-  // Not const: the desc is shared state (see the file comment).
-  void run(cublasLtHandle_t handle, const GemmOperands& ops, void* workspace, std::size_t workspace_bytes,
+  // Returns false, having enqueued nothing, when cublasLtMatmul refuses a fused epilogue
+  // (classify_matmul_status); the plan then has no algorithm and the caller runs the unfused
+  // path. Throws CudaError (status, describe(key)) for every other failure. Not const: the desc
+  // is shared state (see the file comment).
+  bool run(cublasLtHandle_t handle, const GemmOperands& ops, void* workspace, std::size_t workspace_bytes,
            cudaStream_t stream);
 
  private:
@@ -56,6 +63,7 @@ class GemmPlan {
   LtMatrixLayout a_, b_, d_;  // C and D share one layout (same buffer, same type)
   cublasLtMatmulHeuristicResult_t heuristic_{};
   bool has_algo_ = false;
+  bool refused_ = false;
   cublasStatus_t heuristic_status_ = CUBLAS_STATUS_NOT_SUPPORTED;
 };
 

@@ -78,6 +78,14 @@ EpilogueCheck check_fused_epilogue(GemmEpilogue epilogue, int rows_d, int aux_ld
   return {};
 }
 
+MatmulOutcome classify_matmul_status(GemmEpilogue epilogue, int cublas_status) {
+  if (cublas_status == kCublasStatusSuccess) return MatmulOutcome::kRan;
+  const bool configuration_refused =
+      cublas_status == kCublasStatusNotSupported || cublas_status == kCublasStatusInvalidValue;
+  return epilogue != GemmEpilogue::kNone && configuration_refused ? MatmulOutcome::kEpilogueRefused
+                                                                 : MatmulOutcome::kFailed;
+}
+
 int bias_grad_vector_width(std::size_t elem_bytes, int OC, std::uintptr_t dout_address) {
   const int width = int(16 / elem_bytes);
   return OC % width == 0 && dout_address % 16 == 0 ? width : 1;

@@ -123,6 +123,31 @@ struct EpilogueCheck {
 };
 EpilogueCheck check_fused_epilogue(GemmEpilogue epilogue, int rows_d, int aux_ld, std::uintptr_t aux_address);
 
+// What a cublasLtMatmul status means for a plan the heuristic accepted. The heuristic judges a
+// layout, not every pointer, so cublasLtMatmul may still refuse a fused epilogue (the
+// reviewer's case: a bias or aux it cannot read). "Not supported" and "invalid value" (a
+// configuration in conflict) on a fused epilogue are a refusal: nothing was enqueued, the plan
+// remembers it and the caller runs the plain GEMM and the separate bias / GELU / dGELU kernels.
+// Any status on a plain GEMM, and statuses about the run rather than the configuration on any
+// (execution failed, allocation failed, internal error, not initialised, architecture
+// mismatch...), are hard errors. Statuses are cublasStatus_t's values (kCublasStatus*, which
+// gemm_plan.cpp checks against cublas_api.h) so the rule is tested without CUDA.
+inline constexpr int kCublasStatusSuccess = 0;
+inline constexpr int kCublasStatusInvalidValue = 7;
+inline constexpr int kCublasStatusExecutionFailed = 13;
+inline constexpr int kCublasStatusNotSupported = 15;
+enum class MatmulOutcome : std::uint8_t { kRan, kEpilogueRefused, kFailed };
+MatmulOutcome classify_matmul_status(GemmEpilogue epilogue, int cublas_status);
+
+// The op table's batched GEMM (llmrt_gemm_args, row-major) as one column-major GEMM per batch
+// element. Row-major C (m, n), ld ldc, is column-major C^T (n, m), ld ldc, and
+// C^T = op(B)^T op(A)^T, so the column-major A is the row-major B (op'd when trans_b: row-major
+// (n, k) is column-major (k, n)), the column-major B is the row-major A, and m and n swap.
+// Run with GemmOperands{a = b's pointer, b = a's pointer, d = c's}.
+inline GemmShape row_major_gemm(bool trans_a, bool trans_b, int m, int n, int k, int lda, int ldb, int ldc) {
+  return {n, m, k, trans_b, trans_a, ldb, lda, ldc};
+}
+
 // The bias-gradient kernel (dbias += column sums of dout (N, OC)). A block is 32 x 8 threads:
 // each thread of a row owns `vector_width` adjacent columns (one 16-byte load of T per row when
 // OC and the dout pointer allow it, else one element), so a block spans 32 * vector_width

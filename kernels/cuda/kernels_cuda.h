@@ -192,6 +192,9 @@ inline constexpr int kSumOfSquaresBlocks = 1024;
 // out: (1) fp64 = sum of in[i]^2, accumulated in fp64 in a fixed order (bitwise reproducible);
 // in: (n) fp32; scratch: (kSumOfSquaresBlocks) fp64 device memory.
 void sum_of_squares(double* out, const float* in, std::size_t n, double* scratch, cudaStream_t stream);
+// *total: (1) fp64 += the sum of squares of in: (n) fp32, computed as sum_of_squares computes it
+// (same blocks, same order) and added in one fp64 addition; scratch as above.
+void accumulate_sum_of_squares(double* total, const float* in, std::size_t n, double* scratch, cudaStream_t stream);
 // data: (n) fp32 *= factor.
 void scale(float* data, std::size_t n, float factor, cudaStream_t stream);
 // out: (1) fp32 = the mean of in: (n) fp32 (the per-row losses of crossentropy_forward).

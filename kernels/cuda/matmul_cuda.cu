@@ -124,7 +124,8 @@ void launch_fallback(const GemmShape& g, const GemmOperands& ops, bool accumulat
 }
 
 // Runs one GEMM (D = op(A) op(B) [+ D] [epilogue]) through its cached plan. Returns false,
-// having run nothing, when a fused epilogue is refused (disabled, its rules, or no algorithm):
+// having run nothing, when a fused epilogue is refused (disabled, its rules, no algorithm, or
+// cublasLtMatmul's refusal of the heuristic's algorithm, remembered by the plan):
 // the caller runs the unfused path. A plain GEMM with no algorithm runs the fallback kernel, or
 // throws naming its shape when the context allows no fallback.
 template <typename T, typename D>
@@ -146,10 +147,9 @@ bool run_gemm(GemmContext& ctx, const GemmShape& g, GemmEpilogue epilogue, bool 
   }
   const GemmKey key = make_gemm_key(g, gemm_dtype<T>(), gemm_dtype<D>(), epilogue, accumulate, aux_ld, ops);
   GemmPlan& plan = ctx.plans().find(ctx.handle(), key, ops, ctx.workspace_bytes());
-  if (plan.has_algo()) {
-    plan.run(ctx.handle(), ops, ctx.workspace(), ctx.workspace_bytes(), stream);
-    return true;
-  }
+  // run() is false only when cublasLtMatmul refused a fused epilogue: the plan remembers that
+  // (has_algo() false from then on) and the caller runs the unfused path.
+  if (plan.has_algo() && plan.run(ctx.handle(), ops, ctx.workspace(), ctx.workspace_bytes(), stream)) return true;
   if (epilogue != GemmEpilogue::kNone) return false;
   if (!ctx.fallback_allowed()) {
     throw CudaError("cuBLASLt has no algorithm for " + describe(key) + " (heuristic: " +

@@ -66,4 +66,18 @@ template <typename T>
 void embedding_gather_backward(float* dtable, const T* dout, const std::int32_t* tokens, int rows, int C,
                                cudaStream_t stream);
 
+// The op table's batched GEMM (llmrt_gemm_args), row-major: for i < batch,
+//   C[i] = alpha * op(A[i]) @ op(B[i]) + beta * C[i],  A[i] = a + i * stride_a (elements), likewise b, c;
+// op(A): (m, k) stored (m, k) ld lda, or (k, m) when trans_a; op(B): (k, n) stored (k, n) ld ldb,
+// or (n, k) when trans_b; C: (m, n) ld ldc. T (A, B) and D (C) in {float, bf16, f16}, D = T or
+// fp32; fp32 compute and scale (no TF32). beta 0 never reads C. One cuBLASLt strided-batched
+// matmul (desc and heuristic built per call: the op table's GEMMs are not the GPT layers' hot
+// path), or the plain kernel when cuBLASLt has no algorithm (or k is 0); batch elements whose C
+// overlap (stride_c 0, or under one matrix) run one after another in stream order, as the CPU
+// entry's loop does. Throws CudaError naming the shape when the context allows no fallback.
+template <typename T, typename D>
+void gemm_strided_batched(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const T* a, int lda,
+                          long long stride_a, const T* b, int ldb, long long stride_b, float beta, D* c, int ldc,
+                          long long stride_c, int batch, GemmContext& gemm, cudaStream_t stream);
+
 }  // namespace llmrt::kernels::cuda

@@ -147,12 +147,13 @@ __global__ void sum_blocks_partial_kernel(double* scratch, const T* in, std::siz
   if (threadIdx.x == 0) scratch[blockIdx.x] = acc;
 }
 
-// Pass 2: one block adds the `blocks` partial sums.
-__global__ void sum_blocks_kernel(double* out, const double* scratch, int blocks) {
+// Pass 2: one block adds the `blocks` partial sums; into *out (one f64 addition after the
+// whole sum, the host's `total += part`) when `accumulate`, else over it.
+__global__ void sum_blocks_kernel(double* out, const double* scratch, int blocks, bool accumulate) {
   double acc = 0.0;
   for (int i = threadIdx.x; i < blocks; i += blockDim.x) acc += scratch[i];
   acc = block_sum_f64(acc);
-  if (threadIdx.x == 0) *out = acc;
+  if (threadIdx.x == 0) *out = accumulate ? *out + acc : acc;
 }
 
 __global__ void mean_kernel(float* out, const float* in, int n) {
@@ -210,18 +211,30 @@ void sgd_update(float* params, const float* grads, float* momentum_buffer, std::
   LLMRT_CUDA_CHECK_LAUNCH();
 }
 
+namespace {
 template <typename T>
-void sum_all(double* out, const T* in, std::size_t n, bool squares, double* scratch, cudaStream_t stream) {
+void sum_blocks(double* out, const T* in, std::size_t n, bool squares, bool accumulate, double* scratch,
+                cudaStream_t stream) {
   const std::size_t want = (n + kBlock - 1) / kBlock;
   const int blocks = int(want == 0 ? 1 : (want < std::size_t(kSumOfSquaresBlocks) ? want : kSumOfSquaresBlocks));
   sum_blocks_partial_kernel<<<blocks, kBlock, 0, stream>>>(scratch, in, n, squares);
   LLMRT_CUDA_CHECK_LAUNCH();
-  sum_blocks_kernel<<<1, 1024, 0, stream>>>(out, scratch, blocks);
+  sum_blocks_kernel<<<1, 1024, 0, stream>>>(out, scratch, blocks, accumulate);
   LLMRT_CUDA_CHECK_LAUNCH();
+}
+}  // namespace
+
+template <typename T>
+void sum_all(double* out, const T* in, std::size_t n, bool squares, double* scratch, cudaStream_t stream) {
+  sum_blocks(out, in, n, squares, /*accumulate=*/false, scratch, stream);
 }
 
 void sum_of_squares(double* out, const float* in, std::size_t n, double* scratch, cudaStream_t stream) {
   sum_all(out, in, n, true, scratch, stream);
+}
+
+void accumulate_sum_of_squares(double* total, const float* in, std::size_t n, double* scratch, cudaStream_t stream) {
+  sum_blocks(total, in, n, /*squares=*/true, /*accumulate=*/true, scratch, stream);
 }
 
 void scale(float* data, std::size_t n, float factor, cudaStream_t stream) {

@@ -56,6 +56,14 @@ Result<double> CpuDevice::sum_of_squares(const float* data, std::size_t count, S
   return sum;
 }
 
+// The part exactly as sum_of_squares returns it, then one addition: a loop of these is the
+// host's `sum += part` loop bit for bit.
+Status CpuDevice::accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) {
+  LLMRT_ASSIGN_OR_RETURN(const double part, sum_of_squares(data, count, stream));
+  *total += part;
+  return Status::success();
+}
+
 Status CpuDevice::scale(float* data, std::size_t count, float factor, Stream*) {
   for (std::size_t i = 0; i < count; ++i) data[i] *= factor;
   return Status::success();

@@ -20,6 +20,7 @@ class CpuDevice final : public ComputeDevice {
   Status wait(Stream*, const Event&) override { return Status::success(); }
   Result<bool> query(const Event&) override { return true; }
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override;
+  Status accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) override;
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override;
   Status sum_in_order(double* total, const float* values, std::size_t count, Stream* stream) override;
   Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype, std::size_t count,

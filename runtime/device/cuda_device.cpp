@@ -1,8 +1,8 @@
 // CudaDevice: the CUDA runtime behind the ComputeDevice interface. Plain C++ (no nvcc): the
 // optimizer step's reductions (the global norm's sum of squares, the clip's scale) and the
 // mixed-precision conversions are kernels/cuda's, the loss's in-order sum is
-// cuda_sum_in_order.cu's, all queued on the given stream; only the norm's one double comes back
-// to the host here.
+// cuda_sum_in_order.cu's, all queued on the given stream; only sum_of_squares' one double
+// comes back to the host here (accumulate_sum_of_squares leaves it on the device).
 #include "device/cuda_device.h"
 #include "device/cuda_sum_in_order.h"
 #include "device/dtype.h"
@@ -80,7 +80,7 @@ class CudaDevice final : public ComputeDevice {
  public:
   explicit CudaDevice(int index) : index_(index) {}
   ~CudaDevice() override {
-    if (scratch_ != nullptr) cudaFree(scratch_);
+    for (const auto& [stream, scratch] : scratch_) cudaFree(scratch);
   }
   llmrt_device id() const override { return llmrt_device{LLMRT_DEVICE_CUDA, index_}; }
 
@@ -129,22 +129,23 @@ class CudaDevice final : public ComputeDevice {
   // data: (count) f32 on this device. fp64 accumulation in a fixed order (two kernels), then the
   // host waits for the one double.
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override {
-    std::lock_guard lock(mutex_);
-    if (scratch_ == nullptr) {
-      void* scratch = nullptr;
-      LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
-      LLMRT_RETURN_IF_ERROR(check(cudaMalloc(&scratch, (cu::kSumOfSquaresBlocks + 1) * sizeof(double)),
-                                  "cudaMalloc (sum_of_squares scratch)"));
-      scratch_ = static_cast<double*>(scratch);
-    }
+    double* scratch = nullptr;
+    LLMRT_ASSIGN_OR_RETURN(scratch, scratch_for(native(stream)));
     double sum = 0;
     LLMRT_RETURN_IF_ERROR(kernel_status("sum_of_squares", [&] {
-      cu::sum_of_squares(scratch_ + cu::kSumOfSquaresBlocks, data, count, scratch_, native(stream));
+      cu::sum_of_squares(scratch + cu::kSumOfSquaresBlocks, data, count, scratch, native(stream));
     }));
-    LLMRT_RETURN_IF_ERROR(copy(&sum, scratch_ + cu::kSumOfSquaresBlocks, sizeof(double), CopyKind::kDeviceToHost,
+    LLMRT_RETURN_IF_ERROR(copy(&sum, scratch + cu::kSumOfSquaresBlocks, sizeof(double), CopyKind::kDeviceToHost,
                                stream));
     LLMRT_RETURN_IF_ERROR(synchronize(stream));
     return sum;
+  }
+  // total: (1) f64 on this device += the same sum; queued, nothing waits.
+  Status accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) override {
+    double* scratch = nullptr;
+    LLMRT_ASSIGN_OR_RETURN(scratch, scratch_for(native(stream)));
+    return kernel_status("accumulate_sum_of_squares",
+                         [&] { cu::accumulate_sum_of_squares(total, data, count, scratch, native(stream)); });
   }
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override {
     return kernel_status("scale", [&] { cu::scale(data, count, factor, native(stream)); });
@@ -186,9 +187,25 @@ class CudaDevice final : public ComputeDevice {
   }
 
  private:
+  // The reductions' scratch of `stream`, allocated on its first use. One per stream: queued
+  // reductions on two streams never share partial sums, and a stream's own are ordered by it.
+  Result<double*> scratch_for(cudaStream_t stream) {
+    std::lock_guard lock(mutex_);
+    double*& scratch = scratch_[stream];
+    if (scratch == nullptr) {
+      void* memory = nullptr;
+      LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+      LLMRT_RETURN_IF_ERROR(check(cudaMalloc(&memory, (cu::kSumOfSquaresBlocks + 1) * sizeof(double)),
+                                  "cudaMalloc (sum_of_squares scratch)"));
+      scratch = static_cast<double*>(memory);
+    }
+    return scratch;
+  }
+
   int index_ = 0;
-  std::mutex mutex_;            // guards scratch_
-  double* scratch_ = nullptr;   // (kSumOfSquaresBlocks + 1): partial sums, then the total
+  std::mutex mutex_;  // guards scratch_
+  // Per stream (kSumOfSquaresBlocks + 1) f64: the partial sums, then sum_of_squares' total.
+  std::map<cudaStream_t, double*> scratch_;
 };
 
 }  // namespace

@@ -52,6 +52,12 @@ class ComputeDevice {
   // The optimizer step's reductions over f32 device memory (data: `count` elements), so the
   // global gradient norm and clipping never copy gradients to the host.
   virtual Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) = 0;
+  // The same reduction queued: *total (one f64, this device's memory) += the sum of squares of
+  // data (count f32), the part computed as sum_of_squares computes it and then added in one f64
+  // addition. Nothing waits: the global norm adds every entry, then the host reads *total once
+  // (one wait per step on a GPU, not one per entry). Calls on one device share its scratch, so
+  // a call on another stream than the last waits for that stream's queued reductions first.
+  virtual Status accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) = 0;
   virtual Status scale(float* data, std::size_t count, float factor, Stream* stream) = 0;
   // The step's loss: *total (one f64, this device's memory) = values[0] + values[1] + ... +
   // values[count - 1] (f32, this device's memory), each widened to f64 and added left to right

@@ -210,20 +210,29 @@ Status Trainer::synchronize_gradients() {
   return Status::success();
 }
 
-// Each entry this rank counts, reduced on its device; then the sum over the model-parallel group.
+// Each entry this rank counts, reduced on its device into one f64 there (in entry order: the
+// CPU's total is the old `sum += part` loop's, bit for bit), read once; then the sum over the
+// model-parallel group. One host wait per step on a GPU, not one per entry.
 Result<double> Trainer::global_grad_norm() {
   ComputeDevice& device = groups_->device();
-  const float* grads = params_->grad_buffer().data_as<float>();
-  double sum = 0;
+  if (norm_total_.empty()) {  // once: the same f64 every step
+    LLMRT_ASSIGN_OR_RETURN(norm_total_, Buffer::allocate(device, kDtypeF64, 1));
+  }
+  double* total = norm_total_.data_as<double>();
+  LLMRT_RETURN_IF_ERROR(norm_total_.zero());
   if (zero_) {  // each replica holds 1/dp of the reduced gradients: the sum runs over the world
-    LLMRT_ASSIGN_OR_RETURN(sum, zero_->sum_of_squares(norm_weights_));
+    LLMRT_RETURN_IF_ERROR(zero_->accumulate_sum_of_squares(norm_weights_, total));
+  } else {
+    const float* grads = params_->grad_buffer().data_as<float>();
+    for (std::size_t e = 0; e < params_->entries().size(); ++e) {
+      if (norm_weights_[e] == 0) continue;
+      const ParamEntry& entry = params_->entries()[e];
+      LLMRT_RETURN_IF_ERROR(device.accumulate_sum_of_squares(total, grads + entry.offset, entry.count, nullptr));
+    }
   }
-  for (std::size_t e = 0; e < params_->entries().size() && !zero_; ++e) {
-    if (norm_weights_[e] == 0) continue;
-    const ParamEntry& entry = params_->entries()[e];
-    LLMRT_ASSIGN_OR_RETURN(const double part, device.sum_of_squares(grads + entry.offset, entry.count, nullptr));
-    sum += part;
-  }
+  double sum = 0;
+  LLMRT_RETURN_IF_ERROR(device.copy(&sum, total, sizeof sum, copy_kind(device.id(), cpu_device().id()), nullptr));
+  LLMRT_RETURN_IF_ERROR(device.synchronize(nullptr));
   progress_->begin_action(fmt::format("step {} all-reduce of the gradient norm", steps_done_ + 1), -1);
   Collectives& group = zero_ ? groups_->world() : groups_->model_parallel();
   LLMRT_RETURN_IF_ERROR(progress_->wait(group.start_all_reduce(&sum, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));

@@ -111,6 +111,7 @@ class Trainer {
   std::unique_ptr<OptimizerStep> optimizer_;
   std::unique_ptr<TokenSource> data_;
   std::vector<float> norm_weights_;                // per parameter entry: 1 if this rank counts it in the norm
+  Buffer norm_total_;                              // (1) f64 on the rank's device: the norm's Σ g², read once a step
   std::vector<std::string> tied_names_;            // tied parameters shared with other stages
   double flops_per_microbatch_ = 0;
   std::int64_t steps_done_ = 0;

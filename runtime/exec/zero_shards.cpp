@@ -116,20 +116,17 @@ Status ZeroShards::start_reduce(const GradientBucket& bucket, std::vector<Reques
   return Status::success();
 }
 
-Result<double> ZeroShards::sum_of_squares(const std::vector<float>& entry_weights) const {
+Status ZeroShards::accumulate_sum_of_squares(const std::vector<float>& entry_weights, double* total) const {
   const float* grads = grads_.data_as<float>();
-  double sum = 0;
   for (std::size_t e = 0; e < params_.entries().size(); ++e) {
     if (entry_weights[e] == 0) continue;
     const ParamEntry& entry = params_.entries()[e];
     for (const ShardPiece& piece : layout_.pieces_in(entry.offset, entry.count)) {
       if (piece.tail && layout_.dp_rank() != 0) continue;
-      LLMRT_ASSIGN_OR_RETURN(const double part,
-                             params_.device().sum_of_squares(grads + piece.shard, piece.count, nullptr));
-      sum += part;
+      LLMRT_RETURN_IF_ERROR(params_.device().accumulate_sum_of_squares(total, grads + piece.shard, piece.count, nullptr));
     }
   }
-  return sum;
+  return Status::success();
 }
 
 ZeroShards::~ZeroShards() {

@@ -84,8 +84,9 @@ class ZeroShards final : public WeightsInFlight {
   // to `in_flight`. The bucket's part of the full gradient buffer is not read again this step.
   Status start_reduce(const GradientBucket& bucket, std::vector<RequestPtr>& in_flight);
   // Σ g² over this rank's pieces of the entries weighted 1 (tails on dp rank 0 only): summed
-  // over the world, each element of the model once.
-  Result<double> sum_of_squares(const std::vector<float>& entry_weights) const;
+  // over the world, each element of the model once. Added into *total (one f64 in the device's
+  // memory) piece by piece in flat order, queued: the caller reads it.
+  Status accumulate_sum_of_squares(const std::vector<float>& entry_weights, double* total) const;
   // Updates this rank's pieces of the fp32 master from grads(), one optimizer call per piece
   // (the state Buffers are shard-sized), then all-gathers every bucket's blocks in place, in
   // flat order (non-blocking with overlap; waited for by the readers).

@@ -19,10 +19,11 @@ namespace cpu = kernels::cpu;
 
 // ---------------------------------------------------------------- GEMM and linear
 llmrt_status* gemm(const llmrt_call_ctx* ctx, const llmrt_gemm_args* args) {
-  return entry("gemm", ctx, args, [](const Check& c, const llmrt_call_ctx&, const llmrt_gemm_args& a, [[maybe_unused]] Backend b) {
-    if (b == Backend::kCuda) c.no_cuda();
-    c.cpu_f32(a.dtype_ab);
-    c.cpu_f32(a.dtype_c);
+  return entry("gemm", ctx, args, [](const Check& c, [[maybe_unused]] const llmrt_call_ctx& x, const llmrt_gemm_args& a, [[maybe_unused]] Backend b) {
+    if (b == Backend::kCpu) {
+      c.cpu_f32(a.dtype_ab);
+      c.cpu_f32(a.dtype_c);
+    }
     const int m = c.dim(a.m, "m"), n = c.dim(a.n, "n"), k = c.dim(a.k, "k");
     const int batch = a.batch == 0 ? 1 : c.dim(a.batch, "batch");
     c.require(a.trans_a == LLMRT_NO_TRANS || a.trans_a == LLMRT_TRANS, "trans_a is not 0 or 1");
@@ -36,6 +37,9 @@ llmrt_status* gemm(const llmrt_call_ctx* ctx, const llmrt_gemm_args* args) {
     if (std::int64_t(m) * n == 0) return;
     c.ptr(a.c, "c");
     if (k > 0) c.ptr(a.a, "a"), c.ptr(a.b, "b");
+#if LLMRT_HAVE_CUDA
+    if (b == Backend::kCuda) return cuda::gemm(x, a);
+#endif
     cpu::gemm_strided_batched(a.trans_a != 0, a.trans_b != 0, m, n, k, a.alpha, static_cast<const float*>(a.a),
                               int(a.lda), a.stride_a, static_cast<const float*>(a.b), int(a.ldb), a.stride_b, a.beta,
                               static_cast<float*>(a.c), int(a.ldc), a.stride_c, batch);

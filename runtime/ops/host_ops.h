@@ -36,8 +36,9 @@ void philox4x32(std::uint64_t seed, std::uint64_t index, std::uint32_t out[4]);
 
 #if LLMRT_HAVE_CUDA
 // The CUDA entries (host_ops_cuda.cpp, unrun here: no GPU in CI); f32, bf16 or f16 activations.
-// Each throws OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks.
+// Each throws OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks (a dtype, a head size).
 namespace cuda {
+void gemm(const llmrt_call_ctx& ctx, const llmrt_gemm_args& a);  // dims, lds, strides checked by the entry
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);

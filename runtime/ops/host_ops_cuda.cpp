@@ -2,7 +2,7 @@
 // storage type, fp32 arithmetic), fp32 statistics and parameter gradients, queued on the call's
 // stream (ctx.stream is a cudaStream_t) through kernels/cuda. UNRUN in this project's CI (no
 // GPU): it compiles with every CUDA build and is kept to direct kernel calls. What kernels/cuda
-// lacks (the general batched GEMM) is refused with LLMRT_UNIMPLEMENTED naming the op.
+// lacks (a dtype, a head size) is refused with LLMRT_UNIMPLEMENTED naming the op.
 #include "ops/host_ops.h"
 
 #include <map>
@@ -87,6 +87,30 @@ class StreamScratch {
 
 std::size_t dtype_bytes(std::int32_t dtype) { return dtype == LLMRT_DTYPE_F32 ? 4 : 2; }
 }  // namespace
+
+// Row-major strided-batched GEMM through cuBLASLt (kernels/cuda/gemm_batched_cuda.cu). A and B
+// share a dtype; C is theirs, or f32 beside bf16/f16 (fp32 compute either way).
+void gemm(const llmrt_call_ctx& ctx, const llmrt_gemm_args& a) {
+  const bool c_same = a.dtype_c == a.dtype_ab, c_f32 = a.dtype_c == LLMRT_DTYPE_F32;
+  if (!c_same && !c_f32) {
+    unimplemented("gemm", std::string("dtype_c ") + dtype_name(a.dtype_c) + " with dtype_ab " +
+                              dtype_name(a.dtype_ab) + ": C is A and B's dtype, or f32");
+  }
+  with_dtype("gemm", a.dtype_ab, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const auto run = [&](auto* c) {
+      cu::gemm_strided_batched(a.trans_a != 0, a.trans_b != 0, int(a.m), int(a.n), int(a.k), a.alpha, in<T>(a.a),
+                               int(a.lda), a.stride_a, in<T>(a.b), int(a.ldb), a.stride_b, a.beta, c, int(a.ldc),
+                               a.stride_c, a.batch == 0 ? 1 : int(a.batch), gemm_context(ctx), stream_of(ctx));
+    };
+    bind(ctx);
+    if (c_same) {
+      run(out<T>(a.c));
+    } else {
+      run(out<float>(a.c));
+    }
+  });
+}
 
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
   bind(ctx);

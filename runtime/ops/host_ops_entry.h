@@ -49,7 +49,6 @@ struct Check {
                                     " on cpu: no kernel (the CPU ops are f32; widen with ops.cast)");
     }
   }
-  [[noreturn]] void no_cuda() const { fail(LLMRT_UNIMPLEMENTED, "device cuda: no CUDA kernel for this op yet"); }
 };
 
 inline Backend backend_of(const Check& check, const llmrt_call_ctx& ctx) {

@@ -60,6 +60,40 @@ BOOST_AUTO_TEST_CASE(sum_of_squares_and_scale) {
   }
 }
 
+// The global norm's queued form (Trainer::global_grad_norm): entries of a flat gradient buffer
+// at odd offsets added into one f64 on the device, read once, against the per-entry
+// sum_of_squares loop it replaced (same kernel per entry, so equal within 1e-12 relative, and
+// in fact bit for bit), and the same on the legacy default stream the trainer uses.
+BOOST_AUTO_TEST_CASE(accumulated_sum_of_squares_equals_the_per_entry_loop) {
+  llmrt::ComputeDevice& device = device0();
+  auto stream = make_stream(device);
+  std::mt19937 rng(64);
+  const std::vector<float> flat = random_floats((1 << 20) + 4099, rng, -1.5f, 1.5f);
+  DeviceBuffer<float> grads = to_device(flat);
+  const size_t entries[][2] = {{0, 1}, {1, 768}, {769, 0}, {769, (1 << 20) + 3}, {(1 << 20) + 772, 3327}};
+  DeviceBuffer<double> total(1);
+  for (llmrt::Stream* s : {stream.get(), static_cast<llmrt::Stream*>(nullptr)}) {
+    double loop = 0, host = 0;
+    for (const auto& [offset, count] : entries) {
+      auto part = device.sum_of_squares(grads.get() + offset, count, s);
+      BOOST_TEST_REQUIRE(part.ok(), (part.ok() ? "" : part.error().message()));
+      loop += *part;
+      for (size_t i = offset; i < offset + count; ++i) host += double(flat[i]) * flat[i];
+    }
+    BOOST_TEST_REQUIRE(device.fill_zero(total.get(), sizeof(double), s).ok());
+    for (const auto& [offset, count] : entries) {
+      const auto status = device.accumulate_sum_of_squares(total.get(), grads.get() + offset, count, s);
+      BOOST_TEST_REQUIRE(status.ok(), (status.ok() ? "" : status.error().message()));
+    }
+    double queued = -1;
+    BOOST_TEST_REQUIRE(device.copy(&queued, total.get(), sizeof queued, llmrt::CopyKind::kDeviceToHost, s).ok());
+    BOOST_TEST_REQUIRE(device.synchronize(s).ok());
+    BOOST_TEST(std::fabs(queued - loop) <= 1e-12 * loop, queued << " vs the per-entry loop's " << loop);
+    BOOST_TEST(queued == loop, "one f64 addition per entry, in entry order, as the host loop adds");
+    BOOST_TEST(std::fabs(queued - host) <= 1e-12 * host, queued << " vs the host's " << host);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(convert_rounds_as_the_host_does) {
   llmrt::ComputeDevice& device = device0();
   auto stream = make_stream(device);

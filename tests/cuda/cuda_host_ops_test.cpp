@@ -3,10 +3,12 @@
 // on a CPU ctx at f32 with the same (rounded) values; tensors at odd element offsets of flat
 // buffers (TwinTensors). Checks the dispatch, the dtype mapping and the table's contracts the
 // kernels do not have themselves (attention backward adds, ADD_BIAS rows, *scalar on the device,
-// random's values equal to the CPU's bit for bit).
+// random's values equal to the CPU's bit for bit, the batched GEMM's strides and beta).
 #define BOOST_TEST_MODULE cuda_host_ops
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
+
+#include <limits>
 
 #include "cuda/cuda_dtype_util.h"
 #include "cuda/cuda_plugin_test_util.h"
@@ -211,6 +213,55 @@ BOOST_AUTO_TEST_CASE(embedding_and_loss_match_cpu) {
       ok(ops().cross_entropy_backward(&ctx, &a), "cross_entropy_backward");
     });
     t.check_f32(2, 64, "cross_entropy losses"), t.check_act(5, 1, "cross_entropy d_logits");
+  }
+}
+
+// The batched GEMM, every transpose pair, batch 3 at odd strides (unaligned batch elements) and
+// padded leading dimensions, alpha 0.75 and beta 1 into a C whose padding must stay untouched;
+// then C shared by the batch (stride_c 0: the elements add one after another, as on the CPU);
+// then beta 0 into a C full of NaN (never read); then f32 C beside bf16/f16 A and B.
+BOOST_AUTO_TEST_CASE(gemm_matches_cpu) {
+  cu::CudaStream stream;
+  constexpr int m = 24, n = 40, k = 56, batch = 3, pad = 3;
+  for (const std::int32_t dtype : kDtypes) {
+    for (const int ta : {0, 1}) {
+      for (const int tb : {0, 1}) {
+        std::mt19937 rng(70 + 2 * ta + tb);
+        const std::int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        const std::int64_t a_rows = ta ? k : m, b_rows = tb ? n : k;
+        const std::int64_t sa = a_rows * lda + 5, sb = b_rows * ldb + 7, sc = m * ldc + 1;
+        const std::int64_t a_size = sa * (batch - 1) + a_rows * lda, b_size = sb * (batch - 1) + b_rows * ldb;
+        const std::int64_t c_size = sc * (batch - 1) + m * ldc, shared_c_size = m * ldc, tight_c_size = batch * m * n;
+        // act: A, B, C (strided), C (shared), C (tight); f32: C (strided) beside 16-bit A and B
+        OpTwins t(dtype, {{a_size}, {b_size}, {c_size}, {shared_c_size}, {tight_c_size}}, {{c_size}});
+        t.act(0, random_floats(a_size, rng)), t.act(1, random_floats(b_size, rng));
+        t.act(2, random_floats(c_size, rng)), t.act(3, random_floats(shared_c_size, rng));
+        t.act(4, std::vector<float>(tight_c_size, std::numeric_limits<float>::quiet_NaN()));
+        t.f32(0, random_floats(c_size, rng));
+        const std::string tag = " trans_a " + std::to_string(ta) + " trans_b " + std::to_string(tb);
+        const auto args = [&](bool cu, void* c, std::int64_t c_ld, std::int64_t c_stride, float beta,
+                              std::int32_t c_dtype) {
+          return llmrt_gemm_args{sizeof(llmrt_gemm_args), ta, tb, m, n, k, 0.75f, beta, t.a(0, cu), lda, sa,
+                                 t.a(1, cu), ldb, sb, c, c_ld, c_stride, batch, t.dtype(cu), c_dtype};
+        };
+        both(stream, [&](const llmrt_call_ctx& ctx, bool cu) {
+          const llmrt_gemm_args strided = args(cu, t.a(2, cu), ldc, sc, 1.0f, t.dtype(cu));
+          ok(ops().gemm(&ctx, &strided), "gemm" + tag);
+          const llmrt_gemm_args shared = args(cu, t.a(3, cu), ldc, 0, 1.0f, t.dtype(cu));
+          ok(ops().gemm(&ctx, &shared), "gemm, C shared by the batch" + tag);
+          const llmrt_gemm_args tight = args(cu, t.a(4, cu), n, m * n, 0.0f, t.dtype(cu));
+          ok(ops().gemm(&ctx, &tight), "gemm, beta 0 over NaN" + tag);
+          if (dtype != LLMRT_DTYPE_F32) {
+            const llmrt_gemm_args wide = args(cu, t.f(0, cu), ldc, sc, 1.0f, LLMRT_DTYPE_F32);
+            ok(ops().gemm(&ctx, &wide), "gemm, f32 C" + tag);
+          }
+        });
+        t.check_act(2, k, "gemm C" + tag);
+        t.check_act(3, batch * k, "gemm shared C" + tag, 2.0 * batch);  // rounded to dtype after each element
+        t.check_act(4, k, "gemm beta 0 C" + tag);
+        if (dtype != LLMRT_DTYPE_F32) t.check_f32(0, k, "gemm f32 C" + tag);
+      }
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // The CUDA matmuls' host-side rules (kernels/cuda/gemm_rules.h), on the CPU: the column-major
 // mapping of each linear-layer GEMM (run through a host GEMM that uses the fallback kernel's own
-// offsets) against the reference kernels, the plan key, the GELU epilogue rules and the
+// offsets) against the reference kernels, the op table's row-major batched GEMM mapping, the
+// plan key, the GELU epilogue rules, which cublasLtMatmul statuses run unfused and the
 // bias-gradient grid. Needs no GPU: these are the parts of the CUDA path a CPU can check.
 #define BOOST_TEST_MODULE gemm_rules
 #include <boost/test/unit_test.hpp>
@@ -179,6 +180,61 @@ BOOST_AUTO_TEST_CASE(gelu_epilogues_need_an_aligned_aux_with_ld_a_multiple_of_8)
     BOOST_TEST(std::string(misaligned.reason).find("16-byte") != std::string::npos);
     BOOST_TEST(!cu::check_fused_epilogue(e, 64, 64, aligned + 8).fusable);
     BOOST_TEST(!cu::check_fused_epilogue(e, 64, 64, 0).fusable);
+  }
+}
+
+// The op table's row-major GEMM (llmrt_gemm_args) through the column-major mapping the CUDA entry
+// runs, against C = op(A) op(B) written out row-major, with padded leading dimensions and every
+// transpose pair; beta 1 adds to C.
+BOOST_AUTO_TEST_CASE(row_major_gemm_maps_onto_the_column_major_one) {
+  std::mt19937 rng(7);
+  const int m = 5, n = 7, k = 3, pad = 2;
+  for (const bool ta : {false, true}) {
+    for (const bool tb : {false, true}) {
+      const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+      const auto a = random_floats(std::size_t(ta ? k : m) * lda, rng);
+      const auto b = random_floats(std::size_t(tb ? n : k) * ldb, rng);
+      const auto c0 = random_floats(std::size_t(m) * ldc, rng);
+      std::vector<float> want = c0, got = c0;
+      for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+          float acc = 0.0f;
+          for (int p = 0; p < k; p++) {
+            acc += (ta ? a[std::size_t(p) * lda + i] : a[std::size_t(i) * lda + p]) *
+                   (tb ? b[std::size_t(j) * ldb + p] : b[std::size_t(p) * ldb + j]);
+          }
+          want[std::size_t(i) * ldc + j] = acc + want[std::size_t(i) * ldc + j];
+        }
+      }
+      const cu::GemmShape g = cu::row_major_gemm(ta, tb, m, n, k, lda, ldb, ldc);
+      host_gemm(g, b, a, got, 1.0f);  // column-major A is the row-major B, and B the A
+      const std::string tag = std::string("trans_a ") + (ta ? "1" : "0") + " trans_b " + (tb ? "1" : "0");
+      check_close(got, want, k, tag);
+      BOOST_TEST(g.m == n, tag);
+      BOOST_TEST(g.n == m, tag);
+    }
+  }
+}
+
+// A status cublasLtMatmul returns for a plan the heuristic accepted: a fused epilogue's
+// configuration refusal runs unfused; everything else is an error (and success runs).
+BOOST_AUTO_TEST_CASE(matmul_refusals_fall_back_only_for_fused_epilogues) {
+  using cu::MatmulOutcome;
+  const int not_initialized = 1, alloc_failed = 3, arch_mismatch = 8, internal_error = 14;
+  for (const auto e : {cu::GemmEpilogue::kNone, cu::GemmEpilogue::kBias, cu::GemmEpilogue::kGeluAuxBias,
+                       cu::GemmEpilogue::kDGelu}) {
+    const bool fused = e != cu::GemmEpilogue::kNone;
+    const std::string tag = cu::epilogue_name(e);
+    BOOST_TEST((cu::classify_matmul_status(e, cu::kCublasStatusSuccess) == MatmulOutcome::kRan), tag);
+    for (const int refusal : {cu::kCublasStatusNotSupported, cu::kCublasStatusInvalidValue}) {
+      BOOST_TEST((cu::classify_matmul_status(e, refusal) ==
+                  (fused ? MatmulOutcome::kEpilogueRefused : MatmulOutcome::kFailed)),
+                 tag << " status " << refusal);
+    }
+    for (const int failure :
+         {cu::kCublasStatusExecutionFailed, not_initialized, alloc_failed, arch_mismatch, internal_error}) {
+      BOOST_TEST((cu::classify_matmul_status(e, failure) == MatmulOutcome::kFailed), tag << " status " << failure);
+    }
   }
 }
 

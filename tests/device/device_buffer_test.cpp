@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -108,6 +109,27 @@ BOOST_AUTO_TEST_CASE(the_norms_reductions_match_a_plain_loop) {
   BOOST_TEST(*sum > 0.0);
   BOOST_REQUIRE(cpu_device().scale(values.data(), values.size(), 0.5f, nullptr).ok());
   BOOST_TEST(values[7] == ramp(kOdd, -1.25f)[7] * 0.5f);
+}
+
+// The global norm's queued form: parts of unequal spans added into one f64 in call order give
+// the old `sum += sum_of_squares(span)` loop's total bit for bit (the trainer relies on it).
+BOOST_AUTO_TEST_CASE(accumulated_sums_of_squares_are_the_per_span_loop_bit_for_bit) {
+  const std::vector<float> values = ramp(kOdd * 3, -0.37f);
+  const std::size_t spans[][2] = {{0, 5}, {5, 0}, {5, kOdd}, {5 + kOdd, kOdd * 3 - 5 - kOdd}};
+  double loop = 0;
+  double total = 0.25;  // added into, not over: the test starts it non-zero, then zeroes it
+  BOOST_REQUIRE(cpu_device().accumulate_sum_of_squares(&total, values.data(), 3, nullptr).ok());
+  const auto square = [&](std::size_t i) { return static_cast<double>(values[i]) * values[i]; };
+  BOOST_TEST(total == 0.25 + (square(0) + square(1) + square(2)));
+  BOOST_REQUIRE(cpu_device().fill_zero(&total, sizeof total, nullptr).ok());
+  for (const auto& [offset, count] : spans) {
+    auto part = cpu_device().sum_of_squares(values.data() + offset, count, nullptr);
+    BOOST_TEST_REQUIRE(part.ok());
+    loop += *part;
+    BOOST_REQUIRE(cpu_device().accumulate_sum_of_squares(&total, values.data() + offset, count, nullptr).ok());
+  }
+  BOOST_TEST(std::memcmp(&total, &loop, sizeof total) == 0, total << " vs " << loop);
+  BOOST_TEST(total > 0.0);
 }
 
 BOOST_AUTO_TEST_CASE(cpu_streams_and_events_are_always_complete) {

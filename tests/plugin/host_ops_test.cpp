@@ -434,10 +434,11 @@ BOOST_AUTO_TEST_CASE(bad_arguments_are_named) {
   expect(ops().linear_forward(&ctx, &bf16), LLMRT_UNIMPLEMENTED, "ops.linear_forward: dtype bf16 on cpu");
   const llmrt_call_ctx unknown = cpu_ctx(9);
   expect(ops().linear_forward(&unknown, &lin), LLMRT_UNIMPLEMENTED, "device type 9");
-  // A CUDA ctx for an op with no CUDA kernel (whatever the build): refused before any device call.
+  // A CUDA ctx for a dtype no CUDA kernel takes (whatever the build: without CUDA the device is
+  // refused, with it the dtype): refused before any device call.
   const llmrt_call_ctx cuda = cpu_ctx(LLMRT_DEVICE_CUDA);
   llmrt_gemm_args cuda_gemm{sizeof(cuda_gemm), 0, 0, 2, 2, 2, 1.0f, 0.0f, buf.data(), 2, 0, buf.data(), 2, 0,
-                            buf.data(), 2, 0, 1, LLMRT_DTYPE_F32, LLMRT_DTYPE_F32};
+                            buf.data(), 2, 0, 1, LLMRT_DTYPE_I32, LLMRT_DTYPE_F32};
   expect(ops().gemm(&cuda, &cuda_gemm), LLMRT_UNIMPLEMENTED, "ops.gemm: device cuda");
 
   llmrt_attention_args att{sizeof(att), LLMRT_DTYPE_F32, 0, 1, 2, 6, 4, buf.data(), buf.data(), buf.data(), nullptr, nullptr};
