@@ -5,6 +5,7 @@
 
 #include <llmrt/plugin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -38,6 +39,9 @@ void philox4x32(std::uint64_t seed, std::uint64_t index, std::uint32_t out[4]);
 // The CUDA entries (host_ops_cuda.cpp, unrun here: no GPU in CI); f32, bf16 or f16 activations.
 // Each throws OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks.
 namespace cuda {
+// The op table's cuBLASLt contexts alive now (one per GPU and stream that ran a GEMM; each is
+// freed when its stream, made by the device, is destroyed). For tests.
+std::size_t live_gemm_contexts();
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
