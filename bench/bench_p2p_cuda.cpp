@@ -96,6 +96,9 @@ double pipeline_path(llmrt::P2pTransport& transport, llmrt::ComputeDevice& devic
       }
     }
     times.push_back((MPI_Wtime() - start) / 2);
+    // Buffers dropped in the round wait for a safe point, as the trainer's step end: both ends'
+    // transfers are done here, so the device-wide wait holds back nothing the peer needs.
+    check(device.release_deferred_frees(), "releasing freed GPU memory");
   }
   return median(times);
 }

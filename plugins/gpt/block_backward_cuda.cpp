@@ -48,10 +48,10 @@ void Block::backward_input_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    cu::GemmContext& gemm = gemm_context(ctx);
+    cu::GemmContext& gemm = gemm_context(workspace_, ctx);
     const scratch::Regions regions = scratch::block_backward_input(dims_, dtype_, tp_, shape.batch, shape.seq);
     const size_t attention_bytes = regions[3];  // 0 at f32: the CUDA-core path takes none
-    auto scratch = workspace_of(workspace_, ctx).carve(regions, stream);
+    auto scratch = workspace_of(workspace_, ctx, shape).carve(regions, stream);
     T* d_att = reinterpret_cast<T*>(scratch[0]);  // (N, C/tp) attention's output gradient
     const TpSum sum{host_, ctx, tp_, reinterpret_cast<float*>(scratch[1]), reinterpret_cast<float*>(scratch[2])};
     void* attention_scratch = attention_bytes > 0 ? scratch[3] : nullptr;  // 256-byte aligned by carve
@@ -102,10 +102,10 @@ void Block::backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In i
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    cu::GemmContext& gemm = gemm_context(ctx);
+    cu::GemmContext& gemm = gemm_context(workspace_, ctx);
     float *mean = nullptr, *rstd = nullptr;  // (N) recomputed statistics: the saved ones stay as they are
     if (selective_) {
-      auto scratch = workspace_of(workspace_, ctx)
+      auto scratch = workspace_of(workspace_, ctx, shape)
                          .carve(scratch::block_backward_weight(dims_, dtype_, true, shape.batch, shape.seq), stream);
       s.ln1 = s.ln2 = reinterpret_cast<T*>(scratch[0]);  // (N, C): ln2 first, ln1 once ln2 is spent
       s.fc_act = reinterpret_cast<T*>(scratch[1]);       // (N, 4C/tp)

@@ -61,10 +61,10 @@ void Block::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    cu::GemmContext& gemm = gemm_context(ctx);
+    cu::GemmContext& gemm = gemm_context(workspace_, ctx);
     // Selective recompute: ln1 and ln2 share one (N, C) region (ln1 is dead once qkv is made),
     // fc_act gets (N, 4C/tp); backward_weight remakes all three.
-    auto scratch = workspace_of(workspace_, ctx)
+    auto scratch = workspace_of(workspace_, ctx, shape)
                        .carve(scratch::block_forward(dims_, dtype_, tp_, selective_, shape.batch, shape.seq), stream);
     T* partial = reinterpret_cast<T*>(scratch[0]);  // (N, C) a row-parallel linear's output
     const TpSum sum{host_, ctx, tp_, reinterpret_cast<float*>(scratch[1]), reinterpret_cast<float*>(scratch[2])};

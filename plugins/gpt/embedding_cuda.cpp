@@ -31,7 +31,7 @@ void Embedding::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out
   bind_device(ctx, kWhere);
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve(scratch::embedding(shape.rows()), stream);
+    auto scratch = workspace_of(workspace_, ctx, shape).carve(scratch::embedding(shape.rows()), stream);
     const int32_t* tokens =
         device_ids(in[0], shape.rows(), vocab_, reinterpret_cast<int32_t*>(scratch[0]), ctx, "tokens");
     cu::encoder_forward(x, tokens, wte, wpe, int(shape.batch), int(shape.seq), int(channels_), stream);
@@ -50,7 +50,7 @@ void Embedding::backward_weight_cuda_as(const llmrt_call_ctx& ctx, In grad_out, 
   bind_device(ctx, kWhere);
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve(scratch::embedding(shape.rows()), stream);
+    auto scratch = workspace_of(workspace_, ctx, shape).carve(scratch::embedding(shape.rows()), stream);
     const int32_t* tokens =
         device_ids(in[0], shape.rows(), vocab_, reinterpret_cast<int32_t*>(scratch[0]), ctx, "tokens");
     cu::encoder_backward(dwte, dwpe, dx, tokens, int(shape.batch), int(shape.seq), int(channels_), stream);

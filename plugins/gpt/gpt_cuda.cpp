@@ -1,46 +1,80 @@
-// The GPT layers' CUDA plumbing: workspace, shared GEMM contexts, device tensor checks, token
+// The GPT layers' CUDA plumbing: each stream's workspace and GEMM context, device tensor checks, token
 // upload and the tensor-parallel sum (see gpt_cuda.h).
 #include "gpt/gpt_cuda.h"
 
+#include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 namespace llmrt::gpt {
 
 namespace {
-// The stream each workspace serves, as the registry's key.
-struct WorkspaceKey {
-  int device;
-  cudaStream_t stream;
-  auto operator<=>(const WorkspaceKey&) const = default;
+// (device, stream handle) → the id of the stream last seen at that handle, and its resources
+// while any layer instance holds them. The id (cudaStreamGetId, unique for the process's life)
+// tells apart two streams that had the same handle at different times.
+struct WorkspaceEntry {
+  unsigned long long stream_id = 0;
+  std::weak_ptr<CudaWorkspace> workspace;
 };
-// (device, stream) → its workspace while any layer instance holds it.
 struct WorkspaceRegistry {
   std::mutex mutex;
-  std::map<WorkspaceKey, std::weak_ptr<CudaWorkspace>> workspaces;
+  std::map<std::pair<int, cudaStream_t>, WorkspaceEntry> workspaces;
 };
 WorkspaceRegistry& workspace_registry() {
-  static auto* registry = new WorkspaceRegistry();  // leaked, as gemm_context's: no exit-order hazards
+  static auto* registry = new WorkspaceRegistry();  // leaked: no exit-order hazards
   return *registry;
+}
+// The stream's id, or nothing while it is being captured into a CUDA graph (the driver refuses
+// the query then; the stream's resources were made by an eager pass before capture).
+std::optional<unsigned long long> stream_id(cudaStream_t stream) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  LLMRT_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  if (capture != cudaStreamCaptureStatusNone) return std::nullopt;
+  unsigned long long id = 0;
+  LLMRT_CUDA_CHECK(cudaStreamGetId(stream, &id));
+  return id;
 }
 }  // namespace
 
 CudaWorkspace::~CudaWorkspace() {
-  if (data_ != nullptr) cudaFree(data_);  // nothing to report to from a destructor
+  // Memory from the stream-ordered pool is freed by cudaFree without any implicit wait, and the
+  // stream may be gone already (a test drops it first): wait for the device, as the cudaFree of
+  // a cudaMalloc block always did. Teardown only; nothing to report to from a destructor.
+  if (raw_ == nullptr && gemm_ == nullptr) return;
+  cudaSetDevice(device_);
+  cudaDeviceSynchronize();
+  gemm_.reset();
+  if (raw_ != nullptr) cudaFree(raw_);
+}
+
+void CudaWorkspace::reserve_once(size_t bytes) {
+  if (reserved_) return;
+  reserved_ = true;
+  if (bytes > capacity_) grow_to(bytes);
+  grows_ = 0;  // the reservation is the plan, not a growth
+}
+
+void CudaWorkspace::grow_to(size_t bytes) {
+  // Stream order, no wait (see the header): the old block's free follows every pass queued on
+  // this stream so far, the only work that uses it, and the new block is ready for the next.
+  LLMRT_CUDA_CHECK(cudaSetDevice(device_));
+  if (raw_ != nullptr) LLMRT_CUDA_CHECK(cudaFreeAsync(raw_, stream_));
+  raw_ = nullptr, data_ = nullptr, capacity_ = 0;
+  // The regions want 256-byte starts; cudaMallocAsync's reference promises no alignment (only
+  // cudaMalloc's does), so the block is padded and its start rounded up.
+  LLMRT_CUDA_CHECK(cudaMallocAsync(&raw_, bytes + scratch::kAlign - 1, stream_));
+  const auto address = reinterpret_cast<std::uintptr_t>(raw_);
+  data_ = reinterpret_cast<std::byte*>((address + scratch::kAlign - 1) / scratch::kAlign * scratch::kAlign);
+  capacity_ = bytes;
+  ++grows_;
 }
 
 std::vector<std::byte*> CudaWorkspace::carve(const scratch::Regions& bytes, cudaStream_t stream) {
+  if (stream != stream_) throw cu::CudaError("a workspace carved from a pass on another stream (an llmrt bug)");
   const size_t total = scratch::carve_bytes(bytes);
-  if (total > capacity_) {
-    // Work queued earlier may still read the old block: wait for it before freeing.
-    LLMRT_CUDA_CHECK(cudaStreamSynchronize(stream));
-    if (data_ != nullptr) LLMRT_CUDA_CHECK(cudaFree(data_));
-    data_ = nullptr, capacity_ = 0;
-    LLMRT_CUDA_CHECK(cudaSetDevice(device_));
-    LLMRT_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), total));
-    capacity_ = total;
-  }
+  if (total > capacity_) grow_to(total);
   std::vector<std::byte*> regions;
   size_t offset = 0;
   for (size_t b : bytes) {
@@ -50,28 +84,35 @@ std::vector<std::byte*> CudaWorkspace::carve(const scratch::Regions& bytes, cuda
   return regions;
 }
 
-CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx) {
-  const WorkspaceKey key{ctx.device.index, stream_of(ctx)};
+cu::GemmContext& CudaWorkspace::gemm() {
+  if (gemm_ == nullptr) gemm_ = std::make_unique<cu::GemmContext>();  // on the current device (bind_device)
+  return *gemm_;
+}
+
+CudaWorkspace& stream_resources(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx) {
+  const cudaStream_t stream = stream_of(ctx);
+  const std::optional<unsigned long long> id = stream_id(stream);
   WorkspaceRegistry& registry = workspace_registry();
   std::lock_guard lock(registry.mutex);
-  std::weak_ptr<CudaWorkspace>& entry = registry.workspaces[key];
-  std::shared_ptr<CudaWorkspace> shared = entry.lock();
-  if (!shared) {
-    shared = std::make_shared<CudaWorkspace>(ctx.device.index);
-    entry = shared;
+  WorkspaceEntry& entry = registry.workspaces[{ctx.device.index, stream}];
+  std::shared_ptr<CudaWorkspace> shared = entry.workspace.lock();
+  if (!shared || (id && *id != entry.stream_id)) {  // none yet, or a new stream at an old handle
+    if (!id) {
+      throw cu::CudaError("the GPT layers' first pass on a stream is being captured into a CUDA graph: "
+                          "their workspace is made by an eager pass (a warm-up step) before capture");
+    }
+    shared = std::make_shared<CudaWorkspace>(ctx.device.index, stream);
+    entry = WorkspaceEntry{*id, shared};
   }
-  slot = std::move(shared);  // the instance's reference moves to this stream's workspace
+  slot = std::move(shared);  // the instance's reference moves to this stream's resources
   return *slot;
 }
 
-cu::GemmContext& gemm_context(int device, cudaStream_t stream) {
-  static std::mutex mutex;
-  // Leaked on purpose, see the header; a handful of entries (the stages' streams on each GPU).
-  static auto* contexts = new std::map<std::pair<int, cudaStream_t>, cu::GemmContext*>();
-  std::lock_guard lock(mutex);
-  cu::GemmContext*& context = (*contexts)[{device, stream}];
-  if (context == nullptr) context = new cu::GemmContext();  // allocates on the current device
-  return *context;
+CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx, const BatchShape& shape) {
+  CudaWorkspace& workspace = stream_resources(slot, ctx);
+  // The live layers' hints are asked once per stream, not per pass.
+  if (!workspace.reserved()) workspace.reserve_once(scratch::largest_live_workspace(shape.batch, shape.seq));
+  return workspace;
 }
 
 void bind_device(const llmrt_call_ctx& ctx, std::string_view where) {

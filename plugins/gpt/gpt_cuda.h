@@ -1,9 +1,10 @@
 // The GPT layers' CUDA plumbing (builds with LLMRT_HAVE_CUDA only): the dispatch on the compute
 // dtype (f32, bf16, f16: every pass is a template on its storage type T), device tensors checked
-// and typed, the grow-only device workspace of each stream, the cuBLASLt context of each stream,
+// and typed, the device workspace and cuBLASLt context of each stream,
 // the tensor-parallel sum on device memory, and CUDA errors turned into PluginErrors naming the
 // pass. Everything is queued on the call's stream (ctx.stream, a cudaStream_t;
-// NULL is the legacy default stream); nothing here synchronises except a workspace that grows.
+// NULL is the legacy default stream); nothing here synchronises (a workspace that grows replaces
+// its block in stream order).
 #pragma once
 
 #if !LLMRT_HAVE_CUDA
@@ -29,11 +30,20 @@ namespace cu = llmrt::kernels::cuda;
 using cu::bf16;
 using cu::f16;
 
-// The device scratch of one (device, stream): one allocation, carved afresh by each pass of
-// every GPT layer instance queued on that stream (gpt_scratch.h lists each pass's regions). It
-// grows (the stream is synchronised, then the old block is freed) only when a pass needs more than
-// any pass before, so a steady state of equal shapes never calls cudaMalloc; at its peak it holds
-// the largest pass of the stream's layers (the head's (N, Vp) logits), not their sum.
+// The device scratch and the cuBLASLt context of one (device, stream): one allocation, carved
+// afresh by each pass of every GPT layer instance queued on that stream (gpt_scratch.h lists each
+// pass's regions), and one GemmContext (32 MiB of cuBLASLt workspace and the cached plans).
+//
+// Sized once: the first carve on a stream reserves the largest workspace_bytes hint of the live
+// GPT layers (scratch::largest_live_workspace, the planner's per-rank scratch figure), so a
+// steady state never allocates and step 1 does not grow it layer by layer. Should a pass still
+// need more (a shape no live layer's hints foresaw), the block is replaced in the stream's own
+// order: cudaFreeAsync of the old block and cudaMallocAsync of the new one, both on this stream.
+// Nothing waits for the device or the stream (cudaFree would wait for the whole device: a rank
+// blocked in it mid-step cannot queue the NCCL send a pipeline peer waits for). Stream order is
+// enough because only this stream's passes use the block (the sharing rule below; a tp-sum's
+// NCCL all-reduce of workspace regions is queued on the same stream, or ordered before the
+// stream's next pass by the host's events).
 //
 // The sharing rule, which every pass in *_cuda.cpp keeps: no pass leaves data in the workspace
 // for a later call. What backward needs is in the saved buffer; what a pass puts in the workspace
@@ -41,47 +51,59 @@ using cu::f16;
 // ln1/ln2/fc_act, which backward_weight remakes; the head's logits, which backward recomputes) is
 // dead when its last kernel has run. The passes of one stream run in queue order on the device,
 // so the next pass's kernels, whoever queues them, start after the last one's are done with the
-// bytes. Used from one host thread at a time per stream (the executor's thread of that stage, as
-// for gemm_context); a pass on another stream gets that stream's workspace.
+// bytes. Used from one host thread at a time per stream (the executor's thread of that stage); a
+// pass on another stream gets that stream's workspace.
 class CudaWorkspace {
  public:
-  explicit CudaWorkspace(int device) : device_(device) {}
+  CudaWorkspace(int device, cudaStream_t stream) : device_(device), stream_(stream) {}
+  // At teardown (the last layer instance that used it is destroyed, possibly after its stream):
+  // the device's work is waited for, then the block and the GEMM context are freed.
   ~CudaWorkspace();
   CudaWorkspace(const CudaWorkspace&) = delete;
   CudaWorkspace& operator=(const CudaWorkspace&) = delete;
 
+  // The first carve's reservation: at least `bytes`, once (later calls do nothing).
+  void reserve_once(size_t bytes);
+  bool reserved() const { return reserved_; }
   // Pointers to regions of `bytes` each (each at a multiple of scratch::kAlign = 256 bytes),
-  // growing the allocation to scratch::carve_bytes(bytes) if needed.
+  // growing the allocation to scratch::carve_bytes(bytes) if needed. `stream` is the
+  // workspace's own (the registry's key); a pass on another stream is refused.
   std::vector<std::byte*> carve(const scratch::Regions& bytes, cudaStream_t stream);
   size_t capacity() const { return capacity_; }
+  size_t grows() const { return grows_; }  // blocks replaced after the reservation
+  cu::GemmContext& gemm();                 // made on first use, on the current device
 
  private:
+  void grow_to(size_t bytes);
+
   int device_;
-  std::byte* data_ = nullptr;
+  cudaStream_t stream_;
+  void* raw_ = nullptr;        // what cudaMallocAsync returned, for the free
+  std::byte* data_ = nullptr;  // raw_ rounded up to scratch::kAlign
   size_t capacity_ = 0;
+  size_t grows_ = 0;
+  bool reserved_ = false;
+  std::unique_ptr<cu::GemmContext> gemm_;
 };
 
-// The workspace of ctx's (device, stream), shared with every layer instance queued on it; made on
+// The resources of ctx's (device, stream), shared with every layer instance queued on it; made on
 // first use (a map lookup under a mutex per pass). `slot` is the calling instance's reference: it
-// keeps the workspace of the stream it last ran on alive, so the workspace is freed with the last
-// instance that used it (an instance moved to another stream lets go of the old one's; cudaFree
-// waits for the device's queued work, as the destructor's free always has).
-// Keyed by the stream's handle like gemm_context (a stream destroyed and a new one at the same
-// handle share it, which is safe once the old one's work is done).
-CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
+// keeps the resources of the stream it last ran on alive, so they are freed with the last
+// instance that used them (at teardown: the executor destroys the layers before their stream).
+// Keyed by the stream's handle and its id (cudaStreamGetId, unique for the process's life): a new
+// stream at a destroyed one's handle gets its own. workspace_of also makes the first carve's
+// reservation for the call's shape.
+CudaWorkspace& stream_resources(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx);
+CudaWorkspace& workspace_of(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx, const BatchShape& shape);
 
-// The cuBLASLt handle and workspace the GPT layers use for GEMMs queued on `stream` of CUDA
-// ordinal `device`: one per (device, stream) for the process, never freed (the driver may be
-// gone at exit). A workspace shared by two streams would race, and a rank runs one stream per
-// stage, so each stage's GEMMs get their own. Keyed by the handle: a stream destroyed with
-// GEMMs still queued and a new one at the same handle would share it (the executor's streams
-// live as long as the run; tests synchronise before they drop theirs).
-cu::GemmContext& gemm_context(int device, cudaStream_t stream);
+// The cuBLASLt handle and workspace for the GEMMs of a pass on ctx's stream: that stream's (a
+// workspace shared by two streams would race, and a rank runs one stream per stage).
+inline cu::GemmContext& gemm_context(std::shared_ptr<CudaWorkspace>& slot, const llmrt_call_ctx& ctx) {
+  return stream_resources(slot, ctx).gemm();
+}
 
 // The call's stream as the CUDA runtime's handle.
 inline cudaStream_t stream_of(const llmrt_call_ctx& ctx) { return reinterpret_cast<cudaStream_t>(ctx.stream); }
-// The GEMM context for the call's device and stream.
-inline cu::GemmContext& gemm_context(const llmrt_call_ctx& ctx) { return gemm_context(ctx.device.index, stream_of(ctx)); }
 
 // Makes ctx.device the calling thread's current GPU (a no-op when it already is).
 void bind_device(const llmrt_call_ctx& ctx, std::string_view where);

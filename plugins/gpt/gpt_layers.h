@@ -13,9 +13,28 @@
 
 namespace llmrt::gpt {
 
-// The device scratch of the stream a layer instance runs on, in builds with CUDA (gpt_cuda.h):
-// grow-only, shared by every GPT layer instance on that stream, freed with the last of them.
-// Held by shared_ptr so the CPU-only build needs no definition.
+namespace scratch {
+// The GPT layer instances alive in this process (a rank's layers, or a test's), so that a
+// stream's workspace is sized once, at its first carve, to the largest workspace_bytes hint
+// among them for the call's (batch, seq) — the figure the planner counts per rank — instead of
+// growing within step 1 (each growth is a free and an allocation in the middle of a step). Each
+// GPT layer holds a LiveLayer as its last member, so it leaves the list before any member its
+// cost_hints reads is destroyed.
+class LiveLayer {
+ public:
+  explicit LiveLayer(Layer* layer);
+  ~LiveLayer();
+  LiveLayer(const LiveLayer&) = delete;
+  LiveLayer& operator=(const LiveLayer&) = delete;
+
+ private:
+  Layer* layer_;
+};
+}  // namespace scratch
+
+// The device scratch and cuBLASLt context of the stream a layer instance runs on, in builds with
+// CUDA (gpt_cuda.h): sized before the first pass, shared by every GPT layer instance on that
+// stream, freed with the last of them. Held by shared_ptr so the CPU-only build needs no definition.
 class CudaWorkspace;
 
 // in: tokens (B, T) i32 -> out: x (B, T, C) f32. Params: wte (Vp, C) tied as "wte", wpe (seq_len, C),
@@ -55,6 +74,7 @@ class Embedding : public Layer {
   int64_t padded_vocab_ = vocab_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: tokens uploaded from the host
+  scratch::LiveLayer live_{this};  // last: sizes the stream's workspace before step 1 (gpt_scratch.h)
 };
 
 // The block's local sizes under tensor parallelism (tp ranks split heads and MLP width).
@@ -178,6 +198,7 @@ class Block : public Layer {
   bool selective_;  // llmrt_layer_context.recompute = SELECTIVE
   BlockDims dims_;
   std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: partial sums and branch gradients
+  scratch::LiveLayer live_{this};  // last: sizes the stream's workspace before step 1 (gpt_scratch.h)
 };
 
 // The head's saved buffer: lnf (N, C) at the compute dtype; mean, rstd (N) of the final
@@ -235,6 +256,7 @@ class Head : public Layer {
   bool tied_;
   int32_t dtype_;  // activations and weights as the layer receives them
   std::shared_ptr<CudaWorkspace> workspace_;  // its stream's, on CUDA: the (N, Vp) logits, row scratch
+  scratch::LiveLayer live_{this};  // last: sizes the stream's workspace before step 1 (gpt_scratch.h)
 };
 
 }  // namespace llmrt::gpt

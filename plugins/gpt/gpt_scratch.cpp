@@ -2,6 +2,9 @@
 #include "gpt/gpt_scratch.h"
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
+#include <vector>
 
 namespace llmrt::gpt::scratch {
 
@@ -62,6 +65,43 @@ size_t largest(std::initializer_list<Regions> passes) {
   size_t most = 0;
   for (const Regions& regions : passes) most = std::max(most, carve_bytes(regions));
   return most;
+}
+
+namespace {
+struct LiveLayers {
+  std::mutex mutex;
+  std::vector<Layer*> layers;
+};
+LiveLayers& live_layers() {
+  static auto* live = new LiveLayers();  // leaked: layers may be destroyed during exit
+  return *live;
+}
+}  // namespace
+
+LiveLayer::LiveLayer(Layer* layer) : layer_(layer) {
+  LiveLayers& live = live_layers();
+  std::lock_guard lock(live.mutex);
+  live.layers.push_back(layer_);
+}
+
+LiveLayer::~LiveLayer() {
+  LiveLayers& live = live_layers();
+  std::lock_guard lock(live.mutex);
+  live.layers.erase(std::remove(live.layers.begin(), live.layers.end(), layer_), live.layers.end());
+}
+
+size_t largest_live_workspace(int64_t batch, int64_t seq) {
+  LiveLayers& live = live_layers();
+  std::lock_guard lock(live.mutex);  // held while hints run: no layer leaves the list meanwhile
+  double largest = 0;
+  for (Layer* layer : live.layers) {
+    try {
+      largest = std::max(largest, layer->cost_hints(batch, seq).workspace_bytes);
+    } catch (const std::exception&) {
+      // A shape this layer cannot take (another model's test instance): it asks for nothing.
+    }
+  }
+  return size_t(largest);
 }
 
 }  // namespace llmrt::gpt::scratch

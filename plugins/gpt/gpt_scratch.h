@@ -53,4 +53,9 @@ Regions head_backward(int32_t dtype, int64_t rows, int64_t channels, int64_t pad
 // The largest carve_bytes over `passes`: what one layer needs of its stream's workspace.
 size_t largest(std::initializer_list<Regions> passes);
 
+// The largest workspace_bytes in the cost hints of the live layers (LiveLayer, gpt_layers.h) at
+// (batch, seq); 0 when there are none (a layer whose hints fail for this shape counts 0: its own
+// carve grows the workspace).
+size_t largest_live_workspace(int64_t batch, int64_t seq);
+
 }  // namespace llmrt::gpt::scratch

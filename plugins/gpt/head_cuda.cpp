@@ -50,14 +50,14 @@ void Head::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out,
 
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
-    auto scratch = workspace_of(workspace_, ctx).carve(scratch::head_forward(dtype_, n, padded_vocab_), stream);
+    auto scratch = workspace_of(workspace_, ctx, shape).carve(scratch::head_forward(dtype_, n, padded_vocab_), stream);
     T* logits = reinterpret_cast<T*>(scratch[0]);          // (N, Vp)
     float* losses = reinterpret_cast<float*>(scratch[1]);  // (N)
     const int32_t* targets = device_ids(in[1], n, vocab_, reinterpret_cast<int32_t*>(scratch[2]), ctx, "targets");
     float* loss = loss_on_device != nullptr ? loss_on_device : reinterpret_cast<float*>(scratch[3]);
 
     cu::layernorm_forward(s.lnf, s.mean, s.rstd, x, lnf_w, lnf_b, n, c, stream);
-    cu::matmul_forward(logits, s.lnf, weight, static_cast<const T*>(nullptr), n, c, vp, gemm_context(ctx), stream);
+    cu::matmul_forward(logits, s.lnf, weight, static_cast<const T*>(nullptr), n, c, vp, gemm_context(workspace_, ctx), stream);
     cu::crossentropy_forward(losses, s.lse, logits, targets, n, v, vp, stream);
     cu::mean(loss, losses, n, stream);
     if (loss_on_host != nullptr) {  // the host asked for the value now: wait for it
@@ -95,11 +95,11 @@ void Head::backward_cuda_as(const llmrt_call_ctx& ctx, In grad_out, In in, In pa
   cuda_pass(kWhere, [&] {
     const cudaStream_t stream = stream_of(ctx);
     auto scratch =
-        workspace_of(workspace_, ctx).carve(scratch::head_backward(dtype_, n, channels_, padded_vocab_), stream);
+        workspace_of(workspace_, ctx, shape).carve(scratch::head_backward(dtype_, n, channels_, padded_vocab_), stream);
     T* logits = reinterpret_cast<T*>(scratch[0]);  // (N, Vp) logits, then dlogits in place
     T* d_lnf = reinterpret_cast<T*>(scratch[1]);   // (N, C)
     const int32_t* targets = device_ids(in[1], n, vocab_, reinterpret_cast<int32_t*>(scratch[2]), ctx, "targets");
-    cu::GemmContext& gemm = gemm_context(ctx);
+    cu::GemmContext& gemm = gemm_context(workspace_, ctx);
 
     cu::matmul_forward(logits, s.lnf, weight, static_cast<const T*>(nullptr), n, c, vp, gemm, stream);
     // dloss is dloss_on_host, or 1 * *dloss_on_device.

@@ -9,12 +9,14 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <utility>
 #include <vector>
 
 #include "cuda/kernels_cuda.h"
+#include "util/stream_retirement.h"
 
 namespace llmrt {
 namespace {
@@ -27,8 +29,15 @@ Status check(cudaError_t err, std::string_view what) {
 class CudaStream final : public Stream {
  public:
   explicit CudaStream(cudaStream_t stream) : stream_(stream) {}
+  // What others keep for this handle (the op table's cuBLASLt context) goes with it, before the
+  // driver may hand the handle out again. Only when the stream's work is done: the owners free
+  // with cudaFree, and a stream still busy at destruction is a failed run's (a peer gone, its
+  // NCCL receive never completing), whose exit must not wait for the device; its contexts then
+  // stay, unreachable (they are keyed by the stream's unique id too), until the process ends.
   ~CudaStream() override {
-    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    if (stream_ == nullptr) return;
+    if (cudaStreamQuery(stream_) == cudaSuccess) stream_retired(stream_);
+    cudaStreamDestroy(stream_);
   }
   llmrt_stream* plugin_handle() const override { return reinterpret_cast<llmrt_stream*>(stream_); }
   cudaStream_t get() const { return stream_; }
@@ -87,12 +96,43 @@ class CudaDevice final : public ComputeDevice {
   Result<void*> allocate(std::size_t bytes) override {
     void* pointer = nullptr;
     LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
-    LLMRT_RETURN_IF_ERROR(check(cudaMalloc(&pointer, bytes == 0 ? 1 : bytes), "cudaMalloc"));
+    const cudaError_t err = cudaMalloc(&pointer, bytes == 0 ? 1 : bytes);
+    if (err != cudaSuccess) {
+      // Deferred blocks are not released here: that would wait for the device mid-step.
+      const DeviceMemoryCounts held = frees_.counts();
+      return runtime_error("cudaMalloc of {} bytes on GPU {}: {} ({:.1f} MiB held, of which {:.1f} MiB freed and "
+                           "waiting for the step's end)",
+                           bytes, index_, cudaGetErrorString(err), held.held_bytes / 1048576.0,
+                           held.pending_bytes / 1048576.0);
+    }
+    frees_.allocated(pointer, bytes);
     return pointer;
   }
+  // Deferred, not cudaFree (which waits for the whole device: a deadlock against a peer's NCCL
+  // receive mid-step, deferred_frees.h). Why not cudaFreeAsync: a Buffer does not know which
+  // streams used it (the compute stream, a pipeline link's, the default order's buckets), so no
+  // one stream's order makes the free safe; the step's end is safe for every stream at once.
   void free(void* pointer) noexcept override {
-    if (pointer != nullptr) cudaFree(pointer);
+    if (pointer == nullptr) return;
+    if (!frees_.defer(pointer)) {
+      // Not ours (or freed twice): giving it to cudaFree would be the bug the ledger prevents.
+      std::fprintf(stderr, "llmrt: GPU %d: free of %p, which this device does not hold (ignored)\n", index_,
+                   pointer);
+    }
   }
+  Status release_deferred_frees() override {
+    const std::vector<void*> pending = frees_.take_pending();
+    if (pending.empty()) return Status::success();
+    LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+    Status first = Status::success();
+    for (void* pointer : pending) {
+      const Status freed = check(cudaFree(pointer), "cudaFree (a deferred free)");
+      if (first.ok() && !freed.ok()) first = freed;
+    }
+    frees_.released(pending.size());
+    return first;
+  }
+  DeviceMemoryCounts memory_counts() const override { return frees_.counts(); }
   Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) override {
     return check(cudaMemcpyAsync(dst, src, bytes, native(kind), native(stream)), "cudaMemcpyAsync");
   }
@@ -203,6 +243,7 @@ class CudaDevice final : public ComputeDevice {
   }
 
   int index_ = 0;
+  DeferredFrees frees_;  // every block allocate() made, and those free() deferred
   std::mutex mutex_;  // guards scratch_
   // Per stream (kSumOfSquaresBlocks + 1) f64: the partial sums, then sum_of_squares' total.
   std::map<cudaStream_t, double*> scratch_;

@@ -8,6 +8,7 @@
 
 #include <llmrt/plugin.h>
 
+#include "device/deferred_frees.h"
 #include "util/status.h"
 
 namespace llmrt {
@@ -35,9 +36,18 @@ class ComputeDevice {
   virtual llmrt_device id() const = 0;
   bool is_host() const { return id().type == LLMRT_DEVICE_CPU; }
 
-  // Memory of this device: 64-byte aligned on the CPU. free(nullptr) is fine.
+  // Memory of this device: 64-byte aligned on the CPU. free(nullptr) is fine. On a GPU, free
+  // defers: the block stays held (and counted) until release_deferred_frees(), so no free waits
+  // for the device in the middle of a step (deferred_frees.h says why).
   virtual Result<void*> allocate(std::size_t bytes) = 0;
   virtual void free(void* pointer) noexcept = 0;
+  // Gives the deferred blocks back (cudaFree, which waits for the device). Called only where the
+  // host already waits for the device and every peer has queued its matching NCCL work: the
+  // step's end (Trainer::train_step, after the loss's world all-reduce) and teardown. The CPU
+  // frees at once: nothing waits.
+  virtual Status release_deferred_frees() { return Status::success(); }
+  // What the device holds and what waits for release (all zero on the CPU, which keeps no ledger).
+  virtual DeviceMemoryCounts memory_counts() const { return {}; }
   // Ordered on `stream` (nullptr: the device's default order; the CPU runs it at once).
   virtual Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) = 0;
   virtual Status fill_zero(void* dst, std::size_t bytes, Stream* stream) = 0;

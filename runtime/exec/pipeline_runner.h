@@ -94,8 +94,9 @@ class PipelineRunner {
   // backward_input. Kept here because a schedule may send after the weight pass freed the
   // microbatch (1F1B sends the gradient after W, like an unsplit backward).
   std::map<MessageKey, Buffer> outbox_;
-  // Consumed messages' buffers (at most a few), so a receive does not allocate (cudaMalloc and
-  // cudaFree synchronise the whole device) in the steady state.
+  // Consumed messages' buffers (at most a few), so a receive does not allocate in the steady
+  // state. Those beyond the few are dropped; on a GPU their frees wait for the step's end
+  // (ComputeDevice::release_deferred_frees), never for the device mid-step.
   std::vector<Buffer> inbox_spares_;
   Buffer loss_scale_;       // (1) f32: the last stage's output gradient, uploaded when it changes
   std::optional<float> loss_scale_uploaded_;  // what loss_scale_ holds (the host copy the upload reads)

@@ -53,6 +53,7 @@ Result<std::unique_ptr<Trainer>> Trainer::create(const Spec& spec, const Registr
   trainer->layout_ = layout;
   trainer->seq_ = spec.model.seq_len.value;
   trainer->groups_ = &groups;
+  trainer->teardown_frees_.device = &groups.device();
   trainer->progress_ = &progress;
   trainer->job_state_ = std::make_unique<PluginJobState>(spec.train.seed);
   // One fp16 rank anywhere puts the whole job under the dynamic loss scale: the loss gradient
@@ -292,7 +293,12 @@ Status Trainer::apply_update(StepReport& report) {
   return Status::success();
 }
 
+Trainer::TeardownFrees::~TeardownFrees() {
+  if (device != nullptr && clean) (void)device->release_deferred_frees();  // nothing to report to
+}
+
 Result<StepReport> Trainer::train_step() {
+  teardown_frees_.clean = false;
   const auto start = std::chrono::steady_clock::now();
   StepReport report;
   report.step = steps_done_ + 1;
@@ -309,6 +315,12 @@ Result<StepReport> Trainer::train_step() {
   progress_->begin_action(fmt::format("step {} all-reduce of the loss", report.step), -1);
   LLMRT_RETURN_IF_ERROR(progress_->wait(groups_->world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
   progress_->end_action();
+  // The safe point for the device's deferred frees (Buffers dropped or regrown during the
+  // step): the loss read has waited for the compute stream, and the loss's world all-reduce
+  // means every rank has queued all of this step's pipeline sends and receives and the buckets
+  // it started, so a cudaFree's device-wide wait here cannot hold back work a peer waits for.
+  LLMRT_RETURN_IF_ERROR_CTX(groups_->device().release_deferred_frees(), "step {}: releasing freed GPU memory",
+                            report.step);
   if (groups_->distributed()) loss /= layout_.tp;  // every tp rank of the last stage computed the same losses
   report.loss = loss / all_microbatches;
   LLMRT_RETURN_IF_ERROR(synchronize_gradients());
@@ -335,6 +347,7 @@ Result<StepReport> Trainer::train_step() {
   report.tokens = static_cast<std::int64_t>(layout_.microbatch_size) * seq_ * all_microbatches;
   report.flops = flops_per_microbatch_ * layout_.microbatches;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  teardown_frees_.clean = true;
   return report;
 }
 

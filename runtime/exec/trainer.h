@@ -96,6 +96,18 @@ class Trainer {
   Status apply_update(StepReport& report);
   Buffer& update_grads();  // what the optimizer reads: the reduced gradients, or this rank's shard of them
 
+  // Gives the device's deferred frees back after every member below has dropped its Buffers
+  // (declared first, destroyed last), when the last step ended cleanly: after a failed step a
+  // peer's NCCL work may never finish, and cudaFree's device-wide wait would hang the exit, so
+  // the blocks then go with the process.
+  struct TeardownFrees {
+    ComputeDevice* device = nullptr;
+    bool clean = true;  // false while a step runs; true again when it returns its report
+    TeardownFrees() = default;
+    TeardownFrees(const TeardownFrees&) = delete;
+    TeardownFrees& operator=(const TeardownFrees&) = delete;
+    ~TeardownFrees();
+  } teardown_frees_;
   TrainSpec train_;
   Layout layout_;
   std::int64_t seq_ = 1;

@@ -38,6 +38,10 @@ Result<double> Validator::run(Trainer& trainer, std::int64_t step) {
   progress.begin_action(fmt::format("validation after step {}: all-reduce of the loss", step), -1);
   LLMRT_RETURN_IF_ERROR(progress.wait(groups.world().start_all_reduce(&loss, 1, kDtypeF64, LLMRT_REDUCE_SUM, nullptr)));
   progress.end_action();
+  // The safe point for frees deferred during the pass, as at a training step's end: the loss read
+  // waited for the compute stream and every rank has queued all of the pass's sends and receives.
+  LLMRT_RETURN_IF_ERROR_CTX(groups.device().release_deferred_frees(),
+                            "validation after step {}: releasing freed GPU memory", step);
   if (groups.distributed()) loss /= layout.tp;  // every tp rank of the last stage computed the same losses
   return loss / static_cast<double>(sequences_ / layout.microbatch_size);
 }

@@ -5,6 +5,7 @@
 
 #include <llmrt/plugin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -39,6 +40,9 @@ void philox4x32(std::uint64_t seed, std::uint64_t index, std::uint32_t out[4]);
 // Each throws OpError(LLMRT_UNIMPLEMENTED) for what kernels/cuda lacks (a dtype, a head size).
 namespace cuda {
 void gemm(const llmrt_call_ctx& ctx, const llmrt_gemm_args& a);  // dims, lds, strides checked by the entry
+// The op table's cuBLASLt contexts alive now (one per GPU and stream that ran a GEMM; each is
+// freed when its stream, made by the device, is destroyed). For tests.
+std::size_t live_gemm_contexts();
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_input(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);
 void linear_backward_weight(const llmrt_call_ctx& ctx, const llmrt_linear_args& a);

@@ -5,7 +5,9 @@
 // lacks (a dtype, a head size) is refused with LLMRT_UNIMPLEMENTED naming the op.
 #include "ops/host_ops.h"
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -13,6 +15,7 @@
 
 #include "cuda/kernels_cuda.h"
 #include "cuda/ops_cuda.h"
+#include "util/stream_retirement.h"
 
 namespace llmrt::host_ops::cuda {
 namespace {
@@ -51,27 +54,91 @@ void bind(const llmrt_call_ctx& ctx) {
   if (cudaGetDevice(&current) == cudaSuccess && current == ctx.device.index) return;
   LLMRT_CUDA_CHECK(cudaSetDevice(ctx.device.index));
 }
-// One cuBLASLt context per GPU and stream for the op table's GEMMs (never freed: the driver may
-// be gone at exit). A GemmContext's workspace and cached descs belong to one stream: stages of
-// one rank run on their own streams, so each gets its own, as the GPT layers' do.
+// One cuBLASLt context (32 MiB of workspace) per GPU and stream for the op table's GEMMs. A
+// GemmContext's workspace and cached descs belong to one stream: stages of one rank run on their
+// own streams, so each gets its own, as the GPT layers' do. Freed when its stream is: a stream
+// made by the device (CudaStream) calls stream_retired(handle) once its work is done, before the
+// driver may hand the handle out again. A stream made elsewhere (a test's cudaStreamCreate, the
+// NULL stream) never retires; the entry's stream id (cudaStreamGetId: unique for the process's
+// life, unlike the handle) gives a later stream at the same handle a context of its own.
+struct GemmEntry {
+  unsigned long long stream_id = 0;
+  std::unique_ptr<cu::GemmContext> context;
+};
+struct GemmContexts {
+  std::mutex mutex;
+  std::map<std::pair<int, cudaStream_t>, GemmEntry> contexts;
+};
+GemmContexts& gemm_contexts() {
+  static auto* contexts = new GemmContexts();  // leaked: contexts of unretired streams may outlive the driver
+  return *contexts;
+}
+void retire_gemm_contexts(const void* stream) noexcept {
+  GemmContexts& all = gemm_contexts();
+  std::vector<std::pair<int, std::unique_ptr<cu::GemmContext>>> retired;  // destroyed outside the lock
+  {
+    std::lock_guard lock(all.mutex);
+    for (auto it = all.contexts.begin(); it != all.contexts.end();) {
+      if (static_cast<const void*>(it->first.second) == stream) {
+        retired.emplace_back(it->first.first, std::move(it->second.context));
+        it = all.contexts.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Each context's device memory goes with it (cudaFree: the stream's work is done, and a stream
+  // is destroyed at teardown, never within a step), on the GPU it was made on.
+  int current = -1;
+  const bool known = cudaGetDevice(&current) == cudaSuccess;
+  for (auto& [device, context] : retired) {
+    cudaSetDevice(device);
+    context.reset();
+  }
+  if (known && !retired.empty()) cudaSetDevice(current);
+}
 cu::GemmContext& gemm_context(const llmrt_call_ctx& ctx) {
-  static std::mutex mutex;
-  static auto* contexts = new std::map<std::pair<int, cudaStream_t>, cu::GemmContext*>();
-  std::lock_guard lock(mutex);
-  cu::GemmContext*& context = (*contexts)[{ctx.device.index, stream_of(ctx)}];
-  if (context == nullptr) context = new cu::GemmContext();
-  return *context;
+  static const bool hooked = (add_stream_retired_hook(&retire_gemm_contexts), true);
+  (void)hooked;
+  // The stream's id, except while it is captured into a CUDA graph (the driver refuses the query
+  // then; the context was made by an eager call before capture).
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  LLMRT_CUDA_CHECK(cudaStreamIsCapturing(stream_of(ctx), &capture));
+  const bool capturing = capture != cudaStreamCaptureStatusNone;
+  unsigned long long id = 0;
+  if (!capturing) LLMRT_CUDA_CHECK(cudaStreamGetId(stream_of(ctx), &id));
+  GemmContexts& all = gemm_contexts();
+  std::lock_guard lock(all.mutex);
+  GemmEntry& entry = all.contexts[{ctx.device.index, stream_of(ctx)}];
+  if (entry.context == nullptr || (!capturing && id != entry.stream_id)) {  // none yet, or a new stream at an old handle
+    if (capturing) {
+      throw cu::CudaError("an op-table GEMM's first call on a stream is being captured into a CUDA graph: its "
+                          "cuBLASLt context is made by an eager call before capture");
+    }
+    // An old stream's context at this handle is let go unfreed (cudaFree here could wait for the
+    // device mid-step): only a stream the device did not make, which never retires, leaves one.
+    if (entry.context != nullptr) (void)entry.context.release();
+    entry = GemmEntry{id, std::make_unique<cu::GemmContext>()};  // on the current device (bind)
+  }
+  return *entry.context;
 }
 
 // Device memory for one call, allocated and freed in stream order (the stream's memory pool: no
-// synchronisation, reused across steps), so calls on different streams never share it.
+// synchronisation, reused across steps), so calls on different streams never share it. The
+// kernels (the attention backward's scratch) need 256-byte alignment; cudaMalloc documents it,
+// the stream-ordered allocator's reference does not, so the block is padded and the pointer
+// rounded up rather than assumed.
 class StreamScratch {
  public:
+  static constexpr std::size_t kAlignment = 256;
   StreamScratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
-    if (bytes > 0) LLMRT_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream));
+    if (bytes == 0) return;
+    LLMRT_CUDA_CHECK(cudaMallocAsync(&raw_, bytes + kAlignment - 1, stream));
+    const auto address = reinterpret_cast<std::uintptr_t>(raw_);
+    ptr_ = reinterpret_cast<void*>((address + kAlignment - 1) / kAlignment * kAlignment);
   }
   ~StreamScratch() {
-    if (ptr_ != nullptr) cudaFreeAsync(ptr_, stream_);  // an error here cannot be reported
+    if (raw_ != nullptr) cudaFreeAsync(raw_, stream_);  // an error here cannot be reported
   }
   StreamScratch(const StreamScratch&) = delete;
   StreamScratch& operator=(const StreamScratch&) = delete;
@@ -81,7 +148,8 @@ class StreamScratch {
   }
 
  private:
-  void* ptr_ = nullptr;
+  void* raw_ = nullptr;  // what cudaMallocAsync returned, for cudaFreeAsync
+  void* ptr_ = nullptr;  // raw_ rounded up to kAlignment
   cudaStream_t stream_;
 };
 
@@ -110,6 +178,12 @@ void gemm(const llmrt_call_ctx& ctx, const llmrt_gemm_args& a) {
       run(out<float>(a.c));
     }
   });
+}
+
+std::size_t live_gemm_contexts() {
+  GemmContexts& all = gemm_contexts();
+  std::lock_guard lock(all.mutex);
+  return all.contexts.size();
 }
 
 void linear_forward(const llmrt_call_ctx& ctx, const llmrt_linear_args& a) {
