@@ -4,6 +4,7 @@
 // cuda_sum_in_order.cu's, all queued on the given stream; only the norm's one double comes back
 // to the host here.
 #include "device/cuda_device.h"
+#include "device/capture_region.h"
 #include "device/cuda_sum_in_order.h"
 #include "device/dtype.h"
 
@@ -49,6 +50,19 @@ class CudaEventHandle final : public Event {
   cudaEvent_t event_ = nullptr;
 };
 
+// An instantiated graph of one capture; replayed on any stream of its device.
+class CudaGraph final : public DeviceGraph {
+ public:
+  explicit CudaGraph(cudaGraphExec_t exec) : exec_(exec) {}
+  ~CudaGraph() override {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);  // nothing to report to from a destructor
+  }
+  Status launch(Stream* stream) override;
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 namespace cu = llmrt::kernels::cuda;
 
 // Runs kernels/cuda calls, whose failures are CudaErrors (code, name, text, call site), as a Status.
@@ -64,6 +78,10 @@ Status kernel_status(std::string_view what, Body&& body) {
 
 cudaStream_t native(Stream* stream) {
   return stream == nullptr ? nullptr : static_cast<CudaStream*>(stream)->get();
+}
+
+Status CudaGraph::launch(Stream* stream) {
+  return check(cudaGraphLaunch(exec_, native(stream)), "cudaGraphLaunch");
 }
 
 cudaMemcpyKind native(CopyKind kind) {
@@ -85,13 +103,53 @@ class CudaDevice final : public ComputeDevice {
   llmrt_device id() const override { return llmrt_device{LLMRT_DEVICE_CUDA, index_}; }
 
   Result<void*> allocate(std::size_t bytes) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse(fmt::format("allocate ({} bytes, cudaMalloc)", bytes)));
     void* pointer = nullptr;
     LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
     LLMRT_RETURN_IF_ERROR(check(cudaMalloc(&pointer, bytes == 0 ? 1 : bytes), "cudaMalloc"));
     return pointer;
   }
   void free(void* pointer) noexcept override {
-    if (pointer != nullptr) cudaFree(pointer);
+    if (pointer == nullptr) return;
+    CaptureRegion::note("free (cudaFree)");
+    count_free();
+    cudaFree(pointer);
+  }
+  Result<void*> allocate_host(std::size_t bytes) override {
+    void* pointer = nullptr;
+    LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+    LLMRT_RETURN_IF_ERROR(check(cudaHostAlloc(&pointer, bytes == 0 ? 1 : bytes, cudaHostAllocDefault), "cudaHostAlloc"));
+    return pointer;
+  }
+  void free_host(void* pointer) noexcept override {
+    if (pointer != nullptr) cudaFreeHost(pointer);  // nothing to report to from a destructor
+  }
+  // Thread-local mode: only this thread's unsafe calls (cudaMalloc, a synchronisation, legacy
+  // stream work) break the capture, so another thread's work cannot. The legacy default stream
+  // cannot be captured at all.
+  Status begin_capture(Stream* stream) override {
+    if (stream == nullptr) return runtime_error("begin_capture: the legacy default stream cannot be captured");
+    LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+    return check(cudaStreamBeginCapture(native(stream), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  }
+  // Ends the capture whatever happened inside it (an invalidated capture ends with an error and
+  // no graph), then instantiates; the graph itself is not needed once instantiated.
+  Result<std::unique_ptr<DeviceGraph>> end_capture(Stream* stream) override {
+    if (stream == nullptr) return runtime_error("end_capture: the legacy default stream cannot be captured");
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(native(stream), &graph);
+    if (ended != cudaSuccess) {
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      return Error(check(ended, "cudaStreamEndCapture").error());
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (made != cudaSuccess) {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+      return Error(check(made, "cudaGraphInstantiate").error());
+    }
+    return std::unique_ptr<DeviceGraph>(new CudaGraph(exec));
   }
   Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) override {
     return check(cudaMemcpyAsync(dst, src, bytes, native(kind), native(stream)), "cudaMemcpyAsync");
@@ -106,6 +164,7 @@ class CudaDevice final : public ComputeDevice {
     return std::unique_ptr<Stream>(new CudaStream(stream));
   }
   Status synchronize(Stream* stream) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("synchronize (cudaStreamSynchronize)"));
     return check(cudaStreamSynchronize(native(stream)), "cudaStreamSynchronize");
   }
   Result<std::unique_ptr<Event>> create_event() override {
@@ -129,6 +188,7 @@ class CudaDevice final : public ComputeDevice {
   // data: (count) f32 on this device. fp64 accumulation in a fixed order (two kernels), then the
   // host waits for the one double.
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("sum_of_squares (a value read back to the host)"));
     std::lock_guard lock(mutex_);
     if (scratch_ == nullptr) {
       void* scratch = nullptr;
