@@ -10,7 +10,7 @@
 # `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU; a failure while
 # nvidia-smi lists a GPU; cuda_gpt_layers covers every layer at f32, bf16 and f16), llmrt
 # training on the GPU (GPT-2 124M bf16 for 20 steps; a small GPT at bf16, f32 and fp16 against
-# the CPU fp32 losses made here), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
+# the CPU fp32 losses made here, and at bf16 with train.cuda_graph against its eager run), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
 # compiled) on the same shapes, cuda_comm_gpu under `mpirun -np 2`, and tp2, dp2 and pp2 as two
 # ranks on the one GPU against one rank; every binary under its own timeout; one table out.
 # With $OUT set (the device tool sets it) the logs and the table are also written there.
@@ -253,6 +253,11 @@ run_training() {
   timeout 90 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" \
     --set "metrics.run_dir=\"$LOG_DIR/run_small\"" >"$LOG_DIR/run_small.log" 2>&1
   compare_losses "small GPT bf16 vs CPU fp32" "$LOG_DIR/run_small" 0.05 "$STAGE/reference" || failed=1
+  # train.cuda_graph: step 1 eager, step 2 captured, 3..20 replayed; the same kernels and the
+  # same cuBLASLt algorithms as the eager run, so the same losses (bitwise expected; 1e-5 allowed).
+  timeout 90 "$bin" run configs/gpt2-124m-h100.toml "${SMALL[@]}" --set "$data" --set train.cuda_graph=true \
+    --set "metrics.run_dir=\"$LOG_DIR/run_small_graph\"" >"$LOG_DIR/run_small_graph.log" 2>&1
+  compare_losses "small GPT bf16 CUDA graph vs eager" "$LOG_DIR/run_small_graph" 0.00001 "$LOG_DIR/run_small" || failed=1
   local precision tolerance
   for precision in fp32 fp16; do
     tolerance=$([ "$precision" = fp32 ] && echo 0.002 || echo 0.05)

@@ -43,7 +43,7 @@ class Embedding : public Layer {
  public:
   // It saves nothing (backward needs only the tokens, which the host keeps as its input): every
   // recompute mode leaves it as it is, and full recompute never reruns it.
-  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE;
+  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE | LLMRT_LAYER_GRAPH_SAFE;
   static std::vector<ConfigKey> config_keys();
   explicit Embedding(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
@@ -144,7 +144,7 @@ auto block_layout(Regions& r, const BlockDims& dims, int64_t batch, int64_t seq,
 // not saved but remade in backward_weight, the one pass that reads them (CPU and CUDA).
 class Block : public Layer {
  public:
-  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE;
+  static constexpr uint32_t kFlags = LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE | LLMRT_LAYER_GRAPH_SAFE;
   static std::vector<ConfigKey> config_keys();
   explicit Block(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;
@@ -223,7 +223,7 @@ auto head_layout(Regions& r, int64_t rows, int64_t channels) {
 // Full recompute: its forward is repeatable (no RNG), so the host may drop lnf and the stats.
 class Head : public Layer {
  public:
-  static constexpr uint32_t kFlags = LLMRT_LAYER_FUSED_BACKWARD | LLMRT_LAYER_RECOMPUTE_FULL;
+  static constexpr uint32_t kFlags = LLMRT_LAYER_FUSED_BACKWARD | LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_GRAPH_SAFE;
   static std::vector<ConfigKey> config_keys();
   explicit Head(const ComponentArgs& args);
   std::vector<llmrt_tensor> infer_shapes(In in) override;

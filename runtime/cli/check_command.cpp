@@ -95,6 +95,7 @@ Status check_command(const CliOptions& options, const World& world) {
             << format_model_summary(job->spec.model, model) << "\n"
             << format_parallel(parallel) << format_resolved(resolved) << recompute_line << "\n" << format_zero(resolved.layout)
             << "\n" << schedule
+            << (job->spec.train.cuda_graph.value ? cuda_graph_line(job->rehearsal) + "\n" : std::string())
             << fmt::format("plugins: {} components from {} files\n", job->registry.components().size(),
                            job->registry.plugins().size())
             << *data << placement_line;

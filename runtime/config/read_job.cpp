@@ -162,6 +162,7 @@ TrainSpec read_train(TableReader train) {
                     written_pos(train, "recompute")};
   spec.detect_anomaly = train.boolean("detect_anomaly").value_or(false);
   spec.guard_params = train.boolean("guard_params").value_or(false);
+  spec.cuda_graph = {train.boolean("cuda_graph").value_or(false), written_pos(train, "cuda_graph")};
   for (TableReader& group : train.tables("param_group")) spec.param_groups.push_back(read_param_group(group));
   return spec;
 }

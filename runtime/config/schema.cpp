@@ -79,6 +79,7 @@ const std::vector<KeyInfo> kSchema = {
     {"train.recompute", K::kString, "\"auto\""},
     {"train.detect_anomaly", K::kBool, "false"},
     {"train.guard_params", K::kBool, "false"},
+    {"train.cuda_graph", K::kBool, "false"},
     {"train.param_group", K::kTableArray, "[]"},
     {"train.param_group[].match", K::kStringArray, "[] (any name)"},
     {"train.param_group[].ndim", K::kInt, "0 (any rank)"},

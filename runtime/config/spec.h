@@ -202,6 +202,9 @@ struct TrainSpec {
   // outputs for NaN/Inf, and lay parameters out with canary gaps checked after each call.
   bool detect_anomaly = false;
   bool guard_params = false;  // implies detect_anomaly
+  // The step's forward and backward captured in a CUDA graph after a warm-up step and replayed
+  // (exec/step_graph.h); refused where it cannot apply (job/job_checks.h check_cuda_graph).
+  Located<bool> cuda_graph{false, {}};
   std::vector<ParamGroupSpec> param_groups;
 };
 

@@ -1,5 +1,6 @@
 // CpuDevice, and the lookup from a plugin's llmrt_device to a ComputeDevice.
 #include "device/cpu_device.h"
+#include "device/capture_region.h"
 #include "device/dtype.h"
 
 #include <cstdlib>
@@ -27,6 +28,20 @@ class CpuEvent final : public Event {};
 }  // namespace
 
 Result<void*> CpuDevice::allocate(std::size_t bytes) {
+  LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse(fmt::format("allocate ({} bytes)", bytes)));
+  return allocate_host(bytes);
+}
+
+void CpuDevice::free(void* pointer) noexcept {
+  if (pointer == nullptr) return;
+  CaptureRegion::note("free");
+  count_free();
+  std::free(pointer);
+}
+
+Status CpuDevice::synchronize(Stream*) { return CaptureRegion::refuse("synchronize (a stream)"); }
+
+Result<void*> CpuDevice::allocate_host(std::size_t bytes) {
   // aligned_alloc wants a size that is a multiple of the alignment.
   const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* pointer = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
@@ -34,7 +49,7 @@ Result<void*> CpuDevice::allocate(std::size_t bytes) {
   return pointer;
 }
 
-void CpuDevice::free(void* pointer) noexcept { std::free(pointer); }
+void CpuDevice::free_host(void* pointer) noexcept { std::free(pointer); }
 
 Status CpuDevice::copy(void* dst, const void* src, std::size_t bytes, CopyKind, Stream*) {
   if (bytes > 0 && dst != src) std::memmove(dst, src, bytes);
@@ -51,6 +66,7 @@ Result<std::unique_ptr<Stream>> CpuDevice::create_stream() { return std::unique_
 Result<std::unique_ptr<Event>> CpuDevice::create_event() { return std::unique_ptr<Event>(new CpuEvent()); }
 
 Result<double> CpuDevice::sum_of_squares(const float* data, std::size_t count, Stream*) {
+  LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("sum_of_squares (a value read back to the host)"));
   double sum = 0;
   for (std::size_t i = 0; i < count; ++i) sum += static_cast<double>(data[i]) * data[i];
   return sum;
@@ -115,6 +131,7 @@ ComputeDevice* device_for(llmrt_device device) {
 }
 
 Status synchronize_plugin_stream(llmrt_stream* stream) {
+  LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("stream_synchronize"));
   if (stream == nullptr) return Status::success();
 #if LLMRT_HAVE_CUDA
   return synchronize_cuda_stream(stream);

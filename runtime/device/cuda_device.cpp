@@ -4,6 +4,7 @@
 // cuda_sum_in_order.cu's, all queued on the given stream; only sum_of_squares' one double
 // comes back to the host here (accumulate_sum_of_squares leaves it on the device).
 #include "device/cuda_device.h"
+#include "device/capture_region.h"
 #include "device/cuda_sum_in_order.h"
 #include "device/dtype.h"
 
@@ -58,6 +59,19 @@ class CudaEventHandle final : public Event {
   cudaEvent_t event_ = nullptr;
 };
 
+// An instantiated graph of one capture; replayed on any stream of its device.
+class CudaGraph final : public DeviceGraph {
+ public:
+  explicit CudaGraph(cudaGraphExec_t exec) : exec_(exec) {}
+  ~CudaGraph() override {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);  // nothing to report to from a destructor
+  }
+  Status launch(Stream* stream) override;
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
 namespace cu = llmrt::kernels::cuda;
 
 // Runs kernels/cuda calls, whose failures are CudaErrors (code, name, text, call site), as a Status.
@@ -73,6 +87,10 @@ Status kernel_status(std::string_view what, Body&& body) {
 
 cudaStream_t native(Stream* stream) {
   return stream == nullptr ? nullptr : static_cast<CudaStream*>(stream)->get();
+}
+
+Status CudaGraph::launch(Stream* stream) {
+  return check(cudaGraphLaunch(exec_, native(stream)), "cudaGraphLaunch");
 }
 
 cudaMemcpyKind native(CopyKind kind) {
@@ -94,18 +112,19 @@ class CudaDevice final : public ComputeDevice {
   llmrt_device id() const override { return llmrt_device{LLMRT_DEVICE_CUDA, index_}; }
 
   Result<void*> allocate(std::size_t bytes) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse(fmt::format("allocate ({} bytes, cudaMalloc)", bytes)));
     void* pointer = nullptr;
     LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
     const cudaError_t err = cudaMalloc(&pointer, bytes == 0 ? 1 : bytes);
     if (err != cudaSuccess) {
       // Deferred blocks are not released here: that would wait for the device mid-step.
-      const DeviceMemoryCounts held = frees_.counts();
+      const DeviceMemoryCounts held = ledger_.counts();
       return runtime_error("cudaMalloc of {} bytes on GPU {}: {} ({:.1f} MiB held, of which {:.1f} MiB freed and "
                            "waiting for the step's end)",
                            bytes, index_, cudaGetErrorString(err), held.held_bytes / 1048576.0,
                            held.pending_bytes / 1048576.0);
     }
-    frees_.allocated(pointer, bytes);
+    ledger_.allocated(pointer, bytes);
     return pointer;
   }
   // Deferred, not cudaFree (which waits for the whole device: a deadlock against a peer's NCCL
@@ -114,14 +133,52 @@ class CudaDevice final : public ComputeDevice {
   // one stream's order makes the free safe; the step's end is safe for every stream at once.
   void free(void* pointer) noexcept override {
     if (pointer == nullptr) return;
-    if (!frees_.defer(pointer)) {
+    CaptureRegion::note("free (deferred cudaFree)");
+    count_free();
+    if (!ledger_.defer(pointer)) {
       // Not ours (or freed twice): giving it to cudaFree would be the bug the ledger prevents.
       std::fprintf(stderr, "llmrt: GPU %d: free of %p, which this device does not hold (ignored)\n", index_,
                    pointer);
     }
   }
+  Result<void*> allocate_host(std::size_t bytes) override {
+    void* pointer = nullptr;
+    LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+    LLMRT_RETURN_IF_ERROR(check(cudaHostAlloc(&pointer, bytes == 0 ? 1 : bytes, cudaHostAllocDefault), "cudaHostAlloc"));
+    return pointer;
+  }
+  void free_host(void* pointer) noexcept override {
+    if (pointer != nullptr) cudaFreeHost(pointer);  // nothing to report to from a destructor
+  }
+  // Thread-local mode: only this thread's unsafe calls (cudaMalloc, a synchronisation, legacy
+  // stream work) break the capture, so another thread's work cannot. The legacy default stream
+  // cannot be captured at all.
+  Status begin_capture(Stream* stream) override {
+    if (stream == nullptr) return runtime_error("begin_capture: the legacy default stream cannot be captured");
+    LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
+    return check(cudaStreamBeginCapture(native(stream), cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  }
+  // Ends the capture whatever happened inside it (an invalidated capture ends with an error and
+  // no graph), then instantiates; the graph itself is not needed once instantiated.
+  Result<std::unique_ptr<DeviceGraph>> end_capture(Stream* stream) override {
+    if (stream == nullptr) return runtime_error("end_capture: the legacy default stream cannot be captured");
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(native(stream), &graph);
+    if (ended != cudaSuccess) {
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      return Error(check(ended, "cudaStreamEndCapture").error());
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (made != cudaSuccess) {
+      if (exec != nullptr) cudaGraphExecDestroy(exec);
+      return Error(check(made, "cudaGraphInstantiate").error());
+    }
+    return std::unique_ptr<DeviceGraph>(new CudaGraph(exec));
+  }
   Status release_deferred_frees() override {
-    const std::vector<void*> pending = frees_.take_pending();
+    const std::vector<void*> pending = ledger_.take_pending();
     if (pending.empty()) return Status::success();
     LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
     Status first = Status::success();
@@ -129,10 +186,10 @@ class CudaDevice final : public ComputeDevice {
       const Status freed = check(cudaFree(pointer), "cudaFree (a deferred free)");
       if (first.ok() && !freed.ok()) first = freed;
     }
-    frees_.released(pending.size());
+    ledger_.released(pending.size());
     return first;
   }
-  DeviceMemoryCounts memory_counts() const override { return frees_.counts(); }
+  DeviceMemoryCounts memory_counts() const override { return ledger_.counts(); }
   Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) override {
     return check(cudaMemcpyAsync(dst, src, bytes, native(kind), native(stream)), "cudaMemcpyAsync");
   }
@@ -146,6 +203,7 @@ class CudaDevice final : public ComputeDevice {
     return std::unique_ptr<Stream>(new CudaStream(stream));
   }
   Status synchronize(Stream* stream) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("synchronize (cudaStreamSynchronize)"));
     return check(cudaStreamSynchronize(native(stream)), "cudaStreamSynchronize");
   }
   Result<std::unique_ptr<Event>> create_event() override {
@@ -169,6 +227,7 @@ class CudaDevice final : public ComputeDevice {
   // data: (count) f32 on this device. fp64 accumulation in a fixed order (two kernels), then the
   // host waits for the one double.
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override {
+    LLMRT_RETURN_IF_ERROR(CaptureRegion::refuse("sum_of_squares (a value read back to the host)"));
     double* scratch = nullptr;
     LLMRT_ASSIGN_OR_RETURN(scratch, scratch_for(native(stream)));
     double sum = 0;
@@ -243,7 +302,7 @@ class CudaDevice final : public ComputeDevice {
   }
 
   int index_ = 0;
-  DeferredFrees frees_;  // every block allocate() made, and those free() deferred
+  DeferredFrees ledger_;  // every block allocate() made, and those free() deferred
   std::mutex mutex_;  // guards scratch_
   // Per stream (kSumOfSquaresBlocks + 1) f64: the partial sums, then sum_of_squares' total.
   std::map<cudaStream_t, double*> scratch_;

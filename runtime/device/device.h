@@ -3,7 +3,9 @@
 // runs today; the CUDA one (cuda_device.h) is built with LLMRT_CUDA and exercised by the GPU path.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include <llmrt/plugin.h>
@@ -30,6 +32,13 @@ class Event {
   virtual ~Event() = default;
 };
 
+// A captured CUDA graph of a stream's work (ComputeDevice::end_capture), replayed by launch.
+class DeviceGraph {
+ public:
+  virtual ~DeviceGraph() = default;
+  virtual Status launch(Stream* stream) = 0;  // queues one replay on `stream`
+};
+
 class ComputeDevice {
  public:
   virtual ~ComputeDevice() = default;
@@ -48,6 +57,22 @@ class ComputeDevice {
   virtual Status release_deferred_frees() { return Status::success(); }
   // What the device holds and what waits for release (all zero on the CPU, which keeps no ledger).
   virtual DeviceMemoryCounts memory_counts() const { return {}; }
+  // Pinned host memory for copies a CUDA graph replays (the copy node reads it at each launch;
+  // pageable memory cannot be captured): cudaHostAlloc on CUDA, 64-byte aligned on the CPU.
+  virtual Result<void*> allocate_host(std::size_t bytes) = 0;
+  virtual void free_host(void* pointer) noexcept = 0;
+  // How many times this device has freed memory (free, and the runtime's own frees on it): a
+  // graph captured when it read n is replayed only while it still reads n, since a replay
+  // writes and reads the addresses the capture saw (exec/step_graph.h).
+  std::uint64_t frees() const { return frees_.load(std::memory_order_relaxed); }
+
+  // Stream capture (train.cuda_graph). begin_capture: `stream`'s work from this thread is
+  // recorded, not run (cudaStreamCaptureModeThreadLocal), until end_capture, which returns the
+  // instantiated graph, or an error when the capture failed (it is ended either way). The CPU
+  // runs everything at once: begin does nothing, end returns no graph (nullptr); what a capture
+  // forbids is audited on both by device/capture_region.h.
+  virtual Status begin_capture(Stream* stream) = 0;
+  virtual Result<std::unique_ptr<DeviceGraph>> end_capture(Stream* stream) = 0;
   // Ordered on `stream` (nullptr: the device's default order; the CPU runs it at once).
   virtual Status copy(void* dst, const void* src, std::size_t bytes, CopyKind kind, Stream* stream) = 0;
   virtual Status fill_zero(void* dst, std::size_t bytes, Stream* stream) = 0;
@@ -79,6 +104,12 @@ class ComputeDevice {
   // The fp32 master weights' compute copy is made with it after every update.
   virtual Status convert(void* dst, std::int32_t dst_dtype, const void* src, std::int32_t src_dtype,
                          std::size_t count, Stream* stream) = 0;
+
+ protected:
+  void count_free() noexcept { frees_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> frees_{0};
 };
 
 // convert() on host memory: what the CPU device does, and the CUDA one through a host copy.

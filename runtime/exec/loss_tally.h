@@ -36,6 +36,10 @@ class LossTally {
   // path only: it reads every slot).
   Result<std::optional<Bad>> first_non_finite(Stream* stream);
   std::size_t added() const { return microbatches_.size(); }
+  const std::vector<int>& microbatches() const { return microbatches_; }  // [slot] whose loss it holds
+  // After begin: the slots were filled on the device by a CUDA graph replay of a step whose
+  // adds were `microbatches` (exec/step_graph.h); finish then sums them as if added here.
+  void added_by_replay(const std::vector<int>& microbatches) { microbatches_ = microbatches; }
 
  private:
   ComputeDevice* device_ = nullptr;

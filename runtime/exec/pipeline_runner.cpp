@@ -1,5 +1,6 @@
 #include "exec/pipeline_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -103,13 +104,19 @@ Status PipelineRunner::forward(const llmrt_action& action, TokenSource& data, st
   const int chunk = action.chunk, mb = action.microbatch;
   Stage& stage = *chunks_[static_cast<std::size_t>(chunk)];
   TokenBatch batch;
-  if (is_first(chunk) || is_last(chunk)) {
+  std::span<const std::int32_t> tokens, targets;
+  if (graph_) {  // read before the step, into the staging the captured copies read
+    tokens = graph_->tokens(mb);
+    targets = graph_->targets(mb);
+  } else if (is_first(chunk) || is_last(chunk)) {
     LLMRT_ASSIGN_OR_RETURN(auto read, data.sequences_at(first_sequence + mb * batch_, batch_));
     batch = std::move(read);
+    tokens = batch.inputs;
+    targets = batch.targets;
   }
   const MessageKey input_key{0, mb, chunk};
   const Buffer* activation = is_first(chunk) ? nullptr : &inbox_.at(input_key);
-  LLMRT_RETURN_IF_ERROR(stage.forward(mb, batch.inputs, activation, batch.targets));
+  LLMRT_RETURN_IF_ERROR(stage.forward(mb, tokens, activation, targets));
   consume(input_key);  // the stage keeps its own copy
   if (is_last(chunk)) {
     LLMRT_RETURN_IF_ERROR(losses_.add(stage.loss(mb), mb, stage.stream()));  // read at the step's end
@@ -188,22 +195,89 @@ Status PipelineRunner::run_action(std::size_t index, TokenSource& data, std::int
   }
 }
 
+Status PipelineRunner::use_cuda_graph() {
+  if (layout_.pp != 1 || chunks_.size() != 1) {
+    return runtime_error("train.cuda_graph: a graph covers one stage (pp = 1, one chunk), not pp {} × {} chunks",
+                         layout_.pp, chunks_.size());
+  }
+  LLMRT_ASSIGN_OR_RETURN(graph_, StepGraph::create(groups_.device(), compute_stream(), layout_.microbatches,
+                                                   static_cast<std::size_t>(batch_ * seq_)));
+  return Status::success();
+}
+
+Status PipelineRunner::run_actions(TokenSource& data, std::int64_t first_sequence, std::int64_t step, bool recording,
+                                   std::string* where) {
+  for (std::size_t index = 0; index < actions_.size(); ++index) {
+    const llmrt_action& action = actions_[index];
+    const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
+    progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
+    if (where != nullptr) *where = describe_action(action);
+    const double start = recording ? now() : 0;
+    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence));
+    if (where != nullptr) LLMRT_RETURN_IF_ERROR(graph_->check_region());
+    if (recording) measured_.push_back(TimedAction{action, start, now()});
+    progress_.end_action();
+  }
+  return Status::success();
+}
+
+// Every microbatch's tokens and targets into the pinned staging. The host may write it: the
+// previous step's loss read waited for the compute stream, so no replay still reads it.
+Status PipelineRunner::stage_tokens(TokenSource& data, std::int64_t first_sequence) {
+  for (int mb = 0; mb < layout_.microbatches; ++mb) {
+    LLMRT_ASSIGN_OR_RETURN(const TokenBatch batch, data.sequences_at(first_sequence + mb * batch_, batch_));
+    const std::span<std::int32_t> tokens = graph_->tokens(mb), targets = graph_->targets(mb);
+    if (batch.inputs.size() != tokens.size() || batch.targets.size() != targets.size()) {
+      return runtime_error("microbatch {}: {} tokens read, the graph's staging holds {}", mb, batch.inputs.size(),
+                           tokens.size());
+    }
+    std::copy(batch.inputs.begin(), batch.inputs.end(), tokens.begin());
+    std::copy(batch.targets.begin(), batch.targets.end(), targets.begin());
+  }
+  return Status::success();
+}
+
+// The actions inside the capture region: recorded into a graph on CUDA (then launched once),
+// run and audited on the CPU.
+// A layer call that draws random numbers fails the capture, naming the layer.
+Status PipelineRunner::capture_actions(TokenSource& data, std::int64_t first_sequence, std::int64_t step) {
+  std::string where = "the capture's start";
+  Status region = graph_->begin_capture();
+  for (Stage* chunk : chunks_) chunk->watch_rng(true);
+  if (region.ok()) region = run_actions(data, first_sequence, step, false, &where);
+  for (Stage* chunk : chunks_) chunk->watch_rng(false);
+  LLMRT_RETURN_IF_ERROR(graph_->end_capture(step, std::move(region), where, losses_.microbatches()));
+  // CUDA recorded this step's work without running it: run it now (the tally's list is already
+  // this step's). The CPU ran it inside the region.
+  if (graph_->has_graph()) LLMRT_RETURN_IF_ERROR(graph_->replay());
+  return Status::success();
+}
+
+// The captured step again: its tally slots are filled on the device as the capture's were.
+Status PipelineRunner::replay_actions(std::int64_t step) {
+  progress_.begin_action(fmt::format("step {} CUDA graph replay", step), -1);
+  LLMRT_RETURN_IF_ERROR(graph_->replay());
+  losses_.added_by_replay(graph_->replayed_microbatches());
+  progress_.end_action();
+  return Status::success();
+}
+
 Result<double> PipelineRunner::run_step(TokenSource& data, std::int64_t first_sequence, float loss_scale,
                                         std::int64_t step) {
   set_plugin_call_step(step);  // named when a plugin crashes, exits or hangs in this step
   const bool recording = step == record_step_;
   if (recording) measured_.clear();
+  const StepMode mode = graph_ ? graph_->begin_step(recording) : StepMode::kEager;
+  if (graph_) LLMRT_RETURN_IF_ERROR(stage_tokens(data, first_sequence));
   LLMRT_RETURN_IF_ERROR(begin_pass());
   LLMRT_RETURN_IF_ERROR(losses_.begin(groups_.device(), last_forwards_));
   LLMRT_RETURN_IF_ERROR(upload_loss_scale(loss_scale));
-  for (std::size_t index = 0; index < actions_.size(); ++index) {
-    const llmrt_action& action = actions_[index];
-    const int waits_for = is_receive(action) ? groups_.world_rank_of_stage(action.peer_rank) : -1;
-    progress_.begin_action(fmt::format("step {} {}", step, describe_action(action)), waits_for);
-    const double start = recording ? now() : 0;
-    LLMRT_RETURN_IF_ERROR(run_action(index, data, first_sequence));
-    if (recording) measured_.push_back(TimedAction{action, start, now()});
-    progress_.end_action();
+  if (mode == StepMode::kEager) {
+    LLMRT_RETURN_IF_ERROR(run_actions(data, first_sequence, step, recording));
+  } else if (mode == StepMode::kReplay && graph_->has_graph()) {
+    LLMRT_RETURN_IF_ERROR(replay_actions(step));
+  } else {  // a capture, or the CPU's audited "replay"
+    LLMRT_RETURN_IF_ERROR(capture_actions(data, first_sequence, step));
   }
   LLMRT_RETURN_IF_ERROR(end_pass());
   progress_.begin_action(fmt::format("step {} waiting for its sends to be received", step), -1);

@@ -20,6 +20,7 @@
 #include "exec/p2p_transport.h"
 #include "exec/stage.h"
 #include "exec/stage_streams.h"
+#include "exec/step_graph.h"
 #include "plan/layout.h"
 #include "schedule/simulator.h"
 #include "util/status.h"
@@ -51,13 +52,24 @@ class PipelineRunner {
 
   // Records every action's start and end (seconds on MPI_Wtime's clock, or the steady clock
   // without MPI) during step `step`; measured() then holds them.
-  void record_step(std::int64_t step) { record_step_ = step; }
+  void record_step(std::int64_t step) { record_step_ = step; }  // run eagerly under train.cuda_graph
+
+  // train.cuda_graph (exec/step_graph.h): from now on each step's actions are captured in a
+  // CUDA graph after a warm-up step and replayed (audited on the CPU). One stage only: pp = 1,
+  // one chunk (the job checks refuse anything else before this is reached).
+  Status use_cuda_graph();
   const std::vector<TimedAction>& measured() const { return measured_; }
 
  private:
   using MessageKey = std::tuple<int, int, int>;  // (is_gradient, microbatch, this rank's chunk)
 
   Status run_action(std::size_t index, TokenSource& data, std::int64_t first_sequence);
+  // The step's actions in order. `where` (capture only): the action running, for the message.
+  Status run_actions(TokenSource& data, std::int64_t first_sequence, std::int64_t step, bool recording,
+                     std::string* where = nullptr);
+  Status stage_tokens(TokenSource& data, std::int64_t first_sequence);  // into graph_'s staging
+  Status capture_actions(TokenSource& data, std::int64_t first_sequence, std::int64_t step);
+  Status replay_actions(std::int64_t step);
   Status forward(const llmrt_action& action, TokenSource& data, std::int64_t first_sequence);
   Status forward_only(int chunk, int microbatch, TokenSource& data, std::int64_t first_sequence);
   Status backward_input(const llmrt_action& action, bool weights_too);
@@ -104,6 +116,7 @@ class PipelineRunner {
   LossTally losses_;        // this pass's losses, on the device
   StageStreams* streams_;
   P2pTransport transport_;  // receives keyed by action index
+  std::unique_ptr<StepGraph> graph_;  // train.cuda_graph, else nullptr
   std::int64_t record_step_ = -1;
   std::vector<TimedAction> measured_;
 };

@@ -81,9 +81,18 @@ llmrt_call_ctx Stage::call_context(int microbatch) const {
 Status Stage::checked_call(const LayerSlot& layer, std::string_view pass, int microbatch,
                            std::span<const llmrt_tensor> outputs, std::span<const llmrt_tensor> grad_params,
                            const ParamStore& params, ComputeDevice& device) {
+  if (rng_watched_ && placement_.job != nullptr && placement_.job->rng_offset.load() != rng_offset_watched_) {
+    return runtime_error("{} {} (microbatch {}) draws random numbers; a graph replay would repeat them",
+                         layer.label, pass, microbatch);
+  }
   if (!checks_.active()) return Status::success();
   if (placement_.stream != nullptr) LLMRT_RETURN_IF_ERROR(device.synchronize(placement_.stream));
   return checks_.after_call(layer, pass, microbatch, outputs, grad_params, params, device);
+}
+
+void Stage::watch_rng(bool on) {
+  rng_watched_ = on;
+  if (on && placement_.job != nullptr) rng_offset_watched_ = placement_.job->rng_offset.load();
 }
 
 Stage::MicrobatchState& Stage::state_of(int microbatch, const char* pass) {

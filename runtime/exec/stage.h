@@ -81,6 +81,9 @@ class Stage {
   void on_weights_done(WeightsDone callback) { weights_done_ = std::move(callback); }
   // train.detect_anomaly / train.guard_params: checks after every layer call (exec/layer_checks.h).
   void set_call_checks(LayerCallChecks checks) { checks_ = checks; }
+  // train.cuda_graph: while watching, a layer call that moves the job's RNG offset is an error
+  // naming the layer (a graph replay would repeat its draws). Set around the capture region.
+  void watch_rng(bool on);
 
   ParamStore& params() { return *params_; }
   const ParamStore& params() const { return *params_; }
@@ -148,6 +151,8 @@ class Stage {
   std::vector<MicrobatchState> free_states_;
   WeightsDone weights_done_;
   LayerCallChecks checks_;
+  bool rng_watched_ = false;
+  std::uint64_t rng_offset_watched_ = 0;  // the job's RNG offset when watching began
   std::vector<bool> reruns_;         // [layer] full recompute with saved state to drop
   std::size_t rerun_bytes_ = 0;      // every rerun buffer's size: the largest such layer's saved_bytes
   std::vector<Buffer> rerun_pool_;   // at most kRerunPool buffers of rerun_bytes_

@@ -163,6 +163,7 @@ Status Trainer::load_actions(const Registry& registry) {
   runner_ = std::make_unique<PipelineRunner>(std::move(chunks), layout_, *groups_, *progress_,
                                              std::move(schedule.actions[static_cast<std::size_t>(groups_->coords().pp)]),
                                              layout_.microbatch_size, seq_, pipeline_dtypes(), streams_.get());
+  if (train_.cuda_graph.value) LLMRT_RETURN_IF_ERROR(runner_->use_cuda_graph());
   if (layout_.dp > 1) {
     buckets_ = std::make_unique<GradientBuckets>(*params_, groups_->data_parallel(), *progress_, layout_.microbatches,
                                                  zero_.get());

@@ -59,6 +59,51 @@ std::map<std::string, std::vector<int>> ranks_on_this_host(const OpenJob& job, c
 
 }  // namespace
 
+Status check_cuda_graph(const OpenJob& job, const ResolvedJob& resolved) {
+  const Located<bool>& key = job.spec.train.cuda_graph;
+  if (!key.value) return Status::success();
+  const std::string where = key.pos.key_path.empty() ? std::string("train.cuda_graph") : key.pos.describe();
+  const Layout& layout = resolved.layout;
+  std::string reason;
+  if (layout.pp > 1 || layout.virtual_stages > 1) {
+    reason = fmt::format("the layout has {} pipeline stages × {} virtual stages; a graph covers one stage (pp = 1, "
+                         "virtual_stages = 1), whose step sends no messages",
+                         layout.pp, layout.virtual_stages);
+  } else if (layout.tp > 1 || layout.dp > 1) {
+    reason = fmt::format("the layout has tp {} · dp {}; a graph needs tp = dp = 1 (the tensor-parallel all-reduce, "
+                         "the data-parallel buckets and ZeRO act between the step's actions)",
+                         layout.tp, layout.dp);
+  } else if (job.spec.train.detect_anomaly || job.spec.train.guard_params) {
+    reason = fmt::format("train.{} checks every layer call on the host, which a graph replay skips: turn it off, or set train.cuda_graph = false",
+                         job.spec.train.guard_params ? "guard_params" : "detect_anomaly");
+  }
+  if (!reason.empty()) return input_error("{}: CUDA graphs cannot apply: {}", where, reason);
+  for (std::size_t i = 0; i < job.spec.model.layers.size(); ++i) {
+    const LayerSpec& layer = job.spec.model.layers[i];
+    LLMRT_ASSIGN_OR_RETURN(const Component* component,
+                           job.registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe()));
+    if ((component->layer().flags & LLMRT_LAYER_GRAPH_SAFE) != 0) continue;
+    return input_error("{}: CUDA graphs cannot apply: model.layer[{}] component '{}' (plugin {}) does not declare "
+                       "LLMRT_LAYER_GRAPH_SAFE (its passes may allocate, synchronise or draw random numbers); set "
+                       "train.cuda_graph = false",
+                       where, i, component->name,
+                       component->plugin != nullptr ? component->plugin->path : std::string("built in"));
+  }
+  for (int rank = 0; rank < resolved.world_size && !job.rehearsal; ++rank) {
+    if (device_of(job, resolved, rank).model->is_cpu) {
+      return input_error("{}: CUDA graphs need a GPU rank; rank {} runs on the CPU (set train.cuda_graph = false, or "
+                         "rehearse a GPU job with --rehearse, which audits the capture on the CPU)",
+                         where, rank);
+    }
+  }
+  return Status::success();
+}
+
+std::string cuda_graph_line(bool rehearsal) {
+  if (rehearsal) return "CUDA graph: rehearsed on the CPU (capture audited, no graph)";
+  return "CUDA graph: the step's forward and backward captured on the second step this process runs and replayed after it (one stage, tp = dp = 1)";
+}
+
 Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::int64_t host_ram_bytes) {
   const PlanRequest request = job.plan_request(resolved.world_size);
   LLMRT_ASSIGN_OR_RETURN(const std::vector<double> gib, predict_rank_memory_gib(request, resolved.layout));

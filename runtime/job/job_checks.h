@@ -23,6 +23,16 @@ namespace llmrt {
 // error names the stage, the figures and which memory they were held against.
 Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::int64_t host_ram_bytes);
 
+// train.cuda_graph = true where a CUDA graph of the step cannot apply, as an input error naming
+// the key and the reason: a layout with more than one stage (pp or virtual stages), tp or dp
+// above 1 (ZeRO acts only with dp > 1), train.detect_anomaly or train.guard_params (host checks
+// between layer calls), a layer whose component does not declare LLMRT_LAYER_GRAPH_SAFE
+// (named as model.layer[i]), or a rank on a CPU that is not a rehearsal (nothing to capture).
+Status check_cuda_graph(const OpenJob& job, const ResolvedJob& resolved);
+
+// The plan paragraph's line for train.cuda_graph = true (which check_cuda_graph accepted).
+std::string cuda_graph_line(bool rehearsal);
+
 // data.train and data.val as the trainer and the validator will read them (check_token_shards:
 // headers, sizes, a window, every token id below model.vocab_size), and data.val holding one
 // train.global_batch of windows. Returns the line `check` prints about them.

@@ -107,6 +107,7 @@ Result<ResolvedJob> resolve_job(OpenJob& job, int world_size) {
   resolved.planned = std::move(planned);
   // Before anything is allocated: the layout fits the memory it will run in.
   LLMRT_RETURN_IF_ERROR(check_memory_fit(job, resolved, host_memory_bytes()));
+  LLMRT_RETURN_IF_ERROR(check_cuda_graph(job, resolved));
   return resolved;
 }
 

@@ -1,5 +1,6 @@
 // The host side of llmrt_host_api (statuses in host_status.cpp, the op table in host_ops*.cpp).
 #include "plugin/host_api.h"
+#include "device/capture_region.h"
 
 #include "device/collectives.h"
 #include "device/device.h"
@@ -54,15 +55,17 @@ llmrt_status* device_alloc(llmrt_device device, llmrt_stream*, std::size_t bytes
   ComputeDevice* owner = device_for(device);
   if (owner == nullptr) return status_new(LLMRT_UNIMPLEMENTED, "device_alloc: no such device in this build");
   auto memory = owner->allocate(bytes);
-  if (!memory.ok()) return from_status(memory.error());
+  if (!memory.ok()) return from_status(memory.error().with_context("device_alloc"));
   *out = *memory;
   return nullptr;
 }
 llmrt_status* device_free(llmrt_device device, llmrt_stream*, void* pointer) {
   ComputeDevice* owner = device_for(device);
   if (owner == nullptr) return status_new(LLMRT_UNIMPLEMENTED, "device_free: no such device in this build");
+  // Inside a step's CUDA graph region the free still happens (nothing leaks), and is refused.
+  const Status in_region = CaptureRegion::refuse("device_free");
   owner->free(pointer);
-  return nullptr;
+  return from_status(in_region);
 }
 llmrt_status* stream_synchronize(llmrt_stream* stream) { return from_status(synchronize_plugin_stream(stream)); }
 

@@ -235,6 +235,9 @@ const std::vector<Proven> kProven = {
     // A layer that makes a NaN, and one that writes past its parameter slice, named in the run.
     {"train.detect_anomaly", "reliability/cases/plugin_mistakes.cases"},
     {"train.guard_params", "reliability/cases/plugin_mistakes.cases"},
+    // Needs a GPU rank or --rehearse: the rehearsed graph run gives the eager numbers, and a
+    // layer that allocates inside the captured step is named.
+    {"train.cuda_graph", "exec/cuda_graph_test.cpp"},
     {"model.init_from", "infer/infer_models_test.cpp"},       // a trained model continued from its file
     {"checkpoint.resume", "ckpt/resume_test.cpp"},            // a second launch continues the first
     {"metrics.prometheus", "cli/watch_run_test.cpp"},         // the endpoint scraped during a run

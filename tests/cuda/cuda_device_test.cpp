@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda/cuda_test_util.h"
+#include "device/capture_region.h"
 #include "device/cuda_device.h"
 
 using namespace llmrt::kernels::cuda_test;
@@ -157,4 +158,60 @@ BOOST_AUTO_TEST_CASE(sum_in_order_gives_the_host_loops_bits) {
     std::memcpy(&want_bits, &want, sizeof want);
     BOOST_TEST(got_bits == want_bits, values.size() << " values: " << got << " vs " << want);
   }
+}
+
+// train.cuda_graph's device API: a capture records (does not run) a fill and a copy from pinned
+// host memory; each launch runs them again and reads the pinned memory as it is at the launch.
+// Inside the capture region an allocation is refused, and a free counts in frees().
+BOOST_AUTO_TEST_CASE(capture_a_fill_and_a_copy_and_replay_twice) {
+  llmrt::ComputeDevice& device = device0();
+  auto stream = make_stream(device);
+  constexpr std::size_t n = 1000;
+  auto pinned = device.allocate_host(n * sizeof(float));
+  BOOST_TEST_REQUIRE(pinned.ok());
+  float* host = static_cast<float*>(*pinned);
+  for (std::size_t i = 0; i < n; ++i) host[i] = float(i) + 0.5f;
+  DeviceBuffer<float> zeroed(n), copied(n);
+  const std::vector<float> sentinel(n, -7.0f);
+  zeroed.upload(sentinel.data(), n);
+  copied.upload(sentinel.data(), n);
+
+  std::unique_ptr<llmrt::DeviceGraph> graph;
+  {
+    llmrt::CaptureRegion region;
+    BOOST_TEST_REQUIRE(device.begin_capture(stream.get()).ok());
+    BOOST_TEST(device.fill_zero(zeroed.get(), n * sizeof(float), stream.get()).ok());
+    BOOST_TEST(device.copy(copied.get(), host, n * sizeof(float), llmrt::CopyKind::kHostToDevice, stream.get()).ok());
+    auto refused = device.allocate(64);
+    BOOST_TEST(!refused.ok());
+    auto ended = device.end_capture(stream.get());
+    BOOST_TEST_REQUIRE(ended.ok(), (ended.ok() ? "" : ended.error().message()));
+    graph = std::move(*ended);
+  }
+  BOOST_TEST_REQUIRE(graph != nullptr);
+  BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+  BOOST_TEST(to_host(zeroed) == sentinel);  // recorded, not run
+  BOOST_TEST(to_host(copied) == sentinel);
+
+  BOOST_TEST_REQUIRE(graph->launch(stream.get()).ok());
+  BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+  BOOST_TEST(to_host(zeroed) == std::vector<float>(n, 0.0f));
+  std::vector<float> want(host, host + n);
+  BOOST_TEST(to_host(copied) == want);
+
+  for (std::size_t i = 0; i < n; ++i) host[i] = -float(i);  // the staging rewritten between replays
+  zeroed.upload(sentinel.data(), n);
+  BOOST_TEST_REQUIRE(graph->launch(stream.get()).ok());
+  BOOST_TEST_REQUIRE(device.synchronize(stream.get()).ok());
+  want.assign(host, host + n);
+  BOOST_TEST(to_host(copied) == want);
+  BOOST_TEST(to_host(zeroed) == std::vector<float>(n, 0.0f));
+
+  const std::uint64_t frees = device.frees();
+  auto memory = device.allocate(64);
+  BOOST_TEST_REQUIRE(memory.ok());
+  device.free(*memory);
+  BOOST_TEST(device.frees() == frees + 1);
+  graph.reset();
+  device.free_host(host);
 }

@@ -63,9 +63,9 @@ std::uint32_t flags_of(const Registry& registry, const std::string& name) {
 
 BOOST_AUTO_TEST_CASE(gpt_layers_declare_what_they_recompute) {
   Registry registry = load_builtin_plugins();
-  BOOST_TEST(flags_of(registry, "gpt.block") == (LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE));
-  BOOST_TEST(flags_of(registry, "gpt.head") == (LLMRT_LAYER_FUSED_BACKWARD | LLMRT_LAYER_RECOMPUTE_FULL));
-  BOOST_TEST(flags_of(registry, "gpt.embedding") == (LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE));
+  BOOST_TEST(flags_of(registry, "gpt.block") == (LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE | LLMRT_LAYER_GRAPH_SAFE));
+  BOOST_TEST(flags_of(registry, "gpt.head") == (LLMRT_LAYER_FUSED_BACKWARD | LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_GRAPH_SAFE));
+  BOOST_TEST(flags_of(registry, "gpt.embedding") == (LLMRT_LAYER_RECOMPUTE_FULL | LLMRT_LAYER_RECOMPUTE_SELECTIVE | LLMRT_LAYER_GRAPH_SAFE));
 }
 
 BOOST_AUTO_TEST_CASE(selective_block_saves_less_and_gives_the_same_bits) {

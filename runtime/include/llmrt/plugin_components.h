@@ -103,6 +103,13 @@ typedef struct llmrt_layer_context {
 /* created with llmrt_layer_context.recompute = LLMRT_RECOMPUTE_SELECTIVE, the layer asks for
  * fewer saved_bytes and its backward recomputes the rest (gradients unchanged). */
 #define LLMRT_LAYER_RECOMPUTE_SELECTIVE 4u
+/* (ABI 1.3) the passes may be captured in a CUDA graph and replayed (train.cuda_graph): after
+ * the first call at a shape, forward, backward_input and backward_weight allocate and free
+ * nothing (no device_alloc/device_free, no cudaMalloc/cudaFree), call no synchronising API
+ * (stream_synchronize, cudaStreamSynchronize, cudaMemcpy without Async), read nothing back to
+ * the host and draw no random numbers (rng_reserve): a replay repeats the recorded device work
+ * on the recorded addresses, and nothing the host did during the first call happens again. */
+#define LLMRT_LAYER_GRAPH_SAFE 8u
 
 /* The arguments of the compute entry points, one struct per call so that a later minor can
  * append fields (a plugin reads an appended field only when LLMRT_HAS_FIELD says the host wrote

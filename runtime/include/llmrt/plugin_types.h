@@ -13,7 +13,7 @@ extern "C" {
 /* ABI version of this header. Same major: loads. A plugin built with a newer minor loads into
  * an older host only when its identity's min_host_minor <= the host's minor. */
 #define LLMRT_ABI_MAJOR 1
-#define LLMRT_ABI_MINOR 2
+#define LLMRT_ABI_MINOR 3
 #define LLMRT_PLUGIN_MAGIC 0x4C4C5254u /* "LLRT" */
 
 /* Size of struct T up to and including field `last`: what a reader needs before touching it. */

@@ -14,7 +14,11 @@
  *   MISTAKE_NAN_BACKWARD  backward_input writes a NaN into the input gradient
  *   MISTAKE_WRONG_BACKWARD   backward_weight gives 1.5 times the gradient of w (`llmrt plugins test`'s
  *                            gradient check names it)
- *   MISTAKE_OVERWRITE_GRAD   backward_weight writes (=) the gradient of w instead of adding (+=) */
+ *   MISTAKE_OVERWRITE_GRAD   backward_weight writes (=) the gradient of w instead of adding (+=)
+ *   MISTAKE_GRAPH_ALLOC   declares LLMRT_LAYER_GRAPH_SAFE, yet from its 2nd forward on allocates (and
+ *                         frees) 64 bytes through device_alloc on every call (train.cuda_graph must name it)
+ *   MISTAKE_GRAPH_RNG     declares LLMRT_LAYER_GRAPH_SAFE, yet from its 2nd forward on draws random
+ *                         numbers (rng_reserve) on every call */
 #include <llmrt/plugin.h>
 
 #include <math.h>
@@ -120,6 +124,24 @@ static llmrt_status* scale_forward(void* instance, const llmrt_call_ctx* ctx, co
   float* y = (float*)args->out[0].data;
   int64_t i, n = numel_of(&args->in[0]);
   (void)ctx;
+#if defined(MISTAKE_GRAPH_ALLOC) || defined(MISTAKE_GRAPH_RNG)
+  {
+    static int calls = 0; /* a fixture: one instance per process */
+    if (++calls >= 2) {
+#if defined(MISTAKE_GRAPH_ALLOC)
+      void* scratch = NULL;
+      llmrt_status* status = g_host->device_alloc(ctx->device, ctx->stream, 64, &scratch);
+      if (status != NULL) return status;
+      status = g_host->device_free(ctx->device, ctx->stream, scratch);
+      if (status != NULL) return status;
+#else
+      uint64_t seed = 0, offset = 0;
+      llmrt_status* status = g_host->rng_reserve(ctx, 16, &seed, &offset);
+      if (status != NULL) return status;
+#endif
+    }
+  }
+#endif
   for (i = 0; i < n; ++i) {
 #if defined(MISTAKE_READ_PAST)
     const int64_t c = i % layer->channels;
@@ -181,7 +203,11 @@ static const llmrt_config_key scale_keys[] = {
 static const llmrt_layer_vtable scale_table = {
     .struct_size = sizeof(llmrt_layer_vtable), .create = scale_create, .destroy = scale_destroy,
     .infer_shapes = scale_infer, .param_specs = scale_params, .forward = scale_forward,
-    .backward_input = scale_backward_input, .backward_weight = scale_backward_weight};
+    .backward_input = scale_backward_input, .backward_weight = scale_backward_weight,
+#if defined(MISTAKE_GRAPH_ALLOC) || defined(MISTAKE_GRAPH_RNG)
+    .flags = LLMRT_LAYER_GRAPH_SAFE,
+#endif
+};
 
 static llmrt_status* register_components(const llmrt_host_api* host, llmrt_registrar* registrar) {
   llmrt_component_desc desc;
