@@ -61,7 +61,8 @@ std::string describe(const BatchedGemm& x, GemmDtype ab, GemmDtype d) {
          " k=" + std::to_string(g.k) + " A(" + (g.trans_a ? "T" : "N") + ", lda " + std::to_string(g.lda) +
          ", stride " + std::to_string(x.stride_a) + ") B(" + (g.trans_b ? "T" : "N") + ", ldb " +
          std::to_string(g.ldb) + ", stride " + std::to_string(x.stride_b) + ") D(ldd " + std::to_string(g.ldd) +
-         ", stride " + std::to_string(x.stride_d) + ") batch " + std::to_string(x.batch) + " " + dtype_name(ab) + " -> " + dtype_name(d);
+         ", stride " + std::to_string(x.stride_d) + ") batch " + std::to_string(x.batch) + " " + dtype_name(ab) +
+         " -> " + dtype_name(d);
 }
 
 // One thread per element of D over every batch element (grid-stride); fp32 accumulation.

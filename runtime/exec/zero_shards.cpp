@@ -123,7 +123,8 @@ Status ZeroShards::accumulate_sum_of_squares(const std::vector<float>& entry_wei
     const ParamEntry& entry = params_.entries()[e];
     for (const ShardPiece& piece : layout_.pieces_in(entry.offset, entry.count)) {
       if (piece.tail && layout_.dp_rank() != 0) continue;
-      LLMRT_RETURN_IF_ERROR(params_.device().accumulate_sum_of_squares(total, grads + piece.shard, piece.count, nullptr));
+      LLMRT_RETURN_IF_ERROR(
+          params_.device().accumulate_sum_of_squares(total, grads + piece.shard, piece.count, nullptr));
     }
   }
   return Status::success();
