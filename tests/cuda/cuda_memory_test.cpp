@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(gpt_workspace_is_sized_once_from_the_live_layers) {
   TestHost host;
   const int B = 2, T = 16, C = 32, V = 1000;
   TestConfig block_keys, head_keys;
-  block_keys.integer("d_model", C).integer("heads", 4);
+  block_keys.integer("d_model", C).integer("heads", 4).integer("n_layer_for_init", 12);
   head_keys.integer("d_model", C).integer("vocab_size", V).boolean("tied_embedding", true).integer("vocab_pad_multiple", 64);
   const llmrt_layer_context context = layer_context(LLMRT_DTYPE_BF16);
   gpt::Block block(ComponentArgs{host.api(), block_keys.config(), context});
