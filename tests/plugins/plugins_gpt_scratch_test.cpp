@@ -159,7 +159,8 @@ BOOST_AUTO_TEST_CASE(live_layers_give_the_largest_workspace_while_they_live) {
   const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_BF16, 0, LLMRT_RECOMPUTE_NONE};
 
   BOOST_TEST(scratch::largest_live_workspace(kB, kT) == 0u);  // none alive yet
-  auto block = std::make_unique<llmrt::gpt::Block>(llmrt::ComponentArgs{&host, llmrt::ComponentConfig(&block_config), context});
+  auto block =
+      std::make_unique<llmrt::gpt::Block>(llmrt::ComponentArgs{&host, llmrt::ComponentConfig(&block_config), context});
   const double block_hint = block->cost_hints(kB, kT).workspace_bytes;
   BOOST_TEST(block_hint > 0);
   BOOST_TEST(double(scratch::largest_live_workspace(kB, kT)) == block_hint);
