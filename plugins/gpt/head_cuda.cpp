@@ -57,7 +57,8 @@ void Head::forward_cuda_as(const llmrt_call_ctx& ctx, In in, In params, Out out,
     float* loss = loss_on_device != nullptr ? loss_on_device : reinterpret_cast<float*>(scratch[3]);
 
     cu::layernorm_forward(s.lnf, s.mean, s.rstd, x, lnf_w, lnf_b, n, c, stream);
-    cu::matmul_forward(logits, s.lnf, weight, static_cast<const T*>(nullptr), n, c, vp, gemm_context(workspace_, ctx), stream);
+    cu::matmul_forward(logits, s.lnf, weight, static_cast<const T*>(nullptr), n, c, vp, gemm_context(workspace_, ctx),
+                       stream);
     cu::crossentropy_forward(losses, s.lse, logits, targets, n, v, vp, stream);
     cu::mean(loss, losses, n, stream);
     if (loss_on_host != nullptr) {  // the host asked for the value now: wait for it

@@ -124,8 +124,9 @@ BOOST_AUTO_TEST_CASE(gpt_workspace_is_sized_once_from_the_live_layers) {
   TestHost host;
   const int B = 2, T = 16, C = 32, V = 1000;
   TestConfig block_keys, head_keys;
-  block_keys.integer("d_model", C).integer("heads", 4);
-  head_keys.integer("d_model", C).integer("vocab_size", V).boolean("tied_embedding", true).integer("vocab_pad_multiple", 64);
+  block_keys.integer("d_model", C).integer("heads", 4).integer("n_layer_for_init", 12);
+  head_keys.integer("d_model", C).integer("vocab_size", V).boolean("tied_embedding", true);
+  head_keys.integer("vocab_pad_multiple", 64);
   const llmrt_layer_context context = layer_context(LLMRT_DTYPE_BF16);
   gpt::Block block(ComponentArgs{host.api(), block_keys.config(), context});
   gpt::Head head(ComponentArgs{host.api(), head_keys.config(), context});
@@ -154,7 +155,8 @@ BOOST_AUTO_TEST_CASE(gpt_workspace_is_sized_once_from_the_live_layers) {
   std::shared_ptr<gpt::CudaWorkspace> again;
   BOOST_TEST(&gpt::stream_resources(again, ctx) == &workspace);
   BOOST_TEST(&gpt::gemm_context(again, ctx) == &workspace.gemm());
-  gpt::CudaWorkspace& theirs = gpt::workspace_of(other_slot, call_ctx(LLMRT_DEVICE_CUDA, other.get()), gpt::BatchShape{B, T});
+  const llmrt_call_ctx other_ctx = call_ctx(LLMRT_DEVICE_CUDA, other.get());
+  gpt::CudaWorkspace& theirs = gpt::workspace_of(other_slot, other_ctx, gpt::BatchShape{B, T});
   BOOST_TEST(&theirs != &workspace);
   BOOST_TEST(&theirs.gemm() != &workspace.gemm());
 }

@@ -6,7 +6,10 @@
 // runs, so the shapes are GPT-2 124M's at B = 16, T = 1024 (the issue's), V = 50257 padded to 50304.
 #define BOOST_TEST_MODULE plugins_gpt_scratch
 #include <algorithm>
+#include <memory>
+#include <vector>
 
+#include "gpt/gpt_layers.h"
 #include "gpt/gpt_scratch.h"
 #include "plugins_test_support.h"
 
@@ -128,6 +131,49 @@ BOOST_AUTO_TEST_CASE(attention_scratch_matches_the_kernels) {
   BOOST_TEST_MESSAGE("built without CUDA: the kernel's own function is not here to compare with");
   BOOST_TEST(scratch::attention_backward_bytes(LLMRT_DTYPE_F32, 1, 1024, 768, 12) == 0u);
 #endif
+}
+
+// The live layers' registry (scratch::LiveLayer, gpt_layers.h) that sizes a stream's workspace
+// before its first pass: the largest workspace_bytes among the GPT layers alive in the process at
+// the call's shape (the planner's per-rank scratch), following layers as they come and go. The
+// classes are made directly (the test links them): the .so's layers have a registry of their own.
+BOOST_AUTO_TEST_CASE(live_layers_give_the_largest_workspace_while_they_live) {
+  std::vector<llmrt_config_value> head_values(4), block_values(3);
+  auto set_int = [](llmrt_config_value& v, const char* name, int64_t value) {
+    v = llmrt_config_value{};
+    v.struct_size = sizeof v, v.name = name, v.type = LLMRT_KEY_INT, v.integer = value;
+  };
+  set_int(head_values[0], "d_model", kC);
+  set_int(head_values[1], "vocab_size", kV);
+  head_values[2] = llmrt_config_value{};
+  head_values[2].struct_size = sizeof(llmrt_config_value), head_values[2].name = "tied_embedding";
+  head_values[2].type = LLMRT_KEY_BOOL, head_values[2].boolean = 1;
+  set_int(head_values[3], "vocab_pad_multiple", 128);
+  set_int(block_values[0], "d_model", kC);
+  set_int(block_values[1], "heads", kHeads);
+  set_int(block_values[2], "n_layer_for_init", 12);
+  const llmrt_config head_config{sizeof(llmrt_config), head_values.data(), head_values.size()};
+  const llmrt_config block_config{sizeof(llmrt_config), block_values.data(), block_values.size()};
+  llmrt_host_api host{};
+  host.struct_size = sizeof host;
+  const llmrt_layer_context context{sizeof(llmrt_layer_context), 0, 1, LLMRT_DTYPE_BF16, 0, LLMRT_RECOMPUTE_NONE};
+
+  BOOST_TEST(scratch::largest_live_workspace(kB, kT) == 0u);  // none alive yet
+  auto block =
+      std::make_unique<llmrt::gpt::Block>(llmrt::ComponentArgs{&host, llmrt::ComponentConfig(&block_config), context});
+  const double block_hint = block->cost_hints(kB, kT).workspace_bytes;
+  BOOST_TEST(block_hint > 0);
+  BOOST_TEST(double(scratch::largest_live_workspace(kB, kT)) == block_hint);
+  {
+    llmrt::gpt::Head head(llmrt::ComponentArgs{&host, llmrt::ComponentConfig(&head_config), context});
+    const double head_hint = head.cost_hints(kB, kT).workspace_bytes;
+    BOOST_TEST(head_hint > block_hint);  // the logits: what used to make step 1 grow the workspace
+    BOOST_TEST(double(scratch::largest_live_workspace(kB, kT)) == head_hint);
+    BOOST_TEST(double(scratch::largest_live_workspace(1, kT)) == head.cost_hints(1, kT).workspace_bytes);
+  }
+  BOOST_TEST(double(scratch::largest_live_workspace(kB, kT)) == block_hint);  // the head left the list
+  block.reset();
+  BOOST_TEST(scratch::largest_live_workspace(kB, kT) == 0u);
 }
 
 }  // namespace
