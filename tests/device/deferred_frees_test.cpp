@@ -57,6 +57,13 @@ class DeferringDevice final : public ComputeDevice {
   Result<double> sum_of_squares(const float* data, std::size_t count, Stream* stream) override {
     return cpu_device().sum_of_squares(data, count, stream);
   }
+  Status accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) override {
+    return cpu_device().accumulate_sum_of_squares(total, data, count, stream);
+  }
+  Result<void*> allocate_host(std::size_t bytes) override { return cpu_device().allocate_host(bytes); }
+  void free_host(void* pointer) noexcept override { cpu_device().free_host(pointer); }
+  Status begin_capture(Stream* stream) override { return cpu_device().begin_capture(stream); }
+  Result<std::unique_ptr<DeviceGraph>> end_capture(Stream* stream) override { return cpu_device().end_capture(stream); }
   Status scale(float* data, std::size_t count, float factor, Stream* stream) override {
     return cpu_device().scale(data, count, factor, stream);
   }
