@@ -10,8 +10,8 @@
 # `run` runs every staged cuda_* test binary (exit 77 = skipped: no GPU; a failure while
 # nvidia-smi lists a GPU; cuda_gpt_layers covers every layer at f32, bf16 and f16), llmrt
 # training on the GPU (GPT-2 124M bf16 for 20 steps; a small GPT at bf16, f32 and fp16 against
-# the CPU fp32 losses made here, and at bf16 with train.cuda_graph against its eager run), bench_gpt_cuda and bench/torch_gpt_ref.py (eager and
-# compiled) on the same shapes, cuda_comm_gpu under `mpirun -np 2`, and tp2, dp2 and pp2 as two
+# the CPU fp32 losses made here, and at bf16 with train.cuda_graph against its eager run),
+# bench_gpt_cuda and bench/torch_gpt_ref.py (eager and compiled) on the same shapes, cuda_comm_gpu under `mpirun -np 2`, and tp2, dp2 and pp2 as two
 # ranks on the one GPU against one rank; every binary under its own timeout; one table out.
 # With $OUT set (the device tool sets it) the logs and the table are also written there.
 set -uo pipefail

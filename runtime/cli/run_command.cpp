@@ -138,7 +138,9 @@ Status train_command(const CliOptions& options, const World& world) {
   reporter.print_plan(placement.summary);
   LLMRT_ASSIGN_OR_RETURN(const std::string stage_modes, recompute_summary(job->spec.model, job->registry, trainer.layout()));
   if (world.rank() == 0) fmt::print("llmrt: {}\n", stage_modes);
-  if (world.rank() == 0 && job->spec.train.cuda_graph.value) fmt::print("llmrt: {}\n", cuda_graph_line(placement.rehearsal));
+  if (world.rank() == 0 && job->spec.train.cuda_graph.value) {
+    fmt::print("llmrt: {}\n", cuda_graph_line(placement.rehearsal));
+  }
   LLMRT_ASSIGN_OR_RETURN(auto checkpoints, open_checkpoints(options, *job, trainer, world, fault));
   TrainingSamples samples(job->spec, job->registry);  // metrics.sample_every
   LLMRT_ASSIGN_OR_RETURN(std::unique_ptr<Validator> validator, Validator::create(job->spec, trainer));

@@ -144,7 +144,8 @@ class CudaDevice final : public ComputeDevice {
   Result<void*> allocate_host(std::size_t bytes) override {
     void* pointer = nullptr;
     LLMRT_RETURN_IF_ERROR(check(cudaSetDevice(index_), "cudaSetDevice"));
-    LLMRT_RETURN_IF_ERROR(check(cudaHostAlloc(&pointer, bytes == 0 ? 1 : bytes, cudaHostAllocDefault), "cudaHostAlloc"));
+    LLMRT_RETURN_IF_ERROR(
+        check(cudaHostAlloc(&pointer, bytes == 0 ? 1 : bytes, cudaHostAllocDefault), "cudaHostAlloc"));
     return pointer;
   }
   void free_host(void* pointer) noexcept override {

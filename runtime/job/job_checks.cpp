@@ -74,14 +74,16 @@ Status check_cuda_graph(const OpenJob& job, const ResolvedJob& resolved) {
                          "the data-parallel buckets and ZeRO act between the step's actions)",
                          layout.tp, layout.dp);
   } else if (job.spec.train.detect_anomaly || job.spec.train.guard_params) {
-    reason = fmt::format("train.{} checks every layer call on the host, which a graph replay skips: turn it off, or set train.cuda_graph = false",
+    reason = fmt::format("train.{} checks every layer call on the host, which a graph replay skips: turn it off, "
+                         "or set train.cuda_graph = false",
                          job.spec.train.guard_params ? "guard_params" : "detect_anomaly");
   }
   if (!reason.empty()) return input_error("{}: CUDA graphs cannot apply: {}", where, reason);
   for (std::size_t i = 0; i < job.spec.model.layers.size(); ++i) {
     const LayerSpec& layer = job.spec.model.layers[i];
-    LLMRT_ASSIGN_OR_RETURN(const Component* component,
-                           job.registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe()));
+    LLMRT_ASSIGN_OR_RETURN(
+        const Component* component,
+        job.registry.lookup(layer.component.value, LLMRT_KIND_LAYER, layer.component.pos.describe()));
     if ((component->layer().flags & LLMRT_LAYER_GRAPH_SAFE) != 0) continue;
     return input_error("{}: CUDA graphs cannot apply: model.layer[{}] component '{}' (plugin {}) does not declare "
                        "LLMRT_LAYER_GRAPH_SAFE (its passes may allocate, synchronise or draw random numbers); set "
@@ -101,7 +103,8 @@ Status check_cuda_graph(const OpenJob& job, const ResolvedJob& resolved) {
 
 std::string cuda_graph_line(bool rehearsal) {
   if (rehearsal) return "CUDA graph: rehearsed on the CPU (capture audited, no graph)";
-  return "CUDA graph: the step's forward and backward captured on the second step this process runs and replayed after it (one stage, tp = dp = 1)";
+  return "CUDA graph: the step's forward and backward captured on the second step this process runs and "
+         "replayed after it (one stage, tp = dp = 1)";
 }
 
 Status check_memory_fit(const OpenJob& job, const ResolvedJob& resolved, std::int64_t host_ram_bytes) {

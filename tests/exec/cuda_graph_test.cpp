@@ -55,10 +55,10 @@ struct Run {
 Run rehearse(const TempDir& dir, const std::string& config, const std::string& name, bool graph) {
   const std::string out = dir.path() + "/" + name;
   Run run;
-  run.result = llmrt::test::run_process({LLMRT_CLI_BINARY, "run", config, "--rehearse", "--dump-params", out + "/params",
-                                         "--set", "metrics.run_dir=\"" + out + "\"", "--set",
-                                         std::string("train.cuda_graph=") + (graph ? "true" : "false")},
-                                        {}, "", 300);
+  const std::vector<std::string> argv = {LLMRT_CLI_BINARY, "run", config, "--rehearse", "--dump-params",
+                                         out + "/params", "--set", "metrics.run_dir=\"" + out + "\"", "--set",
+                                         std::string("train.cuda_graph=") + (graph ? "true" : "false")};
+  run.result = llmrt::test::run_process(argv, {}, "", 300);
   std::ifstream metrics(out + "/metrics.jsonl");
   for (std::string line; std::getline(metrics, line);) {
     const auto json = nlohmann::json::parse(line);

@@ -116,7 +116,8 @@ BOOST_AUTO_TEST_CASE(a_capture_ends_with_the_one_message) {
   const Status failed = step.end_capture(3, inside, "F0 mb0", {0});
   BOOST_REQUIRE(!failed.ok());
   BOOST_TEST((failed.error().kind() == ErrorKind::kRuntime));
-  BOOST_TEST(has(failed.error().message(), "step 3: capturing the step in a CUDA graph failed in F0 mb0: allocate (16 bytes)"));
+  BOOST_TEST(
+      has(failed.error().message(), "step 3: capturing the step in a CUDA graph failed in F0 mb0: allocate (16 bytes)"));
   BOOST_TEST(has(failed.error().message(), "set train.cuda_graph = false to run it eagerly"));
 
   auto memory = cpu_device().allocate(16);
