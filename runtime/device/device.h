@@ -90,8 +90,9 @@ class ComputeDevice {
   // The same reduction queued: *total (one f64, this device's memory) += the sum of squares of
   // data (count f32), the part computed as sum_of_squares computes it and then added in one f64
   // addition. Nothing waits: the global norm adds every entry, then the host reads *total once
-  // (one wait per step on a GPU, not one per entry). Calls on one device share its scratch, so
-  // a call on another stream than the last waits for that stream's queued reductions first.
+  // (one wait per step on a GPU, not one per entry). The partial sums go to scratch of the
+  // call's stream (CudaDevice keeps one per stream), so calls on two streams never share it and
+  // nothing waits across streams; calls on one stream are ordered by it.
   virtual Status accumulate_sum_of_squares(double* total, const float* data, std::size_t count, Stream* stream) = 0;
   virtual Status scale(float* data, std::size_t count, float factor, Stream* stream) = 0;
   // The step's loss: *total (one f64, this device's memory) = values[0] + values[1] + ... +
