@@ -47,6 +47,7 @@ Status PipelineRunner::forward_only(int chunk, int microbatch, TokenSource& data
 Result<double> PipelineRunner::run_forward_only(TokenSource& data, std::int64_t first_sequence, int microbatches,
                                                 std::int64_t step) {
   const int pp = layout_.pp;
+  if (graph_) graph_->drop();  // the layers run outside it (train.cuda_graph: re-captured next step)
   LLMRT_RETURN_IF_ERROR(begin_pass());
   const bool holds_last = is_last(static_cast<int>(chunks_.size()) - 1);  // the last virtual stage is its last chunk
   LLMRT_RETURN_IF_ERROR(losses_.begin(groups_.device(), holds_last ? static_cast<std::size_t>(microbatches) : 0));

@@ -8,16 +8,24 @@ namespace llmrt {
 
 StepMode GraphSchedule::next(bool eager_only, std::uint64_t frees) {
   if (held_ && frees != frees_at_capture_) {  // memory the graph uses may be gone: drop it
-    held_ = false;
-    ++drops_;
+    forget();
     warmed_ = true;  // this eager step is the new warm-up
     return StepMode::kEager;
   }
   if (eager_only || !warmed_) {
+    // An eager step runs the layers outside the graph, where a plugin's own memory (the GPT
+    // layers' scratch) may move without the device seeing a free: the graph goes with it.
+    if (held_) forget();
     warmed_ = true;
     return StepMode::kEager;
   }
   return held_ ? StepMode::kReplay : StepMode::kCapture;
+}
+
+void GraphSchedule::forget() {
+  if (!held_) return;
+  held_ = false;
+  ++drops_;
 }
 
 void GraphSchedule::captured(std::uint64_t frees) {
@@ -47,6 +55,11 @@ StepMode StepGraph::begin_step(bool eager_only) {
   const StepMode mode = schedule_.next(eager_only, device_.frees());
   if (!schedule_.held()) graph_.reset();
   return mode;
+}
+
+void StepGraph::drop() {
+  schedule_.forget();
+  graph_.reset();
 }
 
 std::span<std::int32_t> StepGraph::tokens(int microbatch) {

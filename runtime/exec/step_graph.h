@@ -46,6 +46,10 @@ class GraphSchedule {
   // capture drops the graph and this step runs eagerly.
   StepMode next(bool eager_only, std::uint64_t frees);
   void captured(std::uint64_t frees);  // a capture ended well when the device's count read `frees`
+  // The layers ran outside the graph (validation, an eager step): a plugin may have moved memory
+  // the device cannot count (its own scratch), so the graph is dropped and the next step
+  // re-captures (no new warm-up: the layers are warm).
+  void forget();
   bool held() const { return held_; }
   int drops() const { return drops_; }
 
@@ -67,6 +71,8 @@ class StepGraph {
 
   // This step's mode (GraphSchedule::next); a dropped graph is destroyed here.
   StepMode begin_step(bool eager_only);
+  // The stages ran outside the graph (validation): GraphSchedule::forget, and the graph destroyed.
+  void drop();
   bool has_graph() const { return graph_ != nullptr; }
   std::span<std::int32_t> tokens(int microbatch);   // (B, T) staging the step's copies read
   std::span<std::int32_t> targets(int microbatch);  // (B, T)

@@ -303,6 +303,12 @@ Result<StepReport> Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   StepReport report;
   report.step = steps_done_ + 1;
+  // What was freed between steps (setup's staging, a checkpoint's snapshot, validation's
+  // regrown buffers) goes back before the step, not at its end. Safe for the same reason as the
+  // release below: every rank has finished the host side of the collectives queued so far, so
+  // what this device still runs needs no more host work from this rank.
+  LLMRT_RETURN_IF_ERROR_CTX(groups_->device().release_deferred_frees(),
+                            "step {}: releasing GPU memory freed before it", report.step);
   report.loss_scale = scaler_->scale();
   LLMRT_RETURN_IF_ERROR(params_->zero_grads());
   const int all_microbatches = layout_.microbatches * layout_.dp;
