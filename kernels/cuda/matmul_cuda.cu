@@ -11,6 +11,7 @@
 
 #include "cuda/cublaslt_library.h"
 #include "cuda/device_utils.cuh"
+#include "cuda/gemm_dtype.cuh"
 #include "cuda/gemm_plan.h"
 #include "cuda/gemm_rules.h"
 #include "cuda/kernels_cuda.h"
@@ -19,18 +20,6 @@ namespace llmrt::kernels::cuda {
 namespace {
 using detail::from_float;
 using detail::to_float;
-
-template <typename T>
-constexpr GemmDtype gemm_dtype() {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, f16>, "T: fp32/bf16/fp16");
-  if constexpr (std::is_same_v<T, float>) {
-    return GemmDtype::kF32;
-  } else if constexpr (std::is_same_v<T, bf16>) {
-    return GemmDtype::kBf16;
-  } else {
-    return GemmDtype::kF16;
-  }
-}
 
 // The fallback GEMM: one thread per row i of D, walking columns j; fp32 accumulation. Correct
 // for any layout (gemm_rules.h's offsets), slow. a, b: T; d: D (T, or fp32 for dweight).
